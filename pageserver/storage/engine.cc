@@ -1,0 +1,505 @@
+#include "pageserver/storage/engine.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "pageserver/storage/storage.pb.h"
+
+namespace pgbranch::storage {
+
+// One entry of the write queue: either a commit or an exclusive operation.
+struct Engine::Writer {
+  // Commit.
+  const std::string* tenant_id = nullptr;
+  const std::string* timeline_id = nullptr;
+  uint64_t generation = 0;
+  std::vector<Mutation>* mutations = nullptr;
+  uint64_t bytes = 0;
+  // Exclusive operation.
+  const std::function<absl::Status()>* exclusive = nullptr;
+
+  absl::Status status;
+  CommitResult result;
+  bool done = false;
+  absl::CondVar cv;
+};
+
+Engine::Engine(const EngineOptions& options)
+    : options_(options),
+      env_(options.env ? options.env : DefaultEnv()),
+      clock_(options.clock ? options.clock : RealClock()) {}
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
+  if (options.data_dir.empty()) return absl::InvalidArgumentError("data directory is not set");
+  std::unique_ptr<Engine> engine(new Engine(options));
+  PGB_RETURN_IF_ERROR(engine->Recover());
+  if (options.background_maintenance) {
+    engine->bg_thread_ = std::thread([e = engine.get()] { e->BackgroundLoop(); });
+  }
+  return engine;
+}
+
+Engine::~Engine() {
+  {
+    absl::MutexLock l(&bg_mu_);
+    stopping_ = true;
+  }
+  if (bg_thread_.joinable()) bg_thread_.join();
+  if (options_.checkpoint_on_close && poisoned_.ok()) {
+    absl::Status s = Checkpoint();
+    if (!s.ok()) LogWarning("Checkpoint at shutdown failed", {{"error", s.ToString()}});
+  }
+  if (log_) log_->Close().IgnoreError();
+}
+
+std::string Engine::NewId() {
+  static std::mutex mu;
+  static std::mt19937_64 rng(std::random_device{}());
+  std::lock_guard<std::mutex> lock(mu);
+  char buf[33];
+  snprintf(buf, sizeof(buf), "%016" PRIx64 "%016" PRIx64, rng(), rng());
+  return buf;
+}
+
+std::string Engine::SegmentPath(uint64_t seq) const {
+  char name[32];
+  snprintf(name, sizeof(name), "%016" PRIx64 ".log", seq);
+  return JoinPath(JoinPath(options_.data_dir, "wal"), name);
+}
+
+std::string Engine::LayerPath(uint32_t id) const {
+  char name[32];
+  snprintf(name, sizeof(name), "%08x.layer", id);
+  return JoinPath(JoinPath(options_.data_dir, "layers"), name);
+}
+
+absl::Status Engine::StartNewSegment(uint64_t seq) {
+  PGB_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(SegmentPath(seq)));
+  // The segment's directory entry must be durable before anything in it is acknowledged.
+  PGB_RETURN_IF_ERROR(env_->SyncDir(JoinPath(options_.data_dir, "wal")));
+  if (log_) log_->Close().IgnoreError();
+  log_ = std::make_unique<LogWriter>(std::move(file));
+  log_seq_ = seq;
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Recover() {
+  const std::string& dir = options_.data_dir;
+  PGB_RETURN_IF_ERROR(env_->CreateDirs(JoinPath(dir, "wal")));
+  PGB_RETURN_IF_ERROR(env_->CreateDirs(JoinPath(dir, "layers")));
+  env_->SyncDir(dir).IgnoreError();
+
+  log_start_seq_ = 1;
+  std::string manifest_path = JoinPath(dir, "MANIFEST");
+  if (env_->FileExists(manifest_path)) {
+    PGB_ASSIGN_OR_RETURN(std::string data, ReadFileToString(env_, manifest_path));
+    pb::Manifest manifest;
+    if (!manifest.ParseFromString(data)) {
+      return absl::DataLossError(absl::StrCat("manifest ", manifest_path,
+                                              " is unreadable; restore the data directory"));
+    }
+    PGB_RETURN_IF_ERROR(LoadManifest(manifest));
+  }
+  uint64_t last_seq = log_start_seq_ - 1;
+  PGB_RETURN_IF_ERROR(ReplayLog(log_start_seq_, &last_seq));
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& [id, tl] : timelines_) PruneTimeline(tl.get());
+  }
+  // Layer ids must never be reused, even for orphans of an interrupted checkpoint.
+  auto names = env_->GetChildren(JoinPath(dir, "layers"));
+  if (names.ok()) {
+    for (const std::string& name : *names) {
+      unsigned id;
+      if (sscanf(name.c_str(), "%8x.layer", &id) == 1 && id >= next_layer_id_) {
+        next_layer_id_ = id + 1;
+      }
+    }
+  }
+  PGB_RETURN_IF_ERROR(StartNewSegment(last_seq + 1));
+  DeleteOrphans();
+  absl::ReaderMutexLock l(&mu_);
+  LogInfo("Recovered pageserver state",
+          {{"data_dir", dir}, {"tenants", std::to_string(tenants_.size())},
+           {"timelines", std::to_string(timelines_.size())},
+           {"log_segment", std::to_string(log_seq_)}});
+  return absl::OkStatus();
+}
+
+absl::Status Engine::LoadManifest(const pb::Manifest& m) {
+  absl::MutexLock l(&mu_);
+  log_start_seq_ = m.log_start_seq();
+  next_layer_id_ = std::max<uint32_t>(m.next_layer_id(), 1);
+  for (const auto& t : m.tenants()) tenants_[t.tenant_id()] = t.created_micros();
+  for (const auto& meta : m.timelines()) {
+    auto tl = std::make_unique<Timeline>();
+    tl->tenant_id = meta.tenant_id();
+    tl->timeline_id = meta.timeline_id();
+    tl->ancestor_lsn = meta.ancestor_lsn();
+    tl->head_lsn = meta.head_lsn();
+    tl->generation = meta.generation();
+    tl->gc_cutoff = meta.gc_cutoff();
+    tl->created_micros = meta.created_micros();
+    tl->retention = {meta.retention().history_seconds(), meta.retention().history_bytes()};
+    for (const auto& lease : meta.leases()) {
+      tl->leases.push_back({lease.lsn(), lease.expires_micros()});
+    }
+    int n = meta.point_lsn_size();
+    if (meta.point_time_size() != n || meta.point_bytes_size() != n || meta.point_size_size() != n) {
+      return absl::DataLossError("manifest has a malformed LSN table");
+    }
+    for (int i = 0; i < n; ++i) {
+      tl->points.push_back(
+          {meta.point_lsn(i), meta.point_time(i), meta.point_bytes(i), meta.point_size(i)});
+    }
+    for (uint32_t layer_id : meta.layer_ids()) {
+      auto layer = LayerFile::Open(env_, LayerPath(layer_id), layer_id);
+      if (!layer.ok()) {
+        LogError("Timeline is broken: a layer file failed to load",
+                 {{"tenant", tl->tenant_id}, {"timeline", tl->timeline_id},
+                  {"error", layer.status().ToString()}});
+        tl->broken = std::string(layer.status().message());
+        continue;
+      }
+      Timeline* t = tl.get();
+      (*layer)->ForEach([&](const LayerEntry& e) {
+        Timeline::Versions& v = t->GetOrCreate(e.key);
+        VersionRef ref{e.lsn, e.offset, layer_id, e.len, e.crc};
+        if (v.empty() || v.back().lsn < e.lsn) {
+          v.push_back(ref);
+        } else {
+          auto it = std::lower_bound(v.begin(), v.end(), e.lsn,
+                                     [](const VersionRef& r, uint64_t l) { return r.lsn < l; });
+          if (it != v.end() && it->lsn == e.lsn) {
+            t->diverged_bytes -= it->bytes();
+            *it = ref;
+          } else {
+            v.insert(it, ref);
+          }
+        }
+        t->diverged_bytes += ref.bytes();
+      });
+      tl->layers[layer_id] = std::move(*layer);
+    }
+    timelines_[meta.timeline_id()] = std::move(tl);
+  }
+  for (const auto& meta : m.timelines()) {
+    if (meta.ancestor_id().empty()) continue;
+    auto parent = timelines_.find(meta.ancestor_id());
+    if (parent == timelines_.end()) {
+      return absl::DataLossError(absl::StrCat("manifest: timeline ", meta.timeline_id(),
+                                              " names a missing ancestor ", meta.ancestor_id()));
+    }
+    Timeline* child = timelines_[meta.timeline_id()].get();
+    child->ancestor = parent->second.get();
+    parent->second->children.push_back(child);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::ReplayLog(uint64_t start_seq, uint64_t* last_seq) {
+  PGB_ASSIGN_OR_RETURN(std::vector<std::string> names,
+                       env_->GetChildren(JoinPath(options_.data_dir, "wal")));
+  std::vector<uint64_t> seqs;
+  for (const std::string& name : names) {
+    uint64_t seq;
+    if (sscanf(name.c_str(), "%16" SCNx64 ".log", &seq) == 1 && seq >= start_seq) {
+      seqs.push_back(seq);
+    }
+  }
+  std::sort(seqs.begin(), seqs.end());
+  uint64_t records = 0;
+  for (uint64_t seq : seqs) {
+    PGB_ASSIGN_OR_RETURN(std::string data, ReadFileToString(env_, SegmentPath(seq)));
+    LogReader reader(std::move(data));
+    std::string_view payload;
+    while (reader.ReadRecord(&payload)) {
+      pb::LogRecord record;
+      if (!record.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+        return absl::DataLossError(absl::StrCat("log segment ", SegmentPath(seq),
+                                                " holds an unparsable record"));
+      }
+      absl::MutexLock l(&mu_);
+      PGB_RETURN_IF_ERROR(ApplyRecord(record, /*replay=*/true));
+      ++records;
+    }
+    if (reader.ValidBytes() != reader.TotalBytes()) {
+      // A torn tail: the write that was cut never got acknowledged.
+      LogWarning("Ignored the torn tail of a log segment",
+                 {{"segment", SegmentPath(seq)},
+                  {"bytes", std::to_string(reader.TotalBytes() - reader.ValidBytes())}});
+    }
+    *last_seq = std::max(*last_seq, seq);
+  }
+  if (records > 0) LogInfo("Replayed log", {{"records", std::to_string(records)}});
+  return absl::OkStatus();
+}
+
+absl::Status Engine::RunExclusive(const std::function<absl::Status()>& fn) {
+  Writer w;
+  w.exclusive = &fn;
+  absl::MutexLock l(&queue_mu_);
+  writers_.push_back(&w);
+  while (&w != writers_.front()) w.cv.Wait(&queue_mu_);
+  queue_mu_.Unlock();
+  absl::Status s = fn();
+  queue_mu_.Lock();
+  writers_.pop_front();
+  if (!writers_.empty()) writers_.front()->cv.Signal();
+  return s;
+}
+
+absl::Status Engine::AppendToLog(const std::vector<std::string>& records) {
+  if (!poisoned_.ok()) return poisoned_;
+  uint64_t before = log_->Size();
+  absl::Status s;
+  for (const std::string& r : records) {
+    s = log_->AddRecord(r);
+    if (!s.ok()) break;
+  }
+  bool sync_failed = false;
+  if (s.ok()) {
+    s = log_->Sync();
+    sync_failed = !s.ok();
+  }
+  if (s.ok()) return s;
+  // Nothing of this group was acknowledged: cut it off so it can never be replayed.
+  absl::Status t = log_->TruncateTo(before);
+  if (t.ok()) t = log_->Sync();
+  if (!t.ok() || sync_failed) {
+    // After a failed fdatasync the kernel may have dropped dirty pages; trust nothing until a
+    // restart replays what is really on disk.
+    poisoned_ = absl::UnavailableError(absl::StrCat(
+        "the pageserver's log failed (", s.message(), "); restart the pageserver to recover"));
+    LogError("Log write failed; refusing writes until restart", {{"error", s.ToString()}});
+  }
+  return s;
+}
+
+absl::Status Engine::LogAndApply(const std::vector<pb::LogRecord>& records) {
+  std::vector<std::string> encoded;
+  for (const auto& r : records) encoded.push_back(r.SerializeAsString());
+  PGB_RETURN_IF_ERROR(AppendToLog(encoded));
+  absl::MutexLock l(&mu_);
+  for (const auto& r : records) {
+    absl::Status s = ApplyRecord(r, /*replay=*/false);
+    if (!s.ok()) {
+      LogError("Applying a logged record failed", {{"error", s.ToString()}});
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CommitResult> Engine::Commit(const std::string& tenant_id,
+                                            const std::string& timeline_id, uint64_t generation,
+                                            std::vector<Mutation> mutations) {
+  if (mutations.empty()) {
+    return absl::InvalidArgumentError("the commit holds no mutations; send at least one");
+  }
+  uint64_t bytes = 0;
+  for (const Mutation& m : mutations) {
+    if (m.key.empty() || m.key.size() > options_.max_key_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("key of ", m.key.size(),
+                                                     " bytes: keys must be 1..",
+                                                     options_.max_key_bytes, " bytes"));
+    }
+    if (m.value.size() > options_.max_value_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("value of ", m.value.size(),
+                                                     " bytes exceeds the limit of ",
+                                                     options_.max_value_bytes, " bytes"));
+    }
+    if (m.tombstone && !m.value.empty()) {
+      return absl::InvalidArgumentError("a deletion must not carry a value");
+    }
+    bytes += m.key.size() + m.value.size();
+  }
+  if (bytes > options_.max_batch_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("the batch holds ", bytes,
+                                                   " bytes; split it into commits of at most ",
+                                                   options_.max_batch_bytes, " bytes"));
+  }
+
+  Writer w;
+  w.tenant_id = &tenant_id;
+  w.timeline_id = &timeline_id;
+  w.generation = generation;
+  w.mutations = &mutations;
+  w.bytes = bytes;
+
+  absl::MutexLock l(&queue_mu_);
+  writers_.push_back(&w);
+  while (!w.done && &w != writers_.front()) w.cv.Wait(&queue_mu_);
+  if (w.done) {
+    if (!w.status.ok()) return w.status;
+    return w.result;
+  }
+  // This thread leads a group of the commits queued behind it.
+  std::vector<Writer*> group;
+  uint64_t group_bytes = 0;
+  for (Writer* x : writers_) {
+    if (x->exclusive != nullptr) break;
+    if (!group.empty() && (group.size() >= options_.max_group_commits ||
+                           group_bytes + x->bytes > options_.max_batch_bytes)) {
+      break;
+    }
+    group.push_back(x);
+    group_bytes += x->bytes;
+  }
+  queue_mu_.Unlock();
+  ProcessCommitGroup(group);
+  queue_mu_.Lock();
+  for (Writer* x : group) {
+    writers_.pop_front();
+    if (x != &w) {
+      x->done = true;
+      x->cv.Signal();
+    }
+  }
+  if (!writers_.empty()) writers_.front()->cv.Signal();
+  if (!w.status.ok()) return w.status;
+  return w.result;
+}
+
+void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
+  std::vector<std::string> records;
+  std::vector<Writer*> valid;
+  std::map<Timeline*, uint64_t> next_lsn;
+  std::vector<Timeline*> targets;
+  int64_t now = clock_->NowMicros();
+  {
+    absl::ReaderMutexLock l(&mu_);
+    for (Writer* w : group) {
+      auto tl = FindTimeline(*w->tenant_id, *w->timeline_id);
+      if (!tl.ok()) {
+        w->status = tl.status();
+        continue;
+      }
+      Timeline* t = *tl;
+      if (t->generation == 0 || w->generation != t->generation) {
+        w->status = absl::FailedPreconditionError(
+            t->generation == 0
+                ? absl::StrCat("timeline ", t->timeline_id,
+                               " has no writer; acquire a writer generation first")
+                : absl::StrCat("writer generation ", w->generation, " of timeline ",
+                               t->timeline_id, " is fenced: generation ", t->generation,
+                               " now holds it; this writer must stop"));
+        continue;
+      }
+      auto [it, inserted] = next_lsn.emplace(t, t->head_lsn);
+      uint64_t lsn = ++it->second;
+      int64_t time = std::max(now, t->points.empty() ? now : t->points.back().time_micros);
+      pb::LogRecord record;
+      pb::Commit* c = record.mutable_commit();
+      c->set_timeline_id(t->timeline_id);
+      c->set_lsn(lsn);
+      c->set_time_micros(time);
+      for (const Mutation& m : *w->mutations) {
+        pb::Mutation* pm = c->add_mutations();
+        pm->set_key(m.key);
+        if (m.tombstone) {
+          pm->set_tombstone(true);
+        } else {
+          pm->set_value(m.value);
+        }
+      }
+      records.push_back(record.SerializeAsString());
+      w->result = {lsn, time};
+      valid.push_back(w);
+      targets.push_back(t);
+    }
+  }
+  if (valid.empty()) return;
+  absl::Status s = AppendToLog(records);
+  if (!s.ok()) {
+    for (Writer* w : valid) w->status = s;
+    return;
+  }
+  absl::MutexLock l(&mu_);
+  for (size_t i = 0; i < valid.size(); ++i) {
+    Writer* w = valid[i];
+    stat_bytes_ += w->bytes;
+    ApplyCommit(targets[i], w->result.lsn, w->result.time_micros, std::move(*w->mutations));
+  }
+  stat_commits_ += valid.size();
+  ++stat_groups_;
+}
+
+void Engine::ApplyCommit(Timeline* tl, uint64_t lsn, int64_t time_micros,
+                         std::vector<Mutation>&& mutations) {
+  int64_t size = tl->points.empty() ? 0 : tl->points.back().logical_size;
+  uint64_t bytes = 0;
+  for (Mutation& m : mutations) {
+    const Timeline* owner = nullptr;
+    const VersionRef* old = Resolve(tl, lsn, m.key, &owner);
+    if (old != nullptr && !old->tombstone()) size -= old->len;
+    VersionRef ref{lsn, 0, kMemLayer, kTombstoneLen, 0};
+    bytes += m.key.size();
+    if (!m.tombstone) {
+      ref.len = static_cast<uint32_t>(m.value.size());
+      size += ref.len;
+      bytes += ref.len;
+      ref.offset = tl->AddMemValue(std::move(m.value));
+    }
+    Timeline::Versions& v = tl->GetOrCreate(m.key);
+    if (!v.empty() && v.back().lsn == lsn) {
+      tl->diverged_bytes -= v.back().bytes();
+      v.back() = ref;
+    } else {
+      v.push_back(ref);
+    }
+    ++tl->mem_versions;
+    tl->diverged_bytes += ref.bytes();
+  }
+  tl->head_lsn = lsn;
+  tl->points.push_back({lsn, time_micros, bytes, size});
+}
+
+absl::StatusOr<Timeline*> Engine::FindTimeline(const std::string& tenant_id,
+                                               const std::string& timeline_id) {
+  auto it = timelines_.find(timeline_id);
+  if (it == timelines_.end() || it->second->tenant_id != tenant_id) {
+    if (tenants_.count(tenant_id) == 0) {
+      return absl::NotFoundError(absl::StrCat("tenant ", tenant_id,
+                                              " not found; list tenants with `pagectl tenant list`"));
+    }
+    return absl::NotFoundError(absl::StrCat(
+        "timeline ", timeline_id, " not found in tenant ", tenant_id,
+        "; list timelines with `pagectl timeline list --tenant ", tenant_id, "`"));
+  }
+  if (!it->second->broken.empty()) {
+    return absl::DataLossError(absl::StrCat("timeline ", timeline_id,
+                                            " is broken: ", it->second->broken));
+  }
+  return it->second.get();
+}
+
+EngineStats Engine::Stats() {
+  EngineStats s;
+  {
+    absl::ReaderMutexLock l(&mu_);
+    s.tenants = tenants_.size();
+    s.timelines = timelines_.size();
+    for (const auto& [id, tl] : timelines_) {
+      s.layer_files += tl->layers.size();
+      for (const auto& [lid, layer] : tl->layers) s.layer_bytes += layer->file_size();
+      s.memtable_bytes += tl->mem_bytes();
+    }
+  }
+  s.commits = stat_commits_;
+  s.commit_groups = stat_groups_;
+  s.bytes_committed = stat_bytes_;
+  s.checkpoints = stat_checkpoints_;
+  s.compactions = stat_compactions_;
+  s.gc_runs = stat_gc_runs_;
+  s.gc_versions_dropped = stat_gc_dropped_;
+  return s;
+}
+
+}  // namespace pgbranch::storage

@@ -1,0 +1,176 @@
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "pageserver/storage/log_writer.h"
+#include "pageserver/storage/timeline.h"
+#include "pageserver/storage/types.h"
+
+namespace pgbranch::storage {
+
+namespace pb {
+class LogRecord;
+class Manifest;
+}  // namespace pb
+
+// The pageserver's versioned copy-on-write store.
+//
+// Durability: every mutation (commits and metadata changes) is appended to the log and
+// fdatasync'd before the call returns OK (acknowledged means durable). Concurrent commits share
+// one log write and one fdatasync (group commit). A checkpoint writes the in-memory layers to
+// immutable layer files, then a manifest (atomically renamed), then drops old log segments.
+// Recovery = manifest + layer files + replay of the log segments the manifest does not cover.
+//
+// Concurrency: all mutators pass through one write queue (LevelDB's writer queue); the holder of
+// its front is the only thread that changes state. Readers take `mu_` shared and never wait for
+// the log. Thread-safe.
+class Engine {
+ public:
+  static absl::StatusOr<std::unique_ptr<Engine>> Open(const EngineOptions& options);
+  ~Engine();
+
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Tenants. Creating a tenant also creates its root timeline.
+  absl::StatusOr<TenantInfo> CreateTenant(const std::string& tenant_id,
+                                          const std::string& root_timeline_id = "");
+  absl::Status DeleteTenant(const std::string& tenant_id);
+  std::vector<TenantInfo> ListTenants();
+
+  // Timelines. Creating a child is metadata only: O(1) in the size of the parent.
+  absl::StatusOr<TimelineInfo> CreateTimeline(const CreateTimelineOptions& options);
+  // Refused (FailedPrecondition) while children exist.
+  absl::Status DeleteTimeline(const std::string& tenant_id, const std::string& timeline_id);
+  absl::StatusOr<std::vector<TimelineInfo>> ListTimelines(const std::string& tenant_id);
+  absl::StatusOr<TimelineInfo> GetTimeline(const std::string& tenant_id,
+                                           const std::string& timeline_id);
+
+  // Returns a new writer generation; commits under any older generation are rejected from now on.
+  absl::StatusOr<uint64_t> AcquireWriter(const std::string& tenant_id,
+                                         const std::string& timeline_id);
+  // Commits an atomic batch at the timeline's next LSN. Durable before it returns.
+  absl::StatusOr<CommitResult> Commit(const std::string& tenant_id, const std::string& timeline_id,
+                                      uint64_t generation, std::vector<Mutation> mutations);
+
+  // Reads keys as of `lsn` (0: head).
+  absl::StatusOr<ReadResult> Read(const std::string& tenant_id, const std::string& timeline_id,
+                                  uint64_t lsn, const std::vector<std::string>& keys);
+  // Keys in [start, end) (end empty: unbounded) as of `lsn`, at most `limit` entries.
+  absl::StatusOr<ScanResult> Scan(const std::string& tenant_id, const std::string& timeline_id,
+                                  uint64_t lsn, const std::string& start, const std::string& end,
+                                  uint32_t limit);
+
+  // The newest LSN committed at or before `micros`, and the commit time of an LSN.
+  absl::StatusOr<uint64_t> LsnForTimestamp(const std::string& tenant_id,
+                                           const std::string& timeline_id, int64_t micros);
+  absl::StatusOr<int64_t> TimestampForLsn(const std::string& tenant_id,
+                                          const std::string& timeline_id, uint64_t lsn);
+
+  // Resets a child timeline to its parent's head. With `backup_id` non-empty the old state is kept
+  // as a new timeline of that id (which also adopts the old children); the writer is fenced.
+  absl::StatusOr<ResetResult> ResetTimeline(const std::string& tenant_id,
+                                            const std::string& timeline_id,
+                                            const std::string& backup_id);
+  absl::StatusOr<TimelineInfo> SetRetention(const std::string& tenant_id,
+                                            const std::string& timeline_id,
+                                            const Retention& retention);
+  // Keeps `lsn` readable until `ttl_seconds` from now, whatever the retention window.
+  absl::Status AddLease(const std::string& tenant_id, const std::string& timeline_id, uint64_t lsn,
+                        int64_t ttl_seconds);
+
+  // Maintenance, also run by the background thread.
+  absl::Status Checkpoint();
+  absl::Status RunGc();
+
+  EngineStats Stats();
+  // Generates a fresh random 32-hex-digit id.
+  static std::string NewId();
+
+ private:
+  struct Writer;
+  struct CommitOp;
+
+  explicit Engine(const EngineOptions& options);
+
+  absl::Status Recover();
+  absl::Status LoadManifest(const pb::Manifest& manifest);
+  absl::Status ReplayLog(uint64_t start_seq, uint64_t* last_seq);
+  absl::Status StartNewSegment(uint64_t seq);
+  std::string SegmentPath(uint64_t seq) const;
+  std::string LayerPath(uint32_t id) const;
+
+  // Runs `fn` as the sole mutator (front of the write queue).
+  absl::Status RunExclusive(const std::function<absl::Status()>& fn);
+  void ProcessCommitGroup(std::vector<Writer*>& group);
+  // Appends records and syncs; on failure truncates the log back and returns the error.
+  absl::Status AppendToLog(const std::vector<std::string>& records);
+  // Validates, logs and applies one metadata record. Caller is the queue holder.
+  absl::Status LogAndApply(const std::vector<pb::LogRecord>& records);
+  absl::Status ApplyRecord(const pb::LogRecord& record, bool replay)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ApplyCommit(Timeline* tl, uint64_t lsn, int64_t time_micros,
+                   std::vector<Mutation>&& mutations) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::StatusOr<Timeline*> FindTimeline(const std::string& tenant_id,
+                                         const std::string& timeline_id)
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::Status CheckReadableLsn(const Timeline* tl, uint64_t lsn) const;
+  // Resolves the version of `key` visible at (tl, lsn), walking the ancestry.
+  const VersionRef* Resolve(const Timeline* tl, uint64_t lsn, std::string_view key,
+                            const Timeline** owner) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  absl::Status ReadVersion(const Timeline* owner, const VersionRef& v, std::string* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  TimelineInfo MakeInfo(const Timeline* tl) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void DeleteTimelineLocked(Timeline* tl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Maintenance internals; the caller is the queue holder.
+  absl::Status CheckpointLocked();
+  absl::Status FlushTimeline(Timeline* tl);
+  absl::Status CompactTimeline(Timeline* tl);
+  absl::Status WriteManifest(uint64_t log_start_seq);
+  void DeleteOrphans();
+  uint64_t ComputeCutoff(const Timeline* tl, int64_t now) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Drops versions below the cutoff that no reader can see any more; returns how many.
+  uint64_t PruneTimeline(Timeline* tl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void BackgroundLoop();
+
+  const EngineOptions options_;
+  Env* const env_;
+  Clock* const clock_;
+
+  // The write queue.
+  absl::Mutex queue_mu_;
+  std::deque<Writer*> writers_ ABSL_GUARDED_BY(queue_mu_);
+  // A log failure that could not be undone; all later writes fail until restart.
+  absl::Status poisoned_;
+
+  // Only the queue holder touches the log.
+  std::unique_ptr<LogWriter> log_;
+  uint64_t log_seq_ = 0;
+  uint64_t log_start_seq_ = 0;  // first segment not covered by the manifest
+  uint32_t next_layer_id_ = 1;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, int64_t> tenants_ ABSL_GUARDED_BY(mu_);  // id -> created
+  std::map<std::string, std::unique_ptr<Timeline>> timelines_ ABSL_GUARDED_BY(mu_);
+
+  std::atomic<uint64_t> stat_commits_{0}, stat_groups_{0}, stat_bytes_{0}, stat_checkpoints_{0},
+      stat_compactions_{0}, stat_gc_runs_{0}, stat_gc_dropped_{0};
+
+  absl::Mutex bg_mu_;
+  bool stopping_ ABSL_GUARDED_BY(bg_mu_) = false;
+  std::thread bg_thread_;
+};
+
+}  // namespace pgbranch::storage

@@ -1,0 +1,71 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+// All pageserver file I/O goes through Env (the LevelDB pattern), so tests can substitute an
+// in-memory filesystem that drops un-synced data on a simulated crash and injects I/O errors.
+namespace pgbranch::storage {
+
+// An append-only file. Not thread-safe; one owner at a time.
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  virtual absl::Status Append(std::string_view data) = 0;
+  // Makes every appended byte durable (fdatasync). Only after Sync returns OK may a caller
+  // acknowledge anything written to this file.
+  virtual absl::Status Sync() = 0;
+  // Cuts the file back to `size` bytes (used to drop a failed, un-acknowledged append).
+  virtual absl::Status Truncate(uint64_t size) = 0;
+  virtual absl::Status Close() = 0;
+  virtual uint64_t Size() const = 0;
+};
+
+// A read-only file supporting concurrent positional reads. Thread-safe.
+class RandomAccessFile {
+ public:
+  virtual ~RandomAccessFile() = default;
+  // Reads up to `n` bytes at `offset` into `out` (fewer at end of file).
+  virtual absl::Status Read(uint64_t offset, size_t n, std::string* out) const = 0;
+  virtual uint64_t Size() const = 0;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  // Creates (or truncates) `path` for appending. The new directory entry is durable only after
+  // SyncDir of its parent.
+  virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
+  virtual absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& path) = 0;
+  virtual bool FileExists(const std::string& path) = 0;
+  // Names (not paths) of the entries of `dir`.
+  virtual absl::StatusOr<std::vector<std::string>> GetChildren(const std::string& dir) = 0;
+  virtual absl::Status DeleteFile(const std::string& path) = 0;
+  // Atomically replaces `to` with `from`; durable after SyncDir of the parent.
+  virtual absl::Status RenameFile(const std::string& from, const std::string& to) = 0;
+  // Creates `dir` and its missing parents; OK if it exists.
+  virtual absl::Status CreateDirs(const std::string& dir) = 0;
+  virtual absl::Status SyncDir(const std::string& dir) = 0;
+  virtual absl::StatusOr<uint64_t> GetFileSize(const std::string& path) = 0;
+  virtual absl::Status TruncateFile(const std::string& path, uint64_t size) = 0;
+};
+
+// The process-wide POSIX filesystem.
+Env* DefaultEnv();
+
+// Reads a whole file.
+absl::StatusOr<std::string> ReadFileToString(Env* env, const std::string& path);
+// Writes `data` to `path` atomically and durably: temp file, sync, rename, sync directory.
+absl::Status WriteFileAtomically(Env* env, const std::string& path, std::string_view data);
+
+std::string JoinPath(std::string_view a, std::string_view b);
+std::string DirName(std::string_view path);
+
+}  // namespace pgbranch::storage
