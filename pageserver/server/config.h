@@ -1,0 +1,42 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "pageserver/storage/types.h"
+
+namespace pgbranch::pageserver {
+
+// Pageserver settings: built-in defaults, overridden by a YAML file (--config), overridden by
+// command-line flags.
+//
+// YAML keys:
+//   listen: 127.0.0.1:6400          metrics_listen: 127.0.0.1:9400
+//   data_dir: /var/lib/pgbranch/pageserver
+//   retention: {history_seconds: 604800, history_bytes: 0}
+//   auth: {token_file: /etc/pgbranch/tokens.yaml}
+//   tls: {cert_file: server.crt, key_file: server.key}
+//   maintenance: {memtable_flush_mb: 256, gc_interval_seconds: 60}
+//   log_level: info
+struct ServerConfig {
+  std::string listen = "127.0.0.1:6400";
+  std::string metrics_listen;  // empty: no metrics endpoint
+  std::string data_dir;
+  std::string token_file;  // empty: auth disabled
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string port_file;  // written with the bound gRPC port once serving
+  std::string log_level = "info";
+  storage::Retention retention{7 * 24 * 3600, 0};
+  uint64_t memtable_flush_mb = 256;
+  int gc_interval_seconds = 60;
+  uint64_t max_message_mb = 72;
+};
+
+// Parses argv (flags override the YAML file named by --config). Errors say which flag or key is
+// wrong. `--help` yields a NotFound status carrying the usage text.
+absl::StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& args);
+std::string ServerUsage();
+
+}  // namespace pgbranch::pageserver
