@@ -78,8 +78,8 @@ absl::Status Engine::FlushTimeline(Timeline* tl) {
     }
   }
   if (s.ok()) s = writer.Finish();
-  absl::StatusOr<std::shared_ptr<LayerFile>> layer = s;
-  if (s.ok()) layer = LayerFile::Open(env_, path, id);
+  absl::StatusOr<std::shared_ptr<LayerFile>> layer =
+      s.ok() ? LayerFile::Open(env_, path, id) : absl::StatusOr<std::shared_ptr<LayerFile>>(s);
   if (!layer.ok()) {
     env_->DeleteFile(path).IgnoreError();
     LogWarning("Flushing an in-memory layer failed; it stays in memory and in the log",
@@ -132,8 +132,8 @@ absl::Status Engine::CompactTimeline(Timeline* tl) {
     }
   }
   if (s.ok()) s = writer.Finish();
-  absl::StatusOr<std::shared_ptr<LayerFile>> layer = s;
-  if (s.ok()) layer = LayerFile::Open(env_, path, id);
+  absl::StatusOr<std::shared_ptr<LayerFile>> layer =
+      s.ok() ? LayerFile::Open(env_, path, id) : absl::StatusOr<std::shared_ptr<LayerFile>>(s);
   if (!layer.ok()) {
     env_->DeleteFile(path).IgnoreError();
     LogWarning("Compaction failed; the old layer files stay in use",

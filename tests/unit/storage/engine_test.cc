@@ -1,0 +1,322 @@
+#include "pageserver/storage/engine.h"
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/unit/storage/engine_test_util.h"
+
+namespace pgbranch::storage {
+namespace {
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto t = h_->CreateTenant("t1", "main");
+    ASSERT_TRUE(t.ok()) << t.status();
+    auto g = h_->AcquireWriter("t1", "main");
+    ASSERT_TRUE(g.ok());
+    gen_ = *g;
+  }
+
+  uint64_t Commit(const std::string& tl, uint64_t gen, std::vector<Mutation> m) {
+    auto r = h_->Commit("t1", tl, gen, std::move(m));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->lsn : 0;
+  }
+  // "<absent>" for a missing key.
+  std::string Get(const std::string& tl, const std::string& key, uint64_t lsn = 0) {
+    auto r = h_->Read("t1", tl, lsn, {key});
+    if (!r.ok()) return absl::StrCat("<error: ", r.status().ToString(), ">");
+    return r->values[0].found ? r->values[0].data : "<absent>";
+  }
+  std::string Branch(const std::string& parent, const std::string& id, uint64_t lsn = 0) {
+    CreateTimelineOptions o;
+    o.tenant_id = "t1";
+    o.timeline_id = id;
+    o.ancestor_id = parent;
+    o.ancestor_lsn = lsn;
+    auto r = h_->CreateTimeline(o);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return id;
+  }
+
+  EngineHarness h_;
+  uint64_t gen_ = 0;
+};
+
+TEST_F(EngineTest, CommitThenReadAtEveryLsn) {
+  uint64_t l1 = Commit("main", gen_, Put("a", "1"));
+  uint64_t l2 = Commit("main", gen_, Put("a", "2"));
+  uint64_t l3 = Commit("main", gen_, Del("a"));
+  EXPECT_EQ(l1 + 1, l2);
+  EXPECT_EQ(Get("main", "a", l1), "1");
+  EXPECT_EQ(Get("main", "a", l2), "2");
+  EXPECT_EQ(Get("main", "a", l3), "<absent>");
+  EXPECT_EQ(Get("main", "a"), "<absent>");
+}
+
+TEST_F(EngineTest, BranchIsIsolatedFromParentAndSeesHistoryAtBranchPoint) {
+  Commit("main", gen_, Put("customers", "100"));
+  uint64_t bp = Commit("main", gen_, Put("orders", "200"));
+  Branch("main", "dev");
+  auto g = h_->AcquireWriter("t1", "dev");
+  ASSERT_TRUE(g.ok());
+  uint64_t dl = Commit("dev", *g, Put("customers", "101"));
+  EXPECT_EQ(dl, bp + 1);  // a child's LSNs continue from its branch point
+  Commit("main", gen_, Put("orders", "201"));
+  EXPECT_EQ(Get("dev", "customers"), "101");
+  EXPECT_EQ(Get("main", "customers"), "100");
+  EXPECT_EQ(Get("dev", "orders"), "200");  // parent's later write invisible
+  EXPECT_EQ(Get("main", "orders"), "201");
+}
+
+TEST_F(EngineTest, BranchAtPastLsnAndTimestamp) {
+  uint64_t l1 = Commit("main", gen_, Put("k", "v1"));
+  int64_t t1 = h_.clock().NowMicros();
+  h_.clock().Advance(1'000'000);
+  Commit("main", gen_, Put("k", "v2"));
+  Branch("main", "at-lsn", l1);
+  EXPECT_EQ(Get("at-lsn", "k"), "v1");
+
+  CreateTimelineOptions o;
+  o.tenant_id = "t1";
+  o.timeline_id = "at-time";
+  o.ancestor_id = "main";
+  o.at_micros = t1 + 500'000;
+  auto r = h_->CreateTimeline(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->ancestor_lsn, l1);
+  EXPECT_EQ(Get("at-time", "k"), "v1");
+  auto lsn = h_->LsnForTimestamp("t1", "main", t1 + 2'000'000);
+  ASSERT_TRUE(lsn.ok());
+  EXPECT_EQ(*lsn, l1 + 1);
+  EXPECT_EQ(h_->LsnForTimestamp("t1", "main", t1 - 10'000'000).status().code(),
+            absl::StatusCode::kOutOfRange);
+}
+
+TEST_F(EngineTest, StaleGenerationIsFenced) {
+  auto g2 = h_->AcquireWriter("t1", "main");
+  ASSERT_TRUE(g2.ok());
+  auto r = h_->Commit("t1", "main", gen_, Put("a", "x"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Get("main", "a"), "<absent>");
+  Commit("main", *g2, Put("a", "y"));
+  EXPECT_EQ(Get("main", "a"), "y");
+}
+
+TEST_F(EngineTest, RejectsBadRequestsWithClearCodes) {
+  EXPECT_EQ(h_->Read("nope", "main", 0, {"a"}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(h_->Read("t1", "nope", 0, {"a"}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(h_->Read("t1", "main", 99, {"a"}).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(h_->Commit("t1", "main", gen_, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(h_->Commit("t1", "main", gen_, Put(std::string(5000, 'k'), "v")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(h_->CreateTenant("t1").status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(h_->CreateTenant("bad id!").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(EngineTest, DeleteWithChildrenIsRefusedAndNamesThem) {
+  Branch("main", "dev");
+  absl::Status s = h_->DeleteTimeline("t1", "main");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("dev"), std::string::npos);
+  ASSERT_TRUE(h_->DeleteTimeline("t1", "dev").ok());
+  ASSERT_TRUE(h_->DeleteTimeline("t1", "main").ok());
+}
+
+TEST_F(EngineTest, ResetToParentHeadWithBackup) {
+  Commit("main", gen_, Put("a", "1"));
+  Branch("main", "dev");
+  auto g = h_->AcquireWriter("t1", "dev");
+  Commit("dev", *g, Put("a", "dev"));
+  Commit("main", gen_, Put("a", "2"));
+  auto r = h_->ResetTimeline("t1", "dev", "dev-backup");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Get("dev", "a"), "2");
+  EXPECT_EQ(Get("dev-backup", "a"), "dev");
+  // The old writer is fenced.
+  EXPECT_FALSE(h_->Commit("t1", "dev", *g, Put("a", "x")).ok());
+  h_.Crash();
+  EXPECT_EQ(Get("dev", "a"), "2");
+  EXPECT_EQ(Get("dev-backup", "a"), "dev");
+  EXPECT_EQ(h_->ResetTimeline("t1", "main", "").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(EngineTest, AcknowledgedCommitsSurviveACrashAtEveryStage) {
+  Commit("main", gen_, Put("a", "1"));
+  ASSERT_TRUE(h_->Checkpoint().ok());
+  Commit("main", gen_, Put("b", "2"));
+  Branch("main", "dev");
+  h_.Crash();
+  EXPECT_EQ(Get("main", "a"), "1");
+  EXPECT_EQ(Get("main", "b"), "2");
+  EXPECT_EQ(Get("dev", "b"), "2");
+  auto g = h_->AcquireWriter("t1", "main");
+  ASSERT_TRUE(g.ok());
+  EXPECT_GT(*g, gen_);  // generations never go back
+  Commit("main", *g, Put("c", "3"));
+  h_.Crash();
+  EXPECT_EQ(Get("main", "c"), "3");
+}
+
+TEST_F(EngineTest, FullDiskFailsTheCommitAndLosesNothing) {
+  Commit("main", gen_, Put("a", "1"));
+  h_.env().SetSpaceBudget(10);
+  auto r = h_->Commit("t1", "main", gen_, Put("b", std::string(8192, 'x')));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(Get("main", "b"), "<absent>");
+  h_.env().SetSpaceBudget(-1);
+  uint64_t l = Commit("main", gen_, Put("c", "3"));
+  EXPECT_EQ(l, 2u);  // the failed batch used no LSN
+  h_.Crash();
+  EXPECT_EQ(Get("main", "a"), "1");
+  EXPECT_EQ(Get("main", "b"), "<absent>");
+  EXPECT_EQ(Get("main", "c"), "3");
+}
+
+TEST_F(EngineTest, FailedSyncRefusesWritesUntilRestart) {
+  Commit("main", gen_, Put("a", "1"));
+  h_.env().SetSyncFailure(true);
+  EXPECT_FALSE(h_->Commit("t1", "main", gen_, Put("b", "2")).ok());
+  h_.env().SetSyncFailure(false);
+  auto r = h_->Commit("t1", "main", gen_, Put("c", "3"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Get("main", "a"), "1");  // reads still work
+  h_.Crash();
+  EXPECT_EQ(Get("main", "a"), "1");
+  EXPECT_EQ(Get("main", "b"), "<absent>");
+  Commit("main", gen_, Put("d", "4"));
+}
+
+TEST_F(EngineTest, CorruptLayerIsReportedNeverServed) {
+  Commit("main", gen_, Put("a", std::string(100, 'v')));
+  ASSERT_TRUE(h_->Checkpoint().ok());
+  auto names = h_.env().GetChildren("/data/layers");
+  ASSERT_TRUE(names.ok());
+  ASSERT_EQ(names->size(), 1u);
+  ASSERT_TRUE(h_.env().CorruptByte("/data/layers/" + (*names)[0], 5).ok());
+  h_.Crash();
+  auto r = h_->Read("t1", "main", 0, {"a"});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+}
+
+TEST_F(EngineTest, ScanMergesAncestryAndHidesDeletions) {
+  Commit("main", gen_, {{"d/a", "1", false}, {"d/b", "2", false}, {"d/c", "3", false},
+                        {"e/x", "9", false}});
+  Branch("main", "dev");
+  auto g = h_->AcquireWriter("t1", "dev");
+  Commit("dev", *g, {{"d/b", "", true}, {"d/bb", "22", false}});
+  auto r = h_->Scan("t1", "dev", 0, "d/", "d0", 0);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::vector<std::string> keys;
+  for (auto& e : r->entries) keys.push_back(e.key + "=" + e.value);
+  EXPECT_EQ(keys, (std::vector<std::string>{"d/a=1", "d/bb=22", "d/c=3"}));
+  auto page = h_->Scan("t1", "dev", 0, "d/", "d0", 2);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->entries.size(), 2u);
+  EXPECT_TRUE(page->more);
+}
+
+TEST_F(EngineTest, SizesTrackLogicalAndDivergedBytes) {
+  Commit("main", gen_, {{"a", std::string(1000, 'x'), false}, {"b", std::string(500, 'y'), false}});
+  Branch("main", "dev");
+  auto g = h_->AcquireWriter("t1", "dev");
+  Commit("dev", *g, {{"a", std::string(200, 'z'), false}});
+  auto main = h_->GetTimeline("t1", "main");
+  auto dev = h_->GetTimeline("t1", "dev");
+  EXPECT_EQ(main->logical_size, 1500);
+  EXPECT_EQ(dev->logical_size, 700);
+  EXPECT_EQ(dev->diverged_bytes, 200u);
+  EXPECT_EQ(dev->ancestor_id, "main");
+}
+
+TEST_F(EngineTest, GcHonoursRetentionAndBranchPoints) {
+  uint64_t l1 = Commit("main", gen_, Put("k", "old"));
+  Branch("main", "pinned", l1);
+  h_.clock().Advance(7200LL * 1'000'000);  // past the 1 h window
+  uint64_t l2 = Commit("main", gen_, Put("k", "new"));
+  ASSERT_TRUE(h_->RunGc().ok());
+  auto info = h_->GetTimeline("t1", "main");
+  EXPECT_EQ(info->oldest_readable_lsn, l1);  // l1 is the newest commit older than the window
+  h_.clock().Advance(7200LL * 1'000'000);
+  Commit("main", gen_, Put("other", "x"));
+  ASSERT_TRUE(h_->RunGc().ok());
+  info = h_->GetTimeline("t1", "main");
+  EXPECT_GT(info->oldest_readable_lsn, l1);
+  EXPECT_EQ(h_->Read("t1", "main", l1, {"k"}).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(Get("pinned", "k"), "old");  // the branch point keeps its version
+  EXPECT_EQ(Get("main", "k", l2), "new");
+  h_.Crash();
+  EXPECT_EQ(Get("pinned", "k"), "old");
+  // Deleting the branch frees the version only it needed.
+  ASSERT_TRUE(h_->DeleteTimeline("t1", "pinned").ok());
+  ASSERT_TRUE(h_->RunGc().ok());
+  EXPECT_EQ(h_->GetTimeline("t1", "main")->diverged_bytes, 3u + 1u);  // "new" + "x"
+}
+
+TEST_F(EngineTest, GcByBytesKeepsTheNewestHistory) {
+  ASSERT_TRUE(h_->SetRetention("t1", "main", {0, 3 * 1001}).ok());
+  std::vector<uint64_t> lsns;
+  for (int i = 0; i < 10; ++i) lsns.push_back(Commit("main", gen_, Put("k", std::string(1000, 'a' + i))));
+  ASSERT_TRUE(h_->RunGc().ok());
+  auto info = h_->GetTimeline("t1", "main");
+  EXPECT_EQ(info->oldest_readable_lsn, lsns[6]);
+  EXPECT_EQ(Get("main", "k", lsns[6]), std::string(1000, 'g'));
+}
+
+TEST_F(EngineTest, LeaseKeepsAnLsnReadable) {
+  uint64_t l1 = Commit("main", gen_, Put("k", "v1"));
+  ASSERT_TRUE(h_->AddLease("t1", "main", l1, 3 * 3600).ok());
+  h_.clock().Advance(7200LL * 1'000'000);
+  Commit("main", gen_, Put("k", "v2"));
+  ASSERT_TRUE(h_->RunGc().ok());
+  EXPECT_EQ(Get("main", "k", l1), "v1");
+  h_.clock().Advance(7200LL * 1'000'000);
+  Commit("main", gen_, Put("k", "v3"));
+  ASSERT_TRUE(h_->RunGc().ok());
+  EXPECT_EQ(h_->Read("t1", "main", l1, {"k"}).status().code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST_F(EngineTest, CompactionKeepsEveryReadableVersion) {
+  for (int round = 0; round < 6; ++round) {
+    for (int i = 0; i < 20; ++i) {
+      Commit("main", gen_, Put(absl::StrCat("k", i), absl::StrCat("r", round, "-", i)));
+    }
+    ASSERT_TRUE(h_->Checkpoint().ok());
+  }
+  auto info = h_->GetTimeline("t1", "main");
+  EXPECT_LE(info->layer_files, 3u);  // compaction bounds the file count
+  EXPECT_EQ(Get("main", "k7"), "r5-7");
+  EXPECT_EQ(Get("main", "k7", 8), "r0-7");
+  h_.Crash();
+  EXPECT_EQ(Get("main", "k7", 8), "r0-7");
+}
+
+TEST_F(EngineTest, DeepBranchChainReadsThroughAncestry) {
+  Commit("main", gen_, Put("root", "r"));
+  std::string parent = "main";
+  for (int i = 0; i < 50; ++i) {
+    std::string id = absl::StrCat("b", i);
+    Branch(parent, id);
+    auto g = h_->AcquireWriter("t1", id);
+    Commit(id, *g, Put(absl::StrCat("k", i), id));
+    parent = id;
+  }
+  EXPECT_EQ(Get("b49", "root"), "r");
+  EXPECT_EQ(Get("b49", "k0"), "b0");
+  EXPECT_EQ(Get("b10", "k11"), "<absent>");
+  h_.Crash();
+  EXPECT_EQ(Get("b49", "root"), "r");
+}
+
+TEST_F(EngineTest, DeleteTenantRemovesEverything) {
+  Branch("main", "dev");
+  ASSERT_TRUE(h_->DeleteTenant("t1").ok());
+  EXPECT_TRUE(h_->ListTenants().empty());
+  h_.Crash();
+  EXPECT_TRUE(h_->ListTenants().empty());
+}
+
+}  // namespace
+}  // namespace pgbranch::storage
