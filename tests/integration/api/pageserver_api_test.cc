@@ -1,0 +1,195 @@
+// The gRPC API against a real pageserver process: status codes for bad input, auth, health,
+// metrics, and a server that stays up through all of it.
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/generic/generic_stub.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "gtest/gtest.h"
+#include "tests/support/pageserver_process.h"
+
+namespace pgbranch {
+namespace {
+
+namespace v1 = pageserver::v1;
+using testing::PageserverProcess;
+using testing::TempDir;
+
+class PageserverApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<PageserverProcess>(dir_.path() + "/data");
+    ASSERT_TRUE(server_->Start().ok());
+    stub_ = server_->NewStub();
+    grpc::ClientContext ctx;
+    v1::CreateTenantRequest req;
+    req.set_tenant_id("t1");
+    req.set_root_timeline_id("main");
+    ASSERT_TRUE(stub_->CreateTenant(&ctx, req, &tenant_).ok());
+  }
+
+  grpc::StatusCode Code(const grpc::Status& s) { return s.error_code(); }
+
+  TempDir dir_;
+  std::unique_ptr<PageserverProcess> server_;
+  std::unique_ptr<v1::PageService::Stub> stub_;
+  v1::Tenant tenant_;
+};
+
+TEST_F(PageserverApiTest, BadRequestsGetTheRightStatusAndTheServerStaysUp) {
+  {
+    grpc::ClientContext ctx;
+    v1::ReadRequest req;
+    req.set_tenant_id("t1");
+    req.set_timeline_id("nope");
+    req.add_keys("k");
+    v1::ReadResponse resp;
+    grpc::Status s = stub_->Read(&ctx, req, &resp);
+    EXPECT_EQ(Code(s), grpc::StatusCode::NOT_FOUND);
+    EXPECT_NE(s.error_message().find("pagectl timeline list"), std::string::npos);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ReadRequest req;
+    req.set_tenant_id("t1");
+    req.set_timeline_id("main");
+    req.set_lsn(42);
+    req.add_keys("k");
+    v1::ReadResponse resp;
+    EXPECT_EQ(Code(stub_->Read(&ctx, req, &resp)), grpc::StatusCode::OUT_OF_RANGE);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::CommitRequest req;
+    req.set_tenant_id("t1");
+    req.set_timeline_id("main");
+    req.set_generation(7);
+    req.add_mutations()->set_key("k");
+    v1::CommitResponse resp;
+    EXPECT_EQ(Code(stub_->Commit(&ctx, req, &resp)), grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  {
+    // Over the message size limit: rejected by gRPC, nothing written.
+    grpc::ClientContext ctx;
+    v1::CommitRequest req;
+    req.set_tenant_id("t1");
+    req.set_timeline_id("main");
+    req.set_generation(1);
+    auto* m = req.add_mutations();
+    m->set_key("big");
+    m->set_value(std::string(80 << 20, 'x'));
+    v1::CommitResponse resp;
+    EXPECT_EQ(Code(stub_->Commit(&ctx, req, &resp)), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::CreateTimelineRequest req;
+    req.set_tenant_id("t1");
+    req.set_ancestor_timeline_id("main");
+    req.set_ancestor_lsn(5);
+    v1::Timeline resp;
+    EXPECT_EQ(Code(stub_->CreateTimeline(&ctx, req, &resp)), grpc::StatusCode::OUT_OF_RANGE);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::CreateTimelineRequest req;
+    req.set_tenant_id("t1");
+    req.set_timeline_id("has space");
+    v1::Timeline resp;
+    EXPECT_EQ(Code(stub_->CreateTimeline(&ctx, req, &resp)), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ScanRequest req;
+    req.set_tenant_id("t1");
+    req.set_timeline_id("main");
+    req.set_limit(1'000'000);
+    v1::ScanResponse resp;
+    EXPECT_EQ(Code(stub_->Scan(&ctx, req, &resp)), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  // Still serving.
+  grpc::ClientContext ctx;
+  v1::ListTenantsResponse list;
+  ASSERT_TRUE(stub_->ListTenants(&ctx, v1::ListTenantsRequest(), &list).ok());
+  EXPECT_EQ(list.tenants_size(), 1);
+}
+
+TEST_F(PageserverApiTest, HealthServiceReportsServing) {
+  auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+  grpc::ByteBuffer request_buf, response_buf;
+  // grpc.health.v1.HealthCheckRequest{service=""} encodes to zero bytes.
+  grpc::GenericStub generic(channel);
+  grpc::ClientContext ctx;
+  grpc::Slice empty("");
+  request_buf = grpc::ByteBuffer(&empty, 1);
+  grpc::CompletionQueue cq;
+  auto call = generic.PrepareUnaryCall(&ctx, "/grpc.health.v1.Health/Check", request_buf, &cq);
+  call->StartCall();
+  grpc::Status status;
+  call->Finish(&response_buf, &status, reinterpret_cast<void*>(1));
+  void* tag;
+  bool ok;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response_buf.Dump(&slices).ok());
+  std::string bytes;
+  for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // status: SERVING
+}
+
+TEST(PageserverAuthTest, RequestsWithoutAValidTokenAreRejected) {
+  TempDir dir;
+  std::string tokens = dir.path() + "/tokens.yaml";
+  std::ofstream(tokens) << "tokens:\n  - {token: admin-secret-1, scope: admin}\n"
+                           "  - {token: tenant-secret-1, tenant: t1}\n";
+  PageserverProcess server(dir.path() + "/data", {"--token-file", tokens});
+  ASSERT_TRUE(server.Start().ok());
+  auto stub = server.NewStub();
+  auto call = [&](const std::string& token, const std::string& tenant) {
+    grpc::ClientContext ctx;
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    v1::CreateTenantRequest req;
+    req.set_tenant_id(tenant);
+    v1::Tenant resp;
+    return stub->CreateTenant(&ctx, req, &resp).error_code();
+  };
+  EXPECT_EQ(call("", "t1"), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(call("bogus-token-1", "t1"), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(call("tenant-secret-1", "t1"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(call("admin-secret-1", "t1"), grpc::StatusCode::OK);
+  EXPECT_EQ(call("admin-secret-1", "t2"), grpc::StatusCode::OK);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer tenant-secret-1");
+  v1::GetTimelineRequest req;
+  req.set_tenant_id("t2");
+  req.set_timeline_id("x");
+  v1::Timeline resp;
+  EXPECT_EQ(stub->GetTimeline(&ctx, req, &resp).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST(PageserverMetricsTest, ServesPrometheusMetrics) {
+  TempDir dir;
+  // The metrics port is not reported back, so use a fixed high loopback port.
+  PageserverProcess fixed(dir.path() + "/data2", {"--metrics-listen", "127.0.0.1:19467"});
+  ASSERT_TRUE(fixed.Start().ok());
+  auto stub = fixed.NewStub();
+  grpc::ClientContext ctx;
+  v1::ListTenantsResponse list;
+  ASSERT_TRUE(stub->ListTenants(&ctx, v1::ListTenantsRequest(), &list).ok());
+  FILE* p = popen("curl -s --max-time 5 http://127.0.0.1:19467/metrics", "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  pclose(p);
+  EXPECT_NE(out.find("pgbranch_pageserver_requests_total{code=\"OK\",method=\"ListTenants\"}"),
+            std::string::npos)
+      << out.substr(0, 2000);
+  EXPECT_NE(out.find("pgbranch_pageserver_request_duration_seconds_bucket"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pgbranch

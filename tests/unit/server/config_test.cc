@@ -1,0 +1,38 @@
+#include "pageserver/server/config.h"
+
+#include <cstdio>
+#include <fstream>
+
+#include "gtest/gtest.h"
+
+namespace pgbranch::pageserver {
+namespace {
+
+TEST(ServerConfigTest, FlagsOverrideTheYamlFile) {
+  std::string path = testing::TempDir() + "/pageserver.yaml";
+  std::ofstream(path) << "listen: 0.0.0.0:7000\ndata_dir: /from/yaml\n"
+                         "retention: {history_seconds: 60, history_bytes: 1000}\n";
+  auto c = ParseServerConfig({"--config", path, "--data-dir", "/from/flag"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen, "0.0.0.0:7000");
+  EXPECT_EQ(c->data_dir, "/from/flag");
+  EXPECT_EQ(c->retention.history_seconds, 60u);
+  EXPECT_EQ(c->retention.history_bytes, 1000u);
+}
+
+TEST(ServerConfigTest, RejectsBadInputWithReadableMessages) {
+  auto missing = ParseServerConfig({});
+  EXPECT_NE(missing.status().message().find("--data-dir"), std::string::npos);
+  auto unknown = ParseServerConfig({"--data-dir", "/d", "--bogus", "1"});
+  EXPECT_NE(unknown.status().message().find("unknown flag '--bogus'"), std::string::npos);
+  auto nan = ParseServerConfig({"--data-dir", "/d", "--history-seconds", "soon"});
+  EXPECT_NE(nan.status().message().find("not a number"), std::string::npos);
+  std::string path = testing::TempDir() + "/bad.yaml";
+  std::ofstream(path) << "data_dir: /d\nretension: {}\n";
+  auto typo = ParseServerConfig({"--config", path});
+  EXPECT_NE(typo.status().message().find("unknown key 'retension'"), std::string::npos);
+  EXPECT_FALSE(ParseServerConfig({"--data-dir", "/d", "--tls-cert", "c"}).ok());
+}
+
+}  // namespace
+}  // namespace pgbranch::pageserver
