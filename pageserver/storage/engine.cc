@@ -81,10 +81,17 @@ std::string Engine::LayerPath(uint32_t id) const {
 
 absl::Status Engine::StartNewSegment(uint64_t seq) {
   PGB_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(SegmentPath(seq)));
+  auto log = std::make_unique<LogWriter>(std::move(file), options_.log_prealloc_bytes);
+  absl::Status s = log->Reserve(1);
   // The segment's directory entry must be durable before anything in it is acknowledged.
-  PGB_RETURN_IF_ERROR(env_->SyncDir(JoinPath(options_.data_dir, "wal")));
+  if (s.ok()) s = env_->SyncDir(JoinPath(options_.data_dir, "wal"));
+  if (!s.ok()) {
+    log->Close().IgnoreError();
+    env_->DeleteFile(SegmentPath(seq)).IgnoreError();
+    return s;
+  }
   if (log_) log_->Close().IgnoreError();
-  log_ = std::make_unique<LogWriter>(std::move(file));
+  log_ = std::move(log);
   log_seq_ = seq;
   return absl::OkStatus();
 }

@@ -18,6 +18,8 @@ class WritableFile {
  public:
   virtual ~WritableFile() = default;
   virtual absl::Status Append(std::string_view data) = 0;
+  // Overwrites (or extends) the file at `offset`. Later Appends continue at the end of the file.
+  virtual absl::Status WriteAt(uint64_t offset, std::string_view data) = 0;
   // Makes every appended byte durable (fdatasync). Only after Sync returns OK may a caller
   // acknowledge anything written to this file.
   virtual absl::Status Sync() = 0;

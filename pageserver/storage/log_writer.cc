@@ -1,15 +1,51 @@
 #include "pageserver/storage/log_writer.h"
 
+#include <algorithm>
+
 #include "common/coding.h"
 
 namespace pgbranch::storage {
 
+absl::Status LogWriter::Reserve(uint64_t bytes) {
+  if (end_ + bytes <= allocated_) return absl::OkStatus();
+  uint64_t grow = std::max(prealloc_bytes_, end_ + bytes - allocated_);
+  static const std::string kZeros(1 << 20, '\0');
+  uint64_t at = allocated_;
+  absl::Status s;
+  while (s.ok() && at < allocated_ + grow) {
+    uint64_t n = std::min<uint64_t>(kZeros.size(), allocated_ + grow - at);
+    s = file_->WriteAt(at, std::string_view(kZeros.data(), n));
+    at += n;
+  }
+  if (s.ok()) s = file_->Sync();
+  if (!s.ok()) {
+    // Give the partial zero-fill back; no record was written.
+    file_->Truncate(allocated_).IgnoreError();
+    return s;
+  }
+  allocated_ += grow;
+  return absl::OkStatus();
+}
+
 absl::Status LogWriter::AddRecord(std::string_view payload) {
-  std::string header;
-  PutFixed32(&header, Crc32(payload));
-  PutFixed32(&header, static_cast<uint32_t>(payload.size()));
-  absl::Status s = file_->Append(header);
-  if (s.ok()) s = file_->Append(payload);
+  std::string record;
+  record.reserve(8 + payload.size());
+  PutFixed32(&record, Crc32(payload));
+  PutFixed32(&record, static_cast<uint32_t>(payload.size()));
+  record.append(payload.data(), payload.size());
+  absl::Status s = Reserve(record.size());
+  if (!s.ok()) return s;
+  s = file_->WriteAt(end_, record);
+  if (!s.ok()) return s;
+  end_ += record.size();
+  return absl::OkStatus();
+}
+
+absl::Status LogWriter::TruncateTo(uint64_t size) {
+  if (size >= end_) return absl::OkStatus();
+  // Zero the dropped records so a reader stops at `size`.
+  absl::Status s = file_->WriteAt(size, std::string(end_ - size, '\0'));
+  if (s.ok()) end_ = size;
   return s;
 }
 

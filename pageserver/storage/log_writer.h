@@ -7,22 +7,36 @@
 
 namespace pgbranch::storage {
 
-// Appends framed records to one log segment: [crc32 of payload][payload length][payload], both
-// little-endian u32. A torn or corrupt tail is detected by LogReader and ignored at recovery.
+// Writes framed records to one log segment: [crc32 of payload][payload length][payload], both
+// little-endian u32. A torn or corrupt tail, or the zeros after the last record, end the segment
+// for LogReader.
+//
+// Like PostgreSQL's WAL segments, the file is zero-filled ahead of the records in chunks of
+// `prealloc_bytes` (synced once). Records then overwrite blocks that already exist, so the
+// fdatasync of a commit flushes data only, with no file-size or extent change to journal: on ext4
+// that is ~50x faster than syncing an append. Disk-full can only happen while zero-filling,
+// before any record is written, so it fails a commit cleanly.
 // Not thread-safe: the engine's write queue serialises all callers.
 class LogWriter {
  public:
-  explicit LogWriter(std::unique_ptr<WritableFile> file) : file_(std::move(file)) {}
+  LogWriter(std::unique_ptr<WritableFile> file, uint64_t prealloc_bytes)
+      : file_(std::move(file)), prealloc_bytes_(prealloc_bytes) {}
 
+  // Zero-fills so that at least `bytes` more bytes of records fit, and syncs.
+  absl::Status Reserve(uint64_t bytes);
   absl::Status AddRecord(std::string_view payload);
   absl::Status Sync() { return file_->Sync(); }
-  // Drops everything appended after `size` (a failed, un-acknowledged group).
-  absl::Status TruncateTo(uint64_t size) { return file_->Truncate(size); }
-  uint64_t Size() const { return file_->Size(); }
+  // Drops everything written after `size` (a failed, un-acknowledged group).
+  absl::Status TruncateTo(uint64_t size);
+  // End of the records (not of the file).
+  uint64_t Size() const { return end_; }
   absl::Status Close() { return file_->Close(); }
 
  private:
   std::unique_ptr<WritableFile> file_;
+  uint64_t prealloc_bytes_;
+  uint64_t end_ = 0;        // end of the last record
+  uint64_t allocated_ = 0;  // zero-filled and synced bytes
 };
 
 // Reads the records of one segment in order. Stops at the first torn or corrupt record.

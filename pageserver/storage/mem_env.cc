@@ -17,16 +17,27 @@ class MemWritableFile : public WritableFile {
     data_->data.append(data);
     return absl::OkStatus();
   }
+  absl::Status WriteAt(uint64_t offset, std::string_view data) override {
+    uint64_t end = offset + data.size();
+    uint64_t size = Size();
+    if (end > size) {
+      absl::Status s = env_->ConsumeSpace(end - size);
+      if (!s.ok()) return s;
+    }
+    std::lock_guard<std::mutex> lock(env_->mu_);
+    if (data_->data.size() < end) data_->data.resize(end, '\0');
+    data_->data.replace(offset, data.size(), data);
+    return absl::OkStatus();
+  }
   absl::Status Sync() override {
     if (env_->SyncFails()) return absl::InternalError(absl::StrCat("fdatasync ", path_, ": EIO"));
     std::lock_guard<std::mutex> lock(env_->mu_);
-    data_->synced = data_->data.size();
+    data_->durable = data_->data;
     return absl::OkStatus();
   }
   absl::Status Truncate(uint64_t size) override {
     std::lock_guard<std::mutex> lock(env_->mu_);
     data_->data.resize(size);
-    if (data_->synced > size) data_->synced = size;
     return absl::OkStatus();
   }
   absl::Status Close() override { return absl::OkStatus(); }
@@ -147,8 +158,9 @@ absl::Status MemEnv::TruncateFile(const std::string& path, uint64_t size) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = files_.find(path);
   if (it == files_.end()) return absl::NotFoundError(absl::StrCat("truncate ", path));
+  // truncate(2) on a path is a metadata change; model it as durable at once.
   it->second->data.resize(size);
-  if (it->second->synced > size) it->second->synced = size;
+  it->second->durable = it->second->data;
   return absl::OkStatus();
 }
 
@@ -158,8 +170,8 @@ void MemEnv::SimulateCrash() {
   for (auto& [path, data] : durable_files_) {
     // Copy so that stale handles from before the crash cannot touch the survivor.
     auto survivor = std::make_shared<FileData>();
-    survivor->data = data->data.substr(0, data->synced);
-    survivor->synced = survivor->data.size();
+    survivor->data = data->durable;
+    survivor->durable = data->durable;
     files_[path] = survivor;
     data = survivor;
   }
@@ -205,9 +217,10 @@ absl::Status MemEnv::CorruptByte(const std::string& path, uint64_t offset) {
     return absl::NotFoundError("corrupt: no such byte");
   }
   it->second->data[offset] ^= 0x5a;
+  if (offset < it->second->durable.size()) it->second->durable[offset] ^= 0x5a;
   auto d = durable_files_.find(path);
-  if (d != durable_files_.end() && d->second != it->second && offset < d->second->data.size()) {
-    d->second->data[offset] ^= 0x5a;
+  if (d != durable_files_.end() && d->second != it->second && offset < d->second->durable.size()) {
+    d->second->durable[offset] ^= 0x5a;
   }
   return absl::OkStatus();
 }

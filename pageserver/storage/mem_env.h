@@ -10,7 +10,7 @@
 namespace pgbranch::storage {
 
 // An in-memory Env for tests that models what a crash keeps:
-//  - file contents survive a crash only up to the last Sync();
+//  - file contents survive a crash only as of the last Sync() (appends and overwrites alike);
 //  - a created, renamed or deleted directory entry survives only after SyncDir of its parent.
 // It can also inject failures: a byte budget after which appends fail with ENOSPC, and failing
 // syncs. Thread-safe.
@@ -43,7 +43,7 @@ class MemEnv : public Env {
 
   struct FileData {
     std::string data;
-    uint64_t synced = 0;  // prefix of `data` that survives a crash
+    std::string durable;  // the contents as of the last Sync: what survives a crash
   };
 
  private:

@@ -44,6 +44,26 @@ class PosixWritableFile : public WritableFile {
     return absl::OkStatus();
   }
 
+  absl::Status WriteAt(uint64_t offset, std::string_view data) override {
+    const char* p = data.data();
+    size_t left = data.size();
+    while (left > 0) {
+      ssize_t n = pwrite(fd_, p, left, static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return IoError("pwrite", path_, errno);
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+      offset += static_cast<uint64_t>(n);
+    }
+    if (offset > size_) {
+      size_ = offset;
+      if (lseek(fd_, static_cast<off_t>(size_), SEEK_SET) < 0) return IoError("lseek", path_, errno);
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Sync() override {
     if (fdatasync(fd_) != 0) return IoError("fdatasync", path_, errno);
     return absl::OkStatus();

@@ -163,7 +163,8 @@ TEST_F(EngineTest, AcknowledgedCommitsSurviveACrashAtEveryStage) {
 TEST_F(EngineTest, FullDiskFailsTheCommitAndLosesNothing) {
   Commit("main", gen_, Put("a", "1"));
   h_.env().SetSpaceBudget(10);
-  auto r = h_->Commit("t1", "main", gen_, Put("b", std::string(8192, 'x')));
+  // Larger than the zero-filled part of the log, so the log must grow into the full disk.
+  auto r = h_->Commit("t1", "main", gen_, Put("b", std::string(200000, 'x')));
   EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(Get("main", "b"), "<absent>");
   h_.env().SetSpaceBudget(-1);

@@ -29,6 +29,7 @@ class EngineHarness {
     o.checkpoint_on_close = checkpoint_on_close;
     o.default_retention = retention_;
     o.max_layers_per_timeline = 3;
+    o.log_prealloc_bytes = 64 << 10;
     auto e = Engine::Open(o);
     ASSERT_TRUE(e.ok()) << e.status();
     engine_ = std::move(*e);
