@@ -169,6 +169,32 @@ TEST(PageserverAuthTest, RequestsWithoutAValidTokenAreRejected) {
   EXPECT_EQ(stub->GetTimeline(&ctx, req, &resp).error_code(), grpc::StatusCode::PERMISSION_DENIED);
 }
 
+TEST(PageserverTlsTest, ServesOverTlsWithTheConfiguredCertificate) {
+  TempDir dir;
+  std::string cert = dir.path() + "/server.crt", key = dir.path() + "/server.key";
+  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+                    "-addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert +
+                    " >/dev/null 2>&1";
+  if (system(cmd.c_str()) != 0) GTEST_SKIP() << "openssl is not available";
+  PageserverProcess server(dir.path() + "/data", {"--tls-cert", cert, "--tls-key", key});
+  ASSERT_TRUE(server.Start().ok());
+  std::ifstream in(cert);
+  std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = pem;
+  auto stub = v1::PageService::NewStub(
+      grpc::CreateChannel(server.address(), grpc::SslCredentials(ssl)));
+  grpc::ClientContext ctx;
+  v1::ListTenantsResponse list;
+  grpc::Status s = stub->ListTenants(&ctx, v1::ListTenantsRequest(), &list);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  // A plaintext client cannot talk to it.
+  auto plain = server.NewStub();
+  grpc::ClientContext ctx2;
+  ctx2.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  EXPECT_FALSE(plain->ListTenants(&ctx2, v1::ListTenantsRequest(), &list).ok());
+}
+
 TEST(PageserverMetricsTest, ServesPrometheusMetrics) {
   TempDir dir;
   // The metrics port is not reported back, so use a fixed high loopback port.
