@@ -244,7 +244,10 @@ absl::Status Engine::ReplayLog(uint64_t start_seq, uint64_t* last_seq) {
     }
     *last_seq = std::max(*last_seq, seq);
   }
-  if (records > 0) LogInfo("Replayed log", {{"records", std::to_string(records)}});
+  if (records > 0) {
+    dirty_ = true;  // the next checkpoint retires the replayed segments
+    LogInfo("Replayed log", {{"records", std::to_string(records)}});
+  }
   return absl::OkStatus();
 }
 
@@ -275,7 +278,10 @@ absl::Status Engine::AppendToLog(const std::vector<std::string>& records) {
     s = log_->Sync();
     sync_failed = !s.ok();
   }
-  if (s.ok()) return s;
+  if (s.ok()) {
+    dirty_ = true;
+    return s;
+  }
   // Nothing of this group was acknowledged: cut it off so it can never be replayed.
   absl::Status t = log_->TruncateTo(before);
   if (t.ok()) t = log_->Sync();

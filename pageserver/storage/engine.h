@@ -135,7 +135,8 @@ class Engine {
   void DeleteTimelineLocked(Timeline* tl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Maintenance internals; the caller is the queue holder.
-  absl::Status CheckpointLocked();
+  // Skips the work when nothing changed since the last checkpoint, unless `force`.
+  absl::Status CheckpointLocked(bool force = false);
   absl::Status FlushTimeline(Timeline* tl);
   absl::Status CompactTimeline(Timeline* tl);
   absl::Status WriteManifest(uint64_t log_start_seq);
@@ -160,6 +161,7 @@ class Engine {
   uint64_t log_seq_ = 0;
   uint64_t log_start_seq_ = 0;  // first segment not covered by the manifest
   uint32_t next_layer_id_ = 1;
+  bool dirty_ = false;  // something was logged or dropped since the last checkpoint
 
   mutable absl::Mutex mu_;
   std::map<std::string, int64_t> tenants_ ABSL_GUARDED_BY(mu_);  // id -> created

@@ -18,8 +18,9 @@ absl::Status Engine::Checkpoint() {
   return RunExclusive([this] { return CheckpointLocked(); });
 }
 
-absl::Status Engine::CheckpointLocked() {
+absl::Status Engine::CheckpointLocked(bool force) {
   if (!poisoned_.ok()) return poisoned_;
+  if (!dirty_ && !force) return absl::OkStatus();
   std::vector<Timeline*> all;
   {
     absl::ReaderMutexLock l(&mu_);
@@ -47,6 +48,7 @@ absl::Status Engine::CheckpointLocked() {
   PGB_RETURN_IF_ERROR(StartNewSegment(new_seq));
   PGB_RETURN_IF_ERROR(WriteManifest(new_seq));
   log_start_seq_ = new_seq;
+  dirty_ = false;
   DeleteOrphans();
   ++stat_checkpoints_;
   return absl::OkStatus();
@@ -279,21 +281,26 @@ absl::Status Engine::RunGc() {
   return RunExclusive([this]() -> absl::Status {
     int64_t now = clock_->NowMicros();
     uint64_t dropped = 0;
+    bool changed = false;
     {
       absl::MutexLock l(&mu_);
       for (auto& [id, tl] : timelines_) {
+        size_t leases = tl->leases.size();
         tl->leases.erase(std::remove_if(tl->leases.begin(), tl->leases.end(),
                                         [&](const Lease& l) { return l.expires_micros <= now; }),
                          tl->leases.end());
-        tl->gc_cutoff = ComputeCutoff(tl.get(), now);
+        uint64_t cutoff = ComputeCutoff(tl.get(), now);
+        changed |= cutoff != tl->gc_cutoff || leases != tl->leases.size();
+        tl->gc_cutoff = cutoff;
         dropped += PruneTimeline(tl.get());
       }
     }
+    changed |= dropped > 0;
     ++stat_gc_runs_;
     stat_gc_dropped_ += dropped;
     if (dropped > 0) LogInfo("Garbage-collected history", {{"versions", std::to_string(dropped)}});
     // Persist the new cutoffs and reclaim the space of dropped versions.
-    return CheckpointLocked();
+    return CheckpointLocked(/*force=*/changed);
   });
 }
 
