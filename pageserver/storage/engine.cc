@@ -236,7 +236,7 @@ absl::Status Engine::ReplayLog(uint64_t start_seq, uint64_t* last_seq) {
       PGB_RETURN_IF_ERROR(ApplyRecord(record, /*replay=*/true));
       ++records;
     }
-    if (reader.ValidBytes() != reader.TotalBytes()) {
+    if (!reader.CleanTail()) {
       // A torn tail: the write that was cut never got acknowledged.
       LogWarning("Ignored the torn tail of a log segment",
                  {{"segment", SegmentPath(seq)},

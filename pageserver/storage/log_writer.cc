@@ -49,6 +49,11 @@ absl::Status LogWriter::TruncateTo(uint64_t size) {
   return s;
 }
 
+bool LogReader::CleanTail() const {
+  return std::all_of(contents_.begin() + static_cast<std::ptrdiff_t>(pos_), contents_.end(),
+                     [](char c) { return c == 0; });
+}
+
 bool LogReader::ReadRecord(std::string_view* payload) {
   std::string_view rest(contents_);
   rest.remove_prefix(pos_);

@@ -48,6 +48,8 @@ class LogReader {
   // Bytes of valid records consumed so far; anything after this at the end is a torn tail.
   uint64_t ValidBytes() const { return pos_; }
   uint64_t TotalBytes() const { return contents_.size(); }
+  // True if everything after the valid records is zero-fill (a clean end, not a torn write).
+  bool CleanTail() const;
 
  private:
   std::string contents_;
