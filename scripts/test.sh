@@ -10,13 +10,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BUILD=${PGBRANCH_BUILD_DIR:-$ROOT/build}
 
-"$ROOT/scripts/install-deps.sh"
-
-export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/pgbranch/ccache}
-mkdir -p "$CCACHE_DIR"
 start=$(date +%s)
-cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$BUILD"
+PGBRANCH_BUILD_DIR=$BUILD "$ROOT/scripts/build.sh"
 echo "build: $(( $(date +%s) - start ))s"
 
 ctest --test-dir "$BUILD" --output-on-failure --timeout 900 -j2

@@ -248,8 +248,8 @@ absl::Status ValidateName(std::string_view name) {
         absl::StrCat("file name of ", name.size(), " bytes exceeds ", kMaxNameBytes, " bytes"));
   }
   if (name == "." || name == "..") {
-    return absl::InvalidArgumentError(absl::StrCat("reserved file name \"", std::string(name),
-                                                   "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("reserved file name \"", std::string(name), "\""));
   }
   if (name.find('/') != std::string_view::npos || name.find('\0') != std::string_view::npos) {
     return absl::InvalidArgumentError("file name contains '/' or NUL");

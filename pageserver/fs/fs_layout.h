@@ -106,8 +106,8 @@ struct InodeAttr {
   uint32_t uid = 0;
   uint32_t gid = 0;
   uint32_t nlink = 0;
-  uint64_t size = 0;  // bytes; for a symlink, the length of its target
-  uint64_t rdev = 0;  // device number for device files
+  uint64_t size = 0;     // bytes; for a symlink, the length of its target
+  uint64_t rdev = 0;     // device number for device files
   int64_t atime_ns = 0;  // nanoseconds since the Unix epoch
   int64_t mtime_ns = 0;
   int64_t ctime_ns = 0;

@@ -3,6 +3,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 
 namespace pgbranch::pagectl {
 namespace {
@@ -29,6 +30,16 @@ absl::Status UsageError(std::string_view message) {
 
 bool IsUsageError(const absl::Status& status) {
   return status.GetPayload(kUsagePayloadUrl).has_value();
+}
+
+absl::StatusOr<int64_t> ParseRfc3339Micros(const std::string& text) {
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &time, &error)) {
+    return UsageError(
+        absl::StrCat("\"", text, "\" is no RFC 3339 time (like 2026-11-21T10:42:00Z): ", error));
+  }
+  return absl::ToUnixMicros(time);
 }
 
 absl::StatusOr<Args> Args::Parse(int argc, const char* const* argv) {
@@ -90,8 +101,7 @@ absl::StatusOr<uint64_t> Args::Uint(const std::string& name, uint64_t fallback) 
   std::optional<std::string> value = Flag(name);
   if (!value.has_value()) return fallback;
   uint64_t v;
-  if (!absl::SimpleAtoi(*value, &v) || value->empty() || (*value)[0] == '-' ||
-      (*value)[0] == '+') {
+  if (!absl::SimpleAtoi(*value, &v) || value->empty() || (*value)[0] == '-' || (*value)[0] == '+') {
     return UsageError(
         absl::StrCat(Dashed(name), " wants an unsigned integer, not \"", *value, "\""));
   }

@@ -21,6 +21,10 @@ namespace pgbranch::pagectl {
 absl::Status UsageError(std::string_view message);
 bool IsUsageError(const absl::Status& status);
 
+// An RFC 3339 time ("2026-11-21T10:42:00Z", "2026-11-21T11:42:00.5+01:00") as microseconds since
+// the Unix epoch; a usage error if malformed.
+absl::StatusOr<int64_t> ParseRfc3339Micros(const std::string& text);
+
 class Args {
  public:
   // Parses argv[1..argc).

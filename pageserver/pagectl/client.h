@@ -19,8 +19,8 @@ namespace v1 = ::pgbranch::pageserver::v1;
 absl::Status FromGrpc(const grpc::Status& status);
 
 struct ClientOptions {
-  std::string address;  // host:port
-  std::string token;    // sent as `authorization: Bearer <token>` when not empty
+  std::string address;     // host:port
+  std::string token;       // sent as `authorization: Bearer <token>` when not empty
   std::string tls_ca_pem;  // use TLS with this CA when not empty
   absl::Duration timeout = absl::Minutes(2);  // per call
 };
@@ -36,8 +36,8 @@ class Client {
   // Calls `method` on the stub with a fresh context: `client.Call(&Stub::GetTimeline, req, &resp)`.
   template <typename Request, typename Response>
   absl::Status Call(grpc::Status (v1::PageService::StubInterface::*method)(grpc::ClientContext*,
-                                                                          const Request&,
-                                                                          Response*),
+                                                                           const Request&,
+                                                                           Response*),
                     const Request& request, Response* response) const {
     std::unique_ptr<grpc::ClientContext> context = NewContext();
     return FromGrpc((stub_.get()->*method)(context.get(), request, response));

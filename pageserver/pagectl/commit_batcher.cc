@@ -4,8 +4,8 @@
 
 namespace pgbranch::pagectl {
 
-CommitBatcher::CommitBatcher(const Client* client, std::string tenant_id,
-                             std::string timeline_id, uint64_t generation, size_t max_bytes)
+CommitBatcher::CommitBatcher(const Client* client, std::string tenant_id, std::string timeline_id,
+                             uint64_t generation, size_t max_bytes)
     : client_(client), max_bytes_(max_bytes) {
   pending_.set_tenant_id(std::move(tenant_id));
   pending_.set_timeline_id(std::move(timeline_id));
@@ -33,8 +33,7 @@ absl::Status CommitBatcher::Put(std::string key, std::string value) {
 absl::Status CommitBatcher::Flush() {
   if (pending_.mutations_size() == 0) return absl::OkStatus();
   v1::CommitResponse response;
-  absl::Status status =
-      client_->Call(&v1::PageService::StubInterface::Commit, pending_, &response);
+  absl::Status status = client_->Call(&v1::PageService::StubInterface::Commit, pending_, &response);
   if (!status.ok()) return status;
   last_lsn_ = response.lsn();
   ++commits_;

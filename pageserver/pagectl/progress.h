@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 // Progress of a long import or export, shown on stderr: a line rewritten in place on a terminal,

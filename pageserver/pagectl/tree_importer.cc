@@ -63,7 +63,8 @@ TreeImporter::TreeImporter(const Client* client, std::string tenant_id, std::str
 absl::StatusOr<ImportStats> TreeImporter::Import(const std::string& dir) {
   struct stat st;
   if (stat(dir.c_str(), &st) != 0) return PosixError("stat", dir);
-  if (!S_ISDIR(st.st_mode)) return absl::InvalidArgumentError(absl::StrCat(dir, " is no directory"));
+  if (!S_ISDIR(st.st_mode))
+    return absl::InvalidArgumentError(absl::StrCat(dir, " is no directory"));
   PGB_RETURN_IF_ERROR(CheckTimelineEmpty());
   PGB_ASSIGN_OR_RETURN(uint64_t generation, AcquireWriter());
   batcher_ = std::make_unique<CommitBatcher>(client_, tenant_id_, timeline_id_, generation);
@@ -84,18 +85,27 @@ absl::StatusOr<ImportStats> TreeImporter::Import(const std::string& dir) {
 }
 
 absl::Status TreeImporter::CheckTimelineEmpty() const {
-  v1::ScanRequest request;
-  request.set_tenant_id(tenant_id_);
-  request.set_timeline_id(timeline_id_);
-  request.set_limit(1);
-  v1::ScanResponse response;
-  PGB_RETURN_IF_ERROR(client_->Call(&v1::PageService::StubInterface::Scan, request, &response));
-  if (response.entries_size() == 0) return absl::OkStatus();
-  std::string what = response.entries(0).key() == fs::SuperblockKey()
-                         ? "a filesystem"
-                         : "data (perhaps from an interrupted import)";
+  v1::ReadRequest read;
+  read.set_tenant_id(tenant_id_);
+  read.set_timeline_id(timeline_id_);
+  read.add_keys(fs::SuperblockKey());
+  v1::ReadResponse superblock;
+  PGB_RETURN_IF_ERROR(client_->Call(&v1::PageService::StubInterface::Read, read, &superblock));
+  const char* what = nullptr;
+  if (superblock.values_size() > 0 && superblock.values(0).found()) {
+    what = "a filesystem";
+  } else {
+    v1::ScanRequest scan;
+    scan.set_tenant_id(tenant_id_);
+    scan.set_timeline_id(timeline_id_);
+    scan.set_limit(1);
+    v1::ScanResponse any;
+    PGB_RETURN_IF_ERROR(client_->Call(&v1::PageService::StubInterface::Scan, scan, &any));
+    if (any.entries_size() == 0) return absl::OkStatus();
+    what = "data but no filesystem (an interrupted import?)";
+  }
   return absl::FailedPreconditionError(absl::StrCat(
-      "timeline ", timeline_id_, " already holds ", what, " at LSN ", response.lsn(),
+      "timeline ", timeline_id_, " already holds ", what, " at LSN ", superblock.lsn(),
       "; import writes only into an empty timeline (create one with `pagectl timeline create`)"));
 }
 

@@ -164,8 +164,8 @@ TEST(FsLayoutTest, ValidateNameRejectsReservedAndInvalidNames) {
 }
 
 TEST(FsLayoutTest, PageKeysRoundTripAndSortByInodeThenBlock) {
-  std::vector<std::string> keys = {PageKey(1, 0),         PageKey(1, 1),     PageKey(1, 256),
-                                   PageKey(1, 1ull << 40), PageKey(2, 0),     PageKey(256, 0),
+  std::vector<std::string> keys = {PageKey(1, 0),          PageKey(1, 1), PageKey(1, 256),
+                                   PageKey(1, 1ull << 40), PageKey(2, 0), PageKey(256, 0),
                                    PageKey(~0ull, ~0ull)};
   EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
   absl::StatusOr<PageKeyParts> parts = ParsePageKey(PageKey(9, 1234567));
@@ -224,9 +224,9 @@ TEST(FsLayoutTest, ZeroPagesAndTrimming) {
 }
 
 TEST(FsLayoutTest, FileTypesMapToModesAndDirentTypes) {
-  for (FileType type : {FileType::kRegular, FileType::kDirectory, FileType::kSymlink,
-                        FileType::kFifo, FileType::kCharDevice, FileType::kBlockDevice,
-                        FileType::kSocket}) {
+  for (FileType type :
+       {FileType::kRegular, FileType::kDirectory, FileType::kSymlink, FileType::kFifo,
+        FileType::kCharDevice, FileType::kBlockDevice, FileType::kSocket}) {
     EXPECT_EQ(FileTypeFromMode(ModeTypeBits(type) | 0755), type);
     EXPECT_NE(DirentType(type), DT_UNKNOWN);
   }
