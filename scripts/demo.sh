@@ -45,11 +45,11 @@ as_pg psql -h "$STATE" -p 55432 -U postgres -q -v ON_ERROR_STOP=1 -f "$ROOT/scri
 as_pg psql -h "$STATE" -p 55432 -U postgres -At -c \
   "select 'customers='||(select count(*) from ecommerce.customers)||' products='||(select count(*) from ecommerce.products)||' orders='||(select count(*) from ecommerce.orders)||' order_items='||(select count(*) from ecommerce.order_items)"
 as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
-BEFORE_IMPORT=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
-sleep 0.01
 
 say "Importing it into tenant demo, timeline main"
 "$PAGECTL" tenant create --id demo --root-timeline main
+sleep 0.01
+BEFORE_IMPORT=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
 "$PAGECTL" import --tenant demo --timeline main "$PGDATA"
 
 say "Branching: dev from main (copy-on-write, metadata only)"
@@ -70,7 +70,6 @@ as_pg "$PGBIN/pg_ctl" -D "$DEV" -o "-k $STATE -p 55433 -c listen_addresses=''" -
 as_pg psql -h "$STATE" -p 55433 -U postgres -At -c \
   "select 'dev: customers='||count(*) from ecommerce.customers"
 as_pg "$PGBIN/pg_ctl" -D "$DEV" -m fast -w stop >/dev/null
-echo "Connect yourself while it runs: psql -h $STATE -p 55433 -U postgres"
 
 say "Sizes: a new branch shares every page with its parent"
 "$PAGECTL" timeline info --tenant demo dev
