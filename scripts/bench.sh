@@ -17,5 +17,6 @@ ninja -C "$build" -j "${BUILD_JOBS:-2}" pageserver-bench pgbranch-pageserver
 out="${BENCH_OUT:-$build/bench/pageserver-bench-$(date -u +%Y%m%dT%H%M%SZ).txt}"
 mkdir -p "$(dirname "$out")"
 echo "Writing the results to $out"
-PGBRANCH_BIN_DIR="$build/bin" "$build/bin/pageserver-bench" "$@" 2>&1 | tee "$out"
+# Tables go to stdout (and the file); progress lines to stderr only.
+PGBRANCH_BIN_DIR="$build/bin" "$build/bin/pageserver-bench" "$@" | tee "$out"
 exit "${PIPESTATUS[0]}"
