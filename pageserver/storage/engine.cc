@@ -194,16 +194,16 @@ absl::Status Engine::LoadManifest(const pb::Manifest& m) {
       });
       tl->layers[layer_id] = std::move(*layer);
     }
-    timelines_[meta.timeline_id()] = std::move(tl);
+    timelines_[TimelineKey(meta.tenant_id(), meta.timeline_id())] = std::move(tl);
   }
   for (const auto& meta : m.timelines()) {
     if (meta.ancestor_id().empty()) continue;
-    auto parent = timelines_.find(meta.ancestor_id());
+    auto parent = timelines_.find(TimelineKey(meta.tenant_id(), meta.ancestor_id()));
     if (parent == timelines_.end()) {
       return absl::DataLossError(absl::StrCat("manifest: timeline ", meta.timeline_id(),
                                               " names a missing ancestor ", meta.ancestor_id()));
     }
-    Timeline* child = timelines_[meta.timeline_id()].get();
+    Timeline* child = timelines_[TimelineKey(meta.tenant_id(), meta.timeline_id())].get();
     child->ancestor = parent->second.get();
     parent->second->children.push_back(child);
   }
@@ -410,6 +410,7 @@ void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
       int64_t time = std::max(now, t->points.empty() ? now : t->points.back().time_micros);
       pb::LogRecord record;
       pb::Commit* c = record.mutable_commit();
+      c->set_tenant_id(t->tenant_id);
       c->set_timeline_id(t->timeline_id);
       c->set_lsn(lsn);
       c->set_time_micros(time);
@@ -476,8 +477,8 @@ void Engine::ApplyCommit(Timeline* tl, uint64_t lsn, int64_t time_micros,
 
 absl::StatusOr<Timeline*> Engine::FindTimeline(const std::string& tenant_id,
                                                const std::string& timeline_id) {
-  auto it = timelines_.find(timeline_id);
-  if (it == timelines_.end() || it->second->tenant_id != tenant_id) {
+  auto it = timelines_.find(TimelineKey(tenant_id, timeline_id));
+  if (it == timelines_.end()) {
     if (tenants_.count(tenant_id) == 0) {
       return absl::NotFoundError(absl::StrCat("tenant ", tenant_id,
                                               " not found; list tenants with `pagectl tenant list`"));

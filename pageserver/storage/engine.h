@@ -96,6 +96,9 @@ class Engine {
   EngineStats Stats();
   // Generates a fresh random 32-hex-digit id.
   static std::string NewId();
+  static std::string TimelineKey(const std::string& tenant_id, const std::string& timeline_id) {
+    return tenant_id + "/" + timeline_id;
+  }
 
  private:
   struct Writer;
@@ -165,6 +168,7 @@ class Engine {
 
   mutable absl::Mutex mu_;
   std::map<std::string, int64_t> tenants_ ABSL_GUARDED_BY(mu_);  // id -> created
+  // Keyed by TimelineKey(tenant, timeline): timeline ids are unique within a tenant.
   std::map<std::string, std::unique_ptr<Timeline>> timelines_ ABSL_GUARDED_BY(mu_);
 
   std::atomic<uint64_t> stat_commits_{0}, stat_groups_{0}, stat_bytes_{0}, stat_checkpoints_{0},

@@ -69,7 +69,7 @@ absl::StatusOr<TenantInfo> Engine::CreateTenant(const std::string& tenant_id_in,
       if (tenants_.count(tenant_id)) {
         return absl::AlreadyExistsError(absl::StrCat("tenant ", tenant_id, " already exists"));
       }
-      if (timelines_.count(root_id)) {
+      if (timelines_.count(TimelineKey(tenant_id, root_id))) {
         return absl::AlreadyExistsError(absl::StrCat("timeline ", root_id, " already exists"));
       }
     }
@@ -126,7 +126,7 @@ absl::StatusOr<TimelineInfo> Engine::CreateTimeline(const CreateTimelineOptions&
         return absl::NotFoundError(absl::StrCat(
             "tenant ", opts.tenant_id, " not found; list tenants with `pagectl tenant list`"));
       }
-      if (timelines_.count(id)) {
+      if (timelines_.count(TimelineKey(opts.tenant_id, id))) {
         return absl::AlreadyExistsError(absl::StrCat("timeline ", id, " already exists"));
       }
       if (opts.ancestor_id.empty()) {
@@ -150,7 +150,7 @@ absl::StatusOr<TimelineInfo> Engine::CreateTimeline(const CreateTimelineOptions&
     }
     PGB_RETURN_IF_ERROR(LogAndApply({record}));
     absl::ReaderMutexLock l(&mu_);
-    info = MakeInfo(timelines_.at(id).get());
+    info = MakeInfo(timelines_.at(TimelineKey(opts.tenant_id, id)).get());
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -165,13 +165,10 @@ absl::Status Engine::DeleteTimeline(const std::string& tenant_id, const std::str
   absl::Status s = RunExclusive([&]() -> absl::Status {
     {
       absl::ReaderMutexLock l(&mu_);
-      auto tl = timelines_.find(timeline_id);
-      if (tl == timelines_.end() || tl->second->tenant_id != tenant_id) {
-        PGB_RETURN_IF_ERROR(FindTimeline(tenant_id, timeline_id).status());
-      }
-      if (!tl->second->children.empty()) {
+      PGB_ASSIGN_OR_RETURN(Timeline * tl, FindTimeline(tenant_id, timeline_id));
+      if (!tl->children.empty()) {
         std::vector<std::string> names;
-        for (const Timeline* c : tl->second->children) names.push_back(c->timeline_id);
+        for (const Timeline* c : tl->children) names.push_back(c->timeline_id);
         std::sort(names.begin(), names.end());
         return absl::FailedPreconditionError(
             absl::StrCat("timeline ", timeline_id, " has child branches (",
@@ -179,6 +176,7 @@ absl::Status Engine::DeleteTimeline(const std::string& tenant_id, const std::str
       }
     }
     pb::LogRecord record;
+    record.mutable_delete_timeline()->set_tenant_id(tenant_id);
     record.mutable_delete_timeline()->set_timeline_id(timeline_id);
     return LogAndApply({record});
   });
@@ -194,7 +192,7 @@ void Engine::DeleteTimelineLocked(Timeline* tl) {
     siblings.erase(std::remove(siblings.begin(), siblings.end(), tl), siblings.end());
   }
   // Layer files become orphans and are removed after the next manifest.
-  timelines_.erase(tl->timeline_id);
+  timelines_.erase(TimelineKey(tl->tenant_id, tl->timeline_id));
 }
 
 absl::StatusOr<uint64_t> Engine::AcquireWriter(const std::string& tenant_id,
@@ -207,6 +205,7 @@ absl::StatusOr<uint64_t> Engine::AcquireWriter(const std::string& tenant_id,
       PGB_ASSIGN_OR_RETURN(Timeline * tl, FindTimeline(tenant_id, timeline_id));
       generation = tl->generation + 1;
     }
+    record.mutable_set_generation()->set_tenant_id(tenant_id);
     record.mutable_set_generation()->set_timeline_id(timeline_id);
     record.mutable_set_generation()->set_generation(generation);
     return LogAndApply({record});
@@ -233,7 +232,7 @@ absl::StatusOr<ResetResult> Engine::ResetTimeline(const std::string& tenant_id,
             "timeline ", timeline_id, " is a root timeline; only a child can be reset to its "
             "parent"));
       }
-      if (!backup_id.empty() && timelines_.count(backup_id)) {
+      if (!backup_id.empty() && timelines_.count(TimelineKey(tenant_id, backup_id))) {
         return absl::AlreadyExistsError(absl::StrCat("timeline ", backup_id, " already exists"));
       }
       if (backup_id.empty() && !tl->children.empty()) {
@@ -244,6 +243,7 @@ absl::StatusOr<ResetResult> Engine::ResetTimeline(const std::string& tenant_id,
             "); reset with a backup timeline to keep them, or delete them first"));
       }
       pb::Reset* r = record.mutable_reset();
+      r->set_tenant_id(tenant_id);
       r->set_timeline_id(timeline_id);
       r->set_backup_id(backup_id);
       r->set_time_micros(clock_->NowMicros());
@@ -272,6 +272,7 @@ absl::StatusOr<TimelineInfo> Engine::SetRetention(const std::string& tenant_id,
       PGB_RETURN_IF_ERROR(FindTimeline(tenant_id, timeline_id).status());
     }
     pb::LogRecord record;
+    record.mutable_set_retention()->set_tenant_id(tenant_id);
     record.mutable_set_retention()->set_timeline_id(timeline_id);
     record.mutable_set_retention()->mutable_retention()->set_history_seconds(
         retention.history_seconds);
@@ -279,7 +280,7 @@ absl::StatusOr<TimelineInfo> Engine::SetRetention(const std::string& tenant_id,
         retention.history_bytes);
     PGB_RETURN_IF_ERROR(LogAndApply({record}));
     absl::ReaderMutexLock l(&mu_);
-    info = MakeInfo(timelines_.at(timeline_id).get());
+    info = MakeInfo(timelines_.at(TimelineKey(tenant_id, timeline_id)).get());
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -296,6 +297,7 @@ absl::Status Engine::AddLease(const std::string& tenant_id, const std::string& t
       PGB_RETURN_IF_ERROR(CheckReadableLsn(tl, lsn));
     }
     pb::LogRecord record;
+    record.mutable_add_lease()->set_tenant_id(tenant_id);
     record.mutable_add_lease()->set_timeline_id(timeline_id);
     record.mutable_add_lease()->mutable_lease()->set_lsn(lsn);
     record.mutable_add_lease()->mutable_lease()->set_expires_micros(clock_->NowMicros() +
@@ -305,17 +307,18 @@ absl::Status Engine::AddLease(const std::string& tenant_id, const std::string& t
 }
 
 absl::Status Engine::ApplyRecord(const pb::LogRecord& record, bool replay) {
-  auto find = [&](const std::string& id) -> absl::StatusOr<Timeline*> {
-    auto it = timelines_.find(id);
+  auto find = [&](const std::string& tenant,
+                  const std::string& id) -> absl::StatusOr<Timeline*> {
+    auto it = timelines_.find(TimelineKey(tenant, id));
     if (it == timelines_.end()) {
-      return absl::DataLossError(absl::StrCat("log names unknown timeline ", id));
+      return absl::DataLossError(absl::StrCat("log names unknown timeline ", tenant, "/", id));
     }
     return it->second.get();
   };
   switch (record.op_case()) {
     case pb::LogRecord::kCommit: {
       const pb::Commit& c = record.commit();
-      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(c.timeline_id()));
+      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(c.tenant_id(), c.timeline_id()));
       if (replay && c.lsn() != tl->head_lsn + 1) {
         return absl::DataLossError(absl::StrCat("log replay: timeline ", c.timeline_id(),
                                                 " expected LSN ", tl->head_lsn + 1, " got ",
@@ -354,26 +357,26 @@ absl::Status Engine::ApplyRecord(const pb::LogRecord& record, bool replay) {
         tl->points.push_back({m.point_lsn(i), m.point_time(i), m.point_bytes(i), m.point_size(i)});
       }
       if (!m.ancestor_id().empty()) {
-        PGB_ASSIGN_OR_RETURN(Timeline * parent, find(m.ancestor_id()));
+        PGB_ASSIGN_OR_RETURN(Timeline * parent, find(m.tenant_id(), m.ancestor_id()));
         tl->ancestor = parent;
         parent->children.push_back(tl.get());
       }
-      timelines_[m.timeline_id()] = std::move(tl);
+      timelines_[TimelineKey(m.tenant_id(), m.timeline_id())] = std::move(tl);
       return absl::OkStatus();
     }
     case pb::LogRecord::kDeleteTimeline: {
-      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(record.delete_timeline().timeline_id()));
+      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(record.delete_timeline().tenant_id(), record.delete_timeline().timeline_id()));
       DeleteTimelineLocked(tl);
       return absl::OkStatus();
     }
     case pb::LogRecord::kSetGeneration: {
-      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(record.set_generation().timeline_id()));
+      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(record.set_generation().tenant_id(), record.set_generation().timeline_id()));
       tl->generation = record.set_generation().generation();
       return absl::OkStatus();
     }
     case pb::LogRecord::kReset: {
       const pb::Reset& r = record.reset();
-      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(r.timeline_id()));
+      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(r.tenant_id(), r.timeline_id()));
       Timeline* parent = tl->ancestor;
       if (parent == nullptr) return absl::DataLossError("log: reset of a root timeline");
       if (!r.backup_id().empty()) {
@@ -394,7 +397,7 @@ absl::Status Engine::ApplyRecord(const pb::LogRecord& record, bool replay) {
         tl->children.clear();
         for (Timeline* c : b->children) c->ancestor = b;
         parent->children.push_back(b);
-        timelines_[r.backup_id()] = std::move(backup);
+        timelines_[TimelineKey(r.tenant_id(), r.backup_id())] = std::move(backup);
       } else {
         tl->ClearIndex();
         tl->ClearMem();
@@ -410,13 +413,13 @@ absl::Status Engine::ApplyRecord(const pb::LogRecord& record, bool replay) {
       return absl::OkStatus();
     }
     case pb::LogRecord::kSetRetention: {
-      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(record.set_retention().timeline_id()));
+      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(record.set_retention().tenant_id(), record.set_retention().timeline_id()));
       tl->retention = {record.set_retention().retention().history_seconds(),
                        record.set_retention().retention().history_bytes()};
       return absl::OkStatus();
     }
     case pb::LogRecord::kAddLease: {
-      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(record.add_lease().timeline_id()));
+      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(record.add_lease().tenant_id(), record.add_lease().timeline_id()));
       tl->leases.push_back(
           {record.add_lease().lease().lsn(), record.add_lease().lease().expires_micros()});
       return absl::OkStatus();

@@ -232,7 +232,7 @@ std::vector<TenantInfo> Engine::ListTenants() {
       ++t.timeline_count;
       if (tl->ancestor == nullptr && tl->created_micros < oldest_root) {
         oldest_root = tl->created_micros;
-        t.root_timeline_id = tid;
+        t.root_timeline_id = tl->timeline_id;
       }
     }
     out.push_back(std::move(t));

@@ -311,6 +311,20 @@ TEST_F(EngineTest, DeepBranchChainReadsThroughAncestry) {
   EXPECT_EQ(Get("b49", "root"), "r");
 }
 
+TEST_F(EngineTest, TimelineIdsAreScopedToTheirTenant) {
+  Commit("main", gen_, Put("k", "t1"));
+  ASSERT_TRUE(h_->CreateTenant("t2", "main").ok());
+  auto g = h_->AcquireWriter("t2", "main");
+  ASSERT_TRUE(h_->Commit("t2", "main", *g, Put("k", "t2")).ok());
+  h_.Crash();
+  EXPECT_EQ(Get("main", "k"), "t1");
+  auto r = h_->Read("t2", "main", 0, {"k"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->values[0].data, "t2");
+  ASSERT_TRUE(h_->DeleteTenant("t2").ok());
+  EXPECT_EQ(Get("main", "k"), "t1");
+}
+
 TEST_F(EngineTest, DeleteTenantRemovesEverything) {
   Branch("main", "dev");
   ASSERT_TRUE(h_->DeleteTenant("t1").ok());
