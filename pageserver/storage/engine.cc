@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/coding.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "pageserver/storage/storage.pb.h"
@@ -20,6 +21,7 @@ struct Engine::Writer {
   const std::string* timeline_id = nullptr;
   uint64_t generation = 0;
   std::vector<Mutation>* mutations = nullptr;
+  std::vector<uint32_t> crcs;  // of each value, computed before queueing (in parallel)
   uint64_t bytes = 0;
   // Exclusive operation.
   const std::function<absl::Status()>* exclusive = nullptr;
@@ -130,7 +132,7 @@ absl::Status Engine::Recover() {
     }
   }
   PGB_RETURN_IF_ERROR(StartNewSegment(last_seq + 1));
-  DeleteOrphans();
+  DeleteOrphans(manifest_layers_);
   absl::ReaderMutexLock l(&mu_);
   LogInfo("Recovered pageserver state",
           {{"data_dir", dir}, {"tenants", std::to_string(tenants_.size())},
@@ -143,6 +145,7 @@ absl::Status Engine::LoadManifest(const pb::Manifest& m) {
   absl::MutexLock l(&mu_);
   log_start_seq_ = m.log_start_seq();
   next_layer_id_ = std::max<uint32_t>(m.next_layer_id(), 1);
+  manifest_layers_.clear();
   for (const auto& t : m.tenants()) tenants_[t.tenant_id()] = t.created_micros();
   for (const auto& meta : m.timelines()) {
     auto tl = std::make_unique<Timeline>();
@@ -166,6 +169,7 @@ absl::Status Engine::LoadManifest(const pb::Manifest& m) {
           {meta.point_lsn(i), meta.point_time(i), meta.point_bytes(i), meta.point_size(i)});
     }
     for (uint32_t layer_id : meta.layer_ids()) {
+      manifest_layers_.insert(layer_id);
       auto layer = LayerFile::Open(env_, LayerPath(layer_id), layer_id);
       if (!layer.ok()) {
         LogError("Timeline is broken: a layer file failed to load",
@@ -345,6 +349,8 @@ absl::StatusOr<CommitResult> Engine::Commit(const std::string& tenant_id,
   w.generation = generation;
   w.mutations = &mutations;
   w.bytes = bytes;
+  w.crcs.reserve(mutations.size());
+  for (const Mutation& m : mutations) w.crcs.push_back(m.tombstone ? 0 : Crc32(m.value));
 
   absl::MutexLock l(&queue_mu_);
   writers_.push_back(&w);
@@ -439,28 +445,31 @@ void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
   for (size_t i = 0; i < valid.size(); ++i) {
     Writer* w = valid[i];
     stat_bytes_ += w->bytes;
-    ApplyCommit(targets[i], w->result.lsn, w->result.time_micros, std::move(*w->mutations));
+    ApplyCommit(targets[i], w->result.lsn, w->result.time_micros, *w->mutations, w->crcs);
   }
   stat_commits_ += valid.size();
   ++stat_groups_;
 }
 
 void Engine::ApplyCommit(Timeline* tl, uint64_t lsn, int64_t time_micros,
-                         std::vector<Mutation>&& mutations) {
+                         const std::vector<Mutation>& mutations,
+                         const std::vector<uint32_t>& crcs) {
   int64_t size = tl->points.empty() ? 0 : tl->points.back().logical_size;
   uint64_t bytes = 0;
-  for (Mutation& m : mutations) {
+  if (!tl->active) tl->active = std::make_shared<Arena>(next_layer_id_++);
+  for (size_t i = 0; i < mutations.size(); ++i) {
+    const Mutation& m = mutations[i];
     const Timeline* owner = nullptr;
     const VersionRef* old = Resolve(tl, lsn, m.key, &owner);
     if (old != nullptr && !old->tombstone()) size -= old->len;
-    VersionRef ref{lsn, 0, kMemLayer, kTombstoneLen, 0};
+    VersionRef ref{lsn, 0, tl->active->id(), kTombstoneLen, crcs[i]};
     bytes += m.key.size();
     if (!m.tombstone) {
       ref.len = static_cast<uint32_t>(m.value.size());
       size += ref.len;
       bytes += ref.len;
-      ref.offset = tl->AddMemValue(std::move(m.value));
     }
+    ref.offset = tl->active->Add(m.key, lsn, m.value, m.tombstone, crcs[i]);
     Timeline::Versions& v = tl->GetOrCreate(m.key);
     if (!v.empty() && v.back().lsn == lsn) {
       tl->diverged_bytes -= v.back().bytes();
@@ -468,7 +477,6 @@ void Engine::ApplyCommit(Timeline* tl, uint64_t lsn, int64_t time_micros,
     } else {
       v.push_back(ref);
     }
-    ++tl->mem_versions;
     tl->diverged_bytes += ref.bytes();
   }
   tl->head_lsn = lsn;

@@ -4,6 +4,8 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <set>
 #include <memory>
 #include <string>
 #include <thread>
@@ -122,8 +124,10 @@ class Engine {
   absl::Status LogAndApply(const std::vector<pb::LogRecord>& records);
   absl::Status ApplyRecord(const pb::LogRecord& record, bool replay)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `crcs` holds the checksum of each mutation's value.
   void ApplyCommit(Timeline* tl, uint64_t lsn, int64_t time_micros,
-                   std::vector<Mutation>&& mutations) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                   const std::vector<Mutation>& mutations, const std::vector<uint32_t>& crcs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::StatusOr<Timeline*> FindTimeline(const std::string& tenant_id,
                                          const std::string& timeline_id)
@@ -137,13 +141,16 @@ class Engine {
   TimelineInfo MakeInfo(const Timeline* tl) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void DeleteTimelineLocked(Timeline* tl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Maintenance internals; the caller is the queue holder.
-  // Skips the work when nothing changed since the last checkpoint, unless `force`.
-  absl::Status CheckpointLocked(bool force = false);
-  absl::Status FlushTimeline(Timeline* tl);
-  absl::Status CompactTimeline(Timeline* tl);
-  absl::Status WriteManifest(uint64_t log_start_seq);
-  void DeleteOrphans();
+  // Maintenance internals; the caller holds maint_mu_. A checkpoint holds the write queue only
+  // to freeze the in-memory layers and switch log segments; files are written while commits go
+  // on. Skips the work when nothing changed since the last checkpoint, unless `force`.
+  absl::Status CheckpointLocked(bool force);
+  absl::Status FlushArena(const std::shared_ptr<Arena>& arena);
+  // Merges some of a timeline's layer files into one (size-tiered), or all of them when most of
+  // their bytes are garbage.
+  absl::Status MaybeCompact(const std::string& key);
+  absl::Status PrepareNextSegment();
+  void DeleteOrphans(const std::set<uint32_t>& also_live);
   uint64_t ComputeCutoff(const Timeline* tl, int64_t now) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Drops versions below the cutoff that no reader can see any more; returns how many.
   uint64_t PruneTimeline(Timeline* tl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -158,13 +165,19 @@ class Engine {
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(queue_mu_);
   // A log failure that could not be undone; all later writes fail until restart.
   absl::Status poisoned_;
+  // Serialises checkpoints, GC and compaction.
+  std::mutex maint_mu_;
+  // The next log segment, created and zero-filled ahead of the checkpoint that switches to it.
+  std::unique_ptr<LogWriter> next_log_;
+  std::set<uint32_t> manifest_layers_;  // layer ids the on-disk manifest references
 
   // Only the queue holder touches the log.
   std::unique_ptr<LogWriter> log_;
   uint64_t log_seq_ = 0;
   uint64_t log_start_seq_ = 0;  // first segment not covered by the manifest
-  uint32_t next_layer_id_ = 1;
-  bool dirty_ = false;  // something was logged or dropped since the last checkpoint
+  std::atomic<uint32_t> next_layer_id_{1};
+  // Something was logged, dropped or compacted since the last manifest.
+  std::atomic<bool> dirty_{false};
 
   mutable absl::Mutex mu_;
   std::map<std::string, int64_t> tenants_ ABSL_GUARDED_BY(mu_);  // id -> created

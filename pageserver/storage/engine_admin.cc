@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/coding.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "pageserver/storage/engine.h"
@@ -325,9 +326,13 @@ absl::Status Engine::ApplyRecord(const pb::LogRecord& record, bool replay) {
                                                 c.lsn()));
       }
       std::vector<Mutation> mutations;
+      std::vector<uint32_t> crcs;
       mutations.reserve(c.mutations_size());
-      for (const auto& m : c.mutations()) mutations.push_back({m.key(), m.value(), m.tombstone()});
-      ApplyCommit(tl, c.lsn(), c.time_micros(), std::move(mutations));
+      for (const auto& m : c.mutations()) {
+        mutations.push_back({m.key(), m.value(), m.tombstone()});
+        crcs.push_back(m.tombstone() ? 0 : Crc32(m.value()));
+      }
+      ApplyCommit(tl, c.lsn(), c.time_micros(), mutations, crcs);
       return absl::OkStatus();
     }
     case pb::LogRecord::kCreateTenant:
@@ -400,7 +405,7 @@ absl::Status Engine::ApplyRecord(const pb::LogRecord& record, bool replay) {
         timelines_[TimelineKey(r.tenant_id(), r.backup_id())] = std::move(backup);
       } else {
         tl->ClearIndex();
-        tl->ClearMem();
+        tl->DropMem();
         tl->layers.clear();
       }
       const LsnPoint* p = parent->PointAtOrBelow(r.ancestor_lsn());

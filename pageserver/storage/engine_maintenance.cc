@@ -3,6 +3,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -15,173 +16,265 @@ namespace pgbranch::storage {
 void FillTimelineMeta(const Timeline& tl, pb::TimelineMeta* m);  // engine_admin.cc
 
 absl::Status Engine::Checkpoint() {
-  return RunExclusive([this] { return CheckpointLocked(); });
+  std::lock_guard<std::mutex> lock(maint_mu_);
+  return CheckpointLocked(/*force=*/false);
+}
+
+absl::Status Engine::PrepareNextSegment() {
+  uint64_t seq = log_seq_ + 1;
+  PGB_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(SegmentPath(seq)));
+  auto log = std::make_unique<LogWriter>(std::move(file), options_.log_prealloc_bytes);
+  absl::Status s = log->Reserve(1);
+  if (s.ok()) s = env_->SyncDir(JoinPath(options_.data_dir, "wal"));
+  if (!s.ok()) {
+    log->Close().IgnoreError();
+    env_->DeleteFile(SegmentPath(seq)).IgnoreError();
+    return s;
+  }
+  next_log_ = std::move(log);
+  return absl::OkStatus();
 }
 
 absl::Status Engine::CheckpointLocked(bool force) {
   if (!poisoned_.ok()) return poisoned_;
-  if (!dirty_ && !force) return absl::OkStatus();
-  std::vector<Timeline*> all;
+  // 1. Compaction works on layer files only, while commits go on.
+  std::vector<std::string> keys;
   {
     absl::ReaderMutexLock l(&mu_);
-    for (auto& [id, tl] : timelines_) all.push_back(tl.get());
+    for (const auto& [key, tl] : timelines_) keys.push_back(key);
   }
-  bool wrote = false;
-  for (Timeline* tl : all) {
-    if (!tl->broken.empty()) continue;
-    if (tl->mem_versions > 0) {
-      PGB_RETURN_IF_ERROR(FlushTimeline(tl));
-      wrote = true;
+  for (const std::string& key : keys) {
+    absl::Status s = MaybeCompact(key);
+    if (!s.ok()) LogWarning("Compaction failed", {{"timeline", key}, {"error", s.ToString()}});
+  }
+  // 2. The next log segment is zero-filled before the queue is taken.
+  if (!next_log_) PGB_RETURN_IF_ERROR(PrepareNextSegment());
+
+  // 3. Briefly as the sole mutator: freeze every in-memory layer, switch log segments, and take
+  //    the manifest snapshot that the new segment's records will be replayed on top of.
+  std::vector<std::shared_ptr<Arena>> to_flush;
+  pb::Manifest snapshot;
+  bool skipped = false;
+  absl::Status s = RunExclusive([&]() -> absl::Status {
+    if (!poisoned_.ok()) return poisoned_;
+    if (!dirty_ && !force) {
+      skipped = true;
+      return absl::OkStatus();
     }
-    uint64_t file_bytes = 0;
-    for (const auto& [id, layer] : tl->layers) file_bytes += layer->file_size();
-    // Merge when a timeline has too many files, or when most of its file bytes are garbage.
-    if (tl->layers.size() > options_.max_layers_per_timeline ||
-        (tl->layers.size() > 1 && file_bytes > 2 * tl->diverged_bytes + (1u << 20)) ||
-        (tl->layers.size() == 1 && file_bytes > 4 * tl->diverged_bytes + (4u << 20))) {
-      PGB_RETURN_IF_ERROR(CompactTimeline(tl));
-      wrote = true;
+    absl::MutexLock l(&mu_);
+    for (auto& [key, tl] : timelines_) {
+      if (tl->active && !tl->active->empty()) tl->frozen[tl->active->id()] = tl->active;
+      tl->active.reset();
+      for (const auto& [id, arena] : tl->frozen) to_flush.push_back(arena);
+    }
+    log_->Close().IgnoreError();
+    log_ = std::move(next_log_);
+    ++log_seq_;
+    snapshot.set_log_start_seq(log_seq_);
+    snapshot.set_next_layer_id(next_layer_id_);
+    for (const auto& [id, created] : tenants_) {
+      pb::TenantMeta* t = snapshot.add_tenants();
+      t->set_tenant_id(id);
+      t->set_created_micros(created);
+    }
+    for (const auto& [key, tl] : timelines_) {
+      pb::TimelineMeta* m = snapshot.add_timelines();
+      FillTimelineMeta(*tl, m);
+      // The frozen layers are files by the time this manifest is written.
+      for (const auto& [id, arena] : tl->frozen) m->add_layer_ids(id);
+    }
+    dirty_ = false;
+    return absl::OkStatus();
+  });
+  if (!s.ok() || skipped) return s;
+
+  // 4. Write the frozen layers as files, commits going on meanwhile.
+  for (const auto& arena : to_flush) {
+    s = FlushArena(arena);
+    if (!s.ok()) {
+      dirty_ = true;  // the next checkpoint retries; the log still holds everything
+      return s;
     }
   }
-  if (wrote) PGB_RETURN_IF_ERROR(env_->SyncDir(JoinPath(options_.data_dir, "layers")));
-  uint64_t new_seq = log_seq_ + 1;
-  PGB_RETURN_IF_ERROR(StartNewSegment(new_seq));
-  PGB_RETURN_IF_ERROR(WriteManifest(new_seq));
-  log_start_seq_ = new_seq;
-  dirty_ = false;
-  DeleteOrphans();
+  s = env_->SyncDir(JoinPath(options_.data_dir, "layers"));
+  // 5. The manifest, then what it made unnecessary.
+  if (s.ok()) {
+    s = WriteFileAtomically(env_, JoinPath(options_.data_dir, "MANIFEST"),
+                            snapshot.SerializeAsString());
+  }
+  if (!s.ok()) {
+    dirty_ = true;
+    return s;
+  }
+  manifest_layers_.clear();
+  for (const auto& m : snapshot.timelines()) {
+    manifest_layers_.insert(m.layer_ids().begin(), m.layer_ids().end());
+  }
+  log_start_seq_ = snapshot.log_start_seq();
+  DeleteOrphans(manifest_layers_);
   ++stat_checkpoints_;
   return absl::OkStatus();
 }
 
-absl::Status Engine::FlushTimeline(Timeline* tl) {
-  uint32_t id = next_layer_id_++;
-  std::string path = LayerPath(id);
+absl::Status Engine::FlushArena(const std::shared_ptr<Arena>& arena) {
+  // A frozen arena is immutable: no lock is needed to read it.
+  std::vector<const Arena::Entry*> entries;
+  entries.reserve(arena->entries().size());
+  for (const auto& e : arena->entries()) entries.push_back(&e);
+  std::stable_sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) {
+    return std::tie(a->key, a->lsn) < std::tie(b->key, b->lsn);
+  });
+  std::string path = LayerPath(arena->id());
   PGB_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(path));
   LayerWriter writer(std::move(file));
-  std::vector<std::pair<uint64_t, uint32_t>> placed;
-  absl::Status s;
-  {
-    absl::ReaderMutexLock l(&mu_);
-    placed.reserve(tl->mem_versions);
-    for (const auto& [key, versions] : tl->keys()) {
-      for (const VersionRef& v : versions) {
-        if (v.layer != kMemLayer) continue;
-        uint32_t crc;
-        std::string_view value = v.tombstone() ? std::string_view() : tl->MemValue(v.offset);
-        auto off = writer.Add(key, v.lsn, value, v.tombstone(), &crc);
-        if (!off.ok()) {
-          s = off.status();
-          break;
-        }
-        placed.push_back({*off, crc});
+  absl::Status s = writer.AppendValueRegion(
+      arena->bytes(), [&](WritableFile* f) { return arena->WriteValues(f); });
+  if (s.ok()) {
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const Arena::Entry* e = entries[i];
+      // A key written twice in one batch: the later write is the version.
+      if (i + 1 < entries.size() && entries[i + 1]->key == e->key && entries[i + 1]->lsn == e->lsn) {
+        continue;
       }
-      if (!s.ok()) break;
+      writer.AddIndexEntry(e->key, e->lsn, e->offset, e->len, e->crc);
     }
+    s = writer.Finish();
   }
-  if (s.ok()) s = writer.Finish();
-  absl::StatusOr<std::shared_ptr<LayerFile>> layer =
-      s.ok() ? LayerFile::Open(env_, path, id) : absl::StatusOr<std::shared_ptr<LayerFile>>(s);
+  auto layer = s.ok() ? LayerFile::Open(env_, path, arena->id())
+                      : absl::StatusOr<std::shared_ptr<LayerFile>>(s);
   if (!layer.ok()) {
     env_->DeleteFile(path).IgnoreError();
     LogWarning("Flushing an in-memory layer failed; it stays in memory and in the log",
-               {{"tenant", tl->tenant_id}, {"timeline", tl->timeline_id},
-                {"error", layer.status().ToString()}});
+               {{"layer", std::to_string(arena->id())}, {"error", layer.status().ToString()}});
     return layer.status();
   }
   absl::MutexLock l(&mu_);
-  size_t i = 0;
-  for (auto& [key, versions] : tl->mutable_keys()) {
-    for (VersionRef& v : versions) {
-      if (v.layer != kMemLayer) continue;
-      v.layer = id;
-      v.offset = placed[i].first;
-      v.crc = placed[i].second;
-      ++i;
-    }
+  // The owner may have changed (reset with backup) or gone (deleted) meanwhile.
+  for (auto& [key, tl] : timelines_) {
+    auto it = tl->frozen.find(arena->id());
+    if (it == tl->frozen.end()) continue;
+    tl->layers[arena->id()] = std::move(*layer);
+    tl->frozen.erase(it);
+    return absl::OkStatus();
   }
-  tl->layers[id] = std::move(*layer);
-  tl->ClearMem();
+  env_->DeleteFile(path).IgnoreError();
   return absl::OkStatus();
 }
 
-absl::Status Engine::CompactTimeline(Timeline* tl) {
-  // Rewrites every retained version of the timeline into one file: for each key the version
-  // visible at the GC cutoff (the image) followed by newer deltas. Afterwards a read of this
-  // timeline touches exactly one file.
+absl::Status Engine::MaybeCompact(const std::string& key) {
+  struct Item {
+    uint32_t layer;
+    uint64_t lsn;
+    uint64_t offset;
+    uint32_t len;
+    uint32_t crc;
+    std::string key;
+  };
+  std::map<uint32_t, std::shared_ptr<LayerFile>> inputs;
+  std::vector<Item> items;
+  std::string tenant_id, timeline_id;
+  {
+    absl::ReaderMutexLock l(&mu_);
+    auto it = timelines_.find(key);
+    if (it == timelines_.end() || !it->second->broken.empty()) return absl::OkStatus();
+    const Timeline* tl = it->second.get();
+    tenant_id = tl->tenant_id;
+    timeline_id = tl->timeline_id;
+    std::vector<std::pair<uint64_t, uint32_t>> by_size;
+    uint64_t file_bytes = 0;
+    for (const auto& [id, layer] : tl->layers) {
+      by_size.push_back({layer->file_size(), id});
+      file_bytes += layer->file_size();
+    }
+    uint64_t mem = tl->mem_bytes();
+    uint64_t live = tl->diverged_bytes > mem ? tl->diverged_bytes - mem : 0;
+    if (!by_size.empty() && file_bytes > 2 * live + (4u << 20)) {
+      // Mostly garbage (GC dropped it, or a duplicate-heavy batch): rewrite everything.
+      for (const auto& [size, id] : by_size) inputs[id] = tl->layers.at(id);
+    } else if (by_size.size() > options_.max_layers_per_timeline) {
+      // Size-tiered: merge the smallest files, so big files are rarely rewritten.
+      std::sort(by_size.begin(), by_size.end());
+      size_t n = by_size.size() - options_.max_layers_per_timeline / 2;
+      for (size_t i = 0; i < n; ++i) inputs[by_size[i].second] = tl->layers.at(by_size[i].second);
+    }
+    if (inputs.empty()) return absl::OkStatus();
+    for (const auto& [k, versions] : tl->keys()) {
+      for (const VersionRef& v : versions) {
+        if (inputs.count(v.layer)) items.push_back({v.layer, v.lsn, v.offset, v.len, v.crc, k});
+      }
+    }
+  }
+  // Layer files are immutable: read them without locks.
   uint32_t id = next_layer_id_++;
   std::string path = LayerPath(id);
   PGB_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(path));
   LayerWriter writer(std::move(file));
   std::vector<std::pair<uint64_t, uint32_t>> placed;
+  placed.reserve(items.size());
   absl::Status s;
-  {
-    absl::ReaderMutexLock l(&mu_);
-    std::string value;
-    for (const auto& [key, versions] : tl->keys()) {
-      for (const VersionRef& v : versions) {
-        value.clear();
-        if (!v.tombstone()) s = ReadVersion(tl, v, &value);
-        uint32_t crc = 0;
-        if (s.ok()) {
-          auto off = writer.Add(key, v.lsn, value, v.tombstone(), &crc);
-          if (off.ok()) placed.push_back({*off, crc});
-          s = off.status();
-        }
-        if (!s.ok()) break;
-      }
-      if (!s.ok()) break;
+  std::string value;
+  for (const Item& item : items) {
+    value.clear();
+    bool tombstone = item.len == kTombstoneLen;
+    if (!tombstone) s = inputs[item.layer]->ReadValue(item.offset, item.len, item.crc, &value);
+    if (!s.ok()) break;
+    uint32_t crc;
+    auto off = writer.Add(item.key, item.lsn, value, tombstone, &crc);
+    if (!off.ok()) {
+      s = off.status();
+      break;
     }
+    placed.push_back({*off, crc});
   }
   if (s.ok()) s = writer.Finish();
-  absl::StatusOr<std::shared_ptr<LayerFile>> layer =
-      s.ok() ? LayerFile::Open(env_, path, id) : absl::StatusOr<std::shared_ptr<LayerFile>>(s);
+  auto layer = s.ok() ? LayerFile::Open(env_, path, id)
+                      : absl::StatusOr<std::shared_ptr<LayerFile>>(s);
   if (!layer.ok()) {
     env_->DeleteFile(path).IgnoreError();
-    LogWarning("Compaction failed; the old layer files stay in use",
-               {{"tenant", tl->tenant_id}, {"timeline", tl->timeline_id},
-                {"error", layer.status().ToString()}});
     return layer.status();
   }
   absl::MutexLock l(&mu_);
+  auto it = timelines_.find(key);
+  bool still_owned = it != timelines_.end();
+  for (const auto& [in_id, f] : inputs) {
+    still_owned = still_owned && it->second->layers.count(in_id) > 0;
+  }
+  if (!still_owned) {  // reset or deleted meanwhile
+    env_->DeleteFile(path).IgnoreError();
+    return absl::OkStatus();
+  }
+  // Only this thread (holding maint_mu_) removes versions, and commits add versions to arenas
+  // only, so the input versions are exactly those collected, in the same order.
+  Timeline* tl = it->second.get();
   size_t i = 0;
-  for (auto& [key, versions] : tl->mutable_keys()) {
+  for (auto& [k, versions] : tl->mutable_keys()) {
     for (VersionRef& v : versions) {
+      if (!inputs.count(v.layer)) continue;
       v.layer = id;
       v.offset = placed[i].first;
       v.crc = placed[i].second;
       ++i;
     }
   }
-  tl->layers.clear();
+  for (const auto& [in_id, f] : inputs) tl->layers.erase(in_id);
   tl->layers[id] = std::move(*layer);
+  dirty_ = true;
   ++stat_compactions_;
+  LogInfo("Compacted layer files", {{"tenant", tenant_id},
+                                    {"timeline", timeline_id},
+                                    {"inputs", std::to_string(inputs.size())},
+                                    {"versions", std::to_string(items.size())}});
   return absl::OkStatus();
 }
 
-absl::Status Engine::WriteManifest(uint64_t log_start_seq) {
-  pb::Manifest m;
+void Engine::DeleteOrphans(const std::set<uint32_t>& also_live) {
+  std::set<uint32_t> live = also_live;
   {
     absl::ReaderMutexLock l(&mu_);
-    m.set_log_start_seq(log_start_seq);
-    m.set_next_layer_id(next_layer_id_);
-    for (const auto& [id, created] : tenants_) {
-      pb::TenantMeta* t = m.add_tenants();
-      t->set_tenant_id(id);
-      t->set_created_micros(created);
-    }
-    for (const auto& [id, tl] : timelines_) FillTimelineMeta(*tl, m.add_timelines());
-  }
-  return WriteFileAtomically(env_, JoinPath(options_.data_dir, "MANIFEST"),
-                             m.SerializeAsString());
-}
-
-void Engine::DeleteOrphans() {
-  std::set<uint32_t> live;
-  {
-    absl::ReaderMutexLock l(&mu_);
-    for (const auto& [id, tl] : timelines_) {
+    for (const auto& [key, tl] : timelines_) {
       for (const auto& [lid, layer] : tl->layers) live.insert(lid);
+      for (const auto& [lid, arena] : tl->frozen) live.insert(lid);
+      if (tl->active) live.insert(tl->active->id());
     }
   }
   std::string layers_dir = JoinPath(options_.data_dir, "layers");
@@ -191,6 +284,8 @@ void Engine::DeleteOrphans() {
       char tail[8] = {0};
       bool is_layer = sscanf(name.c_str(), "%8x.%6s", &id, tail) == 2 &&
                       std::string(tail) == "layer";
+      // Files being written right now have ids at or above next_layer_id_ minus in-flight ones;
+      // only the maintenance thread writes layers and it is the caller, so none are in flight.
       if (!is_layer || live.count(id) == 0) {
         env_->DeleteFile(JoinPath(layers_dir, name)).IgnoreError();
       }
@@ -278,7 +373,8 @@ uint64_t Engine::PruneTimeline(Timeline* tl) {
 }
 
 absl::Status Engine::RunGc() {
-  return RunExclusive([this]() -> absl::Status {
+  std::lock_guard<std::mutex> lock(maint_mu_);
+  {
     int64_t now = clock_->NowMicros();
     uint64_t dropped = 0;
     bool changed = false;
@@ -299,9 +395,9 @@ absl::Status Engine::RunGc() {
     ++stat_gc_runs_;
     stat_gc_dropped_ += dropped;
     if (dropped > 0) LogInfo("Garbage-collected history", {{"versions", std::to_string(dropped)}});
-    // Persist the new cutoffs and reclaim the space of dropped versions.
+  // Persist the new cutoffs and reclaim the space of dropped versions.
     return CheckpointLocked(/*force=*/changed);
-  });
+  }
 }
 
 void Engine::BackgroundLoop() {

@@ -50,8 +50,12 @@ const VersionRef* Engine::Resolve(const Timeline* tl, uint64_t lsn, std::string_
 
 absl::Status Engine::ReadVersion(const Timeline* owner, const VersionRef& v,
                                  std::string* out) const {
-  if (v.layer == kMemLayer) {
-    *out = owner->MemValue(v.offset);
+  if (owner->active && owner->active->id() == v.layer) {
+    owner->active->Read(v.offset, v.len, out);
+    return absl::OkStatus();
+  }
+  if (auto f = owner->frozen.find(v.layer); f != owner->frozen.end()) {
+    f->second->Read(v.offset, v.len, out);
     return absl::OkStatus();
   }
   auto it = owner->layers.find(v.layer);

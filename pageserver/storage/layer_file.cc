@@ -28,6 +28,23 @@ absl::StatusOr<uint64_t> LayerWriter::Add(std::string_view key, uint64_t lsn,
   return at;
 }
 
+absl::Status LayerWriter::AppendValueRegion(
+    uint64_t bytes, const std::function<absl::Status(WritableFile*)>& write) {
+  absl::Status s = write(file_.get());
+  if (s.ok()) offset_ += bytes;
+  return s;
+}
+
+void LayerWriter::AddIndexEntry(std::string_view key, uint64_t lsn, uint64_t offset, uint32_t len,
+                                uint32_t crc) {
+  PutLengthPrefixed(&index_, key);
+  PutVarint64(&index_, lsn);
+  PutVarint64(&index_, offset);
+  PutVarint64(&index_, len);
+  PutFixed32(&index_, crc);
+  ++entries_;
+}
+
 absl::Status LayerWriter::Finish() {
   std::string footer;
   PutFixed64(&footer, offset_);

@@ -37,6 +37,12 @@ class LayerWriter {
   // stores its checksum in `*crc`.
   absl::StatusOr<uint64_t> Add(std::string_view key, uint64_t lsn, std::string_view value,
                                bool tombstone, uint32_t* crc);
+  // The other way to build a file: write the whole values region in one piece (an arena's bytes),
+  // then describe each entry, in (key, lsn) order, with AddIndexEntry.
+  absl::Status AppendValueRegion(uint64_t bytes,
+                                 const std::function<absl::Status(WritableFile*)>& write);
+  void AddIndexEntry(std::string_view key, uint64_t lsn, uint64_t offset, uint32_t len,
+                     uint32_t crc);
   // Writes the index and footer, syncs and closes the file.
   absl::Status Finish();
   uint64_t entries() const { return entries_; }

@@ -36,19 +36,17 @@ void Timeline::ClearIndex() {
 }
 
 void Timeline::TakeDataFrom(Timeline& other) {
-  // std::map and std::deque moves keep their nodes, so the hash views stay valid.
+  // A std::map move keeps its nodes, so the hash views stay valid.
   keys_ = std::move(other.keys_);
   hash_ = std::move(other.hash_);
-  mem_values_ = std::move(other.mem_values_);
-  mem_bytes_ = other.mem_bytes_;
-  mem_versions = other.mem_versions;
+  active = std::move(other.active);
+  frozen = std::move(other.frozen);
   layers = std::move(other.layers);
   diverged_bytes = other.diverged_bytes;
   other.keys_.clear();
   other.hash_.clear();
-  other.mem_values_.clear();
-  other.mem_bytes_ = 0;
-  other.mem_versions = 0;
+  other.active.reset();
+  other.frozen.clear();
   other.layers.clear();
   other.diverged_bytes = 0;
 }
@@ -63,16 +61,15 @@ const VersionRef* Timeline::NewestAtOrBelow(const Versions& v, uint64_t lsn) {
   return &*(it - 1);
 }
 
-uint64_t Timeline::AddMemValue(std::string value) {
-  mem_bytes_ += value.size();
-  mem_values_.push_back(std::move(value));
-  return mem_values_.size() - 1;
+uint64_t Timeline::mem_bytes() const {
+  uint64_t total = active ? active->bytes() : 0;
+  for (const auto& [id, arena] : frozen) total += arena->bytes();
+  return total;
 }
 
-void Timeline::ClearMem() {
-  mem_values_.clear();
-  mem_bytes_ = 0;
-  mem_versions = 0;
+void Timeline::DropMem() {
+  active.reset();
+  frozen.clear();
 }
 
 const LsnPoint* Timeline::PointAtOrBelow(uint64_t lsn) const {

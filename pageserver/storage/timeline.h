@@ -10,14 +10,14 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "pageserver/storage/arena.h"
 #include "pageserver/storage/layer_file.h"
 #include "pageserver/storage/types.h"
 
 namespace pgbranch::storage {
 
-// Where one version of a key lives: in the timeline's in-memory layer (layer == kMemLayer,
-// offset indexes the memtable) or in a layer file (layer = file id, offset in the file).
-inline constexpr uint32_t kMemLayer = 0;
+// Where one version of a key lives: layer `layer` of the owning timeline - an in-memory arena or
+// the layer file that replaced it (same id, same offset) - at `offset`.
 
 struct VersionRef {
   uint64_t lsn;
@@ -80,19 +80,17 @@ class Timeline {
   const std::map<std::string, Versions, std::less<>>& keys() const { return keys_; }
   std::map<std::string, Versions, std::less<>>& mutable_keys() { return keys_; }
   void ClearIndex();
-  // Moves the layer map, in-memory layer and layer files of `other` here (reset with backup).
+  // Moves the layer map, in-memory layers and layer files of `other` here (reset with backup).
   void TakeDataFrom(Timeline& other);
 
   // The newest version <= lsn in this timeline only, or nullptr.
   static const VersionRef* NewestAtOrBelow(const Versions& v, uint64_t lsn);
 
-  // In-memory layer.
-  uint64_t AddMemValue(std::string value);
-  const std::string& MemValue(uint64_t offset) const { return mem_values_[offset]; }
-  uint64_t mem_bytes() const { return mem_bytes_; }
-  // Versions that point into the in-memory layer (tombstones included).
-  uint64_t mem_versions = 0;
-  void ClearMem();
+  // In-memory layers: the arena commits go to, and frozen arenas waiting to become files.
+  std::shared_ptr<Arena> active;
+  std::map<uint32_t, std::shared_ptr<Arena>> frozen;
+  uint64_t mem_bytes() const;
+  void DropMem();
 
   std::map<uint32_t, std::shared_ptr<LayerFile>> layers;
   uint64_t diverged_bytes = 0;
@@ -103,8 +101,6 @@ class Timeline {
  private:
   std::map<std::string, Versions, std::less<>> keys_;
   absl::flat_hash_map<std::string_view, Versions*> hash_;  // views into keys_
-  std::deque<std::string> mem_values_;
-  uint64_t mem_bytes_ = 0;
 };
 
 // The newest LSN of `tl` committed at or before `micros` (OutOfRange before its oldest point).
