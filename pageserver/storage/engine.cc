@@ -81,17 +81,37 @@ std::string Engine::LayerPath(uint32_t id) const {
   return JoinPath(JoinPath(options_.data_dir, "layers"), name);
 }
 
-absl::Status Engine::StartNewSegment(uint64_t seq) {
-  PGB_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(SegmentPath(seq)));
-  auto log = std::make_unique<LogWriter>(std::move(file), options_.log_prealloc_bytes);
+absl::StatusOr<std::unique_ptr<LogWriter>> Engine::CreateSegment(uint64_t seq) {
+  std::string wal = JoinPath(options_.data_dir, "wal");
+  std::string path = SegmentPath(seq);
+  std::string recycled;
+  if (auto names = env_->GetChildren(wal); names.ok()) {
+    for (const std::string& name : *names) {
+      if (name.rfind("recycle-", 0) == 0) recycled = JoinPath(wal, name);
+    }
+  }
+  std::unique_ptr<LogWriter> log;
+  if (!recycled.empty() && env_->RenameFile(recycled, path).ok()) {
+    PGB_ASSIGN_OR_RETURN(auto file, env_->ReopenWritableFile(path));
+    uint64_t size = file->Size();
+    log = std::make_unique<LogWriter>(std::move(file), seq, options_.log_prealloc_bytes, size);
+  } else {
+    PGB_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(path));
+    log = std::make_unique<LogWriter>(std::move(file), seq, options_.log_prealloc_bytes);
+  }
   absl::Status s = log->Reserve(1);
   // The segment's directory entry must be durable before anything in it is acknowledged.
-  if (s.ok()) s = env_->SyncDir(JoinPath(options_.data_dir, "wal"));
+  if (s.ok()) s = env_->SyncDir(wal);
   if (!s.ok()) {
     log->Close().IgnoreError();
-    env_->DeleteFile(SegmentPath(seq)).IgnoreError();
+    env_->DeleteFile(path).IgnoreError();
     return s;
   }
+  return log;
+}
+
+absl::Status Engine::StartNewSegment(uint64_t seq) {
+  PGB_ASSIGN_OR_RETURN(auto log, CreateSegment(seq));
   if (log_) log_->Close().IgnoreError();
   log_ = std::move(log);
   log_seq_ = seq;
@@ -228,7 +248,7 @@ absl::Status Engine::ReplayLog(uint64_t start_seq, uint64_t* last_seq) {
   uint64_t records = 0;
   for (uint64_t seq : seqs) {
     PGB_ASSIGN_OR_RETURN(std::string data, ReadFileToString(env_, SegmentPath(seq)));
-    LogReader reader(std::move(data));
+    LogReader reader(std::move(data), seq);
     std::string_view payload;
     while (reader.ReadRecord(&payload)) {
       pb::LogRecord record;
@@ -241,8 +261,8 @@ absl::Status Engine::ReplayLog(uint64_t start_seq, uint64_t* last_seq) {
       ++records;
     }
     if (!reader.CleanTail()) {
-      // A torn tail: the write that was cut never got acknowledged.
-      LogWarning("Ignored the torn tail of a log segment",
+      // A torn write that was never acknowledged, or a recycled file's stale records.
+      Log(LogLevel::kDebug, "Log segment ends before its zero-fill",
                  {{"segment", SegmentPath(seq)},
                   {"bytes", std::to_string(reader.TotalBytes() - reader.ValidBytes())}});
     }
@@ -271,6 +291,11 @@ absl::Status Engine::RunExclusive(const std::function<absl::Status()>& fn) {
 
 absl::Status Engine::AppendToLog(const std::vector<std::string>& records) {
   if (!poisoned_.ok()) return poisoned_;
+  uint64_t total = 0;
+  for (const std::string& r : records) total += 8 + r.size();
+  // A full segment: continue in the spare, already zero-filled. (A group larger than a whole
+  // segment grows the segment instead.)
+  if (!log_->Fits(total) && log_->Size() > 0) PGB_RETURN_IF_ERROR(RollSegment());
   uint64_t before = log_->Size();
   absl::Status s;
   for (const std::string& r : records) {
@@ -297,6 +322,26 @@ absl::Status Engine::AppendToLog(const std::vector<std::string>& records) {
     LogError("Log write failed; refusing writes until restart", {{"error", s.ToString()}});
   }
   return s;
+}
+
+absl::Status Engine::PrepareNextSegment() {
+  absl::MutexLock l(&spare_mu_);
+  if (next_log_) return absl::OkStatus();
+  PGB_ASSIGN_OR_RETURN(next_log_, CreateSegment(log_seq_ + 1));
+  return absl::OkStatus();
+}
+
+absl::Status Engine::RollSegment() {
+  PGB_RETURN_IF_ERROR(PrepareNextSegment());  // no-op when the spare is ready
+  {
+    absl::MutexLock l(&spare_mu_);
+    log_->Close().IgnoreError();
+    log_ = std::move(next_log_);
+    ++log_seq_;
+  }
+  absl::MutexLock l(&bg_mu_);
+  spare_needed_ = true;  // wakes the background thread to zero-fill the next one
+  return absl::OkStatus();
 }
 
 absl::Status Engine::LogAndApply(const std::vector<pb::LogRecord>& records) {

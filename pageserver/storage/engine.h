@@ -112,6 +112,9 @@ class Engine {
   absl::Status LoadManifest(const pb::Manifest& manifest);
   absl::Status ReplayLog(uint64_t start_seq, uint64_t* last_seq);
   absl::Status StartNewSegment(uint64_t seq);
+  // A writer for segment `seq`: a recycled segment file if one is waiting, else a new file
+  // zero-filled to the segment size; its directory entry is synced.
+  absl::StatusOr<std::unique_ptr<LogWriter>> CreateSegment(uint64_t seq);
   std::string SegmentPath(uint64_t seq) const;
   std::string LayerPath(uint32_t id) const;
 
@@ -150,6 +153,8 @@ class Engine {
   // their bytes are garbage.
   absl::Status MaybeCompact(const std::string& key);
   absl::Status PrepareNextSegment();
+  // Switches the log to the spare segment (making one now if none is ready). Queue holder only.
+  absl::Status RollSegment();
   void DeleteOrphans(const std::set<uint32_t>& also_live);
   uint64_t ComputeCutoff(const Timeline* tl, int64_t now) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Drops versions below the cutoff that no reader can see any more; returns how many.
@@ -167,11 +172,13 @@ class Engine {
   absl::Status poisoned_;
   // Serialises checkpoints, GC and compaction.
   std::mutex maint_mu_;
-  // The next log segment, created and zero-filled ahead of the checkpoint that switches to it.
-  std::unique_ptr<LogWriter> next_log_;
+  // The spare log segment (number log_seq_ + 1), zero-filled in the background ahead of the
+  // moment the current segment fills up or a checkpoint starts a new one.
+  absl::Mutex spare_mu_;
+  std::unique_ptr<LogWriter> next_log_ ABSL_GUARDED_BY(spare_mu_);
   std::set<uint32_t> manifest_layers_;  // layer ids the on-disk manifest references
 
-  // Only the queue holder touches the log.
+  // Only the queue holder touches the log; log_seq_ changes under spare_mu_ too.
   std::unique_ptr<LogWriter> log_;
   uint64_t log_seq_ = 0;
   uint64_t log_start_seq_ = 0;  // first segment not covered by the manifest
@@ -189,6 +196,7 @@ class Engine {
 
   absl::Mutex bg_mu_;
   bool stopping_ ABSL_GUARDED_BY(bg_mu_) = false;
+  bool spare_needed_ ABSL_GUARDED_BY(bg_mu_) = false;
   std::thread bg_thread_;
 };
 

@@ -20,21 +20,6 @@ absl::Status Engine::Checkpoint() {
   return CheckpointLocked(/*force=*/false);
 }
 
-absl::Status Engine::PrepareNextSegment() {
-  uint64_t seq = log_seq_ + 1;
-  PGB_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(SegmentPath(seq)));
-  auto log = std::make_unique<LogWriter>(std::move(file), options_.log_prealloc_bytes);
-  absl::Status s = log->Reserve(1);
-  if (s.ok()) s = env_->SyncDir(JoinPath(options_.data_dir, "wal"));
-  if (!s.ok()) {
-    log->Close().IgnoreError();
-    env_->DeleteFile(SegmentPath(seq)).IgnoreError();
-    return s;
-  }
-  next_log_ = std::move(log);
-  return absl::OkStatus();
-}
-
 absl::Status Engine::CheckpointLocked(bool force) {
   if (!poisoned_.ok()) return poisoned_;
   // 1. Compaction works on layer files only, while commits go on.
@@ -48,7 +33,7 @@ absl::Status Engine::CheckpointLocked(bool force) {
     if (!s.ok()) LogWarning("Compaction failed", {{"timeline", key}, {"error", s.ToString()}});
   }
   // 2. The next log segment is zero-filled before the queue is taken.
-  if (!next_log_) PGB_RETURN_IF_ERROR(PrepareNextSegment());
+  PGB_RETURN_IF_ERROR(PrepareNextSegment());
 
   // 3. Briefly as the sole mutator: freeze every in-memory layer, switch log segments, and take
   //    the manifest snapshot that the new segment's records will be replayed on top of.
@@ -67,9 +52,7 @@ absl::Status Engine::CheckpointLocked(bool force) {
       tl->active.reset();
       for (const auto& [id, arena] : tl->frozen) to_flush.push_back(arena);
     }
-    log_->Close().IgnoreError();
-    log_ = std::move(next_log_);
-    ++log_seq_;
+    PGB_RETURN_IF_ERROR(RollSegment());
     snapshot.set_log_start_seq(log_seq_);
     snapshot.set_next_layer_id(next_layer_id_);
     for (const auto& [id, created] : tenants_) {
@@ -293,11 +276,22 @@ void Engine::DeleteOrphans(const std::set<uint32_t>& also_live) {
   }
   std::string wal_dir = JoinPath(options_.data_dir, "wal");
   if (auto names = env_->GetChildren(wal_dir); names.ok()) {
+    int recycled = 0;
+    for (const std::string& name : *names) {
+      if (name.rfind("recycle-", 0) == 0) ++recycled;
+    }
     for (const std::string& name : *names) {
       uint64_t seq;
-      if (sscanf(name.c_str(), "%16" SCNx64 ".log", &seq) == 1 && seq < log_start_seq_) {
-        env_->DeleteFile(JoinPath(wal_dir, name)).IgnoreError();
+      if (sscanf(name.c_str(), "%16" SCNx64 ".log", &seq) != 1 || seq >= log_start_seq_) continue;
+      std::string path = JoinPath(wal_dir, name);
+      // Keep a few full-size retired segments for reuse; their blocks need no zero-filling.
+      auto size = env_->GetFileSize(path);
+      if (recycled < 2 && size.ok() && *size >= options_.log_prealloc_bytes &&
+          env_->RenameFile(path, JoinPath(wal_dir, "recycle-" + name)).ok()) {
+        ++recycled;
+        continue;
       }
+      env_->DeleteFile(path).IgnoreError();
     }
   }
 }
@@ -405,17 +399,23 @@ void Engine::BackgroundLoop() {
   while (true) {
     {
       absl::MutexLock l(&bg_mu_);
-      bg_mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Seconds(1));
+      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(bg_mu_) {
+        return stopping_ || spare_needed_;
+      };
+      bg_mu_.AwaitWithTimeout(absl::Condition(&wake), absl::Seconds(1));
       if (stopping_) return;
+      spare_needed_ = false;
     }
     uint64_t mem = 0;
     {
       absl::ReaderMutexLock l(&mu_);
       for (const auto& [id, tl] : timelines_) mem += tl->mem_bytes();
     }
-    absl::Status s;
+    absl::Status s = PrepareNextSegment();  // keep a spare log segment ready
     int64_t now = clock_->NowMicros();
-    if (now - last_gc >= int64_t{options_.gc_interval_seconds} * 1'000'000) {
+    if (!s.ok()) {
+      LogWarning("Cannot prepare the next log segment", {{"error", s.ToString()}});
+    } else if (now - last_gc >= int64_t{options_.gc_interval_seconds} * 1'000'000) {
       last_gc = now;
       s = RunGc();
     } else if (mem >= options_.memtable_flush_bytes) {

@@ -30,7 +30,7 @@ absl::Status LogWriter::Reserve(uint64_t bytes) {
 absl::Status LogWriter::AddRecord(std::string_view payload) {
   std::string record;
   record.reserve(8 + payload.size());
-  PutFixed32(&record, Crc32(payload));
+  PutFixed32(&record, Crc32(payload, seed_));
   PutFixed32(&record, static_cast<uint32_t>(payload.size()));
   record.append(payload.data(), payload.size());
   absl::Status s = Reserve(record.size());
@@ -62,7 +62,7 @@ bool LogReader::ReadRecord(std::string_view* payload) {
   // Records are never empty; a zero header is a pre-allocated or torn tail.
   if (len == 0 || rest.size() < len) return false;
   std::string_view body = rest.substr(0, len);
-  if (Crc32(body) != crc) return false;
+  if (Crc32(body, seed_) != crc) return false;
   *payload = body;
   pos_ += 8 + len;
   return true;

@@ -17,14 +17,27 @@ namespace pgbranch::storage {
 // that is ~50x faster than syncing an append. Disk-full can only happen while zero-filling,
 // before any record is written, so it fails a commit cleanly.
 // Not thread-safe: the engine's write queue serialises all callers.
+//
+// Segments are recycled, as PostgreSQL recycles WAL segments: a retired segment file is reused,
+// already allocated, for a later segment number. Each record's checksum is seeded with its
+// segment number, so the stale records after the new ones fail their checksum and end the segment.
 class LogWriter {
  public:
-  LogWriter(std::unique_ptr<WritableFile> file, uint64_t prealloc_bytes)
-      : file_(std::move(file)), prealloc_bytes_(prealloc_bytes) {}
+  // `existing_bytes`: the size of a recycled file, whose blocks need no zero-filling.
+  LogWriter(std::unique_ptr<WritableFile> file, uint64_t seq, uint64_t prealloc_bytes,
+            uint64_t existing_bytes = 0)
+      : file_(std::move(file)),
+        seed_(SeedFor(seq)),
+        prealloc_bytes_(prealloc_bytes),
+        allocated_(existing_bytes) {}
+
+  static uint32_t SeedFor(uint64_t seq) { return static_cast<uint32_t>(seq * 0x9E3779B97F4A7C15ull >> 32); }
 
   // Zero-fills so that at least `bytes` more bytes of records fit, and syncs.
   absl::Status Reserve(uint64_t bytes);
   absl::Status AddRecord(std::string_view payload);
+  // Whether records of `bytes` in all fit in the zero-filled space.
+  bool Fits(uint64_t bytes) const { return end_ + bytes <= allocated_; }
   absl::Status Sync() { return file_->Sync(); }
   // Drops everything written after `size` (a failed, un-acknowledged group).
   absl::Status TruncateTo(uint64_t size);
@@ -34,25 +47,29 @@ class LogWriter {
 
  private:
   std::unique_ptr<WritableFile> file_;
+  uint32_t seed_;
   uint64_t prealloc_bytes_;
   uint64_t end_ = 0;        // end of the last record
-  uint64_t allocated_ = 0;  // zero-filled and synced bytes
+  uint64_t allocated_ = 0;  // allocated and synced bytes (zero-filled, or a recycled file)
 };
 
 // Reads the records of one segment in order. Stops at the first torn or corrupt record.
 class LogReader {
  public:
-  explicit LogReader(std::string contents) : contents_(std::move(contents)) {}
+  LogReader(std::string contents, uint64_t seq)
+      : contents_(std::move(contents)), seed_(LogWriter::SeedFor(seq)) {}
   // Returns false at the end of the valid records.
   bool ReadRecord(std::string_view* payload);
   // Bytes of valid records consumed so far; anything after this at the end is a torn tail.
   uint64_t ValidBytes() const { return pos_; }
   uint64_t TotalBytes() const { return contents_.size(); }
-  // True if everything after the valid records is zero-fill (a clean end, not a torn write).
+  // True if everything after the valid records is zero-fill (a clean end, not a torn write or
+  // a recycled file's stale records).
   bool CleanTail() const;
 
  private:
   std::string contents_;
+  uint32_t seed_;
   uint64_t pos_ = 0;
 };
 

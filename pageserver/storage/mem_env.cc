@@ -81,6 +81,13 @@ absl::StatusOr<std::unique_ptr<WritableFile>> MemEnv::NewWritableFile(const std:
   return std::make_unique<MemWritableFile>(this, path, data);
 }
 
+absl::StatusOr<std::unique_ptr<WritableFile>> MemEnv::ReopenWritableFile(const std::string& path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = files_.find(path);
+  if (it == files_.end()) return absl::NotFoundError(absl::StrCat("open ", path, ": no such file"));
+  return std::make_unique<MemWritableFile>(this, path, it->second);
+}
+
 absl::StatusOr<std::unique_ptr<RandomAccessFile>> MemEnv::NewRandomAccessFile(
     const std::string& path) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -23,7 +23,8 @@ absl::Status IoError(const std::string& what, const std::string& path, int err) 
 
 class PosixWritableFile : public WritableFile {
  public:
-  PosixWritableFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  PosixWritableFile(std::string path, int fd, uint64_t size = 0)
+      : path_(std::move(path)), fd_(fd), size_(size) {}
   ~PosixWritableFile() override {
     if (fd_ >= 0) close(fd_);
   }
@@ -128,6 +129,19 @@ class PosixEnv : public Env {
     int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return IoError("open", path, errno);
     return std::make_unique<PosixWritableFile>(path, fd);
+  }
+
+  absl::StatusOr<std::unique_ptr<WritableFile>> ReopenWritableFile(
+      const std::string& path) override {
+    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return IoError("open", path, errno);
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (size < 0) {
+      int err = errno;
+      close(fd);
+      return IoError("lseek", path, err);
+    }
+    return std::make_unique<PosixWritableFile>(path, fd, static_cast<uint64_t>(size));
   }
 
   absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(

@@ -117,7 +117,7 @@ struct EngineOptions {
   uint64_t max_key_bytes = 4096;
   uint64_t max_value_bytes = 1ull << 20;
   uint32_t max_group_commits = 256;  // commits merged into one log write
-  uint64_t log_prealloc_bytes = 32ull << 20;  // log segments are zero-filled in such chunks
+  uint64_t log_prealloc_bytes = 64ull << 20;  // the zero-filled size of a log segment
   // Background maintenance (checkpoints, GC, compaction); off in unit tests that drive it.
   bool background_maintenance = true;
   int gc_interval_seconds = 60;

@@ -10,7 +10,7 @@ TEST(LogTest, RoundTripsRecordsAndStopsAtATornTail) {
   MemEnv env;
   auto f = env.NewWritableFile("/log");
   ASSERT_TRUE(f.ok());
-  LogWriter w(std::move(*f), 4096);
+  LogWriter w(std::move(*f), 1, 4096);
   ASSERT_TRUE(w.AddRecord("first").ok());
   ASSERT_TRUE(w.AddRecord(std::string(100000, 'x')).ok());
   ASSERT_TRUE(w.Sync().ok());
@@ -20,7 +20,7 @@ TEST(LogTest, RoundTripsRecordsAndStopsAtATornTail) {
   ASSERT_GT(contents->size(), w.Size());  // zero-filled ahead of the records
   std::string torn = contents->substr(0, w.Size() - 2);
 
-  LogReader r(torn);
+  LogReader r(torn, 1);
   std::string_view p;
   ASSERT_TRUE(r.ReadRecord(&p));
   EXPECT_EQ(p, "first");
@@ -33,15 +33,15 @@ TEST(LogTest, RoundTripsRecordsAndStopsAtATornTail) {
 TEST(LogTest, RejectsACorruptRecordAndAZeroFilledTail) {
   MemEnv env;
   auto f = env.NewWritableFile("/log");
-  LogWriter w(std::move(*f), 4096);
+  LogWriter w(std::move(*f), 1, 4096);
   ASSERT_TRUE(w.AddRecord("payload").ok());
   std::string data = ReadFileToString(&env, "/log")->substr(0, w.Size());
   std::string corrupt = data;
   corrupt[10] ^= 1;
   std::string_view p;
-  LogReader bad(corrupt);
+  LogReader bad(corrupt, 1);
   EXPECT_FALSE(bad.ReadRecord(&p));
-  LogReader zeros(data + std::string(64, '\0'));
+  LogReader zeros(data + std::string(64, 0), 1);
   ASSERT_TRUE(zeros.ReadRecord(&p));
   EXPECT_FALSE(zeros.ReadRecord(&p));
 }
@@ -49,16 +49,36 @@ TEST(LogTest, RejectsACorruptRecordAndAZeroFilledTail) {
 TEST(LogTest, TruncateDropsAFailedGroup) {
   MemEnv env;
   auto f = env.NewWritableFile("/log");
-  LogWriter w(std::move(*f), 4096);
+  LogWriter w(std::move(*f), 1, 4096);
   ASSERT_TRUE(w.AddRecord("kept").ok());
   uint64_t size = w.Size();
   ASSERT_TRUE(w.AddRecord("dropped").ok());
   ASSERT_TRUE(w.TruncateTo(size).ok());
-  LogReader r(*ReadFileToString(&env, "/log"));
+  LogReader r(*ReadFileToString(&env, "/log"), 1);
   std::string_view p;
   ASSERT_TRUE(r.ReadRecord(&p));
   EXPECT_EQ(p, "kept");
   EXPECT_FALSE(r.ReadRecord(&p));
+}
+
+TEST(LogTest, ARecycledSegmentEndsBeforeItsStaleRecords) {
+  MemEnv env;
+  {
+    auto f = env.NewWritableFile("/log");
+    LogWriter w(std::move(*f), 1, 4096);
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(w.AddRecord("old record " + std::to_string(i)).ok());
+    ASSERT_TRUE(w.Sync().ok());
+  }
+  auto f = env.ReopenWritableFile("/log");
+  ASSERT_TRUE(f.ok());
+  uint64_t size = (*f)->Size();
+  LogWriter w(std::move(*f), 2, 4096, size);
+  ASSERT_TRUE(w.AddRecord("new").ok());
+  LogReader r(*ReadFileToString(&env, "/log"), 2);
+  std::string_view p;
+  ASSERT_TRUE(r.ReadRecord(&p));
+  EXPECT_EQ(p, "new");
+  EXPECT_FALSE(r.ReadRecord(&p));  // the next bytes are segment 1's: wrong checksum seed
 }
 
 }  // namespace
