@@ -4,9 +4,9 @@
 #include "absl/status/statusor.h"
 
 // Returns early from the enclosing function when `expr` is not OK.
-#define PGB_RETURN_IF_ERROR(expr)          \
-  do {                                     \
-    ::absl::Status _pgb_status = (expr);   \
+#define PGB_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::absl::Status _pgb_status = (expr);       \
     if (!_pgb_status.ok()) return _pgb_status; \
   } while (0)
 

@@ -32,7 +32,8 @@ absl::Status ApplyYaml(const std::string& path, ServerConfig* c) {
       } else if (key == "log_level") {
         c->log_level = v.as<std::string>();
       } else if (key == "retention") {
-        if (v["history_seconds"]) c->retention.history_seconds = v["history_seconds"].as<uint64_t>();
+        if (v["history_seconds"])
+          c->retention.history_seconds = v["history_seconds"].as<uint64_t>();
         if (v["history_bytes"]) c->retention.history_bytes = v["history_bytes"].as<uint64_t>();
       } else if (key == "auth") {
         if (v["token_file"]) c->token_file = v["token_file"].as<std::string>();
@@ -80,15 +81,46 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& a
   }
   std::map<std::string, std::function<absl::Status(const std::string&)>> flags = {
       {"--config", [](const std::string&) { return absl::OkStatus(); }},
-      {"--listen", [&](const std::string& v) { c.listen = v; return absl::OkStatus(); }},
+      {"--listen",
+       [&](const std::string& v) {
+         c.listen = v;
+         return absl::OkStatus();
+       }},
       {"--metrics-listen",
-       [&](const std::string& v) { c.metrics_listen = v; return absl::OkStatus(); }},
-      {"--data-dir", [&](const std::string& v) { c.data_dir = v; return absl::OkStatus(); }},
-      {"--token-file", [&](const std::string& v) { c.token_file = v; return absl::OkStatus(); }},
-      {"--tls-cert", [&](const std::string& v) { c.tls_cert_file = v; return absl::OkStatus(); }},
-      {"--tls-key", [&](const std::string& v) { c.tls_key_file = v; return absl::OkStatus(); }},
-      {"--port-file", [&](const std::string& v) { c.port_file = v; return absl::OkStatus(); }},
-      {"--log-level", [&](const std::string& v) { c.log_level = v; return absl::OkStatus(); }},
+       [&](const std::string& v) {
+         c.metrics_listen = v;
+         return absl::OkStatus();
+       }},
+      {"--data-dir",
+       [&](const std::string& v) {
+         c.data_dir = v;
+         return absl::OkStatus();
+       }},
+      {"--token-file",
+       [&](const std::string& v) {
+         c.token_file = v;
+         return absl::OkStatus();
+       }},
+      {"--tls-cert",
+       [&](const std::string& v) {
+         c.tls_cert_file = v;
+         return absl::OkStatus();
+       }},
+      {"--tls-key",
+       [&](const std::string& v) {
+         c.tls_key_file = v;
+         return absl::OkStatus();
+       }},
+      {"--port-file",
+       [&](const std::string& v) {
+         c.port_file = v;
+         return absl::OkStatus();
+       }},
+      {"--log-level",
+       [&](const std::string& v) {
+         c.log_level = v;
+         return absl::OkStatus();
+       }},
       {"--history-seconds",
        [&](const std::string& v) {
          return ParseNumber("--history-seconds", v, &c.retention.history_seconds);
@@ -138,8 +170,8 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& a
   }
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warning" &&
       c.log_level != "error") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--log-level must be debug, info, warning or error, not '", c.log_level, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log-level must be debug, info, warning or error, not '", c.log_level, "'"));
   }
   return c;
 }

@@ -14,24 +14,42 @@ constexpr uint32_t kMaxScanLimit = 10000;
 
 const char* CodeName(absl::StatusCode code) {
   switch (code) {
-    case absl::StatusCode::kOk: return "OK";
-    case absl::StatusCode::kCancelled: return "CANCELLED";
-    case absl::StatusCode::kUnknown: return "UNKNOWN";
-    case absl::StatusCode::kInvalidArgument: return "INVALID_ARGUMENT";
-    case absl::StatusCode::kDeadlineExceeded: return "DEADLINE_EXCEEDED";
-    case absl::StatusCode::kNotFound: return "NOT_FOUND";
-    case absl::StatusCode::kAlreadyExists: return "ALREADY_EXISTS";
-    case absl::StatusCode::kPermissionDenied: return "PERMISSION_DENIED";
-    case absl::StatusCode::kResourceExhausted: return "RESOURCE_EXHAUSTED";
-    case absl::StatusCode::kFailedPrecondition: return "FAILED_PRECONDITION";
-    case absl::StatusCode::kAborted: return "ABORTED";
-    case absl::StatusCode::kOutOfRange: return "OUT_OF_RANGE";
-    case absl::StatusCode::kUnimplemented: return "UNIMPLEMENTED";
-    case absl::StatusCode::kInternal: return "INTERNAL";
-    case absl::StatusCode::kUnavailable: return "UNAVAILABLE";
-    case absl::StatusCode::kDataLoss: return "DATA_LOSS";
-    case absl::StatusCode::kUnauthenticated: return "UNAUTHENTICATED";
-    default: return "UNKNOWN";
+    case absl::StatusCode::kOk:
+      return "OK";
+    case absl::StatusCode::kCancelled:
+      return "CANCELLED";
+    case absl::StatusCode::kUnknown:
+      return "UNKNOWN";
+    case absl::StatusCode::kInvalidArgument:
+      return "INVALID_ARGUMENT";
+    case absl::StatusCode::kDeadlineExceeded:
+      return "DEADLINE_EXCEEDED";
+    case absl::StatusCode::kNotFound:
+      return "NOT_FOUND";
+    case absl::StatusCode::kAlreadyExists:
+      return "ALREADY_EXISTS";
+    case absl::StatusCode::kPermissionDenied:
+      return "PERMISSION_DENIED";
+    case absl::StatusCode::kResourceExhausted:
+      return "RESOURCE_EXHAUSTED";
+    case absl::StatusCode::kFailedPrecondition:
+      return "FAILED_PRECONDITION";
+    case absl::StatusCode::kAborted:
+      return "ABORTED";
+    case absl::StatusCode::kOutOfRange:
+      return "OUT_OF_RANGE";
+    case absl::StatusCode::kUnimplemented:
+      return "UNIMPLEMENTED";
+    case absl::StatusCode::kInternal:
+      return "INTERNAL";
+    case absl::StatusCode::kUnavailable:
+      return "UNAVAILABLE";
+    case absl::StatusCode::kDataLoss:
+      return "DATA_LOSS";
+    case absl::StatusCode::kUnauthenticated:
+      return "UNAUTHENTICATED";
+    default:
+      return "UNKNOWN";
   }
 }
 
@@ -82,8 +100,7 @@ grpc::Status PageServiceImpl::Handle(const char* method, grpc::ServerContext* ct
                                      Fn&& fn) {
   auto start = std::chrono::steady_clock::now();
   absl::Status s = fn();
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   metrics_->ObserveRequest(method, CodeName(s.code()), seconds);
   if (s.code() == absl::StatusCode::kInternal || s.code() == absl::StatusCode::kDataLoss ||
       s.code() == absl::StatusCode::kUnavailable) {
@@ -99,8 +116,8 @@ grpc::Status PageServiceImpl::CreateTenant(grpc::ServerContext* ctx,
                                            const v1::CreateTenantRequest* req, v1::Tenant* resp) {
   return Handle("CreateTenant", ctx, req->tenant_id(), "", [&]() -> absl::Status {
     PGB_RETURN_IF_ERROR(Authorize(ctx, true, req->tenant_id(), ""));
-    PGB_ASSIGN_OR_RETURN(auto info, engine_->CreateTenant(req->tenant_id(),
-                                                          req->root_timeline_id()));
+    PGB_ASSIGN_OR_RETURN(auto info,
+                         engine_->CreateTenant(req->tenant_id(), req->root_timeline_id()));
     ToWire(info, resp);
     return absl::OkStatus();
   });
@@ -129,8 +146,7 @@ grpc::Status PageServiceImpl::DeleteTenant(grpc::ServerContext* ctx,
 grpc::Status PageServiceImpl::CreateTimeline(grpc::ServerContext* ctx,
                                              const v1::CreateTimelineRequest* req,
                                              v1::Timeline* resp) {
-  return Handle("CreateTimeline", ctx, req->tenant_id(), req->timeline_id(),
-                [&]() -> absl::Status {
+  return Handle("CreateTimeline", ctx, req->tenant_id(), req->timeline_id(), [&]() -> absl::Status {
     PGB_RETURN_IF_ERROR(Authorize(ctx, false, req->tenant_id(), req->timeline_id()));
     PGB_RETURN_IF_ERROR(RequireId("tenant_id", req->tenant_id()));
     storage::CreateTimelineOptions opts;
@@ -149,8 +165,8 @@ grpc::Status PageServiceImpl::CreateTimeline(grpc::ServerContext* ctx,
       return absl::InvalidArgumentError("a branch point needs ancestor_timeline_id");
     }
     if (req->has_retention()) {
-      opts.retention = storage::Retention{req->retention().history_seconds(),
-                                          req->retention().history_bytes()};
+      opts.retention =
+          storage::Retention{req->retention().history_seconds(), req->retention().history_bytes()};
     }
     PGB_ASSIGN_OR_RETURN(auto info, engine_->CreateTimeline(opts));
     ToWire(info, resp);
@@ -161,8 +177,7 @@ grpc::Status PageServiceImpl::CreateTimeline(grpc::ServerContext* ctx,
 grpc::Status PageServiceImpl::DeleteTimeline(grpc::ServerContext* ctx,
                                              const v1::DeleteTimelineRequest* req,
                                              v1::DeleteTimelineResponse* resp) {
-  return Handle("DeleteTimeline", ctx, req->tenant_id(), req->timeline_id(),
-                [&]() -> absl::Status {
+  return Handle("DeleteTimeline", ctx, req->tenant_id(), req->timeline_id(), [&]() -> absl::Status {
     PGB_RETURN_IF_ERROR(Authorize(ctx, false, req->tenant_id(), req->timeline_id()));
     return engine_->DeleteTimeline(req->tenant_id(), req->timeline_id());
   });
@@ -194,8 +209,8 @@ grpc::Status PageServiceImpl::Read(grpc::ServerContext* ctx, const v1::ReadReque
   return Handle("Read", ctx, req->tenant_id(), req->timeline_id(), [&]() -> absl::Status {
     PGB_RETURN_IF_ERROR(Authorize(ctx, false, req->tenant_id(), req->timeline_id()));
     if (req->keys_size() > kMaxReadKeys) {
-      return absl::InvalidArgumentError(absl::StrCat("a read may ask for at most ", kMaxReadKeys,
-                                                     " keys; split the request"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("a read may ask for at most ", kMaxReadKeys, " keys; split the request"));
     }
     std::vector<std::string> keys(req->keys().begin(), req->keys().end());
     PGB_ASSIGN_OR_RETURN(auto result,
@@ -220,9 +235,9 @@ grpc::Status PageServiceImpl::Scan(grpc::ServerContext* ctx, const v1::ScanReque
     if (!req->end().empty() && req->end() <= req->start()) {
       return absl::InvalidArgumentError("scan end must be after start (or empty)");
     }
-    PGB_ASSIGN_OR_RETURN(auto result, engine_->Scan(req->tenant_id(), req->timeline_id(),
-                                                    req->lsn(), req->start(), req->end(),
-                                                    req->limit()));
+    PGB_ASSIGN_OR_RETURN(
+        auto result, engine_->Scan(req->tenant_id(), req->timeline_id(), req->lsn(), req->start(),
+                                   req->end(), req->limit()));
     resp->set_lsn(result.lsn);
     resp->set_more(result.more);
     for (auto& e : result.entries) {
@@ -252,8 +267,7 @@ grpc::Status PageServiceImpl::Commit(grpc::ServerContext* ctx, const v1::CommitR
 grpc::Status PageServiceImpl::AcquireWriter(grpc::ServerContext* ctx,
                                             const v1::AcquireWriterRequest* req,
                                             v1::AcquireWriterResponse* resp) {
-  return Handle("AcquireWriter", ctx, req->tenant_id(), req->timeline_id(),
-                [&]() -> absl::Status {
+  return Handle("AcquireWriter", ctx, req->tenant_id(), req->timeline_id(), [&]() -> absl::Status {
     PGB_RETURN_IF_ERROR(Authorize(ctx, false, req->tenant_id(), req->timeline_id()));
     PGB_ASSIGN_OR_RETURN(uint64_t gen,
                          engine_->AcquireWriter(req->tenant_id(), req->timeline_id()));
@@ -267,34 +281,34 @@ grpc::Status PageServiceImpl::AcquireWriter(grpc::ServerContext* ctx,
 grpc::Status PageServiceImpl::LsnForTimestamp(grpc::ServerContext* ctx,
                                               const v1::LsnForTimestampRequest* req,
                                               v1::LsnForTimestampResponse* resp) {
-  return Handle("LsnForTimestamp", ctx, req->tenant_id(), req->timeline_id(),
-                [&]() -> absl::Status {
-    PGB_RETURN_IF_ERROR(Authorize(ctx, false, req->tenant_id(), req->timeline_id()));
-    PGB_ASSIGN_OR_RETURN(uint64_t lsn, engine_->LsnForTimestamp(
-                                           req->tenant_id(), req->timeline_id(), req->time_micros()));
-    resp->set_lsn(lsn);
-    return absl::OkStatus();
-  });
+  return Handle(
+      "LsnForTimestamp", ctx, req->tenant_id(), req->timeline_id(), [&]() -> absl::Status {
+        PGB_RETURN_IF_ERROR(Authorize(ctx, false, req->tenant_id(), req->timeline_id()));
+        PGB_ASSIGN_OR_RETURN(
+            uint64_t lsn,
+            engine_->LsnForTimestamp(req->tenant_id(), req->timeline_id(), req->time_micros()));
+        resp->set_lsn(lsn);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status PageServiceImpl::TimestampForLsn(grpc::ServerContext* ctx,
                                               const v1::TimestampForLsnRequest* req,
                                               v1::TimestampForLsnResponse* resp) {
-  return Handle("TimestampForLsn", ctx, req->tenant_id(), req->timeline_id(),
-                [&]() -> absl::Status {
-    PGB_RETURN_IF_ERROR(Authorize(ctx, false, req->tenant_id(), req->timeline_id()));
-    PGB_ASSIGN_OR_RETURN(int64_t t, engine_->TimestampForLsn(req->tenant_id(), req->timeline_id(),
-                                                             req->lsn()));
-    resp->set_time_micros(t);
-    return absl::OkStatus();
-  });
+  return Handle(
+      "TimestampForLsn", ctx, req->tenant_id(), req->timeline_id(), [&]() -> absl::Status {
+        PGB_RETURN_IF_ERROR(Authorize(ctx, false, req->tenant_id(), req->timeline_id()));
+        PGB_ASSIGN_OR_RETURN(
+            int64_t t, engine_->TimestampForLsn(req->tenant_id(), req->timeline_id(), req->lsn()));
+        resp->set_time_micros(t);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status PageServiceImpl::ResetTimeline(grpc::ServerContext* ctx,
                                             const v1::ResetTimelineRequest* req,
                                             v1::ResetTimelineResponse* resp) {
-  return Handle("ResetTimeline", ctx, req->tenant_id(), req->timeline_id(),
-                [&]() -> absl::Status {
+  return Handle("ResetTimeline", ctx, req->tenant_id(), req->timeline_id(), [&]() -> absl::Status {
     PGB_RETURN_IF_ERROR(Authorize(ctx, false, req->tenant_id(), req->timeline_id()));
     PGB_ASSIGN_OR_RETURN(auto r, engine_->ResetTimeline(req->tenant_id(), req->timeline_id(),
                                                         req->backup_timeline_id()));
@@ -306,15 +320,12 @@ grpc::Status PageServiceImpl::ResetTimeline(grpc::ServerContext* ctx,
 }
 
 grpc::Status PageServiceImpl::SetRetention(grpc::ServerContext* ctx,
-                                           const v1::SetRetentionRequest* req,
-                                           v1::Timeline* resp) {
-  return Handle("SetRetention", ctx, req->tenant_id(), req->timeline_id(),
-                [&]() -> absl::Status {
+                                           const v1::SetRetentionRequest* req, v1::Timeline* resp) {
+  return Handle("SetRetention", ctx, req->tenant_id(), req->timeline_id(), [&]() -> absl::Status {
     PGB_RETURN_IF_ERROR(Authorize(ctx, false, req->tenant_id(), req->timeline_id()));
-    PGB_ASSIGN_OR_RETURN(auto info, engine_->SetRetention(
-                                        req->tenant_id(), req->timeline_id(),
-                                        {req->retention().history_seconds(),
-                                         req->retention().history_bytes()}));
+    PGB_ASSIGN_OR_RETURN(auto info, engine_->SetRetention(req->tenant_id(), req->timeline_id(),
+                                                          {req->retention().history_seconds(),
+                                                           req->retention().history_bytes()}));
     ToWire(info, resp);
     return absl::OkStatus();
   });

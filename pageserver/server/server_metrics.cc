@@ -30,7 +30,8 @@ ServerMetrics::ServerMetrics()
       tenants_(MakeGauge(*registry_, "pgbranch_pageserver_tenants", "Tenants")),
       timelines_(MakeGauge(*registry_, "pgbranch_pageserver_timelines", "Timelines")),
       layer_files_(MakeGauge(*registry_, "pgbranch_pageserver_layer_files", "Layer files")),
-      layer_bytes_(MakeGauge(*registry_, "pgbranch_pageserver_layer_bytes", "Bytes in layer files")),
+      layer_bytes_(
+          MakeGauge(*registry_, "pgbranch_pageserver_layer_bytes", "Bytes in layer files")),
       memtable_bytes_(MakeGauge(*registry_, "pgbranch_pageserver_memtable_bytes",
                                 "Bytes held in in-memory layers")),
       commits_(MakeCounter(*registry_, "pgbranch_pageserver_commits_total", "Committed batches")),
@@ -39,8 +40,8 @@ ServerMetrics::ServerMetrics()
       bytes_committed_(MakeCounter(*registry_, "pgbranch_pageserver_committed_bytes_total",
                                    "Key and value bytes committed")),
       checkpoints_(MakeCounter(*registry_, "pgbranch_pageserver_checkpoints_total", "Checkpoints")),
-      compactions_(MakeCounter(*registry_, "pgbranch_pageserver_compactions_total",
-                               "Timeline compactions")),
+      compactions_(
+          MakeCounter(*registry_, "pgbranch_pageserver_compactions_total", "Timeline compactions")),
       gc_runs_(MakeCounter(*registry_, "pgbranch_pageserver_gc_runs_total", "GC runs")),
       gc_dropped_(MakeCounter(*registry_, "pgbranch_pageserver_gc_dropped_versions_total",
                               "Versions dropped by GC")) {}
@@ -49,7 +50,8 @@ absl::Status ServerMetrics::Expose(const std::string& address) {
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(address);
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
   }
   exposer_->RegisterCollectable(registry_);
   return absl::OkStatus();

@@ -27,8 +27,8 @@ absl::StatusOr<TokenAuth> TokenAuth::LoadFile(const std::string& path) {
   ss << in.rdbuf();
   auto auth = FromYaml(ss.str());
   if (!auth.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("token file ", path, ": ",
-                                                   auth.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("token file ", path, ": ", auth.status().message()));
   }
   return auth;
 }

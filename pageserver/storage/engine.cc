@@ -130,8 +130,8 @@ absl::Status Engine::Recover() {
     PGB_ASSIGN_OR_RETURN(std::string data, ReadFileToString(env_, manifest_path));
     pb::Manifest manifest;
     if (!manifest.ParseFromString(data)) {
-      return absl::DataLossError(absl::StrCat("manifest ", manifest_path,
-                                              " is unreadable; restore the data directory"));
+      return absl::DataLossError(
+          absl::StrCat("manifest ", manifest_path, " is unreadable; restore the data directory"));
     }
     PGB_RETURN_IF_ERROR(LoadManifest(manifest));
   }
@@ -154,10 +154,10 @@ absl::Status Engine::Recover() {
   PGB_RETURN_IF_ERROR(StartNewSegment(last_seq + 1));
   DeleteOrphans(manifest_layers_);
   absl::ReaderMutexLock l(&mu_);
-  LogInfo("Recovered pageserver state",
-          {{"data_dir", dir}, {"tenants", std::to_string(tenants_.size())},
-           {"timelines", std::to_string(timelines_.size())},
-           {"log_segment", std::to_string(log_seq_)}});
+  LogInfo("Recovered pageserver state", {{"data_dir", dir},
+                                         {"tenants", std::to_string(tenants_.size())},
+                                         {"timelines", std::to_string(timelines_.size())},
+                                         {"log_segment", std::to_string(log_seq_)}});
   return absl::OkStatus();
 }
 
@@ -181,7 +181,8 @@ absl::Status Engine::LoadManifest(const pb::Manifest& m) {
       tl->leases.push_back({lease.lsn(), lease.expires_micros()});
     }
     int n = meta.point_lsn_size();
-    if (meta.point_time_size() != n || meta.point_bytes_size() != n || meta.point_size_size() != n) {
+    if (meta.point_time_size() != n || meta.point_bytes_size() != n ||
+        meta.point_size_size() != n) {
       return absl::DataLossError("manifest has a malformed LSN table");
     }
     for (int i = 0; i < n; ++i) {
@@ -193,7 +194,8 @@ absl::Status Engine::LoadManifest(const pb::Manifest& m) {
       auto layer = LayerFile::Open(env_, LayerPath(layer_id), layer_id);
       if (!layer.ok()) {
         LogError("Timeline is broken: a layer file failed to load",
-                 {{"tenant", tl->tenant_id}, {"timeline", tl->timeline_id},
+                 {{"tenant", tl->tenant_id},
+                  {"timeline", tl->timeline_id},
                   {"error", layer.status().ToString()}});
         tl->broken = std::string(layer.status().message());
         continue;
@@ -253,8 +255,8 @@ absl::Status Engine::ReplayLog(uint64_t start_seq, uint64_t* last_seq) {
     while (reader.ReadRecord(&payload)) {
       pb::LogRecord record;
       if (!record.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-        return absl::DataLossError(absl::StrCat("log segment ", SegmentPath(seq),
-                                                " holds an unparsable record"));
+        return absl::DataLossError(
+            absl::StrCat("log segment ", SegmentPath(seq), " holds an unparsable record"));
       }
       absl::MutexLock l(&mu_);
       PGB_RETURN_IF_ERROR(ApplyRecord(record, /*replay=*/true));
@@ -263,8 +265,8 @@ absl::Status Engine::ReplayLog(uint64_t start_seq, uint64_t* last_seq) {
     if (!reader.CleanTail()) {
       // A torn write that was never acknowledged, or a recycled file's stale records.
       Log(LogLevel::kDebug, "Log segment ends before its zero-fill",
-                 {{"segment", SegmentPath(seq)},
-                  {"bytes", std::to_string(reader.TotalBytes() - reader.ValidBytes())}});
+          {{"segment", SegmentPath(seq)},
+           {"bytes", std::to_string(reader.TotalBytes() - reader.ValidBytes())}});
     }
     *last_seq = std::max(*last_seq, seq);
   }
@@ -317,8 +319,8 @@ absl::Status Engine::AppendToLog(const std::vector<std::string>& records) {
   if (!t.ok() || sync_failed) {
     // After a failed fdatasync the kernel may have dropped dirty pages; trust nothing until a
     // restart replays what is really on disk.
-    poisoned_ = absl::UnavailableError(absl::StrCat(
-        "the pageserver's log failed (", s.message(), "); restart the pageserver to recover"));
+    poisoned_ = absl::UnavailableError(absl::StrCat("the pageserver's log failed (", s.message(),
+                                                    "); restart the pageserver to recover"));
     LogError("Log write failed; refusing writes until restart", {{"error", s.ToString()}});
   }
   return s;
@@ -368,9 +370,8 @@ absl::StatusOr<CommitResult> Engine::Commit(const std::string& tenant_id,
   uint64_t bytes = 0;
   for (const Mutation& m : mutations) {
     if (m.key.empty() || m.key.size() > options_.max_key_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("key of ", m.key.size(),
-                                                     " bytes: keys must be 1..",
-                                                     options_.max_key_bytes, " bytes"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "key of ", m.key.size(), " bytes: keys must be 1..", options_.max_key_bytes, " bytes"));
     }
     if (m.value.size() > options_.max_value_bytes) {
       return absl::InvalidArgumentError(absl::StrCat("value of ", m.value.size(),
@@ -451,8 +452,8 @@ void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
             t->generation == 0
                 ? absl::StrCat("timeline ", t->timeline_id,
                                " has no writer; acquire a writer generation first")
-                : absl::StrCat("writer generation ", w->generation, " of timeline ",
-                               t->timeline_id, " is fenced: generation ", t->generation,
+                : absl::StrCat("writer generation ", w->generation, " of timeline ", t->timeline_id,
+                               " is fenced: generation ", t->generation,
                                " now holds it; this writer must stop"));
         continue;
       }
@@ -533,16 +534,16 @@ absl::StatusOr<Timeline*> Engine::FindTimeline(const std::string& tenant_id,
   auto it = timelines_.find(TimelineKey(tenant_id, timeline_id));
   if (it == timelines_.end()) {
     if (tenants_.count(tenant_id) == 0) {
-      return absl::NotFoundError(absl::StrCat("tenant ", tenant_id,
-                                              " not found; list tenants with `pagectl tenant list`"));
+      return absl::NotFoundError(absl::StrCat(
+          "tenant ", tenant_id, " not found; list tenants with `pagectl tenant list`"));
     }
-    return absl::NotFoundError(absl::StrCat(
-        "timeline ", timeline_id, " not found in tenant ", tenant_id,
-        "; list timelines with `pagectl timeline list --tenant ", tenant_id, "`"));
+    return absl::NotFoundError(
+        absl::StrCat("timeline ", timeline_id, " not found in tenant ", tenant_id,
+                     "; list timelines with `pagectl timeline list --tenant ", tenant_id, "`"));
   }
   if (!it->second->broken.empty()) {
-    return absl::DataLossError(absl::StrCat("timeline ", timeline_id,
-                                            " is broken: ", it->second->broken));
+    return absl::DataLossError(
+        absl::StrCat("timeline ", timeline_id, " is broken: ", it->second->broken));
   }
   return it->second.get();
 }

@@ -19,9 +19,10 @@ absl::Status ValidateId(const std::string& what, const std::string& id) {
   bool ok = !id.empty() && id.size() <= 64 && absl::ascii_isalnum(id[0]);
   for (char c : id) ok = ok && (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.');
   if (!ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " id '", id, "' is invalid: use 1-64 letters, digits, '-', '_' or '.', starting "
-        "with a letter or digit (or omit it to get a generated id)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " id '", id,
+                     "' is invalid: use 1-64 letters, digits, '-', '_' or '.', starting "
+                     "with a letter or digit (or omit it to get a generated id)"));
   }
   return absl::OkStatus();
 }
@@ -229,9 +230,10 @@ absl::StatusOr<ResetResult> Engine::ResetTimeline(const std::string& tenant_id,
       absl::ReaderMutexLock l(&mu_);
       PGB_ASSIGN_OR_RETURN(Timeline * tl, FindTimeline(tenant_id, timeline_id));
       if (tl->ancestor == nullptr) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "timeline ", timeline_id, " is a root timeline; only a child can be reset to its "
-            "parent"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("timeline ", timeline_id,
+                         " is a root timeline; only a child can be reset to its "
+                         "parent"));
       }
       if (!backup_id.empty() && timelines_.count(TimelineKey(tenant_id, backup_id))) {
         return absl::AlreadyExistsError(absl::StrCat("timeline ", backup_id, " already exists"));
@@ -277,8 +279,7 @@ absl::StatusOr<TimelineInfo> Engine::SetRetention(const std::string& tenant_id,
     record.mutable_set_retention()->set_timeline_id(timeline_id);
     record.mutable_set_retention()->mutable_retention()->set_history_seconds(
         retention.history_seconds);
-    record.mutable_set_retention()->mutable_retention()->set_history_bytes(
-        retention.history_bytes);
+    record.mutable_set_retention()->mutable_retention()->set_history_bytes(retention.history_bytes);
     PGB_RETURN_IF_ERROR(LogAndApply({record}));
     absl::ReaderMutexLock l(&mu_);
     info = MakeInfo(timelines_.at(TimelineKey(tenant_id, timeline_id)).get());
@@ -308,8 +309,7 @@ absl::Status Engine::AddLease(const std::string& tenant_id, const std::string& t
 }
 
 absl::Status Engine::ApplyRecord(const pb::LogRecord& record, bool replay) {
-  auto find = [&](const std::string& tenant,
-                  const std::string& id) -> absl::StatusOr<Timeline*> {
+  auto find = [&](const std::string& tenant, const std::string& id) -> absl::StatusOr<Timeline*> {
     auto it = timelines_.find(TimelineKey(tenant, id));
     if (it == timelines_.end()) {
       return absl::DataLossError(absl::StrCat("log names unknown timeline ", tenant, "/", id));
@@ -370,12 +370,14 @@ absl::Status Engine::ApplyRecord(const pb::LogRecord& record, bool replay) {
       return absl::OkStatus();
     }
     case pb::LogRecord::kDeleteTimeline: {
-      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(record.delete_timeline().tenant_id(), record.delete_timeline().timeline_id()));
+      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(record.delete_timeline().tenant_id(),
+                                               record.delete_timeline().timeline_id()));
       DeleteTimelineLocked(tl);
       return absl::OkStatus();
     }
     case pb::LogRecord::kSetGeneration: {
-      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(record.set_generation().tenant_id(), record.set_generation().timeline_id()));
+      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(record.set_generation().tenant_id(),
+                                               record.set_generation().timeline_id()));
       tl->generation = record.set_generation().generation();
       return absl::OkStatus();
     }
@@ -418,13 +420,15 @@ absl::Status Engine::ApplyRecord(const pb::LogRecord& record, bool replay) {
       return absl::OkStatus();
     }
     case pb::LogRecord::kSetRetention: {
-      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(record.set_retention().tenant_id(), record.set_retention().timeline_id()));
+      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(record.set_retention().tenant_id(),
+                                               record.set_retention().timeline_id()));
       tl->retention = {record.set_retention().retention().history_seconds(),
                        record.set_retention().retention().history_bytes()};
       return absl::OkStatus();
     }
     case pb::LogRecord::kAddLease: {
-      PGB_ASSIGN_OR_RETURN(Timeline * tl, find(record.add_lease().tenant_id(), record.add_lease().timeline_id()));
+      PGB_ASSIGN_OR_RETURN(Timeline * tl,
+                           find(record.add_lease().tenant_id(), record.add_lease().timeline_id()));
       tl->leases.push_back(
           {record.add_lease().lease().lsn(), record.add_lease().lease().expires_micros()});
       return absl::OkStatus();

@@ -110,13 +110,14 @@ absl::Status Engine::FlushArena(const std::shared_ptr<Arena>& arena) {
   std::string path = LayerPath(arena->id());
   PGB_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(path));
   LayerWriter writer(std::move(file));
-  absl::Status s = writer.AppendValueRegion(
-      arena->bytes(), [&](WritableFile* f) { return arena->WriteValues(f); });
+  absl::Status s = writer.AppendValueRegion(arena->bytes(),
+                                            [&](WritableFile* f) { return arena->WriteValues(f); });
   if (s.ok()) {
     for (size_t i = 0; i < entries.size(); ++i) {
       const Arena::Entry* e = entries[i];
       // A key written twice in one batch: the later write is the version.
-      if (i + 1 < entries.size() && entries[i + 1]->key == e->key && entries[i + 1]->lsn == e->lsn) {
+      if (i + 1 < entries.size() && entries[i + 1]->key == e->key &&
+          entries[i + 1]->lsn == e->lsn) {
         continue;
       }
       writer.AddIndexEntry(e->key, e->lsn, e->offset, e->len, e->crc);
@@ -210,8 +211,8 @@ absl::Status Engine::MaybeCompact(const std::string& key) {
     placed.push_back({*off, crc});
   }
   if (s.ok()) s = writer.Finish();
-  auto layer = s.ok() ? LayerFile::Open(env_, path, id)
-                      : absl::StatusOr<std::shared_ptr<LayerFile>>(s);
+  auto layer =
+      s.ok() ? LayerFile::Open(env_, path, id) : absl::StatusOr<std::shared_ptr<LayerFile>>(s);
   if (!layer.ok()) {
     env_->DeleteFile(path).IgnoreError();
     return layer.status();
@@ -265,8 +266,8 @@ void Engine::DeleteOrphans(const std::set<uint32_t>& also_live) {
     for (const std::string& name : *names) {
       unsigned id;
       char tail[8] = {0};
-      bool is_layer = sscanf(name.c_str(), "%8x.%6s", &id, tail) == 2 &&
-                      std::string(tail) == "layer";
+      bool is_layer =
+          sscanf(name.c_str(), "%8x.%6s", &id, tail) == 2 && std::string(tail) == "layer";
       // Files being written right now have ids at or above next_layer_id_ minus in-flight ones;
       // only the maintenance thread writes layers and it is the caller, so none are in flight.
       if (!is_layer || live.count(id) == 0) {
@@ -389,7 +390,7 @@ absl::Status Engine::RunGc() {
     ++stat_gc_runs_;
     stat_gc_dropped_ += dropped;
     if (dropped > 0) LogInfo("Garbage-collected history", {{"versions", std::to_string(dropped)}});
-  // Persist the new cutoffs and reclaim the space of dropped versions.
+    // Persist the new cutoffs and reclaim the space of dropped versions.
     return CheckpointLocked(/*force=*/changed);
   }
 }
@@ -399,9 +400,8 @@ void Engine::BackgroundLoop() {
   while (true) {
     {
       absl::MutexLock l(&bg_mu_);
-      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(bg_mu_) {
-        return stopping_ || spare_needed_;
-      };
+      auto wake = [this]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(bg_mu_) { return stopping_ || spare_needed_; };
       bg_mu_.AwaitWithTimeout(absl::Condition(&wake), absl::Seconds(1));
       if (stopping_) return;
       spare_needed_ = false;

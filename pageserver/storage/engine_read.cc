@@ -19,15 +19,16 @@ std::string FormatMicros(int64_t micros) {
 
 absl::Status Engine::CheckReadableLsn(const Timeline* tl, uint64_t lsn) const {
   if (lsn > tl->head_lsn) {
-    return absl::OutOfRangeError(absl::StrCat("LSN ", lsn, " is above the head LSN ",
-                                              tl->head_lsn, " of timeline ", tl->timeline_id,
+    return absl::OutOfRangeError(absl::StrCat("LSN ", lsn, " is above the head LSN ", tl->head_lsn,
+                                              " of timeline ", tl->timeline_id,
                                               "; read at or below the head (0 means the head)"));
   }
   if (lsn < tl->gc_cutoff) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "LSN ", lsn, " is below the oldest readable LSN ", tl->gc_cutoff, " of timeline ",
-        tl->timeline_id, "; its history was garbage-collected (raise the retention window "
-        "or take a lease to keep history readable)"));
+    return absl::OutOfRangeError(
+        absl::StrCat("LSN ", lsn, " is below the oldest readable LSN ", tl->gc_cutoff,
+                     " of timeline ", tl->timeline_id,
+                     "; its history was garbage-collected (raise the retention window "
+                     "or take a lease to keep history readable)"));
   }
   return absl::OkStatus();
 }
@@ -60,8 +61,8 @@ absl::Status Engine::ReadVersion(const Timeline* owner, const VersionRef& v,
   }
   auto it = owner->layers.find(v.layer);
   if (it == owner->layers.end()) {
-    return absl::InternalError(absl::StrCat("layer ", v.layer, " of timeline ",
-                                            owner->timeline_id, " is missing"));
+    return absl::InternalError(
+        absl::StrCat("layer ", v.layer, " of timeline ", owner->timeline_id, " is missing"));
   }
   return it->second->ReadValue(v.offset, v.len, v.crc, out);
 }
@@ -210,8 +211,8 @@ absl::StatusOr<TimelineInfo> Engine::GetTimeline(const std::string& tenant_id,
 absl::StatusOr<std::vector<TimelineInfo>> Engine::ListTimelines(const std::string& tenant_id) {
   absl::ReaderMutexLock l(&mu_);
   if (tenants_.count(tenant_id) == 0) {
-    return absl::NotFoundError(absl::StrCat("tenant ", tenant_id,
-                                            " not found; list tenants with `pagectl tenant list`"));
+    return absl::NotFoundError(
+        absl::StrCat("tenant ", tenant_id, " not found; list tenants with `pagectl tenant list`"));
   }
   std::vector<TimelineInfo> out;
   for (const auto& [id, tl] : timelines_) {

@@ -43,7 +43,8 @@ class Env {
   virtual ~Env() = default;
   // Creates (or truncates) `path` for appending. The new directory entry is durable only after
   // SyncDir of its parent.
-  virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
+  virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& path) = 0;
   // Opens an existing file for writing without truncating it (Size() = its current size).
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> ReopenWritableFile(
       const std::string& path) = 0;

@@ -122,7 +122,8 @@ absl::Status LayerFile::ReadValue(uint64_t offset, uint32_t len, uint32_t crc,
   if (out->size() != len || Crc32(*out) != crc) {
     out->clear();
     return absl::DataLossError(absl::StrCat("layer file ", path_, " failed its checksum at offset ",
-                                            offset, "; the data was not served. Restore the file "
+                                            offset,
+                                            "; the data was not served. Restore the file "
                                             "from a backup or recreate the branch"));
   }
   return absl::OkStatus();

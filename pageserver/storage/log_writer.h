@@ -31,7 +31,9 @@ class LogWriter {
         prealloc_bytes_(prealloc_bytes),
         allocated_(existing_bytes) {}
 
-  static uint32_t SeedFor(uint64_t seq) { return static_cast<uint32_t>(seq * 0x9E3779B97F4A7C15ull >> 32); }
+  static uint32_t SeedFor(uint64_t seq) {
+    return static_cast<uint32_t>(seq * 0x9E3779B97F4A7C15ull >> 32);
+  }
 
   // Zero-fills so that at least `bytes` more bytes of records fit, and syncs.
   absl::Status Reserve(uint64_t bytes);

@@ -204,7 +204,8 @@ absl::Status MemEnv::ConsumeSpace(size_t n) {
   if (space_budget_ < 0) return absl::OkStatus();
   if (static_cast<int64_t>(n) > space_budget_) {
     space_budget_ = 0;
-    return absl::ResourceExhaustedError("write: No space left on device (free disk space and retry)");
+    return absl::ResourceExhaustedError(
+        "write: No space left on device (free disk space and retry)");
   }
   space_budget_ -= static_cast<int64_t>(n);
   return absl::OkStatus();

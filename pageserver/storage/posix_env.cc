@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -29,21 +30,8 @@ class PosixWritableFile : public WritableFile {
     if (fd_ >= 0) close(fd_);
   }
 
-  absl::Status Append(std::string_view data) override {
-    const char* p = data.data();
-    size_t left = data.size();
-    while (left > 0) {
-      ssize_t n = write(fd_, p, left);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return IoError("write", path_, errno);
-      }
-      p += n;
-      left -= static_cast<size_t>(n);
-      size_ += static_cast<uint64_t>(n);
-    }
-    return absl::OkStatus();
-  }
+  // All writes are positional; Append writes at the end.
+  absl::Status Append(std::string_view data) override { return WriteAt(size_, data); }
 
   absl::Status WriteAt(uint64_t offset, std::string_view data) override {
     const char* p = data.data();
@@ -58,10 +46,7 @@ class PosixWritableFile : public WritableFile {
       left -= static_cast<size_t>(n);
       offset += static_cast<uint64_t>(n);
     }
-    if (offset > size_) {
-      size_ = offset;
-      if (lseek(fd_, static_cast<off_t>(size_), SEEK_SET) < 0) return IoError("lseek", path_, errno);
-    }
+    size_ = std::max(size_, offset);
     return absl::OkStatus();
   }
 
@@ -72,7 +57,6 @@ class PosixWritableFile : public WritableFile {
 
   absl::Status Truncate(uint64_t size) override {
     if (ftruncate(fd_, static_cast<off_t>(size)) != 0) return IoError("ftruncate", path_, errno);
-    if (lseek(fd_, static_cast<off_t>(size), SEEK_SET) < 0) return IoError("lseek", path_, errno);
     size_ = size;
     return absl::OkStatus();
   }

@@ -51,11 +51,11 @@ struct TimelineInfo {
 
 struct CreateTimelineOptions {
   std::string tenant_id;
-  std::string timeline_id;  // empty: generate one
-  std::string ancestor_id;  // empty: a new root timeline
-  uint64_t ancestor_lsn = 0;              // 0: the ancestor's head
-  std::optional<int64_t> at_micros;       // branch as of this wall-clock time instead
-  std::optional<Retention> retention;     // default: the engine's
+  std::string timeline_id;             // empty: generate one
+  std::string ancestor_id;             // empty: a new root timeline
+  uint64_t ancestor_lsn = 0;           // 0: the ancestor's head
+  std::optional<int64_t> at_micros;    // branch as of this wall-clock time instead
+  std::optional<Retention> retention;  // default: the engine's
 };
 
 struct ReadValue {
@@ -116,7 +116,7 @@ struct EngineOptions {
   uint64_t max_batch_bytes = 64ull << 20;
   uint64_t max_key_bytes = 4096;
   uint64_t max_value_bytes = 1ull << 20;
-  uint32_t max_group_commits = 256;  // commits merged into one log write
+  uint32_t max_group_commits = 256;           // commits merged into one log write
   uint64_t log_prealloc_bytes = 64ull << 20;  // the zero-filled size of a log segment
   // Background maintenance (checkpoints, GC, compaction); off in unit tests that drive it.
   bool background_maintenance = true;

@@ -35,10 +35,14 @@ absl::Status PageserverProcess::Start() {
   std::string port_file = data_dir_ + ".port";
   std::filesystem::remove(port_file);
   std::vector<std::string> args = {BinDir() + "/pgbranch-pageserver",
-                                   "--data-dir", data_dir_,
-                                   "--listen", "127.0.0.1:0",
-                                   "--port-file", port_file,
-                                   "--log-level", "warning"};
+                                   "--data-dir",
+                                   data_dir_,
+                                   "--listen",
+                                   "127.0.0.1:0",
+                                   "--port-file",
+                                   port_file,
+                                   "--log-level",
+                                   "warning"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   pid_ = fork();
   if (pid_ < 0) return absl::InternalError("fork failed");

@@ -37,7 +37,14 @@ absl::Status RunSpaceBench(const BenchConfig& config) {
       LoadPages(server, kTenant, "main", *gen, kRootIno, 0, root_pages, kLoaders);
   if (!secs.ok()) return secs.status();
   if (absl::Status s = server.RunMaintenance(true); !s.ok()) return s;
-  uint64_t before = DirBytes(server.data_dir());
+  // The log (wal/) is a bounded pool of 64 MiB segments - the current one, a zero-filled spare
+  // and at most two retired ones kept for reuse - whatever the size of the branches, so the
+  // metric counts the layer files and the manifest; the whole directory is shown beside it.
+  auto store_bytes = [&] {
+    return DirBytes(server.data_dir()) - DirBytes(server.data_dir() + "/wal");
+  };
+  uint64_t before = store_bytes();
+  uint64_t before_all = DirBytes(server.data_dir());
 
   Table table(absl::StrCat("4. Disk bytes added by changing X MiB on a branch of a ", root_mib,
                            " MiB timeline (after checkpoint + GC + compaction)"));
@@ -74,8 +81,10 @@ absl::Status RunSpaceBench(const BenchConfig& config) {
       absl::StatusOr<double> t = LoadBlocks(server, kTenant, branch, *g, ino, blocks, kLoaders);
       if (!t.ok()) return t.status();
       if (absl::Status s = server.RunMaintenance(true); !s.ok()) return s;
-      uint64_t after = DirBytes(server.data_dir());
+      uint64_t after = store_bytes();
+      uint64_t after_all = DirBytes(server.data_dir());
       double added = static_cast<double>(after) - static_cast<double>(before);
+      double added_all = static_cast<double>(after_all) - static_cast<double>(before_all);
       double target = 1.2 * static_cast<double>(x) * kMiB + kMiB;
       absl::StatusOr<v1::Timeline> info = server.GetTimeline(kTenant, branch);
       if (!info.ok()) return info.status();
@@ -83,13 +92,16 @@ absl::Status RunSpaceBench(const BenchConfig& config) {
                              " pages: bytes added"),
                 absl::StrCat(FormatBytes(added), " (",
                              absl::StrFormat("%.3f", added / (static_cast<double>(x) * kMiB)),
-                             "x X; branch diverged ",
+                             "x X; with wal/ ", FormatBytes(added_all), "; branch diverged ",
                              FormatBytes(static_cast<double>(info->diverged_bytes())), ")"),
                 absl::StrCat("<= ", FormatBytes(target)), OkIf(added <= target));
       before = after;
+      before_all = after_all;
     }
   }
   table.Note(absl::StrCat("at the end: ", DirBreakdown(server.data_dir())));
+  table.Note("bytes added = layers/ + MANIFEST; wal/ is a fixed pool of at most four 64 MiB "
+             "segments (current, spare, two recycled), shown as 'with wal/'");
   table.Note("MiB = 2^20 bytes; the target uses X MB = X MiB");
   table.Print();
   return absl::OkStatus();

@@ -1,7 +1,7 @@
 // The gRPC API against a real pageserver process: status codes for bad input, auth, health,
 // metrics, and a server that stays up through all of it.
-#include <grpcpp/grpcpp.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 
 #include <cstdio>
 #include <fstream>
@@ -172,9 +172,10 @@ TEST(PageserverAuthTest, RequestsWithoutAValidTokenAreRejected) {
 TEST(PageserverTlsTest, ServesOverTlsWithTheConfiguredCertificate) {
   TempDir dir;
   std::string cert = dir.path() + "/server.crt", key = dir.path() + "/server.key";
-  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
-                    "-addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert +
-                    " >/dev/null 2>&1";
+  std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
   if (system(cmd.c_str()) != 0) GTEST_SKIP() << "openssl is not available";
   PageserverProcess server(dir.path() + "/data", {"--tls-cert", cert, "--tls-key", key});
   ASSERT_TRUE(server.Start().ok());
@@ -182,8 +183,8 @@ TEST(PageserverTlsTest, ServesOverTlsWithTheConfiguredCertificate) {
   std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = pem;
-  auto stub = v1::PageService::NewStub(
-      grpc::CreateChannel(server.address(), grpc::SslCredentials(ssl)));
+  auto stub =
+      v1::PageService::NewStub(grpc::CreateChannel(server.address(), grpc::SslCredentials(ssl)));
   grpc::ClientContext ctx;
   v1::ListTenantsResponse list;
   grpc::Status s = stub->ListTenants(&ctx, v1::ListTenantsRequest(), &list);

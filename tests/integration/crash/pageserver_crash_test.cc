@@ -236,15 +236,8 @@ class PageserverCrashTest : public ::testing::Test {
 
   // After a restart: the generation persisted; take a new one and check that it fences the old.
   void ReacquireWriter() {
-    v1::GetTimelineRequest greq;
-    greq.set_tenant_id(kTenant);
-    greq.set_timeline_id(kRoot);
-    v1::Timeline tl;
-    grpc::ClientContext gctx;
-    SetDeadline(&gctx, 10);
-    grpc::Status s = stub_->GetTimeline(&gctx, greq, &tl);
-    ASSERT_TRUE(s.ok()) << Describe(s);
-    EXPECT_EQ(tl.writer_generation(), generation_) << "the writer generation did not persist";
+    EXPECT_EQ(GetTimeline(kRoot).writer_generation(), generation_)
+        << "the writer generation did not persist";
 
     v1::AcquireWriterRequest req;
     req.set_tenant_id(kTenant);
@@ -252,7 +245,7 @@ class PageserverCrashTest : public ::testing::Test {
     v1::AcquireWriterResponse resp;
     grpc::ClientContext ctx;
     SetDeadline(&ctx, 10);
-    s = stub_->AcquireWriter(&ctx, req, &resp);
+    grpc::Status s = stub_->AcquireWriter(&ctx, req, &resp);
     ASSERT_TRUE(s.ok()) << Describe(s);
     ASSERT_GT(resp.generation(), generation_);
     uint64_t old = generation_;
@@ -311,7 +304,7 @@ class PageserverCrashTest : public ::testing::Test {
     return false;
   }
 
-  uint64_t HeadLsn(const std::string& timeline) {
+  v1::Timeline GetTimeline(const std::string& timeline) {
     v1::GetTimelineRequest req;
     req.set_tenant_id(kTenant);
     req.set_timeline_id(timeline);
@@ -320,8 +313,10 @@ class PageserverCrashTest : public ::testing::Test {
     SetDeadline(&ctx, 10);
     grpc::Status s = stub_->GetTimeline(&ctx, req, &tl);
     EXPECT_TRUE(s.ok()) << Describe(s);
-    return tl.head_lsn();
+    return tl;
   }
+
+  uint64_t HeadLsn(const std::string& timeline) { return GetTimeline(timeline).head_lsn(); }
 
   // The last batch of `model` failed: find out whether it is wholly there or wholly absent.
   void ResolveUncertain(WriterModel* model, uint64_t head) {

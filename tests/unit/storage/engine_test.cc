@@ -107,8 +107,7 @@ TEST_F(EngineTest, RejectsBadRequestsWithClearCodes) {
   EXPECT_EQ(h_->Read("nope", "main", 0, {"a"}).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(h_->Read("t1", "nope", 0, {"a"}).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(h_->Read("t1", "main", 99, {"a"}).status().code(), absl::StatusCode::kOutOfRange);
-  EXPECT_EQ(h_->Commit("t1", "main", gen_, {}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(h_->Commit("t1", "main", gen_, {}).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(h_->Commit("t1", "main", gen_, Put(std::string(5000, 'k'), "v")).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(h_->CreateTenant("t1").status().code(), absl::StatusCode::kAlreadyExists);
@@ -203,8 +202,8 @@ TEST_F(EngineTest, CorruptLayerIsReportedNeverServed) {
 }
 
 TEST_F(EngineTest, ScanMergesAncestryAndHidesDeletions) {
-  Commit("main", gen_, {{"d/a", "1", false}, {"d/b", "2", false}, {"d/c", "3", false},
-                        {"e/x", "9", false}});
+  Commit("main", gen_,
+         {{"d/a", "1", false}, {"d/b", "2", false}, {"d/c", "3", false}, {"e/x", "9", false}});
   Branch("main", "dev");
   auto g = h_->AcquireWriter("t1", "dev");
   Commit("dev", *g, {{"d/b", "", true}, {"d/bb", "22", false}});
@@ -259,7 +258,8 @@ TEST_F(EngineTest, GcHonoursRetentionAndBranchPoints) {
 TEST_F(EngineTest, GcByBytesKeepsTheNewestHistory) {
   ASSERT_TRUE(h_->SetRetention("t1", "main", {0, 3 * 1001}).ok());
   std::vector<uint64_t> lsns;
-  for (int i = 0; i < 10; ++i) lsns.push_back(Commit("main", gen_, Put("k", std::string(1000, 'a' + i))));
+  for (int i = 0; i < 10; ++i)
+    lsns.push_back(Commit("main", gen_, Put("k", std::string(1000, 'a' + i))));
   ASSERT_TRUE(h_->RunGc().ok());
   auto info = h_->GetTimeline("t1", "main");
   EXPECT_EQ(info->oldest_readable_lsn, lsns[6]);

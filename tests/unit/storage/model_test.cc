@@ -144,8 +144,8 @@ void RunModel(uint32_t seed, int steps) {
         for (auto& [l, tm] : t.times) {
           if (l == lo) lo_time = tm;
         }
-        int64_t at = lo_time + pick(static_cast<int>(
-                                   std::max<int64_t>(1, h.clock().NowMicros() - lo_time)));
+        int64_t at =
+            lo_time + pick(static_cast<int>(std::max<int64_t>(1, h.clock().NowMicros() - lo_time)));
         o.at_micros = at;
         lsn = lo;
         for (auto& [l, tm] : t.times) {
@@ -259,10 +259,11 @@ TEST_P(ModelTest, MatchesReferenceModel) {
   RunModel(GetParam(), EnvInt("PGBRANCH_MODEL_STEPS", 3000));
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, ModelTest,
-                         ::testing::Range(static_cast<uint32_t>(EnvInt("PGBRANCH_MODEL_FIRST_SEED", 1)),
-                                          static_cast<uint32_t>(EnvInt("PGBRANCH_MODEL_FIRST_SEED", 1) +
-                                                                EnvInt("PGBRANCH_MODEL_SEEDS", 8))));
+INSTANTIATE_TEST_SUITE_P(
+    Seeds, ModelTest,
+    ::testing::Range(static_cast<uint32_t>(EnvInt("PGBRANCH_MODEL_FIRST_SEED", 1)),
+                     static_cast<uint32_t>(EnvInt("PGBRANCH_MODEL_FIRST_SEED", 1) +
+                                           EnvInt("PGBRANCH_MODEL_SEEDS", 8))));
 
 }  // namespace
 }  // namespace pgbranch::storage
