@@ -49,7 +49,7 @@ absl::Status RunSpaceBench(const BenchConfig& config) {
   Table table(absl::StrCat("4. Disk bytes added by changing X MiB on a branch of a ", root_mib,
                            " MiB timeline (after checkpoint + GC + compaction)"));
   table.Add(absl::StrCat("root: ", root_mib, " MiB loaded in 1 MiB commits"),
-            absl::StrCat("data dir ", FormatBytes(static_cast<double>(before)), " (",
+            absl::StrCat("layers + manifest ", FormatBytes(static_cast<double>(before)), " (",
                          absl::StrFormat("%.3f", static_cast<double>(before) /
                                                      (static_cast<double>(root_mib) * kMiB)),
                          " bytes per logical byte)"));
