@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${PGBRANCH_BUILD_DIR:-$ROOT/build}
 "$ROOT/scripts/install-deps.sh"
-export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/pgbranch/ccache}
+export CCACHE_DIR=${CCACHE_DIR:-${HOME:-/root}/.cache/pgbranch/ccache}
 mkdir -p "$CCACHE_DIR"
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=${PGBRANCH_BUILD_TYPE:-RelWithDebInfo} >/dev/null
 ninja -C "$BUILD" "$@"
