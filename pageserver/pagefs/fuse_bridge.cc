@@ -1,0 +1,412 @@
+#include "pageserver/pagefs/fuse_bridge.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace pgbranch::pagefs {
+namespace {
+
+FuseContext* Ctx(fuse_req_t req) { return static_cast<FuseContext*>(fuse_req_userdata(req)); }
+
+// Measures one operation for the metrics.
+class OpTimer {
+ public:
+  OpTimer(fuse_req_t req, const char* op)
+      : metrics_(Ctx(req)->metrics), op_(op), start_(std::chrono::steady_clock::now()) {}
+  void Done(int err) {
+    if (metrics_ == nullptr) return;
+    metrics_->ObserveOp(op_, std::chrono::duration<double>(
+                                 std::chrono::steady_clock::now() - start_).count(), err);
+  }
+
+ private:
+  PageFsMetrics* metrics_;
+  const char* op_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+void ToStat(uint64_t ino, const fs::InodeAttr& a, struct stat* st) {
+  memset(st, 0, sizeof(*st));
+  st->st_ino = ino;
+  st->st_mode = a.mode;
+  st->st_nlink = a.nlink;
+  st->st_uid = a.uid;
+  st->st_gid = a.gid;
+  st->st_rdev = a.rdev;
+  st->st_size = static_cast<off_t>(a.size);
+  st->st_blksize = fs::kPageSize;
+  st->st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
+  st->st_atim = {a.atime_ns / 1'000'000'000, a.atime_ns % 1'000'000'000};
+  st->st_mtim = {a.mtime_ns / 1'000'000'000, a.mtime_ns % 1'000'000'000};
+  st->st_ctim = {a.ctime_ns / 1'000'000'000, a.ctime_ns % 1'000'000'000};
+}
+
+void ReplyEntry(fuse_req_t req, uint64_t ino, const fs::InodeAttr& attr) {
+  fuse_entry_param e;
+  memset(&e, 0, sizeof(e));
+  e.ino = ino;
+  e.generation = 1;
+  e.attr_timeout = Ctx(req)->entry_timeout;
+  e.entry_timeout = Ctx(req)->entry_timeout;
+  ToStat(ino, attr, &e.attr);
+  fuse_reply_entry(req, &e);
+}
+
+void OpInit(void* userdata, fuse_conn_info* conn) {
+  // Big writes and reads; the kernel may cache pages across opens (single writer).
+  conn->max_write = 1 << 20;
+  conn->max_readahead = 1 << 20;
+  if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  OpTimer t(req, "lookup");
+  fs::InodeAttr attr;
+  uint64_t ino = 0;
+  int err = Ctx(req)->fs->Lookup(parent, name, &attr, &ino);
+  t.Done(err == ENOENT ? 0 : err);
+  if (err == ENOENT) {
+    // A negative entry the kernel may cache: only this mount changes the namespace.
+    fuse_entry_param e;
+    memset(&e, 0, sizeof(e));
+    e.entry_timeout = Ctx(req)->entry_timeout;
+    fuse_reply_entry(req, &e);
+    return;
+  }
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  ReplyEntry(req, ino, attr);
+}
+
+void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  Ctx(req)->fs->Forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; ++i) Ctx(req)->fs->Forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  OpTimer t(req, "getattr");
+  fs::InodeAttr attr;
+  int err = Ctx(req)->fs->GetAttr(ino, &attr);
+  t.Done(err);
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  struct stat st;
+  ToStat(ino, attr, &st);
+  fuse_reply_attr(req, &st, Ctx(req)->entry_timeout);
+}
+
+int64_t TimespecNs(const timespec& ts) {
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return TimespecNs(ts);
+}
+
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+  OpTimer t(req, "setattr");
+  fs::InodeAttr in;
+  int flags = 0;
+  if (to_set & FUSE_SET_ATTR_MODE) flags |= PageFs::kSetMode, in.mode = attr->st_mode;
+  if (to_set & FUSE_SET_ATTR_UID) flags |= PageFs::kSetUid, in.uid = attr->st_uid;
+  if (to_set & FUSE_SET_ATTR_GID) flags |= PageFs::kSetGid, in.gid = attr->st_gid;
+  if (to_set & FUSE_SET_ATTR_SIZE) flags |= PageFs::kSetSize, in.size = attr->st_size;
+  if (to_set & FUSE_SET_ATTR_ATIME) flags |= PageFs::kSetAtime, in.atime_ns = TimespecNs(attr->st_atim);
+  if (to_set & FUSE_SET_ATTR_MTIME) flags |= PageFs::kSetMtime, in.mtime_ns = TimespecNs(attr->st_mtim);
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) flags |= PageFs::kSetAtime, in.atime_ns = NowNs();
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) flags |= PageFs::kSetMtime, in.mtime_ns = NowNs();
+  fs::InodeAttr out;
+  int err = Ctx(req)->fs->SetAttr(ino, flags, in, &out);
+  t.Done(err);
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  struct stat st;
+  ToStat(ino, out, &st);
+  fuse_reply_attr(req, &st, Ctx(req)->entry_timeout);
+}
+
+void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
+  std::string target;
+  int err = Ctx(req)->fs->Readlink(ino, &target);
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  fuse_reply_readlink(req, target.c_str());
+}
+
+void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  OpTimer t(req, "mknod");
+  const fuse_ctx* c = fuse_req_ctx(req);
+  fs::InodeAttr attr;
+  uint64_t ino;
+  int err = Ctx(req)->fs->Mknod(parent, name, mode & ~c->umask, rdev, c->uid, c->gid, &attr, &ino);
+  t.Done(err);
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  ReplyEntry(req, ino, attr);
+}
+
+void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  OpTimer t(req, "mkdir");
+  const fuse_ctx* c = fuse_req_ctx(req);
+  fs::InodeAttr attr;
+  uint64_t ino;
+  int err = Ctx(req)->fs->Mkdir(parent, name, mode & ~c->umask, c->uid, c->gid, &attr, &ino);
+  t.Done(err);
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  ReplyEntry(req, ino, attr);
+}
+
+void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  OpTimer t(req, "unlink");
+  int err = Ctx(req)->fs->Unlink(parent, name);
+  t.Done(err);
+  fuse_reply_err(req, err);
+}
+
+void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  OpTimer t(req, "rmdir");
+  int err = Ctx(req)->fs->Rmdir(parent, name);
+  t.Done(err);
+  fuse_reply_err(req, err);
+}
+
+void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  OpTimer t(req, "symlink");
+  const fuse_ctx* c = fuse_req_ctx(req);
+  fs::InodeAttr attr;
+  uint64_t ino;
+  int err = Ctx(req)->fs->Symlink(parent, name, link, c->uid, c->gid, &attr, &ino);
+  t.Done(err);
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  ReplyEntry(req, ino, attr);
+}
+
+void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags) {
+  OpTimer t(req, "rename");
+  int err = Ctx(req)->fs->Rename(parent, name, newparent, newname, flags);
+  t.Done(err);
+  fuse_reply_err(req, err);
+}
+
+void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  OpTimer t(req, "link");
+  fs::InodeAttr attr;
+  int err = Ctx(req)->fs->Link(ino, newparent, newname, &attr);
+  t.Done(err);
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  ReplyEntry(req, ino, attr);
+}
+
+// fi->fh carries whether writes through this handle are synchronous (O_DSYNC / O_SYNC).
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  OpTimer t(req, "open");
+  int err = Ctx(req)->fs->Open(ino, fi->flags);
+  t.Done(err);
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  fi->keep_cache = 1;  // single writer: the kernel's cached pages stay valid across opens
+  fi->fh = (fi->flags & (O_DSYNC | O_SYNC)) ? 1 : 0;
+  fuse_reply_open(req, fi);
+}
+
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) {
+  OpTimer t(req, "create");
+  const fuse_ctx* c = fuse_req_ctx(req);
+  fs::InodeAttr attr;
+  uint64_t ino;
+  int err = Ctx(req)->fs->Create(parent, name, mode & ~c->umask, fi->flags, c->uid, c->gid, &attr,
+                                 &ino);
+  t.Done(err);
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  fi->keep_cache = 1;
+  fi->fh = (fi->flags & (O_DSYNC | O_SYNC)) ? 1 : 0;
+  fuse_entry_param e;
+  memset(&e, 0, sizeof(e));
+  e.ino = ino;
+  e.generation = 1;
+  e.attr_timeout = e.entry_timeout = Ctx(req)->entry_timeout;
+  ToStat(ino, attr, &e.attr);
+  fuse_reply_create(req, &e, fi);
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  OpTimer t(req, "read");
+  std::string data;
+  int err = Ctx(req)->fs->Read(ino, static_cast<uint64_t>(off), size, &data);
+  t.Done(err);
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  fuse_reply_buf(req, data.data(), data.size());
+}
+
+void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+             fuse_file_info* fi) {
+  OpTimer t(req, "write");
+  int err = Ctx(req)->fs->Write(ino, static_cast<uint64_t>(off), std::string_view(buf, size),
+                                fi->fh != 0);
+  t.Done(err);
+  if (err) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  fuse_reply_write(req, size);
+}
+
+void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
+  // close(2) does not promise durability; fsync does.
+  fuse_reply_err(req, 0);
+}
+
+void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  Ctx(req)->fs->Release(ino);
+  fuse_reply_err(req, 0);
+}
+
+void OpFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
+  OpTimer t(req, "fsync");
+  int err = Ctx(req)->fs->Fsync(ino);
+  t.Done(err);
+  fuse_reply_err(req, err);
+}
+
+// A directory handle holds the listing taken at opendir.
+void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto* listing = new std::vector<DirListing>();
+  int err = Ctx(req)->fs->ReadDir(ino, listing);
+  if (err) {
+    delete listing;
+    fuse_reply_err(req, err);
+    return;
+  }
+  fi->fh = reinterpret_cast<uint64_t>(listing);
+  fuse_reply_open(req, fi);
+}
+
+void OpReaddir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  auto* listing = reinterpret_cast<std::vector<DirListing>*>(fi->fh);
+  std::string buf(size, '\0');
+  size_t used = 0;
+  for (size_t i = static_cast<size_t>(off); i < listing->size(); ++i) {
+    const DirListing& e = (*listing)[i];
+    struct stat st;
+    memset(&st, 0, sizeof(st));
+    st.st_ino = e.ino;
+    st.st_mode = static_cast<mode_t>(e.dtype) << 12;
+    size_t n = fuse_add_direntry(req, buf.data() + used, size - used, e.name.c_str(), &st,
+                                 static_cast<off_t>(i + 1));
+    if (n > size - used) break;
+    used += n;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void OpReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<std::vector<DirListing>*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OpFsyncdir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
+  OpTimer t(req, "fsyncdir");
+  int err = Ctx(req)->fs->FsyncDir(ino);
+  t.Done(err);
+  fuse_reply_err(req, err);  // never ENOSYS or EOPNOTSUPP (DESIGN.md section 3)
+}
+
+void OpStatfs(fuse_req_t req, fuse_ino_t) {
+  struct statvfs st;
+  Ctx(req)->fs->StatFs(&st);
+  fuse_reply_statfs(req, &st);
+}
+
+void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                 fuse_file_info*) {
+  OpTimer t(req, "fallocate");
+  int err = Ctx(req)->fs->Fallocate(ino, mode, static_cast<uint64_t>(offset),
+                                    static_cast<uint64_t>(length));
+  t.Done(err);
+  fuse_reply_err(req, err);
+}
+
+fuse_lowlevel_ops MakeOps() {
+  fuse_lowlevel_ops ops;
+  memset(&ops, 0, sizeof(ops));
+  ops.init = OpInit;
+  ops.lookup = OpLookup;
+  ops.forget = OpForget;
+  ops.forget_multi = OpForgetMulti;
+  ops.getattr = OpGetattr;
+  ops.setattr = OpSetattr;
+  ops.readlink = OpReadlink;
+  ops.mknod = OpMknod;
+  ops.mkdir = OpMkdir;
+  ops.unlink = OpUnlink;
+  ops.rmdir = OpRmdir;
+  ops.symlink = OpSymlink;
+  ops.rename = OpRename;
+  ops.link = OpLink;
+  ops.open = OpOpen;
+  ops.read = OpRead;
+  ops.write = OpWrite;
+  ops.flush = OpFlush;
+  ops.release = OpRelease;
+  ops.fsync = OpFsync;
+  ops.opendir = OpOpendir;
+  ops.readdir = OpReaddir;
+  ops.releasedir = OpReleasedir;
+  ops.fsyncdir = OpFsyncdir;
+  ops.statfs = OpStatfs;
+  ops.create = OpCreate;
+  ops.fallocate = OpFallocate;
+  return ops;
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops* PageFsOperations() {
+  static const fuse_lowlevel_ops ops = MakeOps();
+  return &ops;
+}
+
+}  // namespace pgbranch::pagefs

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace pgbranch::pagefs {
+
+// A bounded LRU cache of clean file pages, keyed by (inode, block). Values are stored pages
+// (possibly shorter than a full page: the tail is zeros). Thread-safe.
+class PageCache {
+ public:
+  explicit PageCache(uint64_t capacity_bytes) : capacity_(capacity_bytes) {}
+
+  std::optional<std::string> Get(uint64_t ino, uint64_t block);
+  void Put(uint64_t ino, uint64_t block, std::string page);
+  void Erase(uint64_t ino, uint64_t block);
+  // Drops every page of `ino` at or above `first_block`.
+  void EraseFrom(uint64_t ino, uint64_t first_block);
+
+  uint64_t hits() const { return hits_; }
+  uint64_t misses() const { return misses_; }
+
+ private:
+  struct Key {
+    uint64_t ino, block;
+    bool operator==(const Key& o) const { return ino == o.ino && block == o.block; }
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const { return k.ino * 0x9E3779B97F4A7C15ull ^ k.block; }
+  };
+  struct Entry {
+    Key key;
+    std::string page;
+  };
+  void EvictLocked();
+
+  std::mutex mu_;
+  uint64_t capacity_;
+  uint64_t bytes_ = 0;
+  std::list<Entry> lru_;  // front: most recent
+  std::unordered_map<Key, std::list<Entry>::iterator, KeyHash> map_;
+  uint64_t hits_ = 0, misses_ = 0;
+};
+
+}  // namespace pgbranch::pagefs

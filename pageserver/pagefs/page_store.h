@@ -1,0 +1,55 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace pgbranch::pagefs {
+
+struct PageMutation {
+  std::string key;
+  std::string value;
+  bool tombstone = false;
+};
+
+struct ScanPage {
+  std::vector<std::pair<std::string, std::string>> entries;
+  bool more = false;
+};
+
+// What pagefs needs of one timeline of the pageserver. An interface so the filesystem logic can
+// be unit-tested against an in-memory fake. Thread-safe.
+class PageStore {
+ public:
+  virtual ~PageStore() = default;
+  // Reads keys at `lsn` (0: head); a missing key yields nullopt.
+  virtual absl::StatusOr<std::vector<std::optional<std::string>>> Read(
+      uint64_t lsn, const std::vector<std::string>& keys) = 0;
+  virtual absl::StatusOr<ScanPage> Scan(uint64_t lsn, const std::string& start,
+                                        const std::string& end, uint32_t limit) = 0;
+  // Commits an atomic batch under `generation`; durable when it returns. Returns the LSN.
+  virtual absl::StatusOr<uint64_t> Commit(uint64_t generation,
+                                          const std::vector<PageMutation>& mutations) = 0;
+  // Acquires the writer generation (fencing any older writer); returns it.
+  virtual absl::StatusOr<uint64_t> AcquireWriter() = 0;
+  virtual absl::StatusOr<uint64_t> LsnForTimestamp(int64_t micros) = 0;
+  virtual absl::StatusOr<uint64_t> HeadLsn() = 0;
+};
+
+struct GrpcPageStoreOptions {
+  std::string address;
+  std::string tenant_id;
+  std::string timeline_id;
+  std::string token;       // empty: no auth
+  std::string tls_ca_pem;  // empty: plaintext
+};
+
+// The pageserver over gRPC.
+std::unique_ptr<PageStore> NewGrpcPageStore(const GrpcPageStoreOptions& options);
+
+}  // namespace pgbranch::pagefs

@@ -1,0 +1,500 @@
+// pagefs: mount, attributes, data path (read, write, fsync, truncate) and statistics.
+#include "pageserver/pagefs/pagefs.h"
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "pageserver/pagefs/pagefs_inode.h"
+
+namespace pgbranch::pagefs {
+
+PageFs::PageFs(PageStore* store, const PageFsOptions& options, Clock* clock)
+    : store_(store),
+      options_(options),
+      clock_(clock ? clock : RealClock()),
+      cache_(options.cache_bytes) {}
+
+PageFs::~PageFs() = default;
+
+int64_t PageFs::NowNs() { return clock_->NowMicros() * 1000; }
+
+int PageFs::ErrnoFor(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kOk: return 0;
+    case absl::StatusCode::kNotFound: return ENOENT;
+    case absl::StatusCode::kFailedPrecondition:
+      if (!fenced_.exchange(true)) {
+        LogError("Fenced: another writer acquired this timeline; writes now fail with EIO",
+                 {{"error", s.ToString()}});
+      }
+      return EIO;
+    case absl::StatusCode::kResourceExhausted: return ENOSPC;
+    case absl::StatusCode::kOutOfRange: return EINVAL;
+    default:
+      LogError("Pageserver call failed", {{"error", s.ToString()}});
+      return EIO;
+  }
+}
+
+absl::Status PageFs::Mount() {
+  if (options_.read_only) {
+    if (options_.lsn != 0) {
+      lsn_ = options_.lsn;
+    } else if (options_.at_micros != 0) {
+      auto lsn = store_->LsnForTimestamp(options_.at_micros);
+      if (!lsn.ok()) return lsn.status();
+      lsn_ = *lsn;
+    } else {
+      auto head = store_->HeadLsn();
+      if (!head.ok()) return head.status();
+      lsn_ = *head;
+    }
+    if (lsn_ == 0) {
+      return absl::FailedPreconditionError("the timeline is empty at that point: nothing to mount");
+    }
+  } else {
+    auto gen = store_->AcquireWriter();
+    if (!gen.ok()) return gen.status();
+    generation_ = *gen;
+  }
+  auto r = store_->Read(lsn_, {fs::SuperblockKey(), fs::InodeKey(fs::kRootIno)});
+  if (!r.ok()) return r.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto root = std::make_shared<Inode>(fs::kRootIno);
+  root->parent = fs::kRootIno;
+  if ((*r)[0].has_value()) {
+    auto sb = fs::DecodeSuperblock(*(*r)[0]);
+    if (!sb.ok()) return sb.status();
+    superblock_ = *sb;
+    if (!(*r)[1].has_value()) return absl::DataLossError("the superblock exists but the root does not");
+    auto attr = fs::DecodeInodeAttr(*(*r)[1]);
+    if (!attr.ok()) return attr.status();
+    root->attr = *attr;
+  } else {
+    if (options_.read_only) {
+      return absl::FailedPreconditionError(
+          "the timeline holds no filesystem at that point (no superblock); mount it read-write "
+          "to create one");
+    }
+    // A new, empty filesystem.
+    int64_t now = NowNs();
+    root->attr.mode = S_IFDIR | 0755;
+    root->attr.uid = options_.mount_uid;
+    root->attr.gid = options_.mount_gid;
+    root->attr.nlink = 2;
+    root->attr.atime_ns = root->attr.mtime_ns = root->attr.ctime_ns = now;
+    superblock_ = fs::Superblock{};
+    std::vector<PageMutation> muts = {
+        {fs::InodeKey(fs::kRootIno), fs::EncodeInodeAttr(root->attr), false},
+        {fs::SuperblockKey(), fs::EncodeSuperblock(superblock_), false}};
+    auto lsn = store_->Commit(generation_, muts);
+    if (!lsn.ok()) return lsn.status();
+    LogInfo("Created an empty filesystem on the timeline");
+  }
+  inodes_[fs::kRootIno] = root;
+  return absl::OkStatus();
+}
+
+std::shared_ptr<PageFs::Inode> PageFs::FindLocked(uint64_t ino) {
+  auto it = inodes_.find(ino);
+  return it == inodes_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<PageFs::Inode> PageFs::LoadLocked(uint64_t ino, int* err) {
+  if (auto inode = FindLocked(ino)) return inode;
+  auto r = store_->Read(lsn_, {fs::InodeKey(ino)});
+  if (!r.ok()) {
+    *err = ErrnoFor(r.status());
+    return nullptr;
+  }
+  if (!(*r)[0].has_value()) {
+    *err = ENOENT;
+    return nullptr;
+  }
+  auto attr = fs::DecodeInodeAttr(*(*r)[0]);
+  if (!attr.ok()) {
+    LogError("Corrupt inode", {{"ino", std::to_string(ino)}, {"error", attr.status().ToString()}});
+    *err = EIO;
+    return nullptr;
+  }
+  auto inode = std::make_shared<Inode>(ino);
+  inode->attr = *attr;
+  inodes_[ino] = inode;
+  return inode;
+}
+
+int PageFs::CheckWritable() {
+  if (options_.read_only) return EROFS;
+  if (fenced_) return EIO;
+  return 0;
+}
+
+int PageFs::Commit(const std::vector<PageMutation>& mutations) {
+  if (mutations.empty()) return 0;
+  auto lsn = store_->Commit(generation_, mutations);
+  if (!lsn.ok()) return ErrnoFor(lsn.status());
+  ++commits_;
+  for (const auto& m : mutations) bytes_committed_ += m.key.size() + m.value.size();
+  return 0;
+}
+
+int PageFs::GetAttr(uint64_t ino, fs::InodeAttr* attr) {
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    int err = 0;
+    inode = LoadLocked(ino, &err);
+    if (!inode) return err;
+  }
+  std::lock_guard<std::mutex> lock(inode->mu);
+  *attr = inode->attr;
+  return 0;
+}
+
+void PageFs::Forget(uint64_t ino, uint64_t nlookup) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto inode = FindLocked(ino);
+  if (!inode) return;
+  inode->lookups = inode->lookups > nlookup ? inode->lookups - nlookup : 0;
+}
+
+absl::StatusOr<std::optional<std::string>> PageFs::FetchPage(uint64_t ino, uint64_t block) {
+  if (auto page = cache_.Get(ino, block)) return std::optional<std::string>(std::move(*page));
+  auto r = store_->Read(lsn_, {fs::PageKey(ino, block)});
+  if (!r.ok()) return r.status();
+  return std::move((*r)[0]);
+}
+
+int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inode = FindLocked(ino);
+    if (!inode) return EBADF;
+  }
+  out->clear();
+  while (true) {
+    std::vector<uint64_t> missing;
+    std::map<uint64_t, std::string> pages;  // block -> stored page (maybe short)
+    uint64_t version, file_size;
+    {
+      std::lock_guard<std::mutex> lock(inode->mu);
+      file_size = inode->attr.size;
+      if (offset >= file_size || size == 0) return 0;
+      size = std::min<uint64_t>(size, file_size - offset);
+      version = inode->version;
+      for (uint64_t b = fs::BlockOf(offset); b <= fs::BlockOf(offset + size - 1); ++b) {
+        auto d = inode->dirty.find(b);
+        if (d != inode->dirty.end()) {
+          pages[b] = d->second;
+        } else if (auto c = cache_.Get(ino, b)) {
+          pages[b] = std::move(*c);
+        } else {
+          missing.push_back(b);
+        }
+      }
+    }
+    if (!missing.empty()) {
+      // Fetch without holding the inode, then check nothing changed meanwhile.
+      std::vector<std::string> keys;
+      for (uint64_t b : missing) keys.push_back(fs::PageKey(ino, b));
+      auto r = store_->Read(lsn_, keys);
+      if (!r.ok()) return ErrnoFor(r.status());
+      std::lock_guard<std::mutex> lock(inode->mu);
+      if (inode->version != version) continue;  // a write or flush raced: start over
+      for (size_t i = 0; i < missing.size(); ++i) {
+        std::string page = (*r)[i].value_or("");
+        if (page.size() > fs::kPageSize) return EIO;
+        cache_.Put(ino, missing[i], page);
+        pages[missing[i]] = std::move(page);
+      }
+    }
+    out->resize(size);
+    uint64_t pos = offset;
+    while (pos < offset + size) {
+      uint64_t b = fs::BlockOf(pos);
+      size_t in_page = pos % fs::kPageSize;
+      size_t n = std::min<uint64_t>(fs::kPageSize - in_page, offset + size - pos);
+      const std::string& page = pages[b];
+      char* dst = out->data() + (pos - offset);
+      size_t have = page.size() > in_page ? std::min(n, page.size() - in_page) : 0;
+      if (have > 0) memcpy(dst, page.data() + in_page, have);
+      if (have < n) memset(dst + have, 0, n - have);
+      pos += n;
+    }
+    return 0;
+  }
+}
+
+int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsync) {
+  if (int err = CheckWritable()) return err;
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inode = FindLocked(ino);
+    if (!inode) return EBADF;
+  }
+  bool over_limit;
+  {
+    std::lock_guard<std::mutex> lock(inode->mu);
+    uint64_t end = offset + data.size();
+    uint64_t pos = offset;
+    while (pos < end) {
+      uint64_t b = fs::BlockOf(pos);
+      size_t in_page = pos % fs::kPageSize;
+      size_t n = std::min<uint64_t>(fs::kPageSize - in_page, end - pos);
+      auto d = inode->dirty.find(b);
+      if (d == inode->dirty.end()) {
+        std::string page(fs::kPageSize, '\0');
+        bool full = in_page == 0 && n == fs::kPageSize;
+        if (!full && b < fs::PageCount(inode->attr.size)) {
+          auto base = FetchPage(ino, b);
+          if (!base.ok()) return ErrnoFor(base.status());
+          if (base->has_value()) {
+            size_t keep = std::min<size_t>((*base)->size(), fs::BytesInBlock(inode->attr.size, b));
+            memcpy(page.data(), (*base)->data(), keep);
+          }
+        }
+        d = inode->dirty.emplace(b, std::move(page)).first;
+        dirty_bytes_ += fs::kPageSize;
+      }
+      memcpy(d->second.data() + in_page, data.data() + (pos - offset), n);
+      pos += n;
+    }
+    int64_t now = NowNs();
+    inode->attr.size = std::max(inode->attr.size, end);
+    inode->attr.mtime_ns = inode->attr.ctime_ns = now;
+    inode->attr_dirty = true;
+    ++inode->version;
+    if (dsync) {
+      if (int err = FlushInodeLocked(inode.get())) return err;
+    }
+    over_limit = dirty_bytes_ > options_.dirty_limit_bytes;
+    if (over_limit) {
+      if (int err = FlushInodeLocked(inode.get())) return err;
+    }
+  }
+  if (dirty_bytes_ > options_.dirty_limit_bytes) {
+    absl::Status s = FlushAll();
+    if (!s.ok()) return EIO;
+  }
+  return 0;
+}
+
+int PageFs::FlushInodeLocked(Inode* inode) {
+  if (inode->deleted) return 0;
+  if (inode->flush_failed || fenced_) return EIO;
+  if (inode->dirty.empty() && !inode->attr_dirty) return 0;
+  std::vector<PageMutation> muts;
+  uint64_t pages = fs::PageCount(inode->attr.size);
+  size_t batch_bytes = 0;
+  std::vector<std::pair<uint64_t, std::string>> committed;
+  auto commit = [&]() -> int { return Commit(muts); };
+  for (const auto& [block, page] : inode->dirty) {
+    if (block >= pages) continue;  // beyond the end (truncated away)
+    std::string_view stored = fs::TrimTrailingZeros(page);
+    if (stored.empty()) {
+      muts.push_back({fs::PageKey(inode->ino, block), "", true});
+    } else {
+      muts.push_back({fs::PageKey(inode->ino, block), std::string(stored), false});
+    }
+    committed.emplace_back(block, std::string(stored));
+    batch_bytes += stored.size() + 32;
+    // Very large flushes go in several commits (each atomic; fsync needs them all).
+    if (batch_bytes > (32u << 20)) {
+      if (int err = commit()) {
+        inode->flush_failed = true;
+        return err;
+      }
+      muts.clear();
+      batch_bytes = 0;
+    }
+  }
+  muts.push_back({fs::InodeKey(inode->ino), fs::EncodeInodeAttr(inode->attr), false});
+  if (int err = commit()) {
+    inode->flush_failed = true;
+    LogError("Flush failed; fsync will report EIO from now on",
+             {{"ino", std::to_string(inode->ino)}});
+    return err;
+  }
+  for (auto& [block, page] : committed) cache_.Put(inode->ino, block, std::move(page));
+  dirty_bytes_ -= inode->dirty.size() * fs::kPageSize;
+  inode->dirty.clear();
+  inode->attr_dirty = false;
+  ++inode->version;
+  return 0;
+}
+
+int PageFs::Fsync(uint64_t ino) {
+  if (options_.read_only) return 0;
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inode = FindLocked(ino);
+    if (!inode) return EBADF;
+  }
+  std::lock_guard<std::mutex> lock(inode->mu);
+  return FlushInodeLocked(inode.get());
+}
+
+int PageFs::FsyncDir(uint64_t ino) {
+  // Namespace changes are committed before they return; report a fenced writer.
+  if (options_.read_only) return 0;
+  return fenced_ ? EIO : 0;
+}
+
+absl::Status PageFs::FlushAll() {
+  if (options_.read_only) return absl::OkStatus();
+  std::vector<std::shared_ptr<Inode>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [ino, inode] : inodes_) all.push_back(inode);
+  }
+  absl::Status result;
+  for (auto& inode : all) {
+    std::lock_guard<std::mutex> lock(inode->mu);
+    if (inode->dirty.empty() && !inode->attr_dirty) continue;
+    if (int err = FlushInodeLocked(inode.get())) {
+      result = absl::InternalError(absl::StrCat("flushing inode ", inode->ino, ": ", strerror(err)));
+    }
+  }
+  return result;
+}
+
+int PageFs::TruncateLocked(Inode* inode, uint64_t size) {
+  uint64_t old_size = inode->attr.size;
+  uint64_t keep_pages = fs::PageCount(size);
+  std::vector<PageMutation> muts;
+  if (size < old_size) {
+    for (uint64_t b = keep_pages; b < fs::PageCount(old_size); ++b) {
+      muts.push_back({fs::PageKey(inode->ino, b), "", true});
+    }
+    // Drop buffered pages past the end; zero the tail of the last page.
+    for (auto it = inode->dirty.lower_bound(keep_pages); it != inode->dirty.end();) {
+      dirty_bytes_ -= fs::kPageSize;
+      it = inode->dirty.erase(it);
+    }
+    cache_.EraseFrom(inode->ino, keep_pages);
+    if (size % fs::kPageSize != 0) {
+      uint64_t b = size / fs::kPageSize;
+      auto d = inode->dirty.find(b);
+      std::string page;
+      if (d != inode->dirty.end()) {
+        page = d->second;
+      } else {
+        auto base = FetchPage(inode->ino, b);
+        if (!base.ok()) return ErrnoFor(base.status());
+        page = base->value_or("");
+      }
+      page.resize(fs::kPageSize, '\0');
+      memset(page.data() + size % fs::kPageSize, 0, fs::kPageSize - size % fs::kPageSize);
+      if (d != inode->dirty.end()) d->second = page;
+      std::string_view stored = fs::TrimTrailingZeros(page);
+      muts.push_back({fs::PageKey(inode->ino, b), std::string(stored), stored.empty()});
+      cache_.Erase(inode->ino, b);
+    }
+  }
+  int64_t now = NowNs();
+  inode->attr.size = size;
+  inode->attr.mtime_ns = inode->attr.ctime_ns = now;
+  muts.push_back({fs::InodeKey(inode->ino), fs::EncodeInodeAttr(inode->attr), false});
+  ++inode->version;
+  if (int err = Commit(muts)) return err;
+  inode->attr_dirty = false;
+  return 0;
+}
+
+int PageFs::SetAttr(uint64_t ino, int flags, const fs::InodeAttr& in, fs::InodeAttr* out) {
+  if (int err = CheckWritable()) return err;
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    int err = 0;
+    inode = LoadLocked(ino, &err);
+    if (!inode) return err;
+  }
+  std::lock_guard<std::mutex> lock(inode->mu);
+  if (flags & kSetMode) inode->attr.mode = (inode->attr.mode & S_IFMT) | (in.mode & 07777);
+  if (flags & kSetUid) inode->attr.uid = in.uid;
+  if (flags & kSetGid) inode->attr.gid = in.gid;
+  if (flags & kSetAtime) inode->attr.atime_ns = in.atime_ns;
+  if (flags & kSetMtime) inode->attr.mtime_ns = in.mtime_ns;
+  inode->attr.ctime_ns = NowNs();
+  if (flags & kSetSize) {
+    if (!inode->attr.IsRegular()) return inode->attr.IsDirectory() ? EISDIR : EINVAL;
+    if (int err = TruncateLocked(inode.get(), in.size)) return err;
+  } else {
+    std::vector<PageMutation> muts = {
+        {fs::InodeKey(ino), fs::EncodeInodeAttr(inode->attr), false}};
+    if (int err = Commit(muts)) return err;
+  }
+  *out = inode->attr;
+  return 0;
+}
+
+int PageFs::Open(uint64_t ino, int flags) {
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    int err = 0;
+    inode = LoadLocked(ino, &err);
+    if (!inode) return err;
+    if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
+      if (int e = CheckWritable()) return e;
+    }
+    ++inode->opens;
+  }
+  if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
+    std::lock_guard<std::mutex> lock(inode->mu);
+    if (inode->attr.size != 0) return TruncateLocked(inode.get(), 0);
+  }
+  return 0;
+}
+
+int PageFs::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
+  if (int err = CheckWritable()) return err;
+  if (mode != 0) return EOPNOTSUPP;  // PostgreSQL falls back to writing zeros
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inode = FindLocked(ino);
+    if (!inode) return EBADF;
+  }
+  std::lock_guard<std::mutex> lock(inode->mu);
+  if (offset + length > inode->attr.size) {
+    inode->attr.size = offset + length;
+    inode->attr.ctime_ns = NowNs();
+    inode->attr_dirty = true;
+    ++inode->version;
+  }
+  return 0;
+}
+
+int PageFs::StatFs(struct statvfs* st) {
+  memset(st, 0, sizeof(*st));
+  st->f_bsize = fs::kPageSize;
+  st->f_frsize = fs::kPageSize;
+  st->f_blocks = 1ull << 32;  // 32 TiB: the pageserver's disk is the real limit
+  st->f_bfree = st->f_bavail = 1ull << 31;
+  st->f_files = 1ull << 32;
+  st->f_ffree = st->f_favail = 1ull << 31;
+  st->f_namemax = fs::kMaxNameBytes;
+  return 0;
+}
+
+PageFsStats PageFs::Stats() {
+  PageFsStats s;
+  s.commits = commits_;
+  s.bytes_committed = bytes_committed_;
+  s.cache_hits = cache_.hits();
+  s.cache_misses = cache_.misses();
+  s.dirty_bytes = dirty_bytes_;
+  s.fenced = fenced_;
+  return s;
+}
+
+}  // namespace pgbranch::pagefs

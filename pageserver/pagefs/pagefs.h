@@ -1,0 +1,160 @@
+#pragma once
+
+#include <sys/statvfs.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/clock.h"
+#include "pageserver/fs/fs_layout.h"
+#include "pageserver/pagefs/page_cache.h"
+#include "pageserver/pagefs/page_store.h"
+
+namespace pgbranch::pagefs {
+
+struct PageFsOptions {
+  bool read_only = false;
+  uint64_t lsn = 0;           // read-only: serve this LSN (0: resolve at mount)
+  int64_t at_micros = 0;      // read-only: serve the newest LSN at or before this time
+  uint64_t cache_bytes = 256ull << 20;  // clean page cache
+  uint64_t dirty_limit_bytes = 48ull << 20;  // buffered writes above this force a flush
+  uint32_t mount_uid = 0;     // owner of a new root directory
+  uint32_t mount_gid = 0;
+};
+
+struct PageFsStats {
+  uint64_t commits = 0;
+  uint64_t bytes_committed = 0;
+  uint64_t cache_hits = 0;
+  uint64_t cache_misses = 0;
+  uint64_t dirty_bytes = 0;
+  bool fenced = false;
+};
+
+// One directory entry as readdir returns it.
+struct DirListing {
+  std::string name;
+  uint64_t ino;
+  uint8_t dtype;  // DT_*
+};
+
+// The filesystem of one timeline, independent of FUSE: every method returns 0 or a positive
+// errno, as the kernel wants. The FUSE bridge (fuse_bridge.cc) only converts.
+//
+// Semantics PostgreSQL relies on (DESIGN.md section 3):
+//  - namespace changes (create, mkdir, symlink, link, unlink, rmdir, rename, truncate, chmod...)
+//    are committed to the pageserver before they return, each as one atomic batch;
+//  - file data is buffered per inode and committed by fsync/fdatasync (or O_DSYNC writes, or when
+//    the dirty bytes pass the limit); fsync returns 0 only once the batch is durable;
+//  - a failed flush is reported by that fsync and every later one on the inode (no "fsyncgate"),
+//    and a fenced writer (another mount took the generation) gets EIO for every write and fsync.
+//
+// Locking: mu_ guards the inode table, the directory-entry cache and namespace changes; each
+// inode's own mutex guards its attributes and dirty pages. Order: mu_ before an inode's mutex,
+// never the reverse. The store is thread-safe; commits need no lock of ours.
+class PageFs {
+ public:
+  struct Inode;
+
+  PageFs(PageStore* store, const PageFsOptions& options, Clock* clock = nullptr);
+  ~PageFs();
+
+  // Acquires the writer generation (read-write) or fixes the LSN (read-only), and loads the root,
+  // creating an empty filesystem on a timeline that holds none (read-write only).
+  absl::Status Mount();
+  // Flushes every dirty inode (at unmount).
+  absl::Status FlushAll();
+
+  int Lookup(uint64_t parent, const std::string& name, fs::InodeAttr* attr, uint64_t* ino);
+  void Forget(uint64_t ino, uint64_t nlookup);
+  int GetAttr(uint64_t ino, fs::InodeAttr* attr);
+
+  // Which fields SetAttr changes.
+  enum SetAttrFlags : int {
+    kSetMode = 1,
+    kSetUid = 2,
+    kSetGid = 4,
+    kSetSize = 8,
+    kSetAtime = 16,
+    kSetMtime = 32,
+  };
+  int SetAttr(uint64_t ino, int flags, const fs::InodeAttr& in, fs::InodeAttr* out);
+
+  // Creates a regular file and opens it (`flags` as open(2): O_EXCL, O_TRUNC...).
+  int Create(uint64_t parent, const std::string& name, uint32_t mode, int flags, uint32_t uid,
+             uint32_t gid, fs::InodeAttr* attr, uint64_t* ino);
+  int Mknod(uint64_t parent, const std::string& name, uint32_t mode, uint64_t rdev, uint32_t uid,
+            uint32_t gid, fs::InodeAttr* attr, uint64_t* ino);
+  int Mkdir(uint64_t parent, const std::string& name, uint32_t mode, uint32_t uid, uint32_t gid,
+            fs::InodeAttr* attr, uint64_t* ino);
+  int Symlink(uint64_t parent, const std::string& name, const std::string& target, uint32_t uid,
+              uint32_t gid, fs::InodeAttr* attr, uint64_t* ino);
+  int Link(uint64_t ino, uint64_t new_parent, const std::string& new_name, fs::InodeAttr* attr);
+  int Readlink(uint64_t ino, std::string* target);
+  int Unlink(uint64_t parent, const std::string& name);
+  int Rmdir(uint64_t parent, const std::string& name);
+  int Rename(uint64_t parent, const std::string& name, uint64_t new_parent,
+             const std::string& new_name, unsigned int flags);
+
+  int Open(uint64_t ino, int flags);
+  int Release(uint64_t ino);
+  int Read(uint64_t ino, uint64_t offset, size_t size, std::string* out);
+  int Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsync);
+  int Fsync(uint64_t ino);
+  int FsyncDir(uint64_t ino);
+  int Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
+  int ReadDir(uint64_t ino, std::vector<DirListing>* out);
+  int StatFs(struct statvfs* st);
+
+  bool read_only() const { return options_.read_only; }
+  uint64_t lsn() const { return lsn_; }
+  uint64_t generation() const { return generation_; }
+  PageFsStats Stats();
+
+ private:
+  std::shared_ptr<Inode> FindLocked(uint64_t ino);
+  // The inode, loaded from the store if needed; nullptr with *err set if it does not exist.
+  std::shared_ptr<Inode> LoadLocked(uint64_t ino, int* err);
+  // The child inode number of (parent, name), 0 if absent; negative errno on a store error.
+  int64_t LookupEntryLocked(uint64_t parent, const std::string& name);
+  int CheckWritable();
+  // Commits a batch; maps failures to errno and notices fencing. Takes no lock.
+  int Commit(const std::vector<PageMutation>& mutations);
+  // Shared tail of create/mkdir/mknod/symlink.
+  int MakeNodeLocked(uint64_t parent, const std::string& name, fs::InodeAttr attr,
+                     fs::InodeAttr* out, uint64_t* out_ino);
+  // Appends the mutations that delete `inode` and its pages; drops its cached state.
+  void AppendDeleteLocked(Inode* inode, std::vector<PageMutation>* muts);
+  int FlushInodeLocked(Inode* inode);
+  // Truncates under the inode's lock; commits.
+  int TruncateLocked(Inode* inode, uint64_t size);
+  // The stored page `block` of `inode` as of the mount's LSN (nullopt: a hole), via the cache.
+  absl::StatusOr<std::optional<std::string>> FetchPage(uint64_t ino, uint64_t block);
+  int64_t NowNs();
+  int ErrnoFor(const absl::Status& s);
+  void TouchParentLocked(Inode* parent, int nlink_delta, std::vector<PageMutation>* muts);
+
+  PageStore* store_;
+  const PageFsOptions options_;
+  Clock* clock_;
+  PageCache cache_;
+
+  uint64_t generation_ = 0;
+  uint64_t lsn_ = 0;  // 0 for read-write (the head)
+  std::atomic<bool> fenced_{false};
+  std::atomic<uint64_t> dirty_bytes_{0};
+  std::atomic<uint64_t> commits_{0}, bytes_committed_{0};
+
+  std::mutex mu_;
+  fs::Superblock superblock_;  // guarded by mu_
+  std::map<uint64_t, std::shared_ptr<Inode>> inodes_;  // guarded by mu_
+  // (parent, name) -> child ino, 0 for a known-absent name. Guarded by mu_.
+  std::map<std::pair<uint64_t, std::string>, uint64_t> dirents_;
+};
+
+}  // namespace pgbranch::pagefs

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "pageserver/fs/fs_layout.h"
+#include "pageserver/pagefs/pagefs.h"
+
+namespace pgbranch::pagefs {
+
+// One inode as pagefs holds it in memory.
+struct PageFs::Inode {
+  const uint64_t ino;
+  explicit Inode(uint64_t i) : ino(i) {}
+
+  std::mutex mu;
+  // Guarded by mu.
+  fs::InodeAttr attr;
+  bool attr_dirty = false;
+  std::map<uint64_t, std::string> dirty;  // block -> full page, not yet committed
+  bool flush_failed = false;              // sticky: every later fsync reports EIO
+  uint64_t version = 0;                   // bumped by every change of the data
+
+  // Guarded by PageFs::mu_.
+  uint64_t parent = 0;  // directories: the parent, for ".."
+  uint64_t lookups = 0;
+  int opens = 0;
+  // Its last link is gone and it was deleted from the store. Set holding both mu_ and mu.
+  bool deleted = false;
+};
+
+}  // namespace pgbranch::pagefs

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "pageserver/pagefs/pagefs.h"
+
+namespace pgbranch::pagefs {
+
+// Every metric of pagefs, declared in one place: pgbranch_pagefs_<what>_<unit>, labelled by
+// operation only.
+class PageFsMetrics {
+ public:
+  PageFsMetrics();
+  absl::Status Expose(const std::string& address);
+  void ObserveOp(const char* op, double seconds, int err);
+  void Refresh(const PageFsStats& stats);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  prometheus::Family<prometheus::Counter>& ops_;
+  prometheus::Family<prometheus::Histogram>& latency_;
+  prometheus::Gauge& cache_hit_ratio_;
+  prometheus::Gauge& dirty_bytes_;
+  prometheus::Gauge& fenced_;
+  prometheus::Counter& commits_;
+  prometheus::Counter& bytes_committed_;
+  PageFsStats last_;  // Refresh is called from one thread
+};
+
+}  // namespace pgbranch::pagefs

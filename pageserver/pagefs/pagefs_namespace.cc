@@ -1,0 +1,451 @@
+// pagefs: namespace operations. Each change is one atomic, durable commit made before it returns.
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "pageserver/pagefs/pagefs.h"
+#include "pageserver/pagefs/pagefs_inode.h"
+
+namespace pgbranch::pagefs {
+
+int64_t PageFs::LookupEntryLocked(uint64_t parent, const std::string& name) {
+  auto key = std::make_pair(parent, name);
+  auto it = dirents_.find(key);
+  if (it != dirents_.end()) return static_cast<int64_t>(it->second);
+  auto r = store_->Read(lsn_, {fs::DirEntryKey(parent, name)});
+  if (!r.ok()) return -ErrnoFor(r.status());
+  uint64_t child = 0;
+  if ((*r)[0].has_value()) {
+    auto de = fs::DecodeDirEntry(*(*r)[0]);
+    if (!de.ok()) return -EIO;
+    child = de->ino;
+  }
+  dirents_[key] = child;
+  return static_cast<int64_t>(child);
+}
+
+int PageFs::Lookup(uint64_t parent, const std::string& name, fs::InodeAttr* attr,
+                   uint64_t* ino) {
+  if (name.size() > fs::kMaxNameBytes) return ENAMETOOLONG;
+  std::shared_ptr<Inode> child;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    int err = 0;
+    auto dir = LoadLocked(parent, &err);
+    if (!dir) return err;
+    int64_t child_ino = LookupEntryLocked(parent, name);
+    if (child_ino < 0) return static_cast<int>(-child_ino);
+    if (child_ino == 0) return ENOENT;
+    child = LoadLocked(static_cast<uint64_t>(child_ino), &err);
+    if (!child) return err;
+    ++child->lookups;
+    child->parent = parent;
+  }
+  std::lock_guard<std::mutex> lock(child->mu);
+  *attr = child->attr;
+  *ino = child->ino;
+  return 0;
+}
+
+void PageFs::TouchParentLocked(Inode* parent, int nlink_delta, std::vector<PageMutation>* muts) {
+  std::lock_guard<std::mutex> lock(parent->mu);
+  int64_t now = NowNs();
+  parent->attr.mtime_ns = parent->attr.ctime_ns = now;
+  parent->attr.nlink = static_cast<uint32_t>(static_cast<int64_t>(parent->attr.nlink) + nlink_delta);
+  muts->push_back({fs::InodeKey(parent->ino), fs::EncodeInodeAttr(parent->attr), false});
+}
+
+int PageFs::MakeNodeLocked(uint64_t parent_ino, const std::string& name, fs::InodeAttr attr,
+                           fs::InodeAttr* out, uint64_t* out_ino) {
+  if (int err = CheckWritable()) return err;
+  if (!fs::ValidateName(name).ok()) return name.size() > fs::kMaxNameBytes ? ENAMETOOLONG : EINVAL;
+  int err = 0;
+  auto parent = LoadLocked(parent_ino, &err);
+  if (!parent) return err;
+  if (!parent->attr.IsDirectory()) return ENOTDIR;
+  int64_t existing = LookupEntryLocked(parent_ino, name);
+  if (existing < 0) return static_cast<int>(-existing);
+  if (existing > 0) return EEXIST;
+  uint64_t ino = superblock_.next_ino;
+  fs::Superblock sb = superblock_;
+  ++sb.next_ino;
+  int64_t now = NowNs();
+  attr.atime_ns = attr.mtime_ns = attr.ctime_ns = now;
+  bool is_dir = attr.IsDirectory();
+  attr.nlink = is_dir ? 2 : 1;
+  std::vector<PageMutation> muts = {
+      {fs::DirEntryKey(parent_ino, name), fs::EncodeDirEntry({ino, attr.type()}), false},
+      {fs::InodeKey(ino), fs::EncodeInodeAttr(attr), false},
+      {fs::SuperblockKey(), fs::EncodeSuperblock(sb), false}};
+  fs::InodeAttr parent_before;
+  {
+    std::lock_guard<std::mutex> l(parent->mu);
+    parent_before = parent->attr;
+  }
+  TouchParentLocked(parent.get(), is_dir ? 1 : 0, &muts);
+  if (int e = Commit(muts)) {
+    std::lock_guard<std::mutex> l(parent->mu);
+    parent->attr = parent_before;
+    return e;
+  }
+  superblock_ = sb;
+  auto inode = std::make_shared<Inode>(ino);
+  inode->attr = attr;
+  inode->parent = parent_ino;
+  inode->lookups = 1;
+  inodes_[ino] = inode;
+  dirents_[{parent_ino, name}] = ino;
+  *out = attr;
+  *out_ino = ino;
+  return 0;
+}
+
+int PageFs::Create(uint64_t parent, const std::string& name, uint32_t mode, int flags,
+                   uint32_t uid, uint32_t gid, fs::InodeAttr* attr, uint64_t* ino) {
+  std::shared_ptr<Inode> existing_inode;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    int64_t existing = LookupEntryLocked(parent, name);
+    if (existing < 0) return static_cast<int>(-existing);
+    if (existing == 0) {
+      fs::InodeAttr a;
+      a.mode = S_IFREG | (mode & 07777);
+      a.uid = uid;
+      a.gid = gid;
+      int err = MakeNodeLocked(parent, name, a, attr, ino);
+      if (err == 0) ++inodes_[*ino]->opens;
+      return err;
+    }
+    if (flags & O_EXCL) return EEXIST;
+    int err = 0;
+    existing_inode = LoadLocked(static_cast<uint64_t>(existing), &err);
+    if (!existing_inode) return err;
+    ++existing_inode->lookups;
+  }
+  // O_CREAT without O_EXCL on an existing file: open it.
+  if (int err = Open(existing_inode->ino, flags)) return err;
+  std::lock_guard<std::mutex> lock(existing_inode->mu);
+  *attr = existing_inode->attr;
+  *ino = existing_inode->ino;
+  return 0;
+}
+
+int PageFs::Mknod(uint64_t parent, const std::string& name, uint32_t mode, uint64_t rdev,
+                  uint32_t uid, uint32_t gid, fs::InodeAttr* attr, uint64_t* ino) {
+  fs::InodeAttr a;
+  a.mode = mode;
+  a.rdev = rdev;
+  a.uid = uid;
+  a.gid = gid;
+  if (a.type() == fs::FileType::kUnknown || a.IsDirectory() || a.IsSymlink()) return EINVAL;
+  std::lock_guard<std::mutex> lock(mu_);
+  return MakeNodeLocked(parent, name, a, attr, ino);
+}
+
+int PageFs::Mkdir(uint64_t parent, const std::string& name, uint32_t mode, uint32_t uid,
+                  uint32_t gid, fs::InodeAttr* attr, uint64_t* ino) {
+  fs::InodeAttr a;
+  a.mode = S_IFDIR | (mode & 07777);
+  a.uid = uid;
+  a.gid = gid;
+  std::lock_guard<std::mutex> lock(mu_);
+  return MakeNodeLocked(parent, name, a, attr, ino);
+}
+
+int PageFs::Symlink(uint64_t parent, const std::string& name, const std::string& target,
+                    uint32_t uid, uint32_t gid, fs::InodeAttr* attr, uint64_t* ino) {
+  if (target.empty() || target.size() > 4095) return ENAMETOOLONG;
+  fs::InodeAttr a;
+  a.mode = S_IFLNK | 0777;
+  a.uid = uid;
+  a.gid = gid;
+  a.size = target.size();
+  a.symlink_target = target;
+  std::lock_guard<std::mutex> lock(mu_);
+  return MakeNodeLocked(parent, name, a, attr, ino);
+}
+
+int PageFs::Readlink(uint64_t ino, std::string* target) {
+  fs::InodeAttr attr;
+  if (int err = GetAttr(ino, &attr)) return err;
+  if (!attr.IsSymlink()) return EINVAL;
+  *target = attr.symlink_target;
+  return 0;
+}
+
+int PageFs::Link(uint64_t ino, uint64_t new_parent, const std::string& new_name,
+                 fs::InodeAttr* attr) {
+  if (int err = CheckWritable()) return err;
+  if (!fs::ValidateName(new_name).ok()) return EINVAL;
+  std::lock_guard<std::mutex> lock(mu_);
+  int err = 0;
+  auto inode = LoadLocked(ino, &err);
+  if (!inode) return err;
+  auto parent = LoadLocked(new_parent, &err);
+  if (!parent) return err;
+  if (!parent->attr.IsDirectory()) return ENOTDIR;
+  int64_t existing = LookupEntryLocked(new_parent, new_name);
+  if (existing < 0) return static_cast<int>(-existing);
+  if (existing > 0) return EEXIST;
+  std::vector<PageMutation> muts;
+  fs::InodeAttr updated;
+  {
+    std::lock_guard<std::mutex> l(inode->mu);
+    if (inode->attr.IsDirectory()) return EPERM;
+    updated = inode->attr;
+    ++updated.nlink;
+    updated.ctime_ns = NowNs();
+    muts.push_back({fs::DirEntryKey(new_parent, new_name),
+                    fs::EncodeDirEntry({ino, updated.type()}), false});
+    muts.push_back({fs::InodeKey(ino), fs::EncodeInodeAttr(updated), false});
+  }
+  TouchParentLocked(parent.get(), 0, &muts);
+  if (int e = Commit(muts)) return e;
+  {
+    std::lock_guard<std::mutex> l(inode->mu);
+    inode->attr.nlink = updated.nlink;
+    inode->attr.ctime_ns = updated.ctime_ns;
+    *attr = inode->attr;
+  }
+  ++inode->lookups;
+  dirents_[{new_parent, new_name}] = ino;
+  return 0;
+}
+
+void PageFs::AppendDeleteLocked(Inode* inode, std::vector<PageMutation>* muts) {
+  // Caller holds mu_ and inode->mu.
+  muts->push_back({fs::InodeKey(inode->ino), "", true});
+  for (uint64_t b = 0; b < fs::PageCount(inode->attr.size); ++b) {
+    muts->push_back({fs::PageKey(inode->ino, b), "", true});
+  }
+}
+
+int PageFs::Unlink(uint64_t parent_ino, const std::string& name) {
+  if (int err = CheckWritable()) return err;
+  std::lock_guard<std::mutex> lock(mu_);
+  int err = 0;
+  auto parent = LoadLocked(parent_ino, &err);
+  if (!parent) return err;
+  int64_t child_ino = LookupEntryLocked(parent_ino, name);
+  if (child_ino < 0) return static_cast<int>(-child_ino);
+  if (child_ino == 0) return ENOENT;
+  auto child = LoadLocked(static_cast<uint64_t>(child_ino), &err);
+  if (!child) return err;
+  std::vector<PageMutation> muts = {{fs::DirEntryKey(parent_ino, name), "", true}};
+  bool delete_now = false;
+  {
+    std::lock_guard<std::mutex> l(child->mu);
+    if (child->attr.IsDirectory()) return EISDIR;
+    fs::InodeAttr updated = child->attr;
+    updated.nlink = updated.nlink > 0 ? updated.nlink - 1 : 0;
+    updated.ctime_ns = NowNs();
+    if (updated.nlink == 0 && child->opens == 0) {
+      delete_now = true;
+      AppendDeleteLocked(child.get(), &muts);
+    } else {
+      // Still open (or linked elsewhere): the inode lives on until its last release.
+      muts.push_back({fs::InodeKey(child->ino), fs::EncodeInodeAttr(updated), false});
+    }
+    TouchParentLocked(parent.get(), 0, &muts);
+    if (int e = Commit(muts)) return e;
+    child->attr.nlink = updated.nlink;
+    child->attr.ctime_ns = updated.ctime_ns;
+    if (delete_now) {
+      child->deleted = true;
+      dirty_bytes_ -= child->dirty.size() * fs::kPageSize;
+      child->dirty.clear();
+      child->attr_dirty = false;
+    }
+  }
+  if (delete_now) cache_.EraseFrom(child->ino, 0);
+  dirents_[{parent_ino, name}] = 0;
+  return 0;
+}
+
+int PageFs::Release(uint64_t ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto inode = FindLocked(ino);
+  if (!inode) return 0;
+  if (inode->opens > 0) --inode->opens;
+  std::lock_guard<std::mutex> l(inode->mu);
+  if (inode->opens == 0 && inode->attr.nlink == 0 && !inode->deleted && !options_.read_only) {
+    // The last close of an unlinked file: delete it now.
+    std::vector<PageMutation> muts;
+    AppendDeleteLocked(inode.get(), &muts);
+    if (Commit(muts) == 0) {
+      inode->deleted = true;
+      dirty_bytes_ -= inode->dirty.size() * fs::kPageSize;
+      inode->dirty.clear();
+      inode->attr_dirty = false;
+      cache_.EraseFrom(ino, 0);
+    }
+  }
+  return 0;
+}
+
+int PageFs::Rmdir(uint64_t parent_ino, const std::string& name) {
+  if (int err = CheckWritable()) return err;
+  std::lock_guard<std::mutex> lock(mu_);
+  int err = 0;
+  auto parent = LoadLocked(parent_ino, &err);
+  if (!parent) return err;
+  int64_t child_ino = LookupEntryLocked(parent_ino, name);
+  if (child_ino < 0) return static_cast<int>(-child_ino);
+  if (child_ino == 0) return ENOENT;
+  auto child = LoadLocked(static_cast<uint64_t>(child_ino), &err);
+  if (!child) return err;
+  if (!child->attr.IsDirectory()) return ENOTDIR;
+  fs::KeyRange range = fs::DirEntryRange(child->ino);
+  auto page = store_->Scan(lsn_, range.start, range.end, 1);
+  if (!page.ok()) return ErrnoFor(page.status());
+  if (!page->entries.empty()) return ENOTEMPTY;
+  std::vector<PageMutation> muts = {{fs::DirEntryKey(parent_ino, name), "", true},
+                                    {fs::InodeKey(child->ino), "", true}};
+  TouchParentLocked(parent.get(), -1, &muts);
+  if (int e = Commit(muts)) return e;
+  {
+    std::lock_guard<std::mutex> l(child->mu);
+    child->attr.nlink = 0;
+    child->deleted = true;
+  }
+  dirents_[{parent_ino, name}] = 0;
+  for (auto it = dirents_.lower_bound({child->ino, ""});
+       it != dirents_.end() && it->first.first == child->ino;) {
+    it = dirents_.erase(it);
+  }
+  return 0;
+}
+
+int PageFs::Rename(uint64_t parent_ino, const std::string& name, uint64_t new_parent_ino,
+                   const std::string& new_name, unsigned int flags) {
+  if (int err = CheckWritable()) return err;
+  if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE)) return EINVAL;
+  if (!fs::ValidateName(new_name).ok()) return EINVAL;
+  std::lock_guard<std::mutex> lock(mu_);
+  int err = 0;
+  auto parent = LoadLocked(parent_ino, &err);
+  if (!parent) return err;
+  auto new_parent = LoadLocked(new_parent_ino, &err);
+  if (!new_parent) return err;
+  if (!new_parent->attr.IsDirectory()) return ENOTDIR;
+  int64_t src_ino = LookupEntryLocked(parent_ino, name);
+  if (src_ino < 0) return static_cast<int>(-src_ino);
+  if (src_ino == 0) return ENOENT;
+  int64_t dst_ino = LookupEntryLocked(new_parent_ino, new_name);
+  if (dst_ino < 0) return static_cast<int>(-dst_ino);
+  if (dst_ino == src_ino) return 0;
+  if (dst_ino > 0 && (flags & RENAME_NOREPLACE)) return EEXIST;
+  auto src = LoadLocked(static_cast<uint64_t>(src_ino), &err);
+  if (!src) return err;
+  bool src_dir = src->attr.IsDirectory();
+  if (src_dir) {
+    // A directory cannot move below itself.
+    for (uint64_t p = new_parent_ino, hops = 0; hops < 4096; ++hops) {
+      if (p == src->ino) return EINVAL;
+      auto pi = FindLocked(p);
+      if (!pi || pi->parent == 0 || pi->parent == p) break;
+      p = pi->parent;
+    }
+  }
+  std::vector<PageMutation> muts = {
+      {fs::DirEntryKey(parent_ino, name), "", true},
+      {fs::DirEntryKey(new_parent_ino, new_name),
+       fs::EncodeDirEntry({src->ino, src->attr.type()}), false}};
+  std::shared_ptr<Inode> dst;
+  bool delete_dst = false;
+  int dst_parent_nlink = 0;
+  if (dst_ino > 0) {
+    dst = LoadLocked(static_cast<uint64_t>(dst_ino), &err);
+    if (!dst) return err;
+    bool dst_dir = dst->attr.IsDirectory();
+    if (src_dir && !dst_dir) return ENOTDIR;
+    if (!src_dir && dst_dir) return EISDIR;
+    if (dst_dir) {
+      fs::KeyRange range = fs::DirEntryRange(dst->ino);
+      auto page = store_->Scan(lsn_, range.start, range.end, 1);
+      if (!page.ok()) return ErrnoFor(page.status());
+      if (!page->entries.empty()) return ENOTEMPTY;
+      muts.push_back({fs::InodeKey(dst->ino), "", true});
+      delete_dst = true;
+      dst_parent_nlink = -1;
+    } else {
+      std::lock_guard<std::mutex> l(dst->mu);
+      if (dst->attr.nlink <= 1 && dst->opens == 0) {
+        AppendDeleteLocked(dst.get(), &muts);
+        delete_dst = true;
+      } else {
+        fs::InodeAttr updated = dst->attr;
+        updated.nlink = updated.nlink > 0 ? updated.nlink - 1 : 0;
+        updated.ctime_ns = NowNs();
+        muts.push_back({fs::InodeKey(dst->ino), fs::EncodeInodeAttr(updated), false});
+      }
+    }
+  }
+  fs::InodeAttr src_attr;
+  {
+    std::lock_guard<std::mutex> l(src->mu);
+    src_attr = src->attr;
+    src_attr.ctime_ns = NowNs();
+    muts.push_back({fs::InodeKey(src->ino), fs::EncodeInodeAttr(src_attr), false});
+  }
+  int moved_dir = src_dir && parent_ino != new_parent_ino ? 1 : 0;
+  if (parent_ino == new_parent_ino) {
+    TouchParentLocked(parent.get(), dst_parent_nlink, &muts);
+  } else {
+    TouchParentLocked(parent.get(), -moved_dir, &muts);
+    TouchParentLocked(new_parent.get(), moved_dir + dst_parent_nlink, &muts);
+  }
+  if (int e = Commit(muts)) return e;
+  {
+    std::lock_guard<std::mutex> l(src->mu);
+    src->attr.ctime_ns = src_attr.ctime_ns;
+  }
+  if (src_dir) src->parent = new_parent_ino;
+  if (dst) {
+    std::lock_guard<std::mutex> l(dst->mu);
+    if (dst->attr.nlink > 0) --dst->attr.nlink;
+    if (delete_dst) {
+      dst->deleted = true;
+      dirty_bytes_ -= dst->dirty.size() * fs::kPageSize;
+      dst->dirty.clear();
+      dst->attr_dirty = false;
+    }
+  }
+  if (delete_dst) cache_.EraseFrom(dst->ino, 0);
+  dirents_[{parent_ino, name}] = 0;
+  dirents_[{new_parent_ino, new_name}] = src->ino;
+  return 0;
+}
+
+int PageFs::ReadDir(uint64_t ino, std::vector<DirListing>* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int err = 0;
+  auto dir = LoadLocked(ino, &err);
+  if (!dir) return err;
+  if (!dir->attr.IsDirectory()) return ENOTDIR;
+  out->clear();
+  out->push_back({".", ino, DT_DIR});
+  out->push_back({"..", dir->parent ? dir->parent : ino, DT_DIR});
+  fs::KeyRange range = fs::DirEntryRange(ino);
+  std::string start = range.start;
+  while (true) {
+    auto page = store_->Scan(lsn_, start, range.end, 1000);
+    if (!page.ok()) return ErrnoFor(page.status());
+    for (const auto& [key, value] : page->entries) {
+      auto parts = fs::ParseDirEntryKey(key);
+      auto de = fs::DecodeDirEntry(value);
+      if (!parts.ok() || !de.ok()) return EIO;
+      out->push_back({std::string(parts->name), de->ino, fs::DirentType(de->type)});
+    }
+    if (!page->more || page->entries.empty()) break;
+    start = page->entries.back().first + std::string(1, '\0');
+  }
+  return 0;
+}
+
+}  // namespace pgbranch::pagefs
