@@ -1,0 +1,90 @@
+#pragma once
+
+#include <map>
+#include <mutex>
+
+#include "pageserver/pagefs/page_store.h"
+
+namespace pgbranch::pagefs {
+
+// One timeline in memory, with generations and LSNs like the pageserver's. Thread-safe.
+class FakePageStore : public PageStore {
+ public:
+  absl::StatusOr<std::vector<std::optional<std::string>>> Read(
+      uint64_t lsn, const std::vector<std::string>& keys) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++reads_;
+    if (lsn == 0) lsn = head_;
+    std::vector<std::optional<std::string>> out;
+    for (const auto& k : keys) out.push_back(GetLocked(k, lsn));
+    return out;
+  }
+  absl::StatusOr<ScanPage> Scan(uint64_t lsn, const std::string& start, const std::string& end,
+                                uint32_t limit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (lsn == 0) lsn = head_;
+    ScanPage page;
+    for (auto it = data_.lower_bound(start); it != data_.end(); ++it) {
+      if (!end.empty() && it->first >= end) break;
+      auto v = GetLocked(it->first, lsn);
+      if (!v) continue;
+      if (page.entries.size() == limit) {
+        page.more = true;
+        break;
+      }
+      page.entries.emplace_back(it->first, *v);
+    }
+    return page;
+  }
+  absl::StatusOr<uint64_t> Commit(uint64_t generation,
+                                  const std::vector<PageMutation>& mutations) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fail_commits_) return absl::UnavailableError("injected failure");
+    if (generation != generation_) return absl::FailedPreconditionError("fenced");
+    ++head_;
+    for (const auto& m : mutations) {
+      data_[m.key][head_] = m.tombstone ? std::nullopt : std::optional<std::string>(m.value);
+    }
+    return head_;
+  }
+  absl::StatusOr<uint64_t> AcquireWriter() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ++generation_;
+  }
+  absl::StatusOr<uint64_t> LsnForTimestamp(int64_t) override { return head_; }
+  absl::StatusOr<uint64_t> HeadLsn() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return head_;
+  }
+
+  void set_fail_commits(bool fail) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_commits_ = fail;
+  }
+  uint64_t head() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return head_;
+  }
+  uint64_t reads() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reads_;
+  }
+
+ private:
+  std::optional<std::string> GetLocked(const std::string& key, uint64_t lsn) {
+    auto it = data_.find(key);
+    if (it == data_.end()) return std::nullopt;
+    auto v = it->second.upper_bound(lsn);
+    if (v == it->second.begin()) return std::nullopt;
+    return std::prev(v)->second;
+  }
+
+  std::mutex mu_;
+  std::map<std::string, std::map<uint64_t, std::optional<std::string>>> data_;
+  uint64_t head_ = 0;
+  uint64_t generation_ = 0;
+  uint64_t reads_ = 0;
+  bool fail_commits_ = false;
+};
+
+}  // namespace pgbranch::pagefs
