@@ -64,6 +64,9 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   conn->max_readahead = 1 << 20;
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  // Every change passes through this mount, so the kernel's cached pages never go stale: do not
+  // let an mtime change (any write) drop the whole file from the page cache.
+  conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {

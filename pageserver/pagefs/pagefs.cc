@@ -448,7 +448,8 @@ int PageFs::Open(uint64_t ino, int flags) {
     }
     ++inode->opens;
   }
-  if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
+  // Linux truncates on O_TRUNC whatever the access mode (and the kernel leaves it to us).
+  if (flags & O_TRUNC) {
     std::lock_guard<std::mutex> lock(inode->mu);
     if (inode->attr.size != 0) return TruncateLocked(inode.get(), 0);
   }

@@ -408,7 +408,11 @@ int PageFs::Rename(uint64_t parent_ino, const std::string& name, uint64_t new_pa
   if (src_dir) src->parent = new_parent_ino;
   if (dst) {
     std::lock_guard<std::mutex> l(dst->mu);
-    if (dst->attr.nlink > 0) --dst->attr.nlink;
+    if (dst->attr.IsDirectory()) {
+      dst->attr.nlink = 0;
+    } else if (dst->attr.nlink > 0) {
+      --dst->attr.nlink;
+    }
     if (delete_dst) {
       dst->deleted = true;
       dirty_bytes_ -= dst->dirty.size() * fs::kPageSize;

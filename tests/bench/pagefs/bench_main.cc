@@ -1,0 +1,104 @@
+// pagefs-bench: PostgreSQL on pagefs against the anchors of DESIGN.md section 7, one table per
+// section. Not a test: nothing here fails on a slow number.
+//
+//   pagefs-bench [--quick] [--only pgbench|branch|initdb] [--dir DIR]
+//
+// --quick uses small scales and short runs (a CI smoke run of under 90 s); the default runs the
+// full sizes (pgbench -T 20 at -s 10 and -s 50). Needs root (FUSE) and a `postgres` user.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "tests/bench/pagefs/sections.h"
+
+namespace {
+
+using pgbranch::pagefs_bench::BenchConfig;
+
+constexpr char kUsage[] =
+    "usage: pagefs-bench [--quick] [--only pgbench|branch|initdb] [--dir DIR]\n"
+    "  --quick   small scales, short runs (CI smoke run, < 90 s)\n"
+    "  --only    run one section\n"
+    "  --dir     where scratch directories (local PostgreSQL, pageserver data) go (default /tmp)\n";
+
+struct Section {
+  std::string name;
+  std::function<absl::Status(const BenchConfig&)> run;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);  // `| head` must not kill us before the children are stopped
+  BenchConfig config;
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--quick") {
+      config.quick = true;
+    } else if ((a == "--only" || a == "--dir") && i + 1 < argc) {
+      (a == "--only" ? only : config.base_dir) = argv[++i];
+    } else if (a.rfind("--only=", 0) == 0) {
+      only = a.substr(7);
+    } else if (a.rfind("--dir=", 0) == 0) {
+      config.base_dir = a.substr(6);
+    } else if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else {
+      std::cerr << "unknown argument '" << a << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  std::vector<Section> sections = {
+      {"pgbench", pgbranch::pagefs_bench::RunPgbenchBench},
+      {"branch", pgbranch::pagefs_bench::RunBranchBench},
+      {"initdb", pgbranch::pagefs_bench::RunInitdbBench},
+  };
+  bool known = only.empty();
+  for (const Section& s : sections) known = known || s.name == only;
+  if (!known) {
+    std::cerr << "unknown section '" << only << "'\n" << kUsage;
+    return 2;
+  }
+  if (geteuid() != 0) {
+    std::cerr << "pagefs-bench needs root (FUSE mounts, PostgreSQL run as the postgres user)\n";
+    return 2;
+  }
+
+  std::time_t now = std::time(nullptr);
+  char date[64];
+  std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  std::cout << "# pagefs-bench (" << (config.quick ? "quick" : "full") << " mode), " << date << "\n"
+            << pgbranch::pagefs_bench::MachineInfo(config.base_dir) << "\n"
+            << "anchors: DESIGN.md section 7" << std::endl;
+
+  int failed = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (const Section& s : sections) {
+    if (!only.empty() && s.name != only) continue;
+    auto t0 = std::chrono::steady_clock::now();
+    pgbranch::pagefs_bench::Progress(absl::StrCat("running section ", s.name));
+    absl::Status status = s.run(config);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!status.ok()) {
+      std::cout << "\nsection " << s.name << " FAILED after " << absl::StrFormat("%.1f", secs)
+                << " s: " << status << "\n";
+      ++failed;
+    } else {
+      std::cout << "(section " << s.name << ": " << absl::StrFormat("%.1f", secs) << " s)\n";
+    }
+  }
+  double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << "\ntotal: " << absl::StrFormat("%.1f", total) << " s"
+            << (failed ? absl::StrCat(", ", failed, " section(s) failed") : std::string()) << "\n";
+  return failed == 0 ? 0 : 1;
+}

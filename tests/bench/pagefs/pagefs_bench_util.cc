@@ -1,0 +1,520 @@
+#include "tests/bench/pagefs/pagefs_bench_util.h"
+
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace pgbranch::pagefs_bench {
+
+void Table::Print() const {
+  std::vector<size_t> width(header_.size());
+  for (size_t c = 0; c < header_.size(); ++c) width[c] = header_[c].size();
+  for (const auto& row : rows_) {
+    for (size_t c = 0; c < row.size() && c < width.size(); ++c) {
+      width[c] = std::max(width[c], row[c].size());
+    }
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t c = 0; c < width.size(); ++c) {
+      std::string cell = c < cells.size() ? cells[c] : "";
+      cell.resize(width[c], ' ');
+      absl::StrAppend(&out, c == 0 ? "" : " | ", cell);
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    std::cout << out << "\n";
+  };
+  std::cout << "\n## " << title_ << "\n\n";
+  line(header_);
+  std::vector<std::string> rule;
+  for (size_t w : width) rule.push_back(std::string(w, '-'));
+  line(rule);
+  for (const auto& row : rows_) line(row);
+  for (const std::string& n : notes_) std::cout << "  note: " << n << "\n";
+  std::cout << std::flush;
+}
+
+double Samples::Quantile(double q) const {
+  if (values_.empty()) return 0;
+  std::vector<double> sorted = values_;
+  std::sort(sorted.begin(), sorted.end());
+  size_t i = static_cast<size_t>(q * static_cast<double>(sorted.size() - 1) + 0.5);
+  return sorted[std::min(i, sorted.size() - 1)];
+}
+
+double Samples::Mean() const {
+  if (values_.empty()) return 0;
+  double sum = 0;
+  for (double v : values_) sum += v;
+  return sum / static_cast<double>(values_.size());
+}
+
+void Progress(const std::string& line) { std::cerr << "[pagefs-bench] " << line << std::endl; }
+
+double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string Ms(double seconds) { return absl::StrFormat("%.1f ms", seconds * 1e3); }
+std::string Secs(double seconds) { return absl::StrFormat("%.2f s", seconds); }
+std::string Ratio(double x) { return absl::StrFormat("%.2fx", x); }
+
+ScratchDir::ScratchDir(const std::string& base) {
+  std::string tmpl = base + "/pgbranch-pagefs-bench-XXXXXX";
+  char* p = mkdtemp(tmpl.data());
+  path_ = p != nullptr ? std::string(p) : base + "/pgbranch-pagefs-bench-fallback";
+  chmod(path_.c_str(), 0755);
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+namespace {
+
+std::string FirstMatch(const std::string& file, const std::string& prefix) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) {
+      size_t colon = line.find(':');
+      std::string v = colon == std::string::npos ? line : line.substr(colon + 1);
+      size_t b = v.find_first_not_of(" \t");
+      return b == std::string::npos ? "" : v.substr(b);
+    }
+  }
+  return "?";
+}
+
+std::string FilesystemOf(const std::string& dir) {
+  std::error_code ec;
+  std::string path = std::filesystem::weakly_canonical(dir, ec).string();
+  std::ifstream in("/proc/mounts");
+  std::string dev, mnt, type, rest, best_dev = "?", best_type = "?";
+  size_t best = 0;
+  while (in >> dev >> mnt >> type && std::getline(in, rest)) {
+    bool under = path == mnt || mnt == "/" ||
+                 (path.rfind(mnt, 0) == 0 && path.size() > mnt.size() && path[mnt.size()] == '/');
+    if (under && mnt.size() >= best) {
+      best = mnt.size();
+      best_dev = dev;
+      best_type = type;
+    }
+  }
+  return absl::StrCat(best_type, " on ", best_dev);
+}
+
+}  // namespace
+
+std::string MachineInfo(const std::string& dir) {
+  utsname u{};
+  uname(&u);
+  return absl::StrCat("machine: ", std::thread::hardware_concurrency(), " cpus (",
+                      FirstMatch("/proc/cpuinfo", "model name"), "), memory ",
+                      FirstMatch("/proc/meminfo", "MemTotal"), ", kernel ", u.release,
+                      ", local disk and pageserver data under ", dir, " (", FilesystemOf(dir),
+                      "), PostgreSQL 15 from ", kPgBin, "; load average at start ",
+                      FileTail("/proc/loadavg", 0).substr(0, 14),
+                      " (other processes skew the numbers)");
+}
+
+absl::StatusOr<int> FreeLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return absl::InternalError("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  if (port <= 0) return absl::InternalError("cannot find a free loopback port");
+  return port;
+}
+
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return absl::InternalError("socket failed");
+  timeval tv{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot connect to 127.0.0.1:", port));
+  }
+  std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+    close(fd);
+    return absl::UnavailableError("cannot send the HTTP request");
+  }
+  std::string resp;
+  char buf[16384];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) resp.append(buf, static_cast<size_t>(n));
+  close(fd);
+  size_t body = resp.find("\r\n\r\n");
+  if (body == std::string::npos) return absl::UnavailableError("malformed HTTP response");
+  return resp.substr(body + 4);
+}
+
+double MetricValue(const std::string& text, const std::string& name, const std::string& labels) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) != 0 || line.size() <= name.size()) continue;
+    char next = line[name.size()];
+    if (next != ' ' && next != '{') continue;
+    if (!labels.empty() && line.find(labels) == std::string::npos) continue;
+    size_t space = line.rfind(' ');
+    return strtod(line.c_str() + space + 1, nullptr);
+  }
+  return -1;
+}
+
+namespace {
+
+struct PostgresUser {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool ok = false;
+};
+
+PostgresUser LookupPostgres() {
+  PostgresUser u;
+  if (passwd* pw = getpwnam("postgres")) {
+    u.uid = pw->pw_uid;
+    u.gid = pw->pw_gid;
+    u.ok = true;
+  }
+  return u;
+}
+
+}  // namespace
+
+absl::Status MakePostgresDir(const std::string& dir) {
+  PostgresUser pg = LookupPostgres();
+  if (!pg.ok) return absl::FailedPreconditionError("there is no postgres user");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("mkdir ", dir, ": ", ec.message()));
+  if (chown(dir.c_str(), pg.uid, pg.gid) != 0 || chmod(dir.c_str(), 0700) != 0) {
+    return absl::InternalError(absl::StrCat("chown/chmod ", dir, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<pid_t> SpawnAsPostgres(const std::vector<std::string>& argv,
+                                      const std::string& log) {
+  PostgresUser pg = LookupPostgres();
+  if (!pg.ok) return absl::FailedPreconditionError("there is no postgres user");
+  std::string program =
+      argv[0].find('/') == std::string::npos ? absl::StrCat(kPgBin, "/", argv[0]) : argv[0];
+  pid_t pid = fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    int null = open("/dev/null", O_RDONLY);
+    if (null >= 0) dup2(null, 0);
+    if (chdir("/") != 0 || setgroups(0, nullptr) != 0 || setgid(pg.gid) != 0 ||
+        setuid(pg.uid) != 0) {
+      _exit(126);
+    }
+    std::vector<std::string> args = argv;
+    args[0] = program;
+    std::vector<char*> cargv;
+    for (auto& a : args) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    std::string path = absl::StrCat("PATH=", kPgBin, ":/usr/bin:/bin");
+    std::vector<std::string> env = {path, "LC_ALL=C", "HOME=/var/lib/postgresql", "PGTZ=UTC"};
+    std::vector<char*> cenv;
+    for (auto& e : env) cenv.push_back(e.data());
+    cenv.push_back(nullptr);
+    execve(cargv[0], cargv.data(), cenv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+std::string FileTail(const std::string& path, size_t bytes) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return bytes == 0 || s.size() <= bytes ? s : s.substr(s.size() - bytes);
+}
+
+absl::StatusOr<double> RunAsPostgres(const std::vector<std::string>& argv, const std::string& log) {
+  double start = NowSeconds();
+  auto pid = SpawnAsPostgres(argv, log);
+  if (!pid.ok()) return pid.status();
+  int status = 0;
+  waitpid(*pid, &status, 0);
+  double elapsed = NowSeconds() - start;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InternalError(absl::StrCat(argv[0], " failed (status ", status, "); ", log,
+                                            " ends with:\n", FileTail(log, 1500)));
+  }
+  return elapsed;
+}
+
+absl::StatusOr<Libpq*> Libpq::Get() {
+  static Libpq* lib = [] {
+    auto* l = new Libpq();
+    l->handle_ = dlopen("libpq.so.5", RTLD_NOW);
+    if (l->handle_ == nullptr) return l;
+    auto sym = [&](const char* name) { return dlsym(l->handle_, name); };
+    l->connectdb_ = reinterpret_cast<void* (*)(const char*)>(sym("PQconnectdb"));
+    l->status_ = reinterpret_cast<int (*)(const void*)>(sym("PQstatus"));
+    l->error_message_ = reinterpret_cast<char* (*)(const void*)>(sym("PQerrorMessage"));
+    l->finish_ = reinterpret_cast<void (*)(void*)>(sym("PQfinish"));
+    l->exec_ = reinterpret_cast<void* (*)(void*, const char*)>(sym("PQexec"));
+    l->result_status_ = reinterpret_cast<int (*)(const void*)>(sym("PQresultStatus"));
+    l->result_error_ = reinterpret_cast<char* (*)(const void*)>(sym("PQresultErrorMessage"));
+    l->ntuples_ = reinterpret_cast<int (*)(const void*)>(sym("PQntuples"));
+    l->getvalue_ = reinterpret_cast<char* (*)(const void*, int, int)>(sym("PQgetvalue"));
+    l->clear_ = reinterpret_cast<void (*)(void*)>(sym("PQclear"));
+    return l;
+  }();
+  if (lib->handle_ == nullptr || lib->connectdb_ == nullptr || lib->clear_ == nullptr) {
+    return absl::FailedPreconditionError("cannot load libpq.so.5 (package libpq5)");
+  }
+  return lib;
+}
+
+absl::Status Libpq::RunOn(void* conn, const std::string& sql, std::string* value) {
+  constexpr int kCommandOk = 1, kTuplesOk = 2;  // PGRES_COMMAND_OK, PGRES_TUPLES_OK
+  void* res = exec_(conn, sql.c_str());
+  int st = result_status_(res);
+  absl::Status s;
+  if (st != kCommandOk && st != kTuplesOk) {
+    s = absl::InternalError(absl::StrCat("'", sql, "' failed: ", result_error_(res)));
+  } else if (value != nullptr) {
+    *value = ntuples_(res) > 0 ? getvalue_(res, 0, 0) : "";
+  }
+  clear_(res);
+  return s;
+}
+
+absl::Status Libpq::Query(const std::string& conninfo, const std::string& sql, std::string* value) {
+  constexpr int kConnectionOk = 0;
+  void* conn = connectdb_(conninfo.c_str());
+  if (status_(conn) != kConnectionOk) {
+    absl::Status s = absl::UnavailableError(error_message_(conn));
+    finish_(conn);
+    return s;
+  }
+  absl::Status s = RunOn(conn, sql, value);
+  finish_(conn);
+  return s;
+}
+
+absl::Status Libpq::WaitAndQuery(const std::string& conninfo, const std::string& sql,
+                                 double timeout_s, double* connected_at) {
+  constexpr int kConnectionOk = 0;
+  double deadline = NowSeconds() + timeout_s;
+  std::string last_error;
+  while (NowSeconds() < deadline) {
+    void* conn = connectdb_(conninfo.c_str());
+    if (status_(conn) == kConnectionOk) {
+      *connected_at = NowSeconds();
+      absl::Status s = RunOn(conn, sql, nullptr);
+      finish_(conn);
+      return s;
+    }
+    last_error = error_message_(conn);
+    finish_(conn);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("PostgreSQL did not accept a connection in time: ", last_error));
+}
+
+PgCluster::PgCluster(std::string data_dir, std::string socket_dir, int port, std::string log)
+    : data_dir_(std::move(data_dir)),
+      socket_dir_(std::move(socket_dir)),
+      log_(std::move(log)),
+      port_(port) {}
+
+PgCluster::~PgCluster() {
+  if (running_) {
+    auto r = RunAsPostgres({"pg_ctl", "stop", "-D", data_dir_, "-m", "immediate", "-w"}, log_);
+    (void)r;
+  }
+}
+
+absl::StatusOr<double> PgCluster::InitDb() {
+  absl::Status s = MakePostgresDir(data_dir_);
+  if (!s.ok()) return s;
+  s = MakePostgresDir(socket_dir_);
+  if (!s.ok()) return s;
+  return RunAsPostgres(
+      {"initdb", "-D", data_dir_, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"},
+      log_);
+}
+
+absl::Status PgCluster::Configure(const std::vector<std::string>& lines) {
+  std::ofstream out(data_dir_ + "/postgresql.conf", std::ios::app);
+  out << "\n# pagefs-bench\n";
+  for (const std::string& l : lines) out << l << "\n";
+  out.close();
+  if (!out)
+    return absl::InternalError(absl::StrCat("cannot write ", data_dir_, "/postgresql.conf"));
+  return absl::OkStatus();
+}
+
+absl::Status PgCluster::Start() {
+  // pg_ctl (as postgres) appends the server's log to this file.
+  std::string server_log = log_ + ".server";
+  int fd = open(server_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  PostgresUser pg = LookupPostgres();
+  if (fd < 0 || fchown(fd, pg.uid, pg.gid) != 0) {
+    if (fd >= 0) close(fd);
+    return absl::InternalError(absl::StrCat("cannot create ", server_log));
+  }
+  close(fd);
+  auto r = RunAsPostgres(
+      {"pg_ctl", "start", "-D", data_dir_, "-w", "-t", "120", "-l", log_ + ".server", "-o",
+       absl::StrCat("-p ", port_, " -k ", socket_dir_, " -c listen_addresses=")},
+      log_);
+  if (!r.ok()) {
+    return absl::InternalError(
+        absl::StrCat(r.status().message(), "\nserver log:\n", FileTail(log_ + ".server", 1500)));
+  }
+  running_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status PgCluster::Stop() {
+  if (!running_) return absl::OkStatus();
+  auto r =
+      RunAsPostgres({"pg_ctl", "stop", "-D", data_dir_, "-m", "fast", "-w", "-t", "300"}, log_);
+  running_ = false;
+  return r.status();
+}
+
+std::string PgCluster::ConnInfo() const {
+  return absl::StrCat("host=", socket_dir_, " port=", port_,
+                      " dbname=postgres user=postgres connect_timeout=5");
+}
+
+absl::Status PgCluster::Sql(const std::string& sql, std::string* value) {
+  auto pq = Libpq::Get();
+  if (!pq.ok()) return pq.status();
+  return (*pq)->Query(ConnInfo(), sql, value);
+}
+
+absl::StatusOr<std::string> PgCluster::Pgbench(const std::vector<std::string>& args) {
+  std::string out = absl::StrCat(log_, ".pgbench");
+  std::error_code ec;
+  std::filesystem::remove(out, ec);
+  std::vector<std::string> argv = {"pgbench", "-h",      socket_dir_, "-p", std::to_string(port_),
+                                   "-U",      "postgres"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back("postgres");
+  auto r = RunAsPostgres(argv, out);
+  if (!r.ok()) return r.status();
+  return FileTail(out, 0);
+}
+
+double ParseTps(const std::string& output) {
+  size_t pos = output.find("tps = ");
+  while (pos != std::string::npos) {
+    size_t eol = output.find('\n', pos);
+    std::string line = output.substr(pos, eol - pos);
+    if (line.find("without initial connection time") != std::string::npos ||
+        line.find("excluding connections") != std::string::npos) {
+      return strtod(line.c_str() + 6, nullptr);
+    }
+    pos = output.find("tps = ", pos + 1);
+  }
+  pos = output.find("tps = ");
+  return pos == std::string::npos ? -1 : strtod(output.c_str() + pos + 6, nullptr);
+}
+
+PagefsEnv::PagefsEnv(const BenchConfig& config) : scratch_(config.base_dir) {}
+
+PagefsEnv::~PagefsEnv() = default;
+
+absl::Status PagefsEnv::Start(const std::string& tenant) {
+  tenant_ = tenant;
+  server_ = std::make_unique<testing::PageserverProcess>(scratch_.path() + "/pageserver");
+  absl::Status s = server_->Start();
+  if (!s.ok()) return s;
+  stub_ = server_->NewStub();
+  v1::CreateTenantRequest req;
+  req.set_tenant_id(tenant);
+  req.set_root_timeline_id("main");
+  v1::Tenant resp;
+  grpc::ClientContext ctx;
+  grpc::Status gs = stub_->CreateTenant(&ctx, req, &resp);
+  if (!gs.ok()) return absl::InternalError(absl::StrCat("CreateTenant: ", gs.error_message()));
+  return absl::OkStatus();
+}
+
+absl::Status PagefsEnv::CreateTimeline(const std::string& id, const std::string& ancestor) {
+  v1::CreateTimelineRequest req;
+  req.set_tenant_id(tenant_);
+  req.set_timeline_id(id);
+  req.set_ancestor_timeline_id(ancestor);
+  v1::Timeline resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  grpc::Status gs = stub_->CreateTimeline(&ctx, req, &resp);
+  if (!gs.ok()) return absl::InternalError(absl::StrCat("CreateTimeline: ", gs.error_message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<testing::PagefsMount>> PagefsEnv::Mount(
+    const std::string& timeline, const std::string& mountpoint, int metrics_port) {
+  testing::PagefsMount::Options o;
+  o.pageserver = server_->address();
+  o.tenant = tenant_;
+  o.timeline = timeline;
+  o.mountpoint = mountpoint;
+  if (metrics_port > 0) {
+    o.extra_args = {"--metrics-listen", absl::StrCat("127.0.0.1:", metrics_port)};
+  }
+  auto mount = std::make_unique<testing::PagefsMount>(o);
+  absl::Status s = mount->Mount();
+  if (!s.ok()) return s;
+  chmod(mountpoint.c_str(), 0755);
+  return mount;
+}
+
+}  // namespace pgbranch::pagefs_bench

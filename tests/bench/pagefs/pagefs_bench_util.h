@@ -1,0 +1,176 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "pageserver/proto/pageserver.grpc.pb.h"
+#include "tests/support/pagefs_mount.h"
+#include "tests/support/pageserver_process.h"
+
+// Helpers shared by the sections of pagefs-bench: tables, statistics, scratch directories,
+// processes run as the `postgres` user, a PostgreSQL cluster, libpq (loaded at run time, so that
+// building needs no libpq headers), and a pageserver with pagefs mounts.
+namespace pgbranch::pagefs_bench {
+
+namespace v1 = ::pgbranch::pageserver::v1;
+
+inline constexpr char kPgBin[] = "/usr/lib/postgresql/15/bin";
+
+struct BenchConfig {
+  bool quick = false;
+  std::string base_dir = "/tmp";  // scratch directories are created under it
+};
+
+// An aligned table with free columns; the first row given is the header.
+class Table {
+ public:
+  Table(std::string title, std::vector<std::string> header)
+      : title_(std::move(title)), header_(std::move(header)) {}
+  void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  void Note(std::string line) { notes_.push_back(std::move(line)); }
+  void Print() const;
+
+ private:
+  std::string title_;
+  std::vector<std::string> header_;
+  std::vector<std::vector<std::string>> rows_;
+  std::vector<std::string> notes_;
+};
+
+inline std::string OkIf(bool ok) { return ok ? "yes" : "NO"; }
+
+// Samples (any unit).
+class Samples {
+ public:
+  void Add(double v) { values_.push_back(v); }
+  size_t count() const { return values_.size(); }
+  double Quantile(double q) const;  // q in [0, 1], nearest rank
+  double Mean() const;
+  double Min() const { return Quantile(0); }
+  double Max() const { return Quantile(1); }
+
+ private:
+  std::vector<double> values_;
+};
+
+void Progress(const std::string& line);  // stderr; the tables go to stdout
+double NowSeconds();                     // steady clock
+std::string Ms(double seconds);          // "12.3 ms"
+std::string Secs(double seconds);        // "1.23 s"
+std::string Ratio(double x);             // "0.93x"
+
+// A directory under `base` (mode 0755, so the postgres user can pass), removed on destruction.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& base);
+  ~ScratchDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// One line about the machine: cores, CPU, memory, kernel, filesystem of `dir`, PostgreSQL.
+std::string MachineInfo(const std::string& dir);
+
+absl::StatusOr<int> FreeLoopbackPort();
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+// The value of the sample of `name` whose labels contain `labels` (e.g. `op="fsync"`; empty:
+// the first sample), or -1.
+double MetricValue(const std::string& text, const std::string& name,
+                   const std::string& labels = "");
+
+// Creates `dir` owned by postgres with mode 0700.
+absl::Status MakePostgresDir(const std::string& dir);
+// Runs argv[0] (a PostgreSQL program) as the postgres user with output to `log`; waits.
+// Returns the elapsed seconds, or an error with the log's tail.
+absl::StatusOr<double> RunAsPostgres(const std::vector<std::string>& argv, const std::string& log);
+// Starts it without waiting.
+absl::StatusOr<pid_t> SpawnAsPostgres(const std::vector<std::string>& argv, const std::string& log);
+std::string FileTail(const std::string& path, size_t bytes);
+
+// libpq, loaded with dlopen("libpq.so.5") (a dependency of postgresql-15).
+class Libpq {
+ public:
+  static absl::StatusOr<Libpq*> Get();
+  // Connects and runs `sql`; the first value of the first row in `*value`. The error message of
+  // a failed connection or query otherwise.
+  absl::Status Query(const std::string& conninfo, const std::string& sql,
+                     std::string* value = nullptr);
+  // Connects (retrying every millisecond until `timeout_s`) and runs `sql` on that connection.
+  // `connected_at`: NowSeconds() when the connection succeeded.
+  absl::Status WaitAndQuery(const std::string& conninfo, const std::string& sql, double timeout_s,
+                            double* connected_at);
+
+ private:
+  void* handle_ = nullptr;
+  void* (*connectdb_)(const char*) = nullptr;
+  int (*status_)(const void*) = nullptr;
+  char* (*error_message_)(const void*) = nullptr;
+  void (*finish_)(void*) = nullptr;
+  void* (*exec_)(void*, const char*) = nullptr;
+  int (*result_status_)(const void*) = nullptr;
+  char* (*result_error_)(const void*) = nullptr;
+  int (*ntuples_)(const void*) = nullptr;
+  char* (*getvalue_)(const void*, int, int) = nullptr;
+  void (*clear_)(void*) = nullptr;
+  absl::Status RunOn(void* conn, const std::string& sql, std::string* value);
+};
+
+// A PostgreSQL 15 cluster in `data_dir`, reached over a Unix socket in `socket_dir`.
+class PgCluster {
+ public:
+  PgCluster(std::string data_dir, std::string socket_dir, int port, std::string log);
+  ~PgCluster();  // stops it (immediate) if running
+
+  // initdb (with fsync: no --no-sync); returns the elapsed seconds.
+  absl::StatusOr<double> InitDb();
+  // Appends settings to postgresql.conf.
+  absl::Status Configure(const std::vector<std::string>& lines);
+  absl::Status Start();  // pg_ctl start -w
+  absl::Status Stop();   // pg_ctl stop -m fast -w (a clean shutdown)
+  std::string ConnInfo() const;
+  absl::Status Sql(const std::string& sql, std::string* value = nullptr);
+  // Runs pgbench with `args` (connection options are added); returns the output.
+  absl::StatusOr<std::string> Pgbench(const std::vector<std::string>& args);
+
+  const std::string& data_dir() const { return data_dir_; }
+  int port() const { return port_; }
+
+ private:
+  std::string data_dir_, socket_dir_, log_;
+  int port_;
+  bool running_ = false;
+};
+
+// "tps = 1234.5 (without initial connection time)" -> 1234.5; -1 if absent.
+double ParseTps(const std::string& pgbench_output);
+
+// A real pageserver on a scratch directory, with one tenant, and pagefs mounts of its timelines.
+class PagefsEnv {
+ public:
+  explicit PagefsEnv(const BenchConfig& config);
+  ~PagefsEnv();
+  absl::Status Start(const std::string& tenant);
+  // A root timeline when `ancestor` is empty, else a branch at the ancestor's head.
+  absl::Status CreateTimeline(const std::string& id, const std::string& ancestor);
+  // Mounts a timeline read-write at `mountpoint`; `metrics_port` > 0 serves pagefs metrics.
+  absl::StatusOr<std::unique_ptr<testing::PagefsMount>> Mount(const std::string& timeline,
+                                                              const std::string& mountpoint,
+                                                              int metrics_port = 0);
+  const std::string& dir() const { return scratch_.path(); }
+
+ private:
+  ScratchDir scratch_;
+  std::string tenant_;
+  std::unique_ptr<testing::PageserverProcess> server_;
+  std::unique_ptr<v1::PageService::Stub> stub_;
+};
+
+}  // namespace pgbranch::pagefs_bench

@@ -1,0 +1,17 @@
+#pragma once
+
+#include "absl/status/status.h"
+#include "tests/bench/pagefs/pagefs_bench_util.h"
+
+// The sections of pagefs-bench. Each starts its own pageserver on a fresh scratch directory,
+// prints its table and returns an error only if it could not measure.
+namespace pgbranch::pagefs_bench {
+
+// 1. pgbench TPS on pagefs versus the same PostgreSQL configuration on the local disk.
+absl::Status RunPgbenchBench(const BenchConfig& config);
+// 2. New branch to first query: CreateTimeline + pagefs mount + PostgreSQL start + SELECT 1.
+absl::Status RunBranchBench(const BenchConfig& config);
+// 3. initdb (with fsync) on pagefs versus the local disk.
+absl::Status RunInitdbBench(const BenchConfig& config);
+
+}  // namespace pgbranch::pagefs_bench
