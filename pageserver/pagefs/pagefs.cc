@@ -189,8 +189,11 @@ int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
       version = inode->version;
       for (uint64_t b = fs::BlockOf(offset); b <= fs::BlockOf(offset + size - 1); ++b) {
         auto d = inode->dirty.find(b);
+        auto f = inode->flushing.find(b);
         if (d != inode->dirty.end()) {
           pages[b] = d->second;
+        } else if (f != inode->flushing.end()) {
+          pages[b] = f->second;
         } else if (auto c = cache_.Get(ino, b)) {
           pages[b] = std::move(*c);
         } else {
@@ -240,7 +243,7 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
   }
   bool over_limit;
   {
-    std::lock_guard<std::mutex> lock(inode->mu);
+    std::unique_lock<std::mutex> lock(inode->mu);
     uint64_t end = offset + data.size();
     uint64_t pos = offset;
     while (pos < end) {
@@ -251,7 +254,10 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
       if (d == inode->dirty.end()) {
         std::string page(fs::kPageSize, '\0');
         bool full = in_page == 0 && n == fs::kPageSize;
-        if (!full && b < fs::PageCount(inode->attr.size)) {
+        auto f = inode->flushing.find(b);
+        if (!full && f != inode->flushing.end()) {
+          page = f->second;  // newer than the store: its commit is in flight
+        } else if (!full && b < fs::PageCount(inode->attr.size)) {
           auto base = FetchPage(ino, b);
           if (!base.ok()) return ErrnoFor(base.status());
           if (base->has_value()) {
@@ -271,11 +277,11 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
     inode->attr_dirty = true;
     ++inode->version;
     if (dsync) {
-      if (int err = FlushInodeLocked(inode.get())) return err;
+      if (int err = FlushInodeLocked(inode.get(), lock)) return err;
     }
     over_limit = dirty_bytes_ > options_.dirty_limit_bytes;
     if (over_limit) {
-      if (int err = FlushInodeLocked(inode.get())) return err;
+      if (int err = FlushInodeLocked(inode.get(), lock)) return err;
     }
   }
   if (dirty_bytes_ > options_.dirty_limit_bytes) {
@@ -285,46 +291,64 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
   return 0;
 }
 
-int PageFs::FlushInodeLocked(Inode* inode) {
+void PageFs::WaitForFlush(Inode* inode, std::unique_lock<std::mutex>& lock) {
+  inode->flush_done.wait(lock, [inode] { return !inode->flush_running; });
+}
+
+int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock) {
+  WaitForFlush(inode, lock);
   if (inode->deleted) return 0;
   if (inode->flush_failed || fenced_) return EIO;
   if (inode->dirty.empty() && !inode->attr_dirty) return 0;
-  std::vector<PageMutation> muts;
-  uint64_t pages = fs::PageCount(inode->attr.size);
-  size_t batch_bytes = 0;
+  // Take the buffered state; the commit runs without the lock.
+  inode->flushing = std::move(inode->dirty);
+  inode->dirty.clear();
+  fs::InodeAttr attr = inode->attr;
+  inode->attr_dirty = false;
+  inode->flush_running = true;
+  uint64_t pages = fs::PageCount(attr.size);
+  std::vector<std::vector<PageMutation>> batches(1);
   std::vector<std::pair<uint64_t, std::string>> committed;
-  auto commit = [&]() -> int { return Commit(muts); };
-  for (const auto& [block, page] : inode->dirty) {
+  size_t batch_bytes = 0;
+  for (const auto& [block, page] : inode->flushing) {
     if (block >= pages) continue;  // beyond the end (truncated away)
     std::string_view stored = fs::TrimTrailingZeros(page);
-    if (stored.empty()) {
-      muts.push_back({fs::PageKey(inode->ino, block), "", true});
-    } else {
-      muts.push_back({fs::PageKey(inode->ino, block), std::string(stored), false});
-    }
+    batches.back().push_back(
+        {fs::PageKey(inode->ino, block), std::string(stored), stored.empty()});
     committed.emplace_back(block, std::string(stored));
     batch_bytes += stored.size() + 32;
-    // Very large flushes go in several commits (each atomic; fsync needs them all).
+    // Very large flushes go in several commits (each atomic; the fsync needs them all).
     if (batch_bytes > (32u << 20)) {
-      if (int err = commit()) {
-        inode->flush_failed = true;
-        return err;
-      }
-      muts.clear();
+      batches.emplace_back();
       batch_bytes = 0;
     }
   }
-  muts.push_back({fs::InodeKey(inode->ino), fs::EncodeInodeAttr(inode->attr), false});
-  if (int err = commit()) {
+  batches.back().push_back({fs::InodeKey(inode->ino), fs::EncodeInodeAttr(attr), false});
+  lock.unlock();
+  int err = 0;
+  for (const auto& batch : batches) {
+    err = Commit(batch);
+    if (err) break;
+  }
+  lock.lock();
+  inode->flush_running = false;
+  inode->flush_done.notify_all();
+  uint64_t flushed_bytes = inode->flushing.size() * fs::kPageSize;
+  if (err) {
+    // Keep the data (newer writes win) and report the failure from now on.
+    for (auto& [block, page] : inode->flushing) {
+      if (!inode->dirty.emplace(block, std::move(page)).second) dirty_bytes_ -= fs::kPageSize;
+    }
+    inode->flushing.clear();
+    inode->attr_dirty = true;
     inode->flush_failed = true;
     LogError("Flush failed; fsync will report EIO from now on",
              {{"ino", std::to_string(inode->ino)}});
     return err;
   }
   for (auto& [block, page] : committed) cache_.Put(inode->ino, block, std::move(page));
-  dirty_bytes_ -= inode->dirty.size() * fs::kPageSize;
-  inode->dirty.clear();
-  inode->attr_dirty = false;
+  dirty_bytes_ -= flushed_bytes;
+  inode->flushing.clear();
   ++inode->version;
   return 0;
 }
@@ -337,8 +361,8 @@ int PageFs::Fsync(uint64_t ino) {
     inode = FindLocked(ino);
     if (!inode) return EBADF;
   }
-  std::lock_guard<std::mutex> lock(inode->mu);
-  return FlushInodeLocked(inode.get());
+  std::unique_lock<std::mutex> lock(inode->mu);
+  return FlushInodeLocked(inode.get(), lock);
 }
 
 int PageFs::FsyncDir(uint64_t ino) {
@@ -356,16 +380,17 @@ absl::Status PageFs::FlushAll() {
   }
   absl::Status result;
   for (auto& inode : all) {
-    std::lock_guard<std::mutex> lock(inode->mu);
-    if (inode->dirty.empty() && !inode->attr_dirty) continue;
-    if (int err = FlushInodeLocked(inode.get())) {
+    std::unique_lock<std::mutex> lock(inode->mu);
+    if (inode->dirty.empty() && !inode->attr_dirty && !inode->flush_running) continue;
+    if (int err = FlushInodeLocked(inode.get(), lock)) {
       result = absl::InternalError(absl::StrCat("flushing inode ", inode->ino, ": ", strerror(err)));
     }
   }
   return result;
 }
 
-int PageFs::TruncateLocked(Inode* inode, uint64_t size) {
+int PageFs::TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mutex>& lock) {
+  WaitForFlush(inode, lock);
   uint64_t old_size = inode->attr.size;
   uint64_t keep_pages = fs::PageCount(size);
   std::vector<PageMutation> muts;
@@ -417,7 +442,7 @@ int PageFs::SetAttr(uint64_t ino, int flags, const fs::InodeAttr& in, fs::InodeA
     inode = LoadLocked(ino, &err);
     if (!inode) return err;
   }
-  std::lock_guard<std::mutex> lock(inode->mu);
+  std::unique_lock<std::mutex> lock(inode->mu);
   if (flags & kSetMode) inode->attr.mode = (inode->attr.mode & S_IFMT) | (in.mode & 07777);
   if (flags & kSetUid) inode->attr.uid = in.uid;
   if (flags & kSetGid) inode->attr.gid = in.gid;
@@ -426,7 +451,7 @@ int PageFs::SetAttr(uint64_t ino, int flags, const fs::InodeAttr& in, fs::InodeA
   inode->attr.ctime_ns = NowNs();
   if (flags & kSetSize) {
     if (!inode->attr.IsRegular()) return inode->attr.IsDirectory() ? EISDIR : EINVAL;
-    if (int err = TruncateLocked(inode.get(), in.size)) return err;
+    if (int err = TruncateLocked(inode.get(), in.size, lock)) return err;
   } else {
     std::vector<PageMutation> muts = {
         {fs::InodeKey(ino), fs::EncodeInodeAttr(inode->attr), false}};
@@ -450,8 +475,8 @@ int PageFs::Open(uint64_t ino, int flags) {
   }
   // Linux truncates on O_TRUNC whatever the access mode (and the kernel leaves it to us).
   if (flags & O_TRUNC) {
-    std::lock_guard<std::mutex> lock(inode->mu);
-    if (inode->attr.size != 0) return TruncateLocked(inode.get(), 0);
+    std::unique_lock<std::mutex> lock(inode->mu);
+    if (inode->attr.size != 0) return TruncateLocked(inode.get(), 0, lock);
   }
   return 0;
 }

@@ -130,9 +130,13 @@ class PageFs {
                      fs::InodeAttr* out, uint64_t* out_ino);
   // Appends the mutations that delete `inode` and its pages; drops its cached state.
   void AppendDeleteLocked(Inode* inode, std::vector<PageMutation>* muts);
-  int FlushInodeLocked(Inode* inode);
+  // Commits the inode's buffered pages and attributes. Called holding the inode's lock, which it
+  // releases while the commit is in flight (writes and reads of the file go on meanwhile).
+  int FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock);
+  // Waits (releasing the inode's lock) until no flush of the inode is in flight.
+  static void WaitForFlush(Inode* inode, std::unique_lock<std::mutex>& lock);
   // Truncates under the inode's lock; commits.
-  int TruncateLocked(Inode* inode, uint64_t size);
+  int TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mutex>& lock);
   // The stored page `block` of `inode` as of the mount's LSN (nullopt: a hole), via the cache.
   absl::StatusOr<std::optional<std::string>> FetchPage(uint64_t ino, uint64_t block);
   int64_t NowNs();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <string>
@@ -19,6 +20,11 @@ struct PageFs::Inode {
   fs::InodeAttr attr;
   bool attr_dirty = false;
   std::map<uint64_t, std::string> dirty;  // block -> full page, not yet committed
+  // Pages of the commit in flight (taken from `dirty`), readable while the commit runs without
+  // the lock. One flush at a time: `flush_running`, waited for on `flush_done`.
+  std::map<uint64_t, std::string> flushing;
+  bool flush_running = false;
+  std::condition_variable flush_done;
   bool flush_failed = false;              // sticky: every later fsync reports EIO
   uint64_t version = 0;                   // bumped by every change of the data
 

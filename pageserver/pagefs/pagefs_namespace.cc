@@ -239,7 +239,8 @@ int PageFs::Unlink(uint64_t parent_ino, const std::string& name) {
   std::vector<PageMutation> muts = {{fs::DirEntryKey(parent_ino, name), "", true}};
   bool delete_now = false;
   {
-    std::lock_guard<std::mutex> l(child->mu);
+    std::unique_lock<std::mutex> l(child->mu);
+    WaitForFlush(child.get(), l);
     if (child->attr.IsDirectory()) return EISDIR;
     fs::InodeAttr updated = child->attr;
     updated.nlink = updated.nlink > 0 ? updated.nlink - 1 : 0;
@@ -272,7 +273,8 @@ int PageFs::Release(uint64_t ino) {
   auto inode = FindLocked(ino);
   if (!inode) return 0;
   if (inode->opens > 0) --inode->opens;
-  std::lock_guard<std::mutex> l(inode->mu);
+  std::unique_lock<std::mutex> l(inode->mu);
+  WaitForFlush(inode.get(), l);
   if (inode->opens == 0 && inode->attr.nlink == 0 && !inode->deleted && !options_.read_only) {
     // The last close of an unlinked file: delete it now.
     std::vector<PageMutation> muts;
@@ -374,7 +376,8 @@ int PageFs::Rename(uint64_t parent_ino, const std::string& name, uint64_t new_pa
       delete_dst = true;
       dst_parent_nlink = -1;
     } else {
-      std::lock_guard<std::mutex> l(dst->mu);
+      std::unique_lock<std::mutex> l(dst->mu);
+      WaitForFlush(dst.get(), l);
       if (dst->attr.nlink <= 1 && dst->opens == 0) {
         AppendDeleteLocked(dst.get(), &muts);
         delete_dst = true;
