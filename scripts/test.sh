@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # README command 2: installs what is needed, builds, and runs every test tier.
 #   tier 1 (label unit):    GoogleTest unit tests, fakes for clocks and filesystems
-#   tier 2 (label storage): real processes - pageserver crash test, pagectl round trip with a
-#                           real PostgreSQL 15 data directory, gRPC API faults
+#   tier 2 (label storage): real processes - pageserver crash test, gRPC API faults, pagectl
+#                           round trip of a real PostgreSQL 15 data directory, pagefs lockstep
+#                           model test, PostgreSQL 15 on pagefs (pgbench, amcheck, isolation,
+#                           point-in-time branches, kill -9 of each process, fencing)
 # Then a quick benchmark smoke run, so the benchmark program cannot rot (numbers: scripts/bench.sh).
 # Environment: PGBRANCH_BUILD_DIR (default build), CCACHE_DIR (default ~/.cache/pgbranch/ccache).
 set -euo pipefail
@@ -16,10 +18,9 @@ echo "build: $(( $(date +%s) - start ))s"
 
 ctest --test-dir "$BUILD" --output-on-failure --timeout 900 -j2
 
-if [ -x "$BUILD/bin/pageserver-bench" ]; then
-  echo "== benchmark smoke run (quick sizes; full numbers: scripts/bench.sh) =="
-  "$BUILD/bin/pageserver-bench" --quick
-fi
+echo "== benchmark smoke runs (quick sizes; full numbers: scripts/bench.sh, scripts/bench-pagefs.sh) =="
+PGBRANCH_BIN_DIR="$BUILD/bin" "$BUILD/bin/pageserver-bench" --quick
+PGBRANCH_BIN_DIR="$BUILD/bin" "$BUILD/bin/pagefs-bench" --quick
 echo "all tiers passed in $(( $(date +%s) - start ))s"
 # The closing line CI reads (ctest's own summary is above the benchmark output).
 total=$(ctest --test-dir "$BUILD" -N | sed -n 's/^Total Tests: //p')
