@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# README command 1: installs what is needed, builds, and shows copy-on-write branching of a real
-# PostgreSQL database in the pageserver:
-#   1. a PostgreSQL 15 data directory with the `ecommerce` sample (customers 100, products 50,
-#      orders 200, order_items 500) is imported into the `main` timeline of tenant `demo`;
-#   2. a `dev` branch is created (metadata only: timed), plus a branch as of a time before the
-#      import (point in time: empty);
-#   3. `dev` is exported as it is and PostgreSQL runs on the export and answers.
-# Until pagefs (P2) mounts branches directly, the export step stands in for a mount.
-# Flags: --keep leaves the pageserver running (its address is printed).
+# README command 1: installs what is needed, builds, and shows copy-on-write branching of a
+# running PostgreSQL 15 database:
+#   1. pgbranch-pageserver starts; pagefs mounts timeline `main` of tenant `demo`;
+#   2. PostgreSQL runs on the mount with the `ecommerce` sample (customers 100, products 50,
+#      orders 200, order_items 500);
+#   3. a `dev` branch is taken while it runs (metadata only: timed), mounted, and a second
+#      PostgreSQL starts on it;
+#   4. a customer inserted on dev: dev counts 101, main still 100;
+#   5. a branch of main as of a time before the sample was loaded (point in time) has no schema.
+# Flags: --keep leaves everything running and prints the connection strings.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${PGBRANCH_BUILD_DIR:-$ROOT/build}
@@ -17,63 +18,90 @@ KEEP=0
 [ "${1:-}" = "--keep" ] && KEEP=1
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+as_pg() { runuser -u postgres -- "$@"; }
+[ "$(id -u)" -eq 0 ] || { echo "demo.sh needs root (FUSE mounts; PostgreSQL runs as postgres)"; exit 1; }
 
-say "Installing packages and building (first run takes a few minutes)"
-"$ROOT/scripts/build.sh" pgbranch-pageserver pagectl
+say "Installing packages and building (the first run takes a few minutes)"
+"$ROOT/scripts/build.sh" pgbranch-pageserver pagectl pagefs
 
-rm -rf "$STATE" && mkdir -p "$STATE"
-[ "$(id -u)" -eq 0 ] && chown postgres "$STATE"
+# A previous demo may still be mounted or running.
+for m in main dev before; do
+  [ -f "$STATE/pg-$m/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$STATE/mnt-$m/pgdata" -m immediate stop >/dev/null 2>&1 || true
+  fusermount3 -uz "$STATE/mnt-$m" 2>/dev/null || true
+done
+[ -f "$STATE/pageserver.pid" ] && kill "$(cat "$STATE/pageserver.pid")" 2>/dev/null || true
+rm -rf "$STATE" && mkdir -p "$STATE/sock" && chmod 777 "$STATE/sock"
 PAGECTL="$BUILD/bin/pagectl"
+
+cleanup() {
+  [ $KEEP -eq 1 ] && return
+  for m in dev before main; do
+    as_pg "$PGBIN/pg_ctl" -D "$STATE/mnt-$m/pgdata" -m fast stop >/dev/null 2>&1 || true
+    fusermount3 -u "$STATE/mnt-$m" 2>/dev/null || true
+  done
+  kill "$(cat "$STATE/pageserver.pid")" 2>/dev/null || true
+}
+trap cleanup EXIT
 
 say "Starting pgbranch-pageserver (data in $STATE/pageserver)"
 "$BUILD/bin/pgbranch-pageserver" --data-dir "$STATE/pageserver" --listen 127.0.0.1:0 \
   --port-file "$STATE/pageserver.port" --log-level warning >"$STATE/pageserver.log" 2>&1 &
-PS_PID=$!
-echo $PS_PID >"$STATE/pageserver.pid"
-cleanup() { [ $KEEP -eq 1 ] || kill "$PS_PID" 2>/dev/null || true; }
-trap cleanup EXIT
-for _ in $(seq 100); do [ -s "$STATE/pageserver.port" ] && break; sleep 0.05; done
+echo $! >"$STATE/pageserver.pid"
+for _ in $(seq 200); do [ -s "$STATE/pageserver.port" ] && break; sleep 0.05; done
 export PGBRANCH_PAGESERVER="127.0.0.1:$(cat "$STATE/pageserver.port")"
 echo "pageserver at $PGBRANCH_PAGESERVER"
-
-say "Creating a PostgreSQL 15 database with the ecommerce sample"
-PGDATA="$STATE/source-pgdata"
-as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --no-sync >/dev/null
-as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -o "-k $STATE -p 55432 -c listen_addresses=''" -w -l "$STATE/source.log" start >/dev/null
-as_pg psql -h "$STATE" -p 55432 -U postgres -q -v ON_ERROR_STOP=1 -f "$ROOT/scripts/sql/ecommerce.sql"
-as_pg psql -h "$STATE" -p 55432 -U postgres -At -c \
-  "select 'customers='||(select count(*) from ecommerce.customers)||' products='||(select count(*) from ecommerce.products)||' orders='||(select count(*) from ecommerce.orders)||' order_items='||(select count(*) from ecommerce.order_items)"
-as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
-
-say "Importing it into tenant demo, timeline main"
 "$PAGECTL" tenant create --id demo --root-timeline main
+
+mount_branch() {  # mount_branch NAME [pagefs flags...]
+  local name=$1; shift
+  mkdir -p "$STATE/mnt-$name"
+  "$BUILD/bin/pagefs" --pageserver "$PGBRANCH_PAGESERVER" --tenant demo --timeline "$name" \
+    --log-level warning "$@" "$STATE/mnt-$name"
+}
+start_pg() {  # start_pg NAME PORT
+  rm -f "$STATE/mnt-$1/pgdata/postmaster.pid"  # a branch copies its parent's lock file
+  as_pg "$PGBIN/pg_ctl" -D "$STATE/mnt-$1/pgdata" -l "$STATE/pg-$1.log" -w \
+    -o "-k $STATE/sock -p $2 -c listen_addresses='' -c shared_buffers=64MB" start >/dev/null
+}
+psql_at() { as_pg psql -h "$STATE/sock" -p "$1" -U postgres -At -v ON_ERROR_STOP=1 -c "$2"; }
+
+say "PostgreSQL 15 on pagefs: timeline main"
+mount_branch main
+mkdir "$STATE/mnt-main/pgdata" && chown postgres "$STATE/mnt-main/pgdata"
+as_pg "$PGBIN/initdb" -D "$STATE/mnt-main/pgdata" -U postgres -A trust >/dev/null
+start_pg main 55432
+BEFORE_SAMPLE=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
 sleep 0.01
-BEFORE_IMPORT=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
-"$PAGECTL" import --tenant demo --timeline main "$PGDATA"
+as_pg psql -h "$STATE/sock" -p 55432 -U postgres -q -v ON_ERROR_STOP=1 -f "$ROOT/scripts/sql/ecommerce.sql"
+psql_at 55432 "CHECKPOINT"
+psql_at 55432 "select 'main: customers='||(select count(*) from ecommerce.customers)||' products='||(select count(*) from ecommerce.products)||' orders='||(select count(*) from ecommerce.orders)||' order_items='||(select count(*) from ecommerce.order_items)"
 
-say "Branching: dev from main (copy-on-write, metadata only)"
+say "Branching dev from main while main runs (copy-on-write, metadata only)"
 start_ns=$(date +%s%N)
-"$PAGECTL" timeline create --tenant demo --id dev --parent main
+"$PAGECTL" -q timeline create --tenant demo --id dev --parent main >/dev/null
 echo "branch created in $(( ($(date +%s%N) - start_ns) / 1000000 )) ms, including pagectl's process start"
+mount_branch dev
+start_pg dev 55433
 
-say "Point in time: a branch of main as of $BEFORE_IMPORT (before the import)"
-"$PAGECTL" timeline create --tenant demo --id before-import --parent main --at "$BEFORE_IMPORT"
+say "Isolation: a new customer on dev only"
+psql_at 55433 "insert into ecommerce.customers (name, email) values ('Dev Tester', 'dev@example.com')" >/dev/null
+echo "dev:  customers=$(psql_at 55433 'select count(*) from ecommerce.customers')"
+echo "main: customers=$(psql_at 55432 'select count(*) from ecommerce.customers')"
+
+say "Point in time: a branch of main as of $BEFORE_SAMPLE (before the sample was loaded)"
+"$PAGECTL" -q timeline create --tenant demo --id before --parent main --at "$BEFORE_SAMPLE" >/dev/null
+mount_branch before
+start_pg before 55434
+echo "before: ecommerce schema present? $(psql_at 55434 "select exists(select 1 from information_schema.schemata where schema_name='ecommerce')")"
+
+say "Branches"
 "$PAGECTL" timeline list --tenant demo
 
-say "Running PostgreSQL on the dev branch (exported)"
-DEV="$STATE/dev-pgdata"
-"$PAGECTL" export --tenant demo --timeline dev "$DEV"
-[ "$(id -u)" -eq 0 ] && chown -R postgres "$DEV"
-chmod 700 "$DEV"
-as_pg "$PGBIN/pg_ctl" -D "$DEV" -o "-k $STATE -p 55433 -c listen_addresses=''" -w -l "$STATE/dev.log" start >/dev/null
-as_pg psql -h "$STATE" -p 55433 -U postgres -At -c \
-  "select 'dev: customers='||count(*) from ecommerce.customers"
-as_pg "$PGBIN/pg_ctl" -D "$DEV" -m fast -w stop >/dev/null
-
-say "Sizes: a new branch shares every page with its parent"
-"$PAGECTL" timeline info --tenant demo dev
 if [ $KEEP -eq 1 ]; then
-  echo; echo "The pageserver keeps running: export PGBRANCH_PAGESERVER=$PGBRANCH_PAGESERVER"
-  echo "Stop it with: kill $PS_PID"
+  say "Still running; connect with"
+  for p in "main 55432" "dev 55433" "before 55434"; do
+    set -- $p
+    echo "  $1: psql 'host=$STATE/sock port=$2 user=postgres dbname=postgres'"
+  done
+  echo "  (PGBRANCH_PAGESERVER=$PGBRANCH_PAGESERVER; stop: scripts/demo.sh cleans up on its next run)"
 fi

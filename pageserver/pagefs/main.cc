@@ -186,6 +186,8 @@ int Run(const Flags& f) {
   po.mount_uid = getuid();
   po.mount_gid = getgid();
 
+  // Declared first so it outlives the filesystem's background flusher, which reports to it.
+  pagefs::PageFsMetrics metrics;
   auto store = pagefs::NewGrpcPageStore(so);
   pagefs::PageFs pfs(store.get(), po);
   absl::Status s = pfs.Mount();
@@ -194,11 +196,12 @@ int Run(const Flags& f) {
                              " from ", so.address, ": ", s.ToString()));
   }
 
-  pagefs::PageFsMetrics metrics;
   if (!get("--metrics-listen").empty()) {
     s = metrics.Expose(get("--metrics-listen"));
     if (!s.ok()) return Fail(s.ToString());
   }
+  pfs.set_commit_observer([&metrics](double seconds) { metrics.ObserveCommit(seconds); });
+  pfs.StartBackgroundFlusher();
   pagefs::FuseContext ctx{&pfs, &metrics, 86400.0};
 
   std::string options = "allow_other,default_permissions,fsname=pagefs:" + so.timeline_id +

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -18,7 +19,30 @@ PageFs::PageFs(PageStore* store, const PageFsOptions& options, Clock* clock)
       clock_(clock ? clock : RealClock()),
       cache_(options.cache_bytes) {}
 
-PageFs::~PageFs() = default;
+PageFs::~PageFs() {
+  {
+    std::lock_guard<std::mutex> lock(flusher_mu_);
+    flusher_stop_ = true;
+  }
+  flusher_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+}
+
+void PageFs::StartBackgroundFlusher() {
+  if (options_.read_only || flusher_.joinable()) return;
+  flusher_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(flusher_mu_);
+    while (!flusher_stop_) {
+      flusher_cv_.wait_for(lock, std::chrono::milliseconds(50));
+      if (flusher_stop_) break;
+      if (dirty_bytes_ <= options_.dirty_limit_bytes / 2 || fenced_) continue;
+      lock.unlock();
+      absl::Status s = FlushAll();
+      if (!s.ok()) LogWarning("Background flush failed", {{"error", s.ToString()}});
+      lock.lock();
+    }
+  });
+}
 
 int64_t PageFs::NowNs() { return clock_->NowMicros() * 1000; }
 
@@ -135,7 +159,12 @@ int PageFs::CheckWritable() {
 
 int PageFs::Commit(const std::vector<PageMutation>& mutations) {
   if (mutations.empty()) return 0;
+  auto start = std::chrono::steady_clock::now();
   auto lsn = store_->Commit(generation_, mutations);
+  if (commit_observer_) {
+    commit_observer_(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
   if (!lsn.ok()) return ErrnoFor(lsn.status());
   ++commits_;
   for (const auto& m : mutations) bytes_committed_ += m.key.size() + m.value.size();

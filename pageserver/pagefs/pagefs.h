@@ -3,6 +3,9 @@
 #include <sys/statvfs.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <thread>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -111,6 +114,14 @@ class PageFs {
   int ReadDir(uint64_t ino, std::vector<DirListing>* out);
   int StatFs(struct statvfs* st);
 
+  // Called with the duration (seconds) of every commit to the pageserver (for metrics).
+  void set_commit_observer(std::function<void(double)> observer) {
+    commit_observer_ = std::move(observer);
+  }
+  // Starts the background flusher: once buffered data passes half the dirty limit it is
+  // committed in the background, so writers stall only at the full limit.
+  void StartBackgroundFlusher();
+
   bool read_only() const { return options_.read_only; }
   uint64_t lsn() const { return lsn_; }
   uint64_t generation() const { return generation_; }
@@ -153,6 +164,12 @@ class PageFs {
   std::atomic<bool> fenced_{false};
   std::atomic<uint64_t> dirty_bytes_{0};
   std::atomic<uint64_t> commits_{0}, bytes_committed_{0};
+
+  std::function<void(double)> commit_observer_;
+  std::mutex flusher_mu_;
+  std::condition_variable flusher_cv_;
+  bool flusher_stop_ = false;  // guarded by flusher_mu_
+  std::thread flusher_;
 
   std::mutex mu_;
   fs::Superblock superblock_;  // guarded by mu_

@@ -20,6 +20,13 @@ PageFsMetrics::PageFsMetrics()
                    .Name("pgbranch_pagefs_operation_duration_seconds")
                    .Help("Filesystem operation latency by kind (fsync includes the commit)")
                    .Register(*registry_)),
+      commit_latency_(prometheus::BuildHistogram()
+                          .Name("pgbranch_pagefs_commit_duration_seconds")
+                          .Help("Latency of commits to the pageserver (durable when done)")
+                          .Register(*registry_)
+                          .Add({}, prometheus::Histogram::BucketBoundaries{
+                                       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                       0.025, 0.05, 0.1, 0.25, 1})),
       cache_hit_ratio_(MakeGauge(*registry_, "pgbranch_pagefs_cache_hit_ratio",
                                  "Hits / lookups of the local page cache")),
       dirty_bytes_(MakeGauge(*registry_, "pgbranch_pagefs_dirty_bytes",

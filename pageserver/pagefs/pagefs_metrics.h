@@ -21,6 +21,7 @@ class PageFsMetrics {
   PageFsMetrics();
   absl::Status Expose(const std::string& address);
   void ObserveOp(const char* op, double seconds, int err);
+  void ObserveCommit(double seconds) { commit_latency_.Observe(seconds); }
   void Refresh(const PageFsStats& stats);
 
  private:
@@ -28,6 +29,7 @@ class PageFsMetrics {
   std::unique_ptr<prometheus::Exposer> exposer_;
   prometheus::Family<prometheus::Counter>& ops_;
   prometheus::Family<prometheus::Histogram>& latency_;
+  prometheus::Histogram& commit_latency_;
   prometheus::Gauge& cache_hit_ratio_;
   prometheus::Gauge& dirty_bytes_;
   prometheus::Gauge& fenced_;
