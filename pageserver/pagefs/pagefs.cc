@@ -346,8 +346,9 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock) {
         {fs::PageKey(inode->ino, block), std::string(stored), stored.empty()});
     committed.emplace_back(block, std::string(stored));
     batch_bytes += stored.size() + 32;
-    // Very large flushes go in several commits (each atomic; the fsync needs them all).
-    if (batch_bytes > (32u << 20)) {
+    // Large flushes go in several commits (each atomic; the fsync needs them all), so that a
+    // small WAL commit queued behind one at the pageserver waits for 4 MiB, not for all of it.
+    if (batch_bytes > (4u << 20)) {
       batches.emplace_back();
       batch_bytes = 0;
     }
