@@ -26,11 +26,11 @@ say "Installing packages and building (the first run takes a few minutes)"
 
 # A previous demo may still be mounted or running.
 for m in main dev before; do
-  [ -f "$STATE/pg-$m/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$STATE/mnt-$m/pgdata" -m immediate stop >/dev/null 2>&1 || true
+  [ -f "$STATE/mnt-$m/pgdata/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$STATE/mnt-$m/pgdata" -m immediate stop >/dev/null 2>&1 || true
   fusermount3 -uz "$STATE/mnt-$m" 2>/dev/null || true
 done
 [ -f "$STATE/pageserver.pid" ] && kill "$(cat "$STATE/pageserver.pid")" 2>/dev/null || true
-rm -rf "$STATE" && mkdir -p "$STATE/sock" && chmod 777 "$STATE/sock"
+rm -rf "$STATE" && mkdir -p "$STATE/sock" "$STATE/logs" && chmod 777 "$STATE/sock" "$STATE/logs"
 PAGECTL="$BUILD/bin/pagectl"
 
 cleanup() {
@@ -60,7 +60,7 @@ mount_branch() {  # mount_branch NAME [pagefs flags...]
 }
 start_pg() {  # start_pg NAME PORT
   rm -f "$STATE/mnt-$1/pgdata/postmaster.pid"  # a branch copies its parent's lock file
-  as_pg "$PGBIN/pg_ctl" -D "$STATE/mnt-$1/pgdata" -l "$STATE/pg-$1.log" -w \
+  as_pg "$PGBIN/pg_ctl" -D "$STATE/mnt-$1/pgdata" -l "$STATE/logs/pg-$1.log" -w \
     -o "-k $STATE/sock -p $2 -c listen_addresses='' -c shared_buffers=64MB" start >/dev/null
 }
 psql_at() { as_pg psql -h "$STATE/sock" -p "$1" -U postgres -At -v ON_ERROR_STOP=1 -c "$2"; }
