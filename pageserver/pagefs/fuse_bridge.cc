@@ -3,8 +3,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -21,8 +21,8 @@ class OpTimer {
       : metrics_(Ctx(req)->metrics), op_(op), start_(std::chrono::steady_clock::now()) {}
   void Done(int err) {
     if (metrics_ == nullptr) return;
-    metrics_->ObserveOp(op_, std::chrono::duration<double>(
-                                 std::chrono::steady_clock::now() - start_).count(), err);
+    metrics_->ObserveOp(
+        op_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(), err);
   }
 
  private:
@@ -132,8 +132,10 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   if (to_set & FUSE_SET_ATTR_UID) flags |= PageFs::kSetUid, in.uid = attr->st_uid;
   if (to_set & FUSE_SET_ATTR_GID) flags |= PageFs::kSetGid, in.gid = attr->st_gid;
   if (to_set & FUSE_SET_ATTR_SIZE) flags |= PageFs::kSetSize, in.size = attr->st_size;
-  if (to_set & FUSE_SET_ATTR_ATIME) flags |= PageFs::kSetAtime, in.atime_ns = TimespecNs(attr->st_atim);
-  if (to_set & FUSE_SET_ATTR_MTIME) flags |= PageFs::kSetMtime, in.mtime_ns = TimespecNs(attr->st_mtim);
+  if (to_set & FUSE_SET_ATTR_ATIME)
+    flags |= PageFs::kSetAtime, in.atime_ns = TimespecNs(attr->st_atim);
+  if (to_set & FUSE_SET_ATTR_MTIME)
+    flags |= PageFs::kSetMtime, in.mtime_ns = TimespecNs(attr->st_mtim);
   if (to_set & FUSE_SET_ATTR_ATIME_NOW) flags |= PageFs::kSetAtime, in.atime_ns = NowNs();
   if (to_set & FUSE_SET_ATTR_MTIME_NOW) flags |= PageFs::kSetMtime, in.mtime_ns = NowNs();
   fs::InodeAttr out;
@@ -254,8 +256,8 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   const fuse_ctx* c = fuse_req_ctx(req);
   fs::InodeAttr attr;
   uint64_t ino;
-  int err = Ctx(req)->fs->Create(parent, name, mode & ~c->umask, fi->flags, c->uid, c->gid, &attr,
-                                 &ino);
+  int err =
+      Ctx(req)->fs->Create(parent, name, mode & ~c->umask, fi->flags, c->uid, c->gid, &attr, &ino);
   t.Done(err);
   if (err) {
     fuse_reply_err(req, err);

@@ -47,9 +47,9 @@ struct Flags {
 };
 
 bool ParseFlags(int argc, char** argv, Flags* f, std::string* error) {
-  static const char* kValued[] = {"--pageserver", "--tenant", "--timeline", "--token-file",
-                                  "--tls-ca", "--lsn", "--at", "--cache-mb", "--dirty-mb",
-                                  "--metrics-listen", "--log-level"};
+  static const char* kValued[] = {
+      "--pageserver", "--tenant",   "--timeline", "--token-file",     "--tls-ca",   "--lsn",
+      "--at",         "--cache-mb", "--dirty-mb", "--metrics-listen", "--log-level"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--read-only") {
@@ -139,10 +139,10 @@ int Run(const Flags& f) {
     return it == f.values.end() ? def : it->second;
   };
   std::string level = get("--log-level", "info");
-  SetLogLevel(level == "debug" ? LogLevel::kDebug
+  SetLogLevel(level == "debug"     ? LogLevel::kDebug
               : level == "warning" ? LogLevel::kWarning
-              : level == "error" ? LogLevel::kError
-                                 : LogLevel::kInfo);
+              : level == "error"   ? LogLevel::kError
+                                   : LogLevel::kInfo);
 
   pagefs::GrpcPageStoreOptions so;
   so.address = get("--pageserver");
@@ -204,8 +204,8 @@ int Run(const Flags& f) {
   pfs.StartBackgroundFlusher();
   pagefs::FuseContext ctx{&pfs, &metrics, 86400.0};
 
-  std::string options = "allow_other,default_permissions,fsname=pagefs:" + so.timeline_id +
-                        ",subtype=pagefs";
+  std::string options =
+      "allow_other,default_permissions,fsname=pagefs:" + so.timeline_id + ",subtype=pagefs";
   if (f.read_only) options += ",ro";
   std::vector<std::string> arg_storage = {"pagefs", "-o", options};
   std::vector<char*> argv;

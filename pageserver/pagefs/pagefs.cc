@@ -48,16 +48,20 @@ int64_t PageFs::NowNs() { return clock_->NowMicros() * 1000; }
 
 int PageFs::ErrnoFor(const absl::Status& s) {
   switch (s.code()) {
-    case absl::StatusCode::kOk: return 0;
-    case absl::StatusCode::kNotFound: return ENOENT;
+    case absl::StatusCode::kOk:
+      return 0;
+    case absl::StatusCode::kNotFound:
+      return ENOENT;
     case absl::StatusCode::kFailedPrecondition:
       if (!fenced_.exchange(true)) {
         LogError("Fenced: another writer acquired this timeline; writes now fail with EIO",
                  {{"error", s.ToString()}});
       }
       return EIO;
-    case absl::StatusCode::kResourceExhausted: return ENOSPC;
-    case absl::StatusCode::kOutOfRange: return EINVAL;
+    case absl::StatusCode::kResourceExhausted:
+      return ENOSPC;
+    case absl::StatusCode::kOutOfRange:
+      return EINVAL;
     default:
       LogError("Pageserver call failed", {{"error", s.ToString()}});
       return EIO;
@@ -94,7 +98,8 @@ absl::Status PageFs::Mount() {
     auto sb = fs::DecodeSuperblock(*(*r)[0]);
     if (!sb.ok()) return sb.status();
     superblock_ = *sb;
-    if (!(*r)[1].has_value()) return absl::DataLossError("the superblock exists but the root does not");
+    if (!(*r)[1].has_value())
+      return absl::DataLossError("the superblock exists but the root does not");
     auto attr = fs::DecodeInodeAttr(*(*r)[1]);
     if (!attr.ok()) return attr.status();
     root->attr = *attr;
@@ -342,8 +347,7 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock) {
   for (const auto& [block, page] : inode->flushing) {
     if (block >= pages) continue;  // beyond the end (truncated away)
     std::string_view stored = fs::TrimTrailingZeros(page);
-    batches.back().push_back(
-        {fs::PageKey(inode->ino, block), std::string(stored), stored.empty()});
+    batches.back().push_back({fs::PageKey(inode->ino, block), std::string(stored), stored.empty()});
     committed.emplace_back(block, std::string(stored));
     batch_bytes += stored.size() + 32;
     // Large flushes go in several commits (each atomic; the fsync needs them all), so that a
@@ -413,7 +417,8 @@ absl::Status PageFs::FlushAll() {
     std::unique_lock<std::mutex> lock(inode->mu);
     if (inode->dirty.empty() && !inode->attr_dirty && !inode->flush_running) continue;
     if (int err = FlushInodeLocked(inode.get(), lock)) {
-      result = absl::InternalError(absl::StrCat("flushing inode ", inode->ino, ": ", strerror(err)));
+      result =
+          absl::InternalError(absl::StrCat("flushing inode ", inode->ino, ": ", strerror(err)));
     }
   }
   return result;
@@ -483,8 +488,7 @@ int PageFs::SetAttr(uint64_t ino, int flags, const fs::InodeAttr& in, fs::InodeA
     if (!inode->attr.IsRegular()) return inode->attr.IsDirectory() ? EISDIR : EINVAL;
     if (int err = TruncateLocked(inode.get(), in.size, lock)) return err;
   } else {
-    std::vector<PageMutation> muts = {
-        {fs::InodeKey(ino), fs::EncodeInodeAttr(inode->attr), false}};
+    std::vector<PageMutation> muts = {{fs::InodeKey(ino), fs::EncodeInodeAttr(inode->attr), false}};
     if (int err = Commit(muts)) return err;
   }
   *out = inode->attr;

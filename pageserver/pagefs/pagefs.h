@@ -5,11 +5,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
-#include <thread>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -22,11 +22,11 @@ namespace pgbranch::pagefs {
 
 struct PageFsOptions {
   bool read_only = false;
-  uint64_t lsn = 0;           // read-only: serve this LSN (0: resolve at mount)
-  int64_t at_micros = 0;      // read-only: serve the newest LSN at or before this time
+  uint64_t lsn = 0;                     // read-only: serve this LSN (0: resolve at mount)
+  int64_t at_micros = 0;                // read-only: serve the newest LSN at or before this time
   uint64_t cache_bytes = 256ull << 20;  // clean page cache
   uint64_t dirty_limit_bytes = 48ull << 20;  // buffered writes above this force a flush
-  uint32_t mount_uid = 0;     // owner of a new root directory
+  uint32_t mount_uid = 0;                    // owner of a new root directory
   uint32_t mount_gid = 0;
 };
 
@@ -172,7 +172,7 @@ class PageFs {
   std::thread flusher_;
 
   std::mutex mu_;
-  fs::Superblock superblock_;  // guarded by mu_
+  fs::Superblock superblock_;                          // guarded by mu_
   std::map<uint64_t, std::shared_ptr<Inode>> inodes_;  // guarded by mu_
   // (parent, name) -> child ino, 0 for a known-absent name. Guarded by mu_.
   std::map<std::pair<uint64_t, std::string>, uint64_t> dirents_;

@@ -25,8 +25,8 @@ struct PageFs::Inode {
   std::map<uint64_t, std::string> flushing;
   bool flush_running = false;
   std::condition_variable flush_done;
-  bool flush_failed = false;              // sticky: every later fsync reports EIO
-  uint64_t version = 0;                   // bumped by every change of the data
+  bool flush_failed = false;  // sticky: every later fsync reports EIO
+  uint64_t version = 0;       // bumped by every change of the data
 
   // Guarded by PageFs::mu_.
   uint64_t parent = 0;  // directories: the parent, for ".."

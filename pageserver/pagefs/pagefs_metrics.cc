@@ -20,17 +20,18 @@ PageFsMetrics::PageFsMetrics()
                    .Name("pgbranch_pagefs_operation_duration_seconds")
                    .Help("Filesystem operation latency by kind (fsync includes the commit)")
                    .Register(*registry_)),
-      commit_latency_(prometheus::BuildHistogram()
-                          .Name("pgbranch_pagefs_commit_duration_seconds")
-                          .Help("Latency of commits to the pageserver (durable when done)")
-                          .Register(*registry_)
-                          .Add({}, prometheus::Histogram::BucketBoundaries{
-                                       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                       0.025, 0.05, 0.1, 0.25, 1})),
+      commit_latency_(
+          prometheus::BuildHistogram()
+              .Name("pgbranch_pagefs_commit_duration_seconds")
+              .Help("Latency of commits to the pageserver (durable when done)")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001,
+                                                               0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                               0.1, 0.25, 1})),
       cache_hit_ratio_(MakeGauge(*registry_, "pgbranch_pagefs_cache_hit_ratio",
                                  "Hits / lookups of the local page cache")),
-      dirty_bytes_(MakeGauge(*registry_, "pgbranch_pagefs_dirty_bytes",
-                             "Buffered bytes not yet committed")),
+      dirty_bytes_(
+          MakeGauge(*registry_, "pgbranch_pagefs_dirty_bytes", "Buffered bytes not yet committed")),
       fenced_(MakeGauge(*registry_, "pgbranch_pagefs_fenced",
                         "1 once another writer took the timeline")),
       commits_(prometheus::BuildCounter()
@@ -48,7 +49,8 @@ absl::Status PageFsMetrics::Expose(const std::string& address) {
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(address);
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
   }
   exposer_->RegisterCollectable(registry_);
   return absl::OkStatus();

@@ -29,8 +29,7 @@ int64_t PageFs::LookupEntryLocked(uint64_t parent, const std::string& name) {
   return static_cast<int64_t>(child);
 }
 
-int PageFs::Lookup(uint64_t parent, const std::string& name, fs::InodeAttr* attr,
-                   uint64_t* ino) {
+int PageFs::Lookup(uint64_t parent, const std::string& name, fs::InodeAttr* attr, uint64_t* ino) {
   if (name.size() > fs::kMaxNameBytes) return ENAMETOOLONG;
   std::shared_ptr<Inode> child;
   {
@@ -56,7 +55,8 @@ void PageFs::TouchParentLocked(Inode* parent, int nlink_delta, std::vector<PageM
   std::lock_guard<std::mutex> lock(parent->mu);
   int64_t now = NowNs();
   parent->attr.mtime_ns = parent->attr.ctime_ns = now;
-  parent->attr.nlink = static_cast<uint32_t>(static_cast<int64_t>(parent->attr.nlink) + nlink_delta);
+  parent->attr.nlink =
+      static_cast<uint32_t>(static_cast<int64_t>(parent->attr.nlink) + nlink_delta);
   muts->push_back({fs::InodeKey(parent->ino), fs::EncodeInodeAttr(parent->attr), false});
 }
 
@@ -105,8 +105,8 @@ int PageFs::MakeNodeLocked(uint64_t parent_ino, const std::string& name, fs::Ino
   return 0;
 }
 
-int PageFs::Create(uint64_t parent, const std::string& name, uint32_t mode, int flags,
-                   uint32_t uid, uint32_t gid, fs::InodeAttr* attr, uint64_t* ino) {
+int PageFs::Create(uint64_t parent, const std::string& name, uint32_t mode, int flags, uint32_t uid,
+                   uint32_t gid, fs::InodeAttr* attr, uint64_t* ino) {
   std::shared_ptr<Inode> existing_inode;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -200,8 +200,8 @@ int PageFs::Link(uint64_t ino, uint64_t new_parent, const std::string& new_name,
     updated = inode->attr;
     ++updated.nlink;
     updated.ctime_ns = NowNs();
-    muts.push_back({fs::DirEntryKey(new_parent, new_name),
-                    fs::EncodeDirEntry({ino, updated.type()}), false});
+    muts.push_back(
+        {fs::DirEntryKey(new_parent, new_name), fs::EncodeDirEntry({ino, updated.type()}), false});
     muts.push_back({fs::InodeKey(ino), fs::EncodeInodeAttr(updated), false});
   }
   TouchParentLocked(parent.get(), 0, &muts);
@@ -354,10 +354,9 @@ int PageFs::Rename(uint64_t parent_ino, const std::string& name, uint64_t new_pa
       p = pi->parent;
     }
   }
-  std::vector<PageMutation> muts = {
-      {fs::DirEntryKey(parent_ino, name), "", true},
-      {fs::DirEntryKey(new_parent_ino, new_name),
-       fs::EncodeDirEntry({src->ino, src->attr.type()}), false}};
+  std::vector<PageMutation> muts = {{fs::DirEntryKey(parent_ino, name), "", true},
+                                    {fs::DirEntryKey(new_parent_ino, new_name),
+                                     fs::EncodeDirEntry({src->ino, src->attr.type()}), false}};
   std::shared_ptr<Inode> dst;
   bool delete_dst = false;
   int dst_parent_nlink = 0;

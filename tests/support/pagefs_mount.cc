@@ -37,10 +37,15 @@ bool PagefsMount::IsMounted() const {
 absl::Status PagefsMount::Mount() {
   std::filesystem::create_directories(options_.mountpoint);
   std::vector<std::string> args = {PageserverProcess::BinDir() + "/pagefs",
-                                   "--pageserver", options_.pageserver,
-                                   "--tenant", options_.tenant,
-                                   "--timeline", options_.timeline,
-                                   "--foreground", "--log-level", "warning"};
+                                   "--pageserver",
+                                   options_.pageserver,
+                                   "--tenant",
+                                   options_.tenant,
+                                   "--timeline",
+                                   options_.timeline,
+                                   "--foreground",
+                                   "--log-level",
+                                   "warning"};
   if (options_.read_only) {
     args.push_back("--read-only");
     if (options_.lsn != 0) args.insert(args.end(), {"--lsn", std::to_string(options_.lsn)});
@@ -48,23 +53,15 @@ absl::Status PagefsMount::Mount() {
   }
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   args.push_back(options_.mountpoint);
-  pid_ = fork();
+  pid_ = SpawnChild(args);
   if (pid_ < 0) return absl::InternalError("fork failed");
-  if (pid_ == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     int status;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      return absl::InternalError(absl::StrCat("pagefs exited before mounting (status ", status,
-                                              ")"));
+      return absl::InternalError(
+          absl::StrCat("pagefs exited before mounting (status ", status, ")"));
     }
     if (IsMounted()) return absl::OkStatus();
     std::this_thread::sleep_for(std::chrono::milliseconds(2));

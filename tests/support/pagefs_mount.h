@@ -19,8 +19,8 @@ class PagefsMount {
     std::string timeline;
     std::string mountpoint;  // created if missing
     bool read_only = false;
-    uint64_t lsn = 0;        // read-only at this LSN
-    std::string at;          // read-only as of this RFC 3339 time
+    uint64_t lsn = 0;  // read-only at this LSN
+    std::string at;    // read-only as of this RFC 3339 time
     std::vector<std::string> extra_args;
   };
 

@@ -24,6 +24,20 @@ std::string PageserverProcess::BinDir() {
   return env != nullptr ? env : PGBRANCH_DEFAULT_BIN_DIR;
 }
 
+pid_t SpawnChild(std::vector<std::string> args) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    // Never outlive the test, even if it is killed.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 PageserverProcess::PageserverProcess(std::string data_dir, std::vector<std::string> extra_args)
     : data_dir_(std::move(data_dir)), extra_args_(std::move(extra_args)) {}
 
@@ -44,17 +58,8 @@ absl::Status PageserverProcess::Start() {
                                    "--log-level",
                                    "warning"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
-  pid_ = fork();
+  pid_ = SpawnChild(args);
   if (pid_ < 0) return absl::InternalError("fork failed");
-  if (pid_ == 0) {
-    // Never outlive the test, even if it is killed.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     int status;

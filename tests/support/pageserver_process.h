@@ -13,6 +13,10 @@
 
 namespace pgbranch::testing {
 
+// Starts `args[0]` with `args` as a child that is SIGKILLed if the test process dies; -1 if fork
+// failed.
+pid_t SpawnChild(std::vector<std::string> args);
+
 // Runs a real `pgbranch-pageserver` process on a loopback port chosen by the kernel.
 // The binary is found in $PGBRANCH_BIN_DIR (default: the build's bin directory).
 class PageserverProcess {

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "pageserver/proto/pageserver.grpc.pb.h"
+#include "tests/bench/common/bench_net.h"
 #include "tests/support/pagefs_mount.h"
 #include "tests/support/pageserver_process.h"
 
@@ -79,12 +80,11 @@ class ScratchDir {
 // One line about the machine: cores, CPU, memory, kernel, filesystem of `dir`, PostgreSQL.
 std::string MachineInfo(const std::string& dir);
 
-absl::StatusOr<int> FreeLoopbackPort();
-absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+using bench_common::FreeLoopbackPort;
+using bench_common::HttpGet;
 // The value of the sample of `name` whose labels contain `labels` (e.g. `op="fsync"`; empty:
 // the first sample), or -1.
-double MetricValue(const std::string& text, const std::string& name,
-                   const std::string& labels = "");
+using bench_common::MetricValue;
 
 // Creates `dir` owned by postgres with mode 0700.
 absl::Status MakePostgresDir(const std::string& dir);

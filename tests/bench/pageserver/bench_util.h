@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "pageserver/proto/pageserver.grpc.pb.h"
+#include "tests/bench/common/bench_net.h"
 #include "tests/support/pageserver_process.h"
 
 // Helpers shared by the sections of pageserver-bench: configuration, tables, latency statistics,
@@ -88,11 +89,11 @@ std::string MachineInfo(const std::string& dir);
 absl::Status FromGrpc(const grpc::Status& s);
 
 // A loopback TCP port that was free a moment ago (for servers that cannot report theirs).
-absl::StatusOr<int> FreeLoopbackPort();
+using bench_common::FreeLoopbackPort;
 // The body of GET http://127.0.0.1:port/path.
-absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+using bench_common::HttpGet;
 // The value of the first sample of Prometheus metric `name` in `text`, or -1.
-double MetricValue(const std::string& text, const std::string& name);
+using bench_common::MetricValue;
 
 // A real pageserver process on a scratch data directory, with a typed client. Thread-safe
 // (every call uses the shared channel).

@@ -53,7 +53,7 @@ TEST_F(PageFsTest, WritesAreBufferedUntilFsyncThenDurable) {
   EXPECT_EQ(ReadAll(ino), "hello");
   ASSERT_EQ(fs_->Fsync(ino), 0);
   EXPECT_EQ(store_.head(), head + 1);  // one commit for data + attributes
-  fs_.reset();                        // a crash: nothing is flushed at "unmount"
+  fs_.reset();                         // a crash: nothing is flushed at "unmount"
   fs_ = std::make_unique<PageFs>(&store_, PageFsOptions{}, &clock_);
   ASSERT_TRUE(fs_->Mount().ok());
   ino = Lookup(kRoot, "f");
