@@ -133,6 +133,9 @@ class PageFs {
   std::shared_ptr<Inode> LoadLocked(uint64_t ino, int* err);
   // The child inode number of (parent, name), 0 if absent; negative errno on a store error.
   int64_t LookupEntryLocked(uint64_t parent, const std::string& name);
+  // Loads the directory `parent_ino` and its entry `name`; 0 or an errno.
+  int ResolveLocked(uint64_t parent_ino, const std::string& name, std::shared_ptr<Inode>* parent,
+                    std::shared_ptr<Inode>* child);
   int CheckWritable();
   // Commits a batch; maps failures to errno and notices fencing. Takes no lock.
   int Commit(const std::vector<PageMutation>& mutations);

@@ -29,6 +29,18 @@ int64_t PageFs::LookupEntryLocked(uint64_t parent, const std::string& name) {
   return static_cast<int64_t>(child);
 }
 
+int PageFs::ResolveLocked(uint64_t parent_ino, const std::string& name,
+                          std::shared_ptr<Inode>* parent, std::shared_ptr<Inode>* child) {
+  int err = 0;
+  *parent = LoadLocked(parent_ino, &err);
+  if (!*parent) return err;
+  int64_t child_ino = LookupEntryLocked(parent_ino, name);
+  if (child_ino < 0) return static_cast<int>(-child_ino);
+  if (child_ino == 0) return ENOENT;
+  *child = LoadLocked(static_cast<uint64_t>(child_ino), &err);
+  return *child ? 0 : err;
+}
+
 int PageFs::Lookup(uint64_t parent, const std::string& name, fs::InodeAttr* attr, uint64_t* ino) {
   if (name.size() > fs::kMaxNameBytes) return ENAMETOOLONG;
   std::shared_ptr<Inode> child;
@@ -228,14 +240,8 @@ void PageFs::AppendDeleteLocked(Inode* inode, std::vector<PageMutation>* muts) {
 int PageFs::Unlink(uint64_t parent_ino, const std::string& name) {
   if (int err = CheckWritable()) return err;
   std::lock_guard<std::mutex> lock(mu_);
-  int err = 0;
-  auto parent = LoadLocked(parent_ino, &err);
-  if (!parent) return err;
-  int64_t child_ino = LookupEntryLocked(parent_ino, name);
-  if (child_ino < 0) return static_cast<int>(-child_ino);
-  if (child_ino == 0) return ENOENT;
-  auto child = LoadLocked(static_cast<uint64_t>(child_ino), &err);
-  if (!child) return err;
+  std::shared_ptr<Inode> parent, child;
+  if (int err = ResolveLocked(parent_ino, name, &parent, &child)) return err;
   std::vector<PageMutation> muts = {{fs::DirEntryKey(parent_ino, name), "", true}};
   bool delete_now = false;
   {
@@ -293,14 +299,8 @@ int PageFs::Release(uint64_t ino) {
 int PageFs::Rmdir(uint64_t parent_ino, const std::string& name) {
   if (int err = CheckWritable()) return err;
   std::lock_guard<std::mutex> lock(mu_);
-  int err = 0;
-  auto parent = LoadLocked(parent_ino, &err);
-  if (!parent) return err;
-  int64_t child_ino = LookupEntryLocked(parent_ino, name);
-  if (child_ino < 0) return static_cast<int>(-child_ino);
-  if (child_ino == 0) return ENOENT;
-  auto child = LoadLocked(static_cast<uint64_t>(child_ino), &err);
-  if (!child) return err;
+  std::shared_ptr<Inode> parent, child;
+  if (int err = ResolveLocked(parent_ino, name, &parent, &child)) return err;
   if (!child->attr.IsDirectory()) return ENOTDIR;
   fs::KeyRange range = fs::DirEntryRange(child->ino);
   auto page = store_->Scan(lsn_, range.start, range.end, 1);
