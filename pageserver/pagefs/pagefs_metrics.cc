@@ -1,14 +1,9 @@
 #include "pageserver/pagefs/pagefs_metrics.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/metrics_util.h"
 
 namespace pgbranch::pagefs {
-namespace {
-prometheus::Gauge& MakeGauge(prometheus::Registry& r, const std::string& name,
-                             const std::string& help) {
-  return prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
-}
-}  // namespace
 
 PageFsMetrics::PageFsMetrics()
     : registry_(std::make_shared<prometheus::Registry>()),
@@ -34,26 +29,13 @@ PageFsMetrics::PageFsMetrics()
           MakeGauge(*registry_, "pgbranch_pagefs_dirty_bytes", "Buffered bytes not yet committed")),
       fenced_(MakeGauge(*registry_, "pgbranch_pagefs_fenced",
                         "1 once another writer took the timeline")),
-      commits_(prometheus::BuildCounter()
-                   .Name("pgbranch_pagefs_commits_total")
-                   .Help("Batches committed to the pageserver")
-                   .Register(*registry_)
-                   .Add({})),
-      bytes_committed_(prometheus::BuildCounter()
-                           .Name("pgbranch_pagefs_committed_bytes_total")
-                           .Help("Bytes committed to the pageserver")
-                           .Register(*registry_)
-                           .Add({})) {}
+      commits_(MakeCounter(*registry_, "pgbranch_pagefs_commits_total",
+                           "Batches committed to the pageserver")),
+      bytes_committed_(MakeCounter(*registry_, "pgbranch_pagefs_committed_bytes_total",
+                                   "Bytes committed to the pageserver")) {}
 
 absl::Status PageFsMetrics::Expose(const std::string& address) {
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(address);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
-  }
-  exposer_->RegisterCollectable(registry_);
-  return absl::OkStatus();
+  return ServeMetrics(address, registry_, &exposer_);
 }
 
 void PageFsMetrics::ObserveOp(const char* op, double seconds, int err) {

@@ -1,21 +1,10 @@
 #include "pageserver/server/server_metrics.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/metrics_util.h"
 
 namespace pgbranch::pageserver {
-namespace {
-
-prometheus::Counter& MakeCounter(prometheus::Registry& r, const std::string& name,
-                                 const std::string& help) {
-  return prometheus::BuildCounter().Name(name).Help(help).Register(r).Add({});
-}
-
-prometheus::Gauge& MakeGauge(prometheus::Registry& r, const std::string& name,
-                             const std::string& help) {
-  return prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
-}
-
-}  // namespace
+namespace {}  // namespace
 
 ServerMetrics::ServerMetrics()
     : registry_(std::make_shared<prometheus::Registry>()),
@@ -47,14 +36,7 @@ ServerMetrics::ServerMetrics()
                               "Versions dropped by GC")) {}
 
 absl::Status ServerMetrics::Expose(const std::string& address) {
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(address);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
-  }
-  exposer_->RegisterCollectable(registry_);
-  return absl::OkStatus();
+  return ServeMetrics(address, registry_, &exposer_);
 }
 
 void ServerMetrics::ObserveRequest(const std::string& method, const std::string& code,

@@ -16,4 +16,18 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
 double MetricValue(const std::string& text, const std::string& name,
                    const std::string& labels = "");
 
+// The value after the ':' of the first line of `file` starting with `prefix` ("?" if none),
+// e.g. FirstMatch("/proc/cpuinfo", "model name").
+std::string FirstMatch(const std::string& file, const std::string& prefix);
+// "ext4 on /dev/vda": the filesystem holding `dir`.
+std::string FilesystemOf(const std::string& dir);
+
+struct BenchArgs {
+  bool quick = false;
+  std::string only;  // one section, or empty for all
+  std::string dir;   // where data goes; empty: a temporary directory
+};
+// Parses --quick, --only NAME, --dir DIR, --help. Returns -1 to go on, else the exit code.
+int ParseBenchArgs(int argc, char** argv, const char* usage, BenchArgs* out);
+
 }  // namespace pgbranch::bench_common

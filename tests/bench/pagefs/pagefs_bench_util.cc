@@ -29,6 +29,9 @@
 
 namespace pgbranch::pagefs_bench {
 
+using bench_common::FilesystemOf;
+using bench_common::FirstMatch;
+
 void Table::Print() const {
   std::vector<size_t> width(header_.size());
   for (size_t c = 0; c < header_.size(); ++c) width[c] = header_[c].size();
@@ -94,41 +97,7 @@ ScratchDir::~ScratchDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-namespace {
-
-std::string FirstMatch(const std::string& file, const std::string& prefix) {
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(prefix, 0) == 0) {
-      size_t colon = line.find(':');
-      std::string v = colon == std::string::npos ? line : line.substr(colon + 1);
-      size_t b = v.find_first_not_of(" \t");
-      return b == std::string::npos ? "" : v.substr(b);
-    }
-  }
-  return "?";
-}
-
-std::string FilesystemOf(const std::string& dir) {
-  std::error_code ec;
-  std::string path = std::filesystem::weakly_canonical(dir, ec).string();
-  std::ifstream in("/proc/mounts");
-  std::string dev, mnt, type, rest, best_dev = "?", best_type = "?";
-  size_t best = 0;
-  while (in >> dev >> mnt >> type && std::getline(in, rest)) {
-    bool under = path == mnt || mnt == "/" ||
-                 (path.rfind(mnt, 0) == 0 && path.size() > mnt.size() && path[mnt.size()] == '/');
-    if (under && mnt.size() >= best) {
-      best = mnt.size();
-      best_dev = dev;
-      best_type = type;
-    }
-  }
-  return absl::StrCat(best_type, " on ", best_dev);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::string MachineInfo(const std::string& dir) {
   utsname u{};

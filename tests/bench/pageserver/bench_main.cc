@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/log.h"
+#include "tests/bench/common/bench_net.h"
 #include "tests/bench/pageserver/sections.h"
 
 namespace {
@@ -44,24 +45,13 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   BenchConfig config;
   std::string only;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--quick") {
-      config.quick = true;
-    } else if ((a == "--only" || a == "--dir") && i + 1 < argc) {
-      (a == "--only" ? only : config.base_dir) = argv[++i];
-    } else if (a.rfind("--only=", 0) == 0) {
-      only = a.substr(7);
-    } else if (a.rfind("--dir=", 0) == 0) {
-      config.base_dir = a.substr(6);
-    } else if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else {
-      std::cerr << "unknown argument '" << a << "'\n" << kUsage;
-      return 2;
-    }
+  pgbranch::bench_common::BenchArgs args;
+  if (int rc = pgbranch::bench_common::ParseBenchArgs(argc, argv, kUsage, &args); rc >= 0) {
+    return rc;
   }
+  config.quick = args.quick;
+  only = args.only;
+  if (!args.dir.empty()) config.base_dir = args.dir;
   std::vector<Section> sections = {
       {"branch", pgbranch::bench::RunBranchBench},
       {"read", pgbranch::bench::RunReadBench},
