@@ -6,6 +6,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -131,6 +132,40 @@ int ParseBenchArgs(int argc, char** argv, const char* usage, BenchArgs* out) {
     }
   }
   return -1;
+}
+
+}  // namespace pgbranch::bench_common
+
+namespace pgbranch::bench_common {
+
+void PrintTable(const std::string& title, const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows,
+                const std::vector<std::string>& notes) {
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size() && c < width.size(); ++c) {
+      width[c] = std::max(width[c], row[c].size());
+    }
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t c = 0; c < width.size(); ++c) {
+      std::string cell = c < cells.size() ? cells[c] : "";
+      cell.resize(width[c], ' ');
+      absl::StrAppend(&out, c == 0 ? "" : " | ", cell);
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    std::cout << out << "\n";
+  };
+  std::cout << "\n## " << title << "\n\n";
+  line(header);
+  std::vector<std::string> rule;
+  for (size_t w : width) rule.push_back(std::string(w, '-'));
+  line(rule);
+  for (const auto& row : rows) line(row);
+  for (const std::string& n : notes) std::cout << "  note: " << n << "\n";
+  std::cout << std::flush;
 }
 
 }  // namespace pgbranch::bench_common

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -21,6 +22,12 @@ double MetricValue(const std::string& text, const std::string& name,
 std::string FirstMatch(const std::string& file, const std::string& prefix);
 // "ext4 on /dev/vda": the filesystem holding `dir`.
 std::string FilesystemOf(const std::string& dir);
+
+// Prints a titled, aligned table to stdout: "## title", the header, a rule, the rows (a row may
+// have fewer cells than the header) and "  note: ..." lines.
+void PrintTable(const std::string& title, const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows,
+                const std::vector<std::string>& notes);
 
 struct BenchArgs {
   bool quick = false;

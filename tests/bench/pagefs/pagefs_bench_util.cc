@@ -32,33 +32,7 @@ namespace pgbranch::pagefs_bench {
 using bench_common::FilesystemOf;
 using bench_common::FirstMatch;
 
-void Table::Print() const {
-  std::vector<size_t> width(header_.size());
-  for (size_t c = 0; c < header_.size(); ++c) width[c] = header_[c].size();
-  for (const auto& row : rows_) {
-    for (size_t c = 0; c < row.size() && c < width.size(); ++c) {
-      width[c] = std::max(width[c], row[c].size());
-    }
-  }
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string out;
-    for (size_t c = 0; c < width.size(); ++c) {
-      std::string cell = c < cells.size() ? cells[c] : "";
-      cell.resize(width[c], ' ');
-      absl::StrAppend(&out, c == 0 ? "" : " | ", cell);
-    }
-    while (!out.empty() && out.back() == ' ') out.pop_back();
-    std::cout << out << "\n";
-  };
-  std::cout << "\n## " << title_ << "\n\n";
-  line(header_);
-  std::vector<std::string> rule;
-  for (size_t w : width) rule.push_back(std::string(w, '-'));
-  line(rule);
-  for (const auto& row : rows_) line(row);
-  for (const std::string& n : notes_) std::cout << "  note: " << n << "\n";
-  std::cout << std::flush;
-}
+void Table::Print() const { bench_common::PrintTable(title_, header_, rows_, notes_); }
 
 double Samples::Quantile(double q) const {
   if (values_.empty()) return 0;

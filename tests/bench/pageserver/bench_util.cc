@@ -35,30 +35,7 @@ void Table::Add(std::string what, std::string value, std::string target, std::st
 }
 
 void Table::Print() const {
-  std::vector<std::string> header = {"what", "value", "target", "ok?"};
-  std::vector<size_t> width(header.size());
-  for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
-  for (const auto& row : rows_) {
-    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-  }
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string out;
-    for (size_t c = 0; c < cells.size(); ++c) {
-      std::string cell = cells[c];
-      cell.resize(width[c], ' ');
-      absl::StrAppend(&out, c == 0 ? "" : " | ", cell);
-    }
-    while (!out.empty() && out.back() == ' ') out.pop_back();
-    std::cout << out << "\n";
-  };
-  std::cout << "\n## " << title_ << "\n\n";
-  line(header);
-  std::vector<std::string> rule;
-  for (size_t w : width) rule.push_back(std::string(w, '-'));
-  line(rule);
-  for (const auto& row : rows_) line(row);
-  for (const std::string& n : notes_) std::cout << "  note: " << n << "\n";
-  std::cout << std::flush;
+  bench_common::PrintTable(title_, {"what", "value", "target", "ok?"}, rows_, notes_);
 }
 
 void Latencies::Append(const Latencies& other) {
