@@ -9,7 +9,7 @@ PACKAGES=(
   libcpprest-dev libyaml-cpp-dev prometheus-cpp-dev libgtest-dev libgmock-dev
   libfuse3-dev fuse3 libssl-dev libabsl-dev zlib1g-dev
   postgresql-15 postgresql-contrib postgresql-client-15
-  curl ca-certificates procps psmisc openssl libpq5
+  curl ca-certificates procps psmisc openssl libpq5 libpq-dev
 )
 
 missing=()
