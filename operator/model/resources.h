@@ -20,7 +20,21 @@ struct ObjectMeta {
   std::string namespace_ = "default";
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
-  int64_t generation = 0;
+  // Set by the object store, never by a manifest.
+  std::string uid;
+  int64_t generation = 0;  // raised by every spec change
+  absl::Time creation_timestamp = absl::InfinitePast();
+  std::optional<absl::Time> deletion_timestamp;  // deletion requested; cleanup pending
+};
+
+// A Kubernetes-style condition (API conventions: "Ready" first, True/False/Unknown).
+struct Condition {
+  std::string type;
+  std::string status = "Unknown";
+  std::string reason;
+  std::string message;
+  absl::Time last_transition_time = absl::InfinitePast();
+  int64_t observed_generation = 0;
 };
 
 struct BranchSpec {
@@ -38,9 +52,34 @@ struct BranchSpec {
   std::optional<uint64_t> history_bytes;
 };
 
+// Phases are for printer columns only; conditions carry the meaning.
+inline constexpr char kPhaseReady[] = "Ready";
+inline constexpr char kPhasePending[] = "Pending";
+inline constexpr char kPhaseResetting[] = "Resetting";
+inline constexpr char kPhaseDeleting[] = "Deleting";
+inline constexpr char kPhaseExpired[] = "Expired";
+inline constexpr char kPhaseFailed[] = "Failed";
+
+struct BranchStatus {
+  std::string phase;
+  std::string tenant_id;
+  std::string timeline_id;
+  std::string parent_timeline_id;
+  uint64_t parent_lsn = 0;
+  uint64_t head_lsn = 0;
+  int64_t logical_size = 0;
+  uint64_t diverged_bytes = 0;
+  std::optional<absl::Time> expire_time;
+  int64_t observed_reset_generation = 0;
+  std::optional<absl::Time> last_reset_time;
+  std::vector<Condition> conditions;
+  int64_t observed_generation = 0;
+};
+
 struct Branch {
   ObjectMeta metadata;
   BranchSpec spec;
+  BranchStatus status;
 };
 
 enum class EndpointType { kReadWrite, kReadOnly };
@@ -57,9 +96,28 @@ struct EndpointSpec {
   std::map<std::string, std::string> postgres_parameters;
 };
 
+inline constexpr char kPhaseStarting[] = "Starting";
+inline constexpr char kPhaseRunning[] = "Running";
+inline constexpr char kPhaseSuspending[] = "Suspending";
+inline constexpr char kPhaseSuspended[] = "Suspended";
+
+struct EndpointStatus {
+  std::string phase;
+  std::string host;              // where clients connect (the proxy)
+  int port = 0;                  // the endpoint's own port at the proxy
+  std::string timeline_id;       // the timeline the compute runs on (ephemeral for ReadOnly)
+  std::string secret_name;       // local mode: the password file; Kubernetes: the Secret
+  std::optional<absl::Time> last_active;
+  std::string message;           // why the last start failed, for a person
+  int64_t restarts = 0;
+  std::vector<Condition> conditions;
+  int64_t observed_generation = 0;
+};
+
 struct Endpoint {
   ObjectMeta metadata;
   EndpointSpec spec;
+  EndpointStatus status;
 };
 
 }  // namespace pgbranch::control

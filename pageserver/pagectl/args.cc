@@ -42,7 +42,8 @@ absl::StatusOr<int64_t> ParseRfc3339Micros(const std::string& text) {
   return absl::ToUnixMicros(time);
 }
 
-absl::StatusOr<Args> Args::Parse(int argc, const char* const* argv) {
+absl::StatusOr<Args> Args::Parse(int argc, const char* const* argv,
+                                 const std::set<std::string>& boolean_flags) {
   Args args;
   bool flags_done = false;
   for (int i = 1; i < argc; ++i) {
@@ -62,7 +63,7 @@ absl::StatusOr<Args> Args::Parse(int argc, const char* const* argv) {
       name = name.substr(0, eq);
     }
     if (name.empty()) return UsageError(absl::StrCat("malformed flag \"", arg, "\""));
-    if (BooleanFlags().count(name) > 0) {
+    if (BooleanFlags().count(name) > 0 || boolean_flags.count(name) > 0) {
       if (value.has_value()) return UsageError(absl::StrCat(Dashed(name), " takes no value"));
       value = "true";
     } else if (!value.has_value()) {

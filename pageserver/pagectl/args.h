@@ -27,8 +27,9 @@ absl::StatusOr<int64_t> ParseRfc3339Micros(const std::string& text);
 
 class Args {
  public:
-  // Parses argv[1..argc).
-  static absl::StatusOr<Args> Parse(int argc, const char* const* argv);
+  // Parses argv[1..argc). `boolean_flags` names more flags that take no value.
+  static absl::StatusOr<Args> Parse(int argc, const char* const* argv,
+                                    const std::set<std::string>& boolean_flags = {});
 
   const std::vector<std::string>& positional() const { return positional_; }
   // The n-th positional word, or "" if there are fewer.

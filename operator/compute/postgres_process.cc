@@ -1,0 +1,222 @@
+#include "operator/compute/postgres_process.h"
+
+#include <libpq-fe.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "operator/compute/postgres_conf.h"
+
+namespace pgbranch::compute {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content;
+    out.close();
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  }
+  if (chmod(tmp.c_str(), 0644) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+PostgresProcess::PostgresProcess(const ComputeConfig& config, const ComputeLayout& layout,
+                                 const OsUser& user)
+    : config_(config), layout_(layout), user_(user) {}
+
+std::vector<std::string> PostgresProcess::Environment() const {
+  return {absl::StrCat("PATH=", config_.pg_bin_dir, ":/usr/bin:/bin"),
+          absl::StrCat("HOME=", user_.home),
+          "USER=postgres",
+          "LOGNAME=postgres",
+          "LC_ALL=C",
+          "LANG=C"};
+}
+
+std::string PostgresProcess::SocketConnInfo(const std::string& dbname) const {
+  // Values are quoted for libpq: the workdir may hold spaces.
+  auto quote = [](const std::string& v) {
+    std::string out = "'";
+    for (char c : v) {
+      if (c == '\'' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    return out + "'";
+  };
+  return absl::StrCat("host=", quote(layout_.socket_dir), " port=", config_.pg_port,
+                      " user=postgres dbname=", quote(dbname),
+                      " connect_timeout=10 application_name=pgbranch-compute");
+}
+
+bool PostgresProcess::HasCluster() const { return Exists(layout_.data_dir + "/PG_VERSION"); }
+
+absl::Status PostgresProcess::InitDb(const ShouldAbort& should_abort) {
+  std::error_code ec;
+  if (Exists(layout_.data_dir)) {
+    // Never delete a data directory: only an empty one (created by hand) is initialised.
+    if (!fs::is_empty(layout_.data_dir, ec)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          layout_.data_dir, " exists without PG_VERSION and is not empty: not a PostgreSQL data "
+                            "directory, refusing to initialise over it"));
+    }
+    fs::remove(layout_.data_dir, ec);
+  }
+  if (Exists(layout_.initdb_dir)) {
+    LogWarning("Removing an interrupted initdb", {{"dir", layout_.initdb_dir}});
+    fs::remove_all(layout_.initdb_dir, ec);
+    if (ec) return absl::InternalError(absl::StrCat("remove ", layout_.initdb_dir, ": ", ec.message()));
+  }
+  if (mkdir(layout_.initdb_dir.c_str(), 0700) != 0) {
+    return absl::InternalError(absl::StrCat("mkdir ", layout_.initdb_dir, ": ", strerror(errno)));
+  }
+  PGB_RETURN_IF_ERROR(ChownTo(user_, layout_.initdb_dir, 0700));
+
+  struct stat st;
+  off_t offset = stat(layout_.initdb_log.c_str(), &st) == 0 ? st.st_size : 0;
+  SpawnOptions o;
+  o.argv = {config_.pg_bin_dir + "/initdb",
+            "-D",
+            layout_.initdb_dir,
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+            // Byte-order collation: indexes never depend on the C library's collation version.
+            "--lc-collate=C"};
+  o.env = Environment();
+  o.user = &user_;
+  o.output_path = layout_.initdb_log;
+  o.parent_death_signal = SIGKILL;
+  absl::StatusOr<ChildProcess> child = ChildProcess::Spawn(o);
+  if (!child.ok()) return child.status();
+  while (!child->WaitFor(std::chrono::milliseconds(20))) {
+    if (should_abort()) {
+      child->Signal(SIGKILL);
+      child->WaitFor(std::chrono::seconds(10));
+      return absl::CancelledError("stopped during initdb");
+    }
+  }
+  if (child->exit_code() != 0) {
+    return absl::InternalError(absl::StrCat("initdb failed (", child->DescribeExit(),
+                                            "): ", TailOfFile(layout_.initdb_log, 5, offset)));
+  }
+  // The new cluster appears whole or not at all.
+  if (rename(layout_.initdb_dir.c_str(), layout_.data_dir.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("rename ", layout_.initdb_dir, " to ",
+                                            layout_.data_dir, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PostgresProcess::PrepareDataDir() {
+  std::string pid_file = layout_.data_dir + "/postmaster.pid";
+  if (unlink(pid_file.c_str()) == 0) {
+    LogInfo("Removed a stale postmaster.pid", {{"timeline", config_.timeline}});
+  } else if (errno != ENOENT) {
+    return absl::InternalError(absl::StrCat("remove ", pid_file, ": ", strerror(errno)));
+  }
+  std::string standby = layout_.data_dir + "/standby.signal";
+  if (config_.mode == ComputeMode::kReadOnly) {
+    if (!Exists(standby)) {
+      std::ofstream out(standby);
+      out.close();
+      if (!out) return absl::InternalError(absl::StrCat("cannot create ", standby));
+      PGB_RETURN_IF_ERROR(ChownTo(user_, standby, 0600));
+    }
+  } else if (unlink(standby.c_str()) == 0) {
+    LogWarning("Removed standby.signal: the endpoint is read-write", {{"timeline", config_.timeline}});
+  }
+  // PostgreSQL refuses a data directory with group/other access.
+  return ChownTo(user_, layout_.data_dir, 0700);
+}
+
+absl::Status PostgresProcess::WriteConfigFiles() const {
+  PGB_RETURN_IF_ERROR(
+      WriteFileAtomically(layout_.postgresql_conf, RenderPostgresqlConf(config_, layout_)));
+  PGB_RETURN_IF_ERROR(WriteFileAtomically(layout_.hba_conf, RenderPgHbaConf()));
+  return WriteFileAtomically(layout_.ident_conf, "# Written by pgbranch-compute (empty).\n");
+}
+
+absl::Status PostgresProcess::Start() {
+  struct stat st;
+  log_offset_ = stat(layout_.postgres_log.c_str(), &st) == 0 ? st.st_size : 0;
+  SpawnOptions o;
+  o.argv = {config_.pg_bin_dir + "/postgres", "-D", layout_.data_dir, "-c",
+            "config_file=" + layout_.postgresql_conf};
+  o.env = Environment();
+  o.user = &user_;
+  o.output_path = layout_.postgres_log;
+  // If the agent dies, immediate shutdown: no server may outlive the agent on its mount.
+  o.parent_death_signal = SIGQUIT;
+  absl::StatusOr<ChildProcess> child = ChildProcess::Spawn(o);
+  if (!child.ok()) return child.status();
+  postmaster_ = std::move(*child);
+  return absl::OkStatus();
+}
+
+absl::Status PostgresProcess::WaitReady(std::chrono::milliseconds timeout,
+                                        const ShouldAbort& should_abort, const Sleep& sleep) {
+  std::string conninfo = SocketConnInfo("postgres");
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (PQping(conninfo.c_str()) == PQPING_OK) return absl::OkStatus();
+    if (postmaster_.Poll()) {
+      return absl::UnavailableError(absl::StrCat("PostgreSQL exited during start: ",
+                                                 DescribeExit()));
+    }
+    if (should_abort()) return absl::CancelledError("stopped while PostgreSQL was starting");
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "PostgreSQL did not accept connections within ",
+          std::chrono::duration_cast<std::chrono::seconds>(timeout).count(), " s: ",
+          TailOfFile(layout_.postgres_log, 3, log_offset_)));
+    }
+    sleep(std::chrono::milliseconds(5));
+  }
+}
+
+bool PostgresProcess::Alive() { return postmaster_.running() && !postmaster_.Poll(); }
+
+std::string PostgresProcess::DescribeExit() {
+  std::string tail = TailOfFile(layout_.postgres_log, 4, log_offset_);
+  std::string out = postmaster_.DescribeExit();
+  if (!tail.empty()) absl::StrAppend(&out, "; log: ", tail);
+  return out;
+}
+
+std::string PostgresProcess::Stop(std::chrono::milliseconds fast_timeout) {
+  if (!Alive()) return "not running";
+  postmaster_.Signal(SIGINT);
+  if (postmaster_.WaitFor(fast_timeout)) return "fast";
+  LogWarning("Fast shutdown timed out: immediate shutdown", {{"timeline", config_.timeline}});
+  postmaster_.Signal(SIGQUIT);
+  if (postmaster_.WaitFor(std::chrono::seconds(5))) return "immediate";
+  postmaster_.Signal(SIGKILL);
+  postmaster_.WaitFor(std::chrono::seconds(10));
+  return "killed";
+}
+
+}  // namespace pgbranch::compute

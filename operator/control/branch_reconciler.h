@@ -1,0 +1,35 @@
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "operator/control/reconcile_context.h"
+
+// Reconciles one Branch: its timeline at the pageserver (created from the parent at the start
+// point), retention, declarative reset from the parent (computes stopped first, so no writer
+// survives a reset), status figures, expiry (an expired branch is deleted with its endpoints;
+// one with children is kept and says so), and deletion (refused while children exist;
+// endpoints first, then the timeline). Level-triggered: every pass starts from what is.
+// Not thread-safe: one reconcile worker calls it.
+namespace pgbranch::control {
+
+class BranchReconciler {
+ public:
+  explicit BranchReconciler(ReconcileContext ctx) : ctx_(std::move(ctx)) {}
+  // An error means "try again with back-off"; conditions already tell the user why.
+  absl::StatusOr<ReconcileResult> Reconcile(const std::string& ns, const std::string& name);
+
+ private:
+  absl::StatusOr<ReconcileResult> Finalize(const Branch& b, BranchStatus* st);
+  // Creates the timeline; returns a requeue when the parent is not ready yet.
+  absl::StatusOr<std::optional<ReconcileResult>> EnsureTimeline(const Branch& b, BranchStatus* st);
+  absl::StatusOr<std::optional<ReconcileResult>> MaybeReset(const Branch& b, BranchStatus* st);
+  absl::Status Write(const Branch& b, const BranchStatus& st);
+
+  ReconcileContext ctx_;
+};
+
+// Whether a reset from the parent has been asked for and not yet done.
+bool ResetPending(const Branch& b);
+
+}  // namespace pgbranch::control

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "operator/control/reconcile_context.h"
+
+// Reconciles one Endpoint: whether its compute should run (scale to zero), starting and stopping
+// it through the ComputeRuntime, and its status.
+//
+// Invariant: a compute is never stopped while it is busy — a client connection is open at the
+// proxy, or the compute reports an open session, a running query or autovacuum. It is stopped
+// when it has been idle for spec.suspendTimeout (0: never). Activity is the latest of: a wake
+// request, an open connection, the compute's last busy moment, and the endpoint's creation (a new
+// endpoint starts at once, as on Neon). During a reset of its branch the compute is stopped.
+//
+// Reconcile() runs on one worker thread; LastFailure() may be called from any thread.
+namespace pgbranch::control {
+
+class EndpointReconciler {
+ public:
+  explicit EndpointReconciler(ReconcileContext ctx) : ctx_(std::move(ctx)) {}
+  absl::StatusOr<ReconcileResult> Reconcile(const std::string& ns, const std::string& name);
+
+  struct Failure {
+    absl::Time time;
+    std::string message;
+    int count = 0;
+  };
+  // The last failed start of the endpoint's compute since it last ran, if any.
+  std::optional<Failure> LastFailure(const std::string& ns, const std::string& name) const;
+
+  // The ephemeral timeline a ReadOnly endpoint runs on (ids of at most 64 characters).
+  static std::string ReadOnlyTimelineId(const std::string& endpoint);
+
+ private:
+  absl::StatusOr<ReconcileResult> Finalize(const Endpoint& e, EndpointStatus* st,
+                                           const ComputeObservation& obs);
+  absl::Status StartCompute(const Endpoint& e, const Branch& b, EndpointStatus* st);
+  // A suspended ReadOnly endpoint keeps no timeline: it would pin its branch (no reset).
+  absl::Status DropEphemeralTimeline(const Endpoint& e, const Branch& b, EndpointStatus* st);
+  absl::Status Write(const Endpoint& e, const EndpointStatus& st);
+  void RecordFailure(const std::string& key, const std::string& message, absl::Time now);
+  void ClearFailure(const std::string& key);
+
+  ReconcileContext ctx_;
+  mutable std::mutex mu_;
+  std::map<std::string, Failure> failures_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace pgbranch::control
