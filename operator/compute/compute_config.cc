@@ -191,7 +191,7 @@ absl::Status Apply(const std::string& key, const YAML::Node& v, ComputeConfig* c
 }  // namespace
 
 bool IsManagedParameter(std::string_view name) {
-  return ManagedParameters().count(absl::AsciiStrToLower(name)) > 0;
+  return ManagedParameters().count(absl::AsciiStrToLower(std::string(name))) > 0;
 }
 
 const char* ModeName(ComputeMode mode) {

@@ -58,6 +58,12 @@ absl::Status CheckUserCanTraverse(const OsUser& user, const std::string& dir) {
 }
 
 absl::Status ChownTo(const OsUser& user, const std::string& path, mode_t mode) {
+  // On pagefs every change is a commit: skip what is already right.
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && st.st_uid == user.uid && st.st_gid == user.gid &&
+      (st.st_mode & 07777) == mode) {
+    return absl::OkStatus();
+  }
   if (chown(path.c_str(), user.uid, user.gid) != 0) {
     return absl::InternalError(absl::StrCat("chown ", user.name, " ", path, ": ", strerror(errno)));
   }

@@ -177,12 +177,30 @@ absl::Status PostgresProcess::Start() {
   return absl::OkStatus();
 }
 
+std::string PostgresProcess::PostmasterStatus() const {
+  // postmaster.pid: pid, data directory, start time, port, socket directory, listen address,
+  // shared memory key, status ("starting", "stopping", "ready", "standby"), as pg_ctl reads it.
+  std::ifstream in(layout_.data_dir + "/postmaster.pid");
+  std::string line;
+  std::vector<std::string> lines;
+  while (lines.size() < 8 && std::getline(in, line)) lines.push_back(line);
+  if (lines.size() < 8 || lines[0] != std::to_string(postmaster_.pid())) return "";
+  std::string status = lines[7];
+  while (!status.empty() && status.back() == ' ') status.pop_back();
+  return status;
+}
+
 absl::Status PostgresProcess::WaitReady(std::chrono::milliseconds timeout,
                                         const ShouldAbort& should_abort, const Sleep& sleep) {
   std::string conninfo = SocketConnInfo("postgres");
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    if (PQping(conninfo.c_str()) == PQPING_OK) return absl::OkStatus();
+    // The status line says when to try a connection: pinging earlier only fills the log with
+    // "the database system is starting up".
+    std::string status = PostmasterStatus();
+    if ((status == "ready" || status == "standby") && PQping(conninfo.c_str()) == PQPING_OK) {
+      return absl::OkStatus();
+    }
     if (postmaster_.Poll()) {
       return absl::UnavailableError(absl::StrCat("PostgreSQL exited during start: ",
                                                  DescribeExit()));

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "operator/compute/child_process.h"
@@ -63,6 +64,8 @@ class PostgresProcess {
 
  private:
   std::vector<std::string> Environment() const;
+  // The status line of our postmaster's postmaster.pid, or "" (not written yet, or not ours).
+  std::string PostmasterStatus() const;
 
   const ComputeConfig& config_;
   const ComputeLayout& layout_;

@@ -50,7 +50,9 @@ class ControlClient {
   // Reports the open client connections per endpoint.
   virtual absl::Status ReportActivity(const std::map<std::string, int>& connections) = 0;
 
-  // Makes calls in progress and later ones fail fast (Cancelled); used at shutdown.
+  // Makes Wake() and WatchRoutes() calls in progress and later ones fail fast (Cancelled); used
+  // at shutdown. ReportActivity() keeps working (bounded by its own timeout) so that the last
+  // report can say the connections are gone.
   virtual void Shutdown() = 0;
 };
 

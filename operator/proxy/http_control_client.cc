@@ -172,7 +172,9 @@ absl::Status HttpControlClient::ReportActivity(const std::map<std::string, int>&
   web::http::http_request request(methods::POST);
   request.set_request_uri("/v1/proxy/activity");
   request.set_body(body);
-  auto sent = Send(*impl_->activity_client, impl_->base_url, request, impl_->cancel.get_token());
+  // Not cancelled by Shutdown(): the last report at shutdown tells the controller the
+  // connections are gone.
+  auto sent = Send(*impl_->activity_client, impl_->base_url, request, pplx::cancellation_token::none());
   if (!sent.ok()) return sent.status();
   if (sent->first / 100 != 2) {
     return absl::UnavailableError(absl::StrCat("activity report refused: ",

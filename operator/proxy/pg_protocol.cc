@@ -135,7 +135,7 @@ std::string BuildErrorResponse(const ErrorFields& f) {
 
 absl::StatusOr<OptionsRewrite> ExtractEndpointOption(std::string_view options) {
   OptionsRewrite result;
-  std::vector<std::string_view> kept;
+  std::vector<std::string> kept;
   size_t i = 0;
   while (i < options.size()) {
     while (i < options.size() && IsOptionSpace(options[i])) ++i;
@@ -154,13 +154,14 @@ absl::StatusOr<OptionsRewrite> ExtractEndpointOption(std::string_view options) {
     } else if (w.substr(0, 11) == "--endpoint=") {
       name = w.substr(11);
     } else {
-      kept.push_back(raw);
+      kept.emplace_back(raw);
       continue;
     }
     if (name.empty()) return absl::InvalidArgumentError("empty endpoint name in options");
     if (!result.endpoint.empty() && result.endpoint != name) {
       return absl::InvalidArgumentError(absl::StrCat("options name two endpoints: \"",
-                                                     result.endpoint, "\" and \"", name, "\""));
+                                                     result.endpoint, "\" and \"", std::string(name),
+                                                     "\""));
     }
     result.endpoint = std::string(name);
   }
@@ -180,7 +181,7 @@ bool IsValidEndpointName(std::string_view name) {
 std::string EndpointFromSni(std::string_view server_name) {
   size_t dot = server_name.find('.');
   if (dot == std::string_view::npos || dot == 0) return "";
-  return absl::AsciiStrToLower(server_name.substr(0, dot));
+  return absl::AsciiStrToLower(std::string(server_name.substr(0, dot)));
 }
 
 const std::string* FindParameter(const StartupParameters& parameters, std::string_view name) {

@@ -39,6 +39,7 @@ void RouteWatcher::Loop() {
   int64_t applied = 0;
   bool applied_once = false;
   bool failing = false;
+  std::string last_apply_error;  // logged once until it changes
   std::chrono::milliseconds backoff = options_.initial_backoff;
   auto back_off = [&] {
     bool go_on = Sleep(backoff);
@@ -74,13 +75,17 @@ void RouteWatcher::Loop() {
     }
     absl::Status s = apply_(*table);
     if (!s.ok()) {
-      LogWarning("Cannot apply the route table; retrying",
-                 {{"version", std::to_string(table->version)}, {"error", s.ToString()}});
+      if (s.ToString() != last_apply_error) {
+        LogWarning("Cannot apply the route table; retrying",
+                   {{"version", std::to_string(table->version)}, {"error", s.ToString()}});
+        last_apply_error = s.ToString();
+      }
       if (!back_off()) return;
       continue;
     }
     applied = table->version;
     applied_once = true;
+    last_apply_error.clear();
     backoff = options_.initial_backoff;
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -1,0 +1,18 @@
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+// Small loopback helpers for talking to our own processes (status pages, metrics).
+namespace pgbranch::net {
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+absl::StatusOr<int> FreeLoopbackPort();
+// The body of `GET path` from 127.0.0.1:port (HTTP/1.0). UNAVAILABLE when nothing answers;
+// FAILED_PRECONDITION with the body when the status is not 2xx.
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path,
+                                    absl::Duration timeout = absl::Seconds(2));
+
+}  // namespace pgbranch::net

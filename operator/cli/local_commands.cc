@@ -1,0 +1,367 @@
+#include "operator/cli/local_commands.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <pthread.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "operator/cli/api_server.h"
+#include "operator/cli/controller.h"
+#include "operator/cli/local_store.h"
+#include "operator/control/grpc_timeline_service.h"
+#include "operator/model/json.h"
+
+namespace pgbranch::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+bool Alive(int pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+
+// Starts `argv` detached (own session, stdin /dev/null, output appended to `log`).
+absl::StatusOr<int> Spawn(const std::vector<std::string>& argv, const std::string& log) {
+  pid_t pid = ::fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    ::setsid();
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    if (devnull >= 0) ::dup2(devnull, 0);
+    for (int i = 3; i < 1024; ++i) ::close(i);
+    // A second fork: the daemon is not our child, so nothing needs to reap it.
+    pid_t inner = ::fork();
+    if (inner != 0) ::_exit(inner < 0 ? 1 : 0);
+    std::vector<char*> cargv;
+    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    ::execv(cargv[0], cargv.data());
+    dprintf(2, "cannot run %s: %s\n", cargv[0], strerror(errno));
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return 0;  // the daemon's pid comes from its pid/port file
+}
+
+// Waits for a "port" file to appear and returns its number.
+absl::StatusOr<int> WaitPortFile(const std::string& path, const std::string& what,
+                                 const std::string& log) {
+  for (int i = 0; i < 600; ++i) {
+    std::string text(absl::StripAsciiWhitespace(ReadFile(path)));
+    if (!text.empty()) return std::atoi(text.c_str());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return absl::UnavailableError(absl::StrCat(what, " did not start within 30 s; see ", log));
+}
+
+// The pid of whoever listens on 127.0.0.1:port, from /proc/net/tcp — avoids a pid file race.
+int PidListeningOn(int port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::string inode;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::istringstream s(line);
+    std::string sl, local, remote, st, q, tr, retr, uid, timeout, ino;
+    s >> sl >> local >> remote >> st >> q >> tr >> retr >> uid >> timeout >> ino;
+    if (st != "0A") continue;  // LISTEN
+    size_t colon = local.find(':');
+    if (colon == std::string::npos) continue;
+    if (std::stoi(local.substr(colon + 1), nullptr, 16) == port) {
+      inode = ino;
+      break;
+    }
+  }
+  if (inode.empty()) return 0;
+  std::string target = "socket:[" + inode + "]";
+  std::error_code ec;
+  for (const auto& p : fs::directory_iterator("/proc", ec)) {
+    std::string name = p.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::error_code ec2;
+    for (const auto& fd : fs::directory_iterator(p.path() / "fd", ec2)) {
+      std::error_code ec3;
+      if (fs::read_symlink(fd.path(), ec3).string() == target) return std::atoi(name.c_str());
+    }
+  }
+  return 0;
+}
+
+absl::Status EnsurePassword(const CliContext& ctx) {
+  std::string path = ctx.PasswordFile();
+  if (!std::string(absl::StripAsciiWhitespace(ReadFile(path))).empty()) return absl::OkStatus();
+  fs::create_directories(fs::path(path).parent_path());
+  ::chmod(fs::path(path).parent_path().c_str(), 0700);
+  static const char kAlphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+  std::random_device rd;
+  std::string pw;
+  for (int i = 0; i < 24; ++i) pw += kAlphabet[rd() % (sizeof(kAlphabet) - 1)];
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot write ", path));
+  std::string line = pw + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ::fsync(fd);
+  ::close(fd);
+  return ok ? absl::OkStatus() : absl::InternalError(absl::StrCat("cannot write ", path));
+}
+
+void StopPid(int pid, const std::string& what, int seconds) {
+  if (!Alive(pid)) return;
+  ::kill(pid, SIGTERM);
+  for (int i = 0; i < seconds * 20 && Alive(pid); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (Alive(pid)) {
+    std::cerr << what << " did not stop within " << seconds << " s; killing it\n";
+    ::kill(pid, SIGKILL);
+  }
+}
+
+absl::Status Down(const CliContext& ctx) {
+  auto inst = ctx.Instance();
+  if (!inst.ok()) {
+    std::cout << "local mode is not running (" << ctx.state_dir() << ")\n";
+    return absl::OkStatus();
+  }
+  // Proxy first (no new connections), then the controller (it suspends every compute:
+  // PostgreSQL fast shutdown, flush, unmount), then the pageserver.
+  StopPid(inst->proxy_pid, "pgbranch-proxy", 10);
+  StopPid(inst->controller_pid, "the controller", 90);
+  StopPid(inst->pageserver_pid, "pgbranch-pageserver", 30);
+  ::unlink(ctx.Path("local.json").c_str());
+  std::cout << "local mode stopped; branches and data stay in " << ctx.state_dir()
+            << " (`pgbranch local up` brings them back)\n";
+  return absl::OkStatus();
+}
+
+absl::Status Status(const CliContext& ctx) {
+  auto inst = ctx.Instance();
+  if (!inst.ok()) {
+    if (ctx.json()) {
+      PrintJson(web::json::value::parse(R"({"running": false})"));
+    } else {
+      std::cout << "local mode is not running (state directory " << ctx.state_dir()
+                << "); start it with `pgbranch local up`\n";
+    }
+    return absl::OkStatus();
+  }
+  ApiClient client(inst->controller_url);
+  auto branches = client.Get("/v1/branches");
+  auto endpoints = client.Get("/v1/endpoints");
+  int nb = branches.ok() ? static_cast<int>(branches->at("items").size()) : -1;
+  int ne = 0, running = 0;
+  if (endpoints.ok()) {
+    for (const auto& e : endpoints->at("items").as_array()) {
+      ++ne;
+      if (control::JsonString(e.at("status"), "phase") == control::kPhaseRunning) ++running;
+    }
+  }
+  if (ctx.json()) {
+    web::json::value v = web::json::value::object();
+    v["running"] = web::json::value::boolean(true);
+    v["stateDir"] = web::json::value::string(ctx.state_dir());
+    v["pageserver"] = web::json::value::string(inst->pageserver);
+    v["controller"] = web::json::value::string(inst->controller_url);
+    v["proxyPort"] = web::json::value::number(inst->proxy_port);
+    v["processes"] = web::json::value::object();
+    v["processes"]["pageserver"] = web::json::value::boolean(Alive(inst->pageserver_pid));
+    v["processes"]["controller"] = web::json::value::boolean(Alive(inst->controller_pid));
+    v["processes"]["proxy"] = web::json::value::boolean(Alive(inst->proxy_pid));
+    v["branches"] = web::json::value::number(nb);
+    v["endpoints"] = web::json::value::number(ne);
+    v["runningComputes"] = web::json::value::number(running);
+    PrintJson(v);
+    return absl::OkStatus();
+  }
+  auto state = [](int pid) { return Alive(pid) ? absl::StrCat("running (pid ", pid, ")") : std::string("STOPPED"); };
+  std::cout << "state directory  " << ctx.state_dir() << "\n"
+            << "pageserver       " << inst->pageserver << "  " << state(inst->pageserver_pid) << "\n"
+            << "controller       " << inst->controller_url << "  " << state(inst->controller_pid)
+            << "\n"
+            << "proxy            127.0.0.1:" << inst->proxy_port << "  " << state(inst->proxy_pid)
+            << "\n"
+            << "branches         " << nb << "\n"
+            << "endpoints        " << ne << " (" << running << " running, " << ne - running
+            << " suspended or starting)\n";
+  return absl::OkStatus();
+}
+
+absl::Status Up(const CliContext& ctx, pagectl::Args& args) {
+  PGB_ASSIGN_OR_RETURN(uint64_t proxy_port, args.Uint("proxy-port", 55432));
+  bool test_clock = args.Bool("test-clock");
+  PGB_RETURN_IF_ERROR(args.CheckAllUsed(2));
+  if (::geteuid() != 0) {
+    return absl::FailedPreconditionError(
+        "local mode needs root: computes mount FUSE filesystems and run PostgreSQL as the "
+        "postgres user (try sudo)");
+  }
+  if (auto inst = ctx.Instance(); inst.ok() && Alive(inst->controller_pid)) {
+    std::cout << "local mode is already running\n";
+    return Status(ctx);
+  } else if (inst.ok()) {
+    PGB_RETURN_IF_ERROR(Down(ctx));
+  }
+  const std::string bin = CliContext::BinDir();
+  for (const char* b : {"pgbranch-pageserver", "pgbranch-proxy", "pgbranch-compute", "pagefs"}) {
+    if (::access((bin + "/" + b).c_str(), X_OK) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(bin, "/", b, " is missing; build everything with scripts/build.sh"));
+    }
+  }
+  std::error_code ec;
+  for (const char* d : {"logs", "run", "computes", "pageserver"}) {
+    fs::create_directories(ctx.Path(d), ec);
+  }
+  PGB_RETURN_IF_ERROR(EnsurePassword(ctx));
+  for (const char* f : {"run/pageserver.port", "run/controller.port", "run/proxy.port"}) {
+    ::unlink(ctx.Path(f).c_str());
+  }
+  LocalInstance inst;
+  inst.test_clock = test_clock;
+  inst.started_at = control::Rfc3339(absl::Now());
+
+  std::cout << "Starting pgbranch-pageserver (data in " << ctx.Path("pageserver") << ")" << std::endl;
+  PGB_RETURN_IF_ERROR(Spawn({bin + "/pgbranch-pageserver", "--data-dir", ctx.Path("pageserver"),
+                             "--listen", "127.0.0.1:0", "--port-file",
+                             ctx.Path("run/pageserver.port"), "--log-level", "warning"},
+                            ctx.Path("logs/pageserver.log"))
+                          .status());
+  PGB_ASSIGN_OR_RETURN(int ps_port, WaitPortFile(ctx.Path("run/pageserver.port"), "the pageserver",
+                                                 ctx.Path("logs/pageserver.log")));
+  inst.pageserver = absl::StrCat("127.0.0.1:", ps_port);
+  inst.pageserver_pid = PidListeningOn(ps_port);
+
+  std::cout << "Starting the controller" << std::endl;
+  std::vector<std::string> controller = {bin + "/pgbranch",  "--state-dir", ctx.state_dir(),
+                                         "local",            "controller",  "--pageserver",
+                                         inst.pageserver};
+  if (test_clock) controller.push_back("--test-clock");
+  PGB_RETURN_IF_ERROR(Spawn(controller, ctx.Path("logs/controller.log")).status());
+  PGB_ASSIGN_OR_RETURN(int c_port, WaitPortFile(ctx.Path("run/controller.port"), "the controller",
+                                                ctx.Path("logs/controller.log")));
+  inst.controller_url = absl::StrCat("http://127.0.0.1:", c_port);
+  inst.controller_pid = PidListeningOn(c_port);
+
+  std::cout << "Starting pgbranch-proxy" << std::endl;
+  PGB_RETURN_IF_ERROR(Spawn({bin + "/pgbranch-proxy", "--listen",
+                             absl::StrCat("127.0.0.1:", proxy_port), "--port-file",
+                             ctx.Path("run/proxy.port"), "--control", inst.controller_url,
+                             "--log-level", "info"},
+                            ctx.Path("logs/proxy.log"))
+                          .status());
+  PGB_ASSIGN_OR_RETURN(inst.proxy_port, WaitPortFile(ctx.Path("run/proxy.port"), "the proxy",
+                                                     ctx.Path("logs/proxy.log")));
+  inst.proxy_pid = PidListeningOn(inst.proxy_port);
+  PGB_RETURN_IF_ERROR(ctx.WriteInstance(inst));
+  std::cout << "\nlocal mode is up (state directory " << ctx.state_dir() << ")\n"
+            << "  proxy     127.0.0.1:" << inst.proxy_port << "  (every endpoint also gets its own port)\n"
+            << "  next:     pgbranch branch create main\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunController(const CliContext& ctx, pagectl::Args& args) {
+  // Block the stop signals before any thread starts, so that sigwait() below receives them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  PGB_ASSIGN_OR_RETURN(std::string pageserver, args.RequiredFlag("pageserver"));
+  bool test_clock = args.Bool("test-clock");
+  std::string level = args.Flag("log-level").value_or("info");
+  PGB_RETURN_IF_ERROR(args.CheckAllUsed(2));
+  if (level == "debug") SetLogLevel(LogLevel::kDebug);
+  if (level == "warning") SetLogLevel(LogLevel::kWarning);
+
+  // The clock the reconcilers read: real time, plus what the test clock was advanced by.
+  class OffsetClock : public Clock {
+   public:
+    int64_t NowMicros() override { return RealClock()->NowMicros() + offset.load(); }
+    std::atomic<int64_t> offset{0};
+  };
+  OffsetClock clock;
+
+  pagectl::ClientOptions copts;
+  copts.address = pageserver;
+  copts.timeout = absl::Seconds(30);
+  control::GrpcTimelineService timelines(pagectl::Client::Connect(copts));
+  LocalStore store(ctx.Path("objects.json"), &clock);
+  PGB_RETURN_IF_ERROR(store.Load());
+
+  LocalComputeOptions compute;
+  compute.state_dir = ctx.state_dir();
+  compute.compute_bin = CliContext::BinDir() + "/pgbranch-compute";
+  compute.pagefs_bin = CliContext::BinDir() + "/pagefs";
+  compute.pageserver = pageserver;
+  compute.password_file = ctx.PasswordFile();
+  Controller::Options options;
+  Controller controller(options, &store, &timelines, compute, &clock);
+  controller.Start();
+
+  std::function<void(absl::Duration)> advance;
+  if (test_clock) {
+    advance = [&clock](absl::Duration d) { clock.offset += absl::ToInt64Microseconds(d); };
+  }
+  ApiServer api(&controller, advance);
+  PGB_ASSIGN_OR_RETURN(int port, api.Listen(0));
+  {
+    std::string tmp = ctx.Path("run/controller.port.tmp");
+    std::ofstream(tmp, std::ios::trunc) << port << "\n";
+    std::rename(tmp.c_str(), ctx.Path("run/controller.port").c_str());
+  }
+  LogInfo("Controller started", {{"api", absl::StrCat("http://127.0.0.1:", port)},
+                                 {"pageserver", pageserver},
+                                 {"state_dir", ctx.state_dir()}});
+  int sig = 0;
+  sigwait(&set, &sig);
+  LogInfo("Stopping: suspending every compute", {{"signal", std::to_string(sig)}});
+  api.Close();
+  controller.Shutdown();
+  LogInfo("Controller stopped");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunLocalCommand(const CliContext& ctx, pagectl::Args& args) {
+  const std::string verb = args.Positional(1);
+  if (verb == "up") return Up(ctx, args);
+  if (verb == "down") {
+    PGB_RETURN_IF_ERROR(args.CheckAllUsed(2));
+    return Down(ctx);
+  }
+  if (verb == "status") {
+    PGB_RETURN_IF_ERROR(args.CheckAllUsed(2));
+    return Status(ctx);
+  }
+  if (verb == "controller") return RunController(ctx, args);
+  return pagectl::UsageError("usage: pgbranch local up|down|status");
+}
+
+}  // namespace pgbranch::cli

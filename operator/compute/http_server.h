@@ -1,0 +1,46 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+
+// A minimal HTTP/1.1 server for GET /status and GET /metrics: one thread, one request per
+// connection (Connection: close), bounded request size and read time. Plain sockets rather than
+// cpprest's listener because the agent binds port 0 and must learn the port the kernel chose.
+namespace pgbranch::compute {
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+class HttpServer {
+ public:
+  // Called on the server thread for every request; `path` excludes the query string.
+  using Handler = std::function<HttpResponse(const std::string& method, const std::string& path)>;
+
+  explicit HttpServer(Handler handler);
+  ~HttpServer();  // Stop()
+
+  // Binds `address` ("host:port", port 0 = kernel's choice) and starts serving.
+  absl::Status Start(const std::string& address);
+  // Stops accepting and joins the thread (a request in progress completes first).
+  void Stop();
+  int port() const { return port_; }
+
+ private:
+  void Serve();
+  void HandleConnection(int fd);
+
+  Handler handler_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace pgbranch::compute

@@ -1,0 +1,23 @@
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+// The login role of an endpoint's connection strings, set up over the unix socket as the
+// postgres superuser once PostgreSQL accepts connections (read-write endpoints only: a hot
+// standby cannot write, and the role comes with the branch).
+namespace pgbranch::compute {
+
+// Reads a password file: its content without trailing newlines. An error if it is unreadable or
+// empty.
+absl::StatusOr<std::string> ReadPasswordFile(const std::string& path);
+
+// Creates `role` (LOGIN CREATEDB CREATEROLE) and `database` (owned by it) when missing, and sets
+// the role's password. The SCRAM verifier is computed here (PQencryptPasswordConn), so the
+// password itself never reaches the server or its logs.
+absl::Status SetUpRole(const std::string& conninfo, const std::string& role,
+                       const std::string& database, const std::string& password);
+
+}  // namespace pgbranch::compute

@@ -1,0 +1,14 @@
+#pragma once
+
+#include <string>
+
+// SCRAM-SHA-256 verifiers as PostgreSQL stores them in pg_authid.rolpassword:
+//   SCRAM-SHA-256$<iterations>:<salt base64>$<StoredKey base64>:<ServerKey base64>
+namespace pgbranch::compute {
+
+// Whether `verifier` was computed from `password` (RFC 5802 / RFC 7677). False for anything
+// that is not a well-formed SCRAM-SHA-256 verifier. Passwords that SASLprep would change
+// (non-ASCII) may compare unequal: callers then simply set the password again.
+bool ScramVerifierMatches(const std::string& verifier, const std::string& password);
+
+}  // namespace pgbranch::compute

@@ -1,0 +1,211 @@
+// pgbranch-compute end to end (DESIGN.md section 6, tier 4 groundwork): a real pageserver, the
+// real agent binary, pagefs and PostgreSQL 15. Needs root, /dev/fuse and postgresql-15.
+// Timings are printed, never asserted.
+#include <libpq-fe.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "tests/integration/compute/compute_fixture.h"
+
+namespace pgbranch::testing {
+namespace {
+
+using std::chrono::steady_clock;
+
+// Polls /status until `pred` holds (or 60 s): the last status seen.
+YAML::Node WaitForStatus(const ComputeProcess& c, const std::function<bool(const YAML::Node&)>& pred) {
+  YAML::Node last;
+  auto deadline = steady_clock::now() + std::chrono::seconds(60);
+  while (steady_clock::now() < deadline) {
+    absl::StatusOr<YAML::Node> s = c.Status();
+    if (s.ok()) {
+      last = *s;
+      if (pred(last)) return last;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return last;
+}
+
+int64_t ParseRfc3339Micros(const std::string& s) {
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, s, &t, &err)) return -1;
+  return absl::ToUnixMicros(t);
+}
+
+// Stops a compute with SIGTERM and checks the clean-suspend contract: exit 0, nothing mounted,
+// no PostgreSQL left. Prints how long it took.
+void SuspendAndCheck(ComputeProcess* c, const char* what) {
+  auto t0 = steady_clock::now();
+  int code = c->StopWith(SIGTERM, 120);
+  double ms = std::chrono::duration<double, std::milli>(steady_clock::now() - t0).count();
+  printf("[timing] %s: SIGTERM -> exit %.0f ms\n", what, ms);
+  EXPECT_EQ(code, 0) << c->Log();
+  EXPECT_FALSE(IsMounted(c->mountpoint())) << c->mountpoint();
+  EXPECT_TRUE(ProcessesMentioning(c->workdir() + "/").empty())
+      << "processes of " << c->workdir() << " left behind";
+  EXPECT_TRUE(absl::StrContains(c->Log(), "msg=Suspended")) << c->Log();
+}
+
+TEST_F(ComputeTest, NewRootBranchServesScramActivityAndSuspends) {
+  auto main = NewCompute("main", "main");
+  ASSERT_TRUE(main->Spawn().ok());
+  absl::Status s = main->WaitRunning();
+  ASSERT_TRUE(s.ok()) << s;
+  printf("[timing] new root branch (initdb): spawn -> running %.0f ms\n",
+         main->spawn_to_running_ms());
+  EXPECT_TRUE(absl::StrContains(main->Log(), "Initialised a new database"));
+
+  // SCRAM over TCP as the endpoint's role, in its own database.
+  CommandResult r = main->Psql(
+      "CREATE TABLE items (id int PRIMARY KEY, note text); "
+      "INSERT INTO items SELECT g, 'row ' || g FROM generate_series(1, 100) g; "
+      "SELECT current_user || ' ' || current_database() || ' ' || count(*) FROM items");
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.out, "CREATE TABLE\nINSERT 0 100\napp app 100\n");
+  r = main->Psql("SELECT 1", "wrong-password");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(r.err, "password authentication failed")) << r.Describe();
+  r = main->Psql("SHOW shared_buffers");
+  EXPECT_EQ(r.out, "32MB\n") << r.Describe();
+
+  // Nothing open: not busy (the agent's own connection does not count).
+  YAML::Node st = WaitForStatus(*main, [](const YAML::Node& n) {
+    return n["client_sessions"].as<int>() == 0;
+  });
+  ASSERT_TRUE(st.IsMap());
+  EXPECT_EQ(st["state"].as<std::string>(), "running");
+  EXPECT_EQ(st["pg_port"].as<int>(), main->pg_port());
+  EXPECT_FALSE(st["busy"].as<bool>());
+  EXPECT_EQ(st["autovacuum_workers"].as<int>(), 0);
+  EXPECT_GT(st["startup_seconds"].as<double>(), 0);
+  const int64_t started_at = ParseRfc3339Micros(st["started_at"].as<std::string>());
+  EXPECT_GT(started_at, 0);
+
+  // An idle-in-transaction session keeps the compute busy.
+  PGconn* conn = PQconnectdb(main->ConnUri().c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+  PQclear(PQexec(conn, "BEGIN"));
+  PQclear(PQexec(conn, "SELECT count(*) FROM items"));
+  st = WaitForStatus(*main, [](const YAML::Node& n) {
+    return n["sessions"]["idle_in_transaction"].as<int>() == 1;
+  });
+  EXPECT_EQ(st["sessions"]["idle_in_transaction"].as<int>(), 1);
+  EXPECT_EQ(st["sessions"]["active"].as<int>(), 0);
+  EXPECT_EQ(st["client_sessions"].as<int>(), 1);
+  EXPECT_TRUE(st["busy"].as<bool>());
+  absl::StatusOr<std::string> port_text = [&]() -> absl::StatusOr<std::string> {
+    std::ifstream in(main->workdir() + ".port");
+    int port = 0;
+    in >> port;
+    return HttpGet(port, "/metrics");
+  }();
+  ASSERT_TRUE(port_text.ok()) << port_text.status();
+  EXPECT_TRUE(absl::StrContains(*port_text, "pgbranch_compute_sessions{state=\"idle_in_transaction\"} 1"))
+      << *port_text;
+  EXPECT_TRUE(absl::StrContains(*port_text, "pgbranch_compute_up 1")) << *port_text;
+  PQfinish(conn);
+
+  st = WaitForStatus(*main, [](const YAML::Node& n) { return !n["busy"].as<bool>(); });
+  EXPECT_FALSE(st["busy"].as<bool>());
+  EXPECT_EQ(st["client_sessions"].as<int>(), 0);
+  EXPECT_GT(ParseRfc3339Micros(st["last_active"].as<std::string>()), started_at)
+      << "last_active must move when the compute was busy";
+
+  SuspendAndCheck(main.get(), "after initdb");
+
+  // Wake on the same timeline: the rows are there; the fast path is timed.
+  ASSERT_TRUE(main->Spawn().ok());
+  s = main->WaitRunning();
+  ASSERT_TRUE(s.ok()) << s;
+  printf("[timing] wake of an existing branch: spawn -> running %.0f ms\n",
+         main->spawn_to_running_ms());
+  r = main->Psql("SELECT count(*) FROM items");
+  EXPECT_EQ(r.out, "100\n") << r.Describe();
+  SuspendAndCheck(main.get(), "after wake");
+}
+
+TEST_F(ComputeTest, BranchOfARunningComputeAndReadOnlyEndpoint) {
+  auto main = NewCompute("main", "main");
+  ASSERT_TRUE(main->Spawn().ok());
+  absl::Status s = main->WaitRunning();
+  ASSERT_TRUE(s.ok()) << s;
+  CommandResult r = main->Psql(
+      "CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items SELECT generate_series(1, 10)");
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+
+  // A child taken while main runs carries main's postmaster.pid: the agent must cope.
+  ASSERT_TRUE(CreateBranch("dev", "main").ok());
+  auto dev = NewCompute("dev", "dev");
+  ASSERT_TRUE(dev->Spawn().ok());
+  s = dev->WaitRunning();
+  ASSERT_TRUE(s.ok()) << s;
+  printf("[timing] branch of a running database (crash recovery): spawn -> running %.0f ms\n",
+         dev->spawn_to_running_ms());
+  r = dev->Psql("SELECT count(*) FROM items");
+  EXPECT_EQ(r.out, "10\n") << r.Describe();
+  r = dev->Psql("INSERT INTO items VALUES (11); SELECT count(*) FROM items");
+  EXPECT_EQ(r.out, "INSERT 0 1\n11\n") << r.Describe();
+  r = main->Psql("SELECT count(*) FROM items");
+  EXPECT_EQ(r.out, "10\n") << "an insert on the branch reached its parent: " << r.Describe();
+  // The child did not inherit the parent's compute settings.
+  r = dev->Psql("SHOW port");
+  EXPECT_EQ(r.out, absl::StrCat(dev->pg_port(), "\n")) << r.Describe();
+
+  // Read-only: a hot standby on an ephemeral child of dev.
+  ASSERT_TRUE(CreateBranch("dev--ro-reader", "dev").ok());
+  auto ro = NewCompute("reader", "dev--ro-reader", /*read_only=*/true);
+  ASSERT_TRUE(ro->Spawn().ok());
+  s = ro->WaitRunning();
+  ASSERT_TRUE(s.ok()) << s;
+  printf("[timing] read-only endpoint (hot standby): spawn -> running %.0f ms\n",
+         ro->spawn_to_running_ms());
+  r = ro->Psql("SELECT count(*) FROM items");
+  EXPECT_EQ(r.out, "11\n") << r.Describe();
+  r = ro->Psql("INSERT INTO items VALUES (12)");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(r.err, "read-only transaction")) << r.Describe();
+
+  SuspendAndCheck(ro.get(), "read-only");
+  SuspendAndCheck(dev.get(), "branch");
+  SuspendAndCheck(main.get(), "parent");
+}
+
+TEST_F(ComputeTest, UnreachablePageserverFailsWithAMessageAndNoMount) {
+  auto c = NewCompute("dead", "main");
+  ComputeProcess::Options o;
+  o.name = "dead";
+  o.timeline = "main";
+  o.pageserver = absl::StrCat("127.0.0.1:", FreePort());  // nobody listens
+  c = std::make_unique<ComputeProcess>(dir_.path(), o);
+  ASSERT_TRUE(c->Spawn().ok());
+  int code = c->WaitExit(120);
+  EXPECT_NE(code, 0) << c->Log();
+  EXPECT_NE(code, -1) << "the agent did not give up:\n" << c->Log();
+  EXPECT_TRUE(absl::StrContains(c->Log(), "pagefs could not mount timeline main")) << c->Log();
+  EXPECT_FALSE(IsMounted(c->mountpoint()));
+  EXPECT_TRUE(ProcessesMentioning(c->workdir() + "/").empty());
+}
+
+TEST_F(ComputeTest, ReadOnlyEndpointOfAnUninitialisedBranchFails) {
+  auto c = NewCompute("ro-empty", "main", /*read_only=*/true);
+  ASSERT_TRUE(c->Spawn().ok());
+  int code = c->WaitExit(120);
+  EXPECT_EQ(code, 1) << c->Log();
+  EXPECT_TRUE(absl::StrContains(c->Log(), "holds no PostgreSQL data directory")) << c->Log();
+  EXPECT_FALSE(IsMounted(c->mountpoint()));
+}
+
+}  // namespace
+}  // namespace pgbranch::testing
