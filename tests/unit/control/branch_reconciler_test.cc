@@ -1,0 +1,144 @@
+#include "operator/control/branch_reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include "operator/control/conditions.h"
+#include "tests/unit/control/reconciler_fixture.h"
+
+namespace pgbranch::control::testing {
+namespace {
+
+class BranchReconcilerTest : public ReconcilerFixture {};
+
+TEST_F(BranchReconcilerTest, CreatesRootAndChildTimelines) {
+  ApplyBranch("main", "{noExpiry: true}");
+  ApplyBranch("dev", "{parent: main, noExpiry: true}");
+  // dev first: its parent has no timeline yet, so it waits and says why.
+  ReconcileBranch("dev");
+  EXPECT_EQ(GetBranch("dev").status.phase, kPhasePending);
+  EXPECT_EQ(FindCondition(GetBranch("dev").status.conditions, "Ready")->reason, "ParentNotReady");
+  ReconcileBranch("main");
+  timelines_.timelines["main"].head_lsn = 42;
+  ReconcileBranch("dev");
+  Branch dev = GetBranch("dev");
+  EXPECT_EQ(dev.status.phase, kPhaseReady);
+  EXPECT_EQ(dev.status.timeline_id, "dev");
+  EXPECT_EQ(dev.status.parent_timeline_id, "main");
+  EXPECT_EQ(dev.status.parent_lsn, 42u);
+  EXPECT_TRUE(IsConditionTrue(dev.status.conditions, "Ready"));
+  EXPECT_EQ(dev.status.observed_generation, dev.metadata.generation);
+  EXPECT_EQ(dev.status.conditions.front().type, "Ready");
+}
+
+TEST_F(BranchReconcilerTest, RetriesWhenThePageserverIsDown) {
+  ApplyBranch("main", "{noExpiry: true}");
+  timelines_.available = false;
+  EXPECT_FALSE(branches_->Reconcile("default", "main").ok());
+  timelines_.available = true;
+  ReconcileBranch("main");
+  EXPECT_EQ(GetBranch("main").status.phase, kPhaseReady);
+}
+
+TEST_F(BranchReconcilerTest, AdoptsTheTimelineItCreatedBeforeACrash) {
+  ApplyBranch("main", "{noExpiry: true}");
+  timelines_.tenants.insert("default");
+  ASSERT_TRUE(timelines_.CreateTimeline("default", "main", "", 0, std::nullopt).ok());
+  ReconcileBranch("main");
+  EXPECT_EQ(GetBranch("main").status.phase, kPhaseReady);
+}
+
+TEST_F(BranchReconcilerTest, ExpiredBranchIsDeletedWithItsEndpoints) {
+  ApplyBranch("main", "{noExpiry: true}");
+  ApplyBranch("pr-1", "{parent: main, ttl: 1h}");
+  ApplyEndpoint("pr-1", "{branch: pr-1}");
+  ReconcileBranch("main");
+  ReconcileBranch("pr-1");
+  EXPECT_EQ(*GetBranch("pr-1").status.expire_time, GetBranch("pr-1").metadata.creation_timestamp + absl::Hours(1));
+  ReconcileEndpoint("pr-1");
+  computes_.FinishStarting("default/pr-1");
+  ReconcileEndpoint("pr-1");
+
+  Advance(absl::Minutes(59));
+  ReconcileBranch("pr-1");
+  EXPECT_FALSE(GetBranch("pr-1").metadata.deletion_timestamp);
+  Advance(absl::Minutes(2));
+  ReconcileBranch("pr-1");
+  EXPECT_TRUE(GetBranch("pr-1").metadata.deletion_timestamp);
+  ReconcileBranch("pr-1");  // asks for the endpoint's deletion
+  EXPECT_TRUE(GetEndpoint("pr-1").metadata.deletion_timestamp);
+  ReconcileEndpoint("pr-1");  // stops the compute
+  EXPECT_EQ(computes_.Observe("default", "pr-1").state, ComputeState::kStopping);
+  computes_.FinishStopping("default/pr-1");
+  ReconcileEndpoint("pr-1");
+  EXPECT_FALSE(store_.GetEndpoint("default", "pr-1"));
+  ReconcileBranch("pr-1");
+  EXPECT_FALSE(store_.GetBranch("default", "pr-1"));
+  EXPECT_FALSE(timelines_.timelines.count("pr-1"));
+}
+
+TEST_F(BranchReconcilerTest, ExpiredBranchWithChildrenIsKeptAndSaysWhy) {
+  ApplyBranch("main", "{noExpiry: true}");
+  ApplyBranch("feature", "{parent: main, ttl: 1h}");
+  ApplyBranch("feature-fix", "{parent: feature, noExpiry: true}");
+  ReconcileBranch("main");
+  ReconcileBranch("feature");
+  ReconcileBranch("feature-fix");
+  Advance(absl::Hours(2));
+  ReconcileBranch("feature");
+  Branch b = GetBranch("feature");
+  EXPECT_FALSE(b.metadata.deletion_timestamp);
+  EXPECT_EQ(b.status.phase, kPhaseExpired);
+  const Condition* c = FindCondition(b.status.conditions, "Expired");
+  ASSERT_NE(c, nullptr);
+  EXPECT_NE(c->message.find("feature-fix"), std::string::npos);
+}
+
+TEST_F(BranchReconcilerTest, ResetStopsComputesBeforeResettingTheTimeline) {
+  ApplyBranch("main", "{noExpiry: true}");
+  ApplyBranch("dev", "{parent: main, noExpiry: true}");
+  ApplyEndpoint("dev", "{branch: dev}");
+  ReconcileBranch("main");
+  ReconcileBranch("dev");
+  ReconcileEndpoint("dev");
+  computes_.FinishStarting("default/dev");
+  ReconcileEndpoint("dev");
+  timelines_.timelines["main"].head_lsn = 100;
+
+  ASSERT_TRUE(store_.RequestReset("default", "dev").ok());
+  ReconcileBranch("dev");
+  EXPECT_EQ(timelines_.resets, 0) << "reset while a compute runs";
+  EXPECT_EQ(GetBranch("dev").status.phase, kPhaseResetting);
+  ReconcileEndpoint("dev");
+  EXPECT_EQ(computes_.Observe("default", "dev").state, ComputeState::kStopping);
+  computes_.FinishStopping("default/dev");
+  ReconcileBranch("dev");
+  EXPECT_EQ(timelines_.resets, 1);
+  Branch dev = GetBranch("dev");
+  EXPECT_EQ(dev.status.parent_lsn, 100u);
+  EXPECT_EQ(dev.status.observed_reset_generation, dev.spec.reset_generation);
+  EXPECT_EQ(dev.status.phase, kPhaseReady);
+  // The endpoint keeps its port (connection string) and starts again when wanted.
+  int port = GetEndpoint("dev").status.port;
+  activity_.RecordWake("default/dev", Now());
+  ReconcileEndpoint("dev");
+  EXPECT_EQ(computes_.Observe("default", "dev").state, ComputeState::kStarting);
+  EXPECT_EQ(GetEndpoint("dev").status.port, port);
+}
+
+TEST_F(BranchReconcilerTest, RetentionFollowsTheSpec) {
+  ApplyBranch("main", "{noExpiry: true, retention: {historyWindow: 7d}}");
+  ReconcileBranch("main");
+  EXPECT_EQ(timelines_.retention["main"], absl::Hours(24 * 7));
+}
+
+TEST_F(BranchReconcilerTest, MissingParentIsReportedNotRetriedFast) {
+  ApplyBranch("orphan", "{parent: nowhere, noExpiry: true}");
+  ReconcileResult r = ReconcileBranch("orphan");
+  EXPECT_GE(r.requeue_after, absl::Seconds(1));
+  EXPECT_NE(FindCondition(GetBranch("orphan").status.conditions, "Ready")->message.find(
+                "does not exist"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace pgbranch::control::testing
