@@ -126,7 +126,7 @@ void ApiServer::Handle(web::http::http_request request) {
       return reply(status_codes::OK, v);
     }
     if (collection == "apply" && method == methods::POST) {
-      std::string body = request.extract_string().get();
+      std::string body = request.extract_string(true).get();
       auto rs = control::ParseManifests(body);
       if (!rs.ok()) return fail(rs.status());
       for (const auto& r : *rs) {

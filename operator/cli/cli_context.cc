@@ -31,9 +31,12 @@ absl::StatusOr<CliContext> CliContext::FromArgs(pagectl::Args& args) {
     ctx.state_dir_ = *d;
   } else if (const char* home = std::getenv("PGBRANCH_HOME"); home && *home) {
     ctx.state_dir_ = home;
+  } else if (::geteuid() == 0) {
+    // Not under /root (mode 0700): PostgreSQL runs as `postgres` on files in the state dir.
+    ctx.state_dir_ = "/var/lib/pgbranch";
   } else {
     const char* h = std::getenv("HOME");
-    ctx.state_dir_ = absl::StrCat(h && *h ? h : "/root", "/.pgbranch");
+    ctx.state_dir_ = absl::StrCat(h && *h ? h : "/tmp", "/.pgbranch");
   }
   std::error_code ec;
   ctx.state_dir_ = std::filesystem::absolute(ctx.state_dir_, ec).lexically_normal().string();

@@ -67,10 +67,12 @@ void Controller::Run() {
       auto bs = store_->ListBranches(options_.ns);
       auto es = store_->ListEndpoints(options_.ns);
       l.lock();
-      for (const auto& b : bs) due_.try_emplace({Kind::kBranch, options_.ns, b.metadata.name}, now);
-      for (const auto& e : es) {
-        due_.try_emplace({Kind::kEndpoint, options_.ns, e.metadata.name}, now);
-      }
+      auto resync = [&](const Key& key) {
+        auto [it, inserted] = due_.try_emplace(key, now);
+        if (!inserted) it->second = std::min(it->second, now);
+      };
+      for (const auto& b : bs) resync({Kind::kBranch, options_.ns, b.metadata.name});
+      for (const auto& e : es) resync({Kind::kEndpoint, options_.ns, e.metadata.name});
     }
     // The earliest due key; branches before endpoints at equal times (map order).
     auto best = due_.end();

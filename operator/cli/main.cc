@@ -15,7 +15,7 @@ constexpr char kUsage[] = R"(pgbranch: Git-style branches of PostgreSQL
 
 usage: pgbranch [--state-dir D] [-o table|json] COMMAND ...
 
-local mode (state in --state-dir, $PGBRANCH_HOME or ~/.pgbranch):
+local mode (state in --state-dir, else $PGBRANCH_HOME, else /var/lib/pgbranch):
   local up [--proxy-port P]      start pageserver, controller and proxy in the background
   local down                     suspend every compute and stop them
   local status                   what runs, where

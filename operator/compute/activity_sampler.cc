@@ -48,6 +48,9 @@ absl::StatusOr<ActivitySnapshot> PgActivitySource::SampleLocked() {
       conn_ = nullptr;
       return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", err));
     }
+    // Notices ("terminating connection...") would go to the agent's stderr unstructured.
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
   }
   PGresult* r = PQexec(conn_, kQuery);
   if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {

@@ -81,8 +81,8 @@ bool ComputeAgent::ShouldAbort() {
 }
 
 milliseconds ComputeAgent::Remaining() const {
-  auto left = std::chrono::duration_cast<milliseconds>(start_deadline_ -
-                                                       std::chrono::steady_clock::now());
+  auto left =
+      std::chrono::duration_cast<milliseconds>(start_deadline_ - std::chrono::steady_clock::now());
   return left.count() > 0 ? left : milliseconds(1);
 }
 
@@ -144,8 +144,8 @@ absl::Status ComputeAgent::StartServing() {
   if (!config_.status_port_file.empty()) {
     PGB_RETURN_IF_ERROR(WritePortFile(config_.status_port_file, http_.port()));
   }
-  LogInfo("Serving status", {{"endpoint", config_.endpoint},
-                             {"port", std::to_string(http_.port())}});
+  LogInfo("Serving status",
+          {{"endpoint", config_.endpoint}, {"port", std::to_string(http_.port())}});
   return absl::OkStatus();
 }
 
@@ -234,8 +234,8 @@ absl::Status ComputeAgent::StartCompute() {
     PGB_RETURN_IF_ERROR(SetUpRole(postgres_->SocketConnInfo("postgres"), config_.role,
                                   config_.database, password_));
   }
-  activity_ = std::make_unique<PgActivitySource>(absl::StrCat(
-      postgres_->SocketConnInfo("postgres"), " options='-c statement_timeout=5000'"));
+  activity_ = std::make_unique<PgActivitySource>(
+      absl::StrCat(postgres_->SocketConnInfo("postgres"), " options='-c statement_timeout=5000'"));
   return absl::OkStatus();
 }
 
@@ -270,15 +270,16 @@ absl::Status ComputeAgent::Shutdown() {
                                    {"timeline", config_.timeline},
                                    {"shutdown", how},
                                    {"seconds", Seconds(SecondsSince(t))}});
+    postgres_->KillOrphans();
     if (how == "immediate" || how == "killed") {
-      result = absl::DeadlineExceededError(absl::StrCat(
-          "PostgreSQL did not finish a fast shutdown within ", config_.stop_timeout_seconds,
-          " s (", how, ")"));
+      result = absl::DeadlineExceededError(
+          absl::StrCat("PostgreSQL did not finish a fast shutdown within ",
+                       config_.stop_timeout_seconds, " s (", how, ")"));
     }
   }
   if (mounted_) {
     auto t = std::chrono::steady_clock::now();
-    absl::Status s = pagefs_->Unmount(seconds(5), seconds(60));
+    absl::Status s = pagefs_->Unmount(seconds(5), seconds(30));
     LogInfo("Unmounted branch", {{"endpoint", config_.endpoint},
                                  {"timeline", config_.timeline},
                                  {"seconds", Seconds(SecondsSince(t))}});
@@ -295,8 +296,8 @@ void ComputeAgent::RefreshActivity() {
   if (a.ok()) {
     status_.Observe(*a);
   } else {
-    LogWarning("Cannot sample activity", {{"endpoint", config_.endpoint},
-                                          {"error", a.status().ToString()}});
+    LogWarning("Cannot sample activity",
+               {{"endpoint", config_.endpoint}, {"error", a.status().ToString()}});
   }
 }
 

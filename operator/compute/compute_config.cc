@@ -16,7 +16,8 @@ namespace pgbranch::compute {
 namespace {
 
 // Settings the agent writes itself: letting a user override them would break the contract with
-// the controller (ports, paths) or the branches' crash consistency (fsync, full_page_writes).
+// the controller (ports, paths) or the branches' crash consistency (fsync, full_page_writes,
+// the recovery settings of postgres_conf.cc).
 const std::set<std::string, std::less<>>& ManagedParameters() {
   static const auto* names = new std::set<std::string, std::less<>>{
       "config_file",
@@ -34,6 +35,8 @@ const std::set<std::string, std::less<>>& ManagedParameters() {
       "hot_standby",
       "logging_collector",
       "log_destination",
+      "recovery_init_sync_method",
+      "restart_after_crash",
   };
   return *names;
 }
@@ -48,8 +51,8 @@ bool IsValidGucName(std::string_view name) {
 }
 
 absl::Status KeyError(std::string_view key, std::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat("config key ", std::string(key), ": ",
-                                                 std::string(what)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("config key ", std::string(key), ": ", std::string(what)));
 }
 
 absl::StatusOr<std::string> Scalar(const YAML::Node& node, std::string_view key) {
@@ -84,12 +87,10 @@ absl::Status ValidateSqlName(const std::string& value, std::string_view key) {
 }
 
 absl::Status Validate(const ComputeConfig& c) {
-  for (auto [value, key] : {std::pair{&c.pageserver, "pageserver"},
-                            std::pair{&c.tenant, "tenant"},
-                            std::pair{&c.timeline, "timeline"},
-                            std::pair{&c.workdir, "workdir"},
-                            std::pair{&c.pagefs_bin, "pagefs_bin"},
-                            std::pair{&c.pg_bin_dir, "pg_bin_dir"}}) {
+  for (auto [value, key] :
+       {std::pair{&c.pageserver, "pageserver"}, std::pair{&c.tenant, "tenant"},
+        std::pair{&c.timeline, "timeline"}, std::pair{&c.workdir, "workdir"},
+        std::pair{&c.pagefs_bin, "pagefs_bin"}, std::pair{&c.pg_bin_dir, "pg_bin_dir"}}) {
     if (absl::Status s = Require(*value, key); !s.ok()) return s;
   }
   if (c.workdir[0] != '/') return KeyError("workdir", "must be an absolute path");
@@ -105,7 +106,8 @@ absl::Status Validate(const ComputeConfig& c) {
   }
   for (const auto& [name, value] : c.parameters) {
     if (!IsValidGucName(name)) {
-      return KeyError("parameters", absl::StrCat("'", name, "' is not a PostgreSQL parameter name"));
+      return KeyError("parameters",
+                      absl::StrCat("'", name, "' is not a PostgreSQL parameter name"));
     }
     if (IsManagedParameter(name)) {
       return KeyError("parameters",
@@ -198,8 +200,7 @@ const char* ModeName(ComputeMode mode) {
   return mode == ComputeMode::kReadOnly ? "read-only" : "read-write";
 }
 
-absl::StatusOr<ComputeConfig> ParseComputeConfig(std::string_view text,
-                                                 std::string* unknown_keys) {
+absl::StatusOr<ComputeConfig> ParseComputeConfig(std::string_view text, std::string* unknown_keys) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
@@ -221,6 +222,8 @@ absl::StatusOr<ComputeConfig> ParseComputeConfig(std::string_view text,
     return absl::InvalidArgumentError(absl::StrCat("config: ", e.what()));
   }
   if (unknown_keys != nullptr) *unknown_keys = absl::StrJoin(unknown, ",");
+  if (c.branch.empty()) c.branch = c.timeline;
+  if (c.endpoint.empty()) c.endpoint = c.branch;
   if (absl::Status s = Validate(c); !s.ok()) return s;
   return c;
 }

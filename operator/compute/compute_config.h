@@ -14,7 +14,7 @@ namespace pgbranch::compute {
 enum class ComputeMode { kReadWrite, kReadOnly };
 
 struct ComputeConfig {
-  // Names only, for logs and metrics.
+  // Names only, for logs and metrics (default: the timeline's id).
   std::string endpoint;
   std::string branch;
 

@@ -32,8 +32,9 @@ ComputeMetrics::ComputeMetrics() : registry_(std::make_shared<prometheus::Regist
       &MakeGauge(r, "pgbranch_compute_autovacuum_workers", "Running autovacuum workers");
   busy_ = &MakeGauge(r, "pgbranch_compute_busy",
                      "1 while a client session is open or autovacuum works (never suspend)");
-  startup_seconds_ = &MakeGauge(r, "pgbranch_compute_startup_seconds",
-                                "Seconds from the agent's start to PostgreSQL accepting connections");
+  startup_seconds_ =
+      &MakeGauge(r, "pgbranch_compute_startup_seconds",
+                 "Seconds from the agent's start to PostgreSQL accepting connections");
   last_active_ = &MakeGauge(r, "pgbranch_compute_last_active_timestamp_seconds",
                             "Unix time when the compute was last seen busy");
   started_ = &MakeGauge(r, "pgbranch_compute_started_timestamp_seconds",

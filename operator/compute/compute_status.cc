@@ -110,8 +110,8 @@ std::string ComputeStatus::ToJson(const StatusView& v) {
   return absl::StrCat(
       "{\"state\":\"", StateName(v.state), "\",\"pg_port\":", v.pg_port,
       ",\"sessions\":{\"active\":", a.active, ",\"idle\":", a.idle,
-      ",\"idle_in_transaction\":", a.idle_in_transaction, "},\"client_sessions\":",
-      a.client_sessions, ",\"autovacuum_workers\":", a.autovacuum_workers,
+      ",\"idle_in_transaction\":", a.idle_in_transaction,
+      "},\"client_sessions\":", a.client_sessions, ",\"autovacuum_workers\":", a.autovacuum_workers,
       ",\"busy\":", a.busy() ? "true" : "false",
       ",\"last_active\":", JsonString(FormatRfc3339(v.last_active_micros)),
       ",\"started_at\":", JsonString(FormatRfc3339(v.started_at_micros)),

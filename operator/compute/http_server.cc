@@ -57,10 +57,12 @@ absl::Status HttpServer::Start(const std::string& address) {
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
       port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("status_listen '", address, "' is not host:port"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("status_listen '", address, "' is not host:port"));
   }
   std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -69,7 +71,8 @@ absl::Status HttpServer::Start(const std::string& address) {
   addrinfo* res = nullptr;
   int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
   if (rc != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("status_listen ", address, ": ", gai_strerror(rc)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("status_listen ", address, ": ", gai_strerror(rc)));
   }
   int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
@@ -143,10 +146,9 @@ void HttpServer::HandleConnection(int fd) {
       resp = handler_(method, path);
     }
   }
-  std::string out = absl::StrCat("HTTP/1.1 ", resp.status, " ", Reason(resp.status),
-                                 "\r\nContent-Type: ", resp.content_type,
-                                 "\r\nContent-Length: ", resp.body.size(),
-                                 "\r\nConnection: close\r\n\r\n");
+  std::string out = absl::StrCat(
+      "HTTP/1.1 ", resp.status, " ", Reason(resp.status), "\r\nContent-Type: ", resp.content_type,
+      "\r\nContent-Length: ", resp.body.size(), "\r\nConnection: close\r\n\r\n");
   if (method != "HEAD") out += resp.body;
   WriteAll(fd, out);
 }

@@ -52,8 +52,7 @@ absl::Status CheckUserCanTraverse(const OsUser& user, const std::string& dir) {
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
-      "the ", user.name, " user cannot reach ", dir,
-      " (PostgreSQL runs as ", user.name,
+      "the ", user.name, " user cannot reach ", dir, " (PostgreSQL runs as ", user.name,
       "): make every parent directory searchable by it (chmod o+x) or use a workdir elsewhere"));
 }
 

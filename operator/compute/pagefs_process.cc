@@ -101,10 +101,10 @@ absl::Status PagefsProcess::Mount(std::chrono::milliseconds timeout,
   struct stat st;
   log_offset_ = stat(log_path_.c_str(), &st) == 0 ? st.st_size : 0;
   SpawnOptions o;
-  o.argv = {config_.pagefs_bin, "--pageserver", config_.pageserver, "--tenant",
-            config_.tenant,     "--timeline",   config_.timeline,   "--foreground",
-            "--log-level",      "warning"};
-  if (!config_.token_file.empty()) o.argv.insert(o.argv.end(), {"--token-file", config_.token_file});
+  o.argv = {config_.pagefs_bin, "--pageserver",   config_.pageserver, "--tenant",    config_.tenant,
+            "--timeline",       config_.timeline, "--foreground",     "--log-level", "warning"};
+  if (!config_.token_file.empty())
+    o.argv.insert(o.argv.end(), {"--token-file", config_.token_file});
   if (!config_.pagefs_metrics_listen.empty()) {
     o.argv.insert(o.argv.end(), {"--metrics-listen", config_.pagefs_metrics_listen});
   }
@@ -120,8 +120,8 @@ absl::Status PagefsProcess::Mount(std::chrono::milliseconds timeout,
   while (true) {
     if (IsMountPoint(mountpoint_)) return absl::OkStatus();
     if (child_.Poll()) {
-      return absl::UnavailableError(absl::StrCat("pagefs could not mount timeline ",
-                                                 config_.timeline, ": ", DescribeExit()));
+      return absl::UnavailableError(
+          absl::StrCat("pagefs could not mount timeline ", config_.timeline, ": ", DescribeExit()));
     }
     if (should_abort()) {
       child_.Signal(SIGKILL);
@@ -163,6 +163,8 @@ absl::Status PagefsProcess::Unmount(std::chrono::milliseconds busy_timeout,
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // busy: files still open
   }
   if (!unmounted) {
+    // Someone still holds files open on the mount. Detach it lazily (new opens fail) and have
+    // pagefs flush and exit now rather than when the last reference goes away.
     LogWarning("Mount still busy: detaching it lazily", {{"mountpoint", mountpoint_}});
     if (!RunFusermount({"-uz"}).ok() && IsMountPoint(mountpoint_)) {
       SpawnOptions o;
@@ -170,15 +172,13 @@ absl::Status PagefsProcess::Unmount(std::chrono::milliseconds busy_timeout,
       o.output_path = log_path_;
       (void)RunToCompletion(o, std::chrono::seconds(10));
     }
+    child_.Signal(SIGTERM);
   }
   if (child_.running() && !child_.WaitFor(flush_timeout)) {
-    LogWarning("pagefs did not exit after the unmount: terminating it",
+    LogWarning("pagefs did not exit after the unmount: killing it",
                {{"pid", std::to_string(child_.pid())}});
-    child_.Signal(SIGTERM);
-    if (!child_.WaitFor(std::chrono::seconds(10))) {
-      child_.Signal(SIGKILL);
-      child_.WaitFor(std::chrono::seconds(10));
-    }
+    child_.Signal(SIGKILL);
+    child_.WaitFor(std::chrono::seconds(10));
   }
   if (IsMountPoint(mountpoint_)) {
     return absl::InternalError(absl::StrCat(mountpoint_, " is still mounted"));

@@ -38,9 +38,9 @@ class PagefsProcess {
   // Why pagefs stopped: its exit and the tail of its log.
   std::string DescribeExit();
 
-  // fusermount3 -u (retried while busy, up to `busy_timeout`), then a lazy unmount; then waits
-  // up to `flush_timeout` for pagefs to flush and exit, SIGTERM, and SIGKILL as a last resort.
-  // OK when pagefs exited 0.
+  // fusermount3 -u (retried while busy, up to `busy_timeout`; if still busy: a lazy unmount and
+  // SIGTERM, on which pagefs flushes and exits too); then waits up to `flush_timeout` for pagefs
+  // to flush and exit, and SIGKILLs it as a last resort. OK when pagefs exited 0.
   absl::Status Unmount(std::chrono::milliseconds busy_timeout,
                        std::chrono::milliseconds flush_timeout);
 

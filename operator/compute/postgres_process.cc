@@ -5,10 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -76,16 +80,18 @@ absl::Status PostgresProcess::InitDb(const ShouldAbort& should_abort) {
   if (Exists(layout_.data_dir)) {
     // Never delete a data directory: only an empty one (created by hand) is initialised.
     if (!fs::is_empty(layout_.data_dir, ec)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          layout_.data_dir, " exists without PG_VERSION and is not empty: not a PostgreSQL data "
-                            "directory, refusing to initialise over it"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(layout_.data_dir,
+                       " exists without PG_VERSION and is not empty: not a PostgreSQL data "
+                       "directory, refusing to initialise over it"));
     }
     fs::remove(layout_.data_dir, ec);
   }
   if (Exists(layout_.initdb_dir)) {
     LogWarning("Removing an interrupted initdb", {{"dir", layout_.initdb_dir}});
     fs::remove_all(layout_.initdb_dir, ec);
-    if (ec) return absl::InternalError(absl::StrCat("remove ", layout_.initdb_dir, ": ", ec.message()));
+    if (ec)
+      return absl::InternalError(absl::StrCat("remove ", layout_.initdb_dir, ": ", ec.message()));
   }
   if (mkdir(layout_.initdb_dir.c_str(), 0700) != 0) {
     return absl::InternalError(absl::StrCat("mkdir ", layout_.initdb_dir, ": ", strerror(errno)));
@@ -95,14 +101,8 @@ absl::Status PostgresProcess::InitDb(const ShouldAbort& should_abort) {
   struct stat st;
   off_t offset = stat(layout_.initdb_log.c_str(), &st) == 0 ? st.st_size : 0;
   SpawnOptions o;
-  o.argv = {config_.pg_bin_dir + "/initdb",
-            "-D",
-            layout_.initdb_dir,
-            "-U",
-            "postgres",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            "--encoding=UTF8",
+  o.argv = {config_.pg_bin_dir + "/initdb", "-D", layout_.initdb_dir, "-U", "postgres",
+            "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
             "--locale=C.UTF-8",
             // Byte-order collation: indexes never depend on the C library's collation version.
             "--lc-collate=C"};
@@ -125,8 +125,8 @@ absl::Status PostgresProcess::InitDb(const ShouldAbort& should_abort) {
   }
   // The new cluster appears whole or not at all.
   if (rename(layout_.initdb_dir.c_str(), layout_.data_dir.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("rename ", layout_.initdb_dir, " to ",
-                                            layout_.data_dir, ": ", strerror(errno)));
+    return absl::InternalError(absl::StrCat("rename ", layout_.initdb_dir, " to ", layout_.data_dir,
+                                            ": ", strerror(errno)));
   }
   return absl::OkStatus();
 }
@@ -147,7 +147,8 @@ absl::Status PostgresProcess::PrepareDataDir() {
       PGB_RETURN_IF_ERROR(ChownTo(user_, standby, 0600));
     }
   } else if (unlink(standby.c_str()) == 0) {
-    LogWarning("Removed standby.signal: the endpoint is read-write", {{"timeline", config_.timeline}});
+    LogWarning("Removed standby.signal: the endpoint is read-write",
+               {{"timeline", config_.timeline}});
   }
   // PostgreSQL refuses a data directory with group/other access.
   return ChownTo(user_, layout_.data_dir, 0700);
@@ -202,15 +203,15 @@ absl::Status PostgresProcess::WaitReady(std::chrono::milliseconds timeout,
       return absl::OkStatus();
     }
     if (postmaster_.Poll()) {
-      return absl::UnavailableError(absl::StrCat("PostgreSQL exited during start: ",
-                                                 DescribeExit()));
+      return absl::UnavailableError(
+          absl::StrCat("PostgreSQL exited during start: ", DescribeExit()));
     }
     if (should_abort()) return absl::CancelledError("stopped while PostgreSQL was starting");
     if (std::chrono::steady_clock::now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "PostgreSQL did not accept connections within ",
-          std::chrono::duration_cast<std::chrono::seconds>(timeout).count(), " s: ",
-          TailOfFile(layout_.postgres_log, 3, log_offset_)));
+      return absl::DeadlineExceededError(
+          absl::StrCat("PostgreSQL did not accept connections within ",
+                       std::chrono::duration_cast<std::chrono::seconds>(timeout).count(),
+                       " s: ", TailOfFile(layout_.postgres_log, 3, log_offset_)));
     }
     sleep(std::chrono::milliseconds(5));
   }
@@ -223,6 +224,34 @@ std::string PostgresProcess::DescribeExit() {
   std::string out = postmaster_.DescribeExit();
   if (!tail.empty()) absl::StrAppend(&out, "; log: ", tail);
   return out;
+}
+
+int PostgresProcess::KillOrphans() {
+  int found = 0;
+  for (int round = 0; round < 50; ++round) {
+    std::vector<pid_t> pids;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+      pid_t pid = atoi(entry.path().filename().c_str());
+      if (pid <= 0) continue;
+      struct stat st;
+      if (stat(entry.path().c_str(), &st) != 0 || st.st_uid != user_.uid) continue;
+      char cwd[PATH_MAX];
+      ssize_t n = readlink((entry.path() / "cwd").c_str(), cwd, sizeof(cwd) - 1);
+      if (n <= 0) continue;
+      cwd[n] = '\0';
+      if (layout_.data_dir == cwd) pids.push_back(pid);
+    }
+    if (pids.empty()) break;
+    for (pid_t pid : pids) kill(pid, SIGKILL);
+    if (round == 0) found = static_cast<int>(pids.size());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (found > 0) {
+    LogWarning("Killed orphaned PostgreSQL processes",
+               {{"timeline", config_.timeline}, {"count", std::to_string(found)}});
+  }
+  return found;
 }
 
 std::string PostgresProcess::Stop(std::chrono::milliseconds fast_timeout) {

@@ -59,6 +59,11 @@ class PostgresProcess {
   // seconds SIGKILL. Returns "fast", "immediate", "killed" or "not running".
   std::string Stop(std::chrono::milliseconds fast_timeout);
 
+  // SIGKILLs processes of the postgres user whose working directory is the data directory:
+  // backends orphaned by a postmaster that died (they hold files open on the mount, so the
+  // unmount would have to wait for them to notice). Returns how many were found.
+  int KillOrphans();
+
   // libpq connection string for the postgres superuser over the unix socket.
   std::string SocketConnInfo(const std::string& dbname) const;
 

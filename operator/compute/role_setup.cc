@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "operator/compute/scram_verifier.h"
@@ -36,8 +37,8 @@ absl::StatusOr<bool> Exec(PGconn* conn, const std::string& sql,
                           const std::vector<std::string>& params = {}) {
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p.c_str());
-  Result r(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                        values.data(), nullptr, nullptr, 0));
+  Result r(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                        nullptr, nullptr, 0));
   ExecStatusType st = PQresultStatus(r.get());
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
     return absl::InternalError(ErrorOf(conn));
@@ -60,8 +61,9 @@ struct RoleRow {
 
 absl::StatusOr<std::optional<RoleRow>> LookUpRole(PGconn* conn, const std::string& role) {
   const char* values[] = {role.c_str()};
-  Result r(PQexecParams(conn, "SELECT coalesce(rolpassword, ''), rolcanlogin FROM pg_authid "
-                              "WHERE rolname = $1",
+  Result r(PQexecParams(conn,
+                        "SELECT coalesce(rolpassword, ''), rolcanlogin FROM pg_authid "
+                        "WHERE rolname = $1",
                         1, nullptr, values, nullptr, nullptr, 0));
   if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) return absl::InternalError(ErrorOf(conn));
   if (PQntuples(r.get()) == 0) return std::optional<RoleRow>();
@@ -75,8 +77,7 @@ absl::Status SetPassword(PGconn* conn, const std::string& role, const std::strin
                          const std::string& password) {
   char* verifier = PQencryptPasswordConn(conn, password.c_str(), role.c_str(), "scram-sha-256");
   if (verifier == nullptr) {
-    return absl::InternalError(
-        absl::StrCat("cannot compute the SCRAM verifier: ", ErrorOf(conn)));
+    return absl::InternalError(absl::StrCat("cannot compute the SCRAM verifier: ", ErrorOf(conn)));
   }
   char* literal = PQescapeLiteral(conn, verifier, strlen(verifier));
   PQfreemem(verifier);
@@ -85,8 +86,7 @@ absl::Status SetPassword(PGconn* conn, const std::string& role, const std::strin
   PQfreemem(literal);
   absl::StatusOr<bool> altered = Exec(conn, alter);
   if (!altered.ok()) {
-    return absl::InternalError(
-        absl::StrCat("ALTER ROLE ", role, ": ", altered.status().message()));
+    return absl::InternalError(absl::StrCat("ALTER ROLE ", role, ": ", altered.status().message()));
   }
   LogInfo("Set the role's password", {{"role", role}});
   return absl::OkStatus();
@@ -99,9 +99,10 @@ absl::StatusOr<std::string> ReadPasswordFile(const std::string& path) {
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read the password file ", path));
   std::stringstream ss;
   ss << in.rdbuf();
-  std::string pw = ss.str();
-  while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
-  if (pw.empty()) return absl::InvalidArgumentError(absl::StrCat("the password file ", path, " is empty"));
+  // Stripped like the CLI strips it when it builds connection strings.
+  std::string pw(absl::StripAsciiWhitespace(ss.str()));
+  if (pw.empty())
+    return absl::InvalidArgumentError(absl::StrCat("the password file ", path, " is empty"));
   return pw;
 }
 
@@ -112,6 +113,8 @@ absl::Status SetUpRole(const std::string& conninfo, const std::string& role,
     return absl::UnavailableError(
         absl::StrCat("cannot connect to PostgreSQL: ", ErrorOf(conn.get())));
   }
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
   PGB_ASSIGN_OR_RETURN(std::string role_id, Identifier(conn.get(), role));
   PGB_ASSIGN_OR_RETURN(std::optional<RoleRow> row, LookUpRole(conn.get(), role));
   if (!row.has_value()) {
@@ -127,8 +130,8 @@ absl::Status SetUpRole(const std::string& conninfo, const std::string& role,
   if (!row.has_value() || !row->can_login || !ScramVerifierMatches(row->verifier, password)) {
     PGB_RETURN_IF_ERROR(SetPassword(conn.get(), role, role_id, password));
   }
-  PGB_ASSIGN_OR_RETURN(bool db_exists,
-                       Exec(conn.get(), "SELECT 1 FROM pg_database WHERE datname = $1", {database}));
+  PGB_ASSIGN_OR_RETURN(
+      bool db_exists, Exec(conn.get(), "SELECT 1 FROM pg_database WHERE datname = $1", {database}));
   if (!db_exists) {
     PGB_ASSIGN_OR_RETURN(std::string db_id, Identifier(conn.get(), database));
     absl::StatusOr<bool> r =

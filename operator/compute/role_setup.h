@@ -10,8 +10,8 @@
 // standby cannot write, and the role comes with the branch).
 namespace pgbranch::compute {
 
-// Reads a password file: its content without trailing newlines. An error if it is unreadable or
-// empty.
+// Reads a password file: its content without surrounding whitespace (as the CLI reads it). An error
+// if it is unreadable or empty.
 absl::StatusOr<std::string> ReadPasswordFile(const std::string& path);
 
 // Creates `role` (LOGIN CREATEDB CREATEROLE) and `database` (owned by it) when missing, and sets

@@ -12,7 +12,9 @@ ActivityReporter::ActivityReporter(ControlClient* control, ConnectionRegistry* r
 
 ActivityReporter::~ActivityReporter() { Stop(); }
 
-void ActivityReporter::Start() { thread_ = std::thread([this] { Loop(); }); }
+void ActivityReporter::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void ActivityReporter::Stop() {
   {

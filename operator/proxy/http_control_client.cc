@@ -60,8 +60,8 @@ absl::StatusOr<std::pair<int, std::string>> Send(http_client& client, const std:
     if (e.error_code() == std::errc::timed_out) {
       return absl::DeadlineExceededError(absl::StrCat(what, " timed out"));
     }
-    return absl::UnavailableError(absl::StrCat("cannot reach the controller (", what, "): ",
-                                               e.what()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot reach the controller (", what, "): ", e.what()));
   } catch (const pplx::task_canceled&) {
     return absl::CancelledError("the proxy is shutting down");
   } catch (const std::exception& e) {
@@ -105,9 +105,9 @@ absl::StatusOr<BackendAddress> HttpControlClient::Wake(const std::string& endpoi
   auto sent = Send(*impl_->wake_client, impl_->base_url, request, impl_->cancel.get_token());
   if (!sent.ok()) {
     if (absl::IsDeadlineExceeded(sent.status())) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("endpoint \"", endpoint, "\" did not wake up within ",
-                       absl::FormatDuration(impl_->wake_timeout)));
+      return absl::DeadlineExceededError(absl::StrCat("endpoint \"", endpoint,
+                                                      "\" did not wake up within ",
+                                                      absl::FormatDuration(impl_->wake_timeout)));
     }
     return sent.status();
   }
@@ -129,16 +129,16 @@ absl::StatusOr<BackendAddress> HttpControlClient::Wake(const std::string& endpoi
     }
     return address;
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("the controller's wake answer is not valid: ",
-                                               e.what(), ": ", body.substr(0, 200)));
+    return absl::UnavailableError(absl::StrCat(
+        "the controller's wake answer is not valid: ", e.what(), ": ", body.substr(0, 200)));
   }
 }
 
 absl::StatusOr<RouteTable> HttpControlClient::WatchRoutes(int64_t applied_version,
                                                           int wait_seconds) {
   web::http::http_request request(methods::GET);
-  request.set_request_uri(absl::StrCat("/v1/routes?version=", applied_version, "&wait=",
-                                       wait_seconds));
+  request.set_request_uri(
+      absl::StrCat("/v1/routes?version=", applied_version, "&wait=", wait_seconds));
   auto sent = Send(*impl_->routes_client, impl_->base_url, request, impl_->cancel.get_token());
   if (!sent.ok()) return sent.status();
   auto& [code, body] = *sent;
@@ -147,8 +147,8 @@ absl::StatusOr<RouteTable> HttpControlClient::WatchRoutes(int64_t applied_versio
     web::json::value v = web::json::value::parse(body);
     RouteTable table;
     const web::json::value& version = v.at("version");
-    table.version = version.is_string() ? std::stoll(version.as_string())
-                                        : version.as_number().to_int64();
+    table.version =
+        version.is_string() ? std::stoll(version.as_string()) : version.as_number().to_int64();
     if (v.has_field("routes") && !v.at("routes").is_null()) {
       for (const auto& r : v.at("routes").as_array()) {
         Route route;
@@ -159,8 +159,8 @@ absl::StatusOr<RouteTable> HttpControlClient::WatchRoutes(int64_t applied_versio
     }
     return table;
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("the controller's route table is not valid: ",
-                                               e.what(), ": ", body.substr(0, 200)));
+    return absl::UnavailableError(absl::StrCat(
+        "the controller's route table is not valid: ", e.what(), ": ", body.substr(0, 200)));
   }
 }
 
@@ -174,11 +174,12 @@ absl::Status HttpControlClient::ReportActivity(const std::map<std::string, int>&
   request.set_body(body);
   // Not cancelled by Shutdown(): the last report at shutdown tells the controller the
   // connections are gone.
-  auto sent = Send(*impl_->activity_client, impl_->base_url, request, pplx::cancellation_token::none());
+  auto sent =
+      Send(*impl_->activity_client, impl_->base_url, request, pplx::cancellation_token::none());
   if (!sent.ok()) return sent.status();
   if (sent->first / 100 != 2) {
-    return absl::UnavailableError(absl::StrCat("activity report refused: ",
-                                               ErrorMessage(sent->first, sent->second)));
+    return absl::UnavailableError(
+        absl::StrCat("activity report refused: ", ErrorMessage(sent->first, sent->second)));
   }
   return absl::OkStatus();
 }

@@ -62,9 +62,9 @@ struct Flags {
 };
 
 bool ParseFlags(int argc, char** argv, Flags* f, std::string* error) {
-  static const char* kValued[] = {"--control",        "--listen",          "--port-file",
-                                  "--tls-cert",       "--tls-key",         "--metrics-listen",
-                                  "--wake-timeout",   "--startup-timeout", "--connect-timeout",
+  static const char* kValued[] = {"--control",      "--listen",          "--port-file",
+                                  "--tls-cert",     "--tls-key",         "--metrics-listen",
+                                  "--wake-timeout", "--startup-timeout", "--connect-timeout",
                                   "--log-level"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -137,10 +137,9 @@ int Run(const Flags& f) {
                                    : LogLevel::kInfo);
 
   SessionConfig config;
-  for (auto [flag, def, out] :
-       {std::tuple{"--wake-timeout", "60s", &config.wake_timeout},
-        std::tuple{"--startup-timeout", "30s", &config.startup_timeout},
-        std::tuple{"--connect-timeout", "10s", &config.connect_timeout}}) {
+  for (auto [flag, def, out] : {std::tuple{"--wake-timeout", "60s", &config.wake_timeout},
+                                std::tuple{"--startup-timeout", "30s", &config.startup_timeout},
+                                std::tuple{"--connect-timeout", "10s", &config.connect_timeout}}) {
     if (!ParseDurationFlag(get(flag, def), out)) {
       fprintf(stderr, "pgbranch-proxy: %s: '%s' is not a positive duration (e.g. 30s)\n", flag,
               get(flag).c_str());
@@ -149,11 +148,12 @@ int Run(const Flags& f) {
   }
   absl::StatusOr<HostPort> listen = ParseHostPort(get("--listen", "127.0.0.1:55432"));
   if (!listen.ok()) {
-    fprintf(stderr, "pgbranch-proxy: --listen: %s\n", std::string(listen.status().message()).c_str());
+    fprintf(stderr, "pgbranch-proxy: --listen: %s\n",
+            std::string(listen.status().message()).c_str());
     return 2;
   }
-  config.public_host = listen->host.empty() || listen->host == "0.0.0.0" ? "127.0.0.1"
-                                                                          : listen->host;
+  config.public_host =
+      listen->host.empty() || listen->host == "0.0.0.0" ? "127.0.0.1" : listen->host;
 
   std::unique_ptr<TlsContext> tls;
   if (!get("--tls-cert").empty()) {
@@ -213,8 +213,8 @@ int Run(const Flags& f) {
   watcher.Stop();
   if (!server->Stop(absl::Seconds(5))) {
     // A session is stuck (it cannot be destroyed safely): the process exit cuts it.
-    LogWarning("Connections still open at exit", {{"connections",
-                                                   std::to_string(server->active_sessions())}});
+    LogWarning("Connections still open at exit",
+               {{"connections", std::to_string(server->active_sessions())}});
     reporter.Stop();
     fflush(stdout);
     fflush(stderr);

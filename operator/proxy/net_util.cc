@@ -31,7 +31,8 @@ absl::StatusOr<std::unique_ptr<addrinfo, AddrInfoDeleter>> Resolve(const std::st
   std::string service = std::to_string(port);
   int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &result);
   if (rc != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot resolve ", host, ": ", gai_strerror(rc)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resolve ", host, ": ", gai_strerror(rc)));
   }
   return std::unique_ptr<addrinfo, AddrInfoDeleter>(result);
 }
@@ -79,12 +80,12 @@ absl::StatusOr<int> ListenTcp(const std::string& host, int port, int* bound_port
     sockaddr_storage ss{};
     socklen_t len = sizeof(ss);
     getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    *bound_port = ss.ss_family == AF_INET6
-                      ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
-                      : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    *bound_port = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                                           : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     return fd;
   }
-  return absl::UnavailableError(absl::StrCat("cannot listen on ", host, ":", port, ": ", last_error));
+  return absl::UnavailableError(
+      absl::StrCat("cannot listen on ", host, ":", port, ": ", last_error));
 }
 
 absl::StatusOr<int> ConnectTcp(const std::string& host, int port, absl::Duration timeout) {

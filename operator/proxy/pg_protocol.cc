@@ -24,7 +24,9 @@ void PatchLength(std::string* out, size_t offset) {
   for (int i = 0; i < 4; ++i) (*out)[offset + i] = static_cast<char>(len >> (24 - 8 * i));
 }
 
-bool IsOptionSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool IsOptionSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 }  // namespace
 
@@ -83,8 +85,9 @@ absl::StatusOr<InitialPacket> ParseInitialPacket(std::string_view body) {
     if (value_end == std::string_view::npos) {
       return absl::InvalidArgumentError("unterminated parameter value in startup packet");
     }
-    packet.parameters.emplace_back(std::string(body.substr(pos, name_end - pos)),
-                                   std::string(body.substr(name_end + 1, value_end - name_end - 1)));
+    packet.parameters.emplace_back(
+        std::string(body.substr(pos, name_end - pos)),
+        std::string(body.substr(name_end + 1, value_end - name_end - 1)));
     pos = value_end + 1;
   }
   return packet;
@@ -159,9 +162,8 @@ absl::StatusOr<OptionsRewrite> ExtractEndpointOption(std::string_view options) {
     }
     if (name.empty()) return absl::InvalidArgumentError("empty endpoint name in options");
     if (!result.endpoint.empty() && result.endpoint != name) {
-      return absl::InvalidArgumentError(absl::StrCat("options name two endpoints: \"",
-                                                     result.endpoint, "\" and \"", std::string(name),
-                                                     "\""));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "options name two endpoints: \"", result.endpoint, "\" and \"", std::string(name), "\""));
     }
     result.endpoint = std::string(name);
   }

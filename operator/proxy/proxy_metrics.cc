@@ -14,14 +14,15 @@ ProxyMetrics::ProxyMetrics()
                        .Name("pgbranch_proxy_connections_total")
                        .Help("Client connections by endpoint and how they were handled")
                        .Register(*registry_)),
-      wake_latency_(prometheus::BuildHistogram()
-                        .Name("pgbranch_proxy_wake_duration_seconds")
-                        .Help("Time from asking the controller to wake an endpoint until it "
-                              "answered (successful wakes; includes compute start when suspended)")
-                        .Register(*registry_)
-                        .Add({}, prometheus::Histogram::BucketBoundaries{
-                                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                     2.5, 5, 10, 30, 60})),
+      wake_latency_(
+          prometheus::BuildHistogram()
+              .Name("pgbranch_proxy_wake_duration_seconds")
+              .Help("Time from asking the controller to wake an endpoint until it "
+                    "answered (successful wakes; includes compute start when suspended)")
+              .Register(*registry_)
+              .Add({},
+                   prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                           0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})),
       wake_failures_(prometheus::BuildCounter()
                          .Name("pgbranch_proxy_wake_failures_total")
                          .Help("Wakes that failed, by reason")

@@ -80,8 +80,8 @@ absl::Status ProxyServer::ApplyRoutes(const RouteTable& table) {
     }
     auto [it, inserted] = desired.emplace(r.port, r.endpoint);
     if (!inserted && it->second != r.endpoint) {
-      errors.push_back(absl::StrCat("port ", r.port, " routed to both ", it->second, " and ",
-                                    r.endpoint));
+      errors.push_back(
+          absl::StrCat("port ", r.port, " routed to both ", it->second, " and ", r.endpoint));
     }
   }
   std::unique_lock<std::mutex> lock(mu_);

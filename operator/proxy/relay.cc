@@ -173,14 +173,12 @@ Relay::End Relay::RunBlocking() {
   // Server -> client on a second thread. When the server is done the session is over: shut both
   // sockets down, which also wakes the client -> server pump.
   std::thread s2c([&] {
-    pump(server_, client_, buffers_.get() + kBufferSize, &pending_s2c_,
-                        server_to_client_);
+    pump(server_, client_, buffers_.get() + kBufferSize, &pending_s2c_, server_to_client_);
     client_->ShutdownWrite();
     client_->ShutdownBoth();
     server_->ShutdownBoth();
   });
-  bool client_clean =
-      pump(client_, server_, buffers_.get(), &pending_c2s_, client_to_server_);
+  bool client_clean = pump(client_, server_, buffers_.get(), &pending_c2s_, client_to_server_);
   if (client_clean) {
     // The client half-closed: pass it on and let the server finish (it closes in turn).
     server_->ShutdownWrite();

@@ -13,7 +13,9 @@ RouteWatcher::RouteWatcher(ControlClient* control, ApplyFn apply, Options option
 
 RouteWatcher::~RouteWatcher() { Stop(); }
 
-void RouteWatcher::Start() { thread_ = std::thread([this] { Loop(); }); }
+void RouteWatcher::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void RouteWatcher::Stop() {
   {
@@ -56,7 +58,8 @@ void RouteWatcher::Loop() {
     if (!table.ok()) {
       if (absl::IsCancelled(table.status())) return;
       if (!failing) {
-        LogWarning("Cannot fetch the route table; retrying", {{"error", table.status().ToString()}});
+        LogWarning("Cannot fetch the route table; retrying",
+                   {{"error", table.status().ToString()}});
         failing = true;
       }
       if (!back_off()) return;
@@ -67,7 +70,8 @@ void RouteWatcher::Loop() {
     if (applied_once && table->version == applied) {
       // Unchanged after the long poll. A poll that came back at once with nothing new would
       // otherwise spin: pace it.
-      if (SteadyClock::now() - started < options_.initial_backoff && !Sleep(options_.initial_backoff)) {
+      if (SteadyClock::now() - started < options_.initial_backoff &&
+          !Sleep(options_.initial_backoff)) {
         return;
       }
       backoff = options_.initial_backoff;

@@ -62,9 +62,9 @@ void Session::Run() {
   absl::Status s = Negotiate(&packet);
   if (!s.ok()) {
     if (absl::IsDeadlineExceeded(s)) {
-      Refuse({"FATAL", kSqlStateProtocolViolation,
-              "timed out waiting for the startup packet", "", ""},
-             "", "protocol_error");
+      Refuse(
+          {"FATAL", kSqlStateProtocolViolation, "timed out waiting for the startup packet", "", ""},
+          "", "protocol_error");
     } else if (absl::IsInvalidArgument(s) || absl::IsUnimplemented(s)) {
       Refuse({"FATAL",
               absl::IsUnimplemented(s) ? kSqlStateFeatureNotSupported : kSqlStateProtocolViolation,
@@ -128,9 +128,9 @@ bool Session::Route(InitialPacket* packet, std::string* endpoint) {
     if (it->first != "options") continue;
     absl::StatusOr<OptionsRewrite> rewrite = ExtractEndpointOption(it->second);
     if (!rewrite.ok()) {
-      Refuse({"FATAL", kSqlStateConnectionRejected, std::string(rewrite.status().message()), "",
-              ""},
-             "", "no_endpoint");
+      Refuse(
+          {"FATAL", kSqlStateConnectionRejected, std::string(rewrite.status().message()), "", ""},
+          "", "no_endpoint");
       return false;
     }
     if (endpoint->empty()) *endpoint = rewrite->endpoint;
@@ -144,9 +144,8 @@ bool Session::Route(InitialPacket* packet, std::string* endpoint) {
   }
   if (endpoint->empty() && client_.tls()) *endpoint = EndpointFromSni(client_.server_name());
   if (endpoint->empty()) {
-    std::string example =
-        absl::StrCat("postgresql://USER@", config_.public_host, ":", config_.main_port,
-                     "/DB?options=endpoint%3DNAME");
+    std::string example = absl::StrCat("postgresql://USER@", config_.public_host, ":",
+                                       config_.main_port, "/DB?options=endpoint%3DNAME");
     Refuse({"FATAL", kSqlStateConnectionRejected,
             "no endpoint named: the proxy does not know where to route this connection",
             absl::StrCat("Connections to the proxy's main port must name their endpoint, e.g. ",
@@ -176,12 +175,12 @@ bool Session::WakeAndConnect(const std::string& endpoint, BackendAddress* addres
       const absl::Status& s = woken.status();
       if (absl::IsNotFound(s)) {
         deps_.metrics->WakeFailed("not_found");
-        Refuse({"FATAL", kSqlStateInvalidCatalogName,
-                absl::StrCat("endpoint \"", endpoint, "\" does not exist"),
-                std::string(s.message()),
-                "List the endpoints with `pgbranch endpoint list`; create one with `pgbranch "
-                "endpoint create NAME --branch BRANCH`."},
-               "unknown", "not_found");
+        Refuse(
+            {"FATAL", kSqlStateInvalidCatalogName,
+             absl::StrCat("endpoint \"", endpoint, "\" does not exist"), std::string(s.message()),
+             "List the endpoints with `pgbranch endpoint list`; create one with `pgbranch "
+             "endpoint create NAME --branch BRANCH`."},
+            "unknown", "not_found");
         return false;
       }
       deps_.metrics->WakeFailed(absl::IsDeadlineExceeded(s) ? "timeout" : "unavailable");
@@ -189,8 +188,7 @@ bool Session::WakeAndConnect(const std::string& endpoint, BackendAddress* addres
         LogWarning("Cannot wake endpoint", {{"endpoint", endpoint}, {"error", s.ToString()}});
       }
       Refuse({"FATAL", kSqlStateCannotConnectNow,
-              absl::StrCat("endpoint \"", endpoint, "\" could not be woken up: ", s.message()),
-              "",
+              absl::StrCat("endpoint \"", endpoint, "\" could not be woken up: ", s.message()), "",
               absl::StrCat("Retry in a moment. If it keeps failing, look at `pgbranch endpoint "
                            "get ",
                            endpoint, "` and the controller's log.")},
@@ -216,8 +214,9 @@ bool Session::WakeAndConnect(const std::string& endpoint, BackendAddress* addres
       LogWarning("Cannot connect to the endpoint's PostgreSQL",
                  {{"endpoint", endpoint}, {"error", fd.status().ToString()}});
       Refuse({"FATAL", kSqlStateCannotConnectNow,
-              absl::StrCat("endpoint \"", endpoint, "\" is awake but its PostgreSQL does not "
-                                                    "accept connections: ",
+              absl::StrCat("endpoint \"", endpoint,
+                           "\" is awake but its PostgreSQL does not "
+                           "accept connections: ",
                            fd.status().message()),
               "", "Retry in a moment."},
              endpoint, "backend_unreachable");
@@ -252,7 +251,8 @@ void Session::Serve(const std::string& endpoint, const BackendAddress& address,
 }
 
 void Session::ForwardCancel(const InitialPacket& packet) {
-  std::optional<CancelTarget> target = deps_.cancel_keys->Find(packet.cancel_pid, packet.cancel_key);
+  std::optional<CancelTarget> target =
+      deps_.cancel_keys->Find(packet.cancel_pid, packet.cancel_key);
   deps_.metrics->ConnectionResult("", "cancel");
   if (!target.has_value()) {
     deps_.metrics->CancelRequest("unknown_key");

@@ -74,9 +74,9 @@ class Session {
   const SessionDeps deps_;
   const std::string port_endpoint_;
   const std::string peer_;
-  std::mutex mu_;       // guards the descriptors against Abort()
-  Stream client_;       // GUARDED_BY(mu_) for replacement; used freely by Run()'s thread
-  Stream server_;       // likewise
+  std::mutex mu_;         // guards the descriptors against Abort()
+  Stream client_;         // GUARDED_BY(mu_) for replacement; used freely by Run()'s thread
+  Stream server_;         // likewise
   bool aborted_ = false;  // GUARDED_BY(mu_)
 };
 

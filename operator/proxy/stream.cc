@@ -55,10 +55,10 @@ absl::Status Stream::AcceptTls(const TlsContext& context) {
   int ret = SSL_accept(ssl_);
   if (ret != 1) {
     int err = SSL_get_error(ssl_, ret);
-    std::string detail = err == SSL_ERROR_SYSCALL
-                             ? (errno == EAGAIN || errno == EWOULDBLOCK ? "timed out"
-                                                                        : std::strerror(errno))
-                             : OpenSslErrors();
+    std::string detail =
+        err == SSL_ERROR_SYSCALL
+            ? (errno == EAGAIN || errno == EWOULDBLOCK ? "timed out" : std::strerror(errno))
+            : OpenSslErrors();
     ERR_clear_error();
     // Without a clean shutdown the SSL object must not send close_notify later.
     SSL_set_quiet_shutdown(ssl_, 1);

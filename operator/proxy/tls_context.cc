@@ -25,8 +25,8 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Load(const std::string& 
   std::unique_ptr<TlsContext> result(new TlsContext(ctx));
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                            SSL_MODE_RELEASE_BUFFERS);
+  // Buffers stay allocated for the connection's life (no per-record allocation).
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   // No session resumption: PostgreSQL clients do not use it, and it needs shared state.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_num_tickets(ctx, 0);
@@ -39,8 +39,8 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Load(const std::string& 
         absl::StrCat("cannot load the TLS key ", key_file, ": ", OpenSslErrors()));
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("the TLS key ", key_file,
-                                                   " does not match the certificate ", cert_file));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the TLS key ", key_file, " does not match the certificate ", cert_file));
   }
   return result;
 }

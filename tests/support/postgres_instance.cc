@@ -196,13 +196,45 @@ std::string CommandResult::Describe() const {
   return s;
 }
 
+namespace {
+CommandResult RunChild(const std::vector<std::string>& argv, const std::string& input,
+                       int timeout_seconds, bool as_postgres);
+}  // namespace
+
 CommandResult RunAsPostgres(const std::vector<std::string>& argv, const std::string& input,
                             int timeout_seconds) {
+  return RunChild(argv, input, timeout_seconds, /*as_postgres=*/true);
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv, const std::string& input,
+                         int timeout_seconds) {
+  return RunChild(argv, input, timeout_seconds, /*as_postgres=*/false);
+}
+
+namespace {
+CommandResult RunChild(const std::vector<std::string>& argv, const std::string& input,
+                       int timeout_seconds, bool as_postgres) {
   CommandResult result;
   ChildSpec spec;
   if (absl::Status s = PrepareChild(argv, &spec); !s.ok()) {
     result.err = s.ToString();
     return result;
+  }
+  if (!as_postgres) {
+    // Keep our own identity and environment (the PATH with PostgreSQL's tools first).
+    spec.uid = getuid();
+    spec.gid = getgid();
+    spec.groups.assign(64, 0);
+    int n = getgroups(64, spec.groups.data());
+    spec.groups.resize(n > 0 ? n : 0);
+    spec.env_storage.clear();
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (std::string(*e).rfind("PATH=", 0) != 0) spec.env_storage.push_back(*e);
+    }
+    spec.env_storage.push_back("PATH=/usr/lib/postgresql/15/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    spec.envp.clear();
+    for (auto& e : spec.env_storage) spec.envp.push_back(e.data());
+    spec.envp.push_back(nullptr);
   }
   int in_pipe[2] = {-1, -1}, out_pipe[2], err_pipe[2];
   if ((!input.empty() && pipe2(in_pipe, O_CLOEXEC) != 0) || pipe2(out_pipe, O_CLOEXEC) != 0 ||
@@ -280,6 +312,7 @@ CommandResult RunAsPostgres(const std::vector<std::string>& argv, const std::str
   result.exit_code = result.timed_out ? -1 : ExitCodeOf(status);
   return result;
 }
+}  // namespace
 
 // ---- PostgresPipe ----
 

@@ -27,6 +27,10 @@ struct CommandResult {
 CommandResult RunAsPostgres(const std::vector<std::string>& argv, const std::string& input = "",
                             int timeout_seconds = 300);
 
+// Like RunAsPostgres, as the current user (root in the tests), with its environment.
+CommandResult RunCommand(const std::vector<std::string>& argv, const std::string& input = "",
+                         int timeout_seconds = 300);
+
 // A child process running as `postgres` with a pipe to its stdin and one from its stdout (stderr
 // goes to `stderr_path`, or /dev/null). Killed (the whole process group) on destruction.
 // For interactive clients such as a long-running `psql` fed statement by statement.

@@ -256,7 +256,8 @@ absl::Status ComputeTest::CreateBranch(const std::string& id, const std::string&
   req.set_ancestor_timeline_id(parent);
   v1::Timeline timeline;
   grpc::Status s = stub_->CreateTimeline(&ctx, req, &timeline);
-  if (!s.ok()) return absl::InternalError(absl::StrCat("CreateTimeline ", id, ": ", s.error_message()));
+  if (!s.ok())
+    return absl::InternalError(absl::StrCat("CreateTimeline ", id, ": ", s.error_message()));
   return absl::OkStatus();
 }
 

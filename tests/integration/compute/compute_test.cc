@@ -23,7 +23,8 @@ namespace {
 using std::chrono::steady_clock;
 
 // Polls /status until `pred` holds (or 60 s): the last status seen.
-YAML::Node WaitForStatus(const ComputeProcess& c, const std::function<bool(const YAML::Node&)>& pred) {
+YAML::Node WaitForStatus(const ComputeProcess& c,
+                         const std::function<bool(const YAML::Node&)>& pred) {
   YAML::Node last;
   auto deadline = steady_clock::now() + std::chrono::seconds(60);
   while (steady_clock::now() < deadline) {
@@ -81,9 +82,8 @@ TEST_F(ComputeTest, NewRootBranchServesScramActivityAndSuspends) {
   EXPECT_EQ(r.out, "32MB\n") << r.Describe();
 
   // Nothing open: not busy (the agent's own connection does not count).
-  YAML::Node st = WaitForStatus(*main, [](const YAML::Node& n) {
-    return n["client_sessions"].as<int>() == 0;
-  });
+  YAML::Node st =
+      WaitForStatus(*main, [](const YAML::Node& n) { return n["client_sessions"].as<int>() == 0; });
   ASSERT_TRUE(st.IsMap());
   EXPECT_EQ(st["state"].as<std::string>(), "running");
   EXPECT_EQ(st["pg_port"].as<int>(), main->pg_port());
@@ -112,7 +112,8 @@ TEST_F(ComputeTest, NewRootBranchServesScramActivityAndSuspends) {
     return HttpGet(port, "/metrics");
   }();
   ASSERT_TRUE(port_text.ok()) << port_text.status();
-  EXPECT_TRUE(absl::StrContains(*port_text, "pgbranch_compute_sessions{state=\"idle_in_transaction\"} 1"))
+  EXPECT_TRUE(
+      absl::StrContains(*port_text, "pgbranch_compute_sessions{state=\"idle_in_transaction\"} 1"))
       << *port_text;
   EXPECT_TRUE(absl::StrContains(*port_text, "pgbranch_compute_up 1")) << *port_text;
   PQfinish(conn);
@@ -177,9 +178,36 @@ TEST_F(ComputeTest, BranchOfARunningComputeAndReadOnlyEndpoint) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(r.err, "read-only transaction")) << r.Describe();
 
-  SuspendAndCheck(ro.get(), "read-only");
+  // PostgreSQL dying under the agent: state failed, cleanup, exit 1 (the controller restarts).
+  pid_t postmaster = 0;
+  {
+    // Closed at once: an open file would keep the mount busy.
+    std::ifstream pid_file(ro->mountpoint() + "/pgdata/postmaster.pid");
+    ASSERT_TRUE(pid_file >> postmaster) << "no postmaster.pid";
+  }
+  ASSERT_EQ(kill(postmaster, SIGKILL), 0);
+  EXPECT_EQ(ro->WaitExit(120), 1) << ro->Log();
+  EXPECT_TRUE(absl::StrContains(ro->Log(), "PostgreSQL exited unexpectedly")) << ro->Log();
+  EXPECT_FALSE(IsMounted(ro->mountpoint()));
+  EXPECT_TRUE(ProcessesMentioning(ro->workdir() + "/").empty());
+
   SuspendAndCheck(dev.get(), "branch");
   SuspendAndCheck(main.get(), "parent");
+}
+
+TEST_F(ComputeTest, StopDuringStartIsCleanAndTheNextStartWorks) {
+  auto main = NewCompute("main", "main");
+  ASSERT_TRUE(main->Spawn().ok());
+  // As soon as it serves /status (mounting or in initdb: whichever step it is in must stop).
+  YAML::Node st = WaitForStatus(*main, [](const YAML::Node& n) { return n.IsMap(); });
+  ASSERT_TRUE(st.IsMap()) << main->Log();
+  SuspendAndCheck(main.get(), "during start");
+  ASSERT_TRUE(main->Spawn().ok());
+  absl::Status s = main->WaitRunning();
+  ASSERT_TRUE(s.ok()) << s;
+  CommandResult r = main->Psql("SELECT current_database()");
+  EXPECT_EQ(r.out, "app\n") << r.Describe();
+  SuspendAndCheck(main.get(), "after an interrupted start");
 }
 
 TEST_F(ComputeTest, UnreachablePageserverFailsWithAMessageAndNoMount) {

@@ -178,13 +178,11 @@ int64_t FakeController::SetRoutes(std::vector<proxy::Route> routes) {
 
 bool FakeController::WaitForAck(int64_t version, std::chrono::seconds max) {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, max, [&] {
-    return std::find(acked_.begin(), acked_.end(), version) != acked_.end();
-  });
+  return cv_.wait_for(
+      lock, max, [&] { return std::find(acked_.begin(), acked_.end(), version) != acked_.end(); });
 }
 
-bool FakeController::WaitForActivity(const std::string& endpoint, int n,
-                                     std::chrono::seconds max) {
+bool FakeController::WaitForActivity(const std::string& endpoint, int n, std::chrono::seconds max) {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, max, [&] {
     if (activity_reports_ == 0) return false;

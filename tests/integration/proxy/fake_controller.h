@@ -57,12 +57,12 @@ class FakeController {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, EndpointState> endpoints_;  // GUARDED_BY(mu_)
-  int64_t routes_version_ = 1;                       // GUARDED_BY(mu_)
-  std::vector<proxy::Route> routes_;                 // GUARDED_BY(mu_)
-  std::vector<int64_t> acked_;                       // GUARDED_BY(mu_)
-  std::map<std::string, int> last_activity_;         // GUARDED_BY(mu_)
-  int activity_reports_ = 0;                         // GUARDED_BY(mu_)
-  bool stopping_ = false;                            // GUARDED_BY(mu_)
+  int64_t routes_version_ = 1;                      // GUARDED_BY(mu_)
+  std::vector<proxy::Route> routes_;                // GUARDED_BY(mu_)
+  std::vector<int64_t> acked_;                      // GUARDED_BY(mu_)
+  std::map<std::string, int> last_activity_;        // GUARDED_BY(mu_)
+  int activity_reports_ = 0;                        // GUARDED_BY(mu_)
+  bool stopping_ = false;                           // GUARDED_BY(mu_)
 };
 
 }  // namespace pgbranch::proxy::testing

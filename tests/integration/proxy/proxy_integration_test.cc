@@ -147,8 +147,7 @@ TEST_F(ProxyIntegrationTest, RoutesByEndpointOption) {
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_EQ(r.out, "42\n");
   // The other options reach PostgreSQL; endpoint= does not (it would reject it).
-  r = Psql(Conninfo(proxy_->port(), "options='--endpoint=dev -c work_mem=7MB'"),
-           "SHOW work_mem");
+  r = Psql(Conninfo(proxy_->port(), "options='--endpoint=dev -c work_mem=7MB'"), "SHOW work_mem");
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_EQ(r.out, "7MB\n");
   // URI form, as the proxy's hint shows it.
@@ -193,8 +192,7 @@ TEST_F(ProxyIntegrationTest, WakeFailureReachesTheClient) {
   CommandResult r = Psql(Conninfo(proxy_->port(), "options=endpoint=broken"), "SELECT 1");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("endpoint \"broken\" could not be woken up"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("compute failed to start: pagefs mount failed"), std::string::npos)
-      << r.err;
+  EXPECT_NE(r.err.find("compute failed to start: pagefs mount failed"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("HINT"), std::string::npos) << r.err;
 }
 

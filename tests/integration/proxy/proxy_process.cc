@@ -35,16 +35,16 @@ absl::Status ProxyProcess::Start() {
   std::filesystem::create_directories(work_dir_);
   std::string port_file = work_dir_ + "/proxy.port";
   std::filesystem::remove(port_file);
-  std::vector<std::string> args = {pgbranch::testing::PageserverProcess::BinDir() +
-                                       "/pgbranch-proxy",
-                                   "--listen",
-                                   "127.0.0.1:0",
-                                   "--port-file",
-                                   port_file,
-                                   "--control",
-                                   control_url_,
-                                   "--log-level",
-                                   "debug"};
+  std::vector<std::string> args = {
+      pgbranch::testing::PageserverProcess::BinDir() + "/pgbranch-proxy",
+      "--listen",
+      "127.0.0.1:0",
+      "--port-file",
+      port_file,
+      "--control",
+      control_url_,
+      "--log-level",
+      "debug"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::string log = log_path();
   pid_ = fork();

@@ -17,8 +17,11 @@ std::string Message(char type, const std::string& body) {
 // What PostgreSQL sends after a trust login: AuthenticationOk, ParameterStatus...,
 // BackendKeyData, ReadyForQuery.
 std::string StartupReply() {
-  return Message('R', std::string(4, '\0')) + Message('S', std::string("client_encoding\0UTF8\0", 21)) +
-         Message('S', std::string("server_version\0" "15.18\0", 21)) +
+  return Message('R', std::string(4, '\0')) +
+         Message('S', std::string("client_encoding\0UTF8\0", 21)) +
+         Message('S', std::string("server_version\0"
+                                  "15.18\0",
+                                  21)) +
          Message('K', std::string("\x00\x00\x10\x92\xca\xfe\xba\xbe", 8)) + Message('Z', "I");
 }
 

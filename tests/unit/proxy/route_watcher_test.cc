@@ -79,8 +79,8 @@ TEST_F(RouteWatcherTest, DoesNotAcknowledgeAFailedApplyAndRetries) {
 TEST_F(RouteWatcherTest, RetriesWhenTheControllerIsDown) {
   control_.FailNextPolls(4);
   control_.SetRoutes({7, {}});
-  RouteWatcher watcher(&control_, [](const RouteTable&) { return absl::OkStatus(); },
-                       FastOptions());
+  RouteWatcher watcher(
+      &control_, [](const RouteTable&) { return absl::OkStatus(); }, FastOptions());
   watcher.Start();
   ASSERT_TRUE(Acknowledged(7));
   control_.Shutdown();
@@ -89,8 +89,8 @@ TEST_F(RouteWatcherTest, RetriesWhenTheControllerIsDown) {
 
 TEST_F(RouteWatcherTest, StopEndsALongPoll) {
   control_.SetRoutes({1, {}});
-  RouteWatcher watcher(&control_, [](const RouteTable&) { return absl::OkStatus(); },
-                       FastOptions());
+  RouteWatcher watcher(
+      &control_, [](const RouteTable&) { return absl::OkStatus(); }, FastOptions());
   watcher.Start();
   ASSERT_TRUE(Acknowledged(1));  // now waiting in a 30 s long poll
   control_.Shutdown();
