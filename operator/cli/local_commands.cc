@@ -238,6 +238,11 @@ absl::Status Up(const CliContext& ctx, pagectl::Args& args) {
   for (const char* d : {"logs", "run", "computes", "pageserver"}) {
     fs::create_directories(ctx.Path(d), ec);
   }
+  // PostgreSQL runs as `postgres` in STATE/computes/<endpoint>: it must be able to pass through.
+  // Nothing secret is readable that way (credentials/ and the pageserver data stay 0700).
+  ::chmod(ctx.state_dir().c_str(), 0711);
+  ::chmod(ctx.Path("computes").c_str(), 0711);
+  ::chmod(ctx.Path("pageserver").c_str(), 0700);
   PGB_RETURN_IF_ERROR(EnsurePassword(ctx));
   for (const char* f : {"run/pageserver.port", "run/controller.port", "run/proxy.port"}) {
     ::unlink(ctx.Path(f).c_str());

@@ -68,12 +68,16 @@ absl::StatusOr<std::string> DumpSchema(const std::string& password, int port,
     return absl::UnavailableError(absl::StrCat("pg_dump failed: ", eb.str()));
   }
   ::unlink(err_path.c_str());
-  // Drop the lines that name the server/pg_dump versions: they never differ and are noise.
+  // Drop the lines that name the server/pg_dump versions (never differ) and pg_dump's random
+  // \restrict keys (always differ): noise in a schema comparison.
   std::string out;
   std::istringstream lines(buf.str());
   std::string line;
   while (std::getline(lines, line)) {
-    if (line.rfind("-- Dumped ", 0) == 0) continue;
+    if (line.rfind("-- Dumped ", 0) == 0 || line.rfind("\\restrict ", 0) == 0 ||
+        line.rfind("\\unrestrict ", 0) == 0) {
+      continue;
+    }
     out += line + "\n";
   }
   std::ofstream(path, std::ios::trunc) << out;

@@ -104,7 +104,15 @@ absl::StatusOr<ReconcileResult> EndpointReconciler::Reconcile(const std::string&
 
   // Activity decides whether the compute should run.
   ActivityTracker::Activity act = ctx_.activity->Get(key);
+  if (obs.state == ComputeState::kRunning) {
+    running_since_.try_emplace(key, now);
+  } else {
+    running_since_.erase(key);
+  }
   absl::Time last = e.metadata.creation_timestamp;
+  if (auto it = running_since_.find(key); it != running_since_.end()) {
+    last = std::max(last, it->second);
+  }
   for (const auto& t : {st.last_active, obs.last_active, act.last_wake, act.last_connected}) {
     if (t) last = std::max(last, *t);
   }
@@ -112,7 +120,9 @@ absl::StatusOr<ReconcileResult> EndpointReconciler::Reconcile(const std::string&
   if (busy) last = now;
   const absl::Duration timeout = e.spec.suspend_timeout;
   const bool never = timeout == absl::ZeroDuration();
-  const bool want = busy || never || now - last < timeout;
+  // A starting compute is never stopped for idleness: someone is waiting for it.
+  const bool want =
+      busy || never || now - last < timeout || obs.state == ComputeState::kStarting;
   // Persist activity coarsely: it only matters across controller restarts.
   if (!st.last_active || last - *st.last_active >= absl::Seconds(5)) st.last_active = last;
 

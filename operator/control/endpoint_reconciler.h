@@ -49,6 +49,9 @@ class EndpointReconciler {
   ReconcileContext ctx_;
   mutable std::mutex mu_;
   std::map<std::string, Failure> failures_;  // GUARDED_BY(mu_)
+  // When each compute was first seen running: a start counts as activity, so a compute gets
+  // its suspendTimeout of life even when starting took longer than that (initdb).
+  std::map<std::string, absl::Time> running_since_;  // only the reconcile thread
 };
 
 }  // namespace pgbranch::control

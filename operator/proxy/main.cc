@@ -2,7 +2,8 @@
 //
 //   pgbranch-proxy --control URL [--listen HOST:PORT] [--port-file F]
 //                  [--tls-cert F --tls-key F] [--metrics-listen ADDR] [--wake-timeout D]
-//                  [--startup-timeout D] [--connect-timeout D] [--log-level L]
+//                  [--startup-timeout D] [--connect-timeout D] [--relay threads|epoll]
+//                  [--relay-threads N] [--log-level L]
 //
 // Routes each client connection to its endpoint (the per-endpoint port it connected to, else
 // options=endpoint=NAME, else the first label of the TLS SNI name), wakes the endpoint through the
@@ -25,6 +26,7 @@
 #include "operator/proxy/activity_reporter.h"
 #include "operator/proxy/cancel_key_map.h"
 #include "operator/proxy/connection_registry.h"
+#include "operator/proxy/epoll_relay.h"
 #include "operator/proxy/http_control_client.h"
 #include "operator/proxy/net_util.h"
 #include "operator/proxy/proxy_metrics.h"
@@ -41,6 +43,7 @@ constexpr char kUsage[] =
     "usage: pgbranch-proxy --control URL [--listen HOST:PORT] [--port-file F]\n"
     "                      [--tls-cert F --tls-key F] [--metrics-listen ADDR]\n"
     "                      [--wake-timeout D] [--startup-timeout D] [--connect-timeout D]\n"
+    "                      [--relay threads|epoll] [--relay-threads N]\n"
     "                      [--log-level debug|info|warning|error]\n"
     "\n"
     "  --control URL        the controller's API, e.g. http://127.0.0.1:55400 (required)\n"
@@ -52,6 +55,8 @@ constexpr char kUsage[] =
     "  --wake-timeout D     how long a client waits for its endpoint to wake (default 60s)\n"
     "  --startup-timeout D  how long a client may take to send its startup packet (default 30s)\n"
     "  --connect-timeout D  TCP connect to an endpoint's PostgreSQL (default 10s)\n"
+    "  --relay MODE         plain-TCP data path: threads (a blocking thread per direction,\n"
+    "                       default) or epoll (--relay-threads N shared epoll workers)\n"
     "\n"
     "Routing keys, in order: the per-endpoint port the client connected to; options=endpoint=NAME\n"
     "(or --endpoint=NAME) in the startup options, removed before forwarding; the first label of\n"
@@ -65,7 +70,7 @@ bool ParseFlags(int argc, char** argv, Flags* f, std::string* error) {
   static const char* kValued[] = {"--control",      "--listen",          "--port-file",
                                   "--tls-cert",     "--tls-key",         "--metrics-listen",
                                   "--wake-timeout", "--startup-timeout", "--connect-timeout",
-                                  "--log-level"};
+                                  "--log-level",    "--relay",           "--relay-threads"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -174,10 +179,24 @@ int Run(const Flags& f) {
     absl::Status s = metrics.Expose(get("--metrics-listen"));
     if (!s.ok()) return Fail(s.ToString());
   }
+  std::string relay_mode = get("--relay", "threads");
+  int relay_threads = 1;
+  if ((relay_mode != "epoll" && relay_mode != "threads") ||
+      !absl::SimpleAtoi(get("--relay-threads", "1"), &relay_threads) || relay_threads < 1) {
+    fprintf(stderr, "pgbranch-proxy: --relay is epoll or threads; --relay-threads >= 1\n");
+    return 2;
+  }
+  std::unique_ptr<EpollRelay> epoll_relay;
+  if (relay_mode == "epoll") {
+    auto created = EpollRelay::Create(relay_threads, &metrics.bytes_client_to_server(),
+                                      &metrics.bytes_server_to_client());
+    if (!created.ok()) return Fail(created.status().ToString());
+    epoll_relay = std::move(*created);
+  }
   ConnectionRegistry registry;
   CancelKeyMap cancel_keys;
   auto server = std::make_unique<ProxyServer>(
-      config, SessionDeps{control->get(), &registry, &cancel_keys, &metrics});
+      config, SessionDeps{control->get(), &registry, &cancel_keys, &metrics, epoll_relay.get()});
   absl::Status s = server->Start(listen->host, listen->port);
   if (!s.ok()) return Fail(s.ToString());
   if (!get("--port-file").empty()) {

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <system_error>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -42,11 +43,12 @@ struct Relay::Direction {
 };
 
 Relay::Relay(Stream* client, Stream* server, prometheus::Counter* client_to_server,
-             prometheus::Counter* server_to_client)
+             prometheus::Counter* server_to_client, EpollRelay* epoll)
     : client_(client),
       server_(server),
       client_to_server_(client_to_server),
       server_to_client_(server_to_client),
+      epoll_(epoll),
       buffers_(new char[2 * kBufferSize]) {}
 
 Relay::~Relay() {
@@ -58,6 +60,11 @@ Relay::End Relay::RunStartup(BackendMessageScanner* scanner) { return RunPolled(
 
 Relay::End Relay::RunSession() {
   if (client_->tls()) return RunPolled(nullptr);
+  if (epoll_ != nullptr) {
+    if (!client_->SetTimeouts(0).ok()) return End::kError;
+    epoll_->Run(client_, server_);
+    return End::kClosed;
+  }
   return RunBlocking();
 }
 
@@ -172,12 +179,17 @@ Relay::End Relay::RunBlocking() {
   };
   // Server -> client on a second thread. When the server is done the session is over: shut both
   // sockets down, which also wakes the client -> server pump.
-  std::thread s2c([&] {
-    pump(server_, client_, buffers_.get() + kBufferSize, &pending_s2c_, server_to_client_);
-    client_->ShutdownWrite();
-    client_->ShutdownBoth();
-    server_->ShutdownBoth();
-  });
+  std::thread s2c;
+  try {
+    s2c = std::thread([&] {
+      pump(server_, client_, buffers_.get() + kBufferSize, &pending_s2c_, server_to_client_);
+      client_->ShutdownWrite();
+      client_->ShutdownBoth();
+      server_->ShutdownBoth();
+    });
+  } catch (const std::system_error&) {
+    return RunPolled(nullptr);  // out of threads: one thread does both directions
+  }
   bool client_clean = pump(client_, server_, buffers_.get(), &pending_c2s_, client_to_server_);
   if (client_clean) {
     // The client half-closed: pass it on and let the server finish (it closes in turn).

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "operator/proxy/backend_message_scanner.h"
+#include "operator/proxy/epoll_relay.h"
 #include "operator/proxy/stream.h"
 
 namespace pgbranch::proxy {
@@ -25,8 +26,9 @@ class Relay {
     kError,   // a socket or TLS error (see error())
   };
 
+  // `epoll`: when set, RunSession() hands plain TCP sessions to it.
   Relay(Stream* client, Stream* server, prometheus::Counter* client_to_server,
-        prometheus::Counter* server_to_client);
+        prometheus::Counter* server_to_client, EpollRelay* epoll = nullptr);
   ~Relay();  // flushes the byte counts
 
   // Startup phase (authentication exchange): relays both ways with poll(), feeding what the
@@ -34,9 +36,9 @@ class Relay {
   // Switches both sockets to non-blocking mode.
   End RunStartup(BackendMessageScanner* scanner);
 
-  // The established session, until either side ends it. Plain TCP: one blocking thread per
-  // direction (two syscalls per message). TLS: one poll() loop (OpenSSL objects cannot be
-  // shared between threads).
+  // The established session, until either side ends it. Plain TCP: the shared EpollRelay if
+  // one was given, else one blocking thread per direction (two syscalls per message). TLS: one
+  // poll() loop (OpenSSL objects cannot be shared between threads).
   End RunSession();
 
   const std::string& error() const { return error_; }
@@ -50,6 +52,7 @@ class Relay {
   Stream* server_;
   prometheus::Counter* client_to_server_;
   prometheus::Counter* server_to_client_;
+  EpollRelay* epoll_;
   std::unique_ptr<char[]> buffers_;
   std::string error_;
   // Bytes not yet added to the counters.

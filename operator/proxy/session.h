@@ -8,6 +8,7 @@
 #include "operator/proxy/cancel_key_map.h"
 #include "operator/proxy/connection_registry.h"
 #include "operator/proxy/control_client.h"
+#include "operator/proxy/epoll_relay.h"
 #include "operator/proxy/pg_protocol.h"
 #include "operator/proxy/proxy_metrics.h"
 #include "operator/proxy/stream.h"
@@ -32,6 +33,7 @@ struct SessionDeps {
   ConnectionRegistry* registry = nullptr;
   CancelKeyMap* cancel_keys = nullptr;
   ProxyMetrics* metrics = nullptr;
+  EpollRelay* epoll_relay = nullptr;  // null: a blocking thread per direction
 };
 
 // One client connection, from its first byte to its close:

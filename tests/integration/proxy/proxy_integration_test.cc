@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "tests/integration/proxy/fake_controller.h"
@@ -375,6 +376,38 @@ TEST_F(ProxyIntegrationTest, MalformedStartupPacketsGetAnErrorResponse) {
   // The proxy still serves.
   CommandResult r = Psql(Conninfo(proxy_->port(), "options=endpoint=dev"), "SELECT 1");
   EXPECT_EQ(r.exit_code, 0) << r.Describe();
+}
+
+TEST_F(ProxyIntegrationTest, EpollRelayMode) {
+  ProxyProcess proxy(controller_->url(), dir_->path() + "/proxy-epoll",
+                     {"--relay", "epoll", "--relay-threads", "2"});
+  ASSERT_TRUE(proxy.Start().ok()) << proxy.LogTail();
+  auto query = [&](const std::string& sql) {
+    return Psql(Conninfo(proxy.port(), "options=endpoint=dev"), sql);
+  };
+  // Several sessions at once, each with a result larger than the relay's buffers.
+  std::vector<std::future<CommandResult>> runs;
+  for (int i = 0; i < 4; ++i) {
+    runs.push_back(std::async(std::launch::async, [&] {
+      return query("SELECT sum(length(repeat('x', g))) FROM generate_series(1, 3000) g");
+    }));
+  }
+  for (auto& f : runs) {
+    CommandResult r = f.get();
+    ASSERT_EQ(r.exit_code, 0) << r.Describe() << proxy.LogTail();
+    EXPECT_EQ(r.out, "4501500\n");
+  }
+  // A large upload (COPY FROM STDIN) crosses the client-to-server direction.
+  std::string rows;
+  for (int i = 0; i < 20000; ++i) rows += std::to_string(i) + "\n";
+  CommandResult r = RunAsPostgres(
+      {kPsql, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+       Conninfo(proxy.port(), "options=endpoint=dev")},
+      "CREATE TEMP TABLE t(i int);\nCOPY t FROM STDIN;\n" + rows + "\\.\nSELECT sum(i) FROM t;\n",
+      60);
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.out, "199990000\n");
+  EXPECT_EQ(proxy.Stop(), 0);
 }
 
 TEST_F(ProxyIntegrationTest, SigtermWithOpenConnectionsExitsZero) {

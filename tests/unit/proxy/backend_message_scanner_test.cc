@@ -64,7 +64,7 @@ TEST(BackendMessageScannerTest, ByteByByte) {
 
 TEST(BackendMessageScannerTest, ErrorBeforeReadyIsNotReady) {
   BackendMessageScanner scanner;
-  std::string reply = Message('E', std::string("SFATAL\0C28P01\0Mbad password\0\0", 31));
+  std::string reply = Message('E', std::string("SFATAL\0C28P01\0Mbad password\0", 29));
   ASSERT_TRUE(scanner.Feed(reply.data(), reply.size()).ok());
   EXPECT_FALSE(scanner.ready());
   EXPECT_FALSE(scanner.has_key());
