@@ -30,6 +30,12 @@ absl::StatusOr<int> FreeLoopbackPort() {
 }
 
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path, absl::Duration timeout) {
+  return HttpRequest("GET", port, path, "", timeout);
+}
+
+absl::StatusOr<std::string> HttpRequest(const std::string& method, int port,
+                                        const std::string& path, const std::string& body,
+                                        absl::Duration timeout) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return absl::InternalError("socket failed");
   timeval tv = absl::ToTimeval(timeout);
@@ -43,7 +49,8 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& path, absl::Dur
     close(fd);
     return absl::UnavailableError(absl::StrCat("cannot connect to 127.0.0.1:", port));
   }
-  std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  std::string req = absl::StrCat(method, " ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n",
+                                 "Content-Length: ", body.size(), "\r\n\r\n", body);
   if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
     close(fd);
     return absl::UnavailableError("cannot send the HTTP request");
@@ -53,13 +60,13 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& path, absl::Dur
   ssize_t n;
   while ((n = read(fd, buf, sizeof(buf))) > 0) resp.append(buf, static_cast<size_t>(n));
   close(fd);
-  size_t body = resp.find("\r\n\r\n");
-  if (body == std::string::npos) return absl::UnavailableError("malformed HTTP response");
+  size_t start = resp.find("\r\n\r\n");
+  if (start == std::string::npos) return absl::UnavailableError("malformed HTTP response");
   int code = resp.size() > 12 ? std::atoi(resp.c_str() + 9) : 0;
   if (code < 200 || code >= 300) {
-    return absl::FailedPreconditionError(absl::StrCat("HTTP ", code, ": ", resp.substr(body + 4)));
+    return absl::FailedPreconditionError(absl::StrCat("HTTP ", code, ": ", resp.substr(start + 4)));
   }
-  return resp.substr(body + 4);
+  return resp.substr(start + 4);
 }
 
 }  // namespace pgbranch::net

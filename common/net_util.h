@@ -14,5 +14,9 @@ absl::StatusOr<int> FreeLoopbackPort();
 // FAILED_PRECONDITION with the body when the status is not 2xx.
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path,
                                     absl::Duration timeout = absl::Seconds(2));
+// Any method, with a body (HTTP/1.0, Content-Length); the same results as HttpGet.
+absl::StatusOr<std::string> HttpRequest(const std::string& method, int port,
+                                        const std::string& path, const std::string& body,
+                                        absl::Duration timeout = absl::Seconds(2));
 
 }  // namespace pgbranch::net

@@ -57,6 +57,7 @@ absl::StatusOr<std::pair<int, std::string>> Send(http_client& client, const std:
     std::string body = response.extract_utf8string(true).get();
     return std::make_pair(static_cast<int>(response.status_code()), std::move(body));
   } catch (const web::http::http_exception& e) {
+    if (token.is_canceled()) return absl::CancelledError("the proxy is shutting down");
     if (e.error_code() == std::errc::timed_out) {
       return absl::DeadlineExceededError(absl::StrCat(what, " timed out"));
     }

@@ -49,7 +49,7 @@ double Samples::Mean() const {
   return sum / static_cast<double>(values_.size());
 }
 
-void Progress(const std::string& line) { std::cerr << "[pagefs-bench] " << line << std::endl; }
+void Progress(const std::string& line) { std::cerr << "[bench] " << line << std::endl; }
 
 double NowSeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
