@@ -1,107 +1,60 @@
 #!/usr/bin/env bash
-# README command 1: installs what is needed, builds, and shows copy-on-write branching of a
-# running PostgreSQL 15 database:
-#   1. pgbranch-pageserver starts; pagefs mounts timeline `main` of tenant `demo`;
-#   2. PostgreSQL runs on the mount with the `ecommerce` sample (customers 100, products 50,
-#      orders 200, order_items 500);
-#   3. a `dev` branch is taken while it runs (metadata only: timed), mounted, and a second
-#      PostgreSQL starts on it;
-#   4. a customer inserted on dev: dev counts 101, main still 100;
-#   5. a branch of main as of a time before the sample was loaded (point in time) has no schema.
-# Flags: --keep leaves everything running and prints the connection strings.
+# README command 1: installs what is needed, builds, starts local mode and shows branching:
+#   1. `pgbranch local up`: pageserver, controller and proxy in the background;
+#   2. a `main` branch (a new database, with a compute that scales to zero) loaded with the
+#      ecommerce sample (customers 100, products 50, orders 200, order_items 500);
+#   3. a `dev` branch of main, made while main runs (copy-on-write, timed);
+#   4. an insert on dev: dev counts 101 customers, main still 100;
+#   5. connection strings to paste into psql. Local mode keeps running for docs/quickstart.md;
+#      `scripts/demo.sh --down` stops it.
+# State: $PGBRANCH_HOME (default /var/lib/pgbranch-demo), wiped at each run of the demo.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${PGBRANCH_BUILD_DIR:-$ROOT/build}
-STATE=${PGBRANCH_DEMO_DIR:-/tmp/pgbranch-demo}
-PGBIN=/usr/lib/postgresql/15/bin
-KEEP=0
-[ "${1:-}" = "--keep" ] && KEEP=1
-
+export PGBRANCH_HOME=${PGBRANCH_HOME:-/var/lib/pgbranch-demo}
+PG=${BUILD}/bin/pgbranch
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-as_pg() { runuser -u postgres -- "$@"; }
-[ "$(id -u)" -eq 0 ] || { echo "demo.sh needs root (FUSE mounts; PostgreSQL runs as postgres)"; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "demo.sh needs root (FUSE mounts; PostgreSQL runs as postgres): sudo $0"; exit 1; }
+
+if [ "${1:-}" = "--down" ]; then
+  [ -x "$PG" ] && "$PG" local down
+  exit 0
+fi
 
 say "Installing packages and building (the first run takes a few minutes)"
-"$ROOT/scripts/build.sh" pgbranch-pageserver pagectl pagefs
+"$ROOT/scripts/build.sh" pgbranch pgbranch-pageserver pgbranch-proxy pgbranch-compute pagefs pagectl
 
-# A previous demo may still be mounted or running.
-for m in main dev before; do
-  [ -f "$STATE/mnt-$m/pgdata/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$STATE/mnt-$m/pgdata" -m immediate stop >/dev/null 2>&1 || true
-  fusermount3 -uz "$STATE/mnt-$m" 2>/dev/null || true
-done
-[ -f "$STATE/pageserver.pid" ] && kill "$(cat "$STATE/pageserver.pid")" 2>/dev/null || true
-rm -rf "$STATE" && mkdir -p "$STATE/sock" "$STATE/logs" && chmod 777 "$STATE/sock" "$STATE/logs"
-PAGECTL="$BUILD/bin/pagectl"
+# A previous demo: stop it and start from scratch.
+if [ -e "$PGBRANCH_HOME/local.json" ]; then "$PG" local down >/dev/null || true; fi
+rm -rf "$PGBRANCH_HOME"
 
-cleanup() {
-  [ $KEEP -eq 1 ] && return
-  for m in dev before main; do
-    as_pg "$PGBIN/pg_ctl" -D "$STATE/mnt-$m/pgdata" -m fast stop >/dev/null 2>&1 || true
-    fusermount3 -u "$STATE/mnt-$m" 2>/dev/null || true
-  done
-  kill "$(cat "$STATE/pageserver.pid")" 2>/dev/null || true
-}
-trap cleanup EXIT
+say "pgbranch local up (state in $PGBRANCH_HOME)"
+"$PG" local up --proxy-port "${PGBRANCH_PROXY_PORT:-55432}"
 
-say "Starting pgbranch-pageserver (data in $STATE/pageserver)"
-"$BUILD/bin/pgbranch-pageserver" --data-dir "$STATE/pageserver" --listen 127.0.0.1:0 \
-  --port-file "$STATE/pageserver.port" --log-level warning >"$STATE/pageserver.log" 2>&1 &
-echo $! >"$STATE/pageserver.pid"
-for _ in $(seq 200); do [ -s "$STATE/pageserver.port" ] && break; sleep 0.05; done
-export PGBRANCH_PAGESERVER="127.0.0.1:$(cat "$STATE/pageserver.port")"
-echo "pageserver at $PGBRANCH_PAGESERVER"
-"$PAGECTL" tenant create --id demo --root-timeline main
+say "A main branch: a new PostgreSQL 15 database with its own compute"
+"$PG" branch create main --protected
+MAIN=$("$PG" connstr main)
+psql "$MAIN" -X -q -v ON_ERROR_STOP=1 -f "$ROOT/scripts/sql/ecommerce.sql"
+psql "$MAIN" -X -At -c "select 'main: customers=' || (select count(*) from ecommerce.customers) || ' products=' || (select count(*) from ecommerce.products) || ' orders=' || (select count(*) from ecommerce.orders) || ' order_items=' || (select count(*) from ecommerce.order_items)"
 
-mount_branch() {  # mount_branch NAME [pagefs flags...]
-  local name=$1; shift
-  mkdir -p "$STATE/mnt-$name"
-  "$BUILD/bin/pagefs" --pageserver "$PGBRANCH_PAGESERVER" --tenant demo --timeline "$name" \
-    --log-level warning "$@" "$STATE/mnt-$name"
-}
-start_pg() {  # start_pg NAME PORT
-  rm -f "$STATE/mnt-$1/pgdata/postmaster.pid"  # a branch copies its parent's lock file
-  as_pg "$PGBIN/pg_ctl" -D "$STATE/mnt-$1/pgdata" -l "$STATE/logs/pg-$1.log" -w \
-    -o "-k $STATE/sock -p $2 -c listen_addresses='' -c shared_buffers=64MB" start >/dev/null
-}
-psql_at() { as_pg psql -h "$STATE/sock" -p "$1" -U postgres -At -v ON_ERROR_STOP=1 -c "$2"; }
-
-say "PostgreSQL 15 on pagefs: timeline main"
-mount_branch main
-mkdir "$STATE/mnt-main/pgdata" && chown postgres "$STATE/mnt-main/pgdata"
-as_pg "$PGBIN/initdb" -D "$STATE/mnt-main/pgdata" -U postgres -A trust >/dev/null
-start_pg main 55432
-BEFORE_SAMPLE=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
-sleep 0.01
-as_pg psql -h "$STATE/sock" -p 55432 -U postgres -q -v ON_ERROR_STOP=1 -f "$ROOT/scripts/sql/ecommerce.sql"
-psql_at 55432 "CHECKPOINT"
-psql_at 55432 "select 'main: customers='||(select count(*) from ecommerce.customers)||' products='||(select count(*) from ecommerce.products)||' orders='||(select count(*) from ecommerce.orders)||' order_items='||(select count(*) from ecommerce.order_items)"
-
-say "Branching dev from main while main runs (copy-on-write, metadata only)"
-start_ns=$(date +%s%N)
-"$PAGECTL" -q timeline create --tenant demo --id dev --parent main >/dev/null
-echo "branch created in $(( ($(date +%s%N) - start_ns) / 1000000 )) ms, including pagectl's process start"
-mount_branch dev
-start_pg dev 55433
+say "A dev branch of main, taken while main runs (copy-on-write: schema and data)"
+"$PG" branch create dev --parent main
+DEV=$("$PG" connstr dev)
 
 say "Isolation: a new customer on dev only"
-psql_at 55433 "insert into ecommerce.customers (name, email) values ('Dev Tester', 'dev@example.com')" >/dev/null
-echo "dev:  customers=$(psql_at 55433 'select count(*) from ecommerce.customers')"
-echo "main: customers=$(psql_at 55432 'select count(*) from ecommerce.customers')"
+psql "$DEV" -X -q -c "insert into ecommerce.customers (name, email) values ('Dev Tester', 'dev@example.com')"
+echo "dev:  customers=$(psql "$DEV" -X -At -c 'select count(*) from ecommerce.customers')"
+echo "main: customers=$(psql "$MAIN" -X -At -c 'select count(*) from ecommerce.customers')"
 
-say "Point in time: a branch of main as of $BEFORE_SAMPLE (before the sample was loaded)"
-"$PAGECTL" -q timeline create --tenant demo --id before --parent main --at "$BEFORE_SAMPLE" >/dev/null
-mount_branch before
-start_pg before 55434
-echo "before: ecommerce schema present? $(psql_at 55434 "select exists(select 1 from information_schema.schemata where schema_name='ecommerce')")"
+say "Branches and endpoints"
+"$PG" branch list
+echo
+"$PG" endpoint list
 
-say "Branches"
-"$PAGECTL" timeline list --tenant demo
-
-if [ $KEEP -eq 1 ]; then
-  say "Still running; connect with"
-  for p in "main 55432" "dev 55433" "before 55434"; do
-    set -- $p
-    echo "  $1: psql 'host=$STATE/sock port=$2 user=postgres dbname=postgres'"
-  done
-  echo "  (PGBRANCH_PAGESERVER=$PGBRANCH_PAGESERVER; stop: scripts/demo.sh cleans up on its next run)"
-fi
+say "Connect (endpoints suspend after 5 minutes idle and wake on the next connection)"
+echo "  psql '$MAIN'"
+echo "  psql '$DEV'"
+echo
+echo "Next: docs/quickstart.md. In this shell:"
+echo "  export PGBRANCH_HOME=$PGBRANCH_HOME PATH=$BUILD/bin:\$PATH"
+echo "Stop everything: scripts/demo.sh --down (data stays in $PGBRANCH_HOME until the next demo)"

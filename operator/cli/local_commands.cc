@@ -80,35 +80,17 @@ absl::StatusOr<int> WaitPortFile(const std::string& path, const std::string& wha
   return absl::UnavailableError(absl::StrCat(what, " did not start within 30 s; see ", log));
 }
 
-// The pid of whoever listens on 127.0.0.1:port, from /proc/net/tcp — avoids a pid file race.
-int PidListeningOn(int port) {
-  std::ifstream in("/proc/net/tcp");
-  std::string line;
-  std::string inode;
-  std::getline(in, line);
-  while (std::getline(in, line)) {
-    std::istringstream s(line);
-    std::string sl, local, remote, st, q, tr, retr, uid, timeout, ino;
-    s >> sl >> local >> remote >> st >> q >> tr >> retr >> uid >> timeout >> ino;
-    if (st != "0A") continue;  // LISTEN
-    size_t colon = local.find(':');
-    if (colon == std::string::npos) continue;
-    if (std::stoi(local.substr(colon + 1), nullptr, 16) == port) {
-      inode = ino;
-      break;
-    }
-  }
-  if (inode.empty()) return 0;
-  std::string target = "socket:[" + inode + "]";
+// The pid of the process whose command line contains `args` consecutively (each daemon of a
+// state directory has a unique one: its port file or state directory). 0 if none.
+int PidWithArgs(const std::vector<std::string>& args) {
+  std::string needle;
+  for (const auto& a : args) needle += a + std::string(1, '\0');
   std::error_code ec;
   for (const auto& p : fs::directory_iterator("/proc", ec)) {
     std::string name = p.path().filename().string();
     if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    std::error_code ec2;
-    for (const auto& fd : fs::directory_iterator(p.path() / "fd", ec2)) {
-      std::error_code ec3;
-      if (fs::read_symlink(fd.path(), ec3).string() == target) return std::atoi(name.c_str());
-    }
+    std::string cmd = ReadFile((p.path() / "cmdline").string());
+    if (cmd.find(needle) != std::string::npos) return std::atoi(name.c_str());
   }
   return 0;
 }
@@ -151,9 +133,15 @@ absl::Status Down(const CliContext& ctx) {
   }
   // Proxy first (no new connections), then the controller (it suspends every compute:
   // PostgreSQL fast shutdown, flush, unmount), then the pageserver.
-  StopPid(inst->proxy_pid, "pgbranch-proxy", 10);
-  StopPid(inst->controller_pid, "the controller", 90);
-  StopPid(inst->pageserver_pid, "pgbranch-pageserver", 30);
+  // Pids from local.json, or found again by command line if that one is gone or was not known.
+  auto pid = [](int recorded, const std::vector<std::string>& args) {
+    return Alive(recorded) ? recorded : PidWithArgs(args);
+  };
+  StopPid(pid(inst->proxy_pid, {"--port-file", ctx.Path("run/proxy.port")}), "pgbranch-proxy", 10);
+  StopPid(pid(inst->controller_pid, {"--state-dir", ctx.state_dir(), "local", "controller"}),
+          "the controller", 90);
+  StopPid(pid(inst->pageserver_pid, {"--port-file", ctx.Path("run/pageserver.port")}),
+          "pgbranch-pageserver", 30);
   ::unlink(ctx.Path("local.json").c_str());
   std::cout << "local mode stopped; branches and data stay in " << ctx.state_dir()
             << " (`pgbranch local up` brings them back)\n";
@@ -260,7 +248,7 @@ absl::Status Up(const CliContext& ctx, pagectl::Args& args) {
   PGB_ASSIGN_OR_RETURN(int ps_port, WaitPortFile(ctx.Path("run/pageserver.port"), "the pageserver",
                                                  ctx.Path("logs/pageserver.log")));
   inst.pageserver = absl::StrCat("127.0.0.1:", ps_port);
-  inst.pageserver_pid = PidListeningOn(ps_port);
+  inst.pageserver_pid = PidWithArgs({"--port-file", ctx.Path("run/pageserver.port")});
 
   std::cout << "Starting the controller" << std::endl;
   std::vector<std::string> controller = {bin + "/pgbranch",  "--state-dir", ctx.state_dir(),
@@ -271,7 +259,7 @@ absl::Status Up(const CliContext& ctx, pagectl::Args& args) {
   PGB_ASSIGN_OR_RETURN(int c_port, WaitPortFile(ctx.Path("run/controller.port"), "the controller",
                                                 ctx.Path("logs/controller.log")));
   inst.controller_url = absl::StrCat("http://127.0.0.1:", c_port);
-  inst.controller_pid = PidListeningOn(c_port);
+  inst.controller_pid = PidWithArgs({"--state-dir", ctx.state_dir(), "local", "controller"});
 
   std::cout << "Starting pgbranch-proxy" << std::endl;
   PGB_RETURN_IF_ERROR(Spawn({bin + "/pgbranch-proxy", "--listen",
@@ -282,7 +270,7 @@ absl::Status Up(const CliContext& ctx, pagectl::Args& args) {
                           .status());
   PGB_ASSIGN_OR_RETURN(inst.proxy_port, WaitPortFile(ctx.Path("run/proxy.port"), "the proxy",
                                                      ctx.Path("logs/proxy.log")));
-  inst.proxy_pid = PidListeningOn(inst.proxy_port);
+  inst.proxy_pid = PidWithArgs({"--port-file", ctx.Path("run/proxy.port")});
   PGB_RETURN_IF_ERROR(ctx.WriteInstance(inst));
   std::cout << "\nlocal mode is up (state directory " << ctx.state_dir() << ")\n"
             << "  proxy     127.0.0.1:" << inst.proxy_port << "  (every endpoint also gets its own port)\n"

@@ -3,9 +3,11 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "operator/compute/child_process.h"
 #include "operator/compute/compute_config.h"
 #include "operator/compute/compute_layout.h"
@@ -16,6 +18,27 @@
 //
 // Not thread-safe: driven by the agent's main thread.
 namespace pgbranch::compute {
+
+// What the agent needs from global/pg_control (PostgreSQL 15, pg_control version 1300).
+struct PgControlSummary {
+  // DBState: 0 starting up, 1 shut down, 2 shut down in recovery, 3 shutting down, 4 in crash
+  // recovery, 5 in archive recovery, 6 in production.
+  int state = -1;
+  // WalLevel: 0 minimal, 1 replica, 2 logical.
+  int wal_level = -1;
+
+  static constexpr int kShutDown = 1;
+  static constexpr int kWalLevelReplica = 1;
+
+  // Cleanly shut down (as a primary): a start needs no WAL replay.
+  bool clean() const { return state == kShutDown; }
+  // pg_controldata's name of the state ("in production").
+  std::string StateName() const;
+};
+
+// Parses the start of a pg_control file (native byte order, as the server writes it). An error
+// for a file too short, of another pg_control version or with values out of range.
+absl::StatusOr<PgControlSummary> ParsePgControl(std::string_view bytes);
 
 class PostgresProcess {
  public:
@@ -32,21 +55,38 @@ class PostgresProcess {
   // removed first. Errors quote initdb's output.
   absl::Status InitDb(const ShouldAbort& should_abort);
 
+  // Reads global/pg_control of the data directory.
+  absl::StatusOr<PgControlSummary> ReadControlFile() const;
+
   // Makes the data directory startable by this compute: removes the postmaster.pid copied from
   // the parent (a branch of a running database carries it; the writer generation guarantees
-  // this compute owns the branch alone), and creates (read-only) or removes (read-write)
-  // standby.signal.
-  absl::Status PrepareDataDir();
+  // this compute owns the branch alone), and creates (read-only, or read-write with `promote`)
+  // or removes (read-write) standby.signal.
+  absl::Status PrepareDataDir(bool promote = false);
+
+  // Removes standby.signal and the promote request: a start with `promote` that did not finish
+  // must not leave the branch a standby. Only while the postmaster does not run.
+  void RemoveStandbySignal();
 
   // Writes postgresql.conf, pg_hba.conf and pg_ident.conf into the workdir (atomically).
   absl::Status WriteConfigFiles() const;
 
   // Starts the postmaster (postgres -D DATA -c config_file=workdir/postgresql.conf), output
   // appended to workdir/postgres.log.
-  absl::Status Start();
+  //
+  // With `promote` (read-write start of a data directory that was not shut down cleanly, after
+  // PrepareDataDir(true)): the server starts as a standby without hot standby and is promoted
+  // as `pg_ctl promote` does (a `promote` file and SIGUSR1 to the postmaster, sent by
+  // WaitReady as soon as the postmaster runs). The startup process acts on the request only
+  // once it has replayed all WAL in pg_wal, exactly as far as crash recovery would, and ends
+  // recovery with an end-of-recovery record and a background checkpoint instead of crash
+  // recovery's synchronous end-of-recovery checkpoint (seconds through FUSE).
+  absl::Status Start(bool promote = false);
 
-  // Polls (PQping on the unix socket) until PostgreSQL accepts connections. Errors when the
-  // postmaster exits (quoting its log), when `should_abort` says so, or after `timeout`.
+  // Polls (PQping on the unix socket) until PostgreSQL accepts connections (after a start with
+  // `promote`: until it has been promoted; the status line says "ready", never "standby").
+  // Errors when the postmaster exits (quoting its log), when `should_abort` says so, or after
+  // `timeout`.
   absl::Status WaitReady(std::chrono::milliseconds timeout, const ShouldAbort& should_abort,
                          const Sleep& sleep);
 
@@ -75,7 +115,12 @@ class PostgresProcess {
   const ComputeConfig& config_;
   const ComputeLayout& layout_;
   const OsUser& user_;
+  // Asks the postmaster to promote (idempotent; resent until it is promoted).
+  void RequestPromotion();
+
   off_t log_offset_ = 0;
+  bool promote_ = false;
+  bool promote_file_written_ = false;
   ChildProcess postmaster_;
 };
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -49,6 +50,18 @@ void LocalMode::Down() {
   CommandResult r = Cli({"local", "down"});
   EXPECT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_EQ(PostmastersRunning(), 0) << "local down left PostgreSQL running";
+  // Nothing of this instance is left: pageserver, controller, proxy, agents, pagefs.
+  std::error_code ec;
+  for (const auto& p : fs::directory_iterator("/proc", ec)) {
+    std::string name = p.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream in(p.path() / "cmdline");
+    std::stringstream buf;
+    buf << in.rdbuf();
+    std::string cmd = buf.str();
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    EXPECT_EQ(cmd.find(state_dir_), std::string::npos) << "left running: pid " << name << ": " << cmd;
+  }
 }
 
 CommandResult LocalMode::Cli(const std::vector<std::string>& args, int timeout_seconds,
