@@ -1,5 +1,6 @@
 #include "operator/compute/postgres_process.h"
 
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -43,7 +44,53 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
   return absl::OkStatus();
 }
 
+absl::Status CreateEmptyFile(const std::string& path, const OsUser& user) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", path, ": ", strerror(errno)));
+  close(fd);
+  return ChownTo(user, path, 0600);
+}
+
+int32_t ReadInt32(std::string_view bytes, size_t offset) {
+  int32_t v;
+  memcpy(&v, bytes.data() + offset, sizeof(v));
+  return v;
+}
+
 }  // namespace
+
+std::string PgControlSummary::StateName() const {
+  static const char* const kNames[] = {"starting up",          "shut down",
+                                       "shut down in recovery", "shutting down",
+                                       "in crash recovery",     "in archive recovery",
+                                       "in production"};
+  if (state < 0 || state > 6) return absl::StrCat("unknown (", state, ")");
+  return kNames[state];
+}
+
+absl::StatusOr<PgControlSummary> ParsePgControl(std::string_view bytes) {
+  // ControlFileData of PostgreSQL 13 to 16 (pg_control version 1300): system_identifier (8),
+  // pg_control_version (4) at 8, catalog_version_no (4), state (4) at 16, time, checkPoint,
+  // checkPointCopy (88 bytes at 40), unloggedLSN, minRecoveryPoint, minRecoveryPointTLI,
+  // backupStartPoint, backupEndPoint, backupEndRequired, wal_level (4) at 172.
+  constexpr size_t kVersionOffset = 8, kStateOffset = 16, kWalLevelOffset = 172;
+  if (bytes.size() < kWalLevelOffset + 4) {
+    return absl::DataLossError(absl::StrCat("pg_control is too short (", bytes.size(), " bytes)"));
+  }
+  int32_t version = ReadInt32(bytes, kVersionOffset);
+  if (version != 1300) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("unsupported pg_control version ", version, " (expected 1300)"));
+  }
+  PgControlSummary out;
+  out.state = ReadInt32(bytes, kStateOffset);
+  out.wal_level = ReadInt32(bytes, kWalLevelOffset);
+  if (out.state < 0 || out.state > 6 || out.wal_level < 0 || out.wal_level > 2) {
+    return absl::DataLossError(absl::StrCat("pg_control holds an unknown state (", out.state,
+                                            ") or wal_level (", out.wal_level, ")"));
+  }
+  return out;
+}
 
 PostgresProcess::PostgresProcess(const ComputeConfig& config, const ComputeLayout& layout,
                                  const OsUser& user)
@@ -131,7 +178,38 @@ absl::Status PostgresProcess::InitDb(const ShouldAbort& should_abort) {
   return absl::OkStatus();
 }
 
-absl::Status PostgresProcess::PrepareDataDir() {
+absl::StatusOr<PgControlSummary> PostgresProcess::ReadControlFile() const {
+  std::string path = layout_.data_dir + "/global/pg_control";
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::InternalError(absl::StrCat("open ", path, ": ", strerror(errno)));
+  char buf[512];
+  size_t got = 0;
+  while (got < sizeof(buf)) {
+    ssize_t n = read(fd, buf + got, sizeof(buf) - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      return absl::InternalError(absl::StrCat("read ", path, ": ", strerror(e)));
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fd);
+  return ParsePgControl(std::string_view(buf, got));
+}
+
+void PostgresProcess::RemoveStandbySignal() {
+  for (const char* name : {"/standby.signal", "/promote"}) {
+    std::string path = layout_.data_dir + name;
+    if (unlink(path.c_str()) == 0) {
+      LogInfo("Removed the signal file of an unfinished promotion",
+              {{"timeline", config_.timeline}, {"file", path}});
+    }
+  }
+}
+
+absl::Status PostgresProcess::PrepareDataDir(bool promote) {
   std::string pid_file = layout_.data_dir + "/postmaster.pid";
   if (unlink(pid_file.c_str()) == 0) {
     LogInfo("Removed a stale postmaster.pid", {{"timeline", config_.timeline}});
@@ -139,13 +217,8 @@ absl::Status PostgresProcess::PrepareDataDir() {
     return absl::InternalError(absl::StrCat("remove ", pid_file, ": ", strerror(errno)));
   }
   std::string standby = layout_.data_dir + "/standby.signal";
-  if (config_.mode == ComputeMode::kReadOnly) {
-    if (!Exists(standby)) {
-      std::ofstream out(standby);
-      out.close();
-      if (!out) return absl::InternalError(absl::StrCat("cannot create ", standby));
-      PGB_RETURN_IF_ERROR(ChownTo(user_, standby, 0600));
-    }
+  if (config_.mode == ComputeMode::kReadOnly || promote) {
+    if (!Exists(standby)) PGB_RETURN_IF_ERROR(CreateEmptyFile(standby, user_));
   } else if (unlink(standby.c_str()) == 0) {
     LogWarning("Removed standby.signal: the endpoint is read-write",
                {{"timeline", config_.timeline}});
@@ -161,12 +234,19 @@ absl::Status PostgresProcess::WriteConfigFiles() const {
   return WriteFileAtomically(layout_.ident_conf, "# Written by pgbranch-compute (empty).\n");
 }
 
-absl::Status PostgresProcess::Start() {
+absl::Status PostgresProcess::Start(bool promote) {
   struct stat st;
   log_offset_ = stat(layout_.postgres_log.c_str(), &st) == 0 ? st.st_size : 0;
+  promote_ = promote;
+  promote_file_written_ = false;
   SpawnOptions o;
   o.argv = {config_.pg_bin_dir + "/postgres", "-D", layout_.data_dir, "-c",
             "config_file=" + layout_.postgresql_conf};
+  if (promote) {
+    // Nobody may connect to the transient standby (and it never waits for a hot-standby
+    // snapshot, which a crash image with an overflowed subtransaction cache never completes).
+    o.argv.insert(o.argv.end(), {"-c", "hot_standby=off"});
+  }
   o.env = Environment();
   o.user = &user_;
   o.output_path = layout_.postgres_log;
@@ -191,16 +271,39 @@ std::string PostgresProcess::PostmasterStatus() const {
   return status;
 }
 
+void PostgresProcess::RequestPromotion() {
+  // As pg_ctl promote: the file says what SIGUSR1 means. Written once: the startup process
+  // removes it when it acts on it, and a second copy would outlive the promotion (harmless, the
+  // postmaster removes it at its next start, but untidy).
+  if (!promote_file_written_) {
+    absl::Status s = CreateEmptyFile(layout_.data_dir + "/promote", user_);
+    if (!s.ok()) {
+      LogWarning("Cannot request the promotion", {{"error", s.ToString()}});
+      return;
+    }
+    promote_file_written_ = true;
+  }
+  postmaster_.Signal(SIGUSR1);
+}
+
 absl::Status PostgresProcess::WaitReady(std::chrono::milliseconds timeout,
                                         const ShouldAbort& should_abort, const Sleep& sleep) {
   std::string conninfo = SocketConnInfo("postgres");
   auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto next_promote_request = std::chrono::steady_clock::time_point::min();
   while (true) {
     // The status line says when to try a connection: pinging earlier only fills the log with
     // "the database system is starting up".
     std::string status = PostmasterStatus();
-    if ((status == "ready" || status == "standby") && PQping(conninfo.c_str()) == PQPING_OK) {
-      return absl::OkStatus();
+    bool accepting = promote_ ? status == "ready" : (status == "ready" || status == "standby");
+    if (accepting && PQping(conninfo.c_str()) == PQPING_OK) return absl::OkStatus();
+    // The status line appears once the postmaster has removed old promote files and is about to
+    // start the startup process; it takes SIGUSR1 once it serves (earlier ones stay pending).
+    // The request is repeated: one that reached a postmaster not yet ready for it is lost.
+    if (promote_ && !status.empty() && status != "ready" &&
+        std::chrono::steady_clock::now() >= next_promote_request) {
+      RequestPromotion();
+      next_promote_request = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
     }
     if (postmaster_.Poll()) {
       return absl::UnavailableError(
