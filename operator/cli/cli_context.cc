@@ -11,19 +11,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "operator/cli/process_util.h"
 #include "operator/model/json.h"
 
 namespace pgbranch::cli {
-namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
-
-}  // namespace
 
 absl::StatusOr<CliContext> CliContext::FromArgs(pagectl::Args& args) {
   CliContext ctx;
@@ -52,7 +43,7 @@ absl::StatusOr<CliContext> CliContext::FromArgs(pagectl::Args& args) {
 }
 
 absl::StatusOr<LocalInstance> CliContext::Instance() const {
-  std::string text = ReadFile(Path("local.json"));
+  std::string text = ReadFileOrEmpty(Path("local.json"));
   if (text.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("local mode is not running in ", state_dir_,
@@ -105,7 +96,7 @@ absl::StatusOr<ApiClient> CliContext::Client() const {
 }
 
 absl::StatusOr<std::string> CliContext::Password() const {
-  std::string pw(absl::StripAsciiWhitespace(ReadFile(PasswordFile())));
+  std::string pw(absl::StripAsciiWhitespace(ReadFileOrEmpty(PasswordFile())));
   if (pw.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("no credentials in ", PasswordFile(), "; run `pgbranch local up`"));

@@ -23,6 +23,7 @@
 #include "operator/cli/api_server.h"
 #include "operator/cli/controller.h"
 #include "operator/cli/local_store.h"
+#include "operator/cli/process_util.h"
 #include "operator/control/grpc_timeline_service.h"
 #include "operator/model/json.h"
 
@@ -31,73 +32,26 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
+bool Alive(int pid) { return ProcessAlive(pid); }
 
-bool Alive(int pid) { return pid > 0 && ::kill(pid, 0) == 0; }
-
-// Starts `argv` detached (own session, stdin /dev/null, output appended to `log`).
 absl::StatusOr<int> Spawn(const std::vector<std::string>& argv, const std::string& log) {
-  pid_t pid = ::fork();
-  if (pid < 0) return absl::InternalError("fork failed");
-  if (pid == 0) {
-    ::setsid();
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-    }
-    if (devnull >= 0) ::dup2(devnull, 0);
-    for (int i = 3; i < 1024; ++i) ::close(i);
-    // A second fork: the daemon is not our child, so nothing needs to reap it.
-    pid_t inner = ::fork();
-    if (inner != 0) ::_exit(inner < 0 ? 1 : 0);
-    std::vector<char*> cargv;
-    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
-    ::execv(cargv[0], cargv.data());
-    dprintf(2, "cannot run %s: %s\n", cargv[0], strerror(errno));
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return 0;  // the daemon's pid comes from its pid/port file
+  return SpawnDetached(argv, log, /*daemon=*/true);
 }
 
 // Waits for a "port" file to appear and returns its number.
 absl::StatusOr<int> WaitPortFile(const std::string& path, const std::string& what,
                                  const std::string& log) {
   for (int i = 0; i < 600; ++i) {
-    std::string text(absl::StripAsciiWhitespace(ReadFile(path)));
+    std::string text(absl::StripAsciiWhitespace(ReadFileOrEmpty(path)));
     if (!text.empty()) return std::atoi(text.c_str());
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return absl::UnavailableError(absl::StrCat(what, " did not start within 30 s; see ", log));
 }
 
-// The pid of the process whose command line contains `args` consecutively (each daemon of a
-// state directory has a unique one: its port file or state directory). 0 if none.
-int PidWithArgs(const std::vector<std::string>& args) {
-  std::string needle;
-  for (const auto& a : args) needle += a + std::string(1, '\0');
-  std::error_code ec;
-  for (const auto& p : fs::directory_iterator("/proc", ec)) {
-    std::string name = p.path().filename().string();
-    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    std::string cmd = ReadFile((p.path() / "cmdline").string());
-    if (cmd.find(needle) != std::string::npos) return std::atoi(name.c_str());
-  }
-  return 0;
-}
-
 absl::Status EnsurePassword(const CliContext& ctx) {
   std::string path = ctx.PasswordFile();
-  if (!std::string(absl::StripAsciiWhitespace(ReadFile(path))).empty()) return absl::OkStatus();
+  if (!std::string(absl::StripAsciiWhitespace(ReadFileOrEmpty(path))).empty()) return absl::OkStatus();
   fs::create_directories(fs::path(path).parent_path());
   ::chmod(fs::path(path).parent_path().c_str(), 0700);
   static const char kAlphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";

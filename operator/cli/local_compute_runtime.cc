@@ -16,6 +16,7 @@
 #include "common/cpprest.h"
 #include "common/log.h"
 #include "common/net_util.h"
+#include "operator/cli/process_util.h"
 #include "operator/control/reconcile_context.h"
 #include "operator/model/json.h"
 
@@ -26,16 +27,9 @@ namespace fs = std::filesystem;
 using control::ComputeObservation;
 using control::ComputeState;
 
-std::string ReadSmallFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
-
 // The last non-empty line of a log: what a failed agent said last.
 std::string LastLine(const std::string& path) {
-  std::string text = ReadSmallFile(path);
+  std::string text = ReadFileOrEmpty(path);
   std::string last;
   std::istringstream in(text);
   std::string line;
@@ -63,7 +57,7 @@ bool IsMounted(const std::string& dir) {
   return false;
 }
 
-bool Alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+bool Alive(pid_t pid) { return ProcessAlive(pid); }
 
 }  // namespace
 
@@ -78,7 +72,7 @@ void LocalComputeRuntime::CleanupLeftovers() {
   if (!fs::exists(root, ec)) return;
   for (const auto& entry : fs::directory_iterator(root, ec)) {
     std::string dir = entry.path().string();
-    pid_t pid = std::atoi(ReadSmallFile(dir + "/agent.pid").c_str());
+    pid_t pid = std::atoi(ReadFileOrEmpty(dir + "/agent.pid").c_str());
     if (Alive(pid)) {
       LogWarning("Stopping a compute left by an earlier controller",
                  {{"workdir", dir}, {"pid", std::to_string(pid)}});
@@ -156,25 +150,11 @@ absl::Status LocalComputeRuntime::Start(const control::ComputeSpec& spec) {
   }
 
   std::string log_path = c->workdir + "/compute.log";
-  pid_t pid = ::fork();
-  if (pid < 0) return absl::InternalError("fork failed");
-  if (pid == 0) {
-    ::setsid();  // its own process group: a stray signal to ours does not reach it
-    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-    }
-    if (devnull >= 0) ::dup2(devnull, 0);
-    for (int i = 3; i < 1024; ++i) ::close(i);
-    ::execl(options_.compute_bin.c_str(), options_.compute_bin.c_str(), "--config",
-            config_path.c_str(), static_cast<char*>(nullptr));
-    dprintf(2, "cannot run %s: %s\n", options_.compute_bin.c_str(), strerror(errno));
-    ::_exit(127);
-  }
-  c->pid = pid;
-  std::ofstream(c->workdir + "/agent.pid", std::ios::trunc) << pid << "\n";
+  auto pid = SpawnDetached({options_.compute_bin, "--config", config_path}, log_path,
+                           /*daemon=*/false);
+  if (!pid.ok()) return pid.status();
+  c->pid = *pid;
+  std::ofstream(c->workdir + "/agent.pid", std::ios::trunc) << *pid << "\n";
   c->obs.state = ComputeState::kStarting;
   computes_[key] = c;
   std::thread(&LocalComputeRuntime::Monitor, this, key, c).detach();
@@ -211,7 +191,7 @@ ComputeObservation LocalComputeRuntime::Observe(const std::string& ns,
 
 bool LocalComputeRuntime::Poll(Compute* c, ComputeObservation* obs) {
   if (c->status_port == 0) {
-    c->status_port = std::atoi(ReadSmallFile(c->workdir + "/status.port").c_str());
+    c->status_port = std::atoi(ReadFileOrEmpty(c->workdir + "/status.port").c_str());
     if (c->status_port == 0) return false;
   }
   auto body = net::HttpGet(c->status_port, "/status", absl::Seconds(2));

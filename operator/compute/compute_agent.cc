@@ -102,6 +102,11 @@ int ComputeAgent::Run() {
                                    {"branch", config_.branch},
                                    {"timeline", config_.timeline},
                                    {"port", std::to_string(config_.pg_port)},
+                                   {"recovery", recovery_},
+                                   {"mount_seconds", Seconds(mount_seconds_)},
+                                   {"initdb_seconds", Seconds(initdb_seconds_)},
+                                   {"postgres_seconds", Seconds(postgres_seconds_)},
+                                   {"role_seconds", Seconds(role_seconds_)},
                                    {"startup_seconds", Seconds(SecondsSince(start_time_))}});
     RefreshActivity();
     sampler_ = std::thread([this] { SamplerLoop(); });
@@ -188,11 +193,12 @@ absl::Status ComputeAgent::StartCompute() {
       Remaining(), [this] { return ShouldAbort(); }, [this](milliseconds d) { Sleep(d); });
   if (!s.ok()) return s;
   mounted_ = true;
+  mount_seconds_ = SecondsSince(t);
   LogInfo("Mounted branch", {{"endpoint", config_.endpoint},
                              {"branch", config_.branch},
                              {"timeline", config_.timeline},
                              {"mountpoint", layout.mountpoint},
-                             {"seconds", Seconds(SecondsSince(t))}});
+                             {"seconds", Seconds(mount_seconds_)}});
   // postgres must traverse the mount's root to reach pgdata.
   struct stat st;
   if (stat(layout.mountpoint.c_str(), &st) != 0) {
@@ -204,6 +210,7 @@ absl::Status ComputeAgent::StartCompute() {
   }
 
   postgres_ = std::make_unique<PostgresProcess>(config_, layout, *user_);
+  bool initialised = false;
   if (!postgres_->HasCluster()) {
     if (config_.mode == ComputeMode::kReadOnly) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -213,26 +220,62 @@ absl::Status ComputeAgent::StartCompute() {
     }
     t = std::chrono::steady_clock::now();
     PGB_RETURN_IF_ERROR(postgres_->InitDb([this] { return ShouldAbort(); }));
+    initialised = true;
+    initdb_seconds_ = SecondsSince(t);
+    recovery_ = "initdb";
     LogInfo("Initialised a new database", {{"endpoint", config_.endpoint},
                                            {"branch", config_.branch},
                                            {"timeline", config_.timeline},
-                                           {"seconds", Seconds(SecondsSince(t))}});
+                                           {"seconds", Seconds(initdb_seconds_)}});
   }
-  PGB_RETURN_IF_ERROR(postgres_->PrepareDataDir());
+  // A read-write start of a data directory that was not shut down cleanly (a branch of a
+  // running database, a compute that crashed) needs WAL replay: as a standby promoted at the
+  // end of pg_wal rather than as crash recovery, which ends with a synchronous checkpoint.
+  bool promote = false;
+  if (config_.mode == ComputeMode::kReadWrite && !initialised) {
+    absl::StatusOr<PgControlSummary> control = postgres_->ReadControlFile();
+    if (!control.ok()) {
+      LogWarning("Cannot read pg_control: starting without a promotion",
+                 {{"endpoint", config_.endpoint},
+                  {"timeline", config_.timeline},
+                  {"error", control.status().ToString()}});
+    } else if (!control->clean()) {
+      // Archive recovery refuses WAL written with wal_level=minimal: crash recovery then.
+      promote = control->wal_level >= PgControlSummary::kWalLevelReplica;
+      recovery_ = promote ? "promote" : "crash";
+      LogInfo("The data directory was not shut down cleanly",
+              {{"endpoint", config_.endpoint},
+               {"timeline", config_.timeline},
+               {"state", control->StateName()},
+               {"recovery", promote ? "standby, then promotion" : "crash recovery (wal_level "
+                                                                  "minimal)"}});
+    }
+  } else if (config_.mode == ComputeMode::kReadOnly) {
+    recovery_ = "standby";
+  }
+  promotion_pending_ = promote;
+  PGB_RETURN_IF_ERROR(postgres_->PrepareDataDir(promote));
   PGB_RETURN_IF_ERROR(postgres_->WriteConfigFiles());
   if (ShouldAbort()) return absl::CancelledError("stopped before PostgreSQL started");
 
   t = std::chrono::steady_clock::now();
-  PGB_RETURN_IF_ERROR(postgres_->Start());
+  PGB_RETURN_IF_ERROR(postgres_->Start(promote));
   postgres_started_ = true;
   PGB_RETURN_IF_ERROR(postgres_->WaitReady(
       Remaining(), [this] { return ShouldAbort(); }, [this](milliseconds d) { Sleep(d); }));
-  LogInfo("PostgreSQL accepts connections", {{"endpoint", config_.endpoint},
-                                             {"timeline", config_.timeline},
-                                             {"seconds", Seconds(SecondsSince(t))}});
+  // Promoted: PostgreSQL has removed standby.signal itself.
+  promotion_pending_ = false;
+  postgres_seconds_ = SecondsSince(t);
+  LogInfo(promote ? "PostgreSQL replayed the WAL, was promoted and accepts connections"
+                  : "PostgreSQL accepts connections",
+          {{"endpoint", config_.endpoint},
+           {"timeline", config_.timeline},
+           {"seconds", Seconds(postgres_seconds_)}});
   if (config_.mode == ComputeMode::kReadWrite) {
+    t = std::chrono::steady_clock::now();
     PGB_RETURN_IF_ERROR(SetUpRole(postgres_->SocketConnInfo("postgres"), config_.role,
                                   config_.database, password_));
+    role_seconds_ = SecondsSince(t);
   }
   activity_ = std::make_unique<PgActivitySource>(
       absl::StrCat(postgres_->SocketConnInfo("postgres"), " options='-c statement_timeout=5000'"));
@@ -277,6 +320,9 @@ absl::Status ComputeAgent::Shutdown() {
                        config_.stop_timeout_seconds, " s (", how, ")"));
     }
   }
+  // A start that failed before the promotion must not leave the branch a standby (the next
+  // read-write start would remove the file anyway; a child branch taken meanwhile would not).
+  if (promotion_pending_ && mounted_ && postgres_ != nullptr) postgres_->RemoveStandbySignal();
   if (mounted_) {
     auto t = std::chrono::steady_clock::now();
     absl::Status s = pagefs_->Unmount(seconds(5), seconds(30));

@@ -26,6 +26,12 @@
 //   start:  serve /status (state starting) → mount pagefs → initdb (new root branch) → prepare
 //           the data directory → write the config files → start PostgreSQL → wait until it
 //           accepts connections → role and password (read-write) → running
+//
+//           A read-write start of a data directory that was not shut down cleanly (pg_control;
+//           a branch of a running database is a crash image) starts PostgreSQL as a standby and
+//           promotes it once it has replayed pg_wal: promotion ends recovery with a background
+//           checkpoint, crash recovery with a synchronous one (slow through FUSE). Readiness
+//           waits for the promotion; standby.signal is removed if the start fails before it.
 //   run:    sample pg_stat_activity every second (and on every /status); watch the children
 //   stop:   on SIGTERM/SIGINT: fast shutdown (then immediate, then SIGKILL), unmount (pagefs
 //           flushes), exit 0. On a failure (PostgreSQL or pagefs died, a start step failed):
@@ -84,6 +90,11 @@ class ComputeAgent {
   std::unique_ptr<PostgresProcess> postgres_;
   bool mounted_ = false;
   bool postgres_started_ = false;
+  // standby.signal written for a promotion that has not completed yet.
+  bool promotion_pending_ = false;
+  // Durations of the start steps (seconds), logged with "Started PostgreSQL".
+  double mount_seconds_ = 0, initdb_seconds_ = 0, postgres_seconds_ = 0, role_seconds_ = 0;
+  std::string recovery_ = "none";
 
   // Created once PostgreSQL runs; closed before it stops.
   std::unique_ptr<PgActivitySource> activity_;

@@ -288,15 +288,14 @@ void PostgresProcess::RequestPromotion() {
 
 absl::Status PostgresProcess::WaitReady(std::chrono::milliseconds timeout,
                                         const ShouldAbort& should_abort, const Sleep& sleep) {
-  std::string conninfo = SocketConnInfo("postgres");
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto next_promote_request = std::chrono::steady_clock::time_point::min();
   while (true) {
-    // The status line says when to try a connection: pinging earlier only fills the log with
-    // "the database system is starting up".
+    // The status line says when PostgreSQL accepts connections: the postmaster writes "ready"
+    // (or "standby") once it listens and admits them, as `pg_ctl start -w` relies on. No ping:
+    // it would cost a backend start, and the role step connects right after.
     std::string status = PostmasterStatus();
-    bool accepting = promote_ ? status == "ready" : (status == "ready" || status == "standby");
-    if (accepting && PQping(conninfo.c_str()) == PQPING_OK) return absl::OkStatus();
+    if (status == "ready" || (!promote_ && status == "standby")) return absl::OkStatus();
     // The status line appears once the postmaster has removed old promote files and is about to
     // start the startup process; it takes SIGUSR1 once it serves (earlier ones stay pending).
     // The request is repeated: one that reached a postmaster not yet ready for it is lost.
@@ -316,7 +315,7 @@ absl::Status PostgresProcess::WaitReady(std::chrono::milliseconds timeout,
                        std::chrono::duration_cast<std::chrono::seconds>(timeout).count(),
                        " s: ", TailOfFile(layout_.postgres_log, 3, log_offset_)));
     }
-    sleep(std::chrono::milliseconds(5));
+    sleep(std::chrono::milliseconds(2));
   }
 }
 

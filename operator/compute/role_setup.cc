@@ -115,6 +115,14 @@ absl::Status SetUpRole(const std::string& conninfo, const std::string& role,
   }
   PQsetNoticeProcessor(
       conn.get(), [](void*, const char*) {}, nullptr);
+  // A read-write endpoint serves a primary: never a standby (a standby.signal that survived, a
+  // promotion that did not happen).
+  PGB_ASSIGN_OR_RETURN(bool in_recovery,
+                       Exec(conn.get(), "SELECT 1 WHERE pg_catalog.pg_is_in_recovery()"));
+  if (in_recovery) {
+    return absl::FailedPreconditionError(
+        "PostgreSQL is still in recovery: a read-write endpoint needs a primary");
+  }
   PGB_ASSIGN_OR_RETURN(std::string role_id, Identifier(conn.get(), role));
   PGB_ASSIGN_OR_RETURN(std::optional<RoleRow> row, LookUpRole(conn.get(), role));
   if (!row.has_value()) {

@@ -50,16 +50,14 @@ long Bpf(int cmd, bpf_attr* attr) { return syscall(__NR_bpf, cmd, attr, sizeof(*
 
 uint64_t Ptr(const void* p) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)); }
 
-void SetName(char* dst, size_t cap, const char* name) {
-  strncpy(dst, name, cap - 1);
-}
+void SetName(char* dst, size_t cap, const char* name) { strncpy(dst, name, cap - 1); }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BpfSockhash>> BpfSockhash::Create(uint32_t max_entries) {
   bpf_attr attr{};
   attr.map_type = BPF_MAP_TYPE_SOCKHASH;
-  attr.key_size = sizeof(uint64_t);  // socket cookie of the receiving socket
+  attr.key_size = sizeof(uint64_t);    // socket cookie of the receiving socket
   attr.value_size = sizeof(uint32_t);  // socket fd (on update)
   attr.max_entries = max_entries;
   SetName(attr.map_name, sizeof(attr.map_name), "pgb_splice");
@@ -100,9 +98,9 @@ absl::StatusOr<std::unique_ptr<BpfSockhash>> BpfSockhash::Create(uint32_t max_en
     int err = errno;
     close(map_fd);
     log.resize(strnlen(log.data(), log.size()));
-    return absl::UnavailableError(absl::StrCat("cannot load the sk_skb verdict program: ",
-                                               strerror(err), log.empty() ? "" : "; verifier: ",
-                                               log));
+    return absl::UnavailableError(
+        absl::StrCat("cannot load the sk_skb verdict program: ", strerror(err),
+                     log.empty() ? "" : "; verifier: ", log));
   }
 
   attr = bpf_attr{};

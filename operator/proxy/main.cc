@@ -2,8 +2,8 @@
 //
 //   pgbranch-proxy --control URL [--listen HOST:PORT] [--port-file F]
 //                  [--tls-cert F --tls-key F] [--metrics-listen ADDR] [--wake-timeout D]
-//                  [--startup-timeout D] [--connect-timeout D] [--relay threads|epoll]
-//                  [--relay-threads N] [--log-level L]
+//                  [--startup-timeout D] [--connect-timeout D]
+//                  [--relay auto|sockmap|threads|epoll] [--relay-threads N] [--log-level L]
 //
 // Routes each client connection to its endpoint (the per-endpoint port it connected to, else
 // options=endpoint=NAME, else the first label of the TLS SNI name), wakes the endpoint through the
@@ -32,6 +32,7 @@
 #include "operator/proxy/proxy_metrics.h"
 #include "operator/proxy/proxy_server.h"
 #include "operator/proxy/route_watcher.h"
+#include "operator/proxy/sockmap_relay.h"
 #include "operator/proxy/tls_context.h"
 
 namespace {
@@ -43,7 +44,7 @@ constexpr char kUsage[] =
     "usage: pgbranch-proxy --control URL [--listen HOST:PORT] [--port-file F]\n"
     "                      [--tls-cert F --tls-key F] [--metrics-listen ADDR]\n"
     "                      [--wake-timeout D] [--startup-timeout D] [--connect-timeout D]\n"
-    "                      [--relay threads|epoll] [--relay-threads N]\n"
+    "                      [--relay auto|sockmap|threads|epoll] [--relay-threads N]\n"
     "                      [--log-level debug|info|warning|error]\n"
     "\n"
     "  --control URL        the controller's API, e.g. http://127.0.0.1:55400 (required)\n"
@@ -55,8 +56,11 @@ constexpr char kUsage[] =
     "  --wake-timeout D     how long a client waits for its endpoint to wake (default 60s)\n"
     "  --startup-timeout D  how long a client may take to send its startup packet (default 30s)\n"
     "  --connect-timeout D  TCP connect to an endpoint's PostgreSQL (default 10s)\n"
-    "  --relay MODE         plain-TCP data path: threads (a blocking thread per direction,\n"
-    "                       default) or epoll (--relay-threads N shared epoll workers)\n"
+    "  --relay MODE         plain-TCP data path once a session is established: sockmap (the\n"
+    "                       kernel forwards between the two sockets, BPF sockmap; needs root or\n"
+    "                       CAP_BPF+CAP_NET_ADMIN), threads (a blocking thread per direction),\n"
+    "                       epoll (--relay-threads N shared epoll workers), or auto (default:\n"
+    "                       sockmap when the kernel allows it, else threads)\n"
     "\n"
     "Routing keys, in order: the per-endpoint port the client connected to; options=endpoint=NAME\n"
     "(or --endpoint=NAME) in the startup options, removed before forwarding; the first label of\n"
@@ -179,12 +183,33 @@ int Run(const Flags& f) {
     absl::Status s = metrics.Expose(get("--metrics-listen"));
     if (!s.ok()) return Fail(s.ToString());
   }
-  std::string relay_mode = get("--relay", "threads");
+  std::string relay_mode = get("--relay", "auto");
   int relay_threads = 1;
-  if ((relay_mode != "epoll" && relay_mode != "threads") ||
+  if ((relay_mode != "auto" && relay_mode != "sockmap" && relay_mode != "epoll" &&
+       relay_mode != "threads") ||
       !absl::SimpleAtoi(get("--relay-threads", "1"), &relay_threads) || relay_threads < 1) {
-    fprintf(stderr, "pgbranch-proxy: --relay is epoll or threads; --relay-threads >= 1\n");
+    fprintf(stderr,
+            "pgbranch-proxy: --relay is auto, sockmap, threads or epoll; --relay-threads >= 1\n");
     return 2;
+  }
+  std::unique_ptr<SockmapRelay> sockmap_relay;
+  std::string relay_reason;
+  if (relay_mode == "auto" || relay_mode == "sockmap") {
+    auto created = SockmapRelay::Create(&metrics);
+    if (created.ok()) {
+      sockmap_relay = std::move(*created);
+      relay_reason =
+          "the kernel splices established plain-TCP sessions (BPF sockmap); TLS "
+          "sessions use threads";
+      relay_mode = "sockmap";
+    } else if (relay_mode == "sockmap") {
+      return Fail(absl::StrCat("--relay sockmap: ", created.status().message()));
+    } else {
+      relay_reason = absl::StrCat("BPF sockmap unavailable: ", created.status().message());
+      relay_mode = "threads";
+    }
+  } else {
+    relay_reason = "--relay " + relay_mode;
   }
   std::unique_ptr<EpollRelay> epoll_relay;
   if (relay_mode == "epoll") {
@@ -193,10 +218,12 @@ int Run(const Flags& f) {
     if (!created.ok()) return Fail(created.status().ToString());
     epoll_relay = std::move(*created);
   }
+  LogInfo("Relay", {{"mode", relay_mode}, {"why", relay_reason}});
   ConnectionRegistry registry;
   CancelKeyMap cancel_keys;
   auto server = std::make_unique<ProxyServer>(
-      config, SessionDeps{control->get(), &registry, &cancel_keys, &metrics, epoll_relay.get()});
+      config, SessionDeps{control->get(), &registry, &cancel_keys, &metrics, epoll_relay.get(),
+                          sockmap_relay.get()});
   absl::Status s = server->Start(listen->host, listen->port);
   if (!s.ok()) return Fail(s.ToString());
   if (!get("--port-file").empty()) {

@@ -38,7 +38,14 @@ ProxyMetrics::ProxyMetrics()
       bytes_client_to_server_(bytes_.Add({{"direction", "client_to_server"}})),
       bytes_server_to_client_(bytes_.Add({{"direction", "server_to_client"}})),
       routes_(MakeGauge(*registry_, "pgbranch_proxy_routes",
-                        "Per-endpoint listeners open (routes applied from the controller)")) {}
+                        "Per-endpoint listeners open (routes applied from the controller)")),
+      splices_(prometheus::BuildCounter()
+                   .Name("pgbranch_proxy_splices_total")
+                   .Help("Established plain-TCP sessions handed to the kernel (BPF sockmap) "
+                         "relay, by result: ok, fallback (relayed in user space)")
+                   .Register(*registry_)),
+      spliced_connections_(MakeGauge(*registry_, "pgbranch_proxy_spliced_connections",
+                                     "Sessions relayed by the kernel (BPF sockmap) right now")) {}
 
 absl::Status ProxyMetrics::Expose(const std::string& address) {
   return ServeMetrics(address, registry_, &exposer_);
@@ -58,6 +65,10 @@ void ProxyMetrics::ConnectionResult(const std::string& endpoint, const char* res
 
 void ProxyMetrics::WakeFailed(const char* reason) {
   wake_failures_.Add({{"reason", reason}}).Increment();
+}
+
+void ProxyMetrics::SpliceResult(const char* result) {
+  splices_.Add({{"result", result}}).Increment();
 }
 
 void ProxyMetrics::CancelRequest(const char* result) {

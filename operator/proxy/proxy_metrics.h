@@ -36,6 +36,10 @@ class ProxyMetrics {
   // result: forwarded | unknown_key | failed
   void CancelRequest(const char* result);
   void SetRoutes(int n) { routes_.Set(n); }
+  // Sessions handed to the kernel relay: result ok | fallback (relayed in user space instead).
+  void SpliceResult(const char* result);
+  // Sessions spliced in the kernel right now.
+  prometheus::Gauge& spliced_connections() { return spliced_connections_; }
 
   prometheus::Counter& bytes_client_to_server() { return bytes_client_to_server_; }
   prometheus::Counter& bytes_server_to_client() { return bytes_server_to_client_; }
@@ -52,6 +56,8 @@ class ProxyMetrics {
   prometheus::Counter& bytes_client_to_server_;
   prometheus::Counter& bytes_server_to_client_;
   prometheus::Gauge& routes_;
+  prometheus::Family<prometheus::Counter>& splices_;
+  prometheus::Gauge& spliced_connections_;
 };
 
 }  // namespace pgbranch::proxy

@@ -43,12 +43,13 @@ struct Relay::Direction {
 };
 
 Relay::Relay(Stream* client, Stream* server, prometheus::Counter* client_to_server,
-             prometheus::Counter* server_to_client, EpollRelay* epoll)
+             prometheus::Counter* server_to_client, EpollRelay* epoll, SockmapRelay* sockmap)
     : client_(client),
       server_(server),
       client_to_server_(client_to_server),
       server_to_client_(server_to_client),
       epoll_(epoll),
+      sockmap_(sockmap),
       buffers_(new char[2 * kBufferSize]) {}
 
 Relay::~Relay() {
@@ -60,6 +61,9 @@ Relay::End Relay::RunStartup(BackendMessageScanner* scanner) { return RunPolled(
 
 Relay::End Relay::RunSession() {
   if (client_->tls()) return RunPolled(nullptr);
+  if (sockmap_ != nullptr && sockmap_->Run(client_, server_) == SockmapRelay::Result::kClosed) {
+    return End::kClosed;
+  }
   if (epoll_ != nullptr) {
     if (!client_->SetTimeouts(0).ok()) return End::kError;
     epoll_->Run(client_, server_);

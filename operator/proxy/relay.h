@@ -8,6 +8,7 @@
 
 #include "operator/proxy/backend_message_scanner.h"
 #include "operator/proxy/epoll_relay.h"
+#include "operator/proxy/sockmap_relay.h"
 #include "operator/proxy/stream.h"
 
 namespace pgbranch::proxy {
@@ -26,9 +27,11 @@ class Relay {
     kError,   // a socket or TLS error (see error())
   };
 
-  // `epoll`: when set, RunSession() hands plain TCP sessions to it.
+  // `sockmap`: when set, RunSession() first tries to splice plain TCP sessions in the kernel.
+  // `epoll`: when set, RunSession() hands plain TCP sessions to it (also when splicing fails).
   Relay(Stream* client, Stream* server, prometheus::Counter* client_to_server,
-        prometheus::Counter* server_to_client, EpollRelay* epoll = nullptr);
+        prometheus::Counter* server_to_client, EpollRelay* epoll = nullptr,
+        SockmapRelay* sockmap = nullptr);
   ~Relay();  // flushes the byte counts
 
   // Startup phase (authentication exchange): relays both ways with poll(), feeding what the
@@ -36,9 +39,10 @@ class Relay {
   // Switches both sockets to non-blocking mode.
   End RunStartup(BackendMessageScanner* scanner);
 
-  // The established session, until either side ends it. Plain TCP: the shared EpollRelay if
-  // one was given, else one blocking thread per direction (two syscalls per message). TLS: one
-  // poll() loop (OpenSSL objects cannot be shared between threads).
+  // The established session, until either side ends it. Plain TCP: spliced in the kernel by
+  // the SockmapRelay if one was given and it succeeds, else the shared EpollRelay if one was
+  // given, else one blocking thread per direction (two syscalls per message). TLS: one poll()
+  // loop (OpenSSL objects cannot be shared between threads).
   End RunSession();
 
   const std::string& error() const { return error_; }
@@ -53,6 +57,7 @@ class Relay {
   prometheus::Counter* client_to_server_;
   prometheus::Counter* server_to_client_;
   EpollRelay* epoll_;
+  SockmapRelay* sockmap_;
   std::unique_ptr<char[]> buffers_;
   std::string error_;
   // Bytes not yet added to the counters.

@@ -238,7 +238,8 @@ void Session::Serve(const std::string& endpoint, const BackendAddress& address,
     // PostgreSQL's authentication_timeout bounds the exchange from here on.
     (void)client_.SetTimeouts(0);
     proxy::Relay relay(&client_, &server_, &deps_.metrics->bytes_client_to_server(),
-                       &deps_.metrics->bytes_server_to_client(), deps_.epoll_relay);
+                       &deps_.metrics->bytes_server_to_client(), deps_.epoll_relay,
+                       deps_.sockmap_relay);
     Relay::End end = relay.RunStartup(&scanner);
     if (scanner.has_key()) {
       deps_.cancel_keys->Add(scanner.backend_pid(), scanner.cancel_key(), {endpoint, address});

@@ -11,6 +11,7 @@
 #include "operator/proxy/epoll_relay.h"
 #include "operator/proxy/pg_protocol.h"
 #include "operator/proxy/proxy_metrics.h"
+#include "operator/proxy/sockmap_relay.h"
 #include "operator/proxy/stream.h"
 #include "operator/proxy/tls_context.h"
 
@@ -33,7 +34,8 @@ struct SessionDeps {
   ConnectionRegistry* registry = nullptr;
   CancelKeyMap* cancel_keys = nullptr;
   ProxyMetrics* metrics = nullptr;
-  EpollRelay* epoll_relay = nullptr;  // null: a blocking thread per direction
+  EpollRelay* epoll_relay = nullptr;      // null: a blocking thread per direction
+  SockmapRelay* sockmap_relay = nullptr;  // null: no kernel splicing
 };
 
 // One client connection, from its first byte to its close:

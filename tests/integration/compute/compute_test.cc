@@ -47,6 +47,20 @@ int64_t ParseRfc3339Micros(const std::string& s) {
 
 // Stops a compute with SIGTERM and checks the clean-suspend contract: exit 0, nothing mounted,
 // no PostgreSQL left. Prints how long it took.
+size_t CountOf(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+bool FileExists(const std::string& path) {
+  std::ifstream in(path);
+  return in.good();
+}
+
 void SuspendAndCheck(ComputeProcess* c, const char* what) {
   auto t0 = steady_clock::now();
   int code = c->StopWith(SIGTERM, 120);
@@ -134,6 +148,10 @@ TEST_F(ComputeTest, NewRootBranchServesScramActivityAndSuspends) {
          main->spawn_to_running_ms());
   r = main->Psql("SELECT count(*) FROM items");
   EXPECT_EQ(r.out, "100\n") << r.Describe();
+  // Cleanly shut down: no replay, no promotion; a new root was initialised, not promoted.
+  EXPECT_FALSE(absl::StrContains(main->Log(), "not shut down cleanly")) << main->Log();
+  EXPECT_EQ(CountOf(main->Log(), "recovery=initdb"), 1u) << main->Log();
+  EXPECT_EQ(CountOf(main->Log(), "recovery=none"), 1u) << main->Log();
   SuspendAndCheck(main.get(), "after wake");
 }
 
@@ -152,8 +170,11 @@ TEST_F(ComputeTest, BranchOfARunningComputeAndReadOnlyEndpoint) {
   ASSERT_TRUE(dev->Spawn().ok());
   s = dev->WaitRunning();
   ASSERT_TRUE(s.ok()) << s;
-  printf("[timing] branch of a running database (crash recovery): spawn -> running %.0f ms\n",
+  printf("[timing] branch of a running database (standby + promotion): spawn -> running %.0f ms\n",
          dev->spawn_to_running_ms());
+  // A crash image: started as a standby and promoted, never crash recovery.
+  EXPECT_TRUE(absl::StrContains(dev->Log(), "recovery=promote")) << dev->Log();
+  EXPECT_FALSE(FileExists(dev->mountpoint() + "/pgdata/standby.signal"));
   r = dev->Psql("SELECT count(*) FROM items");
   EXPECT_EQ(r.out, "10\n") << r.Describe();
   r = dev->Psql("INSERT INTO items VALUES (11); SELECT count(*) FROM items");
@@ -172,6 +193,10 @@ TEST_F(ComputeTest, BranchOfARunningComputeAndReadOnlyEndpoint) {
   ASSERT_TRUE(s.ok()) << s;
   printf("[timing] read-only endpoint (hot standby): spawn -> running %.0f ms\n",
          ro->spawn_to_running_ms());
+  EXPECT_TRUE(absl::StrContains(ro->Log(), "recovery=standby")) << ro->Log();
+  EXPECT_FALSE(absl::StrContains(ro->Log(), "recovery=promote")) << ro->Log();
+  r = ro->Psql("SELECT pg_is_in_recovery()");
+  EXPECT_EQ(r.out, "t\n") << r.Describe();
   r = ro->Psql("SELECT count(*) FROM items");
   EXPECT_EQ(r.out, "11\n") << r.Describe();
   r = ro->Psql("INSERT INTO items VALUES (12)");
@@ -191,6 +216,142 @@ TEST_F(ComputeTest, BranchOfARunningComputeAndReadOnlyEndpoint) {
   EXPECT_FALSE(IsMounted(ro->mountpoint()));
   EXPECT_TRUE(ProcessesMentioning(ro->workdir() + "/").empty());
 
+  SuspendAndCheck(dev.get(), "branch");
+  SuspendAndCheck(main.get(), "parent");
+}
+
+// A branch of a running database is a crash image: the agent starts it as a standby and promotes
+// it at the end of pg_wal. Everything committed on the parent before the branch must be there
+// (replay of all of pg_wal), nothing uncommitted, and the promoted branch must take writes and
+// keep them across a restart (which then is a clean start: no second promotion).
+TEST_F(ComputeTest, PromotedBranchOfARunningDatabaseHasCommittedRowsTakesWritesAndRestarts) {
+  auto main = NewCompute("main", "main");
+  ASSERT_TRUE(main->Spawn().ok());
+  absl::Status s = main->WaitRunning();
+  ASSERT_TRUE(s.ok()) << s;
+  CommandResult r = main->Psql(
+      "CREATE TABLE items (id int PRIMARY KEY, note text); "
+      "INSERT INTO items SELECT g, 'row ' || g FROM generate_series(1, 20000) g; CHECKPOINT");
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  // After the last checkpoint: only in WAL.
+  r = main->Psql(
+      "INSERT INTO items SELECT g, 'late ' || g FROM generate_series(20001, 25000) g; "
+      "UPDATE items SET note = 'updated' WHERE id <= 100; DELETE FROM items WHERE id > 24990");
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+
+  // In flight at the branch point: a transaction with more subtransactions than the
+  // subtransaction cache holds (a hot standby would wait for it to end, forever).
+  PGconn* open_tx = PQconnectdb(main->ConnUri().c_str());
+  ASSERT_EQ(PQstatus(open_tx), CONNECTION_OK) << PQerrorMessage(open_tx);
+  std::string sql = "BEGIN;";
+  for (int i = 0; i < 80; ++i) {
+    absl::StrAppend(&sql, " SAVEPOINT s", i, "; INSERT INTO items VALUES (", 100000 + i,
+                    ", 'uncommitted');");
+  }
+  PGresult* res = PQexec(open_tx, sql.c_str());
+  ASSERT_EQ(PQresultStatus(res), PGRES_COMMAND_OK) << PQerrorMessage(open_tx);
+  PQclear(res);
+  // The last commit right before the branch.
+  r = main->Psql("INSERT INTO items VALUES (0, 'last before the branch')");
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+
+  ASSERT_TRUE(CreateBranch("dev", "main").ok());
+  PQclear(PQexec(open_tx, "COMMIT"));
+  PQfinish(open_tx);
+
+  auto dev = NewCompute("dev", "dev");
+  ASSERT_TRUE(dev->Spawn().ok());
+  s = dev->WaitRunning();
+  ASSERT_TRUE(s.ok()) << s;
+  printf("[timing] promoted branch: spawn -> running %.0f ms\n", dev->spawn_to_running_ms());
+  EXPECT_TRUE(absl::StrContains(dev->Log(), "recovery=promote")) << dev->Log();
+  EXPECT_FALSE(FileExists(dev->mountpoint() + "/pgdata/standby.signal"));
+  EXPECT_FALSE(FileExists(dev->mountpoint() + "/pgdata/promote"));
+
+  const char* kSummary =
+      "SELECT count(*), count(*) FILTER (WHERE note = 'updated'), "
+      "count(*) FILTER (WHERE note = 'uncommitted'), max(id), "
+      "(SELECT note FROM items WHERE id = 0) FROM items";
+  r = dev->Psql(kSummary);
+  EXPECT_EQ(r.out, "24991|100|0|24990|last before the branch\n") << r.Describe();
+  r = dev->Psql("SELECT pg_is_in_recovery()");
+  EXPECT_EQ(r.out, "f\n") << r.Describe();
+  r = dev->Psql(
+      "INSERT INTO items SELECT g, 'on dev' FROM generate_series(30001, 30500) g; "
+      "CREATE TABLE dev_only (x int); INSERT INTO dev_only VALUES (42)");
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  // The parent saw none of it, and its in-flight transaction committed there only.
+  r = main->Psql("SELECT count(*), count(*) FILTER (WHERE note = 'uncommitted') FROM items");
+  EXPECT_EQ(r.out, "25071|80\n") << r.Describe();
+
+  SuspendAndCheck(dev.get(), "promoted branch");
+  ASSERT_TRUE(dev->Spawn().ok());
+  s = dev->WaitRunning();
+  ASSERT_TRUE(s.ok()) << s;
+  printf("[timing] promoted branch, restart: spawn -> running %.0f ms\n",
+         dev->spawn_to_running_ms());
+  EXPECT_EQ(CountOf(dev->Log(), "recovery=promote"), 1u) << "the restart was not clean:\n"
+                                                         << dev->Log();
+  r = dev->Psql(
+      "SELECT count(*), count(*) FILTER (WHERE note = 'on dev'), (SELECT x FROM dev_only) "
+      "FROM items");
+  EXPECT_EQ(r.out, "25491|500|42\n") << r.Describe();
+  r = dev->Psql("INSERT INTO dev_only VALUES (43); SELECT sum(x) FROM dev_only");
+  EXPECT_EQ(r.out, "INSERT 0 1\n85\n") << r.Describe();
+
+  // A crash of the promoted branch (a branch of it while it runs is the same image): promoted
+  // again, with everything committed.
+  ASSERT_TRUE(CreateBranch("dev2", "dev").ok());
+  auto dev2 = NewCompute("dev2", "dev2");
+  ASSERT_TRUE(dev2->Spawn().ok());
+  s = dev2->WaitRunning();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(absl::StrContains(dev2->Log(), "recovery=promote")) << dev2->Log();
+  r = dev2->Psql("SELECT count(*), (SELECT sum(x) FROM dev_only) FROM items");
+  EXPECT_EQ(r.out, "25491|85\n") << r.Describe();
+  r = dev2->Psql("INSERT INTO dev_only VALUES (1)");
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+
+  SuspendAndCheck(dev2.get(), "branch of the promoted branch");
+  SuspendAndCheck(dev.get(), "promoted branch after restart");
+  SuspendAndCheck(main.get(), "parent");
+}
+
+// A start that stops before the promotion leaves no standby.signal behind, and the next start
+// promotes.
+TEST_F(ComputeTest, StopBeforeThePromotionLeavesNoStandbySignal) {
+  auto main = NewCompute("main", "main");
+  ASSERT_TRUE(main->Spawn().ok());
+  absl::Status s = main->WaitRunning();
+  ASSERT_TRUE(s.ok()) << s;
+  CommandResult r = main->Psql(
+      "CREATE TABLE items (id int); INSERT INTO items SELECT generate_series(1, 1000)");
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  ASSERT_TRUE(CreateBranch("dev", "main").ok());
+
+  auto dev = NewCompute("dev", "dev");
+  ASSERT_TRUE(dev->Spawn().ok());
+  // Stop it as soon as the agent has decided to promote (standby.signal written).
+  auto deadline = steady_clock::now() + std::chrono::seconds(60);
+  while (steady_clock::now() < deadline &&
+         !absl::StrContains(dev->Log(), "not shut down cleanly")) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(absl::StrContains(dev->Log(), "not shut down cleanly")) << dev->Log();
+  int code = dev->StopWith(SIGTERM, 120);
+  EXPECT_EQ(code, 0) << dev->Log();
+  EXPECT_FALSE(IsMounted(dev->mountpoint()));
+
+  // The agent checks for the stop before it starts PostgreSQL: it stopped with the file written.
+  EXPECT_TRUE(absl::StrContains(dev->Log(), "Removed the signal file of an unfinished promotion"))
+      << dev->Log();
+
+  ASSERT_TRUE(dev->Spawn().ok());
+  s = dev->WaitRunning();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(CountOf(dev->Log(), "recovery=promote"), 1u) << dev->Log();
+  r = dev->Psql("SELECT count(*), pg_is_in_recovery() FROM items");
+  EXPECT_EQ(r.out, "1000|f\n") << r.Describe();
   SuspendAndCheck(dev.get(), "branch");
   SuspendAndCheck(main.get(), "parent");
 }

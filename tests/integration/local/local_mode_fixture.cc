@@ -22,6 +22,23 @@ std::string BinDir() {
   return d && *d ? d : PGBRANCH_DEFAULT_BIN_DIR;
 }
 
+// Every process's command line, arguments joined by spaces.
+std::vector<std::pair<std::string, std::string>> CommandLines() {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::error_code ec;
+  for (const auto& p : fs::directory_iterator("/proc", ec)) {
+    std::string name = p.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream in(p.path() / "cmdline");
+    std::stringstream buf;
+    buf << in.rdbuf();
+    std::string cmd = buf.str();
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    out.emplace_back(name, cmd);
+  }
+  return out;
+}
+
 }  // namespace
 
 LocalMode::LocalMode() {
@@ -51,16 +68,8 @@ void LocalMode::Down() {
   EXPECT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_EQ(PostmastersRunning(), 0) << "local down left PostgreSQL running";
   // Nothing of this instance is left: pageserver, controller, proxy, agents, pagefs.
-  std::error_code ec;
-  for (const auto& p : fs::directory_iterator("/proc", ec)) {
-    std::string name = p.path().filename().string();
-    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    std::ifstream in(p.path() / "cmdline");
-    std::stringstream buf;
-    buf << in.rdbuf();
-    std::string cmd = buf.str();
-    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
-    EXPECT_EQ(cmd.find(state_dir_), std::string::npos) << "left running: pid " << name << ": " << cmd;
+  for (const auto& [pid, cmd] : CommandLines()) {
+    EXPECT_EQ(cmd.find(state_dir_), std::string::npos) << "left running: pid " << pid << ": " << cmd;
   }
 }
 
@@ -126,15 +135,8 @@ bool LocalMode::WaitPhase(const std::string& endpoint, const std::string& phase,
 
 int LocalMode::PostmastersRunning() const {
   int n = 0;
-  std::error_code ec;
   const std::string needle = state_dir_ + "/computes/";
-  for (const auto& p : fs::directory_iterator("/proc", ec)) {
-    std::string name = p.path().filename().string();
-    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    std::ifstream in(p.path() / "cmdline");
-    std::stringstream buf;
-    buf << in.rdbuf();
-    std::string cmd = buf.str();
+  for (const auto& [pid, cmd] : CommandLines()) {
     // The postmaster: ".../bin/postgres -D <state>/computes/<ep>/mnt/pgdata ..."
     if (cmd.find("bin/postgres") != std::string::npos && cmd.find(needle) != std::string::npos) {
       ++n;

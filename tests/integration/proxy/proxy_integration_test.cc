@@ -1,6 +1,7 @@
 // pgbranch-proxy end to end: a real PostgreSQL 15 listening on 127.0.0.1, the proxy binary, a
 // fake controller (HTTP), and real clients (psql as the postgres user, libpq in-process).
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
@@ -8,8 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <string>
@@ -88,6 +91,54 @@ std::string U32(uint32_t v) {
   return s;
 }
 
+// GET http://127.0.0.1:PORT/metrics (raw HTTP/1.0); "" on failure.
+std::string FetchMetrics(int port) {
+  RawClient c(port);
+  if (!c.connected()) return "";
+  c.Send("GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  bool eof = false;
+  return c.ReadAll(&eof);
+}
+
+// The value of the sample whose line starts with `series` (name plus labels, e.g.
+// `pgbranch_proxy_spliced_connections` or `..._total{result="ok"}`), or -1 when absent.
+double MetricValue(const std::string& metrics, const std::string& series) {
+  size_t pos = 0;
+  while ((pos = metrics.find(series + " ", pos)) != std::string::npos) {
+    if (pos == 0 || metrics[pos - 1] == '\n') {
+      return std::strtod(metrics.c_str() + pos + series.size() + 1, nullptr);
+    }
+    pos += series.size();
+  }
+  return -1;
+}
+
+// Polls `series` until it equals `want` (up to 15 s).
+bool WaitForMetric(int port, const std::string& series, double want) {
+  for (int i = 0; i < 300; ++i) {
+    if (MetricValue(FetchMetrics(port), series) == want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// What a process's descriptors point at, one per line (for failure messages).
+std::string FdList(pid_t pid) {
+  std::string out;
+  std::string dir = absl::StrCat("/proc/", pid, "/fd");
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code ec2;
+    out += it->path().filename().string() + " -> " +
+           std::filesystem::read_symlink(it->path(), ec2).string() + "\n";
+  }
+  return out;
+}
+
+constexpr char kDevConnections[] = "pgbranch_proxy_client_connections{endpoint=\"dev\"}";
+constexpr char kSpliced[] = "pgbranch_proxy_spliced_connections";
+constexpr char kSplicesOk[] = "pgbranch_proxy_splices_total{result=\"ok\"}";
+
 class ProxyIntegrationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -130,6 +181,48 @@ class ProxyIntegrationTest : public ::testing::Test {
   static std::string Conninfo(int port, const std::string& extra = "") {
     return absl::StrCat("host=127.0.0.1 port=", port,
                         " user=postgres dbname=postgres connect_timeout=30 ", extra);
+  }
+
+  // A proxy of its own with a metrics port; `relay_args` e.g. {"--relay", "threads"}.
+  struct MeteredProxy {
+    std::unique_ptr<ProxyProcess> proxy;
+    int metrics_port = 0;
+  };
+  static MeteredProxy StartMeteredProxy(const std::string& name,
+                                        std::vector<std::string> relay_args) {
+    MeteredProxy m;
+    m.metrics_port = FreePort();
+    relay_args.insert(relay_args.end(),
+                      {"--metrics-listen", absl::StrCat("127.0.0.1:", m.metrics_port)});
+    m.proxy =
+        std::make_unique<ProxyProcess>(controller_->url(), dir_->path() + "/" + name, relay_args);
+    absl::Status s = m.proxy->Start();
+    EXPECT_TRUE(s.ok()) << s << m.proxy->LogTail();
+    return m;
+  }
+
+  // Whether the proxy chose the kernel relay (false: this machine refuses BPF sockmap).
+  static bool Spliced(const ProxyProcess& proxy) {
+    return proxy.Log().find("BPF sockmap unavailable") == std::string::npos;
+  }
+
+  // COPY out of 30,000 rows and COPY in of 50,000 rows through `port`.
+  static void LargeCopiesBothWays(int port) {
+    CommandResult r = Psql(Conninfo(port, "options=endpoint=dev"),
+                           "COPY (SELECT g, repeat('x', 40) FROM generate_series(1, 30000) g) TO "
+                           "STDOUT");
+    ASSERT_EQ(r.exit_code, 0) << r.Describe();
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 30000);
+    EXPECT_EQ(r.out.substr(r.out.size() - 47), "30000\t" + std::string(40, 'x') + "\n");
+    std::string rows;
+    for (int i = 0; i < 50000; ++i) rows += std::to_string(i) + "\tsome padding text\n";
+    r = RunAsPostgres(
+        {kPsql, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", Conninfo(port, "options=endpoint=dev")},
+        "CREATE TEMP TABLE t(i int, s text);\nCOPY t FROM STDIN;\n" + rows +
+            "\\.\nSELECT sum(i), count(*) FROM t;\n",
+        60);
+    ASSERT_EQ(r.exit_code, 0) << r.Describe();
+    EXPECT_EQ(r.out, "1249975000|50000\n");
   }
 
   static TempDir* dir_;
@@ -408,6 +501,138 @@ TEST_F(ProxyIntegrationTest, EpollRelayMode) {
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_EQ(r.out, "199990000\n");
   EXPECT_EQ(proxy.Stop(), 0);
+}
+
+TEST_F(ProxyIntegrationTest, DefaultRelaySplicesSessionsInTheKernel) {
+  MeteredProxy m = StartMeteredProxy("proxy-sockmap", {});
+  if (!Spliced(*m.proxy)) GTEST_SKIP() << "no BPF sockmap here: " << m.proxy->LogTail();
+  std::string conninfo = Conninfo(m.proxy->port(), "options=endpoint=dev");
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+  EXPECT_TRUE(WaitForMetric(m.metrics_port, kSpliced, 1)) << FetchMetrics(m.metrics_port);
+  PGresult* res = PQexec(conn, "SELECT 'through the kernel'");
+  ASSERT_EQ(PQresultStatus(res), PGRES_TUPLES_OK) << PQerrorMessage(conn);
+  EXPECT_STREQ(PQgetvalue(res, 0, 0), "through the kernel");
+  PQclear(res);
+  PQfinish(conn);
+  EXPECT_TRUE(WaitForMetric(m.metrics_port, kSpliced, 0));
+  EXPECT_TRUE(WaitForMetric(m.metrics_port, kDevConnections, 0));
+
+  LargeCopiesBothWays(m.proxy->port());
+  std::string metrics = FetchMetrics(m.metrics_port);
+  EXPECT_GE(MetricValue(metrics, kSplicesOk), 3) << metrics;
+  EXPECT_GT(
+      MetricValue(metrics, "pgbranch_proxy_relayed_bytes_total{direction=\"server_to_client\"}"),
+      1.5e6)
+      << metrics;
+  EXPECT_GT(
+      MetricValue(metrics, "pgbranch_proxy_relayed_bytes_total{direction=\"client_to_server\"}"),
+      1e6)
+      << metrics;
+  EXPECT_EQ(m.proxy->Stop(), 0);
+}
+
+TEST_F(ProxyIntegrationTest, ManySplicedSessionsLeakNothing) {
+  MeteredProxy m = StartMeteredProxy("proxy-leak", {});
+  if (!Spliced(*m.proxy)) GTEST_SKIP() << "no BPF sockmap here";
+  std::string conninfo = Conninfo(m.proxy->port(), "options=endpoint=dev");
+  auto session = [&] {
+    PGconn* conn = PQconnectdb(conninfo.c_str());
+    EXPECT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+    PGresult* res = PQexec(conn, "SELECT 1");
+    EXPECT_EQ(PQresultStatus(res), PGRES_TUPLES_OK) << PQerrorMessage(conn);
+    PQclear(res);
+    PQfinish(conn);
+  };
+  session();  // warms up lazily created threads and sockets
+  ASSERT_TRUE(WaitForMetric(m.metrics_port, kDevConnections, 0));
+  int before = m.proxy->OpenFds();
+  ASSERT_GT(before, 0);
+  std::string fds_before = FdList(m.proxy->pid());
+  for (int i = 0; i < 150; ++i) session();
+  EXPECT_TRUE(WaitForMetric(m.metrics_port, kDevConnections, 0));
+  EXPECT_TRUE(WaitForMetric(m.metrics_port, kSpliced, 0));
+  EXPECT_GE(MetricValue(FetchMetrics(m.metrics_port), kSplicesOk), 151);
+  // Sessions end asynchronously: give the last ones a moment to close their sockets.
+  int after = -1;
+  for (int i = 0; i < 100 && (after = m.proxy->OpenFds()) != before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(after, before) << "before:\n" << fds_before << "after:\n" << FdList(m.proxy->pid());
+  EXPECT_EQ(m.proxy->Stop(), 0);
+}
+
+TEST_F(ProxyIntegrationTest, ClientVanishingMidQueryEndsTheSplicedSession) {
+  MeteredProxy m = StartMeteredProxy("proxy-vanish", {});
+  std::string conninfo =
+      Conninfo(m.proxy->port(), "options=endpoint=dev application_name=vanishing");
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+  // A result far larger than every socket buffer, so the kernel is mid-forwarding.
+  ASSERT_EQ(PQsendQuery(conn, "SELECT repeat('x', 1000) FROM generate_series(1, 200000)"), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(PQconsumeInput(conn), 1);
+  // Abortive close (RST): the descriptor is replaced by /dev/null, which PQfinish closes later.
+  int fd = PQsocket(conn);
+  linger l{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+  int null_fd = open("/dev/null", O_RDONLY);
+  ASSERT_GE(dup2(null_fd, fd), 0);
+  close(null_fd);
+  EXPECT_TRUE(WaitForMetric(m.metrics_port, kDevConnections, 0)) << m.proxy->LogTail();
+  EXPECT_TRUE(WaitForMetric(m.metrics_port, kSpliced, 0));
+  // PostgreSQL notices too: its backend goes away.
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    auto n =
+        pg_->QueryInt("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vanishing'");
+    gone = n.ok() && *n == 0;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(gone);
+  PQfinish(conn);
+  // The proxy still serves.
+  CommandResult r = Psql(Conninfo(m.proxy->port(), "options=endpoint=dev"), "SELECT 1");
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(m.proxy->Stop(), 0);
+}
+
+TEST_F(ProxyIntegrationTest, TerminatedBackendReachesTheClient) {
+  MeteredProxy m = StartMeteredProxy("proxy-terminate", {});
+  std::string conninfo = Conninfo(m.proxy->port(), "options=endpoint=dev application_name=doomed");
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+  EXPECT_TRUE(WaitForMetric(m.metrics_port, kDevConnections, 1));
+  auto killed = pg_->QueryInt(
+      "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+      "application_name = 'doomed') t");
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  ASSERT_EQ(*killed, 1);
+  // The proxy ends the session once PostgreSQL has closed ...
+  EXPECT_TRUE(WaitForMetric(m.metrics_port, kDevConnections, 0)) << m.proxy->LogTail();
+  EXPECT_TRUE(WaitForMetric(m.metrics_port, kSpliced, 0));
+  // ... after delivering PostgreSQL's last words.
+  PGresult* res = PQexec(conn, "SELECT 1");
+  EXPECT_NE(PQresultStatus(res), PGRES_TUPLES_OK);
+  std::string error = PQerrorMessage(conn);
+  EXPECT_NE(error.find("terminating connection due to administrator command"), std::string::npos)
+      << error;
+  PQclear(res);
+  PQfinish(conn);
+  EXPECT_EQ(m.proxy->Stop(), 0);
+}
+
+TEST_F(ProxyIntegrationTest, ThreadsRelayWhenForced) {
+  MeteredProxy m = StartMeteredProxy("proxy-threads", {"--relay", "threads"});
+  LargeCopiesBothWays(m.proxy->port());
+  std::string metrics = FetchMetrics(m.metrics_port);
+  EXPECT_LE(MetricValue(metrics, kSplicesOk), 0) << "nothing spliced with --relay threads";
+  EXPECT_GT(
+      MetricValue(metrics, "pgbranch_proxy_relayed_bytes_total{direction=\"server_to_client\"}"),
+      1.5e6)
+      << metrics;
+  EXPECT_TRUE(WaitForMetric(m.metrics_port, kDevConnections, 0));
+  EXPECT_EQ(m.proxy->Stop(), 0);
 }
 
 TEST_F(ProxyIntegrationTest, SigtermWithOpenConnectionsExitsZero) {

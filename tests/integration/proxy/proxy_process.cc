@@ -86,12 +86,27 @@ int ProxyProcess::Stop() {
   return status;
 }
 
-std::string ProxyProcess::LogTail() const {
+std::string ProxyProcess::Log() const {
   std::ifstream in(log_path());
   std::stringstream ss;
   ss << in.rdbuf();
-  std::string s = ss.str();
+  return ss.str();
+}
+
+std::string ProxyProcess::LogTail() const {
+  std::string s = Log();
   return s.size() > 3000 ? s.substr(s.size() - 3000) : s;
+}
+
+int ProxyProcess::OpenFds() const {
+  if (pid_ <= 0) return -1;
+  std::error_code ec;
+  int n = 0;
+  for (std::filesystem::directory_iterator it(absl::StrCat("/proc/", pid_, "/fd"), ec), end;
+       !ec && it != end; it.increment(ec)) {
+    ++n;
+  }
+  return ec ? -1 : n;
 }
 
 }  // namespace pgbranch::proxy::testing

@@ -23,6 +23,11 @@ class ProxyProcess {
   int port() const { return port_; }
   std::string log_path() const { return work_dir_ + "/proxy.log"; }
   std::string LogTail() const;
+  // The whole log so far.
+  std::string Log() const;
+  pid_t pid() const { return pid_; }
+  // Descriptors the running proxy has open (entries of /proc/PID/fd), -1 if unknown.
+  int OpenFds() const;
 
  private:
   std::string control_url_;

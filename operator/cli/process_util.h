@@ -1,0 +1,29 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+// Small process and file helpers of local mode.
+namespace pgbranch::cli {
+
+// The whole file, or "" if it cannot be read.
+std::string ReadFileOrEmpty(const std::string& path);
+
+// Starts argv[0] (a path) in a session of its own, stdin from /dev/null, stdout and stderr
+// appended to `log`, no other file descriptors. With `daemon`, a second fork makes the program
+// nobody's child (nothing needs to reap it) and the returned pid is 0; otherwise the child's pid
+// is returned and the caller reaps it.
+absl::StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv, const std::string& log,
+                                    bool daemon);
+
+// Whether `pid` names a live process.
+bool ProcessAlive(pid_t pid);
+
+// The pid of the first process whose command line holds `args` consecutively, 0 if none.
+pid_t PidWithArgs(const std::vector<std::string>& args);
+
+}  // namespace pgbranch::cli
