@@ -67,11 +67,19 @@ absl::StatusOr<value> WaitBranch(const ApiClient& client, const std::string& nam
 
 absl::StatusOr<value> WaitEndpointRunning(const ApiClient& client, const std::string& name) {
   value last;
+  const absl::Time start = absl::Now();
+  bool told = false;
   absl::Status s = WaitFor(
       [&]() -> absl::StatusOr<bool> {
         PGB_ASSIGN_OR_RETURN(last, client.Get("/v1/endpoints/" + name));
         const value& st = last.at("status");
         std::string phase = JsonString(st, "phase");
+        // Progress for people: a new database runs initdb, which takes a few seconds.
+        if (!told && absl::Now() - start > absl::Milliseconds(1500)) {
+          told = true;
+          std::cerr << "waiting for endpoint \"" << name << "\" to start (" << phase
+                    << "; a new database runs initdb first)..." << std::endl;
+        }
         if (phase == control::kPhaseFailed) {
           return absl::FailedPreconditionError(absl::StrCat(
               "endpoint \"", name, "\" failed to start: ", JsonString(st, "message"),
