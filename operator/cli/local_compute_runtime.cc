@@ -91,6 +91,10 @@ void LocalComputeRuntime::CleanupLeftovers() {
 void LocalComputeRuntime::StopAll() {
   std::unique_lock<std::mutex> l(mu_);
   shutting_down_ = true;
+  // Failed computes have exited already (their monitor is done): nothing to stop.
+  for (auto it = computes_.begin(); it != computes_.end();) {
+    it = it->second->obs.state == ComputeState::kFailed ? computes_.erase(it) : std::next(it);
+  }
   for (auto& [key, c] : computes_) {
     if (!c->stop_requested && c->pid > 0) {
       c->stop_requested = true;
@@ -99,7 +103,7 @@ void LocalComputeRuntime::StopAll() {
     }
   }
   cv_.wait_for(l, std::chrono::seconds(options_.stop_timeout_seconds + 15),
-               [&] { return computes_.empty(); });
+               [&] { return computes_.empty() && monitors_ == 0; });
 }
 
 absl::Status LocalComputeRuntime::Start(const control::ComputeSpec& spec) {
@@ -157,6 +161,7 @@ absl::Status LocalComputeRuntime::Start(const control::ComputeSpec& spec) {
   std::ofstream(c->workdir + "/agent.pid", std::ios::trunc) << *pid << "\n";
   c->obs.state = ComputeState::kStarting;
   computes_[key] = c;
+  ++monitors_;
   std::thread(&LocalComputeRuntime::Monitor, this, key, c).detach();
   return absl::OkStatus();
 }
@@ -277,6 +282,9 @@ void LocalComputeRuntime::Monitor(std::string key, std::shared_ptr<Compute> c) {
     cv_.notify_all();
   }
   if (on_change_) on_change_(ns, endpoint);
+  std::lock_guard<std::mutex> l(mu_);
+  --monitors_;
+  cv_.notify_all();
 }
 
 }  // namespace pgbranch::cli

@@ -40,7 +40,8 @@ class LocalComputeRuntime : public control::ComputeRuntime {
   // Stops agents a previous controller left running (after a crash) and lazily unmounts their
   // mounts, so that no two PostgreSQL ever write one branch.
   void CleanupLeftovers();
-  // Stops every compute and waits (bounded) for them to exit.
+  // Stops every compute and waits (bounded) for them to exit and for every monitor thread to be
+  // done (after it, no callback runs).
   void StopAll();
 
   absl::Status Start(const control::ComputeSpec& spec) override;
@@ -69,6 +70,7 @@ class LocalComputeRuntime : public control::ComputeRuntime {
   std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<Compute>> computes_;  // GUARDED_BY(mu_)
   bool shutting_down_ = false;                                 // GUARDED_BY(mu_)
+  int monitors_ = 0;  // live monitor threads; StopAll waits for none. GUARDED_BY(mu_)
 };
 
 }  // namespace pgbranch::cli

@@ -519,6 +519,8 @@ TEST_F(ProxyIntegrationTest, DefaultRelaySplicesSessionsInTheKernel) {
   EXPECT_TRUE(WaitForMetric(m.metrics_port, kDevConnections, 0));
 
   LargeCopiesBothWays(m.proxy->port());
+  // Spliced bytes are counted when the session ends.
+  EXPECT_TRUE(WaitForMetric(m.metrics_port, kSpliced, 0));
   std::string metrics = FetchMetrics(m.metrics_port);
   EXPECT_GE(MetricValue(metrics, kSplicesOk), 3) << metrics;
   EXPECT_GT(
@@ -544,7 +546,8 @@ TEST_F(ProxyIntegrationTest, ManySplicedSessionsLeakNothing) {
     PQclear(res);
     PQfinish(conn);
   };
-  session();  // warms up lazily created threads and sockets
+  // Warms up what is created lazily (threads, the controller client's pooled connections).
+  for (int i = 0; i < 10; ++i) session();
   ASSERT_TRUE(WaitForMetric(m.metrics_port, kDevConnections, 0));
   int before = m.proxy->OpenFds();
   ASSERT_GT(before, 0);
@@ -552,13 +555,15 @@ TEST_F(ProxyIntegrationTest, ManySplicedSessionsLeakNothing) {
   for (int i = 0; i < 150; ++i) session();
   EXPECT_TRUE(WaitForMetric(m.metrics_port, kDevConnections, 0));
   EXPECT_TRUE(WaitForMetric(m.metrics_port, kSpliced, 0));
-  EXPECT_GE(MetricValue(FetchMetrics(m.metrics_port), kSplicesOk), 151);
+  EXPECT_GE(MetricValue(FetchMetrics(m.metrics_port), kSplicesOk), 160);
   // Sessions end asynchronously: give the last ones a moment to close their sockets.
   int after = -1;
-  for (int i = 0; i < 100 && (after = m.proxy->OpenFds()) != before; ++i) {
+  for (int i = 0; i < 100 && (after = m.proxy->OpenFds()) > before + 2; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  EXPECT_EQ(after, before) << "before:\n" << fds_before << "after:\n" << FdList(m.proxy->pid());
+  // A leak would be one or two descriptors per session; the HTTP client to the controller may
+  // keep a pooled connection more than during the warm-up.
+  EXPECT_LE(after, before + 2) << "before:\n" << fds_before << "after:\n" << FdList(m.proxy->pid());
   EXPECT_EQ(m.proxy->Stop(), 0);
 }
 
