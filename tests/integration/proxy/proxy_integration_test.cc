@@ -504,7 +504,7 @@ TEST_F(ProxyIntegrationTest, EpollRelayMode) {
 }
 
 TEST_F(ProxyIntegrationTest, DefaultRelaySplicesSessionsInTheKernel) {
-  MeteredProxy m = StartMeteredProxy("proxy-sockmap", {});
+  MeteredProxy m = StartMeteredProxy("proxy-sockmap", {"--relay", "auto"});
   if (!Spliced(*m.proxy)) GTEST_SKIP() << "no BPF sockmap here: " << m.proxy->LogTail();
   std::string conninfo = Conninfo(m.proxy->port(), "options=endpoint=dev");
   PGconn* conn = PQconnectdb(conninfo.c_str());
@@ -535,7 +535,7 @@ TEST_F(ProxyIntegrationTest, DefaultRelaySplicesSessionsInTheKernel) {
 }
 
 TEST_F(ProxyIntegrationTest, ManySplicedSessionsLeakNothing) {
-  MeteredProxy m = StartMeteredProxy("proxy-leak", {});
+  MeteredProxy m = StartMeteredProxy("proxy-leak", {"--relay", "auto"});
   if (!Spliced(*m.proxy)) GTEST_SKIP() << "no BPF sockmap here";
   std::string conninfo = Conninfo(m.proxy->port(), "options=endpoint=dev");
   auto session = [&] {
@@ -568,7 +568,7 @@ TEST_F(ProxyIntegrationTest, ManySplicedSessionsLeakNothing) {
 }
 
 TEST_F(ProxyIntegrationTest, ClientVanishingMidQueryEndsTheSplicedSession) {
-  MeteredProxy m = StartMeteredProxy("proxy-vanish", {});
+  MeteredProxy m = StartMeteredProxy("proxy-vanish", {"--relay", "auto"});
   std::string conninfo =
       Conninfo(m.proxy->port(), "options=endpoint=dev application_name=vanishing");
   PGconn* conn = PQconnectdb(conninfo.c_str());
@@ -603,7 +603,7 @@ TEST_F(ProxyIntegrationTest, ClientVanishingMidQueryEndsTheSplicedSession) {
 }
 
 TEST_F(ProxyIntegrationTest, TerminatedBackendReachesTheClient) {
-  MeteredProxy m = StartMeteredProxy("proxy-terminate", {});
+  MeteredProxy m = StartMeteredProxy("proxy-terminate", {"--relay", "auto"});
   std::string conninfo = Conninfo(m.proxy->port(), "options=endpoint=dev application_name=doomed");
   PGconn* conn = PQconnectdb(conninfo.c_str());
   ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
