@@ -273,7 +273,8 @@ absl::Status ComputeAgent::StartCompute() {
            {"seconds", Seconds(postgres_seconds_)}});
   if (config_.mode == ComputeMode::kReadWrite) {
     t = std::chrono::steady_clock::now();
-    PGB_RETURN_IF_ERROR(SetUpRole(postgres_->SocketConnInfo("postgres"), config_.role,
+    PGB_RETURN_IF_ERROR(SetUpRole(postgres_->SocketConnInfo(config_.database),
+                                  postgres_->SocketConnInfo("postgres"), config_.role,
                                   config_.database, password_));
     role_seconds_ = SecondsSince(t);
   }

@@ -152,7 +152,11 @@ absl::Status PostgresProcess::InitDb(const ShouldAbort& should_abort) {
             "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
             "--locale=C.UTF-8",
             // Byte-order collation: indexes never depend on the C library's collation version.
-            "--lc-collate=C"};
+            "--lc-collate=C",
+            // 1 MB WAL segments (default 16 MB): promoting a branch of a running database (see
+            // Start) copies the WAL segment holding the end of WAL to the new timeline, through
+            // FUSE: up to 16 MB (~250 ms) with the default, up to 1 MB (~15 ms) with this.
+            "--wal-segsize=1"};
   o.env = Environment();
   o.user = &user_;
   o.output_path = layout_.initdb_log;

@@ -106,9 +106,14 @@ absl::StatusOr<std::string> ReadPasswordFile(const std::string& path) {
   return pw;
 }
 
-absl::Status SetUpRole(const std::string& conninfo, const std::string& role,
-                       const std::string& database, const std::string& password) {
+absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_conninfo,
+                       const std::string& role, const std::string& database,
+                       const std::string& password) {
   Conn conn(PQconnectdb(conninfo.c_str()));
+  if (PQstatus(conn.get()) != CONNECTION_OK && !fallback_conninfo.empty() &&
+      ErrorOf(conn.get()).find("does not exist") != std::string::npos) {
+    conn.reset(PQconnectdb(fallback_conninfo.c_str()));
+  }
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     return absl::UnavailableError(
         absl::StrCat("cannot connect to PostgreSQL: ", ErrorOf(conn.get())));
@@ -143,7 +148,11 @@ absl::Status SetUpRole(const std::string& conninfo, const std::string& role,
   if (!db_exists) {
     PGB_ASSIGN_OR_RETURN(std::string db_id, Identifier(conn.get(), database));
     absl::StatusOr<bool> r =
-        Exec(conn.get(), absl::StrCat("CREATE DATABASE ", db_id, " OWNER ", role_id));
+        // FILE_COPY: a small WAL record between two checkpoints, instead of every page of
+        // template1 logged (WAL_LOG, ~7 MB) after the last checkpoint, which every branch of
+        // a new root would replay (creating each relation file again through FUSE).
+        Exec(conn.get(),
+             absl::StrCat("CREATE DATABASE ", db_id, " OWNER ", role_id, " STRATEGY FILE_COPY"));
     if (!r.ok()) {
       return absl::InternalError(
           absl::StrCat("CREATE DATABASE ", database, ": ", r.status().message()));

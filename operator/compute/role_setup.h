@@ -16,8 +16,14 @@ absl::StatusOr<std::string> ReadPasswordFile(const std::string& path);
 
 // Creates `role` (LOGIN CREATEDB CREATEROLE) and `database` (owned by it) when missing, and sets
 // the role's password. The SCRAM verifier is computed here (PQencryptPasswordConn), so the
-// password itself never reaches the server or its logs.
-absl::Status SetUpRole(const std::string& conninfo, const std::string& role,
-                       const std::string& database, const std::string& password);
+// password itself never reaches the server or its logs. Errors if the server is in recovery.
+//
+// `conninfo` should name `database`: the first backend of a database after a recovery rebuilds
+// its relation cache init file (cold catalog reads through pagefs), which the first client
+// connection then finds done. `fallback_conninfo` (the postgres database) is used when
+// `database` does not exist yet.
+absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_conninfo,
+                       const std::string& role, const std::string& database,
+                       const std::string& password);
 
 }  // namespace pgbranch::compute
