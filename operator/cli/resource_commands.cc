@@ -223,7 +223,15 @@ absl::Status BranchCreate(const CliContext& ctx, pagectl::Args& args) {
   PGB_RETURN_IF_ERROR(args.CheckAllUsed(3));
   PGB_ASSIGN_OR_RETURN(ApiClient client, ctx.Client());
   absl::Time start = absl::Now();
-  PGB_RETURN_IF_ERROR(client.Post("/v1/apply", Manifest("Branch", name, spec).serialize()).status());
+  // Branch and endpoint in one apply: the endpoint starts as soon as the timeline exists.
+  std::string manifests = Manifest("Branch", name, spec).serialize();
+  if (endpoint) {
+    value espec = value::object();
+    espec["branch"] = value::string(name);
+    if (suspend) espec["suspendTimeout"] = value::string(*suspend);
+    manifests += "\n---\n" + Manifest("Endpoint", name, espec).serialize();
+  }
+  PGB_RETURN_IF_ERROR(client.Post("/v1/apply", manifests).status());
   PGB_ASSIGN_OR_RETURN(value b, WaitBranch(client, name,
                                            [](const value& v) {
                                              return JsonString(v.at("status"), "phase") ==
@@ -234,10 +242,6 @@ absl::Status BranchCreate(const CliContext& ctx, pagectl::Args& args) {
   const value& st = b.at("status");
   value ep;
   if (endpoint) {
-    value espec = value::object();
-    espec["branch"] = value::string(name);
-    if (suspend) espec["suspendTimeout"] = value::string(*suspend);
-    PGB_RETURN_IF_ERROR(client.Post("/v1/apply", Manifest("Endpoint", name, espec).serialize()).status());
     PGB_ASSIGN_OR_RETURN(ep, WaitEndpointRunning(client, name));
   }
   if (ctx.json()) {

@@ -160,6 +160,10 @@ absl::StatusOr<std::optional<ReconcileResult>> BranchReconciler::EnsureTimeline(
   st->parent_lsn = info->ancestor_lsn;
   st->head_lsn = info->head_lsn;
   st->observed_reset_generation = b.spec.reset_generation;  // a new branch is already fresh
+  // Endpoints created with the branch were waiting for this: let them start now.
+  for (const Endpoint& e : ctx_.store->ListEndpoints(ns)) {
+    if (e.spec.branch == b.metadata.name) ctx_.Enqueue(Kind::kEndpoint, ns, e.metadata.name);
+  }
   LogInfo("Created timeline", {{"namespace", ns},
                                {"branch", b.metadata.name},
                                {"tenant", tenant},
