@@ -91,10 +91,25 @@ void ApiServer::Close() {
     listener_->close().wait();
   } catch (const std::exception&) {
   }
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait_for(l, std::chrono::seconds(30), [this] { return in_flight_ == 0; });
+  l.unlock();
   listener_.reset();
 }
 
 void ApiServer::Handle(web::http::http_request request) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++in_flight_;
+  }
+  struct Done {
+    ApiServer* self;
+    ~Done() {
+      std::lock_guard<std::mutex> l(self->mu_);
+      --self->in_flight_;
+      self->cv_.notify_all();
+    }
+  } done{this};
   auto reply = [&](web::http::status_code code, const value& body) {
     try {
       request.reply(code, body).wait();

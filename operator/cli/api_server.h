@@ -1,6 +1,8 @@
 #pragma once
 
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <memory>
 #include <string>
 
@@ -20,12 +22,16 @@ class ApiServer {
 
   // Listens on 127.0.0.1:port (0: a free port); returns the port.
   absl::StatusOr<int> Listen(int port);
+  // Stops listening and waits (bounded) for the handlers in flight.
   void Close();
 
  private:
   void Handle(web::http::http_request request);
 
   Controller* const controller_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int in_flight_ = 0;  // handlers running; Close() waits for none. GUARDED_BY(mu_)
   std::function<void(absl::Duration)> advance_clock_;
   std::unique_ptr<web::http::experimental::listener::http_listener> listener_;
 };

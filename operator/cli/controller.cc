@@ -146,6 +146,7 @@ absl::StatusOr<Controller::Address> Controller::Wake(const std::string& name) {
     std::optional<control::Endpoint> e = store_->GetEndpoint(ns, name);
     if (!e) return absl::NotFoundError(absl::StrCat("endpoint \"", name, "\" was deleted"));
     l.lock();
+    if (stop_) return absl::UnavailableError("the local controller is shutting down");
     if (absl::Now() >= deadline) {
       std::string why = e->status.conditions.empty() ? "" : e->status.conditions[0].message;
       return absl::UnavailableError(absl::StrCat(

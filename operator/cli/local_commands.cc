@@ -288,8 +288,8 @@ absl::Status RunController(const CliContext& ctx, pagectl::Args& args) {
   int sig = 0;
   sigwait(&set, &sig);
   LogInfo("Stopping: suspending every compute", {{"signal", std::to_string(sig)}});
+  controller.Shutdown();  // wakes and long polls in flight return; computes stop
   api.Close();
-  controller.Shutdown();
   LogInfo("Controller stopped");
   return absl::OkStatus();
 }

@@ -57,12 +57,27 @@ FakeController::~FakeController() {
     } catch (const std::exception&) {
     }
   }
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, std::chrono::seconds(30), [this] { return in_flight_ == 0; });
 }
 
 absl::Status FakeController::Start() {
   url_ = absl::StrCat("http://127.0.0.1:", FreePort());
   impl_->listener = std::make_unique<http_listener>(web::uri(url_));
   impl_->listener->support([this](http_request request) {
+    // The destructor waits for handlers in flight: they use this object's members.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++in_flight_;
+    }
+    struct Done {
+      FakeController* self;
+      ~Done() {
+        std::lock_guard<std::mutex> lock(self->mu_);
+        --self->in_flight_;
+        self->cv_.notify_all();
+      }
+    } done{this};
     std::string path = request.relative_uri().path();
     std::vector<std::string> parts;
     for (const auto& p : web::uri::split_path(path)) parts.push_back(p);

@@ -63,6 +63,7 @@ class FakeController {
   std::map<std::string, int> last_activity_;        // GUARDED_BY(mu_)
   int activity_reports_ = 0;                        // GUARDED_BY(mu_)
   bool stopping_ = false;                           // GUARDED_BY(mu_)
+  int in_flight_ = 0;                               // handlers running; GUARDED_BY(mu_)
 };
 
 }  // namespace pgbranch::proxy::testing
