@@ -16,8 +16,7 @@ absl::StatusOr<web::json::value> ApiClient::Delete(const std::string& path) cons
   return Call(web::http::methods::DEL, path, "");
 }
 
-absl::StatusOr<web::json::value> ApiClient::Call(const std::string& method,
-                                                 const std::string& path,
+absl::StatusOr<web::json::value> ApiClient::Call(const std::string& method, const std::string& path,
                                                  const std::string& body) const {
   try {
     web::http::client::http_client_config config;
@@ -52,9 +51,9 @@ absl::StatusOr<web::json::value> ApiClient::Call(const std::string& method,
         return absl::InternalError(message);
     }
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot reach the local controller at ", base_url_, " (", e.what(),
-        "); start it with `pgbranch local up`"));
+    return absl::UnavailableError(absl::StrCat("cannot reach the local controller at ", base_url_,
+                                               " (", e.what(),
+                                               "); start it with `pgbranch local up`"));
   }
 }
 

@@ -14,7 +14,8 @@ class ApiClient {
   explicit ApiClient(std::string base_url) : base_url_(std::move(base_url)) {}
 
   absl::StatusOr<web::json::value> Get(const std::string& path) const;
-  absl::StatusOr<web::json::value> Post(const std::string& path, const std::string& body = "") const;
+  absl::StatusOr<web::json::value> Post(const std::string& path,
+                                        const std::string& body = "") const;
   absl::StatusOr<web::json::value> Delete(const std::string& path) const;
 
  private:

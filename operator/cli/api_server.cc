@@ -117,7 +117,9 @@ void ApiServer::Handle(web::http::http_request request) {
       // The client went away.
     }
   };
-  auto fail = [&](const absl::Status& s) { reply(HttpStatusFor(s), Message(std::string(s.message()))); };
+  auto fail = [&](const absl::Status& s) {
+    reply(HttpStatusFor(s), Message(std::string(s.message())));
+  };
   try {
     const std::string method = request.method();
     const std::string path = request.relative_uri().path();
@@ -173,7 +175,8 @@ void ApiServer::Handle(web::http::http_request request) {
       }
       if (!name.empty() && action.empty() && method == methods::GET) {
         auto b = store->GetBranch(ns, name);
-        if (!b) return fail(absl::NotFoundError(absl::StrCat("branch \"", name, "\" does not exist")));
+        if (!b)
+          return fail(absl::NotFoundError(absl::StrCat("branch \"", name, "\" does not exist")));
         return reply(status_codes::OK, control::ToJson(*b));
       }
       if (!name.empty() && action.empty() && method == methods::DEL) {
@@ -225,7 +228,8 @@ void ApiServer::Handle(web::http::http_request request) {
       if (query.count("version")) (void)absl::SimpleAtoi(query["version"], &known);
       if (query.count("wait")) (void)absl::SimpleAtoi(query["wait"], &wait);
       int64_t version = 0;
-      auto routes = controller_->WaitRoutes(known, absl::Seconds(std::clamp(wait, 0, 60)), &version);
+      auto routes =
+          controller_->WaitRoutes(known, absl::Seconds(std::clamp(wait, 0, 60)), &version);
       value v = value::object();
       v["version"] = value::number(version);
       value arr = value::array();

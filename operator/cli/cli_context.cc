@@ -45,9 +45,8 @@ absl::StatusOr<CliContext> CliContext::FromArgs(pagectl::Args& args) {
 absl::StatusOr<LocalInstance> CliContext::Instance() const {
   std::string text = ReadFileOrEmpty(Path("local.json"));
   if (text.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("local mode is not running in ", state_dir_,
-                     "; start it with `pgbranch local up`"));
+    return absl::FailedPreconditionError(absl::StrCat("local mode is not running in ", state_dir_,
+                                                      "; start it with `pgbranch local up`"));
   }
   web::json::value v;
   try {

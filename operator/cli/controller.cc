@@ -95,9 +95,8 @@ void Controller::Run() {
 
 void Controller::ProcessOne(const Key& key) {
   const auto& [kind, ns, name] = key;
-  absl::StatusOr<control::ReconcileResult> r = kind == Kind::kBranch
-                                                   ? branches_->Reconcile(ns, name)
-                                                   : endpoints_->Reconcile(ns, name);
+  absl::StatusOr<control::ReconcileResult> r =
+      kind == Kind::kBranch ? branches_->Reconcile(ns, name) : endpoints_->Reconcile(ns, name);
   std::lock_guard<std::mutex> l(mu_);
   absl::Time now = absl::Now();
   if (!r.ok()) {
@@ -149,10 +148,10 @@ absl::StatusOr<Controller::Address> Controller::Wake(const std::string& name) {
     if (stop_) return absl::UnavailableError("the local controller is shutting down");
     if (absl::Now() >= deadline) {
       std::string why = e->status.conditions.empty() ? "" : e->status.conditions[0].message;
-      return absl::UnavailableError(absl::StrCat(
-          "endpoint \"", name, "\" did not start within ", absl::FormatDuration(options_.wake_timeout),
-          why.empty() ? "" : " (", why, why.empty() ? "" : ")",
-          "; see `pgbranch endpoint get ", name, "`"));
+      return absl::UnavailableError(
+          absl::StrCat("endpoint \"", name, "\" did not start within ",
+                       absl::FormatDuration(options_.wake_timeout), why.empty() ? "" : " (", why,
+                       why.empty() ? "" : ")", "; see `pgbranch endpoint get ", name, "`"));
     }
     cv_.wait_for(l, std::chrono::milliseconds(10));
   }

@@ -73,12 +73,12 @@ class Controller {
   std::unique_ptr<control::EndpointReconciler> endpoints_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;          // work arrived, or a compute/route changed
-  std::map<Key, absl::Time> due_;       // GUARDED_BY(mu_)
+  std::condition_variable cv_;             // work arrived, or a compute/route changed
+  std::map<Key, absl::Time> due_;          // GUARDED_BY(mu_)
   std::map<Key, absl::Duration> backoff_;  // GUARDED_BY(mu_)
-  int64_t proxy_applied_version_ = 0;   // GUARDED_BY(mu_)
-  int64_t routes_seen_version_ = 0;     // GUARDED_BY(mu_)
-  bool stop_ = false;                   // GUARDED_BY(mu_)
+  int64_t proxy_applied_version_ = 0;      // GUARDED_BY(mu_)
+  int64_t routes_seen_version_ = 0;        // GUARDED_BY(mu_)
+  bool stop_ = false;                      // GUARDED_BY(mu_)
   std::thread worker_;
 };
 

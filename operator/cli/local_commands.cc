@@ -51,7 +51,8 @@ absl::StatusOr<int> WaitPortFile(const std::string& path, const std::string& wha
 
 absl::Status EnsurePassword(const CliContext& ctx) {
   std::string path = ctx.PasswordFile();
-  if (!std::string(absl::StripAsciiWhitespace(ReadFileOrEmpty(path))).empty()) return absl::OkStatus();
+  if (!std::string(absl::StripAsciiWhitespace(ReadFileOrEmpty(path))).empty())
+    return absl::OkStatus();
   fs::create_directories(fs::path(path).parent_path());
   ::chmod(fs::path(path).parent_path().c_str(), 0700);
   static const char kAlphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
@@ -141,9 +142,12 @@ absl::Status Status(const CliContext& ctx) {
     PrintJson(v);
     return absl::OkStatus();
   }
-  auto state = [](int pid) { return Alive(pid) ? absl::StrCat("running (pid ", pid, ")") : std::string("STOPPED"); };
+  auto state = [](int pid) {
+    return Alive(pid) ? absl::StrCat("running (pid ", pid, ")") : std::string("STOPPED");
+  };
   std::cout << "state directory  " << ctx.state_dir() << "\n"
-            << "pageserver       " << inst->pageserver << "  " << state(inst->pageserver_pid) << "\n"
+            << "pageserver       " << inst->pageserver << "  " << state(inst->pageserver_pid)
+            << "\n"
             << "controller       " << inst->controller_url << "  " << state(inst->controller_pid)
             << "\n"
             << "proxy            127.0.0.1:" << inst->proxy_port << "  " << state(inst->proxy_pid)
@@ -193,7 +197,8 @@ absl::Status Up(const CliContext& ctx, pagectl::Args& args) {
   inst.test_clock = test_clock;
   inst.started_at = control::Rfc3339(absl::Now());
 
-  std::cout << "Starting pgbranch-pageserver (data in " << ctx.Path("pageserver") << ")" << std::endl;
+  std::cout << "Starting pgbranch-pageserver (data in " << ctx.Path("pageserver") << ")"
+            << std::endl;
   PGB_RETURN_IF_ERROR(Spawn({bin + "/pgbranch-pageserver", "--data-dir", ctx.Path("pageserver"),
                              "--listen", "127.0.0.1:0", "--port-file",
                              ctx.Path("run/pageserver.port"), "--log-level", "warning"},
@@ -205,8 +210,8 @@ absl::Status Up(const CliContext& ctx, pagectl::Args& args) {
   inst.pageserver_pid = PidWithArgs({"--port-file", ctx.Path("run/pageserver.port")});
 
   std::cout << "Starting the controller" << std::endl;
-  std::vector<std::string> controller = {bin + "/pgbranch",  "--state-dir", ctx.state_dir(),
-                                         "local",            "controller",  "--pageserver",
+  std::vector<std::string> controller = {bin + "/pgbranch", "--state-dir", ctx.state_dir(),
+                                         "local",           "controller",  "--pageserver",
                                          inst.pageserver};
   if (test_clock) controller.push_back("--test-clock");
   PGB_RETURN_IF_ERROR(Spawn(controller, ctx.Path("logs/controller.log")).status());
@@ -216,18 +221,19 @@ absl::Status Up(const CliContext& ctx, pagectl::Args& args) {
   inst.controller_pid = PidWithArgs({"--state-dir", ctx.state_dir(), "local", "controller"});
 
   std::cout << "Starting pgbranch-proxy" << std::endl;
-  PGB_RETURN_IF_ERROR(Spawn({bin + "/pgbranch-proxy", "--listen",
-                             absl::StrCat("127.0.0.1:", proxy_port), "--port-file",
-                             ctx.Path("run/proxy.port"), "--control", inst.controller_url,
-                             "--log-level", "info"},
-                            ctx.Path("logs/proxy.log"))
-                          .status());
+  PGB_RETURN_IF_ERROR(
+      Spawn({bin + "/pgbranch-proxy", "--listen", absl::StrCat("127.0.0.1:", proxy_port),
+             "--port-file", ctx.Path("run/proxy.port"), "--control", inst.controller_url,
+             "--log-level", "info"},
+            ctx.Path("logs/proxy.log"))
+          .status());
   PGB_ASSIGN_OR_RETURN(inst.proxy_port, WaitPortFile(ctx.Path("run/proxy.port"), "the proxy",
                                                      ctx.Path("logs/proxy.log")));
   inst.proxy_pid = PidWithArgs({"--port-file", ctx.Path("run/proxy.port")});
   PGB_RETURN_IF_ERROR(ctx.WriteInstance(inst));
   std::cout << "\nlocal mode is up (state directory " << ctx.state_dir() << ")\n"
-            << "  proxy     127.0.0.1:" << inst.proxy_port << "  (every endpoint also gets its own port)\n"
+            << "  proxy     127.0.0.1:" << inst.proxy_port
+            << "  (every endpoint also gets its own port)\n"
             << "  next:     pgbranch branch create main\n";
   return absl::OkStatus();
 }

@@ -118,7 +118,8 @@ absl::Status LocalComputeRuntime::Start(const control::ComputeSpec& spec) {
   c->workdir = (fs::path(options_.state_dir) / "computes" / spec.endpoint).string();
   std::error_code ec;
   fs::create_directories(c->workdir + "/mnt", ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create ", c->workdir, ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(absl::StrCat("cannot create ", c->workdir, ": ", ec.message()));
   auto port = net::FreeLoopbackPort();
   if (!port.ok()) return port.status();
   c->pg_port = *port;
@@ -273,11 +274,11 @@ void LocalComputeRuntime::Monitor(std::string key, std::shared_ptr<Compute> c) {
     } else {
       c->obs.state = ComputeState::kFailed;
       std::string last = LastLine(c->workdir + "/compute.log");
-      c->obs.message = absl::StrCat(
-          "the compute exited (",
-          WIFEXITED(status) ? absl::StrCat("code ", WEXITSTATUS(status))
-                            : absl::StrCat("signal ", WTERMSIG(status)),
-          ")", last.empty() ? "" : ": ", last, "; see ", c->workdir, "/compute.log");
+      c->obs.message =
+          absl::StrCat("the compute exited (",
+                       WIFEXITED(status) ? absl::StrCat("code ", WEXITSTATUS(status))
+                                         : absl::StrCat("signal ", WTERMSIG(status)),
+                       ")", last.empty() ? "" : ": ", last, "; see ", c->workdir, "/compute.log");
     }
     cv_.notify_all();
   }

@@ -69,7 +69,7 @@ class LocalComputeRuntime : public control::ComputeRuntime {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<Compute>> computes_;  // GUARDED_BY(mu_)
-  bool shutting_down_ = false;                                 // GUARDED_BY(mu_)
+  bool shutting_down_ = false;                                // GUARDED_BY(mu_)
   int monitors_ = 0;  // live monitor threads; StopAll waits for none. GUARDED_BY(mu_)
 };
 

@@ -106,7 +106,7 @@ absl::Status LocalStore::Load() {
   next_uid_ = control::JsonInt(doc, "nextUid") + 1;
   auto items = [&](const char* key) {
     return doc.has_field(key) && doc.at(key).is_array() ? doc.at(key).as_array()
-                                                         : web::json::value::array().as_array();
+                                                        : web::json::value::array().as_array();
   };
   for (const auto& v : items("branches")) {
     auto b = control::BranchFromJson(v);
@@ -176,8 +176,8 @@ absl::StatusOr<std::vector<Resource>> LocalStore::Apply(const std::vector<Resour
     auto saved_e = endpoints_;
     auto saved_v = routes_version_;
     for (const Resource& r : rs) {
-      absl::StatusOr<Resource> stored =
-          std::holds_alternative<Branch>(r) ? ApplyBranchLocked(std::get<Branch>(r))
+      absl::StatusOr<Resource> stored = std::holds_alternative<Branch>(r)
+                                            ? ApplyBranchLocked(std::get<Branch>(r))
                                             : ApplyEndpointLocked(std::get<Endpoint>(r));
       if (!stored.ok()) {
         branches_ = std::move(saved_b);
@@ -214,22 +214,22 @@ absl::StatusOr<Resource> LocalStore::ApplyBranchLocked(Branch b) {
   }
   Branch& cur = it->second;
   if (cur.metadata.deletion_timestamp) {
-    return absl::FailedPreconditionError(absl::StrCat(what, " is being deleted; apply it again "
-                                                            "once it is gone"));
+    return absl::FailedPreconditionError(absl::StrCat(what,
+                                                      " is being deleted; apply it again "
+                                                      "once it is gone"));
   }
   if (b.spec.parent != cur.spec.parent) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": spec.parent is immutable (", cur.spec.parent.empty() ? "none" : cur.spec.parent,
-                     "); create a new branch instead"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": spec.parent is immutable (", cur.spec.parent.empty() ? "none" : cur.spec.parent,
+        "); create a new branch instead"));
   }
   if (b.spec.lsn != cur.spec.lsn || b.spec.timestamp != cur.spec.timestamp) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, ": the start point (spec.lsn, spec.timestamp) is immutable; create a new branch"));
   }
   if (b.spec.reset_generation < cur.spec.reset_generation) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": spec.resetGeneration cannot go down (it is ",
-                     cur.spec.reset_generation, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": spec.resetGeneration cannot go down (it is ", cur.spec.reset_generation, ")"));
   }
   if (b.spec.reset_generation > cur.spec.reset_generation && cur.spec.protected_ &&
       b.spec.protected_) {
@@ -268,7 +268,8 @@ absl::StatusOr<Resource> LocalStore::ApplyEndpointLocked(Endpoint e) {
   }
   if (e.spec.branch != cur.spec.branch || e.spec.type != cur.spec.type) {
     return absl::InvalidArgumentError(absl::StrCat(
-        what, ": spec.branch and spec.type are immutable; delete the endpoint and create it again"));
+        what,
+        ": spec.branch and spec.type are immutable; delete the endpoint and create it again"));
   }
   if (SpecJson(control::ToJson(e)) != SpecJson(control::ToJson(cur))) {
     cur.spec = e.spec;

@@ -43,8 +43,8 @@ durations: 90s, 15m, 1h30m, 7d
 
 int main(int argc, char** argv) {
   using namespace pgbranch;
-  auto args = pagectl::Args::Parse(
-      argc, argv, {"protected", "no-expiry", "no-endpoint", "test-clock"});
+  auto args =
+      pagectl::Args::Parse(argc, argv, {"protected", "no-expiry", "no-endpoint", "test-clock"});
   if (!args.ok()) {
     std::cerr << "pgbranch: " << args.status().message() << "\n\n" << kUsage;
     return 2;

@@ -81,9 +81,9 @@ absl::StatusOr<value> WaitEndpointRunning(const ApiClient& client, const std::st
                     << "; a new database runs initdb first)..." << std::endl;
         }
         if (phase == control::kPhaseFailed) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "endpoint \"", name, "\" failed to start: ", JsonString(st, "message"),
-              "\n  (it is retried automatically and on the next connection)"));
+          return absl::FailedPreconditionError(
+              absl::StrCat("endpoint \"", name, "\" failed to start: ", JsonString(st, "message"),
+                           "\n  (it is retried automatically and on the next connection)"));
         }
         return phase == control::kPhaseRunning && JsonBool(st, "routed");
       },
@@ -98,7 +98,8 @@ absl::Status PrintConnstr(const CliContext& ctx, const value& endpoint, bool jso
   std::string name = JsonString(endpoint.at("metadata"), "name");
   int port = static_cast<int>(JsonInt(endpoint.at("status"), "port"));
   std::string uri = ConnectionUri(pw, port);
-  std::string via_proxy = absl::StrCat(ConnectionUri(pw, inst.proxy_port), "?options=endpoint%3D", name);
+  std::string via_proxy =
+      absl::StrCat(ConnectionUri(pw, inst.proxy_port), "?options=endpoint%3D", name);
   if (json) {
     value v = value::object();
     v["endpoint"] = value::string(name);
@@ -143,13 +144,14 @@ absl::StatusOr<value> CreateEndpoint(const CliContext& ctx, const ApiClient& cli
   }
   if (auto at = args.Flag("at")) spec["timestamp"] = value::string(*at);
   if (auto t = args.Flag("suspend-timeout")) spec["suspendTimeout"] = value::string(*t);
-  PGB_RETURN_IF_ERROR(client.Post("/v1/apply", Manifest("Endpoint", name, spec).serialize()).status());
+  PGB_RETURN_IF_ERROR(
+      client.Post("/v1/apply", Manifest("Endpoint", name, spec).serialize()).status());
   return WaitEndpointRunning(client, name);
 }
 
 void PrintBranchTable(const std::vector<value>& items) {
-  pagectl::Table t({"NAME", "PARENT", "PHASE", "PROTECTED", "EXPIRES", "LOGICAL SIZE",
-                    "DIVERGED", "AGE"});
+  pagectl::Table t(
+      {"NAME", "PARENT", "PHASE", "PROTECTED", "EXPIRES", "LOGICAL SIZE", "DIVERGED", "AGE"});
   for (const value& b : items) {
     const value& spec = b.at("spec");
     const value& st = b.at("status");
@@ -164,8 +166,8 @@ void PrintBranchTable(const std::vector<value>& items) {
 }
 
 void PrintEndpointTable(const std::vector<value>& items) {
-  pagectl::Table t({"NAME", "BRANCH", "TYPE", "PHASE", "PORT", "SUSPEND AFTER", "LAST ACTIVE",
-                    "AGE"});
+  pagectl::Table t(
+      {"NAME", "BRANCH", "TYPE", "PHASE", "PORT", "SUSPEND AFTER", "LAST ACTIVE", "AGE"});
   for (const value& e : items) {
     const value& spec = e.at("spec");
     const value& st = e.at("status");
@@ -175,8 +177,8 @@ void PrintEndpointTable(const std::vector<value>& items) {
     t.AddRow({JsonString(e.at("metadata"), "name"), JsonString(spec, "branch"),
               JsonString(spec, "type"), JsonString(st, "phase"),
               std::to_string(JsonInt(st, "port")), suspend == "0s" ? "never" : suspend,
-              lt.ok() ? absl::StrCat(control::DurationToString(absl::Seconds(
-                                         absl::ToInt64Seconds(absl::Now() - *lt))),
+              lt.ok() ? absl::StrCat(control::DurationToString(
+                                         absl::Seconds(absl::ToInt64Seconds(absl::Now() - *lt))),
                                      " ago")
                       : "-",
               Age(e)});
@@ -216,7 +218,8 @@ absl::Status BranchCreate(const CliContext& ctx, pagectl::Args& args) {
     return pagectl::UsageError("give at most one of --ttl, --expire-time and --no-expiry");
   }
   // Without an expiration flag a branch does not expire (the manifest must say which).
-  if (!spec.has_field("ttl") && !spec.has_field("expireTime")) spec["noExpiry"] = value::boolean(true);
+  if (!spec.has_field("ttl") && !spec.has_field("expireTime"))
+    spec["noExpiry"] = value::boolean(true);
   if (args.Bool("protected")) spec["protected"] = value::boolean(true);
   bool endpoint = !args.Bool("no-endpoint");
   std::optional<std::string> suspend = args.Flag("suspend-timeout");
@@ -232,12 +235,13 @@ absl::Status BranchCreate(const CliContext& ctx, pagectl::Args& args) {
     manifests += "\n---\n" + Manifest("Endpoint", name, espec).serialize();
   }
   PGB_RETURN_IF_ERROR(client.Post("/v1/apply", manifests).status());
-  PGB_ASSIGN_OR_RETURN(value b, WaitBranch(client, name,
-                                           [](const value& v) {
-                                             return JsonString(v.at("status"), "phase") ==
-                                                    control::kPhaseReady;
-                                           },
-                                           absl::StrCat("branch \"", name, "\" to be ready")));
+  PGB_ASSIGN_OR_RETURN(value b, WaitBranch(
+                                    client, name,
+                                    [](const value& v) {
+                                      return JsonString(v.at("status"), "phase") ==
+                                             control::kPhaseReady;
+                                    },
+                                    absl::StrCat("branch \"", name, "\" to be ready")));
   absl::Duration took = absl::Now() - start;
   const value& st = b.at("status");
   value ep;
@@ -253,8 +257,9 @@ absl::Status BranchCreate(const CliContext& ctx, pagectl::Args& args) {
   }
   std::string parent = JsonString(b.at("spec"), "parent");
   std::cout << "branch \"" << name << "\" created"
-            << (parent.empty() ? std::string(" (a new database)")
-                               : absl::StrCat(" from ", parent, " at LSN ", JsonInt(st, "parentLSN")))
+            << (parent.empty()
+                    ? std::string(" (a new database)")
+                    : absl::StrCat(" from ", parent, " at LSN ", JsonInt(st, "parentLSN")))
             << " in " << absl::FormatDuration(absl::Trunc(took, absl::Milliseconds(1))) << "\n";
   if (endpoint) {
     PGB_ASSIGN_OR_RETURN(std::string pw, ctx.Password());
@@ -286,13 +291,17 @@ absl::Status BranchGetOrList(const CliContext& ctx, pagectl::Args& args, bool li
   const value& spec = b.at("spec");
   const value& st = b.at("status");
   std::cout << "name             " << name << "\n"
-            << "parent           " << (JsonString(spec, "parent").empty() ? "-" : JsonString(spec, "parent")) << "\n"
+            << "parent           "
+            << (JsonString(spec, "parent").empty() ? "-" : JsonString(spec, "parent")) << "\n"
             << "phase            " << JsonString(st, "phase") << "  " << ReadyMessage(st) << "\n"
-            << "timeline         " << JsonString(st, "tenantID") << "/" << JsonString(st, "timelineID") << "\n"
+            << "timeline         " << JsonString(st, "tenantID") << "/"
+            << JsonString(st, "timelineID") << "\n"
             << "parent LSN       " << JsonInt(st, "parentLSN") << "\n"
             << "head LSN         " << JsonInt(st, "headLSN") << "\n"
-            << "logical size     " << pagectl::HumanBytes(static_cast<uint64_t>(JsonInt(st, "logicalSize"))) << "\n"
-            << "diverged         " << pagectl::HumanBytes(static_cast<uint64_t>(JsonInt(st, "divergedBytes"))) << "\n"
+            << "logical size     "
+            << pagectl::HumanBytes(static_cast<uint64_t>(JsonInt(st, "logicalSize"))) << "\n"
+            << "diverged         "
+            << pagectl::HumanBytes(static_cast<uint64_t>(JsonInt(st, "divergedBytes"))) << "\n"
             << "protected        " << (JsonBool(spec, "protected") ? "yes" : "no") << "\n"
             << "expires          " << Until(JsonString(st, "expireTime")) << "\n"
             << "created          " << JsonString(b.at("metadata"), "creationTimestamp") << "\n";
@@ -327,19 +336,21 @@ absl::Status BranchReset(const CliContext& ctx, pagectl::Args& args) {
   PGB_ASSIGN_OR_RETURN(ApiClient client, ctx.Client());
   PGB_ASSIGN_OR_RETURN(value req, client.Post("/v1/branches/" + name + "/reset"));
   int64_t want = JsonInt(req.at("spec"), "resetGeneration");
-  PGB_ASSIGN_OR_RETURN(value b, WaitBranch(client, name,
-                                           [&](const value& v) {
-                                             const value& st = v.at("status");
-                                             return JsonInt(st, "observedResetGeneration") >= want &&
-                                                    JsonString(st, "phase") == control::kPhaseReady;
-                                           },
-                                           absl::StrCat("branch \"", name, "\" to be reset")));
+  PGB_ASSIGN_OR_RETURN(value b, WaitBranch(
+                                    client, name,
+                                    [&](const value& v) {
+                                      const value& st = v.at("status");
+                                      return JsonInt(st, "observedResetGeneration") >= want &&
+                                             JsonString(st, "phase") == control::kPhaseReady;
+                                    },
+                                    absl::StrCat("branch \"", name, "\" to be reset")));
   if (ctx.json()) {
     PrintJson(b);
     return absl::OkStatus();
   }
-  std::cout << "branch \"" << name << "\" reset to the head of " << JsonString(b.at("spec"), "parent")
-            << " (LSN " << JsonInt(b.at("status"), "parentLSN")
+  std::cout << "branch \"" << name << "\" reset to the head of "
+            << JsonString(b.at("spec"), "parent") << " (LSN "
+            << JsonInt(b.at("status"), "parentLSN")
             << "); its endpoints keep their connection strings and wake on the next connection\n";
   return absl::OkStatus();
 }
@@ -367,7 +378,8 @@ absl::Status RunApply(const CliContext& ctx, pagectl::Args& args) {
     std::string kind = JsonString(item, "kind");
     for (auto& c : kind) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     std::cout << kind << "/" << JsonString(item.at("metadata"), "name")
-              << (JsonInt(item.at("metadata"), "generation") == 1 ? " created" : " configured") << "\n";
+              << (JsonInt(item.at("metadata"), "generation") == 1 ? " created" : " configured")
+              << "\n";
   }
   return absl::OkStatus();
 }
@@ -380,8 +392,7 @@ absl::Status RunBranchCommand(const CliContext& ctx, pagectl::Args& args) {
   if (verb == "delete") return BranchDelete(ctx, args);
   if (verb == "reset") return BranchReset(ctx, args);
   if (verb == "schema-diff") return RunSchemaDiff(ctx, args);
-  return pagectl::UsageError(
-      "usage: pgbranch branch create|list|get|delete|reset|schema-diff ...");
+  return pagectl::UsageError("usage: pgbranch branch create|list|get|delete|reset|schema-diff ...");
 }
 
 absl::Status RunEndpointCommand(const CliContext& ctx, pagectl::Args& args) {
@@ -398,7 +409,8 @@ absl::Status RunEndpointCommand(const CliContext& ctx, pagectl::Args& args) {
       PrintJson(*e);
       return absl::OkStatus();
     }
-    std::cout << "endpoint \"" << name << "\" is running on branch " << branch << "; connect with:\n  psql '";
+    std::cout << "endpoint \"" << name << "\" is running on branch " << branch
+              << "; connect with:\n  psql '";
     PGB_ASSIGN_OR_RETURN(std::string pw, ctx.Password());
     std::cout << ConnectionUri(pw, static_cast<int>(JsonInt(e->at("status"), "port"))) << "'\n";
     return absl::OkStatus();

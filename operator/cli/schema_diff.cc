@@ -45,8 +45,10 @@ absl::StatusOr<int> EndpointPortOf(const ApiClient& client, const std::string& b
   }
   if (port == 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat("branch \"", branch, "\" has no endpoint to read its schema from; create one: "
-                     "pgbranch endpoint create ", branch, " --branch ", branch));
+        absl::StrCat("branch \"", branch,
+                     "\" has no endpoint to read its schema from; create one: "
+                     "pgbranch endpoint create ",
+                     branch, " --branch ", branch));
   }
   return port;
 }
@@ -97,8 +99,8 @@ absl::Status RunSchemaDiff(const CliContext& ctx, pagectl::Args& args) {
   PGB_ASSIGN_OR_RETURN(value b, client.Get("/v1/branches/" + name));
   std::string other = against.value_or(JsonString(b.at("spec"), "parent"));
   if (other.empty()) {
-    return pagectl::UsageError(
-        absl::StrCat("branch \"", name, "\" is a root branch: name one to compare with, --against OTHER"));
+    return pagectl::UsageError(absl::StrCat(
+        "branch \"", name, "\" is a root branch: name one to compare with, --against OTHER"));
   }
   PGB_RETURN_IF_ERROR(client.Get("/v1/branches/" + other).status());
   PGB_ASSIGN_OR_RETURN(int port_a, EndpointPortOf(client, other));

@@ -29,7 +29,7 @@ class ActivityTracker {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, Activity> by_key_;  // GUARDED_BY(mu_)
+  std::map<std::string, Activity> by_key_;         // GUARDED_BY(mu_)
   absl::Time last_report_ = absl::InfinitePast();  // GUARDED_BY(mu_)
 };
 

@@ -92,11 +92,11 @@ absl::StatusOr<ReconcileResult> BranchReconciler::Reconcile(const std::string& n
       PGB_RETURN_IF_ERROR(ctx_.store->RequestBranchDeletion(ns, name));
       return ReconcileResult::After(absl::ZeroDuration());
     }
-    SetCondition(&st.conditions, "Expired", true, "HasChildren",
-                 absl::StrCat("expired at ", Rfc3339(*st.expire_time),
-                              " but kept while it has child branches: ",
-                              absl::StrJoin(children, ", ")),
-                 gen, now);
+    SetCondition(
+        &st.conditions, "Expired", true, "HasChildren",
+        absl::StrCat("expired at ", Rfc3339(*st.expire_time),
+                     " but kept while it has child branches: ", absl::StrJoin(children, ", ")),
+        gen, now);
     st.phase = kPhaseExpired;
   } else {
     RemoveCondition(&st.conditions, "Expired");
@@ -197,9 +197,10 @@ absl::StatusOr<std::optional<ReconcileResult>> BranchReconciler::MaybeReset(cons
     }
   }
   if (!running.empty()) {
-    SetCondition(&st->conditions, "Ready", false, "Resetting",
-                 absl::StrCat("stopping endpoints before the reset: ", absl::StrJoin(running, ", ")),
-                 gen, now);
+    SetCondition(
+        &st->conditions, "Ready", false, "Resetting",
+        absl::StrCat("stopping endpoints before the reset: ", absl::StrJoin(running, ", ")), gen,
+        now);
     PGB_RETURN_IF_ERROR(Write(b, *st));
     return ReconcileResult::After(absl::Milliseconds(100));
   }

@@ -17,9 +17,7 @@ absl::Duration RestartBackoff(int failures) {
   return std::min(absl::Seconds(60), absl::Seconds(1) * (1 << std::min(failures, 6)));
 }
 
-bool Active(ComputeState s) {
-  return s == ComputeState::kStarting || s == ComputeState::kRunning;
-}
+bool Active(ComputeState s) { return s == ComputeState::kStarting || s == ComputeState::kRunning; }
 
 }  // namespace
 
@@ -121,8 +119,7 @@ absl::StatusOr<ReconcileResult> EndpointReconciler::Reconcile(const std::string&
   const absl::Duration timeout = e.spec.suspend_timeout;
   const bool never = timeout == absl::ZeroDuration();
   // A starting compute is never stopped for idleness: someone is waiting for it.
-  const bool want =
-      busy || never || now - last < timeout || obs.state == ComputeState::kStarting;
+  const bool want = busy || never || now - last < timeout || obs.state == ComputeState::kStarting;
   // Persist activity coarsely: it only matters across controller restarts.
   if (!st.last_active || last - *st.last_active >= absl::Seconds(5)) st.last_active = last;
 
@@ -135,8 +132,7 @@ absl::StatusOr<ReconcileResult> EndpointReconciler::Reconcile(const std::string&
         bool woken_since = failure && act.last_wake && *act.last_wake > failure->time;
         if (failure && !woken_since && now - failure->time < RestartBackoff(failure->count)) {
           st.phase = kPhaseFailed;
-          SetCondition(&st.conditions, "Ready", false, "ComputeFailed", failure->message, gen,
-                       now);
+          SetCondition(&st.conditions, "Ready", false, "ComputeFailed", failure->message, gen, now);
           requeue = failure->time + RestartBackoff(failure->count) - now;
           break;
         }
@@ -220,9 +216,9 @@ absl::Status EndpointReconciler::StartCompute(const Endpoint& e, const Branch& b
     spec.timeline_id = ReadOnlyTimelineId(e.metadata.name);
     absl::Status s = ctx_.timelines->DeleteTimeline(spec.tenant_id, spec.timeline_id);
     if (!s.ok() && !absl::IsNotFound(s)) return s;
-    auto info = ctx_.timelines->CreateTimeline(spec.tenant_id, spec.timeline_id,
-                                               b.status.timeline_id, e.spec.lsn.value_or(0),
-                                               e.spec.timestamp);
+    auto info =
+        ctx_.timelines->CreateTimeline(spec.tenant_id, spec.timeline_id, b.status.timeline_id,
+                                       e.spec.lsn.value_or(0), e.spec.timestamp);
     if (!info.ok()) return info.status();
   }
   st->timeline_id = spec.timeline_id;
@@ -234,7 +230,7 @@ absl::Status EndpointReconciler::StartCompute(const Endpoint& e, const Branch& b
 }
 
 absl::Status EndpointReconciler::DropEphemeralTimeline(const Endpoint& e, const Branch& b,
-                                                      EndpointStatus* st) {
+                                                       EndpointStatus* st) {
   if (e.spec.type != EndpointType::kReadOnly || st->timeline_id.empty() ||
       st->timeline_id == b.status.timeline_id) {
     return absl::OkStatus();
@@ -245,8 +241,7 @@ absl::Status EndpointReconciler::DropEphemeralTimeline(const Endpoint& e, const 
   return absl::OkStatus();
 }
 
-absl::StatusOr<ReconcileResult> EndpointReconciler::Finalize(const Endpoint& e,
-                                                             EndpointStatus* st,
+absl::StatusOr<ReconcileResult> EndpointReconciler::Finalize(const Endpoint& e, EndpointStatus* st,
                                                              const ComputeObservation& obs) {
   const std::string& ns = e.metadata.namespace_;
   const std::string& name = e.metadata.name;

@@ -25,9 +25,8 @@ struct ReconcileContext {
   // Asks for another pass over an object (the work queue de-duplicates).
   std::function<void(Kind, const std::string& ns, const std::string& name)> enqueue;
   // The pageserver tenant that holds a namespace's branches.
-  std::function<std::string(const std::string& ns)> tenant_for_namespace = [](const std::string& ns) {
-    return ns;
-  };
+  std::function<std::string(const std::string& ns)> tenant_for_namespace =
+      [](const std::string& ns) { return ns; };
 
   absl::Time Now() const { return absl::FromUnixMicros(clock->NowMicros()); }
   void Enqueue(Kind k, const std::string& ns, const std::string& name) const {

@@ -33,8 +33,7 @@ class TimelineService {
   // as of `at`. ALREADY_EXISTS when the id is taken.
   virtual absl::StatusOr<TimelineInfo> CreateTimeline(const std::string& tenant_id,
                                                       const std::string& timeline_id,
-                                                      const std::string& ancestor_id,
-                                                      uint64_t lsn,
+                                                      const std::string& ancestor_id, uint64_t lsn,
                                                       std::optional<absl::Time> at) = 0;
   virtual absl::StatusOr<TimelineInfo> GetTimeline(const std::string& tenant_id,
                                                    const std::string& timeline_id) = 0;

@@ -103,12 +103,12 @@ inline constexpr char kPhaseSuspended[] = "Suspended";
 
 struct EndpointStatus {
   std::string phase;
-  std::string host;              // where clients connect (the proxy)
-  int port = 0;                  // the endpoint's own port at the proxy
-  std::string timeline_id;       // the timeline the compute runs on (ephemeral for ReadOnly)
-  std::string secret_name;       // local mode: the password file; Kubernetes: the Secret
+  std::string host;         // where clients connect (the proxy)
+  int port = 0;             // the endpoint's own port at the proxy
+  std::string timeline_id;  // the timeline the compute runs on (ephemeral for ReadOnly)
+  std::string secret_name;  // local mode: the password file; Kubernetes: the Secret
   std::optional<absl::Time> last_active;
-  std::string message;           // why the last start failed, for a person
+  std::string message;  // why the last start failed, for a person
   int64_t restarts = 0;
   std::vector<Condition> conditions;
   int64_t observed_generation = 0;

@@ -27,6 +27,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/net_util.h"
 
 namespace pgbranch::testing {
 namespace {
@@ -167,19 +168,8 @@ bool IsDead(pid_t pid) {
 }
 
 int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  int port = 0;
-  socklen_t len = sizeof(addr);
-  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  if (fd >= 0) close(fd);
-  return port > 0 ? port : 50000 + getpid() % 10000;
+  auto port = ::pgbranch::net::FreeLoopbackPort();
+  return port.ok() ? *port : 50000 + getpid() % 10000;
 }
 
 std::string Tail(const std::string& text, size_t max_chars) {

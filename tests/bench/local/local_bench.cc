@@ -57,8 +57,8 @@ class Instance {
     CommandResult r = Cli({"local", "up", "--proxy-port", "0"});
     if (r.exit_code != 0) return absl::InternalError("local up: " + r.Describe());
     up_ = true;
-    std::string port(absl::StripAsciiWhitespace(
-        pb::FileTail(dir_.path() + "/run/controller.port", 64)));
+    std::string port(
+        absl::StripAsciiWhitespace(pb::FileTail(dir_.path() + "/run/controller.port", 64)));
     controller_port_ = std::atoi(port.c_str());
     return absl::OkStatus();
   }
@@ -87,9 +87,8 @@ class Instance {
   }
   // Where the compute's PostgreSQL listens (waking it if needed).
   absl::StatusOr<int> DirectPort(const std::string& endpoint) const {
-    auto body = pgbranch::net::HttpRequest("POST", controller_port_,
-                                           "/v1/endpoints/" + endpoint + "/wake", "",
-                                           absl::Seconds(120));
+    auto body = pgbranch::net::HttpRequest(
+        "POST", controller_port_, "/v1/endpoints/" + endpoint + "/wake", "", absl::Seconds(120));
     if (!body.ok()) return body.status();
     return web::json::value::parse(*body).at("port").as_integer();
   }
@@ -134,8 +133,9 @@ absl::Status RunWake(const pb::BenchConfig& config) {
   t.Add({std::to_string(wake.count()), pb::Ms(wake.Quantile(0.5)), pb::Ms(wake.Quantile(0.9)),
          pb::Ms(wake.Quantile(0.99)), pb::Ms(wake.Max()), "≤ 500 ms",
          pb::OkIf(wake.Quantile(0.5) <= 0.5)});
-  t.Note("libpq connects to the endpoint's port at the proxy, which holds the client while the "
-         "controller starts pgbranch-compute (pagefs mount + PostgreSQL start + role check)");
+  t.Note(
+      "libpq connects to the endpoint's port at the proxy, which holds the client while the "
+      "controller starts pgbranch-compute (pagefs mount + PostgreSQL start + role check)");
   t.Note("anchors: Neon ≈ 500 ms, Aurora Serverless v2 up to 15 s");
   t.Print();
   return absl::OkStatus();
@@ -150,8 +150,7 @@ absl::Status RunBranch(const pb::BenchConfig& config) {
   if (!main_uri.ok()) return main_uri.status();
   auto pq = pb::Libpq::Get();
   if (!pq.ok()) return pq.status();
-  if (auto s = (*pq)->Query(*main_uri,
-                            "CREATE TABLE t AS SELECT generate_series(1, 100000) AS v");
+  if (auto s = (*pq)->Query(*main_uri, "CREATE TABLE t AS SELECT generate_series(1, 100000) AS v");
       !s.ok()) {
     return s;
   }
@@ -160,8 +159,8 @@ absl::Status RunBranch(const pb::BenchConfig& config) {
   for (int i = 0; i < runs; ++i) {
     std::string name = absl::StrCat("b", i);
     double t0 = pb::NowSeconds();
-    CommandResult c = inst.Cli({"branch", "create", name, "--parent", "main",
-                                "--suspend-timeout", "0s"});
+    CommandResult c =
+        inst.Cli({"branch", "create", name, "--parent", "main", "--suspend-timeout", "0s"});
     if (c.exit_code != 0) return absl::InternalError(c.Describe());
     double t1 = pb::NowSeconds();
     auto uri = inst.Connstr(name);
@@ -180,8 +179,9 @@ absl::Status RunBranch(const pb::BenchConfig& config) {
   t.Add({std::to_string(total.count()), pb::Ms(total.Quantile(0.5)), pb::Ms(total.Quantile(0.9)),
          pb::Ms(total.Max()), pb::Ms(cli.Quantile(0.5)), "≤ 300 ms",
          pb::OkIf(total.Quantile(0.5) <= 0.3)});
-  t.Note("from the `pgbranch branch create X --parent main` command (timeline + endpoint + compute "
-         "start, CLI process included) to the first row of SELECT count(*) on the branch");
+  t.Note(
+      "from the `pgbranch branch create X --parent main` command (timeline + endpoint + compute "
+      "start, CLI process included) to the first row of SELECT count(*) on the branch");
   t.Note("a branch of a running database is a crash image: PostgreSQL replays WAL at first start");
   t.Print();
   return absl::OkStatus();
@@ -210,9 +210,9 @@ absl::Status RunProxy(const pb::BenchConfig& config) {
   const int scale = config.quick ? 1 : 10;
   const std::string seconds = config.quick ? "3" : "15";
   pb::Progress(absl::StrCat("pgbench -i -s ", scale, " through the proxy"));
-  CommandResult init = RunCommand({std::string(pb::kPgBin) + "/pgbench", "-i", "-q", "-s",
-                                   std::to_string(scale), *uri},
-                                  "", 900);
+  CommandResult init = RunCommand(
+      {std::string(pb::kPgBin) + "/pgbench", "-i", "-q", "-s", std::to_string(scale), *uri}, "",
+      900);
   if (init.exit_code != 0) return absl::InternalError("pgbench -i: " + init.Describe());
   auto direct_port = inst.DirectPort("main");
   if (!direct_port.ok()) return direct_port.status();
@@ -220,8 +220,9 @@ absl::Status RunProxy(const pb::BenchConfig& config) {
   pb::Table t("Proxy overhead: pgbench -S through pgbranch-proxy versus directly to PostgreSQL",
               {"clients", "direct tps", "via proxy tps", "ratio", "target", "met"});
   for (int clients : {1, 4}) {
-    std::vector<std::string> args = {"-S", "-n", "-c", std::to_string(clients), "-j",
-                                     std::to_string(std::min(clients, 2)), "-T", seconds};
+    std::vector<std::string> args = {
+        "-S", "-n",   "-c", std::to_string(clients), "-j", std::to_string(std::min(clients, 2)),
+        "-T", seconds};
     double d = 0, p = 0;
     // Alternate twice to even out drift on a small machine.
     for (int round = 0; round < 2; ++round) {

@@ -16,22 +16,13 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/net_util.h"
 
 namespace pgbranch::testing {
 
 namespace v1 = pageserver::v1;
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+int FreePort() { return ::pgbranch::net::FreeLoopbackPort().value_or(0); }
 
 bool IsMounted(const std::string& path) {
   std::ifstream in("/proc/self/mounts");

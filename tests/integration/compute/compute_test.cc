@@ -330,8 +330,8 @@ TEST_F(ComputeTest, StopBeforeThePromotionLeavesNoStandbySignal) {
   ASSERT_TRUE(main->Spawn().ok());
   absl::Status s = main->WaitRunning();
   ASSERT_TRUE(s.ok()) << s;
-  CommandResult r = main->Psql(
-      "CREATE TABLE items (id int); INSERT INTO items SELECT generate_series(1, 1000)");
+  CommandResult r =
+      main->Psql("CREATE TABLE items (id int); INSERT INTO items SELECT generate_series(1, 1000)");
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   ASSERT_TRUE(CreateBranch("dev", "main").ok());
 

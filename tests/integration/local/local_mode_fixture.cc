@@ -69,7 +69,8 @@ void LocalMode::Down() {
   EXPECT_EQ(PostmastersRunning(), 0) << "local down left PostgreSQL running";
   // Nothing of this instance is left: pageserver, controller, proxy, agents, pagefs.
   for (const auto& [pid, cmd] : CommandLines()) {
-    EXPECT_EQ(cmd.find(state_dir_), std::string::npos) << "left running: pid " << pid << ": " << cmd;
+    EXPECT_EQ(cmd.find(state_dir_), std::string::npos)
+        << "left running: pid " << pid << ": " << cmd;
   }
 }
 

@@ -28,7 +28,8 @@ class LocalMode {
   web::json::value CliJson(const std::vector<std::string>& args) const;
   std::string Connstr(const std::string& endpoint) const;
   // psql -X -At -v ON_ERROR_STOP=1 -d URI -c SQL.
-  CommandResult Psql(const std::string& uri, const std::string& sql, int timeout_seconds = 120) const;
+  CommandResult Psql(const std::string& uri, const std::string& sql,
+                     int timeout_seconds = 120) const;
   // The trimmed output of a statement that must succeed.
   std::string Query(const std::string& uri, const std::string& sql) const;
   // Waits (up to `timeout`) until the endpoint's phase is `phase`.

@@ -19,8 +19,7 @@ class LocalScaleToZeroTest : public ::testing::Test {
     local_ = new LocalMode();
     absl::Status s = local_->Up();
     ASSERT_TRUE(s.ok()) << s;
-    CommandResult r =
-        local_->Cli({"branch", "create", "main", "--suspend-timeout", "2s"});
+    CommandResult r = local_->Cli({"branch", "create", "main", "--suspend-timeout", "2s"});
     ASSERT_EQ(r.exit_code, 0) << r.Describe();
     local_->Query(local_->Connstr("main"), "CREATE TABLE t (v int); INSERT INTO t VALUES (42)");
   }
@@ -86,7 +85,8 @@ TEST_F(LocalScaleToZeroTest, IdleInTransactionSessionPreventsSuspension) {
 
 TEST_F(LocalScaleToZeroTest, AFailedWakeGivesTheClientAClearError) {
   // A compute that cannot start: PostgreSQL rejects its configuration.
-  CommandResult r = local_->Cli({"branch", "create", "broken", "--parent", "main", "--no-endpoint"});
+  CommandResult r =
+      local_->Cli({"branch", "create", "broken", "--parent", "main", "--no-endpoint"});
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   std::string manifest =
       "apiVersion: pgbranch.io/v1alpha1\nkind: Endpoint\nmetadata: {name: broken}\n"

@@ -98,7 +98,8 @@ TEST_F(LocalWorkflowsTest, ProductionDataInDev) {
 
 TEST_F(LocalWorkflowsTest, PointInTimeBranch) {
   const std::string main_uri = local_->Connstr("main");
-  std::string before = local_->Query(main_uri, "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
+  std::string before = local_->Query(
+      main_uri, "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
   local_->Query(main_uri, "CREATE TABLE ecommerce.audit_marker (id int)");
   CreateBranch({"before-marker", "--parent", "main", "--at", before});
   std::string uri = local_->Connstr("before-marker");
@@ -118,9 +119,17 @@ TEST_F(LocalWorkflowsTest, SchemaChangeFromDevToProduction) {
   // Validate the migration on the branch, twice: it is idempotent.
   local_->Query(dev, kLoyaltyMigration);
   local_->Query(dev, kLoyaltyMigration);
-  EXPECT_EQ(local_->Query(dev, "SELECT count(*) FROM ecommerce.customers WHERE loyalty_tier IS NULL"), "0");
-  EXPECT_EQ(local_->Query(dev, "SELECT count(*) FROM ecommerce.customers WHERE loyalty_tier = 'gold'"), "10");
-  EXPECT_EQ(local_->Query(prod, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'loyalty_tier'"), "0")
+  EXPECT_EQ(
+      local_->Query(dev, "SELECT count(*) FROM ecommerce.customers WHERE loyalty_tier IS NULL"),
+      "0");
+  EXPECT_EQ(
+      local_->Query(dev, "SELECT count(*) FROM ecommerce.customers WHERE loyalty_tier = 'gold'"),
+      "10");
+  EXPECT_EQ(
+      local_->Query(
+          prod,
+          "SELECT count(*) FROM information_schema.columns WHERE column_name = 'loyalty_tier'"),
+      "0")
       << "production is untouched until the migration is replayed";
 
   CommandResult diff = local_->Cli({"branch", "schema-diff", "feature-loyalty"});
@@ -130,8 +139,9 @@ TEST_F(LocalWorkflowsTest, SchemaChangeFromDevToProduction) {
 
   // Replay on production.
   local_->Query(prod, kLoyaltyMigration);
-  EXPECT_EQ(local_->Query(prod, "SELECT count(*) FROM ecommerce.customers WHERE loyalty_tier = 'silver'"),
-            local_->Query(dev, "SELECT count(*) FROM ecommerce.customers WHERE loyalty_tier = 'silver'"));
+  EXPECT_EQ(
+      local_->Query(prod, "SELECT count(*) FROM ecommerce.customers WHERE loyalty_tier = 'silver'"),
+      local_->Query(dev, "SELECT count(*) FROM ecommerce.customers WHERE loyalty_tier = 'silver'"));
   CommandResult same = local_->Cli({"branch", "schema-diff", "feature-loyalty"});
   ASSERT_EQ(same.exit_code, 0) << same.Describe();
   EXPECT_TRUE(absl::StrContains(same.out, "no schema differences")) << same.out;
@@ -184,8 +194,10 @@ TEST_F(LocalWorkflowsTest, CiEphemeralBranchesExpireWithTheirComputes) {
         pr == "pr-103" ? "ALTER TABLE ecommerce.products ADD COLUMN sku text NOT NULL"
                        : "ALTER TABLE ecommerce.products ADD COLUMN IF NOT EXISTS sku text";
     CommandResult m = local_->Psql(uri, migration);
-    CommandResult t = m.exit_code == 0 ? local_->Psql(uri, "SELECT count(*) FROM ecommerce.products WHERE sku IS NULL")
-                                       : m;
+    CommandResult t =
+        m.exit_code == 0
+            ? local_->Psql(uri, "SELECT count(*) FROM ecommerce.products WHERE sku IS NULL")
+            : m;
     results[pr] = t.exit_code;
   }
   EXPECT_EQ(results["pr-101"], 0);

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/cpprest.h"
+#include "common/net_util.h"
 
 namespace pgbranch::proxy::testing {
 
@@ -23,17 +24,8 @@ struct FakeController::Impl {
 
 namespace {
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+// A loopback port that was free a moment ago.
+int FreePort() { return ::pgbranch::net::FreeLoopbackPort().value_or(0); }
 
 web::json::value Message(const std::string& m) {
   web::json::value v = web::json::value::object();

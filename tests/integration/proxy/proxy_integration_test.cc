@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/net_util.h"
 #include "tests/integration/proxy/fake_controller.h"
 #include "tests/integration/proxy/proxy_process.h"
 #include "tests/support/pageserver_process.h"
@@ -37,17 +38,8 @@ using testing::ProxyProcess;
 
 constexpr char kPsql[] = "/usr/lib/postgresql/15/bin/psql";
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+// A loopback port that was free a moment ago.
+int FreePort() { return ::pgbranch::net::FreeLoopbackPort().value_or(0); }
 
 // A raw TCP connection to the proxy for malformed-input tests; reads time out after 20 s so a
 // proxy bug shows up as a failure, not a hang.

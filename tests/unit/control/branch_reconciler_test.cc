@@ -53,7 +53,8 @@ TEST_F(BranchReconcilerTest, ExpiredBranchIsDeletedWithItsEndpoints) {
   ApplyEndpoint("pr-1", "{branch: pr-1}");
   ReconcileBranch("main");
   ReconcileBranch("pr-1");
-  EXPECT_EQ(*GetBranch("pr-1").status.expire_time, GetBranch("pr-1").metadata.creation_timestamp + absl::Hours(1));
+  EXPECT_EQ(*GetBranch("pr-1").status.expire_time,
+            GetBranch("pr-1").metadata.creation_timestamp + absl::Hours(1));
   ReconcileEndpoint("pr-1");
   computes_.FinishStarting("default/pr-1");
   ReconcileEndpoint("pr-1");
@@ -135,9 +136,9 @@ TEST_F(BranchReconcilerTest, MissingParentIsReportedNotRetriedFast) {
   ApplyBranch("orphan", "{parent: nowhere, noExpiry: true}");
   ReconcileResult r = ReconcileBranch("orphan");
   EXPECT_GE(r.requeue_after, absl::Seconds(1));
-  EXPECT_NE(FindCondition(GetBranch("orphan").status.conditions, "Ready")->message.find(
-                "does not exist"),
-            std::string::npos);
+  EXPECT_NE(
+      FindCondition(GetBranch("orphan").status.conditions, "Ready")->message.find("does not exist"),
+      std::string::npos);
 }
 
 }  // namespace

@@ -26,9 +26,10 @@ class LocalStoreTest : public ::testing::Test {
 
 TEST_F(LocalStoreTest, DeleteOfABranchWithChildrenIsRefusedNamingThem) {
   LocalStore store("", &clock_);
-  ASSERT_TRUE(store.Apply(Parse(BranchYaml("main", "{noExpiry: true}") +
-                                BranchYaml("dev", "{parent: main, noExpiry: true}") +
-                                BranchYaml("qa", "{parent: main, noExpiry: true}")))
+  ASSERT_TRUE(store
+                  .Apply(Parse(BranchYaml("main", "{noExpiry: true}") +
+                               BranchYaml("dev", "{parent: main, noExpiry: true}") +
+                               BranchYaml("qa", "{parent: main, noExpiry: true}")))
                   .ok());
   absl::Status s = store.UserDeleteBranch("default", "main");
   EXPECT_TRUE(absl::IsFailedPrecondition(s));
@@ -39,17 +40,19 @@ TEST_F(LocalStoreTest, DeleteOfABranchWithChildrenIsRefusedNamingThem) {
 
 TEST_F(LocalStoreTest, ProtectedBranchRefusesDeleteAndReset) {
   LocalStore store("", &clock_);
-  ASSERT_TRUE(store.Apply(Parse(BranchYaml("main", "{noExpiry: true}") +
-                                BranchYaml("prod", "{parent: main, noExpiry: true, protected: true}")))
-                  .ok());
+  ASSERT_TRUE(
+      store
+          .Apply(Parse(BranchYaml("main", "{noExpiry: true}") +
+                       BranchYaml("prod", "{parent: main, noExpiry: true, protected: true}")))
+          .ok());
   absl::Status del = store.UserDeleteBranch("default", "prod");
   EXPECT_TRUE(absl::IsFailedPrecondition(del));
   EXPECT_NE(del.message().find("protected"), std::string::npos);
   auto reset = store.RequestReset("default", "prod");
   EXPECT_TRUE(absl::IsFailedPrecondition(reset.status()));
   // Declaratively too: raising resetGeneration on a protected branch is refused.
-  auto up = store.Apply(
-      Parse(BranchYaml("prod", "{parent: main, noExpiry: true, protected: true, resetGeneration: 1}")));
+  auto up = store.Apply(Parse(
+      BranchYaml("prod", "{parent: main, noExpiry: true, protected: true, resetGeneration: 1}")));
   EXPECT_TRUE(absl::IsFailedPrecondition(up.status())) << up.status();
   EXPECT_TRUE(absl::IsFailedPrecondition(store.RequestReset("default", "main").status()))
       << "a root branch has no parent to reset from";
@@ -57,8 +60,9 @@ TEST_F(LocalStoreTest, ProtectedBranchRefusesDeleteAndReset) {
 
 TEST_F(LocalStoreTest, SpecChangesRaiseTheGenerationAndImmutableFieldsAreRefused) {
   LocalStore store("", &clock_);
-  ASSERT_TRUE(store.Apply(Parse(BranchYaml("main", "{noExpiry: true}") +
-                                BranchYaml("dev", "{parent: main, ttl: 1h}")))
+  ASSERT_TRUE(store
+                  .Apply(Parse(BranchYaml("main", "{noExpiry: true}") +
+                               BranchYaml("dev", "{parent: main, ttl: 1h}")))
                   .ok());
   EXPECT_EQ(store.GetBranch("default", "dev")->metadata.generation, 1);
   ASSERT_TRUE(store.Apply(Parse(BranchYaml("dev", "{parent: main, ttl: 1h}"))).ok());
@@ -84,9 +88,10 @@ TEST_F(LocalStoreTest, ObjectsAndPortsSurviveARestart) {
   int port = 0;
   {
     LocalStore store(path, &clock_);
-    ASSERT_TRUE(store.Apply(Parse(BranchYaml("main", "{noExpiry: true, protected: true}") +
-                                  "apiVersion: pgbranch.io/v1alpha1\nkind: Endpoint\nmetadata: "
-                                  "{name: main}\nspec: {branch: main, suspendTimeout: 30s}\n"))
+    ASSERT_TRUE(store
+                    .Apply(Parse(BranchYaml("main", "{noExpiry: true, protected: true}") +
+                                 "apiVersion: pgbranch.io/v1alpha1\nkind: Endpoint\nmetadata: "
+                                 "{name: main}\nspec: {branch: main, suspendTimeout: 30s}\n"))
                     .ok());
     port = store.GetEndpoint("default", "main")->status.port;
     EXPECT_GT(port, 0);
