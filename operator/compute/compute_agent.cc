@@ -248,8 +248,9 @@ absl::Status ComputeAgent::StartCompute() {
               {{"endpoint", config_.endpoint},
                {"timeline", config_.timeline},
                {"state", control->StateName()},
-               {"recovery", promote ? "standby, then promotion" : "crash recovery (wal_level "
-                                                                  "minimal)"}});
+               {"recovery", promote ? "standby, then promotion"
+                                    : "crash recovery (wal_level "
+                                      "minimal)"}});
     }
   } else if (config_.mode == ComputeMode::kReadOnly) {
     recovery_ = "standby";
@@ -280,9 +281,9 @@ absl::Status ComputeAgent::StartCompute() {
   absl::Status role = absl::OkStatus();
   if (config_.mode == ComputeMode::kReadWrite) {
     t = std::chrono::steady_clock::now();
-    role = SetUpRole(postgres_->SocketConnInfo(config_.database),
-                     postgres_->SocketConnInfo("postgres"), config_.role, config_.database,
-                     password_);
+    role =
+        SetUpRole(postgres_->SocketConnInfo(config_.database),
+                  postgres_->SocketConnInfo("postgres"), config_.role, config_.database, password_);
     role_seconds_ = SecondsSince(t);
   }
   warm_up.join();

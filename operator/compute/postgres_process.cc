@@ -46,7 +46,8 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
 
 absl::Status CreateEmptyFile(const std::string& path, const OsUser& user) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", path, ": ", strerror(errno)));
+  if (fd < 0)
+    return absl::InternalError(absl::StrCat("cannot create ", path, ": ", strerror(errno)));
   close(fd);
   return ChownTo(user, path, 0600);
 }
@@ -60,10 +61,9 @@ int32_t ReadInt32(std::string_view bytes, size_t offset) {
 }  // namespace
 
 std::string PgControlSummary::StateName() const {
-  static const char* const kNames[] = {"starting up",          "shut down",
-                                       "shut down in recovery", "shutting down",
-                                       "in crash recovery",     "in archive recovery",
-                                       "in production"};
+  static const char* const kNames[] = {
+      "starting up",       "shut down",           "shut down in recovery", "shutting down",
+      "in crash recovery", "in archive recovery", "in production"};
   if (state < 0 || state > 6) return absl::StrCat("unknown (", state, ")");
   return kNames[state];
 }

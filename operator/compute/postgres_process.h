@@ -51,8 +51,8 @@ class PostgresProcess {
   bool HasCluster() const;
 
   // initdb of a new root branch into layout.initdb_dir (SCRAM for TCP, trust on the socket,
-  // UTF8, 1 MB WAL segments), then an atomic rename to the data directory. A leftover of an interrupted initdb is
-  // removed first. Errors quote initdb's output.
+  // UTF8, 1 MB WAL segments), then an atomic rename to the data directory. A leftover of an
+  // interrupted initdb is removed first. Errors quote initdb's output.
   absl::Status InitDb(const ShouldAbort& should_abort);
 
   // Reads global/pg_control of the data directory.

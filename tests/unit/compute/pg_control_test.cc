@@ -44,10 +44,10 @@ TEST(PgControlTest, ParsesStateAndWalLevel) {
 }
 
 TEST(PgControlTest, RejectsWhatItCannotRead) {
-  EXPECT_FALSE(ParsePgControl(Image(1300, 6, 1, 100)).ok());   // too short
-  EXPECT_FALSE(ParsePgControl(Image(1201, 6, 1)).ok());        // PostgreSQL 12
-  EXPECT_FALSE(ParsePgControl(Image(1300, 9, 1)).ok());        // unknown state
-  EXPECT_FALSE(ParsePgControl(Image(1300, 6, 7)).ok());        // unknown wal_level
+  EXPECT_FALSE(ParsePgControl(Image(1300, 6, 1, 100)).ok());  // too short
+  EXPECT_FALSE(ParsePgControl(Image(1201, 6, 1)).ok());       // PostgreSQL 12
+  EXPECT_FALSE(ParsePgControl(Image(1300, 9, 1)).ok());       // unknown state
+  EXPECT_FALSE(ParsePgControl(Image(1300, 6, 7)).ok());       // unknown wal_level
   EXPECT_FALSE(ParsePgControl("").ok());
 }
 
