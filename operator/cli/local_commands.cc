@@ -20,6 +20,7 @@
 #include "absl/strings/strip.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "common/stop_signals.h"
 #include "operator/cli/api_server.h"
 #include "operator/cli/controller.h"
 #include "operator/cli/local_store.h"
@@ -239,12 +240,8 @@ absl::Status Up(const CliContext& ctx, pagectl::Args& args) {
 }
 
 absl::Status RunController(const CliContext& ctx, pagectl::Args& args) {
-  // Block the stop signals before any thread starts, so that sigwait() below receives them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // Block the stop signals before any thread starts, so that the wait below receives them.
+  BlockStopSignals();
   PGB_ASSIGN_OR_RETURN(std::string pageserver, args.RequiredFlag("pageserver"));
   bool test_clock = args.Bool("test-clock");
   std::string level = args.Flag("log-level").value_or("info");
@@ -291,8 +288,7 @@ absl::Status RunController(const CliContext& ctx, pagectl::Args& args) {
   LogInfo("Controller started", {{"api", absl::StrCat("http://127.0.0.1:", port)},
                                  {"pageserver", pageserver},
                                  {"state_dir", ctx.state_dir()}});
-  int sig = 0;
-  sigwait(&set, &sig);
+  int sig = WaitForStopSignal();
   LogInfo("Stopping: suspending every compute", {{"signal", std::to_string(sig)}});
   controller.Shutdown();  // wakes and long polls in flight return; computes stop
   api.Close();

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/log.h"
+#include "common/stop_signals.h"
 #include "operator/proxy/activity_reporter.h"
 #include "operator/proxy/cancel_key_map.h"
 #include "operator/proxy/connection_registry.h"
@@ -250,12 +251,7 @@ int Run(const Flags& f) {
                       {"wake_timeout", absl::FormatDuration(config.wake_timeout)},
                       {"metrics", get("--metrics-listen")}});
 
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  int sig = 0;
-  sigwait(&set, &sig);
+  int sig = ::pgbranch::WaitForStopSignal();
   LogInfo("Shutting down", {{"signal", std::to_string(sig)},
                             {"connections", std::to_string(server->active_sessions())}});
   (*control)->Shutdown();  // ends wakes in progress and the route long poll
@@ -278,13 +274,8 @@ int Run(const Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Block the stop signals in every thread; main waits for them with sigwait.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Block the stop signals in every thread; main waits for them.
+  pgbranch::BlockStopSignals();
 
   Flags flags;
   std::string error;

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/stop_signals.h"
 #include "pageserver/server/config.h"
 #include "pageserver/server/page_service.h"
 #include "pageserver/server/server_metrics.h"
@@ -124,12 +125,7 @@ int Run(const pgbranch::pageserver::ServerConfig& config) {
     }
   });
 
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  int sig = 0;
-  sigwait(&set, &sig);
+  int sig = ::pgbranch::WaitForStopSignal();
   LogInfo("Shutting down", {{"signal", std::to_string(sig)}});
   server->GetHealthCheckService()->SetServingStatus(false);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -147,13 +143,8 @@ int Run(const pgbranch::pageserver::ServerConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Block the stop signals in every thread; main waits for them with sigwait.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Block the stop signals in every thread; main waits for them.
+  pgbranch::BlockStopSignals();
 
   std::vector<std::string> args(argv + 1, argv + argc);
   auto config = pgbranch::pageserver::ParseServerConfig(args);
