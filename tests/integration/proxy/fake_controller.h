@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "operator/proxy/control_client.h"
+#include "proxy/control_client.h"
 
 namespace pgbranch::proxy::testing {
 

@@ -1,4 +1,4 @@
-#include "operator/compute/compute_config.h"
+#include "compute/compute_config.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

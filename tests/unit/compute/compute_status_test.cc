@@ -1,11 +1,11 @@
-#include "operator/compute/compute_status.h"
+#include "compute/compute_status.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
-#include "operator/compute/compute_metrics.h"
-#include "operator/compute/scram_verifier.h"
+#include "compute/compute_metrics.h"
+#include "compute/scram_verifier.h"
 
 namespace pgbranch::compute {
 namespace {

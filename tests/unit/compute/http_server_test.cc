@@ -1,4 +1,4 @@
-#include "operator/compute/http_server.h"
+#include "compute/http_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

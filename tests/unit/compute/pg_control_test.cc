@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "operator/compute/postgres_process.h"
+#include "compute/postgres_process.h"
 
 namespace pgbranch::compute {
 namespace {

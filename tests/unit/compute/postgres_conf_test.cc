@@ -1,4 +1,4 @@
-#include "operator/compute/postgres_conf.h"
+#include "compute/postgres_conf.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

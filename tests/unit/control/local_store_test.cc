@@ -1,4 +1,4 @@
-#include "operator/cli/local_store.h"
+#include "operator/local/local_store.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/clock.h"
-#include "operator/cli/local_store.h"
+#include "operator/local/local_store.h"
 #include "operator/control/branch_reconciler.h"
 #include "operator/control/endpoint_reconciler.h"
 #include "operator/model/manifest.h"

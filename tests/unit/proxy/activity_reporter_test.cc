@@ -1,4 +1,4 @@
-#include "operator/proxy/activity_reporter.h"
+#include "proxy/activity_reporter.h"
 
 #include <gtest/gtest.h>
 

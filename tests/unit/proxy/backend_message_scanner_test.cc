@@ -1,4 +1,4 @@
-#include "operator/proxy/backend_message_scanner.h"
+#include "proxy/backend_message_scanner.h"
 
 #include <gtest/gtest.h>
 

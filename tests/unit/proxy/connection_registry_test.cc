@@ -1,11 +1,11 @@
-#include "operator/proxy/connection_registry.h"
+#include "proxy/connection_registry.h"
 
 #include <gtest/gtest.h>
 
 #include <thread>
 #include <vector>
 
-#include "operator/proxy/cancel_key_map.h"
+#include "proxy/cancel_key_map.h"
 
 namespace pgbranch::proxy {
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "operator/proxy/control_client.h"
+#include "proxy/control_client.h"
 
 namespace pgbranch::proxy::testing {
 

@@ -1,4 +1,4 @@
-#include "operator/proxy/pg_protocol.h"
+#include "proxy/pg_protocol.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "operator/proxy/route_watcher.h"
+#include "proxy/route_watcher.h"
 
 #include <gtest/gtest.h>
 

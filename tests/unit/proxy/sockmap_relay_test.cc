@@ -1,6 +1,6 @@
 // The kernel relay on in-process TCP pairs: bytes cross both ways, closes propagate, and the
 // sockhash is empty afterwards. Skipped where the kernel refuses BPF (no root / no sockmap).
-#include "operator/proxy/sockmap_relay.h"
+#include "proxy/sockmap_relay.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

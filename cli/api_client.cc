@@ -1,0 +1,60 @@
+#include "cli/api_client.h"
+
+#include "absl/strings/str_cat.h"
+#include "operator/model/json.h"
+
+namespace pgbranch::cli {
+
+absl::StatusOr<web::json::value> ApiClient::Get(const std::string& path) const {
+  return Call(web::http::methods::GET, path, "");
+}
+absl::StatusOr<web::json::value> ApiClient::Post(const std::string& path,
+                                                 const std::string& body) const {
+  return Call(web::http::methods::POST, path, body);
+}
+absl::StatusOr<web::json::value> ApiClient::Delete(const std::string& path) const {
+  return Call(web::http::methods::DEL, path, "");
+}
+
+absl::StatusOr<web::json::value> ApiClient::Call(const std::string& method, const std::string& path,
+                                                 const std::string& body) const {
+  try {
+    web::http::client::http_client_config config;
+    config.set_timeout(std::chrono::seconds(120));
+    web::http::client::http_client client(web::uri(base_url_), config);
+    web::http::http_request req(method);
+    req.set_request_uri(web::uri(path));
+    if (!body.empty()) req.set_body(body, "application/yaml");
+    web::http::http_response resp = client.request(req).get();
+    std::string text = resp.extract_string(true).get();
+    web::json::value v;
+    try {
+      v = text.empty() ? web::json::value::object() : web::json::value::parse(text);
+    } catch (const std::exception&) {
+      v = web::json::value::object();
+      v["message"] = web::json::value::string(text);
+    }
+    int code = resp.status_code();
+    if (code >= 200 && code < 300) return v;
+    std::string message = control::JsonString(v, "message");
+    if (message.empty()) message = absl::StrCat("HTTP ", code);
+    switch (code) {
+      case 404:
+        return absl::NotFoundError(message);
+      case 400:
+        return absl::InvalidArgumentError(message);
+      case 409:
+        return absl::FailedPreconditionError(message);
+      case 503:
+        return absl::UnavailableError(message);
+      default:
+        return absl::InternalError(message);
+    }
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("cannot reach the local controller at ", base_url_,
+                                               " (", e.what(),
+                                               "); start it with `pgbranch local up`"));
+  }
+}
+
+}  // namespace pgbranch::cli

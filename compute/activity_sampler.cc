@@ -1,0 +1,74 @@
+#include "compute/activity_sampler.h"
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+
+namespace pgbranch::compute {
+namespace {
+
+// One row: idle, idle in transaction, other (running) client sessions, autovacuum workers.
+constexpr char kQuery[] = R"sql(
+SELECT count(*) FILTER (WHERE client AND s = 'idle'),
+       count(*) FILTER (WHERE client AND s LIKE 'idle in transaction%'),
+       count(*) FILTER (WHERE client AND s <> 'idle' AND s NOT LIKE 'idle in transaction%'),
+       count(*) FILTER (WHERE backend_type = 'autovacuum worker')
+FROM (SELECT backend_type, backend_type IN ('client backend', 'walsender') AS client,
+             coalesce(state, 'starting') AS s
+      FROM pg_stat_activity WHERE pid <> pg_backend_pid()) a
+)sql";
+
+}  // namespace
+
+PgActivitySource::PgActivitySource(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+
+PgActivitySource::~PgActivitySource() { Close(); }
+
+void PgActivitySource::Close() {
+  std::lock_guard<std::mutex> lock(mu_);
+  closed_ = true;
+  if (conn_ != nullptr) PQfinish(conn_);
+  conn_ = nullptr;
+}
+
+absl::StatusOr<ActivitySnapshot> PgActivitySource::Sample() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return absl::FailedPreconditionError("PostgreSQL is not running");
+  absl::StatusOr<ActivitySnapshot> s = SampleLocked();
+  if (s.ok() || conn_ != nullptr) return s;
+  return SampleLocked();  // the connection broke: one fresh attempt
+}
+
+absl::StatusOr<ActivitySnapshot> PgActivitySource::SampleLocked() {
+  if (conn_ == nullptr) {
+    conn_ = PQconnectdb(conninfo_.c_str());
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      std::string err = PQerrorMessage(conn_);
+      PQfinish(conn_);
+      conn_ = nullptr;
+      return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", err));
+    }
+    // Notices ("terminating connection...") would go to the agent's stderr unstructured.
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
+  }
+  PGresult* r = PQexec(conn_, kQuery);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+    std::string err = PQerrorMessage(conn_);
+    PQclear(r);
+    PQfinish(conn_);
+    conn_ = nullptr;
+    return absl::UnavailableError(absl::StrCat("pg_stat_activity: ", err));
+  }
+  auto get = [r](int col) { return atoi(PQgetvalue(r, 0, col)); };
+  ActivitySnapshot s;
+  s.idle = get(0);
+  s.idle_in_transaction = get(1);
+  s.active = get(2);
+  s.autovacuum_workers = get(3);
+  s.client_sessions = s.idle + s.idle_in_transaction + s.active;
+  PQclear(r);
+  return s;
+}
+
+}  // namespace pgbranch::compute

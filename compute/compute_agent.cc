@@ -1,0 +1,383 @@
+#include "compute/compute_agent.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "compute/role_setup.h"
+
+namespace pgbranch::compute {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string Seconds(double s) {
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%.3f", s);
+  return buf;
+}
+
+absl::Status MakeDir(const std::string& path, mode_t mode) {
+  if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
+    return absl::InternalError(absl::StrCat("mkdir ", path, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WritePortFile(const std::string& path, int port) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    out.close();
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("rename ", tmp, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+ComputeAgent::ComputeAgent(ComputeConfig config, Clock* clock, SignalWaiter* waiter)
+    : config_(std::move(config)),
+      clock_(clock),
+      waiter_(waiter),
+      start_time_(std::chrono::steady_clock::now()),
+      status_(clock, config_.pg_port),
+      http_([this](const std::string& m, const std::string& p) { return Handle(m, p); }) {
+  start_deadline_ = start_time_ + seconds(config_.start_timeout_seconds);
+}
+
+ComputeAgent::~ComputeAgent() {
+  http_.Stop();
+  if (sampler_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(sampler_mu_);
+      sampler_stop_ = true;
+    }
+    sampler_cv_.notify_all();
+    sampler_.join();
+  }
+}
+
+bool ComputeAgent::ShouldAbort() {
+  waiter_->Sleep(milliseconds(0));  // takes pending signals
+  return waiter_->stop_requested();
+}
+
+milliseconds ComputeAgent::Remaining() const {
+  auto left =
+      std::chrono::duration_cast<milliseconds>(start_deadline_ - std::chrono::steady_clock::now());
+  return left.count() > 0 ? left : milliseconds(1);
+}
+
+int ComputeAgent::Run() {
+  LogInfo("Starting compute", {{"endpoint", config_.endpoint},
+                               {"branch", config_.branch},
+                               {"tenant", config_.tenant},
+                               {"timeline", config_.timeline},
+                               {"mode", ModeName(config_.mode)},
+                               {"pg_port", std::to_string(config_.pg_port)}});
+  absl::Status s = StartServing();
+  if (s.ok()) s = StartCompute();
+  std::optional<std::string> failure;
+  if (s.ok()) {
+    status_.MarkRunning();
+    LogInfo("Started PostgreSQL", {{"endpoint", config_.endpoint},
+                                   {"branch", config_.branch},
+                                   {"timeline", config_.timeline},
+                                   {"port", std::to_string(config_.pg_port)},
+                                   {"recovery", recovery_},
+                                   {"mount_seconds", Seconds(mount_seconds_)},
+                                   {"initdb_seconds", Seconds(initdb_seconds_)},
+                                   {"postgres_seconds", Seconds(postgres_seconds_)},
+                                   {"role_seconds", Seconds(role_seconds_)},
+                                   {"startup_seconds", Seconds(SecondsSince(start_time_))}});
+    RefreshActivity();
+    sampler_ = std::thread([this] { SamplerLoop(); });
+    failure = Monitor();
+  } else if (!absl::IsCancelled(s)) {
+    failure = std::string(s.message());
+  }
+
+  auto stop_start = std::chrono::steady_clock::now();
+  if (failure.has_value()) {
+    status_.MarkFailed(*failure);
+    LogError("Compute failed", {{"endpoint", config_.endpoint},
+                                {"branch", config_.branch},
+                                {"timeline", config_.timeline},
+                                {"error", *failure}});
+  } else {
+    status_.MarkStopping();
+    LogInfo("Suspending", {{"endpoint", config_.endpoint},
+                           {"branch", config_.branch},
+                           {"timeline", config_.timeline},
+                           {"signal", strsignal(waiter_->stop_signal())}});
+  }
+  absl::Status cleanup = Shutdown();
+  if (!cleanup.ok()) {
+    LogError("Unclean stop", {{"endpoint", config_.endpoint},
+                              {"timeline", config_.timeline},
+                              {"error", cleanup.ToString()}});
+  }
+  if (failure.has_value()) return 1;
+  if (!cleanup.ok()) return 1;
+  LogInfo("Suspended", {{"endpoint", config_.endpoint},
+                        {"branch", config_.branch},
+                        {"timeline", config_.timeline},
+                        {"stop_seconds", Seconds(SecondsSince(stop_start))}});
+  return 0;
+}
+
+absl::Status ComputeAgent::StartServing() {
+  PGB_RETURN_IF_ERROR(http_.Start(config_.status_listen));
+  if (!config_.status_port_file.empty()) {
+    PGB_RETURN_IF_ERROR(WritePortFile(config_.status_port_file, http_.port()));
+  }
+  LogInfo("Serving status",
+          {{"endpoint", config_.endpoint}, {"port", std::to_string(http_.port())}});
+  return absl::OkStatus();
+}
+
+absl::Status ComputeAgent::PrepareWorkdir() {
+  PGB_ASSIGN_OR_RETURN(OsUser user, LookupOsUser("postgres"));
+  user_ = std::move(user);
+  if (config_.mode == ComputeMode::kReadWrite) {
+    PGB_ASSIGN_OR_RETURN(password_, ReadPasswordFile(config_.password_file));
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(config_.workdir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("mkdir ", config_.workdir, ": ", ec.message()));
+  // The mount table lists resolved paths.
+  char resolved[PATH_MAX];
+  if (realpath(config_.workdir.c_str(), resolved) == nullptr) {
+    return absl::InternalError(absl::StrCat("realpath ", config_.workdir, ": ", strerror(errno)));
+  }
+  layout_.emplace(resolved);
+  PGB_RETURN_IF_ERROR(CheckUserCanTraverse(*user_, layout_->workdir));
+
+  pagefs_ = std::make_unique<PagefsProcess>(config_, layout_->mountpoint, layout_->pagefs_log);
+  // Before touching mnt/: a dead mount left by a crashed agent fails every access.
+  PGB_RETURN_IF_ERROR(pagefs_->ClearStaleMount());
+  PGB_RETURN_IF_ERROR(MakeDir(layout_->mountpoint, 0755));
+  PGB_RETURN_IF_ERROR(MakeDir(layout_->socket_dir, 0700));
+  PGB_RETURN_IF_ERROR(ChownTo(*user_, layout_->socket_dir, 0700));
+  // Socket and lock files of a previous run: their PIDs may belong to someone else by now.
+  for (const auto& entry : std::filesystem::directory_iterator(layout_->socket_dir, ec)) {
+    std::filesystem::remove(entry.path(), ec);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ComputeAgent::StartCompute() {
+  PGB_RETURN_IF_ERROR(PrepareWorkdir());
+  const ComputeLayout& layout = *layout_;
+
+  auto t = std::chrono::steady_clock::now();
+  absl::Status s = pagefs_->Mount(
+      Remaining(), [this] { return ShouldAbort(); }, [this](milliseconds d) { Sleep(d); });
+  if (!s.ok()) return s;
+  mounted_ = true;
+  mount_seconds_ = SecondsSince(t);
+  LogInfo("Mounted branch", {{"endpoint", config_.endpoint},
+                             {"branch", config_.branch},
+                             {"timeline", config_.timeline},
+                             {"mountpoint", layout.mountpoint},
+                             {"seconds", Seconds(mount_seconds_)}});
+  // postgres must traverse the mount's root to reach pgdata.
+  struct stat st;
+  if (stat(layout.mountpoint.c_str(), &st) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("the mount ", layout.mountpoint, " is not usable: ", strerror(errno)));
+  }
+  if ((st.st_mode & 0777) != 0755 && chmod(layout.mountpoint.c_str(), 0755) != 0) {
+    return absl::InternalError(absl::StrCat("chmod ", layout.mountpoint, ": ", strerror(errno)));
+  }
+
+  postgres_ = std::make_unique<PostgresProcess>(config_, layout, *user_);
+  bool initialised = false;
+  if (!postgres_->HasCluster()) {
+    if (config_.mode == ComputeMode::kReadOnly) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "timeline ", config_.timeline,
+          " holds no PostgreSQL data directory (pgdata/PG_VERSION is missing): a read-only "
+          "endpoint needs a branch that has been initialised by a read-write endpoint"));
+    }
+    t = std::chrono::steady_clock::now();
+    PGB_RETURN_IF_ERROR(postgres_->InitDb([this] { return ShouldAbort(); }));
+    initialised = true;
+    initdb_seconds_ = SecondsSince(t);
+    recovery_ = "initdb";
+    LogInfo("Initialised a new database", {{"endpoint", config_.endpoint},
+                                           {"branch", config_.branch},
+                                           {"timeline", config_.timeline},
+                                           {"seconds", Seconds(initdb_seconds_)}});
+  }
+  // A read-write start of a data directory that was not shut down cleanly (a branch of a
+  // running database, a compute that crashed) needs WAL replay: as a standby promoted at the
+  // end of pg_wal rather than as crash recovery, which ends with a synchronous checkpoint.
+  bool promote = false;
+  if (config_.mode == ComputeMode::kReadWrite && !initialised) {
+    absl::StatusOr<PgControlSummary> control = postgres_->ReadControlFile();
+    if (!control.ok()) {
+      LogWarning("Cannot read pg_control: starting without a promotion",
+                 {{"endpoint", config_.endpoint},
+                  {"timeline", config_.timeline},
+                  {"error", control.status().ToString()}});
+    } else if (!control->clean()) {
+      // Archive recovery refuses WAL written with wal_level=minimal: crash recovery then.
+      promote = control->wal_level >= PgControlSummary::kWalLevelReplica;
+      recovery_ = promote ? "promote" : "crash";
+      LogInfo("The data directory was not shut down cleanly",
+              {{"endpoint", config_.endpoint},
+               {"timeline", config_.timeline},
+               {"state", control->StateName()},
+               {"recovery", promote ? "standby, then promotion"
+                                    : "crash recovery (wal_level "
+                                      "minimal)"}});
+    }
+  } else if (config_.mode == ComputeMode::kReadOnly) {
+    recovery_ = "standby";
+  }
+  promotion_pending_ = promote;
+  PGB_RETURN_IF_ERROR(postgres_->PrepareDataDir(promote));
+  PGB_RETURN_IF_ERROR(postgres_->WriteConfigFiles());
+  if (ShouldAbort()) return absl::CancelledError("stopped before PostgreSQL started");
+
+  t = std::chrono::steady_clock::now();
+  PGB_RETURN_IF_ERROR(postgres_->Start(promote));
+  postgres_started_ = true;
+  PGB_RETURN_IF_ERROR(postgres_->WaitReady(
+      Remaining(), [this] { return ShouldAbort(); }, [this](milliseconds d) { Sleep(d); }));
+  // Promoted: PostgreSQL has removed standby.signal itself.
+  promotion_pending_ = false;
+  postgres_seconds_ = SecondsSince(t);
+  LogInfo(promote ? "PostgreSQL replayed the WAL, was promoted and accepts connections"
+                  : "PostgreSQL accepts connections",
+          {{"endpoint", config_.endpoint},
+           {"timeline", config_.timeline},
+           {"seconds", Seconds(postgres_seconds_)}});
+  // The activity connection (a new backend: tens of ms) opens while the role is set up, so the
+  // first /status after "running" answers at once and the wake is seen without delay.
+  auto activity = std::make_unique<PgActivitySource>(
+      absl::StrCat(postgres_->SocketConnInfo("postgres"), " options='-c statement_timeout=5000'"));
+  std::thread warm_up([&activity] { (void)activity->Sample(); });
+  absl::Status role = absl::OkStatus();
+  if (config_.mode == ComputeMode::kReadWrite) {
+    t = std::chrono::steady_clock::now();
+    role =
+        SetUpRole(postgres_->SocketConnInfo(config_.database),
+                  postgres_->SocketConnInfo("postgres"), config_.role, config_.database, password_);
+    role_seconds_ = SecondsSince(t);
+  }
+  warm_up.join();
+  PGB_RETURN_IF_ERROR(role);
+  activity_ = std::move(activity);
+  return absl::OkStatus();
+}
+
+std::optional<std::string> ComputeAgent::Monitor() {
+  while (true) {
+    Sleep(seconds(1));
+    if (waiter_->stop_requested()) return std::nullopt;
+    if (!postgres_->Alive()) {
+      return absl::StrCat("PostgreSQL exited unexpectedly: ", postgres_->DescribeExit());
+    }
+    if (!pagefs_->Alive()) {
+      return absl::StrCat("pagefs exited unexpectedly: ", pagefs_->DescribeExit());
+    }
+  }
+}
+
+absl::Status ComputeAgent::Shutdown() {
+  if (sampler_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(sampler_mu_);
+      sampler_stop_ = true;
+    }
+    sampler_cv_.notify_all();
+    sampler_.join();
+  }
+  if (activity_ != nullptr) activity_->Close();
+  absl::Status result;
+  if (postgres_started_) {
+    auto t = std::chrono::steady_clock::now();
+    std::string how = postgres_->Stop(seconds(config_.stop_timeout_seconds));
+    LogInfo("Stopped PostgreSQL", {{"endpoint", config_.endpoint},
+                                   {"timeline", config_.timeline},
+                                   {"shutdown", how},
+                                   {"seconds", Seconds(SecondsSince(t))}});
+    postgres_->KillOrphans();
+    if (how == "immediate" || how == "killed") {
+      result = absl::DeadlineExceededError(
+          absl::StrCat("PostgreSQL did not finish a fast shutdown within ",
+                       config_.stop_timeout_seconds, " s (", how, ")"));
+    }
+  }
+  // A start that failed before the promotion must not leave the branch a standby (the next
+  // read-write start would remove the file anyway; a child branch taken meanwhile would not).
+  if (promotion_pending_ && mounted_ && postgres_ != nullptr) postgres_->RemoveStandbySignal();
+  if (mounted_) {
+    auto t = std::chrono::steady_clock::now();
+    absl::Status s = pagefs_->Unmount(seconds(5), seconds(30));
+    LogInfo("Unmounted branch", {{"endpoint", config_.endpoint},
+                                 {"timeline", config_.timeline},
+                                 {"seconds", Seconds(SecondsSince(t))}});
+    if (!s.ok() && result.ok()) result = s;
+  }
+  http_.Stop();
+  if (!config_.status_port_file.empty()) unlink(config_.status_port_file.c_str());
+  return result;
+}
+
+void ComputeAgent::RefreshActivity() {
+  if (status_.state() != ComputeState::kRunning || activity_ == nullptr) return;
+  absl::StatusOr<ActivitySnapshot> a = activity_->Sample();
+  if (a.ok()) {
+    status_.Observe(*a);
+  } else {
+    LogWarning("Cannot sample activity",
+               {{"endpoint", config_.endpoint}, {"error", a.status().ToString()}});
+  }
+}
+
+void ComputeAgent::SamplerLoop() {
+  std::unique_lock<std::mutex> lock(sampler_mu_);
+  while (!sampler_stop_) {
+    sampler_cv_.wait_for(lock, seconds(1));
+    if (sampler_stop_) break;
+    lock.unlock();
+    RefreshActivity();
+    lock.lock();
+  }
+}
+
+HttpResponse ComputeAgent::Handle(const std::string& method, const std::string& path) {
+  if (path == "/status") {
+    RefreshActivity();
+    return {200, "application/json", ComputeStatus::ToJson(status_.View())};
+  }
+  if (path == "/metrics") {
+    RefreshActivity();
+    return {200, "text/plain; version=0.0.4", metrics_.Render(status_.View())};
+  }
+  return {404, "application/json", "{\"message\":\"not found: GET /status or /metrics\"}"};
+}
+
+}  // namespace pgbranch::compute

@@ -1,0 +1,107 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "common/clock.h"
+#include "compute/activity_sampler.h"
+#include "compute/compute_config.h"
+#include "compute/compute_layout.h"
+#include "compute/compute_metrics.h"
+#include "compute/compute_status.h"
+#include "compute/http_server.h"
+#include "compute/os_user.h"
+#include "compute/pagefs_process.h"
+#include "compute/postgres_process.h"
+#include "compute/signal_waiter.h"
+
+// pgbranch-compute: one endpoint's compute, from spawn to suspend.
+//
+//   start:  serve /status (state starting) → mount pagefs → initdb (new root branch) → prepare
+//           the data directory → write the config files → start PostgreSQL → wait until it
+//           accepts connections → role and password (read-write) → running
+//
+//           A read-write start of a data directory that was not shut down cleanly (pg_control;
+//           a branch of a running database is a crash image) starts PostgreSQL as a standby and
+//           promotes it once it has replayed pg_wal: promotion ends recovery with a background
+//           checkpoint, crash recovery with a synchronous one (slow through FUSE). Readiness
+//           waits for the promotion; standby.signal is removed if the start fails before it.
+//   run:    sample pg_stat_activity every second (and on every /status); watch the children
+//   stop:   on SIGTERM/SIGINT: fast shutdown (then immediate, then SIGKILL), unmount (pagefs
+//           flushes), exit 0. On a failure (PostgreSQL or pagefs died, a start step failed):
+//           state failed with a message, the same cleanup, exit 1.
+//
+// Invariant: when Run() returns, no PostgreSQL of this compute runs and nothing is mounted on
+// workdir/mnt. Every stop step is bounded, so the whole stop is.
+//
+// Threads: Run() owns the main thread (spawning and reaping children, signals); the HTTP server
+// and the sampler thread only read the status and query PostgreSQL over their own connection.
+namespace pgbranch::compute {
+
+class ComputeAgent {
+ public:
+  // `waiter` must have blocked the signals (SignalWaiter::BlockSignals) before any thread.
+  ComputeAgent(ComputeConfig config, Clock* clock, SignalWaiter* waiter);
+  ~ComputeAgent();
+
+  // Runs the compute; returns the process exit code.
+  int Run();
+
+ private:
+  absl::Status StartServing();
+  absl::Status StartCompute();
+  absl::Status PrepareWorkdir();
+  // Waits for a stop signal or a child's death; the failure message if a child died.
+  std::optional<std::string> Monitor();
+  // Stops whatever runs; an error if the cleanup was not clean.
+  absl::Status Shutdown();
+
+  HttpResponse Handle(const std::string& method, const std::string& path);
+  void RefreshActivity();
+  void SamplerLoop();
+
+  bool ShouldAbort();
+  void Sleep(std::chrono::milliseconds d) { waiter_->Sleep(d); }
+  std::chrono::milliseconds Remaining() const;
+
+  // Log fields that identify this compute.
+  std::string endpoint() const { return config_.endpoint; }
+
+  const ComputeConfig config_;
+  Clock* const clock_;
+  SignalWaiter* const waiter_;
+  const std::chrono::steady_clock::time_point start_time_;
+  std::chrono::steady_clock::time_point start_deadline_;
+
+  ComputeStatus status_;
+  ComputeMetrics metrics_;
+  HttpServer http_;
+
+  std::optional<ComputeLayout> layout_;
+  std::optional<OsUser> user_;
+  std::string password_;
+  std::unique_ptr<PagefsProcess> pagefs_;
+  std::unique_ptr<PostgresProcess> postgres_;
+  bool mounted_ = false;
+  bool postgres_started_ = false;
+  // standby.signal written for a promotion that has not completed yet.
+  bool promotion_pending_ = false;
+  // Durations of the start steps (seconds), logged with "Started PostgreSQL".
+  double mount_seconds_ = 0, initdb_seconds_ = 0, postgres_seconds_ = 0, role_seconds_ = 0;
+  std::string recovery_ = "none";
+
+  // Created once PostgreSQL runs; closed before it stops.
+  std::unique_ptr<PgActivitySource> activity_;
+  std::mutex sampler_mu_;
+  std::condition_variable sampler_cv_;
+  bool sampler_stop_ = false;
+  std::thread sampler_;
+};
+
+}  // namespace pgbranch::compute

@@ -1,0 +1,72 @@
+// pgbranch-compute: the compute agent of one endpoint (docs/local-mode-internals.md).
+//
+//   pgbranch-compute --config FILE
+//
+// Mounts the endpoint's timeline with pagefs, prepares and starts unmodified PostgreSQL on it as
+// the postgres user, serves GET /status and GET /metrics, and on SIGTERM/SIGINT suspends
+// cleanly: fast shutdown, unmount (pagefs flushes), exit 0. Exit codes: 0 after a clean stop,
+// 1 when the compute failed (the message is logged and was shown on /status), 2 for a bad
+// command line or configuration. Runs as root (FUSE); PostgreSQL runs as `postgres`.
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "compute/compute_agent.h"
+#include "compute/compute_config.h"
+#include "compute/signal_waiter.h"
+
+namespace {
+
+constexpr char kUsage[] = "usage: pgbranch-compute --config FILE\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace pgbranch;
+  using namespace pgbranch::compute;
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      fputs(kUsage, stdout);
+      return 0;
+    }
+    if (a == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      config_path = a.substr(9);
+    } else {
+      fprintf(stderr, "pgbranch-compute: unexpected argument %s\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    fprintf(stderr, "pgbranch-compute: --config is required\n%s", kUsage);
+    return 2;
+  }
+  // Before any thread exists, so that every thread inherits the blocked signals.
+  SignalWaiter::BlockSignals();
+
+  std::string unknown;
+  absl::StatusOr<ComputeConfig> config = LoadComputeConfig(config_path, &unknown);
+  if (!config.ok()) {
+    fprintf(stderr, "pgbranch-compute: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  SetLogLevel(config->log_level == "debug"     ? LogLevel::kDebug
+              : config->log_level == "warning" ? LogLevel::kWarning
+              : config->log_level == "error"   ? LogLevel::kError
+                                               : LogLevel::kInfo);
+  if (!unknown.empty()) LogWarning("Ignoring unknown config keys", {{"keys", unknown}});
+  if (geteuid() != 0) {
+    fprintf(stderr,
+            "pgbranch-compute: must run as root (FUSE mounts; PostgreSQL runs as postgres)\n");
+    return 2;
+  }
+  SignalWaiter waiter;
+  ComputeAgent agent(std::move(*config), RealClock(), &waiter);
+  return agent.Run();
+}

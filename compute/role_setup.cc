@@ -1,0 +1,165 @@
+#include "compute/role_setup.h"
+
+#include <libpq-fe.h>
+
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "compute/scram_verifier.h"
+
+namespace pgbranch::compute {
+namespace {
+
+struct ConnCloser {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+struct ResultCloser {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using Conn = std::unique_ptr<PGconn, ConnCloser>;
+using Result = std::unique_ptr<PGresult, ResultCloser>;
+
+std::string ErrorOf(PGconn* conn) {
+  std::string e = PQerrorMessage(conn);
+  while (!e.empty() && (e.back() == '\n' || e.back() == ' ')) e.pop_back();
+  return e;
+}
+
+// Runs `sql` with text parameters; returns whether it returned at least one row.
+absl::StatusOr<bool> Exec(PGconn* conn, const std::string& sql,
+                          const std::vector<std::string>& params = {}) {
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  Result r(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                        nullptr, nullptr, 0));
+  ExecStatusType st = PQresultStatus(r.get());
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    return absl::InternalError(ErrorOf(conn));
+  }
+  return st == PGRES_TUPLES_OK && PQntuples(r.get()) > 0;
+}
+
+absl::StatusOr<std::string> Identifier(PGconn* conn, const std::string& name) {
+  char* id = PQescapeIdentifier(conn, name.c_str(), name.size());
+  if (id == nullptr) return absl::InternalError(ErrorOf(conn));
+  std::string out = id;
+  PQfreemem(id);
+  return out;
+}
+
+struct RoleRow {
+  std::string verifier;  // pg_authid.rolpassword, empty when NULL
+  bool can_login = false;
+};
+
+absl::StatusOr<std::optional<RoleRow>> LookUpRole(PGconn* conn, const std::string& role) {
+  const char* values[] = {role.c_str()};
+  Result r(PQexecParams(conn,
+                        "SELECT coalesce(rolpassword, ''), rolcanlogin FROM pg_authid "
+                        "WHERE rolname = $1",
+                        1, nullptr, values, nullptr, nullptr, 0));
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) return absl::InternalError(ErrorOf(conn));
+  if (PQntuples(r.get()) == 0) return std::optional<RoleRow>();
+  RoleRow row;
+  row.verifier = PQgetvalue(r.get(), 0, 0);
+  row.can_login = std::string(PQgetvalue(r.get(), 0, 1)) == "t";
+  return std::optional<RoleRow>(row);
+}
+
+absl::Status SetPassword(PGconn* conn, const std::string& role, const std::string& role_id,
+                         const std::string& password) {
+  char* verifier = PQencryptPasswordConn(conn, password.c_str(), role.c_str(), "scram-sha-256");
+  if (verifier == nullptr) {
+    return absl::InternalError(absl::StrCat("cannot compute the SCRAM verifier: ", ErrorOf(conn)));
+  }
+  char* literal = PQescapeLiteral(conn, verifier, strlen(verifier));
+  PQfreemem(verifier);
+  if (literal == nullptr) return absl::InternalError(ErrorOf(conn));
+  std::string alter = absl::StrCat("ALTER ROLE ", role_id, " WITH LOGIN PASSWORD ", literal);
+  PQfreemem(literal);
+  absl::StatusOr<bool> altered = Exec(conn, alter);
+  if (!altered.ok()) {
+    return absl::InternalError(absl::StrCat("ALTER ROLE ", role, ": ", altered.status().message()));
+  }
+  LogInfo("Set the role's password", {{"role", role}});
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadPasswordFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read the password file ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  // Stripped like the CLI strips it when it builds connection strings.
+  std::string pw(absl::StripAsciiWhitespace(ss.str()));
+  if (pw.empty())
+    return absl::InvalidArgumentError(absl::StrCat("the password file ", path, " is empty"));
+  return pw;
+}
+
+absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_conninfo,
+                       const std::string& role, const std::string& database,
+                       const std::string& password) {
+  Conn conn(PQconnectdb(conninfo.c_str()));
+  if (PQstatus(conn.get()) != CONNECTION_OK && !fallback_conninfo.empty() &&
+      ErrorOf(conn.get()).find("does not exist") != std::string::npos) {
+    conn.reset(PQconnectdb(fallback_conninfo.c_str()));
+  }
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot connect to PostgreSQL: ", ErrorOf(conn.get())));
+  }
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
+  // A read-write endpoint serves a primary: never a standby (a standby.signal that survived, a
+  // promotion that did not happen).
+  PGB_ASSIGN_OR_RETURN(bool in_recovery,
+                       Exec(conn.get(), "SELECT 1 WHERE pg_catalog.pg_is_in_recovery()"));
+  if (in_recovery) {
+    return absl::FailedPreconditionError(
+        "PostgreSQL is still in recovery: a read-write endpoint needs a primary");
+  }
+  PGB_ASSIGN_OR_RETURN(std::string role_id, Identifier(conn.get(), role));
+  PGB_ASSIGN_OR_RETURN(std::optional<RoleRow> row, LookUpRole(conn.get(), role));
+  if (!row.has_value()) {
+    absl::StatusOr<bool> r =
+        Exec(conn.get(), absl::StrCat("CREATE ROLE ", role_id, " LOGIN CREATEDB CREATEROLE"));
+    if (!r.ok()) {
+      return absl::InternalError(absl::StrCat("CREATE ROLE ", role, ": ", r.status().message()));
+    }
+    LogInfo("Created role", {{"role", role}});
+  }
+  // Setting an unchanged password would cost a commit (a round trip to the pageserver) on every
+  // wake: compare with the stored verifier first.
+  if (!row.has_value() || !row->can_login || !ScramVerifierMatches(row->verifier, password)) {
+    PGB_RETURN_IF_ERROR(SetPassword(conn.get(), role, role_id, password));
+  }
+  PGB_ASSIGN_OR_RETURN(
+      bool db_exists, Exec(conn.get(), "SELECT 1 FROM pg_database WHERE datname = $1", {database}));
+  if (!db_exists) {
+    PGB_ASSIGN_OR_RETURN(std::string db_id, Identifier(conn.get(), database));
+    absl::StatusOr<bool> r =
+        // FILE_COPY: a small WAL record between two checkpoints, instead of every page of
+        // template1 logged (WAL_LOG, ~7 MB) after the last checkpoint, which every branch of
+        // a new root would replay (creating each relation file again through FUSE).
+        Exec(conn.get(),
+             absl::StrCat("CREATE DATABASE ", db_id, " OWNER ", role_id, " STRATEGY FILE_COPY"));
+    if (!r.ok()) {
+      return absl::InternalError(
+          absl::StrCat("CREATE DATABASE ", database, ": ", r.status().message()));
+    }
+    LogInfo("Created database", {{"database", database}, {"owner", role}});
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace pgbranch::compute

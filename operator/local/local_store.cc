@@ -1,0 +1,452 @@
+#include "operator/local/local_store.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "operator/model/json.h"
+
+namespace pgbranch::cli {
+namespace {
+
+using control::Branch;
+using control::Endpoint;
+using control::Kind;
+using control::Resource;
+
+std::string NewUid() {
+  std::random_device rd;
+  std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd());
+  uint64_t a = gen(), b = gen();
+  return absl::StrFormat("%08x-%04x-4%03x-%04x-%012x", a >> 32, (a >> 16) & 0xffff, a & 0xfff,
+                         (b >> 48 & 0x3fff) | 0x8000, b & 0xffffffffffffULL);
+}
+
+std::string SpecJson(const web::json::value& object) { return object.at("spec").serialize(); }
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& data) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot write ", tmp, ": ", strerror(errno)));
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return absl::InternalError(absl::StrCat("cannot write ", tmp, ": ", strerror(errno)));
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    return absl::InternalError(absl::StrCat("cannot sync ", tmp, ": ", strerror(errno)));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot rename ", tmp, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+bool PortFree(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+LocalStore::LocalStore(std::string path, Clock* clock) : path_(std::move(path)), clock_(clock) {}
+
+void LocalStore::SetChangeListener(ChangeFn fn) {
+  std::lock_guard<std::mutex> l(mu_);
+  on_change_ = std::move(fn);
+}
+
+void LocalStore::Notify(Kind kind, const std::string& ns, const std::string& name) {
+  ChangeFn fn;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    fn = on_change_;
+  }
+  if (fn) fn(kind, ns, name);
+}
+
+absl::Status LocalStore::Load() {
+  if (path_.empty()) return absl::OkStatus();
+  std::ifstream in(path_);
+  if (!in) return absl::OkStatus();  // first start
+  std::stringstream buf;
+  buf << in.rdbuf();
+  web::json::value doc;
+  try {
+    doc = web::json::value::parse(buf.str());
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat(path_, " is not valid JSON (", e.what(),
+                                            "); move it away to start with no objects"));
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  routes_version_ = std::max<int64_t>(1, control::JsonInt(doc, "routesVersion"));
+  next_uid_ = control::JsonInt(doc, "nextUid") + 1;
+  auto items = [&](const char* key) {
+    return doc.has_field(key) && doc.at(key).is_array() ? doc.at(key).as_array()
+                                                        : web::json::value::array().as_array();
+  };
+  for (const auto& v : items("branches")) {
+    auto b = control::BranchFromJson(v);
+    if (!b.ok()) return absl::DataLossError(absl::StrCat(path_, ": ", b.status().message()));
+    branches_[{b->metadata.namespace_, b->metadata.name}] = *b;
+  }
+  for (const auto& v : items("endpoints")) {
+    auto e = control::EndpointFromJson(v);
+    if (!e.ok()) return absl::DataLossError(absl::StrCat(path_, ": ", e.status().message()));
+    endpoints_[{e->metadata.namespace_, e->metadata.name}] = *e;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LocalStore::SaveLocked() {
+  if (path_.empty()) return absl::OkStatus();
+  web::json::value doc = web::json::value::object();
+  doc["routesVersion"] = web::json::value::number(routes_version_);
+  doc["nextUid"] = web::json::value::number(next_uid_);
+  web::json::value bs = web::json::value::array(), es = web::json::value::array();
+  size_t i = 0;
+  for (const auto& [k, b] : branches_) bs[i++] = control::ToJson(b);
+  i = 0;
+  for (const auto& [k, e] : endpoints_) es[i++] = control::ToJson(e);
+  doc["branches"] = bs;
+  doc["endpoints"] = es;
+  return WriteFileAtomically(path_, doc.serialize());
+}
+
+std::vector<std::string> LocalStore::ChildrenLocked(const std::string& ns,
+                                                    const std::string& name) const {
+  std::vector<std::string> out;
+  for (const auto& [k, b] : branches_) {
+    if (k.first == ns && b.spec.parent == name) out.push_back(k.second);
+  }
+  return out;
+}
+
+int LocalStore::AllocatePortLocked() const {
+  std::set<int> taken;
+  for (const auto& [k, e] : endpoints_) taken.insert(e.status.port);
+  // Ports the kernel hands out for port 0 are ephemeral; try those until one is free for us.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    int port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port = ntohs(addr.sin_port);
+    }
+    ::close(fd);
+    if (port > 0 && !taken.count(port) && PortFree(port)) return port;
+  }
+  return 0;
+}
+
+absl::StatusOr<std::vector<Resource>> LocalStore::Apply(const std::vector<Resource>& rs) {
+  std::vector<Resource> out;
+  std::vector<std::pair<Kind, std::pair<std::string, std::string>>> changed;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    // Check everything first: a file applies completely or not at all.
+    auto saved_b = branches_;
+    auto saved_e = endpoints_;
+    auto saved_v = routes_version_;
+    for (const Resource& r : rs) {
+      absl::StatusOr<Resource> stored = std::holds_alternative<Branch>(r)
+                                            ? ApplyBranchLocked(std::get<Branch>(r))
+                                            : ApplyEndpointLocked(std::get<Endpoint>(r));
+      if (!stored.ok()) {
+        branches_ = std::move(saved_b);
+        endpoints_ = std::move(saved_e);
+        routes_version_ = saved_v;
+        return stored.status();
+      }
+      if (const auto* b = std::get_if<Branch>(&*stored)) {
+        changed.push_back({Kind::kBranch, {b->metadata.namespace_, b->metadata.name}});
+      } else {
+        const auto& e = std::get<Endpoint>(*stored);
+        changed.push_back({Kind::kEndpoint, {e.metadata.namespace_, e.metadata.name}});
+      }
+      out.push_back(std::move(*stored));
+    }
+    PGB_RETURN_IF_ERROR(SaveLocked());
+  }
+  for (const auto& [kind, key] : changed) Notify(kind, key.first, key.second);
+  return out;
+}
+
+absl::StatusOr<Resource> LocalStore::ApplyBranchLocked(Branch b) {
+  const Key key{b.metadata.namespace_, b.metadata.name};
+  auto it = branches_.find(key);
+  const std::string what = absl::StrCat("Branch \"", b.metadata.name, "\"");
+  if (it == branches_.end()) {
+    b.metadata.uid = NewUid();
+    b.metadata.generation = 1;
+    b.metadata.creation_timestamp = absl::FromUnixMicros(clock_->NowMicros());
+    b.status = {};
+    b.status.phase = control::kPhasePending;
+    branches_[key] = b;
+    return Resource(b);
+  }
+  Branch& cur = it->second;
+  if (cur.metadata.deletion_timestamp) {
+    return absl::FailedPreconditionError(absl::StrCat(what,
+                                                      " is being deleted; apply it again "
+                                                      "once it is gone"));
+  }
+  if (b.spec.parent != cur.spec.parent) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": spec.parent is immutable (", cur.spec.parent.empty() ? "none" : cur.spec.parent,
+        "); create a new branch instead"));
+  }
+  if (b.spec.lsn != cur.spec.lsn || b.spec.timestamp != cur.spec.timestamp) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": the start point (spec.lsn, spec.timestamp) is immutable; create a new branch"));
+  }
+  if (b.spec.reset_generation < cur.spec.reset_generation) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": spec.resetGeneration cannot go down (it is ", cur.spec.reset_generation, ")"));
+  }
+  if (b.spec.reset_generation > cur.spec.reset_generation && cur.spec.protected_ &&
+      b.spec.protected_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, " is protected and cannot be reset; set protected: false first"));
+  }
+  if (SpecJson(control::ToJson(b)) != SpecJson(control::ToJson(cur))) {
+    cur.spec = b.spec;
+    ++cur.metadata.generation;
+  }
+  cur.metadata.labels = b.metadata.labels;
+  cur.metadata.annotations = b.metadata.annotations;
+  return Resource(cur);
+}
+
+absl::StatusOr<Resource> LocalStore::ApplyEndpointLocked(Endpoint e) {
+  const Key key{e.metadata.namespace_, e.metadata.name};
+  auto it = endpoints_.find(key);
+  if (it == endpoints_.end()) {
+    e.metadata.uid = NewUid();
+    e.metadata.generation = 1;
+    e.metadata.creation_timestamp = absl::FromUnixMicros(clock_->NowMicros());
+    e.status = {};
+    e.status.phase = control::kPhasePending;
+    e.status.host = "127.0.0.1";
+    e.status.port = AllocatePortLocked();
+    if (e.status.port == 0) return absl::ResourceExhaustedError("no free loopback port left");
+    ++routes_version_;
+    endpoints_[key] = e;
+    return Resource(e);
+  }
+  Endpoint& cur = it->second;
+  const std::string what = absl::StrCat("Endpoint \"", e.metadata.name, "\"");
+  if (cur.metadata.deletion_timestamp) {
+    return absl::FailedPreconditionError(absl::StrCat(what, " is being deleted"));
+  }
+  if (e.spec.branch != cur.spec.branch || e.spec.type != cur.spec.type) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what,
+        ": spec.branch and spec.type are immutable; delete the endpoint and create it again"));
+  }
+  if (SpecJson(control::ToJson(e)) != SpecJson(control::ToJson(cur))) {
+    cur.spec = e.spec;
+    ++cur.metadata.generation;
+  }
+  cur.metadata.labels = e.metadata.labels;
+  cur.metadata.annotations = e.metadata.annotations;
+  return Resource(cur);
+}
+
+absl::Status LocalStore::UserDeleteBranch(const std::string& ns, const std::string& name) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = branches_.find({ns, name});
+    if (it == branches_.end()) {
+      return absl::NotFoundError(absl::StrCat("branch \"", name, "\" does not exist"));
+    }
+    if (it->second.spec.protected_) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "branch \"", name, "\" is protected; unprotect it first (protected: false)"));
+    }
+    std::vector<std::string> children = ChildrenLocked(ns, name);
+    if (!children.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("branch \"", name, "\" has child branches: ", absl::StrJoin(children, ", "),
+                       "; delete them first"));
+    }
+    if (!it->second.metadata.deletion_timestamp) {
+      it->second.metadata.deletion_timestamp = absl::FromUnixMicros(clock_->NowMicros());
+      PGB_RETURN_IF_ERROR(SaveLocked());
+    }
+  }
+  Notify(Kind::kBranch, ns, name);
+  return absl::OkStatus();
+}
+
+absl::Status LocalStore::UserDeleteEndpoint(const std::string& ns, const std::string& name) {
+  PGB_RETURN_IF_ERROR(RequestEndpointDeletion(ns, name));
+  Notify(Kind::kEndpoint, ns, name);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Branch> LocalStore::RequestReset(const std::string& ns, const std::string& name) {
+  Branch out;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = branches_.find({ns, name});
+    if (it == branches_.end()) {
+      return absl::NotFoundError(absl::StrCat("branch \"", name, "\" does not exist"));
+    }
+    Branch& b = it->second;
+    if (b.spec.parent.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("branch \"", name, "\" is a root branch: only a child can be reset"));
+    }
+    if (b.spec.protected_) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "branch \"", name, "\" is protected and cannot be reset; unprotect it first"));
+    }
+    if (b.metadata.deletion_timestamp) {
+      return absl::FailedPreconditionError(absl::StrCat("branch \"", name, "\" is being deleted"));
+    }
+    ++b.spec.reset_generation;
+    ++b.metadata.generation;
+    PGB_RETURN_IF_ERROR(SaveLocked());
+    out = b;
+  }
+  Notify(Kind::kBranch, ns, name);
+  return out;
+}
+
+int64_t LocalStore::RoutesVersion() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return routes_version_;
+}
+
+std::vector<LocalStore::Route> LocalStore::Routes(int64_t* version) const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<Route> out;
+  for (const auto& [k, e] : endpoints_) out.push_back({k.second, e.status.port});
+  *version = routes_version_;
+  return out;
+}
+
+std::optional<Branch> LocalStore::GetBranch(const std::string& ns, const std::string& name) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = branches_.find({ns, name});
+  if (it == branches_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<Branch> LocalStore::ListBranches(const std::string& ns) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<Branch> out;
+  for (const auto& [k, b] : branches_) {
+    if (k.first == ns) out.push_back(b);
+  }
+  return out;
+}
+
+std::optional<Endpoint> LocalStore::GetEndpoint(const std::string& ns, const std::string& name) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = endpoints_.find({ns, name});
+  if (it == endpoints_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<Endpoint> LocalStore::ListEndpoints(const std::string& ns) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<Endpoint> out;
+  for (const auto& [k, e] : endpoints_) {
+    if (k.first == ns) out.push_back(e);
+  }
+  return out;
+}
+
+absl::Status LocalStore::UpdateBranchStatus(const std::string& ns, const std::string& name,
+                                            const control::BranchStatus& status) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = branches_.find({ns, name});
+  if (it == branches_.end()) return absl::NotFoundError(name);
+  Branch updated = it->second;
+  updated.status = status;
+  if (control::ToJson(updated).at("status") == control::ToJson(it->second).at("status")) {
+    return absl::OkStatus();
+  }
+  it->second.status = status;
+  return SaveLocked();
+}
+
+absl::Status LocalStore::UpdateEndpointStatus(const std::string& ns, const std::string& name,
+                                              const control::EndpointStatus& status) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = endpoints_.find({ns, name});
+  if (it == endpoints_.end()) return absl::NotFoundError(name);
+  Endpoint updated = it->second;
+  updated.status = status;
+  // host and port belong to the store (assigned at creation), not to the reconciler.
+  updated.status.host = it->second.status.host;
+  updated.status.port = it->second.status.port;
+  if (control::ToJson(updated).at("status") == control::ToJson(it->second).at("status")) {
+    return absl::OkStatus();
+  }
+  it->second.status = updated.status;
+  return SaveLocked();
+}
+
+absl::Status LocalStore::RequestBranchDeletion(const std::string& ns, const std::string& name) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = branches_.find({ns, name});
+  if (it == branches_.end()) return absl::NotFoundError(name);
+  if (it->second.metadata.deletion_timestamp) return absl::OkStatus();
+  it->second.metadata.deletion_timestamp = absl::FromUnixMicros(clock_->NowMicros());
+  return SaveLocked();
+}
+
+absl::Status LocalStore::RequestEndpointDeletion(const std::string& ns, const std::string& name) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = endpoints_.find({ns, name});
+  if (it == endpoints_.end()) {
+    return absl::NotFoundError(absl::StrCat("endpoint \"", name, "\" does not exist"));
+  }
+  if (it->second.metadata.deletion_timestamp) return absl::OkStatus();
+  it->second.metadata.deletion_timestamp = absl::FromUnixMicros(clock_->NowMicros());
+  return SaveLocked();
+}
+
+absl::Status LocalStore::RemoveBranch(const std::string& ns, const std::string& name) {
+  std::lock_guard<std::mutex> l(mu_);
+  branches_.erase({ns, name});
+  return SaveLocked();
+}
+
+absl::Status LocalStore::RemoveEndpoint(const std::string& ns, const std::string& name) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (endpoints_.erase({ns, name}) > 0) ++routes_version_;
+  return SaveLocked();
+}
+
+}  // namespace pgbranch::cli
