@@ -10,6 +10,7 @@ PACKAGES=(
   libfuse3-dev fuse3 libssl-dev libabsl-dev zlib1g-dev
   postgresql-15 postgresql-contrib postgresql-client-15
   curl ca-certificates procps psmisc openssl libpq5 libpq-dev
+  etcd-server
   containerd runc containernetworking-plugins iptables debootstrap libc6-dev
 )
 
