@@ -215,6 +215,16 @@ curl_api() {
     "https://127.0.0.1:$PORT$1"
 }
 
+# Memory-backed etcd dirs whose cluster went away without `down` (killed CI run): remove them.
+sweep_shm() {
+  local d owner
+  for d in /dev/shm/pgbranch-etcd.*; do
+    [[ -f $d/.owner ]] || continue
+    owner=$(cat "$d/.owner")
+    [[ $(readlink "$owner/etcd" 2>/dev/null) == "$d" ]] || rm -rf "$d"
+  done
+}
+
 start_etcd() {
   local data=$DIR/etcd extra=()
   if "$BIN_ETCD" --help 2>&1 | grep -q -- --unsafe-no-fsync; then
@@ -225,6 +235,7 @@ start_etcd() {
       local shm
       shm=$(mktemp -d /dev/shm/pgbranch-etcd.XXXXXX)
       ln -s "$shm" "$data"
+      echo "$DIR" >"$shm/.owner"
     fi
   fi
   mkdir -p "$data/"
@@ -348,7 +359,9 @@ cmd_up() {
   if load_conf && running kube-apiserver && [[ $(curl_api /readyz 2>/dev/null) == ok ]]; then
     log "already up ($DIR, https://127.0.0.1:$PORT)"
   else
-    [[ ! -e $DIR ]] || cmd_down >/dev/null 2>&1 || true
+    if [[ -e $DIR ]]; then
+      cmd_down >/dev/null 2>&1 || { log "$DIR exists and is not a cluster state dir"; exit 1; }
+    fi
     if port_busy "$PORT"; then
       log "port 127.0.0.1:$PORT is in use: set PGBRANCH_K8S_PORT to a free port"
       exit 1
@@ -384,6 +397,7 @@ export PGBRANCH_K8S_SERVER=https://127.0.0.1:$PORT
 export KUBECONFIG=$DIR/kubeconfig
 export PATH=$BIN:\$PATH
 EOF
+    sweep_shm
     t=$(now_ms)
     start_etcd
     log "etcd healthy on 127.0.0.1:$ETCD_PORT ($(since "$t"))"
@@ -411,6 +425,10 @@ cmd_down() {
   if [[ ! -d $DIR ]]; then
     log "nothing to stop ($DIR does not exist)"
     return 0
+  fi
+  if [[ ! -f $DIR/cluster.env && -n $(ls -A "$DIR" 2>/dev/null) && ! -d $DIR/pki ]]; then
+    log "$DIR is not a cluster state dir (no cluster.env, pki): not removing it"
+    return 1
   fi
   if [[ -f $HERE/node.sh && -f $DIR/env.sh ]]; then
     # shellcheck disable=SC1091
