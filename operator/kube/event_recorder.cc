@@ -37,9 +37,8 @@ void EventRecorder::Remember(const std::string& key, Seen seen) {
 void EventRecorder::Record(const ObjectReference& object, Type type, const std::string& reason,
                            const std::string& message) {
   std::string type_name = type == Type::kNormal ? "Normal" : "Warning";
-  std::string key = absl::StrCat(object.uid, "\x1f", object.kind, "\x1f", object.name_space,
-                                 "\x1f", object.name, "\x1f", type_name, "\x1f", reason, "\x1f",
-                                 message);
+  std::string key = absl::StrCat(object.uid, "\x1f", object.kind, "\x1f", object.name_space, "\x1f",
+                                 object.name, "\x1f", type_name, "\x1f", reason, "\x1f", message);
   absl::Time now = absl::FromUnixMicros(options_.clock->NowMicros());
   std::string now_text = FormatKubeTime(now);
   absl::MutexLock lock(&mu_);
@@ -50,8 +49,8 @@ void EventRecorder::Record(const ObjectReference& object, Type type, const std::
     value patch = value::object();
     patch["count"] = value::number(s.count + 1);
     patch["lastTimestamp"] = value::string(now_text);
-    auto patched = client_->Patch(kCoreEvents, s.event_namespace, s.event_name, PatchType::kMerge,
-                                  patch);
+    auto patched =
+        client_->Patch(kCoreEvents, s.event_namespace, s.event_name, PatchType::kMerge, patch);
     if (patched.ok()) {
       s.count++;
       s.last = now;
@@ -69,8 +68,8 @@ void EventRecorder::Record(const ObjectReference& object, Type type, const std::
 
   // Events of cluster-scoped objects live in "default", as client-go does.
   std::string ns = object.name_space.empty() ? "default" : object.name_space;
-  std::string name = absl::StrFormat("%s.%x%04x", object.name, absl::ToUnixNanos(now),
-                                     sequence_++ & 0xffff);
+  std::string name =
+      absl::StrFormat("%s.%x%04x", object.name, absl::ToUnixNanos(now), sequence_++ & 0xffff);
   value ev = value::object();
   ev["apiVersion"] = value::string("v1");
   ev["kind"] = value::string("Event");

@@ -452,8 +452,8 @@ absl::StatusOr<value> FakeKubeApi::WriteLocked(const Resource& r, const std::str
     // Fields the server owns.
     const value& om = old.at("metadata");
     value& nm = next["metadata"];
-    for (const char* f : {"uid", "creationTimestamp", "generation", "deletionTimestamp",
-                          "namespace", "name"}) {
+    for (const char* f :
+         {"uid", "creationTimestamp", "generation", "deletionTimestamp", "namespace", "name"}) {
       if (om.has_field(f)) {
         nm[f] = om.at(f);
       } else if (nm.has_field(f)) {
@@ -533,8 +533,8 @@ absl::StatusOr<value> FakeKubeApi::Patch(const Resource& r, const std::string& n
   return WriteLocked(r, ns, next, mode, check);
 }
 
-absl::Status FakeKubeApi::Delete(const Resource& r, const std::string& ns,
-                                 const std::string& name, const std::string& propagation) {
+absl::Status FakeKubeApi::Delete(const Resource& r, const std::string& ns, const std::string& name,
+                                 const std::string& propagation) {
   if (auto s = CheckFault(Verb::kDelete); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
   auto& objs = objects_[r];

@@ -26,7 +26,9 @@ Informer::Informer(KubeClient* client, Resource resource, std::string ns, Handle
 
 Informer::~Informer() { Stop(); }
 
-void Informer::Start() { thread_ = std::thread([this] { Run(); }); }
+void Informer::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void Informer::Stop() {
   {
@@ -269,8 +271,8 @@ Informer::WatchOutcome Informer::WatchOnce(absl::Status* error) {
     {
       absl::MutexLock lock(&mu_);
       mu_.AwaitWithDeadline(
-          absl::Condition(+[](Informer* i) { return i->watch_done_ || i->stopped_ || i->gone_; },
-                          this),
+          absl::Condition(
+              +[](Informer* i) { return i->watch_done_ || i->stopped_ || i->gone_; }, this),
           next_resync_);
       if (watch_done_ || stopped_ || gone_) break;
       deadline = next_resync_;

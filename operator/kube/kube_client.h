@@ -42,7 +42,7 @@ struct Resource {
 struct ListOptions {
   std::string label_selector;
   std::string field_selector;
-  int64_t limit = 500;       // pages of this size, following `continue`
+  int64_t limit = 500;  // pages of this size, following `continue`
 };
 
 struct ObjectList {
@@ -61,7 +61,7 @@ struct WatchOptions {
   std::string resource_version;  // start after this version
   std::string label_selector;
   bool allow_bookmarks = true;
-  int timeout_seconds = 300;     // server-side end of the watch; the informer reconnects
+  int timeout_seconds = 300;  // server-side end of the watch; the informer reconnects
   std::string field_selector;
 };
 
@@ -96,11 +96,10 @@ class KubeClient {
                                                         const web::json::value& object) = 0;
   // kMerge: JSON merge patch; kJson: RFC 6902 ops (an array); kApply: server-side apply with
   // `field_manager` and force. `subresource` "" or "status".
-  virtual absl::StatusOr<web::json::value> Patch(const Resource& r, const std::string& ns,
-                                                 const std::string& name, PatchType type,
-                                                 const web::json::value& patch,
-                                                 const std::string& field_manager = "pgbranch-operator",
-                                                 const std::string& subresource = "") = 0;
+  virtual absl::StatusOr<web::json::value> Patch(
+      const Resource& r, const std::string& ns, const std::string& name, PatchType type,
+      const web::json::value& patch, const std::string& field_manager = "pgbranch-operator",
+      const std::string& subresource = "") = 0;
   // NOT_FOUND when already gone. `propagation` "" (server default), "Background", "Foreground".
   virtual absl::Status Delete(const Resource& r, const std::string& ns, const std::string& name,
                               const std::string& propagation = "") = 0;

@@ -147,8 +147,8 @@ absl::StatusOr<KubeConfig> KubeConfig::FromYaml(const std::string& yaml,
   if (!user_name.empty()) {
     YAML::Node user = FindNamed(root["users"], user_name, "user");
     if (!user) {
-      return absl::NotFoundError(absl::StrCat(source, ": user \"", user_name,
-                                              "\" (of context \"", ctx_name, "\") not found"));
+      return absl::NotFoundError(absl::StrCat(source, ": user \"", user_name, "\" (of context \"",
+                                              ctx_name, "\") not found"));
     }
     std::string user_where = absl::StrCat(source, ": users[", user_name, "].user");
     auto cert = PemField(user, "client-certificate", base_dir, user_where);
@@ -158,8 +158,8 @@ absl::StatusOr<KubeConfig> KubeConfig::FromYaml(const std::string& yaml,
     config.client_cert_pem = *cert;
     config.client_key_pem = *key;
     if (config.client_cert_pem.empty() != config.client_key_pem.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          user_where, ": client-certificate and client-key must be given together"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(user_where, ": client-certificate and client-key must be given together"));
     }
     std::string token = Str(user, "token");
     std::string token_file = Str(user, "tokenFile");

@@ -15,7 +15,9 @@ LeaderElector::~LeaderElector() { Stop(); }
 
 absl::Time LeaderElector::Now() const { return absl::FromUnixMicros(options_.clock->NowMicros()); }
 
-void LeaderElector::Start() { thread_ = std::thread([this] { Run(); }); }
+void LeaderElector::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void LeaderElector::Stop() {
   {
@@ -126,8 +128,8 @@ bool LeaderElector::TryAcquireOrRenew() {
     return true;
   }
   if (!lease.ok()) {
-    LogWarning("Cannot read the leader lease", {{"lease", options_.lease_name},
-                                                {"error", std::string(lease.status().message())}});
+    LogWarning("Cannot read the leader lease",
+               {{"lease", options_.lease_name}, {"error", std::string(lease.status().message())}});
     return false;
   }
   value spec = lease->has_field("spec") ? lease->at("spec") : value::object();
@@ -157,9 +159,9 @@ bool LeaderElector::TryAcquireOrRenew() {
   auto updated = client_->Update(kLeases, options_.lease_namespace, next);  // carries the rv
   if (!updated.ok()) {
     if (!absl::IsAborted(updated.status())) {
-      LogWarning("Cannot update the leader lease",
-                 {{"lease", options_.lease_name},
-                  {"error", std::string(updated.status().message())}});
+      LogWarning(
+          "Cannot update the leader lease",
+          {{"lease", options_.lease_name}, {"error", std::string(updated.status().message())}});
     }
     return false;
   }
@@ -181,9 +183,9 @@ void LeaderElector::Release() {
   if (updated.ok()) {
     LogInfo("Released the leader lease", {{"lease", options_.lease_name}});
   } else {
-    LogWarning("Cannot release the leader lease",
-               {{"lease", options_.lease_name},
-                {"error", std::string(updated.status().message())}});
+    LogWarning(
+        "Cannot release the leader lease",
+        {{"lease", options_.lease_name}, {"error", std::string(updated.status().message())}});
   }
 }
 

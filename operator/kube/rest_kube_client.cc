@@ -114,8 +114,8 @@ struct RestKubeClient::Impl {
   }
 };
 
-std::string RestKubeClient::Path(const Resource& r, const std::string& ns,
-                                 const std::string& name, const std::string& subresource) {
+std::string RestKubeClient::Path(const Resource& r, const std::string& ns, const std::string& name,
+                                 const std::string& subresource) {
   std::string path = r.group.empty() ? absl::StrCat("/api/", r.version)
                                      : absl::StrCat("/apis/", r.group, "/", r.version);
   if (!ns.empty()) absl::StrAppend(&path, "/namespaces/", Encode(ns));
@@ -135,8 +135,8 @@ absl::Status RestKubeClient::StatusFromHttp(int code, const std::string& body, b
   } catch (const std::exception&) {
   }
   if (message.empty()) {
-    message = body.empty() ? absl::StrCat("HTTP ", code) : absl::StrCat("HTTP ", code, ": ",
-                                                                        body.substr(0, 300));
+    message = body.empty() ? absl::StrCat("HTTP ", code)
+                           : absl::StrCat("HTTP ", code, ": ", body.substr(0, 300));
   }
   switch (code) {
     case 400:
@@ -184,8 +184,8 @@ absl::StatusOr<std::unique_ptr<RestKubeClient>> RestKubeClient::New(const KubeCo
   impl->config = config;
   impl->options = std::move(options);
   try {
-    impl->client = std::make_unique<http_client>(
-        impl->base, impl->MakeConfig(impl->options.request_timeout));
+    impl->client =
+        std::make_unique<http_client>(impl->base, impl->MakeConfig(impl->options.request_timeout));
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(config.source, ": ", e.what()));
   }
@@ -408,8 +408,8 @@ absl::StatusOr<std::unique_ptr<Watch>> RestKubeClient::StartWatch(
   state->what = absl::StrCat("watch ", b.to_string());
   int timeout = (options.timeout_seconds > 0 ? options.timeout_seconds : 1800) + kWatchSlackSeconds;
   try {
-    state->client = std::make_unique<http_client>(
-        impl_->base, impl_->MakeConfig(absl::Seconds(timeout)));
+    state->client =
+        std::make_unique<http_client>(impl_->base, impl_->MakeConfig(absl::Seconds(timeout)));
     http_request req = impl_->MakeRequest(methods::GET, b.to_string());
     state->response = state->client->request(req, state->cts.get_token()).get();
   } catch (const std::exception& e) {

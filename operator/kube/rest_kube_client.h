@@ -24,7 +24,7 @@ class RestKubeClient : public KubeClient {
 
   // Reads nothing over the network; fails only on a bad config (unparsable server URL).
   static absl::StatusOr<std::unique_ptr<RestKubeClient>> New(const KubeConfig& config,
-                                                                Options options);
+                                                             Options options);
   static absl::StatusOr<std::unique_ptr<RestKubeClient>> New(const KubeConfig& config) {
     return New(config, Options());
   }

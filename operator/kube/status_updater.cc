@@ -17,7 +17,7 @@ value Finalizers(const value& obj) {
   if (!obj.has_field("metadata")) return value::array();
   const value& m = obj.at("metadata");
   return m.has_field("finalizers") && m.at("finalizers").is_array() ? m.at("finalizers")
-                                                                     : value::array();
+                                                                    : value::array();
 }
 
 value Op(const std::string& op, const std::string& path, const value& v) {
@@ -54,7 +54,8 @@ absl::StatusOr<value> UpdateStatusWithRetry(KubeClient* client, const Resource& 
 }
 
 bool HasFinalizer(const value& object, const std::string& finalizer) {
-  for (const value& f : Finalizers(object).as_array()) {
+  value list = Finalizers(object);
+  for (const value& f : list.as_array()) {
     if (f.is_string() && f.as_string() == finalizer) return true;
   }
   return false;
@@ -70,8 +71,7 @@ absl::StatusOr<value> AddFinalizer(KubeClient* client, const Resource& resource,
     if (HasFinalizer(*current, finalizer)) return *current;
     bool has_list = current->at("metadata").has_field("finalizers");
     value ops = value::array();
-    ops[0] = Op("test", "/metadata/resourceVersion",
-                value::string(ResourceVersionOf(*current)));
+    ops[0] = Op("test", "/metadata/resourceVersion", value::string(ResourceVersionOf(*current)));
     if (has_list) {
       ops[1] = Op("add", "/metadata/finalizers/-", value::string(finalizer));
     } else {

@@ -25,8 +25,7 @@ bool HasFinalizer(const web::json::value& object, const std::string& finalizer);
 // read (so a concurrent writer makes it fail and we re-read); returns the object as stored.
 absl::StatusOr<web::json::value> AddFinalizer(KubeClient* client, const Resource& resource,
                                               const std::string& ns, const std::string& name,
-                                              const std::string& finalizer,
-                                              int max_attempts = 5);
+                                              const std::string& finalizer, int max_attempts = 5);
 // Removes exactly our `finalizer` (a `test` of that list element guards the `remove`, so we
 // never remove someone else's after the list moved); NOT_FOUND from the object is success
 // (returns null).
