@@ -36,6 +36,12 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& path, absl::Dur
 absl::StatusOr<std::string> HttpRequest(const std::string& method, int port,
                                         const std::string& path, const std::string& body,
                                         absl::Duration timeout) {
+  return HttpRequestTo("127.0.0.1", method, port, path, body, timeout);
+}
+
+absl::StatusOr<std::string> HttpRequestTo(const std::string& host, const std::string& method,
+                                          int port, const std::string& path,
+                                          const std::string& body, absl::Duration timeout) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return absl::InternalError("socket failed");
   timeval tv = absl::ToTimeval(timeout);
@@ -43,13 +49,16 @@ absl::StatusOr<std::string> HttpRequest(const std::string& method, int port,
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address: ", host));
+  }
   addr.sin_port = htons(static_cast<uint16_t>(port));
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     close(fd);
-    return absl::UnavailableError(absl::StrCat("cannot connect to 127.0.0.1:", port));
+    return absl::UnavailableError(absl::StrCat("cannot connect to ", host, ":", port));
   }
-  std::string req = absl::StrCat(method, " ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n",
+  std::string req = absl::StrCat(method, " ", path, " HTTP/1.0\r\nHost: ", host, "\r\n",
                                  "Content-Length: ", body.size(), "\r\n\r\n", body);
   if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
     close(fd);

@@ -19,4 +19,10 @@ absl::StatusOr<std::string> HttpRequest(const std::string& method, int port,
                                         const std::string& path, const std::string& body,
                                         absl::Duration timeout = absl::Seconds(2));
 
+// The same against an IPv4 address (a pod's address, for the operator's status polls).
+absl::StatusOr<std::string> HttpRequestTo(const std::string& host, const std::string& method,
+                                          int port, const std::string& path,
+                                          const std::string& body,
+                                          absl::Duration timeout = absl::Seconds(2));
+
 }  // namespace pgbranch::net

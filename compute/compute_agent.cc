@@ -377,7 +377,17 @@ HttpResponse ComputeAgent::Handle(const std::string& method, const std::string& 
     RefreshActivity();
     return {200, "text/plain; version=0.0.4", metrics_.Render(status_.View())};
   }
-  return {404, "application/json", "{\"message\":\"not found: GET /status or /metrics\"}"};
+  if (path == "/readyz") {
+    // The pod's readiness probe: ready once PostgreSQL accepts connections.
+    bool running = status_.state() == ComputeState::kRunning;
+    return {running ? 200 : 503, "text/plain", running ? "ok\n" : "not running\n"};
+  }
+  if (path == "/healthz") {
+    bool failed = status_.state() == ComputeState::kFailed;
+    return {failed ? 503 : 200, "text/plain", failed ? "failed\n" : "ok\n"};
+  }
+  return {404, "application/json",
+          "{\"message\":\"not found: GET /status, /metrics, /readyz or /healthz\"}"};
 }
 
 }  // namespace pgbranch::compute

@@ -15,7 +15,7 @@
 #include "compute/compute_layout.h"
 #include "compute/compute_metrics.h"
 #include "compute/compute_status.h"
-#include "compute/http_server.h"
+#include "common/http_server.h"
 #include "compute/os_user.h"
 #include "compute/pagefs_process.h"
 #include "compute/postgres_process.h"

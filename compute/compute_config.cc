@@ -150,6 +150,7 @@ absl::Status Apply(const std::string& key, const YAML::Node& v, ComputeConfig* c
   if (key == "token_file") return str(&c->token_file);
   if (key == "workdir") return str(&c->workdir);
   if (key == "status_listen") return str(&c->status_listen);
+  if (key == "listen_address") return str(&c->listen_address);
   if (key == "status_port_file") return str(&c->status_port_file);
   if (key == "pg_bin_dir") return str(&c->pg_bin_dir);
   if (key == "pagefs_bin") return str(&c->pagefs_bin);

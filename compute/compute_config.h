@@ -25,7 +25,10 @@ struct ComputeConfig {
 
   ComputeMode mode = ComputeMode::kReadWrite;
   std::string workdir;  // absolute; see ComputeLayout for what lives in it
-  int pg_port = 0;      // PostgreSQL listens on 127.0.0.1:pg_port
+  int pg_port = 0;      // PostgreSQL listens on listen_address:pg_port
+  // Where PostgreSQL listens. Local mode: loopback. A compute pod: "*", so the in-cluster proxy
+  // reaches it on the pod's address; clients from other hosts then log in with SCRAM.
+  std::string listen_address = "127.0.0.1";
   std::string status_listen = "127.0.0.1:0";
   std::string status_port_file;  // optional: receives the bound HTTP port
   std::string pg_bin_dir = "/usr/lib/postgresql/15/bin";

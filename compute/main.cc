@@ -1,6 +1,7 @@
 // pgbranch-compute: the compute agent of one endpoint (docs/local-mode-internals.md).
 //
 //   pgbranch-compute --config FILE
+//   PGBRANCH_COMPUTE_CONFIG='<yaml>' pgbranch-compute      (a compute pod: config from the env)
 //
 // Mounts the endpoint's timeline with pagefs, prepares and starts unmodified PostgreSQL on it as
 // the postgres user, serves GET /status and GET /metrics, and on SIGTERM/SIGINT suspends
@@ -20,7 +21,9 @@
 
 namespace {
 
-constexpr char kUsage[] = "usage: pgbranch-compute --config FILE\n";
+constexpr char kUsage[] =
+    "usage: pgbranch-compute --config FILE\n"
+    "   or: PGBRANCH_COMPUTE_CONFIG='<yaml or json>' pgbranch-compute\n";
 
 }  // namespace
 
@@ -43,15 +46,19 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (config_path.empty()) {
-    fprintf(stderr, "pgbranch-compute: --config is required\n%s", kUsage);
+  const char* env_config = getenv("PGBRANCH_COMPUTE_CONFIG");
+  if (config_path.empty() && (env_config == nullptr || *env_config == '\0')) {
+    fprintf(stderr, "pgbranch-compute: --config or PGBRANCH_COMPUTE_CONFIG is required\n%s",
+            kUsage);
     return 2;
   }
   // Before any thread exists, so that every thread inherits the blocked signals.
   SignalWaiter::BlockSignals();
 
   std::string unknown;
-  absl::StatusOr<ComputeConfig> config = LoadComputeConfig(config_path, &unknown);
+  absl::StatusOr<ComputeConfig> config = config_path.empty()
+                                             ? ParseComputeConfig(env_config, &unknown)
+                                             : LoadComputeConfig(config_path, &unknown);
   if (!config.ok()) {
     fprintf(stderr, "pgbranch-compute: %s\n", std::string(config.status().message()).c_str());
     return 2;

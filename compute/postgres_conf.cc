@@ -21,7 +21,7 @@ std::string RenderPostgresqlConf(const ComputeConfig& config, const ComputeLayou
       "# Lives outside the data directory so that branches never inherit it.\n",
       "data_directory = ", QuoteConfValue(layout.data_dir), "\n",
       "hba_file = ", QuoteConfValue(layout.hba_conf), "\n",
-      "ident_file = ", QuoteConfValue(layout.ident_conf), "\n", "listen_addresses = '127.0.0.1'\n",
+      "ident_file = ", QuoteConfValue(layout.ident_conf), "\n", "listen_addresses = ", QuoteConfValue(config.listen_address), "\n",
       "port = ", config.pg_port, "\n",
       "unix_socket_directories = ", QuoteConfValue(layout.socket_dir), "\n",
       "password_encryption = 'scram-sha-256'\n",
@@ -50,12 +50,18 @@ std::string RenderPostgresqlConf(const ComputeConfig& config, const ComputeLayou
   return out;
 }
 
-std::string RenderPgHbaConf() {
-  return "# Written by pgbranch-compute on every start.\n"
-         "# TYPE  DATABASE  USER  ADDRESS       METHOD\n"
-         "local   all       all                 trust\n"
-         "host    all       all   127.0.0.1/32  scram-sha-256\n"
-         "host    all       all   ::1/128       scram-sha-256\n";
+std::string RenderPgHbaConf(const std::string& listen_address) {
+  std::string out =
+      "# Written by pgbranch-compute on every start.\n"
+      "# TYPE  DATABASE  USER  ADDRESS       METHOD\n"
+      "local   all       all                 trust\n"
+      "host    all       all   127.0.0.1/32  scram-sha-256\n"
+      "host    all       all   ::1/128       scram-sha-256\n";
+  if (listen_address != "127.0.0.1" && listen_address != "localhost") {
+    out += "host    all       all   0.0.0.0/0     scram-sha-256\n"
+           "host    all       all   ::/0          scram-sha-256\n";
+  }
+  return out;
 }
 
 }  // namespace pgbranch::compute

@@ -17,7 +17,9 @@ std::string RenderPostgresqlConf(const ComputeConfig& config, const ComputeLayou
 
 // pg_hba.conf: trust on the unix socket (its directory is 0700 postgres: only the agent and
 // postgres reach it), scram-sha-256 over TCP on loopback, nothing else.
-std::string RenderPgHbaConf();
+// Local sockets trust (the agent's own connections); TCP logins use SCRAM, from loopback only
+// unless PostgreSQL listens beyond it (`listen_address` not 127.0.0.1).
+std::string RenderPgHbaConf(const std::string& listen_address = "127.0.0.1");
 
 // A postgresql.conf string literal: 'value' with ' and \ escaped.
 std::string QuoteConfValue(std::string_view value);

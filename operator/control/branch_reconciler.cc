@@ -133,14 +133,15 @@ absl::StatusOr<std::optional<ReconcileResult>> BranchReconciler::EnsureTimeline(
     parent_timeline = parent->status.timeline_id;
   }
   PGB_RETURN_IF_ERROR(ctx_.timelines->EnsureTenant(tenant));
-  // The timeline id is the branch name: a retry after a crash finds the timeline it created.
-  auto info = ctx_.timelines->CreateTimeline(tenant, b.metadata.name, parent_timeline,
+  // The timeline id is stable for the object: a retry after a crash finds what it created.
+  const std::string timeline_id = ctx_.timeline_for_branch(b);
+  auto info = ctx_.timelines->CreateTimeline(tenant, timeline_id, parent_timeline,
                                              b.spec.lsn.value_or(0), b.spec.timestamp);
   if (absl::IsAlreadyExists(info.status())) {
-    info = ctx_.timelines->GetTimeline(tenant, b.metadata.name);
+    info = ctx_.timelines->GetTimeline(tenant, timeline_id);
     if (info.ok() && info->ancestor_timeline_id != parent_timeline) {
       info = absl::AlreadyExistsError(absl::StrCat(
-          "timeline ", b.metadata.name, " already exists at the pageserver with another parent (",
+          "timeline ", timeline_id, " already exists at the pageserver with another parent (",
           info->ancestor_timeline_id.empty() ? "none" : info->ancestor_timeline_id, ")"));
     }
   }

@@ -17,6 +17,7 @@ const char* ComputeStateName(ComputeState s);
 struct ComputeSpec {
   std::string ns;
   std::string endpoint;
+  std::string endpoint_uid;  // Kubernetes: owner of the compute's pod and Secret
   std::string branch;
   std::string tenant_id;
   std::string timeline_id;

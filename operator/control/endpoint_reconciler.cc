@@ -1,6 +1,7 @@
 #include "operator/control/endpoint_reconciler.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -100,6 +101,20 @@ absl::StatusOr<ReconcileResult> EndpointReconciler::Reconcile(const std::string&
     return ReconcileResult::After(absl::Milliseconds(200));
   }
 
+  // One read-write endpoint per branch: two writers would fence each other in turn.
+  if (std::optional<std::string> holder = ReadWriteHolder(e); holder && *holder != name) {
+    if (Active(obs.state)) PGB_RETURN_IF_ERROR(ctx_.computes->Stop(ns, name));
+    st.phase = kPhaseConflict;
+    SetCondition(&st.conditions, "Ready", false, "Conflict",
+                 absl::StrCat("branch ", e.spec.branch, " already has the read-write endpoint ",
+                              *holder, "; a branch takes one read-write endpoint. Delete ", *holder,
+                              " first, or make this one type: ReadOnly"),
+                 gen, now);
+    st.observed_generation = gen;
+    PGB_RETURN_IF_ERROR(Write(e, st));
+    return ReconcileResult::After(absl::Seconds(5));
+  }
+
   // Activity decides whether the compute should run.
   ActivityTracker::Activity act = ctx_.activity->Get(key);
   if (obs.state == ComputeState::kRunning) {
@@ -197,11 +212,32 @@ absl::StatusOr<ReconcileResult> EndpointReconciler::Reconcile(const std::string&
   return ReconcileResult::After(std::max(requeue, absl::Milliseconds(10)));
 }
 
+std::optional<std::string> EndpointReconciler::ReadWriteHolder(const Endpoint& e) const {
+  if (e.spec.type != EndpointType::kReadWrite) return std::nullopt;
+  // Admitted endpoints (already past a Conflict check) rank first, so a newcomer never takes the
+  // branch from one that runs; then the oldest, then the name.
+  auto rank = [](const Endpoint& x) {
+    return std::make_tuple(x.status.phase.empty() || x.status.phase == kPhaseConflict,
+                           x.metadata.creation_timestamp, x.metadata.name);
+  };
+  std::optional<Endpoint> best;
+  for (const Endpoint& x : ctx_.store->ListEndpoints(e.metadata.namespace_)) {
+    if (x.spec.branch != e.spec.branch || x.spec.type != EndpointType::kReadWrite ||
+        x.metadata.deletion_timestamp) {
+      continue;
+    }
+    if (!best || rank(x) < rank(*best)) best = x;
+  }
+  if (!best) return std::nullopt;
+  return best->metadata.name;
+}
+
 absl::Status EndpointReconciler::StartCompute(const Endpoint& e, const Branch& b,
                                               EndpointStatus* st) {
   ComputeSpec spec;
   spec.ns = e.metadata.namespace_;
   spec.endpoint = e.metadata.name;
+  spec.endpoint_uid = e.metadata.uid;
   spec.branch = b.metadata.name;
   spec.tenant_id = b.status.tenant_id;
   spec.timeline_id = b.status.timeline_id;

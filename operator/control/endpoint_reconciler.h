@@ -39,6 +39,8 @@ class EndpointReconciler {
  private:
   absl::StatusOr<ReconcileResult> Finalize(const Endpoint& e, EndpointStatus* st,
                                            const ComputeObservation& obs);
+  // The read-write endpoint that holds `e`'s branch (none for a ReadOnly `e`).
+  std::optional<std::string> ReadWriteHolder(const Endpoint& e) const;
   absl::Status StartCompute(const Endpoint& e, const Branch& b, EndpointStatus* st);
   // A suspended ReadOnly endpoint keeps no timeline: it would pin its branch (no reset).
   absl::Status DropEphemeralTimeline(const Endpoint& e, const Branch& b, EndpointStatus* st);

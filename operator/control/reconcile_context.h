@@ -27,6 +27,12 @@ struct ReconcileContext {
   // The pageserver tenant that holds a namespace's branches.
   std::function<std::string(const std::string& ns)> tenant_for_namespace =
       [](const std::string& ns) { return ns; };
+  // The pageserver timeline of a branch. Local mode: the branch's name. Kubernetes: the object's
+  // UID, so a branch deleted and created again under the same name never meets the old
+  // timeline, and a retry after a crash finds the timeline it created.
+  std::function<std::string(const Branch&)> timeline_for_branch = [](const Branch& b) {
+    return b.metadata.name;
+  };
 
   absl::Time Now() const { return absl::FromUnixMicros(clock->NowMicros()); }
   void Enqueue(Kind k, const std::string& ns, const std::string& name) const {

@@ -100,6 +100,7 @@ inline constexpr char kPhaseStarting[] = "Starting";
 inline constexpr char kPhaseRunning[] = "Running";
 inline constexpr char kPhaseSuspending[] = "Suspending";
 inline constexpr char kPhaseSuspended[] = "Suspended";
+inline constexpr char kPhaseConflict[] = "Conflict";  // a second ReadWrite endpoint on a branch
 
 struct EndpointStatus {
   std::string phase;

@@ -1,4 +1,4 @@
-#include "compute/http_server.h"
+#include "common/http_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,4 +1,4 @@
-#include "compute/http_server.h"
+#include "common/http_server.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
-namespace pgbranch::compute {
+namespace pgbranch {
 namespace {
 
 constexpr size_t kMaxRequestBytes = 16 << 10;
@@ -153,4 +153,4 @@ void HttpServer::HandleConnection(int fd) {
   WriteAll(fd, out);
 }
 
-}  // namespace pgbranch::compute
+}  // namespace pgbranch

@@ -10,7 +10,7 @@
 // A minimal HTTP/1.1 server for GET /status and GET /metrics: one thread, one request per
 // connection (Connection: close), bounded request size and read time. Plain sockets rather than
 // cpprest's listener because the agent binds port 0 and must learn the port the kernel chose.
-namespace pgbranch::compute {
+namespace pgbranch {
 
 struct HttpResponse {
   int status = 200;
@@ -43,4 +43,4 @@ class HttpServer {
   std::thread thread_;
 };
 
-}  // namespace pgbranch::compute
+}  // namespace pgbranch
