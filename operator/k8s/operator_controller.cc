@@ -23,7 +23,7 @@ const char* KindName(control::Kind k) { return k == control::Kind::kBranch ? "br
 // Ready-condition reasons that mean a person should look (Warning events).
 bool WarningReason(const std::string& reason) {
   for (const char* r : {"Conflict", "HasChildren", "ComputeFailed", "TimelineCreateFailed",
-                        "ParentNotReady", "Expired", "ResetRefused", "BranchNotReady"}) {
+                        "Expired", "ResetRefused"}) {
     if (reason == r) return true;
   }
   return false;
