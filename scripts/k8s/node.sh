@@ -26,7 +26,9 @@
 #                       PGBRANCH_NODE_NAME
 # Environment: PGBRANCH_K8S_DIR, PGBRANCH_K8S_BIN (kubelet, kubectl; default: build-k8s.sh's
 #   cache dir), PGBRANCH_POD_SUBNET (10.244.0.0/24), PGBRANCH_POD_GATEWAY (10.244.0.1),
-#   PGBRANCH_CNI_BRIDGE (pgbcni0), PGBRANCH_KUBELET_PORT (10250), PGBRANCH_NODE_TIMEOUT (120 s).
+#   PGBRANCH_CNI_BRIDGE (pgbcni0), PGBRANCH_KUBELET_PORT (10250), PGBRANCH_NODE_TIMEOUT (120 s),
+#   PGBRANCH_KUBELET_CGROUP_ROOT (/pgbranch-<hash of DIR>). Two nodes at once need different
+#   DIR, subnet, gateway, bridge and kubelet port.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,6 +42,9 @@ BRIDGE=${PGBRANCH_CNI_BRIDGE:-pgbcni0}
 KUBELET_PORT=${PGBRANCH_KUBELET_PORT:-10250}
 NODE_TIMEOUT=${PGBRANCH_NODE_TIMEOUT:-120}
 NODE_NAME=localhost
+# kubelet's cgroup root: one per state dir, so two nodes (two state dirs) never take each other's
+# pod cgroups for orphans, and `down` removes exactly ours
+CGROUP_ROOT=${PGBRANCH_KUBELET_CGROUP_ROOT:-/pgbranch-$(printf '%s' "$DIR" | sha256sum | cut -c1-8)}
 CNI_NET=pgbranch
 PAUSE_IMAGE=docker.io/pgbranch/pause:dev
 
@@ -74,8 +79,10 @@ start() { # NAME CMD...
   shift
   printf '%q ' "$@" >"$RUN/$name.cmd"
   rm -f "$RUN/$name.pid"
-  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$RUN/$name.pid" "$@" \
-    >>"$LOGS/$name.log" 2>&1 </dev/null &
+  # the daemon keeps no inherited descriptor beyond 0-2 (cluster.sh holds its lock on fd 9)
+  setsid bash -c 'echo $$ >"$0"
+    for fd in /proc/$$/fd/*; do fd=${fd##*/}; ((fd > 2)) && eval "exec $fd>&-"; done
+    exec "$@"' "$RUN/$name.pid" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
   local i
   for ((i = 0; i < 100; i++)); do
     [[ -s $RUN/$name.pid ]] && return 0
@@ -291,8 +298,22 @@ start_containerd() {
 }
 
 # ---- kubelet ------------------------------------------------------------------------------------
+# cgroup v1: the root must exist in every hierarchy (cpuset needs cpus/mems); v2: one directory.
+make_cgroup_root() {
+  local h
+  for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
+    [[ -f $h/cgroup.procs ]] || continue
+    mkdir -p "$h${CGROUP_ROOT#/}"
+    if [[ -f $h/cpuset.cpus && -f $h${CGROUP_ROOT#/}/cpuset.cpus ]]; then
+      [[ -n $(cat "$h${CGROUP_ROOT#/}/cpuset.cpus") ]] || cat "$h/cpuset.cpus" >"$h${CGROUP_ROOT#/}/cpuset.cpus"
+      [[ -n $(cat "$h${CGROUP_ROOT#/}/cpuset.mems") ]] || cat "$h/cpuset.mems" >"$h${CGROUP_ROOT#/}/cpuset.mems"
+    fi
+  done
+}
+
 write_kubelet_config() {
   mkdir -p "$NODE/root" "$NODE/pod-logs"
+  make_cgroup_root
   cat >"$NODE/kubelet-config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -313,6 +334,7 @@ authentication:
 authorization:
   mode: AlwaysAllow
 cgroupDriver: cgroupfs
+cgroupRoot: $CGROUP_ROOT
 failSwapOn: false
 containerRuntimeEndpoint: unix://$SOCK
 imageServiceEndpoint: unix://$SOCK
@@ -346,6 +368,7 @@ EOF
 start_kubelet() {
   if running kubelet "$NODE/kubelet-config.yaml"; then
     log "kubelet already running (pid $(pid_of kubelet))"
+    KUBELET_STARTED=""
     return 0
   fi
   start kubelet "$BIN/kubelet" \
@@ -358,15 +381,22 @@ start_kubelet() {
     --v=1
 }
 
+# node_ready [SINCE_EPOCH_SECONDS]: Ready=True, with a heartbeat not older than SINCE (so a Node
+# object left over from an earlier kubelet does not count).
 node_ready() {
-  [[ $("${KUBECTL[@]}" get node "$NODE_NAME" \
-    -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
+  local out st hb
+  out=$("${KUBECTL[@]}" get node "$NODE_NAME" \
+    -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}' 2>/dev/null) || return 1
+  read -r st hb <<<"$out"
+  [[ $st == True ]] || return 1
+  [[ -z ${1:-} ]] && return 0
+  [[ -n $hb ]] && (($(date -d "$hb" +%s) >= $1))
 }
 
 wait_ready() {
   local i deadline=$((NODE_TIMEOUT * 5))
   for ((i = 0; i < deadline; i++)); do
-    node_ready && return 0
+    node_ready "$KUBELET_STARTED" && return 0
     running kubelet "$NODE/kubelet-config.yaml" || fail "kubelet exited"
     running containerd "$CTRD/config.toml" || fail "containerd exited"
     sleep 0.2
@@ -400,6 +430,17 @@ export PGBRANCH_CNI_BRIDGE=$BRIDGE
 EOF
 }
 
+# What `up` used, so `down`/`status` from a shell without the same environment act on it.
+save_settings() {
+  cat >"$NODE/settings" <<EOF
+SUBNET=$SUBNET
+GATEWAY=$GATEWAY
+BRIDGE=$BRIDGE
+KUBELET_PORT=$KUBELET_PORT
+CGROUP_ROOT=$CGROUP_ROOT
+EOF
+}
+
 cmd_up() {
   local t0 t
   t0=$(now_ms)
@@ -411,6 +452,7 @@ cmd_up() {
     return 0
   fi
   t=$(now_ms)
+  save_settings
   make_certs
   setup_bridge
   write_cni
@@ -425,6 +467,7 @@ cmd_up() {
     || fail "pause image"
   log "pause image $PAUSE_IMAGE imported ($(since "$t"))"
   t=$(now_ms)
+  KUBELET_STARTED=$(date +%s)
   start_kubelet
   wait_ready
   log "node $NODE_NAME Ready ($(since "$t"))"
@@ -434,13 +477,16 @@ cmd_up() {
 }
 
 # ---- down ---------------------------------------------------------------------------------------
-# PIDs of processes whose command line contains STRING (our socket or state dir: no broad names).
-pids_with() {
-  local p
-  for p in /proc/[0-9]*; do
-    [[ -r $p/cmdline ]] || continue
-    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$1"; then echo "${p#/proc/}"; fi
+# PIDs of the runc shims of our containerd: containerd-shim-runc-v2 with our socket as an argument
+# (no broad names: the socket path is unique to this state dir).
+our_shims() {
+  local f pid shim
+  shim=$(readlink -f "$(command -v containerd-shim-runc-v2)")
+  for f in $(grep -lxzF -- "$SOCK" /proc/[0-9]*/cmdline 2>/dev/null); do
+    pid=${f#/proc/}; pid=${pid%/cmdline}
+    [[ $(readlink -f "/proc/$pid/exe" 2>/dev/null) == "$shim" ]] && echo "$pid"
   done
+  return 0
 }
 
 # Our pods' network namespaces: CNI netns holding an address of our subnet.
@@ -462,8 +508,25 @@ cmd_down() {
   local t0 pid c ns
   t0=$(now_ms)
   [[ -d $DIR ]] || { log "nothing to stop ($DIR does not exist)"; return 0; }
+  # Only a state dir whose `up` ran owns a node: the bridge, netns and cgroups named in its
+  # settings. Without them this is a control plane without a node: touch nothing global.
+  if [[ ! -f $NODE/settings ]] && ! running containerd "$CTRD/config.toml" && ! running kubelet "$NODE/kubelet-config.yaml"; then
+    log "no node in $DIR"
+    return 0
+  fi
   mkdir -p "$RUN"
+  local t=$(now_ms)
   stop kubelet "kubelet" 10
+  log "  kubelet stopped ($(since "$t"))"
+  # the node leaves the cluster (the pod GC controller then drops its pods); best effort
+  if [[ -f $DIR/kubeconfig && -x $BIN/kubectl ]]; then
+    "$BIN/kubectl" --kubeconfig "$DIR/kubeconfig" --request-timeout 5s delete node "$NODE_NAME" \
+      --wait=false >/dev/null 2>&1 || true
+  fi
+  # sandbox/container ids, to find CNI result files of the loopback network later
+  local ids=()
+  [[ -d $CTRD/state/io.containerd.runtime.v2.task/k8s.io ]] &&
+    mapfile -t ids < <(ls "$CTRD/state/io.containerd.runtime.v2.task/k8s.io")
   # containers: kill through runc (private root), then the shims of our containerd
   if [[ -d $CTRD/runc ]]; then
     local rroot
@@ -481,10 +544,13 @@ cmd_down() {
       done
     done
   fi
+  log "  containers killed ($(since "$t"))"
   stop containerd "$CTRD/config.toml" 10
-  for pid in $(pids_with "-address $SOCK"); do kill_pid "$pid" 3; done
+  log "  containerd stopped ($(since "$t"))"
+  # their containers are gone: the shims have nothing left to do
+  for pid in $(our_shims); do kill -KILL "$pid" 2>/dev/null || true; done
   # kubelet's pod cgroups (cgroup v1 controllers and the unified hierarchy)
-  for c in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods /sys/fs/cgroup/unified/kubepods; do
+  for c in /sys/fs/cgroup/*/"${CGROUP_ROOT#/}" /sys/fs/cgroup/"${CGROUP_ROOT#/}"; do
     rmdir_tree "$c"
   done
   # mounts under the state dir, deepest first (overlay rootfs, shm, kubelet volumes)
@@ -492,12 +558,15 @@ cmd_down() {
   while read -r m; do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
   done < <(awk -v d="$DIR/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | awk '{print length, $0}' | sort -rn | cut -d' ' -f2-)
-  for ns in $(our_netns); do ip netns delete "$ns" 2>/dev/null || true; done
-  if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link delete "$BRIDGE" 2>/dev/null || true; fi
+  if [[ -f $NODE/settings ]]; then
+    for ns in $(our_netns); do ip netns delete "$ns" 2>/dev/null || true; done
+    if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link delete "$BRIDGE" 2>/dev/null || true; fi
+  fi
   if [[ -f $NODE/ip_forward.orig ]]; then
     cat "$NODE/ip_forward.orig" >/proc/sys/net/ipv4/ip_forward 2>/dev/null || true
   fi
   rm -f /var/lib/cni/results/"$CNI_NET"-* 2>/dev/null || true
+  for c in "${ids[@]}"; do rm -f /var/lib/cni/results/cni-loopback-"$c"-* 2>/dev/null || true; done
   if [[ -d /var/log/containers ]]; then
     find /var/log/containers -maxdepth 1 -type l -lname "$NODE/*" -delete 2>/dev/null || true
   fi
@@ -529,12 +598,14 @@ main() {
   local cmd=${1:-}
   shift || true
   [[ $(id -u) == 0 ]] || { log "needs root (containerd, runc, bridge, mounts)"; exit 1; }
+  # shellcheck disable=SC1091
+  [[ $cmd == up || ! -f $NODE/settings ]] || source "$NODE/settings"
   case $cmd in
     up) cmd_up "$@" ;;
     down) cmd_down ;;
     status) cmd_status ;;
     env) cat "$DIR/node-env.sh" ;;
-    *) sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 }
 
