@@ -38,7 +38,7 @@ OUT=$IMG_CACHE/out
 DO_IMPORT=0
 PAUSE_ONLY=0
 # Bump when the way the Debian layer is made changes (it is part of the cache key).
-DEBIAN_LAYER_RECIPE=3
+DEBIAN_LAYER_RECIPE=4
 BINARIES=(pgbranch-compute pagefs pgbranch-proxy pgbranch-pageserver pagectl pgbranch-operator)
 
 while (($#)); do
@@ -111,6 +111,7 @@ det_tar() { # dir out.tar [extra tar args...]
 # ---------------------------------------------------------------- image assembly
 # make_image name entrypoint-json user layer-digests... ; appends to MANIFEST_ENTRIES
 MANIFEST_ENTRIES=()
+ALL_MANIFESTS=()
 make_image() {
   local name=$1 entrypoint=$2 user=$3; shift 3
   local diff_ids="" layers="" d
@@ -127,6 +128,7 @@ make_image() {
   local mdig
   mdig=$(add_json_blob "$manifest")
   MANIFEST_ENTRIES+=("$name sha256:$mdig ${#manifest}")
+  ALL_MANIFESTS+=("sha256:$mdig")
 }
 
 # Writes an OCI archive with the images in MANIFEST_ENTRIES (each name's tag as ref.name,
@@ -256,6 +258,11 @@ EOF
   rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/debconf/*-old \
     "$rootfs"/var/log/*.log "$rootfs"/var/log/apt/* "$rootfs"/usr/share/man "$rootfs"/tmp/* "$rootfs"/dev/*
   : >"$rootfs/etc/machine-id"
+  # PostgreSQL's LLVM JIT provider is the biggest part of the image (libLLVM, libz3: ~135 MB) and
+  # unused here (short OLTP queries); without it postgres runs with JIT unavailable, as jit=off.
+  rm -rf "$rootfs"/usr/lib/postgresql/*/lib/llvmjit* "$rootfs"/usr/lib/postgresql/*/lib/bitcode \
+    "$rootfs"/usr/lib/x86_64-linux-gnu/libLLVM-* "$rootfs"/usr/lib/x86_64-linux-gnu/libz3.so* \
+    "$rootfs"/usr/lib/aarch64-linux-gnu/libLLVM-* "$rootfs"/usr/lib/aarch64-linux-gnu/libz3.so*
   t1=$(now)
   det_tar "$rootfs" "$DEB_LAYER.tmp" --xattrs --xattrs-include='security.capability'
   sha256_of "$DEB_LAYER.tmp" >"$DEB_LAYER.sha256.tmp"
@@ -295,6 +302,11 @@ log "archive in $(since "$t")"
 if ((DO_IMPORT)); then
   import_archive "$OUT/pgbranch.oci.tar"
 fi
-# unreferenced blobs of older builds: keep the store from growing without bound
-find "$LAYOUT/blobs/sha256" -type f -mmin +1440 -links 1 -delete 2>/dev/null || true
+# blobs of older builds (neither image of this run refers to them) leave the staging store
+used=$(for e in "${ALL_MANIFESTS[@]}"; do
+  d=${e#sha256:}; echo "$d"; grep -o 'sha256:[0-9a-f]\{64\}' "$LAYOUT/blobs/sha256/$d" | cut -d: -f2
+done | sort -u)
+for f in "$LAYOUT"/blobs/sha256/*; do
+  grep -qxF "${f##*/}" <<<"$used" || rm -f "$f"
+done
 log "done in $(since "$T_START"): $OUT/pause.oci.tar $OUT/pgbranch.oci.tar"

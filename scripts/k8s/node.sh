@@ -72,7 +72,7 @@ running() {
   local pid
   pid=$(pid_of "$1")
   alive "$pid" || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"
+  grep -qF -- "$2" <<<"$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
 }
 start() { # NAME CMD...
   local name=$1
@@ -201,7 +201,7 @@ setup_bridge() {
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link add "$BRIDGE" type bridge
   fi
-  ip addr show dev "$BRIDGE" | grep -q "inet $GATEWAY/" || ip addr add "$GATEWAY/$(prefix_len)" dev "$BRIDGE"
+  grep -q "inet $GATEWAY/" <<<"$(ip addr show dev "$BRIDGE")" || ip addr add "$GATEWAY/$(prefix_len)" dev "$BRIDGE"
   ip link set "$BRIDGE" up
   # the bridge plugin turns on IPv4 forwarding (isGateway): remember the value to restore on down
   [[ -f $NODE/ip_forward.orig ]] || cat /proc/sys/net/ipv4/ip_forward >"$NODE/ip_forward.orig"
@@ -495,7 +495,7 @@ our_netns() {
   [[ -d /var/run/netns ]] || return 0
   for ns in /var/run/netns/cni-*; do
     [[ -e $ns ]] || continue
-    if ip -n "${ns##*/}" -4 -o addr show 2>/dev/null | grep -qF "inet $base"; then echo "${ns##*/}"; fi
+    if grep -qF "inet $base" <<<"$(ip -n "${ns##*/}" -4 -o addr show 2>/dev/null)"; then echo "${ns##*/}"; fi
   done
 }
 
