@@ -1,6 +1,7 @@
 // pgbranch-proxy: the PostgreSQL-protocol proxy with wake-on-connect.
 //
-//   pgbranch-proxy --control URL [--listen HOST:PORT] [--port-file F]
+//   pgbranch-proxy (--control URL | --kubernetes [--kubeconfig F] [--namespaces a,b])
+//                  [--listen HOST:PORT] [--port-file F]
 //                  [--tls-cert F --tls-key F] [--metrics-listen ADDR] [--wake-timeout D]
 //                  [--startup-timeout D] [--connect-timeout D]
 //                  [--relay auto|sockmap|threads|epoll] [--relay-threads N] [--log-level L]
@@ -9,7 +10,9 @@
 // options=endpoint=NAME, else the first label of the TLS SNI name), wakes the endpoint through the
 // controller and relays bytes to its PostgreSQL. Per-endpoint ports follow the controller's route
 // table (GET /v1/routes long poll); open connections per endpoint are reported to the controller
-// (POST /v1/proxy/activity). SIGTERM/SIGINT: stop accepting, cut open connections, exit 0.
+// (POST /v1/proxy/activity). With --kubernetes there is no controller API: the proxy watches
+// Endpoints and compute Pods and wakes an endpoint with an annotation (KubeControlClient).
+// SIGTERM/SIGINT: stop accepting, cut open connections, exit 0.
 // Bad flags exit 2; failing to start (port in use, bad certificate) exits 1.
 #include <signal.h>
 
@@ -21,14 +24,20 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/ascii.h"
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "common/stop_signals.h"
+#include "operator/kube/kube_config.h"
+#include "operator/kube/rest_kube_client.h"
 #include "proxy/activity_reporter.h"
 #include "proxy/cancel_key_map.h"
 #include "proxy/connection_registry.h"
 #include "proxy/epoll_relay.h"
 #include "proxy/http_control_client.h"
+#include "proxy/kube_control_client.h"
 #include "proxy/net_util.h"
 #include "proxy/proxy_metrics.h"
 #include "proxy/proxy_server.h"
@@ -43,12 +52,25 @@ using namespace pgbranch::proxy;
 
 constexpr char kUsage[] =
     "usage: pgbranch-proxy --control URL [--listen HOST:PORT] [--port-file F]\n"
+    "       pgbranch-proxy --kubernetes [--kubeconfig F] [--namespaces a,b]\n"
+    "                      [--listen HOST:PORT] [--port-file F]\n"
+    "   both forms also take:\n"
     "                      [--tls-cert F --tls-key F] [--metrics-listen ADDR]\n"
     "                      [--wake-timeout D] [--startup-timeout D] [--connect-timeout D]\n"
     "                      [--relay auto|sockmap|threads|epoll] [--relay-threads N]\n"
     "                      [--log-level debug|info|warning|error]\n"
     "\n"
-    "  --control URL        the controller's API, e.g. http://127.0.0.1:55400 (required)\n"
+    "  --control URL        the controller's API, e.g. http://127.0.0.1:55400 (local mode)\n"
+    "  --kubernetes         Kubernetes mode: read Endpoints and compute Pods from the API\n"
+    "                       server and wake an endpoint by setting its annotation\n"
+    "                       pgbranch.io/wake-requested-at (exactly one of --control and\n"
+    "                       --kubernetes)\n"
+    "  --kubeconfig F       with --kubernetes: kubeconfig file (default: $KUBECONFIG, else the\n"
+    "                       in-cluster ServiceAccount, else ~/.kube/config)\n"
+    "  --namespaces a,b     with --kubernetes: namespaces to serve (default: the pod's own\n"
+    "                       namespace in-cluster, else the kubeconfig context's, else\n"
+    "                       default; \"\" = all namespaces). Plain endpoint names resolve in\n"
+    "                       the first one listed\n"
     "  --listen HOST:PORT   main port (default 127.0.0.1:55432; port 0: the kernel picks);\n"
     "                       per-endpoint ports from the controller open on the same host\n"
     "  --port-file F        write the bound main port to F once listening\n"
@@ -65,7 +87,9 @@ constexpr char kUsage[] =
     "\n"
     "Routing keys, in order: the per-endpoint port the client connected to; options=endpoint=NAME\n"
     "(or --endpoint=NAME) in the startup options, removed before forwarding; the first label of\n"
-    "the TLS SNI host name when it has two or more labels (dev.db.example.com -> dev).\n";
+    "the TLS SNI host name when it has two or more labels (dev.db.example.com -> dev).\n"
+    "With --kubernetes the name is NAME.NAMESPACE or NAME (options=endpoint=dev.team); there\n"
+    "are no per-endpoint ports.\n";
 
 struct Flags {
   std::map<std::string, std::string> values;
@@ -75,7 +99,9 @@ bool ParseFlags(int argc, char** argv, Flags* f, std::string* error) {
   static const char* kValued[] = {"--control",      "--listen",          "--port-file",
                                   "--tls-cert",     "--tls-key",         "--metrics-listen",
                                   "--wake-timeout", "--startup-timeout", "--connect-timeout",
-                                  "--log-level",    "--relay",           "--relay-threads"};
+                                  "--log-level",    "--relay",           "--relay-threads",
+                                  "--kubeconfig",   "--namespaces"};
+  static const char* kBoolean[] = {"--kubernetes"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -93,6 +119,16 @@ bool ParseFlags(int argc, char** argv, Flags* f, std::string* error) {
       value = a.substr(eq + 1);
       inline_value = true;
     }
+    bool boolean = false;
+    for (const char* k : kBoolean) boolean = boolean || name == k;
+    if (boolean) {
+      if (inline_value) {
+        *error = absl::StrCat(name, " takes no value");
+        return false;
+      }
+      f->values[name] = "true";
+      continue;
+    }
     bool known = false;
     for (const char* k : kValued) known = known || name == k;
     if (!known) {
@@ -108,9 +144,18 @@ bool ParseFlags(int argc, char** argv, Flags* f, std::string* error) {
     }
     f->values[name] = value;
   }
-  if (!f->values.count("--control")) {
-    *error = "--control is required";
+  bool control = f->values.count("--control") > 0;
+  bool kubernetes = f->values.count("--kubernetes") > 0;
+  if (control == kubernetes) {
+    *error = control ? "--control and --kubernetes exclude each other: pick one"
+                     : "one of --control URL (local mode) or --kubernetes is required";
     return false;
+  }
+  for (const char* k : {"--kubeconfig", "--namespaces"}) {
+    if (!kubernetes && f->values.count(k)) {
+      *error = absl::StrCat(k, " only applies with --kubernetes");
+      return false;
+    }
   }
   if (f->values.count("--tls-cert") != f->values.count("--tls-key")) {
     *error = "--tls-cert and --tls-key go together";
@@ -128,6 +173,11 @@ bool ParseDurationFlag(const std::string& s, absl::Duration* d) {
     return false;
   }
   return *d > absl::ZeroDuration();
+}
+
+std::string list_or_all(const std::vector<std::string>& namespaces) {
+  if (namespaces.size() == 1 && namespaces[0].empty()) return "all";
+  return absl::StrJoin(namespaces, ",");
 }
 
 int Fail(const std::string& message) {
@@ -173,11 +223,58 @@ int Run(const Flags& f) {
     config.tls = tls.get();
   }
 
-  auto control = HttpControlClient::Create(get("--control"), config.wake_timeout);
-  if (!control.ok()) {
-    fprintf(stderr, "pgbranch-proxy: %s\n", std::string(control.status().message()).c_str());
-    return 2;
+  // The controller: the local controller's HTTP API, or the Kubernetes API server.
+  std::unique_ptr<kube::RestKubeClient> kube_client;
+  std::unique_ptr<ControlClient> control_client;
+  std::string control_desc;
+  if (f.values.count("--kubernetes")) {
+    auto kc = kube::KubeConfig::Load(get("--kubeconfig"));
+    if (!kc.ok()) return Fail(absl::StrCat("--kubernetes: ", kc.status().message()));
+    kube::RestKubeClient::Options kopts;
+    kopts.user_agent = "pgbranch-proxy";
+    auto client = kube::RestKubeClient::New(*kc, kopts);
+    if (!client.ok()) return Fail(absl::StrCat("--kubernetes: ", client.status().message()));
+    kube_client = std::move(*client);
+    KubeControlClient::Options kopt;
+    kopt.wake_timeout = config.wake_timeout;
+    if (f.values.count("--namespaces")) {
+      kopt.namespaces.clear();
+      std::string list = get("--namespaces");
+      if (list.empty()) {
+        kopt.namespaces = {""};
+      } else {
+        for (absl::string_view ns : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+          kopt.namespaces.emplace_back(absl::StripAsciiWhitespace(ns));
+        }
+        if (kopt.namespaces.empty()) {
+          fprintf(stderr, "pgbranch-proxy: --namespaces: no namespace in '%s'\n", list.c_str());
+          return 2;
+        }
+      }
+    } else {
+      kopt.namespaces = {kc->default_namespace};
+    }
+    kopt.default_namespace = kopt.namespaces.front().empty() ? kc->default_namespace
+                                                              : kopt.namespaces.front();
+    auto kcc = std::make_unique<KubeControlClient>(kube_client.get(), kopt);
+    kcc->Start();
+    if (!kcc->WaitForSync(absl::Seconds(10))) {
+      LogWarning("Endpoints and pods not listed yet; wakes wait for them",
+                 {{"api", kc->source}});
+    }
+    control_desc = absl::StrCat("kubernetes (", kc->source, "; namespaces ",
+                                list_or_all(kopt.namespaces), ")");
+    control_client = std::move(kcc);
+  } else {
+    auto http = HttpControlClient::Create(get("--control"), config.wake_timeout);
+    if (!http.ok()) {
+      fprintf(stderr, "pgbranch-proxy: %s\n", std::string(http.status().message()).c_str());
+      return 2;
+    }
+    control_client = std::move(*http);
+    control_desc = get("--control");
   }
+  ControlClient* control = control_client.get();
 
   ProxyMetrics metrics;
   if (!get("--metrics-listen").empty()) {
@@ -226,7 +323,7 @@ int Run(const Flags& f) {
   ConnectionRegistry registry;
   CancelKeyMap cancel_keys;
   auto server = std::make_unique<ProxyServer>(
-      config, SessionDeps{control->get(), &registry, &cancel_keys, &metrics, epoll_relay.get(),
+      config, SessionDeps{control, &registry, &cancel_keys, &metrics, epoll_relay.get(),
                           sockmap_relay.get()});
   absl::Status s = server->Start(listen->host, listen->port);
   if (!s.ok()) return Fail(s.ToString());
@@ -239,14 +336,14 @@ int Run(const Flags& f) {
   }
 
   RouteWatcher watcher(
-      control->get(), [&server](const RouteTable& table) { return server->ApplyRoutes(table); },
+      control, [&server](const RouteTable& table) { return server->ApplyRoutes(table); },
       RouteWatcher::Options{});
   watcher.Start();
-  ActivityReporter reporter(control->get(), &registry, ActivityReporter::Options{});
+  ActivityReporter reporter(control, &registry, ActivityReporter::Options{});
   reporter.Start();
   LogInfo("Serving", {{"listen", listen->host},
                       {"port", std::to_string(server->main_port())},
-                      {"control", get("--control")},
+                      {"control", control_desc},
                       {"tls", tls ? "on" : "off"},
                       {"wake_timeout", absl::FormatDuration(config.wake_timeout)},
                       {"metrics", get("--metrics-listen")}});
@@ -254,7 +351,7 @@ int Run(const Flags& f) {
   int sig = ::pgbranch::WaitForStopSignal();
   LogInfo("Shutting down", {{"signal", std::to_string(sig)},
                             {"connections", std::to_string(server->active_sessions())}});
-  (*control)->Shutdown();  // ends wakes in progress and the route long poll
+  control->Shutdown();  // ends wakes in progress and the route long poll
   watcher.Stop();
   if (!server->Stop(absl::Seconds(5))) {
     // A session is stuck (it cannot be destroyed safely): the process exit cuts it.
