@@ -12,7 +12,8 @@
 # Contract (state dir $PGBRANCH_K8S_DIR, default /tmp/pgbranch-k8s, shared with cluster.sh):
 #   reads   $DIR/kubeconfig (admin), $DIR/pki/ca.{crt,key}, $DIR/env.sh (PGBRANCH_K8S_BIN)
 #   containerd socket   $DIR/containerd/containerd.sock   (ctr -a SOCK -n k8s.io ...)
-#   containerd dirs     $DIR/containerd/{config.toml,root,state,runc}
+#   containerd dirs     $DIR/containerd/{config.toml,root,state,runc} (root may be a symlink
+#                       into /dev/shm, see PGBRANCH_CONTAINERD_TMPFS)
 #   kubelet             node name `localhost`, node IP = the pod gateway, port 10250,
 #                       files in $DIR/node/ (config, kubeconfig, pki/, root/, pod-logs/)
 #   pod network         CNI bridge `pgbcni0`, subnet 10.244.0.0/24, gateway (host side)
@@ -27,7 +28,8 @@
 # Environment: PGBRANCH_K8S_DIR, PGBRANCH_K8S_BIN (kubelet, kubectl; default: build-k8s.sh's
 #   cache dir), PGBRANCH_POD_SUBNET (10.244.0.0/24), PGBRANCH_POD_GATEWAY (10.244.0.1),
 #   PGBRANCH_CNI_BRIDGE (pgbcni0), PGBRANCH_KUBELET_PORT (10250), PGBRANCH_NODE_TIMEOUT (120 s),
-#   PGBRANCH_KUBELET_CGROUP_ROOT (/pgbranch-<hash of DIR>). Two nodes at once need different
+#   PGBRANCH_KUBELET_CGROUP_ROOT (/pgbranch-<hash of DIR>), PGBRANCH_CONTAINERD_TMPFS (auto: the
+#   containerd root in /dev/shm when 4 GiB are free there). Two nodes at once need different
 #   DIR, subnet, gateway, bridge and kubelet port.
 set -euo pipefail
 
@@ -237,10 +239,21 @@ EOF
 
 # ---- containerd ---------------------------------------------------------------------------------
 write_containerd_config() {
-  mkdir -p "$CTRD/root" "$CTRD/state" "$CTRD/runc" "$CTRD/opt"
+  # Images and container filesystems in memory (/dev/shm): image import ~2x and `down` ~10x
+  # faster on a busy disk, for ~0.7 GB of RAM. PGBRANCH_CONTAINERD_TMPFS=1|0|auto (default auto:
+  # on when /dev/shm has 4 GiB free).
+  local tmpfs=${PGBRANCH_CONTAINERD_TMPFS:-auto}
+  if [[ $tmpfs == auto ]]; then
+    tmpfs=0
+    if [[ -d /dev/shm && -w /dev/shm ]] && (($(df -Pk /dev/shm | awk 'NR==2{print $4}') >= 4 * 1024 * 1024)); then tmpfs=1; fi
+  fi
+  if [[ $tmpfs == 1 && ! -e $CTRD/root && -d /dev/shm && -w /dev/shm ]]; then
+    ln -s "$(mktemp -d /dev/shm/pgbranch-containerd.XXXXXX)" "$CTRD/root"
+  fi
+  mkdir -p "$CTRD/root/" "$CTRD/state" "$CTRD/runc" "$CTRD/opt"
   cat >"$CTRD/config.toml" <<EOF
 version = 2
-root = "$CTRD/root"
+root = "$(readlink -f "$CTRD/root")"
 state = "$CTRD/state"
 oom_score = 0
 disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
@@ -570,6 +583,9 @@ cmd_down() {
   if [[ -d /var/log/containers ]]; then
     find /var/log/containers -maxdepth 1 -type l -lname "$NODE/*" -delete 2>/dev/null || true
   fi
+  local shm
+  shm=$(readlink "$CTRD/root" 2>/dev/null || true)
+  [[ $shm != /dev/shm/pgbranch-containerd.* ]] || rm -rf "$shm"
   rm -rf "$NODE" "$CTRD" "$DIR/node-env.sh"
   rm -f "$RUN/containerd.pid" "$RUN/kubelet.pid"
   log "down ($(since "$t0"))"
