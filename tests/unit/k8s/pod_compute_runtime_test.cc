@@ -289,6 +289,23 @@ TEST_F(PodComputeRuntimeTest, StartErrorsAreReturned) {
   EXPECT_TRUE(api_.Get(kube::kPods, "team", "ep1-compute").ok());
 }
 
+TEST(PodComputeRuntimeCacheLagTest, ExistingPodUnseenByTheCacheIsNotAnError) {
+  kube::FakeKubeApi api;
+  // A cache that has not seen the pod yet.
+  PodComputeRuntime rt(PodComputeOptions{}, &api,
+                       [](const std::string&, const std::string&) { return std::optional<value>(); });
+  control::ComputeSpec spec;
+  spec.ns = "team";
+  spec.endpoint = "ep1";
+  spec.timeline_id = "tl";
+  ASSERT_TRUE(rt.Start(spec).ok());
+  const std::string rv = kube::ResourceVersionOf(*api.Get(kube::kPods, "team", "ep1-compute"));
+  EXPECT_TRUE(rt.Start(spec).ok());  // ALREADY_EXISTS: it is there
+  EXPECT_EQ(kube::ResourceVersionOf(*api.Get(kube::kPods, "team", "ep1-compute")), rv);
+  // No endpoint uid: no owner reference (nothing to dangle).
+  EXPECT_FALSE(api.Get(kube::kPods, "team", "ep1-compute")->at("metadata").has_field("ownerReferences"));
+}
+
 TEST(ClientUriTest, ProxyHostAndEscaping) {
   PodComputeOptions opts;
   opts.proxy_host = "db.example.com";
