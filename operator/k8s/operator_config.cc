@@ -75,6 +75,7 @@ std::map<std::string, Setter> Setters(OperatorConfig* c) {
   m["compute_cpu"] = str(&c->compute.default_cpu);
   m["compute_memory"] = str(&c->compute.default_memory);
   m["proxy_host"] = str(&c->compute.proxy_host);
+  m["proxy_service"] = str(&c->compute.proxy_service);
   m["proxy_port"] = [c](const std::string& k, const std::string& v) {
     return SetInt(&c->compute.proxy_port, k, v, 1, 65535);
   };
@@ -156,7 +157,10 @@ key in kebab-case.
   --fuse-device-resource R   extended resource handing out /dev/fuse ("" = privileged pods)
   --compute-cpu Q            default CPU request of compute pods (e.g. 500m)
   --compute-memory Q         default memory request and limit (e.g. 1Gi)
-  --proxy-host HOST          host in connection strings ("" = <endpoint>.<namespace>.svc)
+  --proxy-host HOST          host in connection strings ("" = <endpoint>.<namespace>.svc, an
+                             ExternalName Service per endpoint pointing at --proxy-service)
+  --proxy-service DNS        the proxy's Service DNS name
+                             (default pgbranch-proxy.pgbranch-system.svc.cluster.local)
   --proxy-port PORT          port in connection strings (default 5432)
   --listen ADDR              /healthz, /readyz and /metrics (default 0.0.0.0:8080)
   --leader-elect BOOL        leader election on a Lease (default true)

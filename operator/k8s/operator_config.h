@@ -22,6 +22,7 @@
 //   fuse_device_resource: ""       # "" = privileged compute pods
 //   compute_cpu: "" / compute_memory: ""
 //   proxy_host: ""                 # host in connection strings ("" = <endpoint>.<ns>.svc)
+//   proxy_service: pgbranch-proxy.pgbranch-system.svc.cluster.local
 //   proxy_port: 5432
 //   listen: 0.0.0.0:8080           # /healthz, /readyz, /metrics
 //   leader_elect: true

@@ -333,6 +333,44 @@ absl::Status PodComputeRuntime::EnsureSecret(const control::ComputeSpec& spec) {
   return created.status();
 }
 
+value PodComputeRuntime::ServiceManifest(const std::string& ns, const std::string& endpoint,
+                                         const std::string& endpoint_uid) const {
+  value s = value::object();
+  s["apiVersion"] = Str("v1");
+  s["kind"] = Str("Service");
+  value meta = value::object();
+  meta["name"] = Str(endpoint);
+  meta["namespace"] = Str(ns);
+  meta["labels"] = Labels(endpoint, "", "pgbranch-endpoint");
+  if (!endpoint_uid.empty()) meta["ownerReferences"] = EndpointOwner(endpoint, endpoint_uid);
+  s["metadata"] = meta;
+  value spec = value::object();
+  // A DNS alias of the proxy: clients connect to <endpoint>.<namespace>.svc whether the compute
+  // runs or not; the routing key in the uri names the endpoint.
+  spec["type"] = Str("ExternalName");
+  spec["externalName"] = Str(options_.proxy_service);
+  value ports = value::array();
+  value port = value::object();
+  port["name"] = Str("postgres");
+  port["port"] = value::number(options_.proxy_port);
+  port["protocol"] = Str("TCP");
+  ports[0] = port;
+  spec["ports"] = ports;
+  s["spec"] = spec;
+  return s;
+}
+
+absl::Status PodComputeRuntime::EnsureService(const control::ComputeSpec& spec) {
+  if (!options_.proxy_host.empty()) return absl::OkStatus();
+  auto existing = client_->Get(kube::kServices, spec.ns, spec.endpoint);
+  if (existing.ok()) return absl::OkStatus();
+  if (!absl::IsNotFound(existing.status())) return existing.status();
+  auto created = client_->Create(kube::kServices, spec.ns,
+                                 ServiceManifest(spec.ns, spec.endpoint, spec.endpoint_uid));
+  if (created.ok() || absl::IsAlreadyExists(created.status())) return absl::OkStatus();
+  return created.status();
+}
+
 absl::Status PodComputeRuntime::Start(const control::ComputeSpec& spec) {
   if (auto pod = pods_(spec.ns, PodName(spec.endpoint))) {
     // Running, starting or still terminating: Observe says which; a failed one is deleted by
@@ -340,6 +378,7 @@ absl::Status PodComputeRuntime::Start(const control::ComputeSpec& spec) {
     return absl::OkStatus();
   }
   if (absl::Status s = EnsureSecret(spec); !s.ok()) return s;
+  if (absl::Status s = EnsureService(spec); !s.ok()) return s;
   auto created = client_->Create(kube::kPods, spec.ns, PodManifest(spec));
   if (created.ok()) {
     LogInfo("Created compute pod", {{"namespace", spec.ns},

@@ -15,7 +15,8 @@
 // `pgbranch-compute` (configuration in the PGBRANCH_COMPUTE_CONFIG environment variable, the role
 // password from the endpoint's credentials Secret), owned by the Endpoint.
 //
-//   Start   = make sure the credentials Secret exists, then create the pod (ALREADY_EXISTS: it is
+//   Start   = make sure the credentials Secret (and, without a fixed proxy host, the endpoint's
+//             ExternalName Service to the proxy) exists, then create the pod (ALREADY_EXISTS: it is
 //             there, possibly still terminating: Observe tells).
 //   Stop    = delete the pod; the kubelet sends SIGTERM and the agent suspends cleanly (fast
 //             shutdown, pagefs flush, unmount) within terminationGracePeriodSeconds.
@@ -38,8 +39,10 @@ struct PodComputeOptions {
   std::string default_cpu;     // requests+limits when the Endpoint gives none ("" = none)
   std::string default_memory;
   // Where clients connect (written into the credentials Secret's uri). Empty host: the
-  // endpoint's own Service name, `<endpoint>.<namespace>.svc`.
+  // endpoint's own Service, `<endpoint>.<namespace>.svc`, an ExternalName Service the operator
+  // creates pointing at `proxy_service` (the proxy's Service DNS name).
   std::string proxy_host;
+  std::string proxy_service = "pgbranch-proxy.pgbranch-system.svc.cluster.local";
   int proxy_port = 5432;
   std::string role = "app";
   std::string database = "app";
@@ -76,6 +79,9 @@ class PodComputeRuntime : public control::ComputeRuntime {
   // The credentials Secret for a new endpoint, with a fresh random password.
   web::json::value SecretManifest(const std::string& ns, const std::string& endpoint,
                                   const std::string& endpoint_uid) const;
+  // The endpoint's ExternalName Service (only when proxy_host is empty).
+  web::json::value ServiceManifest(const std::string& ns, const std::string& endpoint,
+                                   const std::string& endpoint_uid) const;
   // The connection URI clients use (through the proxy).
   std::string ClientUri(const std::string& ns, const std::string& endpoint,
                         const std::string& password) const;
@@ -83,6 +89,7 @@ class PodComputeRuntime : public control::ComputeRuntime {
 
  private:
   absl::Status EnsureSecret(const control::ComputeSpec& spec);
+  absl::Status EnsureService(const control::ComputeSpec& spec);
 
   const PodComputeOptions options_;
   kube::KubeClient* const client_;

@@ -182,6 +182,7 @@ YAML
 k apply -f "$WORK/ep.yaml" >/dev/null
 check "a compute pod main-compute exists (owned by the Endpoint)" 30 bash -c "[[ \$(kubectl get pod main-compute -o jsonpath='{.metadata.ownerReferences[0].kind}') == Endpoint ]]"
 check "credentials Secret with uri/host/port/user/password" 10 bash -c "for key in uri host port user password; do [[ -n \$(kubectl get secret main-credentials -o jsonpath=\"{.data.\$key}\") ]] || exit 1; done"
+check "an ExternalName Service main points clients at the proxy" 10 bash -c "[[ \$(kubectl get service main -o jsonpath='{.spec.type}/{.spec.externalName}') == ExternalName/pgbranch-proxy.* ]]"
 check "endpoint status names the Secret" 10 bash -c "[[ \$(kubectl get endpoint main -o jsonpath='{.status.secretName}') == main-credentials ]]"
 sed 's/name: main}/name: main-second}/' "$WORK/ep.yaml" | k apply -f - >/dev/null
 check "a second ReadWrite endpoint gets Ready=False reason Conflict" 30 bash -c "[[ \$(kubectl get endpoint main-second -o jsonpath='{.status.phase}/{.status.conditions[?(@.type==\"Ready\")].reason}') == Conflict/Conflict ]]"
