@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
@@ -19,6 +20,7 @@ namespace pgbranch {
 namespace {
 
 constexpr size_t kMaxRequestBytes = 16 << 10;
+constexpr size_t kMaxBodyBytes = 64 << 10;
 constexpr int kReadTimeoutMs = 2000;
 
 const char* Reason(int status) {
@@ -48,7 +50,12 @@ void WriteAll(int fd, const std::string& data) {
 
 }  // namespace
 
-HttpServer::HttpServer(Handler handler) : handler_(std::move(handler)) {}
+HttpServer::HttpServer(Handler handler)
+    : handler_([h = std::move(handler)](const std::string& method, const std::string& path,
+                                        const std::string&) { return h(method, path); }) {}
+
+HttpServer::HttpServer(BodyHandler handler)
+    : handler_(std::move(handler)), accepts_bodies_(true) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -140,10 +147,46 @@ void HttpServer::HandleConnection(int fd) {
   } else {
     method = parts[0];
     std::string path = parts[1].substr(0, parts[1].find('?'));
-    if (method != "GET" && method != "HEAD") {
-      resp = {405, "application/json", "{\"message\":\"only GET\"}"};
+    const bool with_body = method == "PUT" || method == "POST";
+    if (method != "GET" && method != "HEAD" && !(accepts_bodies_ && with_body)) {
+      resp = {405, "application/json",
+              accepts_bodies_ ? "{\"message\":\"only GET, PUT and POST\"}"
+                              : "{\"message\":\"only GET\"}"};
     } else {
-      resp = handler_(method, path);
+      std::string body;
+      if (with_body) {
+        size_t header_end = request.find("\r\n\r\n");
+        size_t skip = 4;
+        if (header_end == std::string::npos) {
+          header_end = request.find("\n\n");
+          skip = 2;
+        }
+        body = request.substr(header_end + skip);
+        size_t length = 0;
+        std::string lower = absl::AsciiStrToLower(request.substr(0, header_end));
+        if (size_t at = lower.find("\ncontent-length:"); at != std::string::npos) {
+          length = static_cast<size_t>(std::strtoull(lower.c_str() + at + 16, nullptr, 10));
+        }
+        if (length > kMaxBodyBytes) {
+          resp = {413, "application/json", "{\"message\":\"body too large\"}"};
+          length = 0;
+          method.clear();
+        }
+        while (body.size() < length) {
+          int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          deadline - std::chrono::steady_clock::now())
+                                          .count());
+          if (left <= 0) return;
+          pollfd p{fd, POLLIN, 0};
+          if (poll(&p, 1, left) <= 0) return;
+          char buf[4096];
+          ssize_t n = recv(fd, buf, sizeof(buf), 0);
+          if (n <= 0) return;
+          body.append(buf, static_cast<size_t>(n));
+        }
+        if (body.size() > length) body.resize(length);
+      }
+      if (!method.empty()) resp = handler_(method, path, body);
     }
   }
   std::string out = absl::StrCat(

@@ -23,7 +23,12 @@ class HttpServer {
   // Called on the server thread for every request; `path` excludes the query string.
   using Handler = std::function<HttpResponse(const std::string& method, const std::string& path)>;
 
+  // With a body: PUT and POST are accepted too (Content-Length bodies up to 64 KiB).
+  using BodyHandler = std::function<HttpResponse(const std::string& method, const std::string& path,
+                                                 const std::string& body)>;
+
   explicit HttpServer(Handler handler);
+  explicit HttpServer(BodyHandler handler);
   ~HttpServer();  // Stop()
 
   // Binds `address` ("host:port", port 0 = kernel's choice) and starts serving.
@@ -36,7 +41,8 @@ class HttpServer {
   void Serve();
   void HandleConnection(int fd);
 
-  Handler handler_;
+  BodyHandler handler_;
+  bool accepts_bodies_ = false;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};

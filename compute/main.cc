@@ -2,6 +2,7 @@
 //
 //   pgbranch-compute --config FILE
 //   PGBRANCH_COMPUTE_CONFIG='<yaml>' pgbranch-compute      (a compute pod: config from the env)
+//   pgbranch-compute --pool [--listen 0.0.0.0:8080]        (a pooled pod: PUT /config later)
 //
 // Mounts the endpoint's timeline with pagefs, prepares and starts unmodified PostgreSQL on it as
 // the postgres user, serves GET /status and GET /metrics, and on SIGTERM/SIGINT suspends
@@ -10,20 +11,24 @@
 // command line or configuration. Runs as root (FUSE); PostgreSQL runs as `postgres`.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "compute/compute_agent.h"
 #include "compute/compute_config.h"
+#include "compute/config_receiver.h"
 #include "compute/signal_waiter.h"
 
 namespace {
 
 constexpr char kUsage[] =
     "usage: pgbranch-compute --config FILE\n"
-    "   or: PGBRANCH_COMPUTE_CONFIG='<yaml or json>' pgbranch-compute\n";
+    "   or: PGBRANCH_COMPUTE_CONFIG='<yaml or json>' pgbranch-compute\n"
+    "   or: pgbranch-compute --pool [--listen 0.0.0.0:8080]   (waits for PUT /config)\n";
 
 }  // namespace
 
@@ -31,6 +36,9 @@ int main(int argc, char** argv) {
   using namespace pgbranch;
   using namespace pgbranch::compute;
   std::string config_path;
+  std::optional<ComputeConfig> pooled_config;
+  bool pool = false;
+  std::string pool_listen = "0.0.0.0:8080";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -41,13 +49,23 @@ int main(int argc, char** argv) {
       config_path = argv[++i];
     } else if (a.rfind("--config=", 0) == 0) {
       config_path = a.substr(9);
+    } else if (a == "--pool") {
+      pool = true;
+    } else if (a == "--listen" && i + 1 < argc) {
+      pool_listen = argv[++i];
+    } else if (a.rfind("--listen=", 0) == 0) {
+      pool_listen = a.substr(9);
     } else {
       fprintf(stderr, "pgbranch-compute: unexpected argument %s\n%s", a.c_str(), kUsage);
       return 2;
     }
   }
   const char* env_config = getenv("PGBRANCH_COMPUTE_CONFIG");
-  if (config_path.empty() && (env_config == nullptr || *env_config == '\0')) {
+  if (pool && !config_path.empty()) {
+    fprintf(stderr, "pgbranch-compute: --pool and --config exclude each other\n%s", kUsage);
+    return 2;
+  }
+  if (!pool && config_path.empty() && (env_config == nullptr || *env_config == '\0')) {
     fprintf(stderr, "pgbranch-compute: --config or PGBRANCH_COMPUTE_CONFIG is required\n%s",
             kUsage);
     return 2;
@@ -56,7 +74,26 @@ int main(int argc, char** argv) {
   SignalWaiter::BlockSignals();
 
   std::string unknown;
-  absl::StatusOr<ComputeConfig> config = config_path.empty()
+  if (pool) {
+    // A pre-started compute without an endpoint: wait for PUT /config (or a stop signal).
+    ConfigReceiver receiver;
+    if (absl::Status s = receiver.Start(pool_listen); !s.ok()) {
+      fprintf(stderr, "pgbranch-compute: --listen %s: %s\n", pool_listen.c_str(),
+              std::string(s.message()).c_str());
+      return 2;
+    }
+    LogInfo("Pooled: waiting for PUT /config", {{"listen", pool_listen}});
+    SignalWaiter pool_waiter;
+    while (!receiver.config() && !pool_waiter.stop_requested()) {
+      pool_waiter.Sleep(std::chrono::milliseconds(20));
+    }
+    receiver.Stop();  // frees the port for the agent's own /status
+    if (!receiver.config()) return 0;
+    env_config = nullptr;
+    pooled_config = receiver.config();
+  }
+  absl::StatusOr<ComputeConfig> config = pooled_config ? absl::StatusOr<ComputeConfig>(*pooled_config)
+                                         : config_path.empty()
                                              ? ParseComputeConfig(env_config, &unknown)
                                              : LoadComputeConfig(config_path, &unknown);
   if (!config.ok()) {

@@ -56,5 +56,28 @@ TEST(HttpServerTest, RejectsABadAddress) {
   EXPECT_FALSE(server.Start("no-port").ok());
 }
 
+TEST(HttpServerTest, PassesRequestBodiesToABodyHandler) {
+  std::string seen;
+  HttpServer server([&](const std::string& method, const std::string& path,
+                        const std::string& body) {
+    seen = method + " " + path + " " + body;
+    return HttpResponse{202, "application/json", "{}"};
+  });
+  ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+  std::string resp = Request(server.port(),
+                             "PUT /config HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world");
+  EXPECT_THAT(resp, StartsWith("HTTP/1.1 202"));
+  EXPECT_EQ(seen, "PUT /config hello world");
+  server.Stop();
+}
+
+TEST(HttpServerTest, RefusesBodiesWithoutABodyHandler) {
+  HttpServer server([](const std::string&, const std::string&) { return HttpResponse{}; });
+  ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+  EXPECT_THAT(Request(server.port(), "PUT /x HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"),
+              StartsWith("HTTP/1.1 405"));
+  server.Stop();
+}
+
 }  // namespace
 }  // namespace pgbranch::compute
