@@ -22,7 +22,7 @@ bool IsPermanent(const absl::Status& s) {
 std::vector<std::string> ChildrenOf(ObjectStore* store, const std::string& ns,
                                     const std::string& name) {
   std::vector<std::string> out;
-  for (const Branch& c : store->ListBranches(ns)) {
+  for (const Branch& c : store->ListChildBranches(ns, name)) {
     if (c.spec.parent == name) out.push_back(c.metadata.name);
   }
   return out;
@@ -162,7 +162,7 @@ absl::StatusOr<std::optional<ReconcileResult>> BranchReconciler::EnsureTimeline(
   st->head_lsn = info->head_lsn;
   st->observed_reset_generation = b.spec.reset_generation;  // a new branch is already fresh
   // Endpoints created with the branch were waiting for this: let them start now.
-  for (const Endpoint& e : ctx_.store->ListEndpoints(ns)) {
+  for (const Endpoint& e : ctx_.store->ListBranchEndpoints(ns, b.metadata.name)) {
     if (e.spec.branch == b.metadata.name) ctx_.Enqueue(Kind::kEndpoint, ns, e.metadata.name);
   }
   LogInfo("Created timeline", {{"namespace", ns},
@@ -190,7 +190,7 @@ absl::StatusOr<std::optional<ReconcileResult>> BranchReconciler::MaybeReset(cons
   // Computes of this branch stop first (their endpoint reconcilers see ResetPending).
   st->phase = kPhaseResetting;
   std::vector<std::string> running;
-  for (const Endpoint& e : ctx_.store->ListEndpoints(ns)) {
+  for (const Endpoint& e : ctx_.store->ListBranchEndpoints(ns, b.metadata.name)) {
     if (e.spec.branch != b.metadata.name) continue;
     if (ctx_.computes->Observe(ns, e.metadata.name).state != ComputeState::kAbsent) {
       running.push_back(e.metadata.name);
@@ -221,7 +221,7 @@ absl::StatusOr<std::optional<ReconcileResult>> BranchReconciler::MaybeReset(cons
                                            {"branch", b.metadata.name},
                                            {"parent", b.spec.parent},
                                            {"lsn", std::to_string(*lsn)}});
-  for (const Endpoint& e : ctx_.store->ListEndpoints(ns)) {
+  for (const Endpoint& e : ctx_.store->ListBranchEndpoints(ns, b.metadata.name)) {
     if (e.spec.branch == b.metadata.name) ctx_.Enqueue(Kind::kEndpoint, ns, e.metadata.name);
   }
   return std::nullopt;
@@ -243,7 +243,7 @@ absl::StatusOr<ReconcileResult> BranchReconciler::Finalize(const Branch& b, Bran
   }
   // Endpoints go with their branch, and must be gone before the timeline is.
   bool endpoints_left = false;
-  for (const Endpoint& e : ctx_.store->ListEndpoints(ns)) {
+  for (const Endpoint& e : ctx_.store->ListBranchEndpoints(ns, b.metadata.name)) {
     if (e.spec.branch != name) continue;
     endpoints_left = true;
     if (!e.metadata.deletion_timestamp) {

@@ -162,12 +162,12 @@ absl::StatusOr<ReconcileResult> EndpointReconciler::Reconcile(const std::string&
         }
         st.phase = kPhaseStarting;
         SetCondition(&st.conditions, "Ready", false, "Starting", "starting PostgreSQL", gen, now);
-        requeue = absl::Milliseconds(50);
+        requeue = ctx_.starting_poll;
         break;
       }
       case ComputeState::kStarting:
         st.phase = kPhaseStarting;
-        requeue = absl::Milliseconds(50);
+        requeue = ctx_.starting_poll;
         break;
       case ComputeState::kRunning:
         if (st.phase != kPhaseRunning) {
@@ -184,7 +184,7 @@ absl::StatusOr<ReconcileResult> EndpointReconciler::Reconcile(const std::string&
       case ComputeState::kStopping:
         // Woken while suspending: start again once it is down.
         st.phase = kPhaseSuspending;
-        requeue = absl::Milliseconds(50);
+        requeue = ctx_.starting_poll;
         break;
     }
   } else {
@@ -196,7 +196,7 @@ absl::StatusOr<ReconcileResult> EndpointReconciler::Reconcile(const std::string&
     }
     if (obs.state == ComputeState::kStopping) {
       st.phase = kPhaseSuspending;
-      requeue = absl::Milliseconds(50);
+      requeue = ctx_.starting_poll;
     } else {
       if (st.phase != kPhaseSuspended) {
         LogInfo("Endpoint suspended", {{"namespace", ns}, {"endpoint", name}});
@@ -221,7 +221,7 @@ std::optional<std::string> EndpointReconciler::ReadWriteHolder(const Endpoint& e
                            x.metadata.creation_timestamp, x.metadata.name);
   };
   std::optional<Endpoint> best;
-  for (const Endpoint& x : ctx_.store->ListEndpoints(e.metadata.namespace_)) {
+  for (const Endpoint& x : ctx_.store->ListBranchEndpoints(e.metadata.namespace_, e.spec.branch)) {
     if (x.spec.branch != e.spec.branch || x.spec.type != EndpointType::kReadWrite ||
         x.metadata.deletion_timestamp) {
       continue;

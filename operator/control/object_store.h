@@ -19,6 +19,23 @@ class ObjectStore {
   virtual std::vector<Branch> ListBranches(const std::string& ns) = 0;
   virtual std::optional<Endpoint> GetEndpoint(const std::string& ns, const std::string& name) = 0;
   virtual std::vector<Endpoint> ListEndpoints(const std::string& ns) = 0;
+  // A branch's child branches and its endpoints. The defaults scan the namespace; a store with
+  // an index (the operator's, at thousands of objects) answers without a scan.
+  virtual std::vector<Branch> ListChildBranches(const std::string& ns, const std::string& parent) {
+    std::vector<Branch> out;
+    for (Branch& b : ListBranches(ns)) {
+      if (b.spec.parent == parent) out.push_back(std::move(b));
+    }
+    return out;
+  }
+  virtual std::vector<Endpoint> ListBranchEndpoints(const std::string& ns,
+                                                    const std::string& branch) {
+    std::vector<Endpoint> out;
+    for (Endpoint& e : ListEndpoints(ns)) {
+      if (e.spec.branch == branch) out.push_back(std::move(e));
+    }
+    return out;
+  }
 
   // Writes the status only (the status subresource). NOT_FOUND when the object is gone.
   // Implementations skip writes that change nothing.

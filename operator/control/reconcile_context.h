@@ -34,6 +34,10 @@ struct ReconcileContext {
     return b.metadata.name;
   };
 
+  // How often a starting or stopping compute is looked at again (local mode polls; the
+  // operator also gets pod events, so its timer is only a safety net).
+  absl::Duration starting_poll = absl::Milliseconds(50);
+
   absl::Time Now() const { return absl::FromUnixMicros(clock->NowMicros()); }
   void Enqueue(Kind k, const std::string& ns, const std::string& name) const {
     if (enqueue) enqueue(k, ns, name);

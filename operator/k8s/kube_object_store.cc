@@ -52,9 +52,31 @@ bool NewerVersion(const std::string& a, const std::string& b) {
 }
 
 KubeObjectStore::KubeObjectStore(kube::KubeClient* client, CacheGet get, CacheList list,
-                                 EndpointStatusHook endpoint_hook)
+                                 EndpointStatusHook endpoint_hook, IndexFn index)
     : client_(client), get_(std::move(get)), list_(std::move(list)),
-      endpoint_hook_(std::move(endpoint_hook)) {}
+      endpoint_hook_(std::move(endpoint_hook)), index_(std::move(index)) {}
+
+std::vector<control::Branch> KubeObjectStore::ListChildBranches(const std::string& ns,
+                                                                const std::string& parent) {
+  if (!index_) return ObjectStore::ListChildBranches(ns, parent);
+  std::vector<control::Branch> out;
+  for (const std::string& name : index_(kube::kBranches, ns, parent)) {
+    if (auto b = GetBranch(ns, name); b && b->spec.parent == parent) out.push_back(std::move(*b));
+  }
+  return out;
+}
+
+std::vector<control::Endpoint> KubeObjectStore::ListBranchEndpoints(const std::string& ns,
+                                                                    const std::string& branch) {
+  if (!index_) return ObjectStore::ListBranchEndpoints(ns, branch);
+  std::vector<control::Endpoint> out;
+  for (const std::string& name : index_(kube::kEndpoints, ns, branch)) {
+    if (auto e = GetEndpoint(ns, name); e && e->spec.branch == branch) {
+      out.push_back(std::move(*e));
+    }
+  }
+  return out;
+}
 
 void KubeObjectStore::Remember(const kube::Resource& r, const value& obj) {
   std::lock_guard<std::mutex> l(mu_);

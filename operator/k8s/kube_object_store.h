@@ -37,14 +37,23 @@ class KubeObjectStore : public control::ObjectStore {
   // Fills the store-owned parts of an Endpoint's status (where clients connect, the Secret).
   using EndpointStatusHook = std::function<void(const control::Endpoint&, control::EndpointStatus*)>;
 
+  // Names of a branch's children (kind kBranches) or endpoints (kEndpoints) from the
+  // controller's secondary index; unset = scan the cache.
+  using IndexFn = std::function<std::vector<std::string>(
+      const kube::Resource& r, const std::string& ns, const std::string& owner)>;
+
   KubeObjectStore(kube::KubeClient* client, CacheGet get, CacheList list,
-                  EndpointStatusHook endpoint_hook = nullptr);
+                  EndpointStatusHook endpoint_hook = nullptr, IndexFn index = nullptr);
 
   std::optional<control::Branch> GetBranch(const std::string& ns, const std::string& name) override;
   std::vector<control::Branch> ListBranches(const std::string& ns) override;
   std::optional<control::Endpoint> GetEndpoint(const std::string& ns,
                                                const std::string& name) override;
   std::vector<control::Endpoint> ListEndpoints(const std::string& ns) override;
+  std::vector<control::Branch> ListChildBranches(const std::string& ns,
+                                                 const std::string& parent) override;
+  std::vector<control::Endpoint> ListBranchEndpoints(const std::string& ns,
+                                                     const std::string& branch) override;
 
   absl::Status UpdateBranchStatus(const std::string& ns, const std::string& name,
                                   const control::BranchStatus& status) override;
@@ -79,6 +88,7 @@ class KubeObjectStore : public control::ObjectStore {
   const CacheGet get_;
   const CacheList list_;
   const EndpointStatusHook endpoint_hook_;
+  const IndexFn index_;
 
   std::mutex mu_;
   // "group/plural/ns/name" -> the object as this store last wrote it. GUARDED_BY(mu_)

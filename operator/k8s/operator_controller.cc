@@ -49,6 +49,9 @@ OperatorController::OperatorController(const OperatorConfig& config, kube::KubeC
         if (st->phase != control::kPhaseConflict && st->phase != control::kPhasePending) {
           st->secret_name = PodComputeRuntime::SecretName(e.metadata.name);
         }
+      },
+      [this](const kube::Resource& r, const std::string& ns, const std::string& owner) {
+        return Indexed(r == kube::kBranches ? children_ : endpoints_of_, ns, owner);
       });
   runtime_ = std::make_unique<PodComputeRuntime>(
       config_.compute, client_, [this](const std::string& ns, const std::string& name) {
@@ -68,6 +71,8 @@ OperatorController::OperatorController(const OperatorConfig& config, kube::KubeC
   ctx.timeline_for_branch = [](const control::Branch& b) {
     return b.metadata.uid.empty() ? b.metadata.name : b.metadata.uid;
   };
+  // Pod events wake a starting endpoint's pass; the timer is only a safety net.
+  ctx.starting_poll = absl::Seconds(2);
   branches_ = std::make_unique<control::BranchReconciler>(ctx);
   endpoints_ = std::make_unique<control::EndpointReconciler>(ctx);
 
@@ -234,7 +239,8 @@ void OperatorController::OnBranch(const value& obj, bool deleted) {
       obj.has_field("spec") ? control::JsonString(obj.at("spec"), "parent") : "";
   Index(&children_, &parent_of_, ns, name, parent, deleted);
   Enqueue(control::Kind::kBranch, ns, name);
-  if (!parent.empty()) Enqueue(control::Kind::kBranch, ns, parent);  // children block deletion
+  // A parent being deleted waits for its children to go.
+  if (!parent.empty() && deleted) Enqueue(control::Kind::kBranch, ns, parent);
   // Children wait for their parent; endpoints for their branch.
   for (const std::string& child : Indexed(children_, ns, name)) {
     Enqueue(control::Kind::kBranch, ns, child);
@@ -266,7 +272,7 @@ void OperatorController::OnEndpoint(const value* old_obj, const value& obj, bool
   // The branch (deletion waits for its endpoints) and siblings on the same branch (the
   // one-writer rule may admit another one now).
   if (branch.empty()) return;
-  Enqueue(control::Kind::kBranch, ns, branch);
+  if (deleted) Enqueue(control::Kind::kBranch, ns, branch);  // its deletion may wait for it
   for (const std::string& e : Indexed(endpoints_of_, ns, branch)) {
     if (e != name) Enqueue(control::Kind::kEndpoint, ns, e);
   }
@@ -279,8 +285,7 @@ void OperatorController::OnPod(const value& obj) {
   const std::string ns = kube::NamespaceOf(obj);
   const std::string key = control::ObjectKey(ns, it->second);
   // Wake latency: from the proxy's request to a ready pod.
-  control::ComputeObservation obs = runtime_->Observe(ns, it->second);
-  if (obs.state == control::ComputeState::kRunning) {
+  if (PodComputeRuntime::PodServing(obj)) {
     std::lock_guard<std::mutex> l(mu_);
     auto w = wake_started_.find(key);
     if (w != wake_started_.end()) {

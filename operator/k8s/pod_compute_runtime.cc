@@ -127,6 +127,13 @@ bool PodReady(const value& pod) {
 
 }  // namespace
 
+bool PodComputeRuntime::PodServing(const value& pod) {
+  if (!kube::MetaString(pod, "deletionTimestamp").empty() || !pod.has_field("status")) return false;
+  const value& st = pod.at("status");
+  return control::JsonString(st, "phase") == "Running" && PodReady(pod) &&
+         !control::JsonString(st, "podIP").empty();
+}
+
 std::string RandomPassword(size_t n) {
   static const char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

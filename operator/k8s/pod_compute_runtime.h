@@ -69,6 +69,8 @@ class PodComputeRuntime : public control::ComputeRuntime {
   absl::Status Stop(const std::string& ns, const std::string& endpoint) override;
   control::ComputeObservation Observe(const std::string& ns, const std::string& endpoint) override;
 
+  // Running, Ready and with an address: PostgreSQL accepts connections.
+  static bool PodServing(const web::json::value& pod);
   static std::string PodName(const std::string& endpoint) { return endpoint + "-compute"; }
   static std::string SecretName(const std::string& endpoint) { return endpoint + "-credentials"; }
 
