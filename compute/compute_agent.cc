@@ -378,7 +378,15 @@ HttpResponse ComputeAgent::Handle(const std::string& method, const std::string& 
     return {200, "text/plain; version=0.0.4", metrics_.Render(status_.View())};
   }
   if (path == "/readyz") {
-    // The pod's readiness probe: ready once PostgreSQL accepts connections.
+    // The pod's readiness probe: ready once PostgreSQL accepts connections. While starting,
+    // hold the probe up to 900 ms (under the kubelet's default 1 s probe timeout) for it: the
+    // kubelet probes once at container start and then only every periodSeconds (>= 1 s), so
+    // an immediate 503 at start made every wake from zero wait for the second probe (~0.8 s).
+    auto hold_until = std::chrono::steady_clock::now() + milliseconds(900);
+    while (status_.state() == ComputeState::kStarting &&
+           std::chrono::steady_clock::now() < hold_until) {
+      std::this_thread::sleep_for(milliseconds(5));
+    }
     bool running = status_.state() == ComputeState::kRunning;
     return {running ? 200 : 503, "text/plain", running ? "ok\n" : "not running\n"};
   }
