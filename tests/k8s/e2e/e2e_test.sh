@@ -18,20 +18,8 @@ E2E_NET=${PGBRANCH_E2E_NET:-81}
 source "$HERE/lib.sh"
 
 T0=$(now_ms)
-passed=0
-failed=0
-failures=()
-pass() { passed=$((passed + 1)); echo "PASS  $1"; }
-fail() {
-  failed=$((failed + 1)); failures+=("$1"); echo "FAIL  $1"
-  [[ -z ${2:-} ]] || sed 's/^/      | /' <<<"$2" | head -n 20
-}
-# check NAME TIMEOUT_S COMMAND...: passes once COMMAND succeeds within the timeout.
-check() {
-  local name=$1 timeout=$2; shift 2
-  if wait_until "$timeout" "$@"; then pass "$name"; return 0; fi
-  fail "$name" "$WAIT_OUT"; return 1
-}
+# shellcheck source=../lib/checks.sh
+source "$HERE/../lib/checks.sh"
 # expect NAME WANT COMMAND...: COMMAND's output equals WANT (once).
 expect() {
   local name=$1 want=$2 out; shift 2

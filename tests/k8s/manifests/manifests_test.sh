@@ -10,14 +10,8 @@ export PGBRANCH_K8S_DIR=${PGBRANCH_K8S_TEST_DIR:-/tmp/pgbranch-k8s-manifests.$$}
 export PGBRANCH_K8S_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 unset KUBECONFIG
 
-passed=0
-failed=0
-failures=()
-pass() { passed=$((passed + 1)); echo "PASS  $1"; }
-fail() {
-  failed=$((failed + 1)); failures+=("$1"); echo "FAIL  $1"
-  [[ -z ${2:-} ]] || sed 's/^/      | /' <<<"$2" | head -n 15
-}
+# shellcheck source=../lib/checks.sh
+source "$ROOT/tests/k8s/lib/checks.sh"
 
 cleanup() {
   local rc=$?

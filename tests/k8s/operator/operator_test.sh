@@ -14,31 +14,13 @@ set -uo pipefail
 ROOT=${PGBRANCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
 BIN=${PGBRANCH_BIN_DIR:-$ROOT/build/bin}
 CLUSTER=$ROOT/scripts/k8s/cluster.sh
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=../lib/checks.sh
+source "$ROOT/tests/k8s/lib/checks.sh"
 export PGBRANCH_K8S_DIR=${PGBRANCH_K8S_TEST_DIR:-/tmp/pgbranch-k8s-operator.$$}
 export PGBRANCH_K8S_PORT=$(free_port)
 WORK=$(mktemp -d /tmp/pgbranch-operator-test.XXXXXX)
 PS_PORT=$(free_port)
 unset KUBECONFIG
-
-passed=0
-failed=0
-failures=()
-pass() { passed=$((passed + 1)); echo "PASS  $1"; }
-fail() {
-  failed=$((failed + 1)); failures+=("$1"); echo "FAIL  $1"
-  [[ -z ${2:-} ]] || sed 's/^/      | /' <<<"$2" | head -n 20
-}
-# check NAME TIMEOUT_S COMMAND...: passes once COMMAND succeeds within the timeout.
-check() {
-  local name=$1 timeout=$2; shift 2
-  local deadline=$(( $(date +%s) + timeout )) out
-  while :; do
-    if out=$("$@" 2>&1); then pass "$name"; return 0; fi
-    (( $(date +%s) >= deadline )) && { fail "$name" "$out"; return 1; }
-    sleep 0.3
-  done
-}
 
 declare -A OP_PID
 start_operator() {  # start_operator NAME
@@ -255,6 +237,4 @@ if grep -q 'pgbranch_operator_reconciles_total{kind="branch",result="ok"}' <<<"$
   pass "/metrics serves reconcile counters"; else fail "/metrics serves reconcile counters" "$out"; fi
 if [[ $(curl -s "http://127.0.0.1:$port/readyz") == ok ]]; then pass "/readyz ok"; else fail "/readyz ok"; fi
 
-echo
-echo "operator test: $passed passed, $failed failed"
-(( failed == 0 )) || { printf '  failed: %s\n' "${failures[@]}"; exit 1; }
+checks_summary "operator test" || exit 1
