@@ -44,6 +44,25 @@ TEST_F(EndpointReconcilerTest, StartsOnCreationAndSuspendsWhenIdle) {
   EXPECT_TRUE(IsConditionTrue(GetEndpoint("ep").status.conditions, "Ready"));
 }
 
+TEST_F(EndpointReconcilerTest, ASecondReadWriteEndpointOnABranchIsAConflict) {
+  RunningEndpoint("{branch: main}");
+  ApplyEndpoint("ep2", "{branch: main}");
+  ReconcileEndpoint("ep2");
+  Endpoint second = GetEndpoint("ep2");
+  EXPECT_EQ(second.status.phase, kPhaseConflict);
+  const Condition* ready = FindCondition(second.status.conditions, "Ready");
+  ASSERT_NE(ready, nullptr);
+  EXPECT_EQ(ready->reason, "Conflict");
+  EXPECT_NE(ready->message.find("read-write endpoint ep"), std::string::npos) << ready->message;
+  EXPECT_EQ(computes_.Observe("default", "ep2").state, ComputeState::kAbsent) << "no compute";
+  // The holder keeps running; read-only endpoints are not limited.
+  ReconcileEndpoint("ep");
+  EXPECT_EQ(State(), ComputeState::kRunning);
+  ApplyEndpoint("ro", "{branch: main, type: ReadOnly}");
+  ReconcileEndpoint("ro");
+  EXPECT_EQ(computes_.Observe("default", "ro").state, ComputeState::kStarting);
+}
+
 TEST_F(EndpointReconcilerTest, NeverSuspendsWhileAClientIsConnectedAtTheProxy) {
   RunningEndpoint("{branch: main, suspendTimeout: 1m}");
   activity_.SetConnections({{"default/ep", 1}}, Now());
