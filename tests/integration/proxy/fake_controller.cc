@@ -51,6 +51,12 @@ FakeController::~FakeController() {
   }
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, std::chrono::seconds(30), [this] { return in_flight_ == 0; });
+  lock.unlock();
+  // cpprest's asio listener can still be finishing a reply on its own threads after close()
+  // returned and every handler did; destroying it then crashed the test binary at exit under
+  // load (once in CI). A closed listener holds no socket and the test process ends soon: keep
+  // it alive rather than race it.
+  if (impl_->listener) (void)impl_->listener.release();
 }
 
 absl::Status FakeController::Start() {
