@@ -103,7 +103,8 @@ check "the operator's finalizer is on each branch" 5 bash -c "[[ \$(kubectl get 
 check "Ready condition with observedGeneration" 5 bash -c "[[ \$(kubectl get branch dev -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}/{.status.observedGeneration}') == True/1 ]]"
 
 echo "== reset from the parent"
-k patch branch dev --type merge -p '{"spec":{"resetGeneration":1}}' >/dev/null
+# The one-liner of docs/kubernetes.md, as written.
+kubectl patch branch dev --type merge -p "{\"spec\":{\"resetGeneration\":$(( $(kubectl get branch dev -o jsonpath='{.spec.resetGeneration}') + 1 ))}}" >/dev/null
 check "dev reset (observedResetGeneration 1, lastResetTime set)" 30 bash -c "[[ \$(kubectl get branch dev -o jsonpath='{.status.observedResetGeneration}') == 1 && -n \$(kubectl get branch dev -o jsonpath='{.status.lastResetTime}') ]]"
 cat <<'YAML' | k apply -f - >/dev/null
 apiVersion: pgbranch.io/v1alpha1
