@@ -3,8 +3,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "common/cpprest.h"
 #include "cli/api_client.h"
+#include "common/cpprest.h"
 #include "pageserver/pagectl/args.h"
 
 // What every pgbranch command needs: the state directory, the running local instance (from

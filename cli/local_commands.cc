@@ -19,13 +19,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/log.h"
+#include "common/process_util.h"
 #include "common/status_macros.h"
 #include "common/stop_signals.h"
+#include "operator/control/grpc_timeline_service.h"
 #include "operator/local/api_server.h"
 #include "operator/local/controller.h"
 #include "operator/local/local_store.h"
-#include "common/process_util.h"
-#include "operator/control/grpc_timeline_service.h"
 #include "operator/model/json.h"
 
 namespace pgbranch::cli {

@@ -3,10 +3,10 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "common/log.h"
 #include "cli/cli_context.h"
 #include "cli/local_commands.h"
 #include "cli/resource_commands.h"
+#include "common/log.h"
 #include "pageserver/pagectl/args.h"
 
 namespace {

@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
 #include "cli/resource_commands.h"
+#include "common/status_macros.h"
 #include "operator/model/json.h"
 
 namespace pgbranch::cli {

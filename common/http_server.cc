@@ -11,8 +11,8 @@
 #include <chrono>
 #include <cstring>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
@@ -54,8 +54,7 @@ HttpServer::HttpServer(Handler handler)
     : handler_([h = std::move(handler)](const std::string& method, const std::string& path,
                                         const std::string&) { return h(method, path); }) {}
 
-HttpServer::HttpServer(BodyHandler handler)
-    : handler_(std::move(handler)), accepts_bodies_(true) {}
+HttpServer::HttpServer(BodyHandler handler) : handler_(std::move(handler)), accepts_bodies_(true) {}
 
 HttpServer::~HttpServer() { Stop(); }
 

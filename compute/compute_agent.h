@@ -10,12 +10,12 @@
 
 #include "absl/status/status.h"
 #include "common/clock.h"
+#include "common/http_server.h"
 #include "compute/activity_sampler.h"
 #include "compute/compute_config.h"
 #include "compute/compute_layout.h"
 #include "compute/compute_metrics.h"
 #include "compute/compute_status.h"
-#include "common/http_server.h"
 #include "compute/os_user.h"
 #include "compute/pagefs_process.h"
 #include "compute/postgres_process.h"

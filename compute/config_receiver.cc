@@ -39,7 +39,8 @@ HttpResponse ConfigReceiver::Handle(const std::string& method, const std::string
   if (path == "/config" && (method == "PUT" || method == "POST")) {
     std::string unknown;
     absl::StatusOr<ComputeConfig> parsed = ParseComputeConfig(body, &unknown);
-    if (!parsed.ok()) return {400, "application/json", JsonMessage(std::string(parsed.status().message()))};
+    if (!parsed.ok())
+      return {400, "application/json", JsonMessage(std::string(parsed.status().message()))};
     std::lock_guard<std::mutex> l(mu_);
     if (config_) {
       return {409, "application/json",

@@ -92,10 +92,10 @@ int main(int argc, char** argv) {
     env_config = nullptr;
     pooled_config = receiver.config();
   }
-  absl::StatusOr<ComputeConfig> config = pooled_config ? absl::StatusOr<ComputeConfig>(*pooled_config)
-                                         : config_path.empty()
-                                             ? ParseComputeConfig(env_config, &unknown)
-                                             : LoadComputeConfig(config_path, &unknown);
+  absl::StatusOr<ComputeConfig> config =
+      pooled_config         ? absl::StatusOr<ComputeConfig>(*pooled_config)
+      : config_path.empty() ? ParseComputeConfig(env_config, &unknown)
+                            : LoadComputeConfig(config_path, &unknown);
   if (!config.ok()) {
     fprintf(stderr, "pgbranch-compute: %s\n", std::string(config.status().message()).c_str());
     return 2;

@@ -21,9 +21,9 @@ std::string RenderPostgresqlConf(const ComputeConfig& config, const ComputeLayou
       "# Lives outside the data directory so that branches never inherit it.\n",
       "data_directory = ", QuoteConfValue(layout.data_dir), "\n",
       "hba_file = ", QuoteConfValue(layout.hba_conf), "\n",
-      "ident_file = ", QuoteConfValue(layout.ident_conf), "\n", "listen_addresses = ", QuoteConfValue(config.listen_address), "\n",
-      "port = ", config.pg_port, "\n",
-      "unix_socket_directories = ", QuoteConfValue(layout.socket_dir), "\n",
+      "ident_file = ", QuoteConfValue(layout.ident_conf), "\n",
+      "listen_addresses = ", QuoteConfValue(config.listen_address), "\n", "port = ", config.pg_port,
+      "\n", "unix_socket_directories = ", QuoteConfValue(layout.socket_dir), "\n",
       "password_encryption = 'scram-sha-256'\n",
       // The branch's crash consistency depends on both (DESIGN.md section 3).
       "fsync = on\n", "full_page_writes = on\n",
@@ -58,8 +58,9 @@ std::string RenderPgHbaConf(const std::string& listen_address) {
       "host    all       all   127.0.0.1/32  scram-sha-256\n"
       "host    all       all   ::1/128       scram-sha-256\n";
   if (listen_address != "127.0.0.1" && listen_address != "localhost") {
-    out += "host    all       all   0.0.0.0/0     scram-sha-256\n"
-           "host    all       all   ::/0          scram-sha-256\n";
+    out +=
+        "host    all       all   0.0.0.0/0     scram-sha-256\n"
+        "host    all       all   ::/0          scram-sha-256\n";
   }
   return out;
 }

@@ -234,7 +234,8 @@ absl::Status PostgresProcess::PrepareDataDir(bool promote) {
 absl::Status PostgresProcess::WriteConfigFiles() const {
   PGB_RETURN_IF_ERROR(
       WriteFileAtomically(layout_.postgresql_conf, RenderPostgresqlConf(config_, layout_)));
-  PGB_RETURN_IF_ERROR(WriteFileAtomically(layout_.hba_conf, RenderPgHbaConf(config_.listen_address)));
+  PGB_RETURN_IF_ERROR(
+      WriteFileAtomically(layout_.hba_conf, RenderPgHbaConf(config_.listen_address)));
   return WriteFileAtomically(layout_.ident_conf, "# Written by pgbranch-compute (empty).\n");
 }
 

@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
   popts.address = config->pageserver;
   popts.timeout = absl::Seconds(30);
   if (!config->pageserver_token_file.empty()) {
-    popts.token = std::string(absl::StripAsciiWhitespace(cli::ReadFileOrEmpty(config->pageserver_token_file)));
+    popts.token = std::string(
+        absl::StripAsciiWhitespace(cli::ReadFileOrEmpty(config->pageserver_token_file)));
     if (popts.token.empty()) {
       fprintf(stderr, "pgbranch-operator: --pageserver-token-file %s is empty or unreadable\n",
               config->pageserver_token_file.c_str());

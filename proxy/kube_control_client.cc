@@ -322,7 +322,7 @@ absl::StatusOr<BackendAddress> KubeControlClient::Wake(const std::string& endpoi
         }
       }
       Log(LogLevel::kDebug, "Woke endpoint",
-               {{"endpoint", display}, {"took", absl::FormatDuration(absl::Now() - start)}});
+          {{"endpoint", display}, {"took", absl::FormatDuration(absl::Now() - start)}});
       return *addr;
     }
 
@@ -337,7 +337,8 @@ absl::StatusOr<BackendAddress> KubeControlClient::Wake(const std::string& endpoi
         if (!m.empty()) absl::StrAppend(&msg, ": ", m);
       }
       absl::StrAppend(&msg, ")");
-      if (!last_error.ok()) absl::StrAppend(&msg, "; last annotation patch: ", last_error.message());
+      if (!last_error.ok())
+        absl::StrAppend(&msg, "; last annotation patch: ", last_error.message());
       return absl::DeadlineExceededError(msg);
     }
 
@@ -361,8 +362,8 @@ absl::StatusOr<BackendAddress> KubeControlClient::Wake(const std::string& endpoi
           return absl::NotFoundError(absl::StrCat("endpoint ", display, " does not exist"));
         }
         if (absl::IsPermissionDenied(s) || absl::IsUnauthenticated(s)) {
-          return absl::UnavailableError(absl::StrCat(
-              "the proxy may not patch endpoint ", display, " (RBAC): ", s.message()));
+          return absl::UnavailableError(
+              absl::StrCat("the proxy may not patch endpoint ", display, " (RBAC): ", s.message()));
         }
         if (!s.ok()) {
           last_error = s;

@@ -22,11 +22,11 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/ascii.h"
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "common/stop_signals.h"
@@ -254,13 +254,12 @@ int Run(const Flags& f) {
     } else {
       kopt.namespaces = {kc->default_namespace};
     }
-    kopt.default_namespace = kopt.namespaces.front().empty() ? kc->default_namespace
-                                                              : kopt.namespaces.front();
+    kopt.default_namespace =
+        kopt.namespaces.front().empty() ? kc->default_namespace : kopt.namespaces.front();
     auto kcc = std::make_unique<KubeControlClient>(kube_client.get(), kopt);
     kcc->Start();
     if (!kcc->WaitForSync(absl::Seconds(10))) {
-      LogWarning("Endpoints and pods not listed yet; wakes wait for them",
-                 {{"api", kc->source}});
+      LogWarning("Endpoints and pods not listed yet; wakes wait for them", {{"api", kc->source}});
     }
     control_desc = absl::StrCat("kubernetes (", kc->source, "; namespaces ",
                                 list_or_all(kopt.namespaces), ")");
@@ -322,9 +321,9 @@ int Run(const Flags& f) {
   LogInfo("Relay", {{"mode", relay_mode}, {"why", relay_reason}});
   ConnectionRegistry registry;
   CancelKeyMap cancel_keys;
-  auto server = std::make_unique<ProxyServer>(
-      config, SessionDeps{control, &registry, &cancel_keys, &metrics, epoll_relay.get(),
-                          sockmap_relay.get()});
+  auto server =
+      std::make_unique<ProxyServer>(config, SessionDeps{control, &registry, &cancel_keys, &metrics,
+                                                        epoll_relay.get(), sockmap_relay.get()});
   absl::Status s = server->Start(listen->host, listen->port);
   if (!s.ok()) return Fail(s.ToString());
   if (!get("--port-file").empty()) {

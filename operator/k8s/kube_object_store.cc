@@ -53,8 +53,11 @@ bool NewerVersion(const std::string& a, const std::string& b) {
 
 KubeObjectStore::KubeObjectStore(kube::KubeClient* client, CacheGet get, CacheList list,
                                  EndpointStatusHook endpoint_hook, IndexFn index)
-    : client_(client), get_(std::move(get)), list_(std::move(list)),
-      endpoint_hook_(std::move(endpoint_hook)), index_(std::move(index)) {}
+    : client_(client),
+      get_(std::move(get)),
+      list_(std::move(list)),
+      endpoint_hook_(std::move(endpoint_hook)),
+      index_(std::move(index)) {}
 
 std::vector<control::Branch> KubeObjectStore::ListChildBranches(const std::string& ns,
                                                                 const std::string& parent) {
@@ -281,10 +284,10 @@ absl::StatusOr<bool> KubeObjectStore::EnsureFinalizer(const kube::Resource& r,
     if (HasFinalizer(*obj, nullptr)) return true;
     if (!kube::MetaString(*obj, "deletionTimestamp").empty()) return false;
     value patch = value::array();
-    patch[0] = Op("test", "/metadata/resourceVersion",
-                  value::string(kube::ResourceVersionOf(*obj)));
-    const bool has_list =
-        obj->at("metadata").has_field("finalizers") && obj->at("metadata").at("finalizers").is_array();
+    patch[0] =
+        Op("test", "/metadata/resourceVersion", value::string(kube::ResourceVersionOf(*obj)));
+    const bool has_list = obj->at("metadata").has_field("finalizers") &&
+                          obj->at("metadata").at("finalizers").is_array();
     if (has_list) {
       patch[1] = Op("add", "/metadata/finalizers/-", value::string(kFinalizer));
     } else {

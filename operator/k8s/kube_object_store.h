@@ -32,10 +32,11 @@ class KubeObjectStore : public control::ObjectStore {
  public:
   using CacheGet = std::function<std::optional<web::json::value>(
       const kube::Resource& r, const std::string& ns, const std::string& name)>;
-  using CacheList = std::function<std::vector<web::json::value>(const kube::Resource& r,
-                                                                const std::string& ns)>;
+  using CacheList =
+      std::function<std::vector<web::json::value>(const kube::Resource& r, const std::string& ns)>;
   // Fills the store-owned parts of an Endpoint's status (where clients connect, the Secret).
-  using EndpointStatusHook = std::function<void(const control::Endpoint&, control::EndpointStatus*)>;
+  using EndpointStatusHook =
+      std::function<void(const control::Endpoint&, control::EndpointStatus*)>;
 
   // Names of a branch's children (kind kBranches) or endpoints (kEndpoints) from the
   // controller's secondary index; unset = scan the cache.

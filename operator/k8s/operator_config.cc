@@ -115,8 +115,8 @@ absl::Status ApplyYaml(const std::string& path, OperatorConfig* c) {
     const std::string key = kv.first.as<std::string>();
     auto it = setters.find(key);
     if (it == setters.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "config ", path, ": unknown key '", key, "' (see pgbranch-operator --help)"));
+      return absl::InvalidArgumentError(absl::StrCat("config ", path, ": unknown key '", key,
+                                                     "' (see pgbranch-operator --help)"));
     }
     std::string value;
     if (kv.second.IsSequence()) {
@@ -205,8 +205,8 @@ absl::StatusOr<OperatorConfig> ParseOperatorConfig(const std::vector<std::string
   for (const auto& [key, value] : flags) {
     auto it = setters.find(key);
     if (it == setters.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown flag --", absl::StrReplaceAll(key, {{"_", "-"}}), " (see --help)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", absl::StrReplaceAll(key, {{"_", "-"}}), " (see --help)"));
     }
     if (absl::Status s = it->second("--" + absl::StrReplaceAll(key, {{"_", "-"}}), value);
         !s.ok()) {

@@ -18,7 +18,9 @@ std::string Annotation(const value& obj, const std::string& key) {
   return a.at(key).as_string();
 }
 
-const char* KindName(control::Kind k) { return k == control::Kind::kBranch ? "branch" : "endpoint"; }
+const char* KindName(control::Kind k) {
+  return k == control::Kind::kBranch ? "branch" : "endpoint";
+}
 
 // Ready-condition reasons that mean a person should look (Warning events).
 bool WarningReason(const std::string& reason) {
@@ -34,7 +36,10 @@ bool WarningReason(const std::string& reason) {
 OperatorController::OperatorController(const OperatorConfig& config, kube::KubeClient* client,
                                        control::TimelineService* timelines,
                                        OperatorMetrics* metrics, EventFn events, Clock* clock)
-    : config_(config), client_(client), metrics_(metrics), events_(std::move(events)),
+    : config_(config),
+      client_(client),
+      metrics_(metrics),
+      events_(std::move(events)),
       clock_(clock) {
   store_ = std::make_unique<KubeObjectStore>(
       client_,
@@ -137,10 +142,12 @@ void OperatorController::SetLeading(bool leading) {
     LogInfo("Started leading: reconciling", {{"identity", config_.identity}});
     // Everything once: a new leader converges whatever happened while no one led.
     for (auto& inf : branch_informers_) {
-      for (const value& o : inf->List()) Enqueue(control::Kind::kBranch, kube::NamespaceOf(o), kube::NameOf(o));
+      for (const value& o : inf->List())
+        Enqueue(control::Kind::kBranch, kube::NamespaceOf(o), kube::NameOf(o));
     }
     for (auto& inf : endpoint_informers_) {
-      for (const value& o : inf->List()) Enqueue(control::Kind::kEndpoint, kube::NamespaceOf(o), kube::NameOf(o));
+      for (const value& o : inf->List())
+        Enqueue(control::Kind::kEndpoint, kube::NamespaceOf(o), kube::NameOf(o));
     }
     workers_.emplace_back(&OperatorController::Work, this, control::Kind::kBranch);
     workers_.emplace_back(&OperatorController::Work, this, control::Kind::kEndpoint);
@@ -311,19 +318,18 @@ std::string OperatorController::ReadyReason(control::Kind kind, const std::strin
 }
 
 void OperatorController::EmitConditionEvent(control::Kind kind, const std::string& ns,
-                                            const std::string& name,
-                                            const std::string& before) {
+                                            const std::string& name, const std::string& before) {
   if (!events_) return;
   std::string after = ReadyReason(kind, ns, name);
   if (after.empty() || after == before) return;
   std::vector<std::string> parts = absl::StrSplit(after, absl::MaxSplits('/', 2));
   if (parts.size() < 3) return;
-  auto obj = store_->Latest(kind == control::Kind::kBranch ? kube::kBranches : kube::kEndpoints,
-                            ns, name);
+  auto obj =
+      store_->Latest(kind == control::Kind::kBranch ? kube::kBranches : kube::kEndpoints, ns, name);
   if (!obj) return;
   const bool warn = parts[0] != "True" && WarningReason(parts[1]);
-  events_(kind == control::Kind::kBranch ? "Branch" : "Endpoint", *obj,
-          warn ? "Warning" : "Normal", parts[1], parts[2]);
+  events_(kind == control::Kind::kBranch ? "Branch" : "Endpoint", *obj, warn ? "Warning" : "Normal",
+          parts[1], parts[2]);
 }
 
 void OperatorController::ProcessKey(control::Kind kind, const std::string& key) {
@@ -384,7 +390,8 @@ void OperatorController::PhaseMetricsLoop() {
     }
     for (const auto& [phase, n] : branches) metrics_->SetPhaseCount("branch", phase, n);
     for (const auto& [phase, n] : endpoints) metrics_->SetPhaseCount("endpoint", phase, n);
-    for (int i = 0; i < 50 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < 50 && !stop_; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 

@@ -109,11 +109,13 @@ class OperatorController {
   kube::WorkQueue endpoint_queue_;
 
   std::mutex mu_;
-  std::map<std::string, std::set<std::string>> children_;      // ns/parent -> names. GUARDED_BY(mu_)
-  std::map<std::string, std::string> parent_of_;               // ns/name -> parent. GUARDED_BY(mu_)
-  std::map<std::string, std::set<std::string>> endpoints_of_;  // ns/branch -> names. GUARDED_BY(mu_)
-  std::map<std::string, std::string> branch_of_;               // ns/name -> branch. GUARDED_BY(mu_)
-  std::map<std::string, absl::Time> wake_started_;  // ns/name -> when the proxy asked. GUARDED_BY(mu_)
+  std::map<std::string, std::set<std::string>> children_;  // ns/parent -> names. GUARDED_BY(mu_)
+  std::map<std::string, std::string> parent_of_;           // ns/name -> parent. GUARDED_BY(mu_)
+  std::map<std::string, std::set<std::string>>
+      endpoints_of_;                              // ns/branch -> names. GUARDED_BY(mu_)
+  std::map<std::string, std::string> branch_of_;  // ns/name -> branch. GUARDED_BY(mu_)
+  std::map<std::string, absl::Time>
+      wake_started_;  // ns/name -> when the proxy asked. GUARDED_BY(mu_)
   std::atomic<bool> leading_{false};
   std::atomic<bool> stop_{false};
   std::vector<std::thread> workers_;

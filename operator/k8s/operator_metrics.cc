@@ -37,8 +37,8 @@ void OperatorMetrics::Reconciled(const std::string& kind, bool ok, double second
   reconciles_.Add({{"kind", kind}, {"result", ok ? "ok" : "error"}}).Increment();
   reconcile_seconds_
       .Add({{"kind", kind}},
-           prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                   0.5, 1, 2.5, 5, 10})
+           prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                                   1, 2.5, 5, 10})
       .Observe(seconds);
 }
 

@@ -12,9 +12,9 @@
 namespace pgbranch::k8s {
 namespace {
 
-using web::json::value;
 using control::ComputeObservation;
 using control::ComputeState;
+using web::json::value;
 
 value Str(const std::string& s) { return value::string(s); }
 
@@ -87,10 +87,10 @@ std::string StuckReason(const value& pod) {
     const value& state = cs.at("state");
     if (state.has_field("waiting")) {
       std::string reason = control::JsonString(state.at("waiting"), "reason");
-      static const char* kStuck[] = {"ErrImagePull",          "ImagePullBackOff",
-                                     "ErrImageNeverPull",     "InvalidImageName",
-                                     "CreateContainerConfigError", "CreateContainerError",
-                                     "RunContainerError"};
+      static const char* kStuck[] = {
+          "ErrImagePull",     "ImagePullBackOff",           "ErrImageNeverPull",
+          "InvalidImageName", "CreateContainerConfigError", "CreateContainerError",
+          "RunContainerError"};
       for (const char* s : kStuck) {
         if (reason == s) {
           return absl::StrCat(reason, ": ", control::JsonString(state.at("waiting"), "message"));
@@ -120,7 +120,8 @@ std::string TerminatedMessage(const value& pod) {
 bool PodReady(const value& pod) {
   if (!pod.has_field("status") || !pod.at("status").has_field("conditions")) return false;
   for (const value& c : pod.at("status").at("conditions").as_array()) {
-    if (control::JsonString(c, "type") == "Ready") return control::JsonString(c, "status") == "True";
+    if (control::JsonString(c, "type") == "Ready")
+      return control::JsonString(c, "status") == "True";
   }
   return false;
 }
@@ -135,8 +136,7 @@ bool PodComputeRuntime::PodServing(const value& pod) {
 }
 
 std::string RandomPassword(size_t n) {
-  static const char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   std::string out;
   int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
   while (out.size() < n) {
@@ -153,7 +153,9 @@ std::string RandomPassword(size_t n) {
 
 PodComputeRuntime::PodComputeRuntime(PodComputeOptions options, kube::KubeClient* client,
                                      PodLookup pods, StatusFetch fetch)
-    : options_(std::move(options)), client_(client), pods_(std::move(pods)),
+    : options_(std::move(options)),
+      client_(client),
+      pods_(std::move(pods)),
       fetch_(fetch ? std::move(fetch)
                    : StatusFetch([](const std::string& host, int port, const std::string& path) {
                        return net::HttpRequestTo(host, "GET", port, path, "",
@@ -408,8 +410,7 @@ absl::Status PodComputeRuntime::Stop(const std::string& ns, const std::string& e
   return absl::IsNotFound(s) ? absl::OkStatus() : s;
 }
 
-ComputeObservation PodComputeRuntime::Observe(const std::string& ns,
-                                              const std::string& endpoint) {
+ComputeObservation PodComputeRuntime::Observe(const std::string& ns, const std::string& endpoint) {
   ComputeObservation obs;
   std::optional<value> pod = pods_(ns, PodName(endpoint));
   const std::string key = absl::StrCat(ns, "/", endpoint);

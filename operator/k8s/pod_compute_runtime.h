@@ -36,7 +36,7 @@ struct PodComputeOptions {
   // FUSE: empty = a privileged container (works everywhere); otherwise the extended resource a
   // device plugin hands /dev/fuse out with (e.g. "github.com/fuse"), and only CAP_SYS_ADMIN.
   std::string fuse_device_resource;
-  std::string default_cpu;     // requests+limits when the Endpoint gives none ("" = none)
+  std::string default_cpu;  // requests+limits when the Endpoint gives none ("" = none)
   std::string default_memory;
   // Where clients connect (written into the credentials Secret's uri). Empty host: the
   // endpoint's own Service, `<endpoint>.<namespace>.svc`, an ExternalName Service the operator
@@ -56,8 +56,8 @@ struct PodComputeOptions {
 class PodComputeRuntime : public control::ComputeRuntime {
  public:
   // Looks a pod up in the informer cache by namespace and name.
-  using PodLookup =
-      std::function<std::optional<web::json::value>(const std::string& ns, const std::string& name)>;
+  using PodLookup = std::function<std::optional<web::json::value>(const std::string& ns,
+                                                                  const std::string& name)>;
   // Fetches agent status: (pod IP, port, path) -> body. Injectable for unit tests.
   using StatusFetch = std::function<absl::StatusOr<std::string>(const std::string& host, int port,
                                                                 const std::string& path)>;

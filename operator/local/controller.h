@@ -10,12 +10,12 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
-#include "operator/local/local_compute_runtime.h"
-#include "operator/local/local_store.h"
 #include "operator/control/activity_tracker.h"
 #include "operator/control/branch_reconciler.h"
 #include "operator/control/endpoint_reconciler.h"
 #include "operator/control/timeline_service.h"
+#include "operator/local/local_compute_runtime.h"
+#include "operator/local/local_store.h"
 
 // The local controller: the reconcile core run over the local store and local computes. One
 // worker thread takes keys from a de-duplicating work queue (changes, requeues, a resync every

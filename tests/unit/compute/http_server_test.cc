@@ -58,14 +58,14 @@ TEST(HttpServerTest, RejectsABadAddress) {
 
 TEST(HttpServerTest, PassesRequestBodiesToABodyHandler) {
   std::string seen;
-  HttpServer server([&](const std::string& method, const std::string& path,
-                        const std::string& body) {
-    seen = method + " " + path + " " + body;
-    return HttpResponse{202, "application/json", "{}"};
-  });
+  HttpServer server(
+      [&](const std::string& method, const std::string& path, const std::string& body) {
+        seen = method + " " + path + " " + body;
+        return HttpResponse{202, "application/json", "{}"};
+      });
   ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
-  std::string resp = Request(server.port(),
-                             "PUT /config HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world");
+  std::string resp =
+      Request(server.port(), "PUT /config HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world");
   EXPECT_THAT(resp, StartsWith("HTTP/1.1 202"));
   EXPECT_EQ(seen, "PUT /config hello world");
   server.Stop();

@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "common/clock.h"
-#include "operator/local/local_store.h"
 #include "operator/control/branch_reconciler.h"
 #include "operator/control/endpoint_reconciler.h"
+#include "operator/local/local_store.h"
 #include "operator/model/manifest.h"
 #include "tests/unit/control/control_fakes.h"
 

@@ -30,10 +30,10 @@ inline web::json::value Obj(const std::string& json) { return web::json::value::
 
 inline web::json::value BranchJson(const std::string& ns, const std::string& name,
                                    const std::string& parent = "") {
-  std::string spec = parent.empty() ? R"({"noExpiry":true})"
-                                    : R"({"parent":")" + parent + R"(","noExpiry":true})";
-  return Obj(R"({"apiVersion":"pgbranch.io/v1alpha1","kind":"Branch","metadata":{"name":")" +
-             name + R"(","namespace":")" + ns + R"("},"spec":)" + spec + "}");
+  std::string spec =
+      parent.empty() ? R"({"noExpiry":true})" : R"({"parent":")" + parent + R"(","noExpiry":true})";
+  return Obj(R"({"apiVersion":"pgbranch.io/v1alpha1","kind":"Branch","metadata":{"name":")" + name +
+             R"(","namespace":")" + ns + R"("},"spec":)" + spec + "}");
 }
 
 inline web::json::value EndpointJson(const std::string& ns, const std::string& name,

@@ -115,7 +115,8 @@ TEST_F(OperatorControllerTest, BranchTreeLifecycle) {
   ASSERT_TRUE(api_.Delete(kube::kBranches, kNs, "main").ok());
   ASSERT_TRUE(Eventually([&] {
     auto m = Get(kube::kBranches, "main");
-    return m && testing::Ready(*m) == std::make_pair(std::string("False"), std::string("HasChildren"));
+    return m &&
+           testing::Ready(*m) == std::make_pair(std::string("False"), std::string("HasChildren"));
   })) << Get(kube::kBranches, "main")->serialize();
   main = *Get(kube::kBranches, "main");
   EXPECT_FALSE(kube::MetaString(main, "deletionTimestamp").empty());
@@ -127,10 +128,10 @@ TEST_F(OperatorControllerTest, BranchTreeLifecycle) {
   ASSERT_TRUE(api_.Delete(kube::kBranches, kNs, "dev").ok());
   ASSERT_TRUE(Eventually([&] {
     return !Get(kube::kBranches, "dev") && !Get(kube::kBranches, "main");
-  })) << "main: " << (Get(kube::kBranches, "main") ? Get(kube::kBranches, "main")->serialize() : "gone");
+  })) << "main: "
+      << (Get(kube::kBranches, "main") ? Get(kube::kBranches, "main")->serialize() : "gone");
   EXPECT_TRUE(timelines_.With([&](auto& f) {
-    return f.timelines.empty() &&
-           std::count(f.deleted.begin(), f.deleted.end(), dev_uid) == 1 &&
+    return f.timelines.empty() && std::count(f.deleted.begin(), f.deleted.end(), dev_uid) == 1 &&
            std::count(f.deleted.begin(), f.deleted.end(), main_uid) == 1;
   }));
 }

@@ -12,8 +12,8 @@
 namespace pgbranch::k8s {
 namespace {
 
-using ::testing::HasSubstr;
 using control::ComputeState;
+using ::testing::HasSubstr;
 using testing::Obj;
 using web::json::value;
 
@@ -30,8 +30,8 @@ class PodComputeRuntimeTest : public ::testing::Test {
           if (!p.ok()) return std::nullopt;
           return *p;
         },
-        [this](const std::string& host, int port, const std::string& path)
-            -> absl::StatusOr<std::string> {
+        [this](const std::string& host, int port,
+               const std::string& path) -> absl::StatusOr<std::string> {
           ++fetches_;
           last_fetch_ = host + ":" + std::to_string(port) + path;
           return fetch_result_;
@@ -131,8 +131,7 @@ TEST_F(PodComputeRuntimeTest, StartCreatesSecretAndPrivilegedPod) {
   EXPECT_THAT(cfg, HasSubstr("mode: read-write"));
   EXPECT_EQ(control::JsonString(c.at("readinessProbe").at("httpGet"), "path"), "/readyz");
   // The credentials Secret is mounted for the password.
-  EXPECT_EQ(control::JsonString(
-                pod.at("spec").at("volumes").at(0).at("secret"), "secretName"),
+  EXPECT_EQ(control::JsonString(pod.at("spec").at("volumes").at(0).at("secret"), "secretName"),
             "ep1-credentials");
 }
 
@@ -292,8 +291,9 @@ TEST_F(PodComputeRuntimeTest, StartErrorsAreReturned) {
 TEST(PodComputeRuntimeCacheLagTest, ExistingPodUnseenByTheCacheIsNotAnError) {
   kube::FakeKubeApi api;
   // A cache that has not seen the pod yet.
-  PodComputeRuntime rt(PodComputeOptions{}, &api,
-                       [](const std::string&, const std::string&) { return std::optional<value>(); });
+  PodComputeRuntime rt(PodComputeOptions{}, &api, [](const std::string&, const std::string&) {
+    return std::optional<value>();
+  });
   control::ComputeSpec spec;
   spec.ns = "team";
   spec.endpoint = "ep1";
@@ -303,7 +303,8 @@ TEST(PodComputeRuntimeCacheLagTest, ExistingPodUnseenByTheCacheIsNotAnError) {
   EXPECT_TRUE(rt.Start(spec).ok());  // ALREADY_EXISTS: it is there
   EXPECT_EQ(kube::ResourceVersionOf(*api.Get(kube::kPods, "team", "ep1-compute")), rv);
   // No endpoint uid: no owner reference (nothing to dangle).
-  EXPECT_FALSE(api.Get(kube::kPods, "team", "ep1-compute")->at("metadata").has_field("ownerReferences"));
+  EXPECT_FALSE(
+      api.Get(kube::kPods, "team", "ep1-compute")->at("metadata").has_field("ownerReferences"));
 }
 
 TEST(ClientUriTest, ProxyHostAndEscaping) {
@@ -311,9 +312,8 @@ TEST(ClientUriTest, ProxyHostAndEscaping) {
   opts.proxy_host = "db.example.com";
   opts.proxy_port = 6432;
   kube::FakeKubeApi api;
-  PodComputeRuntime rt(opts, &api, [](const std::string&, const std::string&) {
-    return std::optional<value>();
-  });
+  PodComputeRuntime rt(
+      opts, &api, [](const std::string&, const std::string&) { return std::optional<value>(); });
   EXPECT_EQ(rt.ClientUri("ns", "ep", "p@ss/w"),
             "postgresql://app:p%40ss%2Fw@db.example.com:6432/app?options=endpoint%3Dep.ns");
   EXPECT_EQ(RandomPassword(40).size(), 40u);

@@ -60,8 +60,8 @@ std::string WakeAnnotation(FakeKubeApi& api, const std::string& ns, const std::s
   return a.has_field(kWakeRequestedAnnotation) ? a.at(kWakeRequestedAnnotation).as_string() : "";
 }
 
-bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit =
-                                                       std::chrono::milliseconds(3000)) {
+bool Eventually(const std::function<bool()>& pred,
+                std::chrono::milliseconds limit = std::chrono::milliseconds(3000)) {
   auto until = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < until) {
     if (pred()) return true;
@@ -132,8 +132,7 @@ TEST_F(KubeControlClientTest, SuspendedEndpointIsPatchedAndWaitsForAReadyPod) {
     annotation = WakeAnnotation(api_, "team", "dev");
     return !annotation.empty();
   }));
-  EXPECT_TRUE(std::regex_match(annotation,
-                               std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)")))
+  EXPECT_TRUE(std::regex_match(annotation, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)")))
       << annotation;
   // The operator starts the pod: first not ready, then ready.
   ASSERT_TRUE(api_.Put(kube::kPods, PodObj("team", "dev", "10.1.2.3", false)).ok());
@@ -163,15 +162,14 @@ TEST_F(KubeControlClientTest, ConcurrentWakesShareOnePatch) {
 }
 
 TEST_F(KubeControlClientTest, ConflictIsUnavailableWithTheReadyMessage) {
-  ASSERT_TRUE(api_.Put(kube::kEndpoints,
-                       EndpointObj("default", "dev2", "Conflict",
-                                   "branch main already has the read-write endpoint dev"))
-                  .ok());
+  ASSERT_TRUE(
+      api_.Put(kube::kEndpoints, EndpointObj("default", "dev2", "Conflict",
+                                             "branch main already has the read-write endpoint dev"))
+          .ok());
   auto c = MakeClient();
   auto r = c->Wake("dev2");
   EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
-  EXPECT_NE(r.status().message().find("already has the read-write endpoint dev"),
-            std::string::npos)
+  EXPECT_NE(r.status().message().find("already has the read-write endpoint dev"), std::string::npos)
       << r.status();
 }
 
