@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <random>
 #include <sstream>
 #include <thread>
 
@@ -22,6 +21,7 @@
 #include "common/process_util.h"
 #include "common/status_macros.h"
 #include "common/stop_signals.h"
+#include "common/text_util.h"
 #include "operator/control/grpc_timeline_service.h"
 #include "operator/local/api_server.h"
 #include "operator/local/controller.h"
@@ -56,10 +56,7 @@ absl::Status EnsurePassword(const CliContext& ctx) {
     return absl::OkStatus();
   fs::create_directories(fs::path(path).parent_path());
   ::chmod(fs::path(path).parent_path().c_str(), 0700);
-  static const char kAlphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-  std::random_device rd;
-  std::string pw;
-  for (int i = 0; i < 24; ++i) pw += kAlphabet[rd() % (sizeof(kAlphabet) - 1)];
+  std::string pw = RandomPassword();
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) return absl::InternalError(absl::StrCat("cannot write ", path));
   std::string line = pw + "\n";

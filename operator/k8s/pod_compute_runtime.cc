@@ -1,11 +1,9 @@
 #include "operator/k8s/pod_compute_runtime.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/net_util.h"
+#include "common/text_util.h"
 #include "operator/kube/kube_object.h"
 #include "operator/model/json.h"
 
@@ -17,30 +15,6 @@ using control::ComputeState;
 using web::json::value;
 
 value Str(const std::string& s) { return value::string(s); }
-
-std::string YamlQuote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
-std::string UriEscape(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 value EndpointOwner(const std::string& endpoint, const std::string& uid) {
   value ref = value::object();
@@ -133,22 +107,6 @@ bool PodComputeRuntime::PodServing(const value& pod) {
   const value& st = pod.at("status");
   return control::JsonString(st, "phase") == "Running" && PodReady(pod) &&
          !control::JsonString(st, "podIP").empty();
-}
-
-std::string RandomPassword(size_t n) {
-  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  std::string out;
-  int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  while (out.size() < n) {
-    unsigned char buf[64];
-    ssize_t got = fd >= 0 ? ::read(fd, buf, sizeof(buf)) : -1;
-    if (got <= 0) break;
-    for (ssize_t i = 0; i < got && out.size() < n; ++i) {
-      if (buf[i] < 62 * 4) out += kAlphabet[buf[i] % 62];  // no modulo bias
-    }
-  }
-  if (fd >= 0) ::close(fd);
-  return out;
 }
 
 PodComputeRuntime::PodComputeRuntime(PodComputeOptions options, kube::KubeClient* client,

@@ -108,7 +108,4 @@ class PodComputeRuntime : public control::ComputeRuntime {
   std::map<std::string, Activity> activity_;  // by ns/endpoint. GUARDED_BY(mu_)
 };
 
-// A random password of `n` characters from [A-Za-z0-9] (from /dev/urandom).
-std::string RandomPassword(size_t n = 24);
-
 }  // namespace pgbranch::k8s

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/net_util.h"
 #include "common/process_util.h"
+#include "common/text_util.h"
 #include "operator/control/reconcile_context.h"
 #include "operator/model/json.h"
 
@@ -37,15 +38,6 @@ std::string LastLine(const std::string& path) {
     if (!absl::StripAsciiWhitespace(line).empty()) last = line;
   }
   return last;
-}
-
-std::string YamlQuote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
 }
 
 bool IsMounted(const std::string& dir) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "common/text_util.h"
 #include "operator/kube/fake_kube_api.h"
 #include "operator/kube/kube_object.h"
 #include "tests/unit/k8s/k8s_test_util.h"
