@@ -165,12 +165,9 @@ void OperatorController::SetLeading(bool leading) {
 
 void OperatorController::Shutdown() {
   if (stop_.exchange(true)) return;
-  SetLeading(false);
+  SetLeading(false);  // stops the queues and joins the workers (there are none if never leading)
   branch_queue_.ShutDown();
   endpoint_queue_.ShutDown();
-  for (auto& t : workers_) {
-    if (t.joinable()) t.join();
-  }
   for (auto* list : {&branch_informers_, &endpoint_informers_, &pod_informers_}) {
     for (auto& inf : *list) inf->Stop();
   }
