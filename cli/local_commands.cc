@@ -78,7 +78,9 @@ void StopPid(int pid, const std::string& what, int seconds) {
   }
 }
 
-absl::Status Down(const CliContext& ctx) {
+}  // namespace
+
+absl::Status LocalDown(const CliContext& ctx) {
   auto inst = ctx.Instance();
   if (!inst.ok()) {
     std::cout << "local mode is not running (" << ctx.state_dir() << ")\n";
@@ -101,7 +103,7 @@ absl::Status Down(const CliContext& ctx) {
   return absl::OkStatus();
 }
 
-absl::Status Status(const CliContext& ctx) {
+absl::Status LocalStatus(const CliContext& ctx) {
   auto inst = ctx.Instance();
   if (!inst.ok()) {
     if (ctx.json()) {
@@ -156,10 +158,9 @@ absl::Status Status(const CliContext& ctx) {
   return absl::OkStatus();
 }
 
-absl::Status Up(const CliContext& ctx, pagectl::Args& args) {
-  PGB_ASSIGN_OR_RETURN(uint64_t proxy_port, args.Uint("proxy-port", 55432));
-  bool test_clock = args.Bool("test-clock");
-  PGB_RETURN_IF_ERROR(args.CheckAllUsed(2));
+absl::Status LocalUp(const CliContext& ctx, const LocalUpOptions& options) {
+  const int proxy_port = options.proxy_port;
+  const bool test_clock = options.test_clock;
   if (::geteuid() != 0) {
     return absl::FailedPreconditionError(
         "local mode needs root: computes mount FUSE filesystems and run PostgreSQL as the "
@@ -167,9 +168,9 @@ absl::Status Up(const CliContext& ctx, pagectl::Args& args) {
   }
   if (auto inst = ctx.Instance(); inst.ok() && Alive(inst->controller_pid)) {
     std::cout << "local mode is already running\n";
-    return Status(ctx);
+    return LocalStatus(ctx);
   } else if (inst.ok()) {
-    PGB_RETURN_IF_ERROR(Down(ctx));
+    PGB_RETURN_IF_ERROR(LocalDown(ctx));
   }
   const std::string bin = CliContext::BinDir();
   for (const char* b : {"pgbranch-pageserver", "pgbranch-proxy", "pgbranch-compute", "pagefs"}) {
@@ -236,13 +237,12 @@ absl::Status Up(const CliContext& ctx, pagectl::Args& args) {
   return absl::OkStatus();
 }
 
-absl::Status RunController(const CliContext& ctx, pagectl::Args& args) {
+absl::Status RunLocalController(const CliContext& ctx, const LocalControllerOptions& options) {
   // Block the stop signals before any thread starts, so that the wait below receives them.
   BlockStopSignals();
-  PGB_ASSIGN_OR_RETURN(std::string pageserver, args.RequiredFlag("pageserver"));
-  bool test_clock = args.Bool("test-clock");
-  std::string level = args.Flag("log-level").value_or("info");
-  PGB_RETURN_IF_ERROR(args.CheckAllUsed(2));
+  const std::string& pageserver = options.pageserver;
+  const bool test_clock = options.test_clock;
+  const std::string& level = options.log_level;
   if (level == "debug") SetLogLevel(LogLevel::kDebug);
   if (level == "warning") SetLogLevel(LogLevel::kWarning);
 
@@ -267,8 +267,8 @@ absl::Status RunController(const CliContext& ctx, pagectl::Args& args) {
   compute.pagefs_bin = CliContext::BinDir() + "/pagefs";
   compute.pageserver = pageserver;
   compute.password_file = ctx.PasswordFile();
-  Controller::Options options;
-  Controller controller(options, &store, &timelines, compute, &clock);
+  Controller::Options controller_options;
+  Controller controller(controller_options, &store, &timelines, compute, &clock);
   controller.Start();
 
   std::function<void(absl::Duration)> advance;
@@ -291,23 +291,6 @@ absl::Status RunController(const CliContext& ctx, pagectl::Args& args) {
   api.Close();
   LogInfo("Controller stopped");
   return absl::OkStatus();
-}
-
-}  // namespace
-
-absl::Status RunLocalCommand(const CliContext& ctx, pagectl::Args& args) {
-  const std::string verb = args.Positional(1);
-  if (verb == "up") return Up(ctx, args);
-  if (verb == "down") {
-    PGB_RETURN_IF_ERROR(args.CheckAllUsed(2));
-    return Down(ctx);
-  }
-  if (verb == "status") {
-    PGB_RETURN_IF_ERROR(args.CheckAllUsed(2));
-    return Status(ctx);
-  }
-  if (verb == "controller") return RunController(ctx, args);
-  return pagectl::UsageError("usage: pgbranch local up|down|status");
 }
 
 }  // namespace pgbranch::cli

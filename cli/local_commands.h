@@ -1,13 +1,29 @@
 #pragma once
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "cli/cli_context.h"
-#include "pageserver/pagectl/args.h"
 
 // `pgbranch local up|down|status` and the hidden `pgbranch local controller` (the controller
-// process that `local up` starts).
+// process that `local up` starts). Flags are parsed by the caller (cli/main.cc).
 namespace pgbranch::cli {
 
-absl::Status RunLocalCommand(const CliContext& ctx, pagectl::Args& args);
+struct LocalUpOptions {
+  int proxy_port = 55432;
+  bool test_clock = false;  // the controller accepts `pgbranch debug advance-clock`
+};
+
+struct LocalControllerOptions {
+  std::string pageserver;  // host:port
+  bool test_clock = false;
+  std::string log_level = "info";  // debug | info | warning
+};
+
+absl::Status LocalUp(const CliContext& ctx, const LocalUpOptions& options);
+absl::Status LocalDown(const CliContext& ctx);
+absl::Status LocalStatus(const CliContext& ctx);
+// Runs the controller in this process until SIGTERM/SIGINT.
+absl::Status RunLocalController(const CliContext& ctx, const LocalControllerOptions& options);
 
 }  // namespace pgbranch::cli

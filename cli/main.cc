@@ -7,6 +7,7 @@
 #include "cli/local_commands.h"
 #include "cli/resource_commands.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "pageserver/pagectl/args.h"
 
 namespace {
@@ -39,6 +40,33 @@ resources (the same YAML as the Kubernetes CRDs, apiVersion pgbranch.io/v1alpha1
 durations: 90s, 15m, 1h30m, 7d
 )";
 
+// Until the CLI moves onto CLI11: `local up|down|status|controller` from pagectl::Args.
+absl::Status RunLocalCommand(const pgbranch::cli::CliContext& ctx, pgbranch::pagectl::Args& args) {
+  using namespace pgbranch;
+  const std::string verb = args.Positional(1);
+  if (verb == "up") {
+    cli::LocalUpOptions o;
+    PGB_ASSIGN_OR_RETURN(uint64_t port, args.Uint("proxy-port", 55432));
+    o.proxy_port = static_cast<int>(port);
+    o.test_clock = args.Bool("test-clock");
+    PGB_RETURN_IF_ERROR(args.CheckAllUsed(2));
+    return cli::LocalUp(ctx, o);
+  }
+  if (verb == "down" || verb == "status") {
+    PGB_RETURN_IF_ERROR(args.CheckAllUsed(2));
+    return verb == "down" ? cli::LocalDown(ctx) : cli::LocalStatus(ctx);
+  }
+  if (verb == "controller") {
+    cli::LocalControllerOptions o;
+    PGB_ASSIGN_OR_RETURN(o.pageserver, args.RequiredFlag("pageserver"));
+    o.test_clock = args.Bool("test-clock");
+    o.log_level = args.Flag("log-level").value_or("info");
+    PGB_RETURN_IF_ERROR(args.CheckAllUsed(2));
+    return cli::RunLocalController(ctx, o);
+  }
+  return pagectl::UsageError("usage: pgbranch local up|down|status");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -60,7 +88,7 @@ int main(int argc, char** argv) {
   } else {
     const std::string cmd = args->Positional(0);
     if (cmd == "local") {
-      s = cli::RunLocalCommand(*ctx, *args);
+      s = RunLocalCommand(*ctx, *args);
     } else if (cmd == "apply") {
       s = cli::RunApply(*ctx, *args);
     } else if (cmd == "branch") {

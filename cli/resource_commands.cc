@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "cli/connection_info.h"
 #include "common/status_macros.h"
 #include "operator/model/duration.h"
 #include "operator/model/json.h"
@@ -93,26 +94,11 @@ absl::StatusOr<value> WaitEndpointRunning(const ApiClient& client, const std::st
 }
 
 absl::Status PrintConnstr(const CliContext& ctx, const value& endpoint, bool json) {
-  PGB_ASSIGN_OR_RETURN(std::string pw, ctx.Password());
-  PGB_ASSIGN_OR_RETURN(LocalInstance inst, ctx.Instance());
-  std::string name = JsonString(endpoint.at("metadata"), "name");
-  int port = static_cast<int>(JsonInt(endpoint.at("status"), "port"));
-  std::string uri = ConnectionUri(pw, port);
-  std::string via_proxy =
-      absl::StrCat(ConnectionUri(pw, inst.proxy_port), "?options=endpoint%3D", name);
+  PGB_ASSIGN_OR_RETURN(ConnectionInfo c, EndpointConnection(ctx, endpoint));
   if (json) {
-    value v = value::object();
-    v["endpoint"] = value::string(name);
-    v["uri"] = value::string(uri);
-    v["proxyUri"] = value::string(via_proxy);
-    v["host"] = value::string("127.0.0.1");
-    v["port"] = value::number(port);
-    v["user"] = value::string("app");
-    v["password"] = value::string(pw);
-    v["database"] = value::string("app");
-    PrintJson(v);
+    PrintJson(ConnectionJson(c));
   } else {
-    std::cout << uri << "\n";
+    std::cout << c.uri << "\n";
   }
   return absl::OkStatus();
 }
@@ -262,9 +248,9 @@ absl::Status BranchCreate(const CliContext& ctx, pagectl::Args& args) {
                     : absl::StrCat(" from ", parent, " at LSN ", JsonInt(st, "parentLSN")))
             << " in " << absl::FormatDuration(absl::Trunc(took, absl::Milliseconds(1))) << "\n";
   if (endpoint) {
-    PGB_ASSIGN_OR_RETURN(std::string pw, ctx.Password());
-    std::cout << "endpoint \"" << name << "\" is running; connect with:\n  psql '"
-              << ConnectionUri(pw, static_cast<int>(JsonInt(ep.at("status"), "port"))) << "'\n";
+    PGB_ASSIGN_OR_RETURN(ConnectionInfo c, EndpointConnection(ctx, ep));
+    std::cout << "endpoint \"" << name << "\" is running; connect with:\n  psql '" << c.uri
+              << "'\n";
   }
   return absl::OkStatus();
 }
@@ -409,10 +395,9 @@ absl::Status RunEndpointCommand(const CliContext& ctx, pagectl::Args& args) {
       PrintJson(*e);
       return absl::OkStatus();
     }
+    PGB_ASSIGN_OR_RETURN(ConnectionInfo c, EndpointConnection(ctx, *e));
     std::cout << "endpoint \"" << name << "\" is running on branch " << branch
-              << "; connect with:\n  psql '";
-    PGB_ASSIGN_OR_RETURN(std::string pw, ctx.Password());
-    std::cout << ConnectionUri(pw, static_cast<int>(JsonInt(e->at("status"), "port"))) << "'\n";
+              << "; connect with:\n  psql '" << c.uri << "'\n";
     return absl::OkStatus();
   }
   PGB_RETURN_IF_ERROR(args.CheckAllUsed(verb == "list" ? 2 : 3));
