@@ -72,7 +72,8 @@ absl::Status RunLocalCommand(const pgbranch::cli::CliContext& ctx, pgbranch::pag
 int main(int argc, char** argv) {
   using namespace pgbranch;
   auto args =
-      pagectl::Args::Parse(argc, argv, {"protected", "no-expiry", "no-endpoint", "test-clock"});
+      pagectl::Args::Parse(argc, argv, {"protected", "no-expiry", "no-endpoint", "test-clock",
+                                        "two-way", "exit-code"});
   if (!args.ok()) {
     std::cerr << "pgbranch: " << args.status().message() << "\n\n" << kUsage;
     return 2;

@@ -1,21 +1,33 @@
-// `pgbranch branch schema-diff NAME [--against OTHER]`: a unified diff of two branches' schemas
-// (pg_dump --schema-only of each, through the proxy, which wakes suspended endpoints), by default
-// against the parent — what Neon's and Lakebase's schema diff show.
+// `pgbranch branch schema-diff`: compares branches' schemas object by object (pg_dump
+// --schema-only of each through its endpoint, which wakes a suspended one). Against the parent
+// it is three-way: the parent's schema at the branch point comes from a short-lived read-only
+// endpoint at the branch's parent LSN, so a change on the branch, a change on the parent since
+// (drift) and a conflict are told apart — drift is never shown as the branch dropping something.
+#include "cli/schema_diff.h"
+
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cli/connection_info.h"
 #include "cli/resource_commands.h"
+#include "cli/schema_objects.h"
 #include "common/status_macros.h"
 #include "operator/model/json.h"
+#include "operator/model/resources.h"
 
 namespace pgbranch::cli {
 namespace {
 
+using control::JsonBool;
 using control::JsonInt;
 using control::JsonString;
 using web::json::value;
@@ -33,31 +45,31 @@ int Capture(const std::string& command, std::string* out) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-absl::StatusOr<int> EndpointPortOf(const ApiClient& client, const std::string& branch) {
+// The endpoint to read a branch's schema from: its read-write one, else any.
+absl::StatusOr<value> EndpointOf(const ApiClient& client, const std::string& branch) {
   PGB_ASSIGN_OR_RETURN(value list, client.Get("/v1/endpoints"));
-  int port = 0;
+  std::optional<value> found;
   for (const auto& e : list.at("items").as_array()) {
     if (JsonString(e.at("spec"), "branch") != branch) continue;
     if (e.at("metadata").has_field("deletionTimestamp")) continue;
     bool rw = JsonString(e.at("spec"), "type") == "ReadWrite";
-    if (port == 0 || rw) port = static_cast<int>(JsonInt(e.at("status"), "port"));
+    if (!found || rw) found = e;
     if (rw) break;
   }
-  if (port == 0) {
+  if (!found) {
     return absl::FailedPreconditionError(
         absl::StrCat("branch \"", branch,
                      "\" has no endpoint to read its schema from; create one: "
                      "pgbranch endpoint create ",
                      branch, " --branch ", branch));
   }
-  return port;
+  return *found;
 }
 
-absl::StatusOr<std::string> DumpSchema(const std::string& password, int port,
-                                       const std::string& path) {
+absl::StatusOr<std::string> DumpSchema(const std::string& uri, const std::string& path) {
   std::string err_path = path + ".err";
   std::string cmd = absl::StrCat(kPgDump, " --schema-only --no-owner --no-privileges -f '", path,
-                                 "' '", ConnectionUri(password, port), "' 2>'", err_path, "'");
+                                 "' '", uri, "' 2>'", err_path, "'");
   std::string ignored;
   int rc = Capture(cmd, &ignored);
   std::ifstream in(path);
@@ -86,51 +98,239 @@ absl::StatusOr<std::string> DumpSchema(const std::string& password, int port,
   return out;
 }
 
+absl::StatusOr<std::vector<SchemaObject>> SchemaOf(const CliContext& ctx, const value& endpoint,
+                                                   const std::string& dir,
+                                                   const std::string& file) {
+  PGB_ASSIGN_OR_RETURN(ConnectionInfo c, EndpointConnection(ctx, endpoint));
+  std::string path = dir + "/" + file;
+  auto text = DumpSchema(c.uri, path);
+  ::unlink(path.c_str());
+  if (!text.ok()) return text.status();
+  return ParseSchemaDump(*text);
+}
+
+// Waits until an endpoint runs and the proxy routes it; returns the endpoint object.
+absl::StatusOr<value> WaitRunning(const ApiClient& client, const std::string& name) {
+  value last;
+  PGB_RETURN_IF_ERROR(WaitFor(
+      [&]() -> absl::StatusOr<bool> {
+        PGB_ASSIGN_OR_RETURN(last, client.Get("/v1/endpoints/" + name));
+        const value& st = last.at("status");
+        if (JsonString(st, "phase") == control::kPhaseFailed) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "the endpoint at the branch point failed to start: ", JsonString(st, "message")));
+        }
+        return JsonString(st, "phase") == control::kPhaseRunning && JsonBool(st, "routed");
+      },
+      absl::Seconds(120), absl::StrCat("endpoint \"", name, "\" to run")));
+  return last;
+}
+
+// A read-only endpoint on `parent` at `lsn`, deleted when this goes out of scope.
+class BranchPointEndpoint {
+ public:
+  BranchPointEndpoint(const ApiClient& client, std::string name)
+      : client_(client), name_(std::move(name)) {}
+  ~BranchPointEndpoint() {
+    if (created_) (void)client_.Delete("/v1/endpoints/" + name_);
+  }
+  absl::StatusOr<value> Start(const std::string& parent, uint64_t lsn) {
+    value m = value::object();
+    m["apiVersion"] = value::string(control::kApiVersion);
+    m["kind"] = value::string("Endpoint");
+    m["metadata"] = value::object();
+    m["metadata"]["name"] = value::string(name_);
+    m["spec"] = value::object();
+    m["spec"]["branch"] = value::string(parent);
+    m["spec"]["type"] = value::string("ReadOnly");
+    m["spec"]["lsn"] = value::number(lsn);
+    PGB_RETURN_IF_ERROR(client_.Post("/v1/apply", m.serialize()).status());
+    created_ = true;
+    return WaitRunning(client_, name_);
+  }
+
+ private:
+  const ApiClient& client_;
+  const std::string name_;
+  bool created_ = false;
+};
+
+std::string BaseEndpointName(const std::string& branch) {
+  std::random_device rd;
+  std::string suffix = absl::StrFormat("-base-%04x", rd() & 0xffff);
+  return branch.substr(0, 63 - suffix.size()) + suffix;
+}
+
+const char* SideName(ChangeSide side) {
+  switch (side) {
+    case ChangeSide::kBranch:
+      return "branch";
+    case ChangeSide::kParent:
+      return "parent";
+    case ChangeSide::kBoth:
+      return "both";
+  }
+  return "";
+}
+
+std::string Indent(const std::string& text) {
+  std::string out;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) absl::StrAppend(&out, "    ", line, "\n");
+  return out;
+}
+
+// The diff of one object from `from` to `to` (either may be absent).
+std::string ObjectDiff(const std::optional<std::string>& from,
+                       const std::optional<std::string>& to) {
+  return LineDiff(from.value_or(""), to.value_or(""));
+}
+
+void PrintChange(const SchemaChange& c, const std::string& ours, const std::string& theirs,
+                 bool three_way) {
+  std::cout << "== " << c.label << ": " << c.change;
+  if (c.side == ChangeSide::kBoth) std::cout << (c.conflict ? " (CONFLICT)" : " (compatible)");
+  std::cout << "\n";
+  if (!three_way) {
+    std::cout << Indent(ObjectDiff(c.theirs, c.ours));
+  } else if (c.side == ChangeSide::kBranch) {
+    std::cout << Indent(ObjectDiff(c.base, c.ours));
+  } else if (c.side == ChangeSide::kParent) {
+    std::cout << Indent(ObjectDiff(c.base, c.theirs));
+  } else {
+    std::cout << "  on " << ours << ":\n"
+              << Indent(ObjectDiff(c.base, c.ours)) << "  on " << theirs << ":\n"
+              << Indent(ObjectDiff(c.base, c.theirs));
+  }
+}
+
+value ChangeJson(const SchemaChange& c, bool three_way) {
+  value v = value::object();
+  v["object"] = value::string(c.label);
+  v["type"] = value::string(c.type);
+  v["change"] = value::string(c.change);
+  v["side"] = value::string(SideName(c.side));
+  v["conflict"] = value::boolean(c.conflict);
+  auto opt = [](const std::optional<std::string>& s) {
+    return s ? value::string(*s) : value::null();
+  };
+  if (three_way) v["base"] = opt(c.base);
+  v["ours"] = opt(c.ours);
+  v["theirs"] = opt(c.theirs);
+  return v;
+}
+
 }  // namespace
 
-absl::Status RunSchemaDiff(const CliContext& ctx, pagectl::Args& args) {
-  std::string name = args.Positional(2);
-  std::optional<std::string> against = args.Flag("against");
-  PGB_RETURN_IF_ERROR(args.CheckAllUsed(3));
-  if (name.empty()) {
-    return pagectl::UsageError("usage: pgbranch branch schema-diff NAME [--against OTHER]");
-  }
+absl::StatusOr<bool> SchemaDiff(const CliContext& ctx, const SchemaDiffOptions& o) {
   PGB_ASSIGN_OR_RETURN(ApiClient client, ctx.Client());
-  PGB_ASSIGN_OR_RETURN(value b, client.Get("/v1/branches/" + name));
-  std::string other = against.value_or(JsonString(b.at("spec"), "parent"));
+  PGB_ASSIGN_OR_RETURN(value b, client.Get("/v1/branches/" + o.branch));
+  const std::string parent = JsonString(b.at("spec"), "parent");
+  const std::string other = o.against.empty() ? parent : o.against;
   if (other.empty()) {
-    return pagectl::UsageError(absl::StrCat(
-        "branch \"", name, "\" is a root branch: name one to compare with, --against OTHER"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "branch \"", o.branch, "\" is a root branch: name one to compare with, --against OTHER"));
+  }
+  const bool three_way = o.against.empty() && !o.two_way;
+  const uint64_t branch_point = static_cast<uint64_t>(JsonInt(b.at("status"), "parentLSN"));
+  if (three_way && branch_point == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "branch \"", o.branch, "\" has no branch point yet (phase ",
+        JsonString(b.at("status"), "phase"), "); try again when it is Ready, or use --two-way"));
   }
   PGB_RETURN_IF_ERROR(client.Get("/v1/branches/" + other).status());
-  PGB_ASSIGN_OR_RETURN(int port_a, EndpointPortOf(client, other));
-  PGB_ASSIGN_OR_RETURN(int port_b, EndpointPortOf(client, name));
-  PGB_ASSIGN_OR_RETURN(std::string pw, ctx.Password());
+  PGB_ASSIGN_OR_RETURN(value theirs_ep, EndpointOf(client, other));
+  PGB_ASSIGN_OR_RETURN(value ours_ep, EndpointOf(client, o.branch));
+
   char dir_template[] = "/tmp/pgbranch-schema-diff.XXXXXX";
   if (::mkdtemp(dir_template) == nullptr) return absl::InternalError("mkdtemp failed");
-  std::string dir = dir_template;
-  std::string file_a = dir + "/a.sql", file_b = dir + "/b.sql";
-  PGB_RETURN_IF_ERROR(DumpSchema(pw, port_a, file_a).status());
-  PGB_RETURN_IF_ERROR(DumpSchema(pw, port_b, file_b).status());
-  std::string diff;
-  int rc = Capture(absl::StrCat("diff -u --label '", other, "' --label '", name, "' '", file_a,
-                                "' '", file_b, "'"),
-                   &diff);
-  ::unlink(file_a.c_str());
-  ::unlink(file_b.c_str());
-  ::rmdir(dir.c_str());
-  if (rc != 0 && rc != 1) return absl::InternalError("diff failed");
+  const std::string dir = dir_template;
+  struct RemoveDir {
+    std::string dir;
+    ~RemoveDir() { ::rmdir(dir.c_str()); }
+  } remove_dir{dir};
+
+  PGB_ASSIGN_OR_RETURN(std::vector<SchemaObject> theirs, SchemaOf(ctx, theirs_ep, dir, "theirs"));
+  PGB_ASSIGN_OR_RETURN(std::vector<SchemaObject> ours, SchemaOf(ctx, ours_ep, dir, "ours"));
+  std::vector<SchemaChange> changes;
+  if (three_way) {
+    BranchPointEndpoint base_ep(client, BaseEndpointName(o.branch));
+    PGB_ASSIGN_OR_RETURN(value base_obj, base_ep.Start(other, branch_point));
+    PGB_ASSIGN_OR_RETURN(std::vector<SchemaObject> base, SchemaOf(ctx, base_obj, dir, "base"));
+    changes = ThreeWaySchemaDiff(base, ours, theirs);
+  } else {
+    changes = TwoWaySchemaDiff(theirs, ours);
+  }
+  int conflicts = 0;
+  for (const auto& c : changes) conflicts += c.conflict ? 1 : 0;
+
   if (ctx.json()) {
     value v = value::object();
-    v["branch"] = value::string(name);
+    v["branch"] = value::string(o.branch);
     v["against"] = value::string(other);
-    v["identical"] = value::boolean(rc == 0);
-    v["diff"] = value::string(diff);
+    v["mode"] = value::string(three_way ? "three-way" : "two-way");
+    if (three_way) v["branchPointLSN"] = value::number(branch_point);
+    v["identical"] = value::boolean(changes.empty());
+    v["conflicts"] = value::number(conflicts);
+    value arr = value::array();
+    size_t i = 0;
+    for (const auto& c : changes) arr[i++] = ChangeJson(c, three_way);
+    v["changes"] = arr;
     PrintJson(v);
-  } else if (rc == 0) {
-    std::cout << "no schema differences between " << name << " and " << other << "\n";
-  } else {
-    std::cout << diff;
+    return !changes.empty();
+  }
+  if (changes.empty()) {
+    std::cout << "no schema differences between " << o.branch << " and " << other
+              << (three_way ? " (neither changed its schema since the branch point)" : "") << "\n";
+    return false;
+  }
+  if (!three_way) {
+    std::cout << "schema of " << o.branch << " against " << other << ": " << changes.size()
+              << " object(s) differ (- " << other << ", + " << o.branch << ")\n\n";
+    for (const auto& c : changes) PrintChange(c, o.branch, other, false);
+    return true;
+  }
+  std::cout << "schema of " << o.branch << " against " << other
+            << ", three-way from the branch point (LSN " << branch_point << ")\n";
+  const struct {
+    ChangeSide side;
+    std::string title;
+  } sections[] = {
+      {ChangeSide::kBranch, absl::StrCat("changed on ", o.branch, " since it branched")},
+      {ChangeSide::kParent,
+       absl::StrCat("changed on ", other, " since the branch point (drift; not ", o.branch,
+                    "'s changes)")},
+      {ChangeSide::kBoth, absl::StrCat("changed on both (", conflicts, " conflict(s))")},
+  };
+  for (const auto& section : sections) {
+    int n = 0;
+    for (const auto& c : changes) n += c.side == section.side ? 1 : 0;
+    if (n == 0) continue;
+    std::cout << "\n" << section.title << ": " << n << " object(s)\n";
+    for (const auto& c : changes) {
+      if (c.side == section.side) PrintChange(c, o.branch, other, true);
+    }
+  }
+  return true;
+}
+
+// Until the CLI moves onto CLI11 (cli/main.cc): the pagectl::Args entry point.
+absl::Status RunSchemaDiff(const CliContext& ctx, pagectl::Args& args) {
+  SchemaDiffOptions o;
+  o.branch = args.Positional(2);
+  o.against = args.Flag("against").value_or("");
+  o.two_way = args.Bool("two-way");
+  o.exit_code = args.Bool("exit-code");
+  PGB_RETURN_IF_ERROR(args.CheckAllUsed(3));
+  if (o.branch.empty()) {
+    return pagectl::UsageError(
+        "usage: pgbranch branch schema-diff NAME [--against OTHER] [--two-way] [--exit-code]");
+  }
+  PGB_ASSIGN_OR_RETURN(bool differs, SchemaDiff(ctx, o));
+  if (differs && o.exit_code) {
+    std::cout.flush();
+    std::exit(1);
   }
   return absl::OkStatus();
 }
