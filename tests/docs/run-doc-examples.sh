@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Runs every shell example of the user docs as written, in order, against a real local instance:
+#   docs/quickstart.md  after scripts/demo.sh's setup (the state the quick start continues from)
+#   README.md           the "Local mode" section, from a fresh state directory
+# A ```sh block runs in one bash session per document (`set -euo pipefail`, so an example that
+# fails fails the test, naming its line). A ```yaml block whose first line is `# FILE` is written
+# to FILE first, as a reader would save it. A block right after `<!-- not run: REASON -->` is
+# skipped (say why in REASON).
+# Usage: run-doc-examples.sh BUILD_DIR   (needs root and /dev/fuse, like local mode)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=$(cd "${1:?usage: run-doc-examples.sh BUILD_DIR}" && pwd)
+WORK=$(mktemp -d /tmp/pgbranch-docs.XXXXXX)
+HOMES=()
+cleanup() {
+  for h in "${HOMES[@]}"; do
+    PGBRANCH_HOME=$h "$BUILD/bin/pgbranch" local down >/dev/null 2>&1 || true
+    rm -rf "$h"
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Turns the examples of $1 (optionally only between the headings matching $2 and the next
+# heading of the same level) into a bash script on stdout.
+extract() {
+  awk -v section="${2:-}" '
+    function heading_level(line) { match(line, /^#+/); return RLENGTH }
+    /^#+ / && !inblock {
+      if (section != "") {
+        if (index($0, section) > 0) { active = 1; level = heading_level($0); next }
+        if (active && heading_level($0) <= level) active = 0
+      }
+    }
+    section == "" { active = 1 }
+    /^<!-- not run:/ { skipnext = 1; next }
+    /^```/ && !inblock {
+      lang = substr($0, 4); inblock = 1; first = 1; body = ""; startline = NR; next
+    }
+    /^```/ && inblock {
+      inblock = 0
+      if (!active || skipnext) { skipnext = 0; next }
+      if (lang == "sh") {
+        printf "echo \"+++ %s:%d\"\n%s\n", FILENAME, startline, body
+      } else if (lang == "yaml" && file != "") {
+        printf "cat > %s <<'"'"'PGBRANCH_DOC_EOF'"'"'\n%sPGBRANCH_DOC_EOF\n", file, body
+      }
+      file = ""; next
+    }
+    inblock {
+      if (first && lang == "yaml" && $0 ~ /^# [A-Za-z0-9._-]+\.ya?ml$/) file = substr($0, 3)
+      first = 0
+      body = body $0 "\n"
+    }
+  ' "$1"
+}
+
+run_doc() {  # name, script
+  local name=$1 script=$2
+  echo "=== $name: $(grep -c '^echo "+++ ' "$script") example blocks"
+  (cd "$WORK" && PATH="$BUILD/bin:$PATH" bash -euo pipefail "$script" </dev/null) || {
+    echo "FAILED: an example of $name did not run as written (the last '+++' line names it)"
+    exit 1
+  }
+}
+
+# --- docs/quickstart.md: continues from scripts/demo.sh -------------------------------------
+export PGBRANCH_HOME=$WORK/quickstart-home
+HOMES+=("$PGBRANCH_HOME")
+echo "=== scripts/demo.sh (the quick start's starting point)"
+PGBRANCH_BUILD_DIR=$BUILD PGBRANCH_PROXY_PORT=0 "$ROOT/scripts/demo.sh" >"$WORK/demo.log" 2>&1 || {
+  cat "$WORK/demo.log"
+  exit 1
+}
+# The quick start's first block exports PGBRANCH_HOME for the reader; keep the test's own.
+extract "$ROOT/docs/quickstart.md" |
+  sed "s#^export PGBRANCH_HOME=[^ ]*#export PGBRANCH_HOME=$PGBRANCH_HOME#" >"$WORK/quickstart.sh"
+(cd "$ROOT" && run_doc docs/quickstart.md "$WORK/quickstart.sh")
+"$BUILD/bin/pgbranch" local down >/dev/null
+
+# --- README.md, "Local mode": from nothing ---------------------------------------------------
+export PGBRANCH_HOME=$WORK/readme-home
+HOMES+=("$PGBRANCH_HOME")
+extract "$ROOT/README.md" "Local mode" >"$WORK/readme.sh"
+(cd "$ROOT" && run_doc "README.md (Local mode)" "$WORK/readme.sh")
+echo "every documented example ran as written"
