@@ -52,8 +52,10 @@ LocalMode::~LocalMode() {
   if (!std::getenv("PGBRANCH_KEEP_TEST_STATE")) fs::remove_all(state_dir_, ec);
 }
 
-absl::Status LocalMode::Up() {
-  CommandResult r = Cli({"local", "up", "--proxy-port", "0", "--test-clock"});
+absl::Status LocalMode::Up(const std::vector<std::string>& extra_args) {
+  std::vector<std::string> args = {"local", "up", "--proxy-port", "0", "--test-clock"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  CommandResult r = Cli(args);
   if (r.exit_code != 0) return absl::InternalError("local up failed: " + r.Describe());
   up_ = true;
   web::json::value status = CliJson({"local", "status"});

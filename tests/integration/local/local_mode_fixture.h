@@ -17,8 +17,8 @@ class LocalMode {
   LocalMode();
   ~LocalMode();
 
-  // `pgbranch local up` on a fresh state directory, with the test clock.
-  absl::Status Up();
+  // `pgbranch local up` on a fresh state directory, with the test clock (and `extra_args`).
+  absl::Status Up(const std::vector<std::string>& extra_args = {});
   void Down();
 
   // Runs `pgbranch --state-dir D ARGS...`.
