@@ -21,8 +21,10 @@ if [ "${1:-}" = "--down" ]; then
   exit 0
 fi
 
-say "Installing packages and building (the first run takes a few minutes)"
-"$ROOT/scripts/build.sh" pgbranch pgbranch-pageserver pgbranch-proxy pgbranch-compute pagefs pagectl
+if [ -z "${PGBRANCH_SKIP_BUILD:-}" ]; then  # set by tests/docs, which runs on a built tree
+  say "Installing packages and building (the first run takes a few minutes)"
+  "$ROOT/scripts/build.sh" pgbranch pgbranch-pageserver pgbranch-proxy pgbranch-compute pagefs pagectl
+fi
 
 # A previous demo: stop it and start from scratch.
 if [ -e "$PGBRANCH_HOME/local.json" ]; then "$PG" local down >/dev/null || true; fi

@@ -11,6 +11,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:?usage: run-doc-examples.sh BUILD_DIR}" && pwd)
 WORK=$(mktemp -d /tmp/pgbranch-docs.XXXXXX)
+chmod 711 "$WORK"  # PostgreSQL runs as postgres in the state directories under it
 HOMES=()
 cleanup() {
   for h in "${HOMES[@]}"; do
@@ -68,7 +69,7 @@ run_doc() {  # name, script
 export PGBRANCH_HOME=$WORK/quickstart-home
 HOMES+=("$PGBRANCH_HOME")
 echo "=== scripts/demo.sh (the quick start's starting point)"
-PGBRANCH_BUILD_DIR=$BUILD PGBRANCH_PROXY_PORT=0 "$ROOT/scripts/demo.sh" >"$WORK/demo.log" 2>&1 || {
+PGBRANCH_BUILD_DIR=$BUILD PGBRANCH_PROXY_PORT=0 PGBRANCH_SKIP_BUILD=1 "$ROOT/scripts/demo.sh" >"$WORK/demo.log" 2>&1 || {
   cat "$WORK/demo.log"
   exit 1
 }
