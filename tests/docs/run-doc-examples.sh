@@ -2,9 +2,9 @@
 # Runs every shell example of the user docs as written, in order, against a real local instance:
 #   docs/quickstart.md  after scripts/demo.sh's setup (the state the quick start continues from)
 #   README.md           the "Local mode" section, from a fresh state directory
-# A ```sh block runs in one bash session per document (`set -euo pipefail`, so an example that
-# fails fails the test, naming its line). A ```yaml block whose first line is `# FILE` is written
-# to FILE first, as a reader would save it. A block right after `<!-- not run: REASON -->` is
+# The ```sh blocks run in one bash session per document (`set -euo pipefail`, so an example that
+# fails fails the test, naming its line). A ```yaml block whose first line is `# FILE` is saved
+# to FILE before the commands run, as a reader would save it. A block right after `<!-- not run: REASON -->` is
 # skipped (say why in REASON).
 # Usage: run-doc-examples.sh BUILD_DIR   (needs root and /dev/fuse, like local mode)
 set -euo pipefail
@@ -42,9 +42,9 @@ extract() {
       inblock = 0
       if (!active || skipnext) { skipnext = 0; next }
       if (lang == "sh") {
-        printf "echo \"+++ %s:%d\"\n%s\n", FILENAME, startline, body
+        script = script sprintf("echo \"+++ %s:%d\"\n%s\n", FILENAME, startline, body)
       } else if (lang == "yaml" && file != "") {
-        printf "cat > %s <<'"'"'PGBRANCH_DOC_EOF'"'"'\n%sPGBRANCH_DOC_EOF\n", file, body
+        files = files sprintf("cat > %s <<'"'"'PGBRANCH_DOC_EOF'"'"'\n%sPGBRANCH_DOC_EOF\n", file, body)
       }
       file = ""; next
     }
@@ -53,6 +53,8 @@ extract() {
       first = 0
       body = body $0 "\n"
     }
+    # The files a document shows are saved before its commands run, as a reader would.
+    END { printf "%s%s", files, script }
   ' "$1"
 }
 
