@@ -86,4 +86,18 @@ export PGBRANCH_HOME=$WORK/readme-home
 HOMES+=("$PGBRANCH_HOME")
 extract "$ROOT/README.md" "Local mode" >"$WORK/readme.sh"
 (cd "$ROOT" && run_doc "README.md (Local mode)" "$WORK/readme.sh")
+
+# --- README.md, "Using the pageserver" and "PostgreSQL on a branch": one shell, like a reader's --
+unset PGBRANCH_HOME
+{
+  extract "$ROOT/README.md" "Using the pageserver"
+  extract "$ROOT/README.md" "PostgreSQL on a branch"
+} | sed "s#build/bin/#$BUILD/bin/#g" >"$WORK/storage.sh"  # the build directory under test
+# Run from the repository's top, as the README says (paths are build/bin/..., docs/).
+(cd "$ROOT" && PATH="$BUILD/bin:$PATH" bash -euo pipefail "$WORK/storage.sh" </dev/null) || {
+  echo "FAILED: an example of README.md (pageserver/pagefs) did not run as written"
+  for m in /mnt/main-before /mnt/pg; do fusermount3 -u "$m" 2>/dev/null || true; done
+  pkill -f "listen 127.0.0.1:6400" || true
+  exit 1
+}
 echo "every documented example ran as written"
