@@ -75,12 +75,18 @@ absl::StatusOr<std::optional<RoleRow>> LookUpRole(PGconn* conn, const std::strin
 
 absl::Status SetPassword(PGconn* conn, const std::string& role, const std::string& role_id,
                          const std::string& password) {
-  char* verifier = PQencryptPasswordConn(conn, password.c_str(), role.c_str(), "scram-sha-256");
-  if (verifier == nullptr) {
-    return absl::InternalError(absl::StrCat("cannot compute the SCRAM verifier: ", ErrorOf(conn)));
+  // A pre-hashed verifier is set as given (PostgreSQL stores it unchanged).
+  std::string verifier = password;
+  if (!IsScramVerifier(password)) {
+    char* made = PQencryptPasswordConn(conn, password.c_str(), role.c_str(), "scram-sha-256");
+    if (made == nullptr) {
+      return absl::InternalError(
+          absl::StrCat("cannot compute the SCRAM verifier: ", ErrorOf(conn)));
+    }
+    verifier = made;
+    PQfreemem(made);
   }
-  char* literal = PQescapeLiteral(conn, verifier, strlen(verifier));
-  PQfreemem(verifier);
+  char* literal = PQescapeLiteral(conn, verifier.c_str(), verifier.size());
   if (literal == nullptr) return absl::InternalError(ErrorOf(conn));
   std::string alter = absl::StrCat("ALTER ROLE ", role_id, " WITH LOGIN PASSWORD ", literal);
   PQfreemem(literal);
@@ -140,7 +146,12 @@ absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_
   }
   // Setting an unchanged password would cost a commit (a round trip to the pageserver) on every
   // wake: compare with the stored verifier first.
-  if (!row.has_value() || !row->can_login || !ScramVerifierMatches(row->verifier, password)) {
+  // A branch's pg_authid starts as a copy of its parent's: the role gets this branch's own
+  // verifier here, at every start (so also after a reset).
+  bool current = IsScramVerifier(password)
+                     ? row.has_value() && row->verifier == password
+                     : row.has_value() && ScramVerifierMatches(row->verifier, password);
+  if (!row.has_value() || !row->can_login || !current) {
     PGB_RETURN_IF_ERROR(SetPassword(conn.get(), role, role_id, password));
   }
   PGB_ASSIGN_OR_RETURN(

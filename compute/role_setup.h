@@ -15,8 +15,11 @@ namespace pgbranch::compute {
 absl::StatusOr<std::string> ReadPasswordFile(const std::string& path);
 
 // Creates `role` (LOGIN CREATEDB CREATEROLE) and `database` (owned by it) when missing, and sets
-// the role's password. The SCRAM verifier is computed here (PQencryptPasswordConn), so the
-// password itself never reaches the server or its logs. Errors if the server is in recovery.
+// the role's password unless it is already current. `password` is either a plain password (the
+// SCRAM verifier is computed here with PQencryptPasswordConn, so the password itself never
+// reaches the server or its logs) or a SCRAM-SHA-256 verifier, set as given: local mode hands
+// the compute its branch's verifier, the very one the proxy checks clients against.
+// Errors if the server is in recovery.
 //
 // `conninfo` should name `database`: the first backend of a database after a recovery rebuilds
 // its relation cache init file (cold catalog reads through pagefs), which the first client

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,11 +18,21 @@ struct BackendAddress {
   int port = 0;
 };
 
-// One per-endpoint listener the proxy must open.
+// One per-endpoint listener the proxy must open, with what clients authenticate against.
 struct Route {
   std::string endpoint;
   int port = 0;
+  std::string role;      // the login role of the endpoint's branch ("" when not given)
+  std::string verifier;  // its SCRAM-SHA-256 verifier, as in pg_authid ("" when not given)
   bool operator==(const Route&) const = default;
+};
+
+// What the proxy checks a client's password against before it wakes the endpoint: the login
+// role of the endpoint's branch and its SCRAM-SHA-256 verifier (the compute's role holds the
+// same verifier, so the proxy can log in to it with the client's proof).
+struct EndpointCredentials {
+  std::string role;
+  std::string verifier;
 };
 
 struct RouteTable {
@@ -46,6 +57,15 @@ class ControlClient {
   // once if it already does), or the unchanged table after about `wait_seconds`. Passing
   // `applied_version` tells the controller the proxy listens on every port of that version.
   virtual absl::StatusOr<RouteTable> WatchRoutes(int64_t applied_version, int wait_seconds) = 0;
+
+  // The credentials clients of `endpoint` must prove; nullopt when the controller gives none
+  // (then PostgreSQL authenticates the client itself, after the wake). Must not wake anything
+  // or block long. The default knows none (the Kubernetes mode today).
+  virtual absl::StatusOr<std::optional<EndpointCredentials>> Credentials(
+      const std::string& endpoint) {
+    (void)endpoint;
+    return std::optional<EndpointCredentials>();
+  }
 
   // Reports the open client connections per endpoint.
   virtual absl::Status ReportActivity(const std::map<std::string, int>& connections) = 0;

@@ -1,11 +1,13 @@
 #include "proxy/http_control_client.h"
 
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/cpprest.h"
+#include "common/net_util.h"
 
 namespace pgbranch::proxy {
 
@@ -22,6 +24,39 @@ struct HttpControlClient::Impl {
   std::optional<http_client> routes_client;
   std::optional<http_client> activity_client;
   pplx::cancellation_token_source cancel;
+
+  // Where each endpoint was last woken, with its compute agent's status port: while the
+  // controller is unreachable, a running endpoint stays reachable through it.
+  struct Known {
+    BackendAddress address;
+    int status_port = 0;
+  };
+  std::mutex known_mu;
+  std::map<std::string, Known> known;  // GUARDED_BY(known_mu)
+
+  std::mutex mu;
+  int64_t credentials_version = -1;                        // GUARDED_BY(mu)
+  std::map<std::string, EndpointCredentials> credentials;  // GUARDED_BY(mu)
+
+  // Keeps the credentials of `table` unless a newer table was seen already.
+  void Remember(const RouteTable& table) {
+    std::lock_guard<std::mutex> l(mu);
+    if (table.version < credentials_version) return;
+    credentials_version = table.version;
+    credentials.clear();
+    for (const Route& r : table.routes) {
+      if (!r.verifier.empty()) credentials[r.endpoint] = {r.role, r.verifier};
+    }
+  }
+  // GET /v1/routes?version=V&wait=W with `client`.
+  absl::StatusOr<RouteTable> FetchRoutes(http_client& client, int64_t applied_version,
+                                         int wait_seconds);
+  std::optional<EndpointCredentials> Find(const std::string& endpoint) {
+    std::lock_guard<std::mutex> l(mu);
+    auto it = credentials.find(endpoint);
+    if (it == credentials.end()) return std::nullopt;
+    return it->second;
+  }
 };
 
 namespace {
@@ -104,6 +139,7 @@ absl::StatusOr<BackendAddress> HttpControlClient::Wake(const std::string& endpoi
   request.set_request_uri(
       absl::StrCat("/v1/endpoints/", web::uri::encode_data_string(endpoint), "/wake"));
   auto sent = Send(*impl_->wake_client, impl_->base_url, request, impl_->cancel.get_token());
+  if (!sent.ok() && absl::IsUnavailable(sent.status())) return WakeWithoutController(endpoint);
   if (!sent.ok()) {
     if (absl::IsDeadlineExceeded(sent.status())) {
       return absl::DeadlineExceededError(absl::StrCat("endpoint \"", endpoint,
@@ -128,6 +164,13 @@ absl::StatusOr<BackendAddress> HttpControlClient::Wake(const std::string& endpoi
       return absl::UnavailableError(absl::StrCat("the controller returned no usable address for \"",
                                                  endpoint, "\": ", body.substr(0, 200)));
     }
+    Impl::Known k;
+    k.address = address;
+    if (v.has_field("statusPort") && v.at("statusPort").is_integer()) {
+      k.status_port = v.at("statusPort").as_integer();
+    }
+    std::lock_guard<std::mutex> lock(impl_->known_mu);
+    impl_->known[endpoint] = k;
     return address;
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat(
@@ -135,12 +178,58 @@ absl::StatusOr<BackendAddress> HttpControlClient::Wake(const std::string& endpoi
   }
 }
 
+absl::StatusOr<std::optional<EndpointCredentials>> HttpControlClient::Credentials(
+    const std::string& endpoint) {
+  if (auto found = impl_->Find(endpoint)) return found;
+  absl::StatusOr<RouteTable> table = impl_->FetchRoutes(*impl_->wake_client, 0, 0);
+  if (!table.ok()) return std::optional<EndpointCredentials>();  // the wake will say why
+  impl_->Remember(*table);
+  return impl_->Find(endpoint);
+}
+
+absl::StatusOr<BackendAddress> HttpControlClient::WakeWithoutController(
+    const std::string& endpoint) {
+  Impl::Known k;
+  {
+    std::lock_guard<std::mutex> lock(impl_->known_mu);
+    auto it = impl_->known.find(endpoint);
+    if (it != impl_->known.end()) k = it->second;
+  }
+  // Trust the last address only if the compute there still runs and is this endpoint's: its
+  // port may have gone to another endpoint's compute since.
+  if (k.status_port > 0) {
+    auto body =
+        net::HttpRequestTo(k.address.host, "GET", k.status_port, "/status", "", absl::Seconds(2));
+    if (body.ok()) {
+      try {
+        web::json::value v = web::json::value::parse(*body);
+        if (v.at("endpoint").as_string() == endpoint && v.at("state").as_string() == "running") {
+          return k.address;
+        }
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  return absl::UnavailableError(
+      absl::StrCat("the pgbranch controller is not running; run `pgbranch local up` (endpoint \"",
+                   endpoint, "\" is not running, and only the controller can wake it)"));
+}
+
 absl::StatusOr<RouteTable> HttpControlClient::WatchRoutes(int64_t applied_version,
                                                           int wait_seconds) {
+  absl::StatusOr<RouteTable> table =
+      impl_->FetchRoutes(*impl_->routes_client, applied_version, wait_seconds);
+  if (table.ok()) impl_->Remember(*table);
+  return table;
+}
+
+absl::StatusOr<RouteTable> HttpControlClient::Impl::FetchRoutes(http_client& client,
+                                                                int64_t applied_version,
+                                                                int wait_seconds) {
   web::http::http_request request(methods::GET);
   request.set_request_uri(
       absl::StrCat("/v1/routes?version=", applied_version, "&wait=", wait_seconds));
-  auto sent = Send(*impl_->routes_client, impl_->base_url, request, impl_->cancel.get_token());
+  auto sent = Send(client, base_url, request, cancel.get_token());
   if (!sent.ok()) return sent.status();
   auto& [code, body] = *sent;
   if (code != status_codes::OK) return absl::UnavailableError(ErrorMessage(code, body));
@@ -155,6 +244,10 @@ absl::StatusOr<RouteTable> HttpControlClient::WatchRoutes(int64_t applied_versio
         Route route;
         route.endpoint = r.at("endpoint").as_string();
         route.port = r.at("port").as_integer();
+        if (r.has_field("role") && r.at("role").is_string()) route.role = r.at("role").as_string();
+        if (r.has_field("verifier") && r.at("verifier").is_string()) {
+          route.verifier = r.at("verifier").as_string();
+        }
         table.routes.push_back(std::move(route));
       }
     }

@@ -136,6 +136,92 @@ std::string BuildErrorResponse(const ErrorFields& f) {
   return out;
 }
 
+std::string BuildMessage(char type, std::string_view body) {
+  std::string out(1, type);
+  AppendU32(&out, static_cast<uint32_t>(body.size() + 4));
+  out.append(body);
+  return out;
+}
+
+namespace {
+
+std::string AuthenticationMessage(uint32_t code, std::string_view data) {
+  std::string body;
+  AppendU32(&body, code);
+  body.append(data);
+  return BuildMessage('R', body);
+}
+
+}  // namespace
+
+std::string BuildAuthenticationSasl(const std::vector<std::string>& mechanisms) {
+  std::string data;
+  for (const auto& m : mechanisms) {
+    data.append(m);
+    data.push_back('\0');
+  }
+  data.push_back('\0');
+  return AuthenticationMessage(kAuthSasl, data);
+}
+
+std::string BuildAuthenticationSaslContinue(std::string_view data) {
+  return AuthenticationMessage(kAuthSaslContinue, data);
+}
+
+std::string BuildAuthenticationSaslFinal(std::string_view data) {
+  return AuthenticationMessage(kAuthSaslFinal, data);
+}
+
+std::string BuildAuthenticationOk() { return AuthenticationMessage(kAuthOk, ""); }
+
+std::string BuildSaslInitialResponse(std::string_view mechanism, std::string_view data) {
+  std::string body(mechanism);
+  body.push_back('\0');
+  AppendU32(&body, static_cast<uint32_t>(data.size()));
+  body.append(data);
+  return BuildMessage('p', body);
+}
+
+std::string BuildSaslResponse(std::string_view data) { return BuildMessage('p', data); }
+
+absl::StatusOr<SaslInitialResponse> ParseSaslInitialResponse(std::string_view body) {
+  size_t nul = body.find('\0');
+  if (nul == std::string_view::npos || nul == 0 || body.size() < nul + 5) {
+    return absl::InvalidArgumentError("malformed SASLInitialResponse");
+  }
+  SaslInitialResponse r;
+  r.mechanism = std::string(body.substr(0, nul));
+  uint32_t len = ReadU32(reinterpret_cast<const unsigned char*>(body.data()) + nul + 1);
+  std::string_view rest = body.substr(nul + 5);
+  if (len == 0xffffffffu) {
+    if (!rest.empty()) return absl::InvalidArgumentError("malformed SASLInitialResponse");
+    return r;
+  }
+  if (rest.size() != len) return absl::InvalidArgumentError("malformed SASLInitialResponse");
+  r.data = std::string(rest);
+  return r;
+}
+
+absl::StatusOr<AuthenticationRequest> ParseAuthenticationRequest(std::string_view body) {
+  if (body.size() < 4) return absl::InvalidArgumentError("malformed authentication request");
+  AuthenticationRequest r;
+  r.code = ReadU32(reinterpret_cast<const unsigned char*>(body.data()));
+  r.data = std::string(body.substr(4));
+  return r;
+}
+
+std::vector<std::string> ParseSaslMechanisms(std::string_view data) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < data.size()) {
+    size_t nul = data.find('\0', pos);
+    if (nul == std::string_view::npos || nul == pos) break;
+    out.emplace_back(data.substr(pos, nul - pos));
+    pos = nul + 1;
+  }
+  return out;
+}
+
 absl::StatusOr<OptionsRewrite> ExtractEndpointOption(std::string_view options) {
   OptionsRewrite result;
   std::vector<std::string> kept;

@@ -33,6 +33,17 @@ inline constexpr char kSqlStateCannotConnectNow[] = "57P03";
 inline constexpr char kSqlStateInvalidCatalogName[] = "3D000";
 inline constexpr char kSqlStateFeatureNotSupported[] = "0A000";
 inline constexpr char kSqlStateConnectionFailure[] = "08006";
+inline constexpr char kSqlStateInvalidPassword[] = "28P01";
+
+// Authentication request codes (the int32 after 'R').
+inline constexpr uint32_t kAuthOk = 0;
+inline constexpr uint32_t kAuthCleartextPassword = 3;
+inline constexpr uint32_t kAuthMd5Password = 5;
+inline constexpr uint32_t kAuthSasl = 10;
+inline constexpr uint32_t kAuthSaslContinue = 11;
+inline constexpr uint32_t kAuthSaslFinal = 12;
+// Longest SASL message the proxy accepts (a SCRAM message is about 200 bytes).
+inline constexpr size_t kMaxSaslMessageLength = 4096;
 
 using StartupParameters = std::vector<std::pair<std::string, std::string>>;
 
@@ -92,6 +103,37 @@ bool IsValidEndpointName(std::string_view name);
 // labels ("dev.db.example.com" -> "dev"); empty for a single label such as "localhost", which
 // names a machine rather than an endpoint.
 std::string EndpointFromSni(std::string_view server_name);
+
+// --- Authentication (SASL, used for SCRAM-SHA-256) ---
+
+// A complete typed message: `type`, the length word, `body`.
+std::string BuildMessage(char type, std::string_view body);
+// AuthenticationSASL listing `mechanisms`; AuthenticationSASLContinue/Final carrying `data`;
+// AuthenticationOk.
+std::string BuildAuthenticationSasl(const std::vector<std::string>& mechanisms);
+std::string BuildAuthenticationSaslContinue(std::string_view data);
+std::string BuildAuthenticationSaslFinal(std::string_view data);
+std::string BuildAuthenticationOk();
+// The client's SASLInitialResponse / SASLResponse ('p').
+std::string BuildSaslInitialResponse(std::string_view mechanism, std::string_view data);
+std::string BuildSaslResponse(std::string_view data);
+
+struct SaslInitialResponse {
+  std::string mechanism;
+  std::string data;  // empty when the client sent none (length -1)
+};
+// Parses the body of a SASLInitialResponse.
+absl::StatusOr<SaslInitialResponse> ParseSaslInitialResponse(std::string_view body);
+
+// The body of an Authentication ('R') message: its code and what follows it.
+struct AuthenticationRequest {
+  uint32_t code = 0;
+  std::string data;
+};
+absl::StatusOr<AuthenticationRequest> ParseAuthenticationRequest(std::string_view body);
+
+// The mechanisms of an AuthenticationSASL's data (NUL-terminated names, then an empty one).
+std::vector<std::string> ParseSaslMechanisms(std::string_view data);
 
 // Value of parameter `name` in `parameters`, or nullptr.
 const std::string* FindParameter(const StartupParameters& parameters, std::string_view name);

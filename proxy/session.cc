@@ -13,6 +13,7 @@
 #include "proxy/backend_message_scanner.h"
 #include "proxy/net_util.h"
 #include "proxy/relay.h"
+#include "proxy/scram_auth.h"
 
 namespace pgbranch::proxy {
 namespace {
@@ -84,9 +85,11 @@ void Session::Run() {
   }
   std::string endpoint;
   if (!Route(&packet, &endpoint)) return;
+  std::optional<ClientAuth> auth;
+  if (!Authenticate(endpoint, packet, &auth)) return;
   BackendAddress address;
   if (!WakeAndConnect(endpoint, &address)) return;
-  Serve(endpoint, address, packet);
+  Serve(endpoint, address, packet, auth);
 }
 
 absl::Status Session::Negotiate(InitialPacket* packet) {
@@ -165,6 +168,51 @@ bool Session::Route(InitialPacket* packet, std::string* endpoint) {
   return true;
 }
 
+bool Session::Authenticate(const std::string& endpoint, const InitialPacket& startup,
+                           std::optional<ClientAuth>* auth) {
+  absl::StatusOr<std::optional<EndpointCredentials>> credentials =
+      deps_.control->Credentials(endpoint);
+  if (!credentials.ok() || !credentials->has_value()) return true;  // PostgreSQL authenticates
+  const std::string* user = FindParameter(startup.parameters, "user");
+  std::string user_name = user == nullptr ? "" : *user;
+  ErrorFields failed{
+      "FATAL", kSqlStateInvalidPassword,
+      absl::StrCat("password authentication failed for user \"", user_name.substr(0, 64), "\""), "",
+      ""};
+  absl::StatusOr<scram::Verifier> verifier = scram::ParseVerifier((*credentials)->verifier);
+  if (!verifier.ok()) {
+    LogWarning("The controller's verifier for the endpoint is not valid",
+               {{"endpoint", endpoint}, {"error", verifier.status().ToString()}});
+    Refuse({"FATAL", kSqlStateCannotConnectNow,
+            absl::StrCat("endpoint \"", endpoint, "\" has no valid credentials"), "",
+            "Look at the controller's log."},
+           endpoint, "auth_failed");
+    return false;
+  }
+  // Only the branch's role has a verifier here: another user is refused like a wrong
+  // password, as PostgreSQL refuses an unknown role (without saying which it was).
+  if (user_name != (*credentials)->role) {
+    Refuse(failed, endpoint, "auth_failed");
+    return false;
+  }
+  absl::StatusOr<std::string> client_key = AuthenticateClient(&client_, *verifier);
+  if (!client_key.ok()) {
+    const absl::Status& s = client_key.status();
+    if (absl::IsPermissionDenied(s)) {
+      Log(LogLevel::kInfo, "Password authentication failed",
+          {{"endpoint", endpoint}, {"user", user_name.substr(0, 64)}, {"peer", peer_}});
+      Refuse(failed, endpoint, "auth_failed");
+    } else if (absl::IsInvalidArgument(s) || absl::IsFailedPrecondition(s)) {
+      Refuse({"FATAL", kSqlStateProtocolViolation, std::string(s.message()), "", ""}, endpoint,
+             "protocol_error");
+    }
+    // Otherwise the client went away: nobody to tell.
+    return false;
+  }
+  *auth = ClientAuth{*std::move(verifier), *std::move(client_key)};
+  return true;
+}
+
 bool Session::WakeAndConnect(const std::string& endpoint, BackendAddress* address) {
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(absl::ToInt64Milliseconds(config_.wake_timeout));
@@ -227,13 +275,14 @@ bool Session::WakeAndConnect(const std::string& endpoint, BackendAddress* addres
 }
 
 void Session::Serve(const std::string& endpoint, const BackendAddress& address,
-                    const InitialPacket& startup) {
+                    const InitialPacket& startup, const std::optional<ClientAuth>& auth) {
   deps_.registry->Open(endpoint);
   deps_.metrics->ConnectionOpened(endpoint);
   deps_.metrics->ConnectionResult(endpoint, "ok");
   BackendMessageScanner scanner;
   absl::Status sent =
       server_.WriteAll(BuildStartupMessage(startup.protocol_version, startup.parameters));
+  if (sent.ok() && auth.has_value()) sent = LogInToBackend(*auth);
   if (sent.ok()) {
     // PostgreSQL's authentication_timeout bounds the exchange from here on.
     (void)client_.SetTimeouts(0);
@@ -249,6 +298,27 @@ void Session::Serve(const std::string& endpoint, const BackendAddress& address,
   if (scanner.has_key()) deps_.cancel_keys->Remove(scanner.backend_pid(), scanner.cancel_key());
   deps_.metrics->ConnectionClosed(endpoint);
   deps_.registry->Close(endpoint);
+}
+
+absl::Status Session::LogInToBackend(const ClientAuth& auth) {
+  int millis = static_cast<int>(absl::ToInt64Milliseconds(config_.startup_timeout));
+  PGB_RETURN_IF_ERROR(server_.SetTimeouts(millis));
+  std::string forward;
+  absl::Status s = proxy::LogInToBackend(&server_, auth.verifier, auth.client_key, &forward);
+  if (!s.ok()) {
+    LogWarning("Cannot log in to the endpoint's PostgreSQL with the client's proof",
+               {{"peer", peer_}, {"error", s.ToString()}});
+    if (forward.empty()) {
+      forward = BuildErrorResponse(
+          {"FATAL", kSqlStateConnectionFailure,
+           absl::StrCat("the proxy cannot log in to PostgreSQL: ", s.message()), "", ""});
+    }
+    (void)client_.WriteAll(forward);
+    client_.ShutdownWrite();
+    return s;
+  }
+  PGB_RETURN_IF_ERROR(server_.SetTimeouts(0));
+  return client_.WriteAll(forward);
 }
 
 void Session::ForwardCancel(const InitialPacket& packet) {

@@ -1,10 +1,12 @@
 #pragma once
 
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/scram.h"
 #include "proxy/cancel_key_map.h"
 #include "proxy/connection_registry.h"
 #include "proxy/control_client.h"
@@ -43,9 +45,15 @@ struct SessionDeps {
 //     StartupMessage, or a CancelRequest (forwarded to the PostgreSQL that issued the key);
 //     bounded by startup_timeout;
 //  2. routing: the listener's endpoint, else `endpoint=` in options, else the TLS SNI name;
-//  3. wake (every connection) and TCP connect to PostgreSQL, retried until wake_timeout;
-//  4. the StartupMessage (options rewritten) to PostgreSQL, then the relay: parsed until the
-//     first ReadyForQuery (to learn the cancel key), raw bytes afterwards.
+//  3. authentication, when the controller gives the endpoint's credentials: the user must be
+//     the branch's role and prove its password with SCRAM-SHA-256 against the branch's
+//     verifier. Nothing is woken before this succeeds; a wrong password gets 28P01;
+//  4. wake (every connection) and TCP connect to PostgreSQL, retried until wake_timeout;
+//  5. the StartupMessage (options rewritten) to PostgreSQL; after step 3 the proxy answers
+//     PostgreSQL's SCRAM challenge with the client's ClientKey (pass-through) and hands the
+//     client the AuthenticationOk; then the relay: parsed until the first ReadyForQuery (to
+//     learn the cancel key), raw bytes afterwards. Without credentials PostgreSQL
+//     authenticates the client through the relay.
 // A client the proxy refuses gets an ErrorResponse it can show. Run() never throws.
 //
 // Run() is called once, on the session's own thread; Abort() may be called from any thread.
@@ -65,10 +73,22 @@ class Session {
   absl::Status Negotiate(InitialPacket* packet);
   // Picks the endpoint and rewrites the startup parameters; false after refusing the client.
   bool Route(InitialPacket* packet, std::string* endpoint);
+  // What a client proved in step 3, for the login to PostgreSQL.
+  struct ClientAuth {
+    scram::Verifier verifier;
+    std::string client_key;
+  };
+  // Step 3; `*auth` stays empty when the endpoint has no credentials. False after refusing
+  // the client.
+  bool Authenticate(const std::string& endpoint, const InitialPacket& startup,
+                    std::optional<ClientAuth>* auth);
   // Wakes the endpoint and connects to its PostgreSQL; false after refusing the client.
   bool WakeAndConnect(const std::string& endpoint, BackendAddress* address);
   void Serve(const std::string& endpoint, const BackendAddress& address,
-             const InitialPacket& startup);
+             const InitialPacket& startup, const std::optional<ClientAuth>& auth);
+  // Step 5's login with the client's ClientKey; sends the client AuthenticationOk, or
+  // PostgreSQL's refusal.
+  absl::Status LogInToBackend(const ClientAuth& auth);
   void ForwardCancel(const InitialPacket& packet);
   // Sends an ErrorResponse (best effort) and counts the connection under `result`.
   void Refuse(const ErrorFields& error, const std::string& endpoint_label, const char* result);
