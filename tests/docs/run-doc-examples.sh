@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every shell example of the user docs as written, in order, against a real local instance:
 #   docs/quickstart.md  after scripts/demo.sh's setup (the state the quick start continues from)
-#   README.md           the "Local mode" section, from a fresh state directory
+#   README.md           the "Local mode" section, from a fresh state directory; then its
+#                       pageserver and pagefs sections, in one shell
+#   docs/pageserver.md  the pageserver and pagectl by hand
 # The ```sh blocks run in one bash session per document (`set -euo pipefail`, so an example that
 # fails fails the test, naming its line). A ```yaml block whose first line is `# FILE` is saved
 # to FILE before the commands run, as a reader would save it. A block right after `<!-- not run: REASON -->` is
@@ -58,6 +60,13 @@ extract() {
   ' "$1"
 }
 
+# What a reader types from the repository's top, pointed at the build under test: build/bin/X is
+# $BUILD/bin/X, and `scripts/build.sh` (the tree is built) is skipped.
+as_built() {
+  sed -e "s#\$PWD/build/bin#$BUILD/bin#g" -e "s#build/bin/#$BUILD/bin/#g" \
+    -e "s#^scripts/build.sh.*#: built already#"
+}
+
 run_doc() {  # name, script
   local name=$1 script=$2
   echo "=== $name: $(grep -c '^echo "+++ ' "$script") example blocks"
@@ -76,7 +85,7 @@ PGBRANCH_BUILD_DIR=$BUILD PGBRANCH_PROXY_PORT=0 PGBRANCH_SKIP_BUILD=1 "$ROOT/scr
   exit 1
 }
 # The quick start's first block exports PGBRANCH_HOME for the reader; keep the test's own.
-extract "$ROOT/docs/quickstart.md" |
+extract "$ROOT/docs/quickstart.md" | as_built |
   sed "s#^export PGBRANCH_HOME=[^ ]*#export PGBRANCH_HOME=$PGBRANCH_HOME#" >"$WORK/quickstart.sh"
 (cd "$ROOT" && run_doc docs/quickstart.md "$WORK/quickstart.sh")
 "$BUILD/bin/pgbranch" local down >/dev/null
@@ -84,7 +93,7 @@ extract "$ROOT/docs/quickstart.md" |
 # --- README.md, "Local mode": from nothing ---------------------------------------------------
 export PGBRANCH_HOME=$WORK/readme-home
 HOMES+=("$PGBRANCH_HOME")
-extract "$ROOT/README.md" "Local mode" >"$WORK/readme.sh"
+extract "$ROOT/README.md" "Local mode" | as_built >"$WORK/readme.sh"
 (cd "$ROOT" && run_doc "README.md (Local mode)" "$WORK/readme.sh")
 
 # --- README.md, "Using the pageserver" and "PostgreSQL on a branch": one shell, like a reader's --
@@ -92,11 +101,19 @@ unset PGBRANCH_HOME
 {
   extract "$ROOT/README.md" "Using the pageserver"
   extract "$ROOT/README.md" "PostgreSQL on a branch"
-} | sed "s#build/bin/#$BUILD/bin/#g" >"$WORK/storage.sh"  # the build directory under test
+} | as_built >"$WORK/storage.sh"
 # Run from the repository's top, as the README says (paths are build/bin/..., docs/).
 (cd "$ROOT" && PATH="$BUILD/bin:$PATH" bash -euo pipefail "$WORK/storage.sh" </dev/null) || {
   echo "FAILED: an example of README.md (pageserver/pagefs) did not run as written"
   for m in /mnt/main-before /mnt/pg; do fusermount3 -u "$m" 2>/dev/null || true; done
+  pkill -f "listen 127.0.0.1:6400" || true
+  exit 1
+}
+
+# --- docs/pageserver.md: the pageserver and pagectl by hand -------------------------------------
+extract "$ROOT/docs/pageserver.md" | as_built >"$WORK/pageserver.sh"
+(cd "$ROOT" && PATH="$BUILD/bin:$PATH" bash -euo pipefail "$WORK/pageserver.sh" </dev/null) || {
+  echo "FAILED: an example of docs/pageserver.md did not run as written"
   pkill -f "listen 127.0.0.1:6400" || true
   exit 1
 }
