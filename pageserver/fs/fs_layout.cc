@@ -329,12 +329,33 @@ KeyRange PageRange(uint64_t ino, uint64_t first_block, uint64_t end_block) {
   return KeyRange{PageKey(ino, first_block), PageKey(ino, end_block)};
 }
 
+KeyRange PageRangeFrom(uint64_t ino, uint64_t first_block) {
+  return KeyRange{PageKey(ino, first_block), PageRange(ino).end};
+}
+
 uint64_t PageCount(uint64_t size) { return size / kPageSize + (size % kPageSize != 0 ? 1 : 0); }
 
 size_t BytesInBlock(uint64_t size, uint64_t block) {
   if (block >= PageCount(size)) return 0;
   return static_cast<size_t>(std::min<uint64_t>(kPageSize, size - block * kPageSize));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Orphan records
+
+std::string OrphanKey(uint64_t ino) { return TaggedKey(kOrphanTag, ino); }
+
+absl::StatusOr<uint64_t> ParseOrphanKey(std::string_view key) {
+  if (key.size() != kInodeKeyBytes || key[0] != kOrphanTag) {
+    return absl::InvalidArgumentError("not an orphan record key");
+  }
+  return DecodeBigEndian64(key.data() + 1);
+}
+
+KeyRange AllOrphansRange() { return PrefixRange(std::string(1, kOrphanTag)); }
+
+// ---------------------------------------------------------------------------------------------
+// Page values
 
 bool IsAllZero(std::string_view data) {
   return std::all_of(data.begin(), data.end(), [](char c) { return c == 0; });

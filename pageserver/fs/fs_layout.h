@@ -19,12 +19,24 @@
 //   'I' ino                              -> InodeAttr    (mode, owner, size, times, symlink target)
 //   'D' parent_ino name                  -> DirEntry     (child ino BE64 + FileType byte)
 //   'P' ino block                        -> page data    (0..kPageSize bytes)
+//   'O' ino                              -> ""           (orphan record, see below)
 //
 // File data is kept in pages of kPageSize bytes (PostgreSQL's BLCKSZ). Block b of a file holds
 // bytes [b * kPageSize, (b + 1) * kPageSize). A stored page may be shorter than kPageSize: its
 // missing tail reads as zeros. A page that is absent but lies within the file's size reads as
 // zeros too (a sparse hole). Pages at or beyond the size are garbage and must be ignored (a
 // truncate may delete them lazily).
+//
+// Orphans: an inode whose last directory entry is gone (nlink 0) carries an orphan record, written
+// in the same commit that removed its last link. From then on nothing in the tree reaches the
+// inode or its pages; a writer deletes its pages in bounded batches and, last, the inode and the
+// record in one commit. A crash (or a branch taken) in between leaves an unreachable inode with
+// its record, which the next read-write mount collects. Inode numbers are never reused (the
+// superblock's next_ino only grows), so leftover pages can never appear in a new file.
+//
+// File sizes go up to kMaxFileSize. Block numbers are BE64 in page keys, so the layout itself
+// addresses 2^64 pages (2^77 bytes); the binding limit is off_t, in which the kernel and every
+// caller express offsets and sizes. A larger size answers EFBIG.
 //
 // The root directory is inode kRootIno. A timeline holds a valid tree exactly when the superblock
 // exists; writers of a whole tree (import) write the superblock in their last commit.
@@ -45,6 +57,11 @@ inline constexpr char kSuperblockTag = 'S';
 inline constexpr char kInodeTag = 'I';
 inline constexpr char kDirEntryTag = 'D';
 inline constexpr char kPageTag = 'P';
+inline constexpr char kOrphanTag = 'O';
+
+// The largest file size: what off_t can express (Linux's MAX_LFS_FILESIZE, also the kernel's limit
+// for a FUSE mount). Every block number below it fits the key layout with room to spare.
+inline constexpr uint64_t kMaxFileSize = 0x7fffffffffffffffull;
 
 // A half-open key range [start, end) as used by the Scan RPC. An empty `end` is unbounded.
 struct KeyRange {
@@ -180,12 +197,27 @@ KeyRange PageRange(uint64_t ino);
 // Pages [first_block, end_block) of `ino`.
 KeyRange PageRange(uint64_t ino, uint64_t first_block, uint64_t end_block);
 
+// The pages of `ino` from `first_block` on, to the end of its key range.
+KeyRange PageRangeFrom(uint64_t ino, uint64_t first_block);
+
 // The number of pages that hold a file of `size` bytes (the last may be partial).
 uint64_t PageCount(uint64_t size);
 // The block that holds byte `offset`.
 inline uint64_t BlockOf(uint64_t offset) { return offset / kPageSize; }
 // The bytes of block `block` that lie within a file of `size` bytes (0..kPageSize).
 size_t BytesInBlock(uint64_t size, uint64_t block);
+
+// ---------------------------------------------------------------------------------------------
+// Orphan records
+
+std::string OrphanKey(uint64_t ino);
+// The inode number of an orphan record key; fails if `key` is not one.
+absl::StatusOr<uint64_t> ParseOrphanKey(std::string_view key);
+// The range of all orphan records.
+KeyRange AllOrphansRange();
+
+// ---------------------------------------------------------------------------------------------
+// Page values
 
 // True if every byte of `data` is zero (such a page need not be stored).
 bool IsAllZero(std::string_view data);

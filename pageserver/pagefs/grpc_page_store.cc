@@ -51,23 +51,12 @@ class GrpcPageStore : public PageStore {
 
   absl::StatusOr<ScanPage> Scan(uint64_t lsn, const std::string& start, const std::string& end,
                                 uint32_t limit) override {
-    v1::ScanRequest req;
-    req.set_tenant_id(options_.tenant_id);
-    req.set_timeline_id(options_.timeline_id);
-    req.set_lsn(lsn);
-    req.set_start(start);
-    req.set_end(end);
-    req.set_limit(limit);
-    v1::ScanResponse resp;
-    auto ctx = Context();
-    absl::Status s = FromGrpc(stub_->Scan(ctx.get(), req, &resp));
-    if (!s.ok()) return s;
-    ScanPage page;
-    page.more = resp.more();
-    for (auto& e : *resp.mutable_entries()) {
-      page.entries.emplace_back(std::move(*e.mutable_key()), std::move(*e.mutable_value()));
-    }
-    return page;
+    return DoScan(lsn, start, end, limit, false);
+  }
+
+  absl::StatusOr<ScanPage> ScanKeys(uint64_t lsn, const std::string& start, const std::string& end,
+                                    uint32_t limit) override {
+    return DoScan(lsn, start, end, limit, true);
   }
 
   absl::StatusOr<uint64_t> Commit(uint64_t generation,
@@ -127,6 +116,28 @@ class GrpcPageStore : public PageStore {
   }
 
  private:
+  absl::StatusOr<ScanPage> DoScan(uint64_t lsn, const std::string& start, const std::string& end,
+                                  uint32_t limit, bool keys_only) {
+    v1::ScanRequest req;
+    req.set_tenant_id(options_.tenant_id);
+    req.set_timeline_id(options_.timeline_id);
+    req.set_lsn(lsn);
+    req.set_start(start);
+    req.set_end(end);
+    req.set_limit(limit);
+    req.set_keys_only(keys_only);
+    v1::ScanResponse resp;
+    auto ctx = Context();
+    absl::Status s = FromGrpc(stub_->Scan(ctx.get(), req, &resp));
+    if (!s.ok()) return s;
+    ScanPage page;
+    page.more = resp.more();
+    for (auto& e : *resp.mutable_entries()) {
+      page.entries.emplace_back(std::move(*e.mutable_key()), std::move(*e.mutable_value()));
+    }
+    return page;
+  }
+
   std::unique_ptr<grpc::ClientContext> Context() {
     auto ctx = std::make_unique<grpc::ClientContext>();
     if (!options_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.token);

@@ -32,6 +32,10 @@ class PageStore {
       uint64_t lsn, const std::vector<std::string>& keys) = 0;
   virtual absl::StatusOr<ScanPage> Scan(uint64_t lsn, const std::string& start,
                                         const std::string& end, uint32_t limit) = 0;
+  // Like Scan, but returns keys only (the values are left empty, and the pageserver reads none):
+  // how pagefs lists the pages of a file that exist.
+  virtual absl::StatusOr<ScanPage> ScanKeys(uint64_t lsn, const std::string& start,
+                                            const std::string& end, uint32_t limit) = 0;
   // Commits an atomic batch under `generation`; durable when it returns. Returns the LSN.
   virtual absl::StatusOr<uint64_t> Commit(uint64_t generation,
                                           const std::vector<PageMutation>& mutations) = 0;

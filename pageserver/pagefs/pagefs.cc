@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -12,24 +13,48 @@
 #include "pageserver/pagefs/pagefs_inode.h"
 
 namespace pgbranch::pagefs {
+namespace {
+
+// The options with the test hooks the environment sets (pagefs's flags do not offer them).
+PageFsOptions WithTestHooks(PageFsOptions options) {
+  if (const char* v = getenv("PGBRANCH_PAGEFS_TEST_PAUSE_DELETE_AFTER_BATCHES")) {
+    options.test_pause_delete_after_batches = strtoull(v, nullptr, 10);
+  }
+  if (options.delete_batch_keys == 0) options.delete_batch_keys = 1;
+  return options;
+}
+
+// The largest page-key listing the pageserver answers in one Scan.
+constexpr uint32_t kMaxScanLimit = 10000;
+
+}  // namespace
 
 PageFs::PageFs(PageStore* store, const PageFsOptions& options, Clock* clock)
     : store_(store),
-      options_(options),
+      options_(WithTestHooks(options)),
       clock_(clock ? clock : RealClock()),
       cache_(options.cache_bytes) {}
 
 PageFs::~PageFs() {
+  stop_ = true;
   {
     std::lock_guard<std::mutex> lock(flusher_mu_);
     flusher_stop_ = true;
   }
   flusher_cv_.notify_all();
   if (flusher_.joinable()) flusher_.join();
+  if (collector_.joinable()) collector_.join();
 }
 
 void PageFs::StartBackgroundFlusher() {
   if (options_.read_only || flusher_.joinable()) return;
+  collector_ = std::thread([this] {
+    absl::Status s = CollectOrphans();
+    if (!s.ok() && !absl::IsCancelled(s)) {
+      LogWarning("Collecting orphaned inodes failed; the next mount retries",
+                 {{"error", s.ToString()}});
+    }
+  });
   flusher_ = std::thread([this] {
     std::unique_lock<std::mutex> lock(flusher_mu_);
     while (!flusher_stop_) {
@@ -125,6 +150,26 @@ absl::Status PageFs::Mount() {
     LogInfo("Created an empty filesystem on the timeline");
   }
   inodes_[fs::kRootIno] = root;
+  if (!options_.read_only) {
+    // The orphans a crash (or open unlinked files) left behind; CollectOrphans deletes them.
+    fs::KeyRange range = fs::AllOrphansRange();
+    std::string start = range.start;
+    while (true) {
+      auto page = store_->ScanKeys(lsn_, start, range.end, kMaxScanLimit);
+      if (!page.ok()) return page.status();
+      for (const auto& [key, value] : page->entries) {
+        auto ino = fs::ParseOrphanKey(key);
+        if (!ino.ok()) return absl::DataLossError("malformed orphan record key");
+        mount_orphans_.push_back(*ino);
+      }
+      if (!page->more || page->entries.empty()) break;
+      start = page->entries.back().first + std::string(1, '\0');
+    }
+    if (!mount_orphans_.empty()) {
+      LogInfo("Found orphaned inodes to collect",
+              {{"count", std::to_string(mount_orphans_.size())}});
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -269,6 +314,7 @@ int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
 
 int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsync) {
   if (int err = CheckWritable()) return err;
+  if (offset > fs::kMaxFileSize || data.size() > fs::kMaxFileSize - offset) return EFBIG;
   std::shared_ptr<Inode> inode;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -425,20 +471,13 @@ absl::Status PageFs::FlushAll() {
 }
 
 int PageFs::TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mutex>& lock) {
+  if (size > fs::kMaxFileSize) return EFBIG;
   WaitForFlush(inode, lock);
   uint64_t old_size = inode->attr.size;
   uint64_t keep_pages = fs::PageCount(size);
   std::vector<PageMutation> muts;
   if (size < old_size) {
-    for (uint64_t b = keep_pages; b < fs::PageCount(old_size); ++b) {
-      muts.push_back({fs::PageKey(inode->ino, b), "", true});
-    }
-    // Drop buffered pages past the end; zero the tail of the last page.
-    for (auto it = inode->dirty.lower_bound(keep_pages); it != inode->dirty.end();) {
-      dirty_bytes_ -= fs::kPageSize;
-      it = inode->dirty.erase(it);
-    }
-    cache_.EraseFrom(inode->ino, keep_pages);
+    // The new last page, zeroed past the new end; read before anything is deleted.
     if (size % fs::kPageSize != 0) {
       uint64_t b = size / fs::kPageSize;
       auto d = inode->dirty.find(b);
@@ -457,6 +496,17 @@ int PageFs::TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mu
       muts.push_back({fs::PageKey(inode->ino, b), std::string(stored), stored.empty()});
       cache_.Erase(inode->ino, b);
     }
+    // Drop buffered pages past the end.
+    for (auto it = inode->dirty.lower_bound(keep_pages); it != inode->dirty.end();) {
+      dirty_bytes_ -= fs::kPageSize;
+      it = inode->dirty.erase(it);
+    }
+    cache_.EraseFrom(inode->ino, keep_pages);
+    // The stored pages past the new end go first, in bounded commits listed by a keys-only scan
+    // (cost: the pages that exist, not the size); the size shrinks last, so no stored page ever
+    // lies past the size. Reads wait on the inode's lock meanwhile.
+    ++inode->version;
+    if (int err = DeletePages(inode->ino, keep_pages)) return err;
   }
   int64_t now = NowNs();
   inode->attr.size = size;
@@ -477,6 +527,7 @@ int PageFs::SetAttr(uint64_t ino, int flags, const fs::InodeAttr& in, fs::InodeA
     inode = LoadLocked(ino, &err);
     if (!inode) return err;
   }
+  if ((flags & kSetSize) && in.size > fs::kMaxFileSize) return EFBIG;
   std::unique_lock<std::mutex> lock(inode->mu);
   if (flags & kSetMode) inode->attr.mode = (inode->attr.mode & S_IFMT) | (in.mode & 07777);
   if (flags & kSetUid) inode->attr.uid = in.uid;
@@ -518,6 +569,7 @@ int PageFs::Open(uint64_t ino, int flags) {
 int PageFs::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
   if (int err = CheckWritable()) return err;
   if (mode != 0) return EOPNOTSUPP;  // PostgreSQL falls back to writing zeros
+  if (offset > fs::kMaxFileSize || length > fs::kMaxFileSize - offset) return EFBIG;
   std::shared_ptr<Inode> inode;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -553,6 +605,8 @@ PageFsStats PageFs::Stats() {
   s.cache_hits = cache_.hits();
   s.cache_misses = cache_.misses();
   s.dirty_bytes = dirty_bytes_;
+  s.pages_deleted = pages_deleted_;
+  s.orphans_collected = orphans_collected_;
   s.fenced = fenced_;
   return s;
 }

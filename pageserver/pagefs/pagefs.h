@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +29,13 @@ struct PageFsOptions {
   uint64_t dirty_limit_bytes = 48ull << 20;  // buffered writes above this force a flush
   uint32_t mount_uid = 0;                    // owner of a new root directory
   uint32_t mount_gid = 0;
+  // At most this many page deletions per commit when a file's pages are deleted (unlink of the
+  // last link, shrinking truncate): a large delete is many bounded commits, never one huge one.
+  uint32_t delete_batch_keys = 8192;
+  // Test hook (0: off): after this many delete batches the deleting thread stops for good, so a
+  // test can kill pagefs in the middle of a large delete. Also set by the environment variable
+  // PGBRANCH_PAGEFS_TEST_PAUSE_DELETE_AFTER_BATCHES.
+  uint64_t test_pause_delete_after_batches = 0;
 };
 
 struct PageFsStats {
@@ -36,6 +44,8 @@ struct PageFsStats {
   uint64_t cache_hits = 0;
   uint64_t cache_misses = 0;
   uint64_t dirty_bytes = 0;
+  uint64_t pages_deleted = 0;      // page deletions committed by unlink, truncate and collection
+  uint64_t orphans_collected = 0;  // orphaned inodes whose deletion finished
   bool fenced = false;
 };
 
@@ -55,7 +65,13 @@ struct DirListing {
 //  - file data is buffered per inode and committed by fsync/fdatasync (or O_DSYNC writes, or when
 //    the dirty bytes pass the limit); fsync returns 0 only once the batch is durable;
 //  - a failed flush is reported by that fsync and every later one on the inode (no "fsyncgate"),
-//    and a fenced writer (another mount took the generation) gets EIO for every write and fsync.
+//    and a fenced writer (another mount took the generation) gets EIO for every write and fsync;
+//  - deleting a file's pages (last unlink, shrinking truncate) costs time and memory in proportion
+//    to the pages that exist, not to the file size, in commits of at most delete_batch_keys
+//    deletions. Each intermediate LSN is consistent: a truncate deletes the pages past the new end
+//    before it shrinks the size; the last unlink first removes the name and records the inode as an
+//    orphan (fs_layout.h), then deletes its pages, then the inode and the record. Orphans left by
+//    a crash are collected by the next read-write mount (StartBackgroundFlusher/CollectOrphans).
 //
 // Locking: mu_ guards the inode table, the directory-entry cache and namespace changes; each
 // inode's own mutex guards its attributes and dirty pages. Order: mu_ before an inode's mutex,
@@ -72,6 +88,10 @@ class PageFs {
   absl::Status Mount();
   // Flushes every dirty inode (at unmount).
   absl::Status FlushAll();
+  // Deletes the orphaned inodes (and their pages) that were recorded when this filesystem was
+  // mounted: the leftovers of a crash in the middle of a delete, or of open unlinked files.
+  // Read-write only. Runs in the background after StartBackgroundFlusher; tests call it directly.
+  absl::Status CollectOrphans();
 
   int Lookup(uint64_t parent, const std::string& name, fs::InodeAttr* attr, uint64_t* ino);
   void Forget(uint64_t ino, uint64_t nlookup);
@@ -118,8 +138,9 @@ class PageFs {
   void set_commit_observer(std::function<void(double)> observer) {
     commit_observer_ = std::move(observer);
   }
-  // Starts the background flusher: once buffered data passes half the dirty limit it is
-  // committed in the background, so writers stall only at the full limit.
+  // Starts the background threads: the flusher (once buffered data passes half the dirty limit it
+  // is committed in the background, so writers stall only at the full limit) and, on a
+  // read-write mount, the collection of the orphans found at mount (CollectOrphans).
   void StartBackgroundFlusher();
 
   bool read_only() const { return options_.read_only; }
@@ -142,8 +163,20 @@ class PageFs {
   // Shared tail of create/mkdir/mknod/symlink.
   int MakeNodeLocked(uint64_t parent, const std::string& name, fs::InodeAttr attr,
                      fs::InodeAttr* out, uint64_t* out_ino);
-  // Appends the mutations that delete `inode` and its pages; drops its cached state.
-  void AppendDeleteLocked(Inode* inode, std::vector<PageMutation>* muts);
+  // Drops the buffered state of an inode whose last link and last open are gone and marks it
+  // deleted; its deletion from the store is ReclaimInode's. Caller holds mu_ and inode->mu.
+  void MarkDeletedLocked(Inode* inode);
+  // Deletes the stored pages of `ino` from block `first_block` on: lists the pages that exist
+  // (keys only) and deletes them in commits of at most delete_batch_keys. Stops early with
+  // ECANCELED once the destructor set stop_. Takes no lock. 0 or an errno.
+  int DeletePages(uint64_t ino, uint64_t first_block);
+  // Deletes an orphaned inode: its pages in batches, then (one commit) the inode and its orphan
+  // record. The caller registered `ino` in reclaiming_; this unregisters it. 0 or an errno.
+  int ReclaimInode(uint64_t ino);
+  // ReclaimInode for an inode whose last link and last open just went away, called holding no
+  // lock. A failure is logged, not returned: the name is already gone, and the orphan record
+  // makes the next mount finish the deletion.
+  void ReclaimAfterUnlink(uint64_t ino);
   // Commits the inode's buffered pages and attributes. Called holding the inode's lock, which it
   // releases while the commit is in flight (writes and reads of the file go on meanwhile).
   int FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock);
@@ -169,6 +202,13 @@ class PageFs {
   std::atomic<uint64_t> commits_{0}, bytes_committed_{0};
 
   std::function<void(double)> commit_observer_;
+  std::atomic<uint64_t> delete_batches_{0}, pages_deleted_{0}, orphans_collected_{0};
+  // Orphan records found at mount (read-write), for CollectOrphans. Guarded by mu_.
+  std::vector<uint64_t> mount_orphans_;
+  // Inodes whose deletion (ReclaimInode) is running. Guarded by mu_.
+  std::set<uint64_t> reclaiming_;
+  std::atomic<bool> stop_{false};  // set by the destructor: background work ends
+  std::thread collector_;
   std::mutex flusher_mu_;
   std::condition_variable flusher_cv_;
   bool flusher_stop_ = false;  // guarded by flusher_mu_

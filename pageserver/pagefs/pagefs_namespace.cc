@@ -229,69 +229,62 @@ int PageFs::Link(uint64_t ino, uint64_t new_parent, const std::string& new_name,
   return 0;
 }
 
-void PageFs::AppendDeleteLocked(Inode* inode, std::vector<PageMutation>* muts) {
-  // Caller holds mu_ and inode->mu.
-  muts->push_back({fs::InodeKey(inode->ino), "", true});
-  for (uint64_t b = 0; b < fs::PageCount(inode->attr.size); ++b) {
-    muts->push_back({fs::PageKey(inode->ino, b), "", true});
-  }
-}
-
 int PageFs::Unlink(uint64_t parent_ino, const std::string& name) {
   if (int err = CheckWritable()) return err;
-  std::lock_guard<std::mutex> lock(mu_);
   std::shared_ptr<Inode> parent, child;
-  if (int err = ResolveLocked(parent_ino, name, &parent, &child)) return err;
-  std::vector<PageMutation> muts = {{fs::DirEntryKey(parent_ino, name), "", true}};
-  bool delete_now = false;
+  bool reclaim = false;
   {
-    std::unique_lock<std::mutex> l(child->mu);
-    WaitForFlush(child.get(), l);
-    if (child->attr.IsDirectory()) return EISDIR;
-    fs::InodeAttr updated = child->attr;
-    updated.nlink = updated.nlink > 0 ? updated.nlink - 1 : 0;
-    updated.ctime_ns = NowNs();
-    if (updated.nlink == 0 && child->opens == 0) {
-      delete_now = true;
-      AppendDeleteLocked(child.get(), &muts);
-    } else {
-      // Still open (or linked elsewhere): the inode lives on until its last release.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (int err = ResolveLocked(parent_ino, name, &parent, &child)) return err;
+    std::vector<PageMutation> muts = {{fs::DirEntryKey(parent_ino, name), "", true}};
+    {
+      std::unique_lock<std::mutex> l(child->mu);
+      WaitForFlush(child.get(), l);
+      if (child->attr.IsDirectory()) return EISDIR;
+      fs::InodeAttr updated = child->attr;
+      updated.nlink = updated.nlink > 0 ? updated.nlink - 1 : 0;
+      updated.ctime_ns = NowNs();
       muts.push_back({fs::InodeKey(child->ino), fs::EncodeInodeAttr(updated), false});
+      // The last link: the inode becomes an orphan in the same commit (fs_layout.h). If it is
+      // still open it lives on until its last release.
+      if (updated.nlink == 0) muts.push_back({fs::OrphanKey(child->ino), "", false});
+      TouchParentLocked(parent.get(), 0, &muts);
+      if (int e = Commit(muts)) return e;
+      child->attr.nlink = updated.nlink;
+      child->attr.ctime_ns = updated.ctime_ns;
+      if (updated.nlink == 0 && child->opens == 0) {
+        MarkDeletedLocked(child.get());
+        reclaim = true;
+      }
     }
-    TouchParentLocked(parent.get(), 0, &muts);
-    if (int e = Commit(muts)) return e;
-    child->attr.nlink = updated.nlink;
-    child->attr.ctime_ns = updated.ctime_ns;
-    if (delete_now) {
-      child->deleted = true;
-      dirty_bytes_ -= child->dirty.size() * fs::kPageSize;
-      child->dirty.clear();
-      child->attr_dirty = false;
-    }
+    if (reclaim) cache_.EraseFrom(child->ino, 0);
+    dirents_[{parent_ino, name}] = 0;
   }
-  if (delete_now) cache_.EraseFrom(child->ino, 0);
-  dirents_[{parent_ino, name}] = 0;
+  // The name is gone (durably); the pages go now, without holding the namespace lock.
+  if (reclaim) ReclaimAfterUnlink(child->ino);
   return 0;
 }
 
 int PageFs::Release(uint64_t ino) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto inode = FindLocked(ino);
-  if (!inode) return 0;
-  if (inode->opens > 0) --inode->opens;
-  std::unique_lock<std::mutex> l(inode->mu);
-  WaitForFlush(inode.get(), l);
-  if (inode->opens == 0 && inode->attr.nlink == 0 && !inode->deleted && !options_.read_only) {
-    // The last close of an unlinked file: delete it now.
-    std::vector<PageMutation> muts;
-    AppendDeleteLocked(inode.get(), &muts);
-    if (Commit(muts) == 0) {
-      inode->deleted = true;
-      dirty_bytes_ -= inode->dirty.size() * fs::kPageSize;
-      inode->dirty.clear();
-      inode->attr_dirty = false;
-      cache_.EraseFrom(ino, 0);
+  std::shared_ptr<Inode> inode;
+  bool reclaim = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inode = FindLocked(ino);
+    if (!inode) return 0;
+    if (inode->opens > 0) --inode->opens;
+    std::unique_lock<std::mutex> l(inode->mu);
+    WaitForFlush(inode.get(), l);
+    if (inode->opens == 0 && inode->attr.nlink == 0 && !inode->deleted && !options_.read_only &&
+        !inode->attr.IsDirectory()) {
+      // The last close of an unlinked file (an orphan since its last unlink): delete it now.
+      MarkDeletedLocked(inode.get());
+      reclaim = true;
     }
+  }
+  if (reclaim) {
+    cache_.EraseFrom(ino, 0);
+    ReclaimAfterUnlink(ino);
   }
   return 0;
 }
@@ -328,7 +321,7 @@ int PageFs::Rename(uint64_t parent_ino, const std::string& name, uint64_t new_pa
   if (int err = CheckWritable()) return err;
   if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE)) return EINVAL;
   if (!fs::ValidateName(new_name).ok()) return EINVAL;
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   int err = 0;
   auto parent = LoadLocked(parent_ino, &err);
   if (!parent) return err;
@@ -358,7 +351,8 @@ int PageFs::Rename(uint64_t parent_ino, const std::string& name, uint64_t new_pa
                                     {fs::DirEntryKey(new_parent_ino, new_name),
                                      fs::EncodeDirEntry({src->ino, src->attr.type()}), false}};
   std::shared_ptr<Inode> dst;
-  bool delete_dst = false;
+  fs::InodeAttr dst_updated;
+  bool reclaim_dst = false;  // a replaced file whose last link and open are gone
   int dst_parent_nlink = 0;
   if (dst_ino > 0) {
     dst = LoadLocked(static_cast<uint64_t>(dst_ino), &err);
@@ -372,19 +366,19 @@ int PageFs::Rename(uint64_t parent_ino, const std::string& name, uint64_t new_pa
       if (!page.ok()) return ErrnoFor(page.status());
       if (!page->entries.empty()) return ENOTEMPTY;
       muts.push_back({fs::InodeKey(dst->ino), "", true});
-      delete_dst = true;
       dst_parent_nlink = -1;
     } else {
+      // The target loses a link (and its ctime changes, POSIX): with other links it survives;
+      // with none left it becomes an orphan in this commit and is deleted after it.
       std::unique_lock<std::mutex> l(dst->mu);
       WaitForFlush(dst.get(), l);
-      if (dst->attr.nlink <= 1 && dst->opens == 0) {
-        AppendDeleteLocked(dst.get(), &muts);
-        delete_dst = true;
-      } else {
-        fs::InodeAttr updated = dst->attr;
-        updated.nlink = updated.nlink > 0 ? updated.nlink - 1 : 0;
-        updated.ctime_ns = NowNs();
-        muts.push_back({fs::InodeKey(dst->ino), fs::EncodeInodeAttr(updated), false});
+      dst_updated = dst->attr;
+      dst_updated.nlink = dst_updated.nlink > 0 ? dst_updated.nlink - 1 : 0;
+      dst_updated.ctime_ns = NowNs();
+      muts.push_back({fs::InodeKey(dst->ino), fs::EncodeInodeAttr(dst_updated), false});
+      if (dst_updated.nlink == 0) {
+        muts.push_back({fs::OrphanKey(dst->ino), "", false});
+        reclaim_dst = dst->opens == 0;
       }
     }
   }
@@ -412,19 +406,19 @@ int PageFs::Rename(uint64_t parent_ino, const std::string& name, uint64_t new_pa
     std::lock_guard<std::mutex> l(dst->mu);
     if (dst->attr.IsDirectory()) {
       dst->attr.nlink = 0;
-    } else if (dst->attr.nlink > 0) {
-      --dst->attr.nlink;
-    }
-    if (delete_dst) {
       dst->deleted = true;
-      dirty_bytes_ -= dst->dirty.size() * fs::kPageSize;
-      dst->dirty.clear();
-      dst->attr_dirty = false;
+    } else {
+      dst->attr.nlink = dst_updated.nlink;
+      dst->attr.ctime_ns = dst_updated.ctime_ns;
+      if (reclaim_dst) MarkDeletedLocked(dst.get());
     }
   }
-  if (delete_dst) cache_.EraseFrom(dst->ino, 0);
+  if (reclaim_dst) cache_.EraseFrom(dst->ino, 0);
   dirents_[{parent_ino, name}] = 0;
   dirents_[{new_parent_ino, new_name}] = src->ino;
+  lock.unlock();
+  // The rename is durable; the replaced file's pages go now, without the namespace lock.
+  if (reclaim_dst) ReclaimAfterUnlink(dst->ino);
   return 0;
 }
 

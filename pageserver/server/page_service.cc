@@ -237,7 +237,7 @@ grpc::Status PageServiceImpl::Scan(grpc::ServerContext* ctx, const v1::ScanReque
     }
     PGB_ASSIGN_OR_RETURN(
         auto result, engine_->Scan(req->tenant_id(), req->timeline_id(), req->lsn(), req->start(),
-                                   req->end(), req->limit()));
+                                   req->end(), req->limit(), req->keys_only()));
     resp->set_lsn(result.lsn);
     resp->set_more(result.more);
     for (auto& e : result.entries) {

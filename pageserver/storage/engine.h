@@ -68,10 +68,11 @@ class Engine {
   // Reads keys as of `lsn` (0: head).
   absl::StatusOr<ReadResult> Read(const std::string& tenant_id, const std::string& timeline_id,
                                   uint64_t lsn, const std::vector<std::string>& keys);
-  // Keys in [start, end) (end empty: unbounded) as of `lsn`, at most `limit` entries.
+  // Keys in [start, end) (end empty: unbounded) as of `lsn`, at most `limit` entries. With
+  // `keys_only` the values are left empty and no layer file is read.
   absl::StatusOr<ScanResult> Scan(const std::string& tenant_id, const std::string& timeline_id,
                                   uint64_t lsn, const std::string& start, const std::string& end,
-                                  uint32_t limit);
+                                  uint32_t limit, bool keys_only = false);
 
   // The newest LSN committed at or before `micros`, and the commit time of an LSN.
   absl::StatusOr<uint64_t> LsnForTimestamp(const std::string& tenant_id,

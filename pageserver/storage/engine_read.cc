@@ -91,7 +91,7 @@ absl::StatusOr<ReadResult> Engine::Read(const std::string& tenant_id,
 absl::StatusOr<ScanResult> Engine::Scan(const std::string& tenant_id,
                                         const std::string& timeline_id, uint64_t lsn,
                                         const std::string& start, const std::string& end,
-                                        uint32_t limit) {
+                                        uint32_t limit, bool keys_only) {
   if (limit == 0) limit = 1000;
   absl::ReaderMutexLock l(&mu_);
   PGB_ASSIGN_OR_RETURN(Timeline * tl, FindTimeline(tenant_id, timeline_id));
@@ -140,7 +140,7 @@ absl::StatusOr<ScanResult> Engine::Scan(const std::string& tenant_id,
       }
       ScanEntry e;
       e.key = std::string(key);
-      PGB_RETURN_IF_ERROR(ReadVersion(owner, *v, &e.value));
+      if (!keys_only) PGB_RETURN_IF_ERROR(ReadVersion(owner, *v, &e.value));
       result.entries.push_back(std::move(e));
     }
     if (!bound) break;

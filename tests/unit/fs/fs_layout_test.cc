@@ -234,10 +234,34 @@ TEST(FsLayoutTest, FileTypesMapToModesAndDirentTypes) {
   EXPECT_EQ(DirentType(FileType::kUnknown), DT_UNKNOWN);
 }
 
+TEST(FsLayoutTest, PageRangeFromReachesTheLastBlockOfTheLargestFile) {
+  auto in = [](const KeyRange& r, const std::string& key) { return r.start <= key && key < r.end; };
+  KeyRange tail = PageRangeFrom(7, 3);
+  EXPECT_FALSE(in(tail, PageKey(7, 2)));
+  EXPECT_TRUE(in(tail, PageKey(7, 3)));
+  EXPECT_TRUE(in(tail, PageKey(7, BlockOf(kMaxFileSize))));
+  EXPECT_TRUE(in(tail, PageKey(7, ~0ull)));
+  EXPECT_FALSE(in(tail, PageKey(8, 0)));
+  // The largest size's blocks fit the key's 64-bit block number with room to spare.
+  EXPECT_EQ(PageCount(kMaxFileSize), (kMaxFileSize >> 13) + 1);
+}
+
+TEST(FsLayoutTest, OrphanKeysRoundTripAndStayInTheirRange) {
+  auto in = [](const KeyRange& r, const std::string& key) { return r.start <= key && key < r.end; };
+  EXPECT_EQ(*ParseOrphanKey(OrphanKey(42)), 42u);
+  EXPECT_FALSE(ParseOrphanKey(InodeKey(42)).ok());
+  EXPECT_FALSE(ParseOrphanKey("O").ok());
+  KeyRange all = AllOrphansRange();
+  EXPECT_TRUE(in(all, OrphanKey(1)));
+  EXPECT_TRUE(in(all, OrphanKey(~0ull)));
+  EXPECT_FALSE(in(all, PageKey(1, 0)));
+  EXPECT_FALSE(in(all, InodeKey(~0ull)));
+}
+
 TEST(FsLayoutTest, KindsOfKeysDoNotOverlap) {
   // Every kind has its own tag, so the prefix ranges of different kinds are disjoint.
-  std::vector<std::string> keys = {DirEntryKey(~0ull, "zzz"), InodeKey(1), PageKey(1, 0),
-                                   SuperblockKey()};
+  std::vector<std::string> keys = {DirEntryKey(~0ull, "zzz"), InodeKey(1), OrphanKey(1),
+                                   PageKey(1, 0), SuperblockKey()};
   EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
   EXPECT_EQ(PrefixSuccessor("\xff\xff"), "");
   EXPECT_EQ(PrefixSuccessor("a\xff"), "b");

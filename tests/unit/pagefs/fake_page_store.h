@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -36,10 +37,22 @@ class FakePageStore : public PageStore {
     }
     return page;
   }
+  absl::StatusOr<ScanPage> ScanKeys(uint64_t lsn, const std::string& start, const std::string& end,
+                                    uint32_t limit) override {
+    auto page = Scan(lsn, start, end, limit);
+    if (page.ok()) {
+      for (auto& e : page->entries) e.second.clear();
+    }
+    return page;
+  }
   absl::StatusOr<uint64_t> Commit(uint64_t generation,
                                   const std::vector<PageMutation>& mutations) override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (fail_commits_) return absl::UnavailableError("injected failure");
+    if (fail_commits_ || (fail_after_commits_ >= 0 && commits_ok_ >= fail_after_commits_)) {
+      return absl::UnavailableError("injected failure");
+    }
+    ++commits_ok_;
+    max_commit_keys_ = std::max<size_t>(max_commit_keys_, mutations.size());
     if (generation != generation_) return absl::FailedPreconditionError("fenced");
     ++head_;
     for (const auto& m : mutations) {
@@ -60,6 +73,30 @@ class FakePageStore : public PageStore {
   void set_fail_commits(bool fail) {
     std::lock_guard<std::mutex> lock(mu_);
     fail_commits_ = fail;
+  }
+  // Commits fail once `n` more have succeeded (-1: never).
+  void FailAfterCommits(int64_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    commits_ok_ = 0;
+    fail_after_commits_ = n;
+  }
+  // The most mutations any commit carried.
+  size_t max_commit_keys() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_commit_keys_;
+  }
+  void ResetMaxCommitKeys() {
+    std::lock_guard<std::mutex> lock(mu_);
+    max_commit_keys_ = 0;
+  }
+  // The number of live (not deleted) keys in [start, end) at the head.
+  size_t CountLive(const std::string& start, const std::string& end) {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t n = 0;
+    for (auto it = data_.lower_bound(start); it != data_.end() && it->first < end; ++it) {
+      if (GetLocked(it->first, head_)) ++n;
+    }
+    return n;
   }
   uint64_t head() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -85,6 +122,9 @@ class FakePageStore : public PageStore {
   uint64_t generation_ = 0;
   uint64_t reads_ = 0;
   bool fail_commits_ = false;
+  int64_t fail_after_commits_ = -1;
+  int64_t commits_ok_ = 0;
+  size_t max_commit_keys_ = 0;
 };
 
 }  // namespace pgbranch::pagefs

@@ -218,6 +218,18 @@ TEST_F(EngineTest, ScanMergesAncestryAndHidesDeletions) {
   EXPECT_TRUE(page->more);
 }
 
+TEST_F(EngineTest, KeysOnlyScanListsTheSameKeysWithoutValues) {
+  Commit("main", gen_, {{"p/1", std::string(8192, 'x'), false}, {"p/2", "y", false}});
+  Branch("main", "dev");
+  auto g = h_->AcquireWriter("t1", "dev");
+  Commit("dev", *g, {{"p/1", "", true}, {"p/3", "z", false}});
+  auto r = h_->Scan("t1", "dev", 0, "p/", "p0", 0, /*keys_only=*/true);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::vector<std::string> keys;
+  for (auto& e : r->entries) keys.push_back(e.key + "=" + e.value);
+  EXPECT_EQ(keys, (std::vector<std::string>{"p/2=", "p/3="}));
+}
+
 TEST_F(EngineTest, SizesTrackLogicalAndDivergedBytes) {
   Commit("main", gen_, {{"a", std::string(1000, 'x'), false}, {"b", std::string(500, 'y'), false}});
   Branch("main", "dev");
