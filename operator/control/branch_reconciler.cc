@@ -8,6 +8,8 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "operator/control/conditions.h"
+#include "operator/control/start_point.h"
+#include "operator/model/field_error.h"
 #include "operator/model/json.h"
 
 namespace pgbranch::control {
@@ -29,6 +31,13 @@ std::vector<std::string> ChildrenOf(ObjectStore* store, const std::string& ns,
 }
 
 }  // namespace
+
+uint64_t DivergedBytes(const TimelineInfo& info) {
+  const uint64_t logical = static_cast<uint64_t>(std::max<int64_t>(0, info.logical_size));
+  // A root has no parent: all of its data is its own.
+  if (info.ancestor_timeline_id.empty()) return logical;
+  return std::min(info.diverged_bytes, logical);
+}
 
 bool ResetPending(const Branch& b) {
   return !b.spec.parent.empty() && b.spec.reset_generation > b.status.observed_reset_generation;
@@ -66,7 +75,7 @@ absl::StatusOr<ReconcileResult> BranchReconciler::Reconcile(const std::string& n
   if (auto info = ctx_.timelines->GetTimeline(st.tenant_id, st.timeline_id); info.ok()) {
     st.head_lsn = info->head_lsn;
     st.logical_size = info->logical_size;
-    st.diverged_bytes = info->diverged_bytes;
+    st.diverged_bytes = DivergedBytes(*info);
   } else if (!absl::IsUnavailable(info.status())) {
     SetCondition(&st.conditions, "Ready", false, "TimelineMissing",
                  absl::StrCat("the pageserver does not know timeline ", st.timeline_id, ": ",
@@ -135,6 +144,28 @@ absl::StatusOr<std::optional<ReconcileResult>> BranchReconciler::EnsureTimeline(
   PGB_RETURN_IF_ERROR(ctx_.timelines->EnsureTenant(tenant));
   // The timeline id is stable for the object: a retry after a crash finds what it created.
   const std::string timeline_id = ctx_.timeline_for_branch(b);
+  // A start point outside the parent's readable history never becomes valid by retrying (a
+  // time in the future does, later): say so in the condition and look again slowly. Skipped
+  // when the timeline already exists (a retry after a crash; the parent may have moved on).
+  if (!parent_timeline.empty()) {
+    StartPoint point;
+    point.object = ObjectName("Branch", b.metadata.name);
+    point.source = b.spec.parent;
+    point.tenant_id = tenant;
+    point.timeline_id = parent_timeline;
+    point.lsn = b.spec.lsn;
+    point.at = b.spec.timestamp;
+    absl::Status s = CheckStartPoint(ctx_.timelines, point, now);
+    if (!s.ok() && !ErrorField(s).empty() &&
+        absl::IsNotFound(ctx_.timelines->GetTimeline(tenant, timeline_id).status())) {
+      st->phase = kPhaseFailed;
+      SetCondition(&st->conditions, "Ready", false, kReasonStartPointOutOfRange,
+                   absl::StrCat(ErrorField(s), ": ", ErrorDetail(s)), gen, now);
+      PGB_RETURN_IF_ERROR(Write(b, *st));
+      return ReconcileResult::After(absl::Seconds(30));
+    }
+    if (absl::IsUnavailable(s)) return s;
+  }
   auto info = ctx_.timelines->CreateTimeline(tenant, timeline_id, parent_timeline,
                                              b.spec.lsn.value_or(0), b.spec.timestamp);
   if (absl::IsAlreadyExists(info.status())) {

@@ -4,6 +4,7 @@
 
 #include "absl/status/statusor.h"
 #include "operator/control/reconcile_context.h"
+#include "operator/control/timeline_service.h"
 
 // Reconciles one Branch: its timeline at the pageserver (created from the parent at the start
 // point), retention, declarative reset from the parent (computes stopped first, so no writer
@@ -28,6 +29,14 @@ class BranchReconciler {
 
   ReconcileContext ctx_;
 };
+
+// status.divergedBytes (docs/sizes-and-lsns.md): how much of the branch's data at its head it
+// wrote itself instead of sharing with its parent — all of it for a root. The pageserver's
+// diverged_bytes counts every version the timeline wrote and still keeps (superseded versions
+// inside the retention window too, which is how a root's figure outgrew its logical size), so a
+// child's figure is that count capped at the logical size: an upper bound, never more than the
+// data the branch holds.
+uint64_t DivergedBytes(const TimelineInfo& info);
 
 // Whether a reset from the parent has been asked for and not yet done.
 bool ResetPending(const Branch& b);

@@ -9,6 +9,7 @@
 #include "operator/control/branch_reconciler.h"
 #include "operator/control/conditions.h"
 #include "operator/model/duration.h"
+#include "operator/model/json.h"
 
 namespace pgbranch::control {
 namespace {
@@ -19,6 +20,16 @@ absl::Duration RestartBackoff(int failures) {
 }
 
 bool Active(ComputeState s) { return s == ComputeState::kStarting || s == ComputeState::kRunning; }
+
+// The time in a request annotation (kAnnotationSuspendRequestedAt...); none when absent or not a
+// time (a person's typo must not stop a compute).
+std::optional<absl::Time> RequestTime(const Endpoint& e, const char* annotation) {
+  auto it = e.metadata.annotations.find(annotation);
+  if (it == e.metadata.annotations.end()) return std::nullopt;
+  absl::StatusOr<absl::Time> t = ParseRfc3339(it->second);
+  if (!t.ok()) return std::nullopt;
+  return *t;
+}
 
 }  // namespace
 
@@ -129,12 +140,20 @@ absl::StatusOr<ReconcileResult> EndpointReconciler::Reconcile(const std::string&
   for (const auto& t : {st.last_active, obs.last_active, act.last_wake, act.last_connected}) {
     if (t) last = std::max(last, *t);
   }
+  // A person's start request counts as a wake; their suspend request holds until a later wake
+  // or start request, whatever the activity (they asked for the sessions to end).
+  const std::optional<absl::Time> start_req = RequestTime(e, kAnnotationStartRequestedAt);
+  const std::optional<absl::Time> suspend_req = RequestTime(e, kAnnotationSuspendRequestedAt);
+  if (start_req) last = std::max(last, *start_req);
+  const bool suspend_requested = suspend_req && !(act.last_wake && *act.last_wake > *suspend_req) &&
+                                 !(start_req && *start_req > *suspend_req);
   const bool busy = obs.busy || act.connections > 0;
   if (busy) last = now;
   const absl::Duration timeout = e.spec.suspend_timeout;
   const bool never = timeout == absl::ZeroDuration();
   // A starting compute is never stopped for idleness: someone is waiting for it.
-  const bool want = busy || never || now - last < timeout || obs.state == ComputeState::kStarting;
+  const bool want = !suspend_requested &&
+                    (busy || never || now - last < timeout || obs.state == ComputeState::kStarting);
   // Persist activity coarsely: it only matters across controller restarts.
   if (!st.last_active || last - *st.last_active >= absl::Seconds(5)) st.last_active = last;
 
@@ -188,7 +207,12 @@ absl::StatusOr<ReconcileResult> EndpointReconciler::Reconcile(const std::string&
         break;
     }
   } else {
-    if (Active(obs.state)) {
+    if (Active(obs.state) && suspend_requested) {
+      LogInfo("Suspending endpoint on request",
+              {{"namespace", ns}, {"endpoint", name}, {"requested_at", Rfc3339(*suspend_req)}});
+      PGB_RETURN_IF_ERROR(ctx_.computes->Stop(ns, name));
+      obs.state = ComputeState::kStopping;
+    } else if (Active(obs.state)) {
       LogInfo("Suspending idle endpoint",
               {{"namespace", ns}, {"endpoint", name}, {"idle_for", DurationToString(now - last)}});
       PGB_RETURN_IF_ERROR(ctx_.computes->Stop(ns, name));
@@ -203,7 +227,11 @@ absl::StatusOr<ReconcileResult> EndpointReconciler::Reconcile(const std::string&
       }
       st.phase = kPhaseSuspended;
       SetCondition(&st.conditions, "Ready", true, "Suspended",
-                   "no compute runs; the next connection wakes it", gen, now);
+                   suspend_requested
+                       ? absl::StrCat("suspended on request at ", Rfc3339Seconds(*suspend_req),
+                                      "; the next connection wakes it")
+                       : "no compute runs; the next connection wakes it",
+                   gen, now);
       PGB_RETURN_IF_ERROR(DropEphemeralTimeline(e, *branch, &st));
     }
   }
@@ -222,8 +250,11 @@ std::optional<std::string> EndpointReconciler::ReadWriteHolder(const Endpoint& e
   };
   std::optional<Endpoint> best;
   for (const Endpoint& x : ctx_.store->ListBranchEndpoints(e.metadata.namespace_, e.spec.branch)) {
-    if (x.spec.branch != e.spec.branch || x.spec.type != EndpointType::kReadWrite ||
-        x.metadata.deletion_timestamp) {
+    if (x.spec.branch != e.spec.branch || x.spec.type != EndpointType::kReadWrite) continue;
+    // A writer being deleted holds the branch until its compute is gone.
+    if (x.metadata.deletion_timestamp &&
+        ctx_.computes->Observe(x.metadata.namespace_, x.metadata.name).state ==
+            ComputeState::kAbsent) {
       continue;
     }
     if (!best || rank(x) < rank(*best)) best = x;

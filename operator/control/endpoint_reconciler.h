@@ -16,6 +16,11 @@
 // when it has been idle for spec.suspendTimeout (0: never). Activity is the latest of: a wake
 // request, an open connection, the compute's last busy moment, and the endpoint's creation (a new
 // endpoint starts at once, as on Neon). During a reset of its branch the compute is stopped.
+// One exception: a person's suspend request (kAnnotationSuspendRequestedAt) stops it now and
+// keeps it stopped until a later wake or start request (kAnnotationStartRequestedAt).
+//
+// One read-write endpoint per branch: a later one gets Ready=False reason=Conflict and no
+// compute (local mode refuses it before storing it; Kubernetes cannot, so this is the rule).
 //
 // Reconcile() runs on one worker thread; LastFailure() may be called from any thread.
 namespace pgbranch::control {

@@ -13,6 +13,8 @@ TimelineInfo FromProto(const v1::Timeline& t) {
   info.ancestor_timeline_id = t.ancestor_timeline_id();
   info.ancestor_lsn = t.ancestor_lsn();
   info.head_lsn = t.head_lsn();
+  info.oldest_readable_lsn = t.oldest_readable_lsn();
+  if (t.head_time_micros() != 0) info.head_time = absl::FromUnixMicros(t.head_time_micros());
   info.logical_size = t.logical_size();
   info.diverged_bytes = t.diverged_bytes();
   info.children.assign(t.children().begin(), t.children().end());
@@ -96,6 +98,32 @@ absl::Status GrpcTimelineService::SetRetention(const std::string& tenant_id,
   if (bytes) req.mutable_retention()->set_history_bytes(*bytes);
   v1::Timeline resp;
   return client_->Call(&Stub::SetRetention, req, &resp);
+}
+
+absl::StatusOr<uint64_t> GrpcTimelineService::LsnForTimestamp(const std::string& tenant_id,
+                                                              const std::string& timeline_id,
+                                                              absl::Time at) {
+  v1::LsnForTimestampRequest req;
+  req.set_tenant_id(tenant_id);
+  req.set_timeline_id(timeline_id);
+  req.set_time_micros(absl::ToUnixMicros(at));
+  v1::LsnForTimestampResponse resp;
+  absl::Status s = client_->Call(&Stub::LsnForTimestamp, req, &resp);
+  if (!s.ok()) return s;
+  return resp.lsn();
+}
+
+absl::StatusOr<absl::Time> GrpcTimelineService::TimestampForLsn(const std::string& tenant_id,
+                                                                const std::string& timeline_id,
+                                                                uint64_t lsn) {
+  v1::TimestampForLsnRequest req;
+  req.set_tenant_id(tenant_id);
+  req.set_timeline_id(timeline_id);
+  req.set_lsn(lsn);
+  v1::TimestampForLsnResponse resp;
+  absl::Status s = client_->Call(&Stub::TimestampForLsn, req, &resp);
+  if (!s.ok()) return s;
+  return absl::FromUnixMicros(resp.time_micros());
 }
 
 }  // namespace pgbranch::control

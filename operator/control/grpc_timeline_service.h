@@ -30,6 +30,10 @@ class GrpcTimelineService : public TimelineService {
   absl::Status SetRetention(const std::string& tenant_id, const std::string& timeline_id,
                             std::optional<absl::Duration> window,
                             std::optional<uint64_t> bytes) override;
+  absl::StatusOr<uint64_t> LsnForTimestamp(const std::string& tenant_id,
+                                           const std::string& timeline_id, absl::Time at) override;
+  absl::StatusOr<absl::Time> TimestampForLsn(const std::string& tenant_id,
+                                             const std::string& timeline_id, uint64_t lsn) override;
 
   // The root timeline a tenant is created with. Not a valid branch name (it has a '.'), so no
   // branch ever collides with it.

@@ -18,8 +18,11 @@ struct TimelineInfo {
   std::string ancestor_timeline_id;
   uint64_t ancestor_lsn = 0;
   uint64_t head_lsn = 0;
-  int64_t logical_size = 0;
-  uint64_t diverged_bytes = 0;
+  // History older than this was garbage-collected: a child can start at [oldest, head].
+  uint64_t oldest_readable_lsn = 0;
+  std::optional<absl::Time> head_time;  // the last commit's time
+  int64_t logical_size = 0;             // bytes visible at the head
+  uint64_t diverged_bytes = 0;          // bytes written on this timeline, history included
   std::vector<std::string> children;
 };
 
@@ -46,6 +49,18 @@ class TimelineService {
   virtual absl::Status SetRetention(const std::string& tenant_id, const std::string& timeline_id,
                                     std::optional<absl::Duration> window,
                                     std::optional<uint64_t> bytes) = 0;
+
+  // The newest LSN committed at or before `at` (OUT_OF_RANGE before the oldest readable point),
+  // and the commit time of an LSN (OUT_OF_RANGE outside [oldest readable, head]).
+  // UNIMPLEMENTED by default: start points are then checked only by CreateTimeline itself.
+  virtual absl::StatusOr<uint64_t> LsnForTimestamp(const std::string& tenant_id,
+                                                   const std::string& timeline_id, absl::Time at) {
+    return absl::UnimplementedError("LsnForTimestamp");
+  }
+  virtual absl::StatusOr<absl::Time> TimestampForLsn(const std::string& tenant_id,
+                                                     const std::string& timeline_id, uint64_t lsn) {
+    return absl::UnimplementedError("TimestampForLsn");
+  }
 };
 
 }  // namespace pgbranch::control

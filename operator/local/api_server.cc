@@ -5,9 +5,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/net_util.h"
 #include "operator/model/duration.h"
+#include "operator/model/field_error.h"
 #include "operator/model/json.h"
 #include "operator/model/manifest.h"
 
@@ -22,6 +24,22 @@ value Message(const std::string& m) {
   value v = value::object();
   v["message"] = value::string(m);
   return v;
+}
+
+// Every error reply: the sentence for a person, and its parts for a client that words it its
+// own way (the CLI names its flag instead of the YAML field).
+value ErrorBody(const absl::Status& s) {
+  value v = Message(std::string(s.message()));
+  v["field"] = value::string(control::ErrorField(s));
+  v["detail"] = value::string(control::ErrorDetail(s));
+  v["reason"] = value::string(control::ErrorReason(s));
+  return v;
+}
+
+value ResourceJson(const control::Resource& r) {
+  return std::holds_alternative<control::Branch>(r)
+             ? control::ToJson(std::get<control::Branch>(r))
+             : control::ToJson(std::get<control::Endpoint>(r));
 }
 
 value Items(value arr) {
@@ -117,9 +135,7 @@ void ApiServer::Handle(web::http::http_request request) {
       // The client went away.
     }
   };
-  auto fail = [&](const absl::Status& s) {
-    reply(HttpStatusFor(s), Message(std::string(s.message())));
-  };
+  auto fail = [&](const absl::Status& s) { reply(HttpStatusFor(s), ErrorBody(s)); };
   try {
     const std::string method = request.method();
     const std::string path = request.relative_uri().path();
@@ -142,29 +158,45 @@ void ApiServer::Handle(web::http::http_request request) {
       v["proxyAppliedVersion"] = value::number(controller_->ProxyAppliedVersion());
       return reply(status_codes::OK, v);
     }
-    if (collection == "apply" && method == methods::POST) {
+    // apply: create or update; create: only new names (409 AlreadyExists otherwise). Both all
+    // or nothing, checked before anything is stored.
+    if ((collection == "apply" || collection == "create") && name.empty() &&
+        method == methods::POST) {
       std::string body = request.extract_string(true).get();
       auto rs = control::ParseManifests(body);
       if (!rs.ok()) return fail(rs.status());
       for (const auto& r : *rs) {
-        const auto& meta = std::holds_alternative<control::Branch>(r)
-                               ? std::get<control::Branch>(r).metadata
-                               : std::get<control::Endpoint>(r).metadata;
+        const bool is_branch = std::holds_alternative<control::Branch>(r);
+        const auto& meta = is_branch ? std::get<control::Branch>(r).metadata
+                                     : std::get<control::Endpoint>(r).metadata;
         if (meta.namespace_ != ns) {
-          return fail(absl::InvalidArgumentError(absl::StrCat(
-              meta.name, ": local mode has one namespace, \"", ns, "\"; drop metadata.namespace")));
+          return fail(control::FieldError(
+              absl::StatusCode::kInvalidArgument,
+              control::ObjectName(is_branch ? "Branch" : "Endpoint", meta.name),
+              "metadata.namespace",
+              absl::StrCat("local mode has one namespace, \"", ns, "\"; drop metadata.namespace")));
         }
       }
-      auto stored = store->Apply(*rs);
-      if (!stored.ok()) return fail(stored.status());
-      value items = value::array();
+      LocalStore::ApplyOptions options;
+      options.create_only = collection == "create";
+      auto applied = store->Apply(*rs, options);
+      if (!applied.ok()) return fail(applied.status());
+      value items = value::array(), results = value::array();
       size_t i = 0;
-      for (const auto& r : *stored) {
-        items[i++] = std::holds_alternative<control::Branch>(r)
-                         ? control::ToJson(std::get<control::Branch>(r))
-                         : control::ToJson(std::get<control::Endpoint>(r));
+      for (const auto& a : *applied) {
+        const bool is_branch = std::holds_alternative<control::Branch>(a.object);
+        value result = value::object();
+        result["kind"] = value::string(is_branch ? "Branch" : "Endpoint");
+        result["name"] =
+            value::string(is_branch ? std::get<control::Branch>(a.object).metadata.name
+                                    : std::get<control::Endpoint>(a.object).metadata.name);
+        result["action"] = value::string(LocalStore::ActionName(a.action));
+        results[i] = result;
+        items[i++] = ResourceJson(a.object);
       }
-      return reply(status_codes::OK, Items(items));
+      value v = Items(items);
+      v["results"] = results;
+      return reply(status_codes::OK, v);
     }
     if (collection == "branches") {
       if (name.empty() && method == methods::GET) {
@@ -212,6 +244,30 @@ void ApiServer::Handle(web::http::http_request request) {
         absl::Status s = store->UserDeleteEndpoint(ns, name);
         if (!s.ok()) return fail(s);
         return reply(status_codes::OK, Message("deletion requested"));
+      }
+      // suspend: stops the compute now and answers once it is down (bounded); start: asks for
+      // it and answers at once (the caller waits for phase Running, as after create).
+      if (!name.empty() && action == "suspend" && method == methods::POST) {
+        auto e = store->RequestSuspend(ns, name);
+        if (!e.ok()) return fail(e.status());
+        const absl::Time deadline = absl::Now() + absl::Seconds(60);
+        std::optional<control::Endpoint> now = store->GetEndpoint(ns, name);
+        auto stopping = [](const std::string& phase) {
+          return phase == control::kPhaseRunning || phase == control::kPhaseStarting ||
+                 phase == control::kPhaseSuspending || phase == "Degraded";
+        };
+        while (now && stopping(now->status.phase) && absl::Now() < deadline) {
+          absl::SleepFor(absl::Milliseconds(20));
+          now = store->GetEndpoint(ns, name);
+        }
+        if (!now)
+          return fail(absl::NotFoundError(absl::StrCat("endpoint \"", name, "\" was deleted")));
+        return reply(status_codes::OK, control::ToJson(*now));
+      }
+      if (!name.empty() && action == "start" && method == methods::POST) {
+        auto e = store->RequestStart(ns, name);
+        if (!e.ok()) return fail(e.status());
+        return reply(status_codes::OK, control::ToJson(*e));
       }
       if (!name.empty() && action == "wake" && method == methods::POST) {
         auto addr = controller_->Wake(name);

@@ -27,6 +27,8 @@ Controller::Controller(Options options, LocalStore* store, control::TimelineServ
   endpoints_ = std::make_unique<control::EndpointReconciler>(ctx);
   store_->SetChangeListener(
       [this](Kind k, const std::string& ns, const std::string& name) { Enqueue(k, ns, name); });
+  // Start points are refused before they are stored when they are outside the parent's history.
+  store_->SetTimelineService(timelines);
 }
 
 Controller::~Controller() { Shutdown(); }

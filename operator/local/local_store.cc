@@ -15,6 +15,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "operator/control/start_point.h"
+#include "operator/model/duration.h"
+#include "operator/model/field_error.h"
 #include "operator/model/json.h"
 
 namespace pgbranch::cli {
@@ -166,89 +169,287 @@ int LocalStore::AllocatePortLocked() const {
   return 0;
 }
 
-absl::StatusOr<std::vector<Resource>> LocalStore::Apply(const std::vector<Resource>& rs) {
-  std::vector<Resource> out;
-  std::vector<std::pair<Kind, std::pair<std::string, std::string>>> changed;
+void LocalStore::SetTimelineService(control::TimelineService* timelines) {
+  std::lock_guard<std::mutex> l(mu_);
+  timelines_ = timelines;
+}
+
+const char* LocalStore::ActionName(Action a) {
+  switch (a) {
+    case Action::kCreated:
+      return "created";
+    case Action::kConfigured:
+      return "configured";
+    case Action::kUnchanged:
+      return "unchanged";
+  }
+  return "unchanged";
+}
+
+absl::StatusOr<std::vector<LocalStore::Applied>> LocalStore::Apply(const std::vector<Resource>& rs,
+                                                                   ApplyOptions options) {
+  // 1. Every rule that needs only the objects, changing nothing: a request that is refused
+  //    anyway never waits for the pageserver.
   {
     std::lock_guard<std::mutex> l(mu_);
-    // Check everything first: a file applies completely or not at all.
     auto saved_b = branches_;
     auto saved_e = endpoints_;
     auto saved_v = routes_version_;
-    for (const Resource& r : rs) {
-      absl::StatusOr<Resource> stored = std::holds_alternative<Branch>(r)
-                                            ? ApplyBranchLocked(std::get<Branch>(r))
-                                            : ApplyEndpointLocked(std::get<Endpoint>(r));
-      if (!stored.ok()) {
-        branches_ = std::move(saved_b);
-        endpoints_ = std::move(saved_e);
-        routes_version_ = saved_v;
-        return stored.status();
-      }
-      if (const auto* b = std::get_if<Branch>(&*stored)) {
-        changed.push_back({Kind::kBranch, {b->metadata.namespace_, b->metadata.name}});
-      } else {
-        const auto& e = std::get<Endpoint>(*stored);
-        changed.push_back({Kind::kEndpoint, {e.metadata.namespace_, e.metadata.name}});
-      }
-      out.push_back(std::move(*stored));
-    }
-    PGB_RETURN_IF_ERROR(SaveLocked());
+    auto dry = ApplyAllLocked(rs, options);
+    branches_ = std::move(saved_b);
+    endpoints_ = std::move(saved_e);
+    routes_version_ = saved_v;
+    if (!dry.ok()) return dry.status();
   }
-  for (const auto& [kind, key] : changed) Notify(kind, key.first, key.second);
+  // 2. Start points against the pageserver's history: a network call, so outside the lock.
+  if (options.cross_object_checks) PGB_RETURN_IF_ERROR(CheckHistory(rs));
+  // 3. For real. The rules are checked again: another request may have come in between.
+  std::vector<Applied> out;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto saved_b = branches_;
+    auto saved_e = endpoints_;
+    auto saved_v = routes_version_;
+    auto applied = ApplyAllLocked(rs, options);
+    absl::Status s = applied.ok() ? SaveLocked() : applied.status();
+    if (!s.ok()) {
+      branches_ = std::move(saved_b);
+      endpoints_ = std::move(saved_e);
+      routes_version_ = saved_v;
+      return s;
+    }
+    out = std::move(*applied);
+  }
+  for (const Applied& a : out) {
+    if (const auto* b = std::get_if<Branch>(&a.object)) {
+      Notify(Kind::kBranch, b->metadata.namespace_, b->metadata.name);
+    } else {
+      const auto& e = std::get<Endpoint>(a.object);
+      Notify(Kind::kEndpoint, e.metadata.namespace_, e.metadata.name);
+    }
+  }
   return out;
 }
 
-absl::StatusOr<Resource> LocalStore::ApplyBranchLocked(Branch b) {
+absl::StatusOr<std::vector<LocalStore::Applied>> LocalStore::ApplyAllLocked(
+    const std::vector<Resource>& rs, const ApplyOptions& options) {
+  Request req;
+  req.options = options;
+  std::set<std::pair<int, Key>> seen;
+  for (const Resource& r : rs) {
+    const bool is_branch = std::holds_alternative<Branch>(r);
+    const control::ObjectMeta& m =
+        is_branch ? std::get<Branch>(r).metadata : std::get<Endpoint>(r).metadata;
+    if (!seen.insert({is_branch ? 0 : 1, {m.namespace_, m.name}}).second) {
+      return control::FieldError(absl::StatusCode::kInvalidArgument,
+                                 control::ObjectName(is_branch ? "Branch" : "Endpoint", m.name),
+                                 "metadata.name",
+                                 "appears twice in one request; give each object once");
+    }
+    if (is_branch) req.branches.insert(m.name);
+  }
+  std::vector<Applied> out;
+  for (const Resource& r : rs) {
+    absl::StatusOr<Applied> a = std::holds_alternative<Branch>(r)
+                                    ? ApplyBranchLocked(std::get<Branch>(r), req)
+                                    : ApplyEndpointLocked(std::get<Endpoint>(r), req);
+    if (!a.ok()) return a.status();
+    out.push_back(std::move(*a));
+  }
+  return out;
+}
+
+absl::Status LocalStore::CheckHistory(const std::vector<Resource>& rs) {
+  control::TimelineService* timelines;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    timelines = timelines_;
+  }
+  if (timelines == nullptr) return absl::OkStatus();
+  const absl::Time now = absl::FromUnixMicros(clock_->NowMicros());
+  for (const Resource& r : rs) {
+    control::StartPoint p;
+    std::string ns, source;
+    if (const auto* b = std::get_if<Branch>(&r)) {
+      if (GetBranch(b->metadata.namespace_, b->metadata.name)) continue;  // immutable once made
+      p.object = control::ObjectName("Branch", b->metadata.name);
+      p.lsn = b->spec.lsn;
+      p.at = b->spec.timestamp;
+      ns = b->metadata.namespace_;
+      source = b->spec.parent;
+    } else {
+      const auto& e = std::get<Endpoint>(r);
+      if (GetEndpoint(e.metadata.namespace_, e.metadata.name)) continue;
+      p.object = control::ObjectName("Endpoint", e.metadata.name);
+      p.lsn = e.spec.lsn;
+      p.at = e.spec.timestamp;
+      ns = e.metadata.namespace_;
+      source = e.spec.branch;
+    }
+    if ((!p.lsn || *p.lsn == 0) && !p.at) continue;
+    // A source made by this request, or not at the pageserver yet, has no history to check
+    // here: its reconciler checks the start point once it has.
+    std::optional<Branch> src = GetBranch(ns, source);
+    if (!src || src->status.timeline_id.empty()) continue;
+    p.source = source;
+    p.tenant_id = src->status.tenant_id;
+    p.timeline_id = src->status.timeline_id;
+    absl::Status s = control::CheckStartPoint(timelines, p, now);
+    if (s.ok() || !control::ErrorField(s).empty()) {
+      if (!s.ok()) return s;
+      continue;
+    }
+    return control::ObjectError(
+        absl::IsUnavailable(s) ? absl::StatusCode::kUnavailable : absl::StatusCode::kInternal,
+        absl::StrCat("cannot check the start point of ", p.object, " on ", source, ": ",
+                     s.message(), "; nothing was changed, try again"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LocalStore::Applied> LocalStore::ApplyBranchLocked(Branch b, const Request& req) {
   const Key key{b.metadata.namespace_, b.metadata.name};
   auto it = branches_.find(key);
-  const std::string what = absl::StrCat("Branch \"", b.metadata.name, "\"");
+  const std::string what = control::ObjectName("Branch", b.metadata.name);
+  const absl::Time now = absl::FromUnixMicros(clock_->NowMicros());
+  auto invalid = [&](const char* field, const std::string& detail) {
+    return control::FieldError(absl::StatusCode::kInvalidArgument, what, field, detail);
+  };
+  if (it != branches_.end() && req.options.create_only) {
+    const std::string message =
+        absl::StrCat("branch \"", b.metadata.name, "\"",
+                     it->second.metadata.deletion_timestamp
+                         ? " is being deleted; create it again once it is gone"
+                         : " already exists; `pgbranch apply` changes an existing branch");
+    return control::MakeError(absl::StatusCode::kAlreadyExists, message, "metadata.name", message,
+                              "AlreadyExists");
+  }
+  // An expiry in the past would delete the branch at once.
+  auto check_expiry = [&](absl::Time created) -> absl::Status {
+    if (b.spec.expire_time && *b.spec.expire_time <= now) {
+      return invalid("spec.expireTime",
+                     absl::StrCat(control::Rfc3339Seconds(*b.spec.expire_time),
+                                  " is not in the future (it is now ", control::Rfc3339Seconds(now),
+                                  "); pick a later time, or give a ttl"));
+    }
+    if (b.spec.ttl && created + *b.spec.ttl <= now) {
+      return invalid("spec.ttl",
+                     absl::StrCat("a ttl of ", control::DurationToString(*b.spec.ttl),
+                                  " from the branch's creation (", control::Rfc3339Seconds(created),
+                                  ") has already passed; give a longer ttl"));
+    }
+    return absl::OkStatus();
+  };
   if (it == branches_.end()) {
+    if (req.options.cross_object_checks && !b.spec.parent.empty() &&
+        !req.branches.count(b.spec.parent)) {
+      auto parent = branches_.find({b.metadata.namespace_, b.spec.parent});
+      if (parent == branches_.end()) {
+        return invalid("spec.parent", absl::StrCat("branch \"", b.spec.parent,
+                                                   "\" does not exist; create it first or "
+                                                   "pick an existing parent"));
+      }
+      if (parent->second.metadata.deletion_timestamp) {
+        return invalid("spec.parent",
+                       absl::StrCat("branch \"", b.spec.parent, "\" is being deleted"));
+      }
+    }
+    if (req.options.cross_object_checks) PGB_RETURN_IF_ERROR(check_expiry(now));
     b.metadata.uid = NewUid();
     b.metadata.generation = 1;
-    b.metadata.creation_timestamp = absl::FromUnixMicros(clock_->NowMicros());
+    b.metadata.creation_timestamp = now;
     b.status = {};
     b.status.phase = control::kPhasePending;
     branches_[key] = b;
-    return Resource(b);
+    return Applied{b, Action::kCreated};
   }
   Branch& cur = it->second;
   if (cur.metadata.deletion_timestamp) {
-    return absl::FailedPreconditionError(absl::StrCat(what,
-                                                      " is being deleted; apply it again "
-                                                      "once it is gone"));
+    return control::FieldError(absl::StatusCode::kFailedPrecondition, "", "",
+                               absl::StrCat("branch \"", b.metadata.name,
+                                            "\" is being deleted; apply it again once it is gone"),
+                               "Conflict");
   }
   if (b.spec.parent != cur.spec.parent) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": spec.parent is immutable (", cur.spec.parent.empty() ? "none" : cur.spec.parent,
-        "); create a new branch instead"));
+    return invalid("spec.parent", absl::StrCat("is immutable (",
+                                               cur.spec.parent.empty() ? "none" : cur.spec.parent,
+                                               "); create a new branch instead"));
   }
   if (b.spec.lsn != cur.spec.lsn || b.spec.timestamp != cur.spec.timestamp) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": the start point (spec.lsn, spec.timestamp) is immutable; create a new branch"));
+    return invalid(b.spec.timestamp != cur.spec.timestamp ? "spec.timestamp" : "spec.lsn",
+                   "the start point (spec.lsn, spec.timestamp) is immutable; create a new branch");
   }
   if (b.spec.reset_generation < cur.spec.reset_generation) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": spec.resetGeneration cannot go down (it is ", cur.spec.reset_generation, ")"));
+    return invalid("spec.resetGeneration",
+                   absl::StrCat("cannot go down (it is ", cur.spec.reset_generation, ")"));
   }
   if (b.spec.reset_generation > cur.spec.reset_generation && cur.spec.protected_ &&
       b.spec.protected_) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(what, " is protected and cannot be reset; set protected: false first"));
+    return control::FieldError(absl::StatusCode::kFailedPrecondition, what, "spec.resetGeneration",
+                               "the branch is protected and cannot be reset; set protected: "
+                               "false first",
+                               "Conflict");
   }
-  if (SpecJson(control::ToJson(b)) != SpecJson(control::ToJson(cur))) {
+  const bool spec_changed = SpecJson(control::ToJson(b)) != SpecJson(control::ToJson(cur));
+  if (spec_changed && req.options.cross_object_checks &&
+      (b.spec.expire_time != cur.spec.expire_time || b.spec.ttl != cur.spec.ttl)) {
+    PGB_RETURN_IF_ERROR(check_expiry(cur.metadata.creation_timestamp));
+  }
+  const bool meta_changed = cur.metadata.labels != b.metadata.labels ||
+                            cur.metadata.annotations != b.metadata.annotations;
+  if (spec_changed) {
     cur.spec = b.spec;
     ++cur.metadata.generation;
   }
   cur.metadata.labels = b.metadata.labels;
   cur.metadata.annotations = b.metadata.annotations;
-  return Resource(cur);
+  return Applied{cur, spec_changed || meta_changed ? Action::kConfigured : Action::kUnchanged};
 }
 
-absl::StatusOr<Resource> LocalStore::ApplyEndpointLocked(Endpoint e) {
+absl::StatusOr<LocalStore::Applied> LocalStore::ApplyEndpointLocked(Endpoint e,
+                                                                    const Request& req) {
   const Key key{e.metadata.namespace_, e.metadata.name};
   auto it = endpoints_.find(key);
+  const std::string what = control::ObjectName("Endpoint", e.metadata.name);
+  if (it != endpoints_.end() && req.options.create_only) {
+    const std::string message =
+        absl::StrCat("endpoint \"", e.metadata.name, "\"",
+                     it->second.metadata.deletion_timestamp
+                         ? " is being deleted; create it again once it is gone"
+                         : " already exists; `pgbranch apply` changes an existing endpoint");
+    return control::MakeError(absl::StatusCode::kAlreadyExists, message, "metadata.name", message,
+                              "AlreadyExists");
+  }
   if (it == endpoints_.end()) {
+    if (req.options.cross_object_checks) {
+      // The branch: stored (and not going away) or created by the same request.
+      auto branch = branches_.find({e.metadata.namespace_, e.spec.branch});
+      if (branch == branches_.end() && !req.branches.count(e.spec.branch)) {
+        return control::FieldError(
+            absl::StatusCode::kInvalidArgument, what, "spec.branch",
+            absl::StrCat("branch \"", e.spec.branch,
+                         "\" does not exist; create it first or pick an existing branch"));
+      }
+      if (branch != branches_.end() && branch->second.metadata.deletion_timestamp) {
+        return control::FieldError(absl::StatusCode::kInvalidArgument, what, "spec.branch",
+                                   absl::StrCat("branch \"", e.spec.branch, "\" is being deleted"));
+      }
+      // One writer per branch: two would fence each other in turn.
+      if (e.spec.type == control::EndpointType::kReadWrite) {
+        for (const auto& [k, x] : endpoints_) {
+          if (k.first != e.metadata.namespace_ || x.spec.branch != e.spec.branch ||
+              x.spec.type != control::EndpointType::kReadWrite || x.metadata.deletion_timestamp) {
+            continue;
+          }
+          return control::FieldError(
+              absl::StatusCode::kFailedPrecondition, what, "spec.type",
+              absl::StrCat("branch \"", e.spec.branch, "\" already has a read-write endpoint, \"",
+                           k.second, "\"; make this one read-only (type: ReadOnly) or delete \"",
+                           k.second, "\" first"),
+              "Conflict");
+        }
+      }
+    }
     e.metadata.uid = NewUid();
     e.metadata.generation = 1;
     e.metadata.creation_timestamp = absl::FromUnixMicros(clock_->NowMicros());
@@ -256,28 +457,44 @@ absl::StatusOr<Resource> LocalStore::ApplyEndpointLocked(Endpoint e) {
     e.status.phase = control::kPhasePending;
     e.status.host = "127.0.0.1";
     e.status.port = AllocatePortLocked();
-    if (e.status.port == 0) return absl::ResourceExhaustedError("no free loopback port left");
+    if (e.status.port == 0) {
+      return control::ObjectError(absl::StatusCode::kResourceExhausted,
+                                  "no free loopback port left for a new endpoint");
+    }
     ++routes_version_;
     endpoints_[key] = e;
-    return Resource(e);
+    return Applied{e, Action::kCreated};
   }
   Endpoint& cur = it->second;
-  const std::string what = absl::StrCat("Endpoint \"", e.metadata.name, "\"");
   if (cur.metadata.deletion_timestamp) {
-    return absl::FailedPreconditionError(absl::StrCat(what, " is being deleted"));
+    return control::FieldError(absl::StatusCode::kFailedPrecondition, "", "",
+                               absl::StrCat("endpoint \"", e.metadata.name,
+                                            "\" is being deleted; apply it again once it is gone"),
+                               "Conflict");
   }
   if (e.spec.branch != cur.spec.branch || e.spec.type != cur.spec.type) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what,
-        ": spec.branch and spec.type are immutable; delete the endpoint and create it again"));
+    return control::FieldError(
+        absl::StatusCode::kInvalidArgument, what,
+        e.spec.branch != cur.spec.branch ? "spec.branch" : "spec.type",
+        "spec.branch and spec.type are immutable; delete the endpoint and create it again");
   }
-  if (SpecJson(control::ToJson(e)) != SpecJson(control::ToJson(cur))) {
+  // Suspend/start requests are the API's, not the manifest's: an apply keeps them unless it
+  // names them itself.
+  for (const char* a :
+       {control::kAnnotationSuspendRequestedAt, control::kAnnotationStartRequestedAt}) {
+    auto have = cur.metadata.annotations.find(a);
+    if (have != cur.metadata.annotations.end()) e.metadata.annotations.try_emplace(a, have->second);
+  }
+  const bool spec_changed = SpecJson(control::ToJson(e)) != SpecJson(control::ToJson(cur));
+  const bool meta_changed = cur.metadata.labels != e.metadata.labels ||
+                            cur.metadata.annotations != e.metadata.annotations;
+  if (spec_changed) {
     cur.spec = e.spec;
     ++cur.metadata.generation;
   }
   cur.metadata.labels = e.metadata.labels;
   cur.metadata.annotations = e.metadata.annotations;
-  return Resource(cur);
+  return Applied{cur, spec_changed || meta_changed ? Action::kConfigured : Action::kUnchanged};
 }
 
 absl::Status LocalStore::UserDeleteBranch(const std::string& ns, const std::string& name) {
@@ -310,6 +527,38 @@ absl::Status LocalStore::UserDeleteEndpoint(const std::string& ns, const std::st
   PGB_RETURN_IF_ERROR(RequestEndpointDeletion(ns, name));
   Notify(Kind::kEndpoint, ns, name);
   return absl::OkStatus();
+}
+
+absl::StatusOr<Endpoint> LocalStore::SetRequestAnnotation(const std::string& ns,
+                                                          const std::string& name,
+                                                          const char* annotation) {
+  Endpoint out;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = endpoints_.find({ns, name});
+    if (it == endpoints_.end()) {
+      return absl::NotFoundError(absl::StrCat("endpoint \"", name, "\" does not exist"));
+    }
+    if (it->second.metadata.deletion_timestamp) {
+      return control::ObjectError(absl::StatusCode::kFailedPrecondition,
+                                  absl::StrCat("endpoint \"", name, "\" is being deleted"));
+    }
+    it->second.metadata.annotations[annotation] =
+        control::Rfc3339(absl::FromUnixMicros(clock_->NowMicros()));
+    PGB_RETURN_IF_ERROR(SaveLocked());
+    out = it->second;
+  }
+  Notify(Kind::kEndpoint, ns, name);
+  return out;
+}
+
+absl::StatusOr<Endpoint> LocalStore::RequestSuspend(const std::string& ns,
+                                                    const std::string& name) {
+  return SetRequestAnnotation(ns, name, control::kAnnotationSuspendRequestedAt);
+}
+
+absl::StatusOr<Endpoint> LocalStore::RequestStart(const std::string& ns, const std::string& name) {
+  return SetRequestAnnotation(ns, name, control::kAnnotationStartRequestedAt);
 }
 
 absl::StatusOr<Branch> LocalStore::RequestReset(const std::string& ns, const std::string& name) {

@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "common/clock.h"
 #include "operator/control/object_store.h"
 #include "operator/control/reconcile_context.h"
+#include "operator/control/timeline_service.h"
 #include "operator/model/manifest.h"
 
 // Local mode's object store: the stand-in for the Kubernetes API server. Objects live in memory
@@ -19,7 +21,11 @@
 // change, so a controller restart finds them). It also plays the API server's admission role:
 // the rules users rely on (a protected branch refuses delete and reset, a branch with children
 // refuses delete and names them, immutable fields) are checked here for every user request,
-// exactly as the ValidatingAdmissionPolicy does in Kubernetes. Thread-safe.
+// exactly as the ValidatingAdmissionPolicy does in Kubernetes. Local mode checks more than
+// Kubernetes can before accepting (a parent that exists, one writer per branch, start points
+// inside the parent's history), so a bad request fails at once and leaves nothing behind; the
+// reconcilers still hold each rule on their own (Conflict, StartPointOutOfRange conditions), as
+// they must in Kubernetes. Thread-safe.
 namespace pgbranch::cli {
 
 class LocalStore : public control::ObjectStore {
@@ -33,12 +39,41 @@ class LocalStore : public control::ObjectStore {
   absl::Status Load();
   // Called after each user change (apply, delete, reset), outside the lock.
   void SetChangeListener(ChangeFn fn);
+  // Start points (spec.lsn, spec.timestamp) are checked against the pageserver's history when
+  // set; without it they are left to the BranchReconciler. Call before serving requests.
+  void SetTimelineService(control::TimelineService* timelines);
 
   // --- User requests (admission checks, then change) ---
-  // Creates or updates; a spec change raises metadata.generation. Returns the stored objects.
-  absl::StatusOr<std::vector<control::Resource>> Apply(const std::vector<control::Resource>& rs);
+  enum class Action { kCreated, kConfigured, kUnchanged };
+  static const char* ActionName(Action a);  // "created", "configured", "unchanged"
+  struct Applied {
+    control::Resource object;  // as stored
+    Action action = Action::kUnchanged;
+  };
+  struct ApplyOptions {
+    // `create`: refuse (ALREADY_EXISTS) when any named object exists or is being deleted.
+    bool create_only = false;
+    // Rules between objects: the parent / the endpoint's branch exists (or comes in the same
+    // request) and is not being deleted, one ReadWrite endpoint per branch, start points inside
+    // the parent's history. Off only in tests of the reconcilers, which must hold without them
+    // (in Kubernetes nothing checks them before the reconciler sees the object).
+    bool cross_object_checks = true;
+  };
+  // Creates or updates (a spec change raises metadata.generation). All or nothing: every object
+  // is checked before any is stored, and a refused request changes nothing. Errors are
+  // control::FieldError statuses (field path, detail, reason). Returns the stored objects and
+  // what happened to each, in request order.
+  absl::StatusOr<std::vector<Applied>> Apply(const std::vector<control::Resource>& rs,
+                                             ApplyOptions options);
+  absl::StatusOr<std::vector<Applied>> Apply(const std::vector<control::Resource>& rs) {
+    return Apply(rs, ApplyOptions{});
+  }
   absl::Status UserDeleteBranch(const std::string& ns, const std::string& name);
   absl::Status UserDeleteEndpoint(const std::string& ns, const std::string& name);
+  // Sets the endpoint's suspend or start request annotation to now (control/resources.h:
+  // kAnnotationSuspendRequestedAt, kAnnotationStartRequestedAt); the reconciler acts on it.
+  absl::StatusOr<control::Endpoint> RequestSuspend(const std::string& ns, const std::string& name);
+  absl::StatusOr<control::Endpoint> RequestStart(const std::string& ns, const std::string& name);
   // Raises spec.resetGeneration: the reconciler resets the branch from its parent.
   absl::StatusOr<control::Branch> RequestReset(const std::string& ns, const std::string& name);
 
@@ -69,8 +104,21 @@ class LocalStore : public control::ObjectStore {
  private:
   using Key = std::pair<std::string, std::string>;  // namespace, name
 
-  absl::StatusOr<control::Resource> ApplyBranchLocked(control::Branch b);
-  absl::StatusOr<control::Resource> ApplyEndpointLocked(control::Endpoint e);
+  // What one request brings, for rules between its objects.
+  struct Request {
+    ApplyOptions options;
+    std::set<std::string> branches;  // names of the branches it creates or applies
+  };
+  // Applies every object to the in-memory maps; the caller restores them on error.
+  absl::StatusOr<std::vector<Applied>> ApplyAllLocked(const std::vector<control::Resource>& rs,
+                                                      const ApplyOptions& options);
+  absl::StatusOr<Applied> ApplyBranchLocked(control::Branch b, const Request& req);
+  absl::StatusOr<Applied> ApplyEndpointLocked(control::Endpoint e, const Request& req);
+  // The checks that ask the pageserver (start points of new objects), outside the lock.
+  absl::Status CheckHistory(const std::vector<control::Resource>& rs);
+  absl::StatusOr<control::Endpoint> SetRequestAnnotation(const std::string& ns,
+                                                         const std::string& name,
+                                                         const char* annotation);
   std::vector<std::string> ChildrenLocked(const std::string& ns, const std::string& name) const;
   int AllocatePortLocked() const;
   // Writes the state file. Must hold mu_.
@@ -85,6 +133,7 @@ class LocalStore : public control::ObjectStore {
   int64_t routes_version_ = 1;                  // GUARDED_BY(mu_)
   int64_t next_uid_ = 1;                        // GUARDED_BY(mu_)
   ChangeFn on_change_;
+  control::TimelineService* timelines_ = nullptr;  // set before serving; not owned
 };
 
 }  // namespace pgbranch::cli

@@ -163,6 +163,10 @@ std::string Rfc3339(absl::Time t) {
   return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
 }
 
+std::string Rfc3339Seconds(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+}
+
 absl::StatusOr<absl::Time> ParseRfc3339(const std::string& text) {
   absl::Time t;
   std::string err;

@@ -19,6 +19,8 @@ absl::StatusOr<Endpoint> EndpointFromJson(const web::json::value& v);
 
 // RFC 3339 with the precision that is there ("2026-11-21T10:42:00Z", "...00.25Z").
 std::string Rfc3339(absl::Time t);
+// For messages: UTC, whole seconds ("2026-11-29T21:03:11Z").
+std::string Rfc3339Seconds(absl::Time t);
 absl::StatusOr<absl::Time> ParseRfc3339(const std::string& text);
 
 // Helpers for reading JSON written by someone else: absent or mistyped fields give the default.

@@ -8,25 +8,32 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "operator/model/duration.h"
+#include "operator/model/field_error.h"
 
 namespace pgbranch::control {
 namespace {
 
 // Collects validation errors for one document, each prefixed with its field path.
+// The status names the first error's field (the one a person fixes first); its detail lists
+// the others too, each with its path.
 class Errors {
  public:
   explicit Errors(std::string where) : where_(std::move(where)) {}
   void Add(const std::string& path, const std::string& message) {
-    errors_.push_back(absl::StrCat(path, ": ", message));
+    errors_.push_back({path, message});
   }
   bool empty() const { return errors_.empty(); }
   absl::Status ToStatus() const {
-    return absl::InvalidArgumentError(absl::StrCat(where_, ": ", absl::StrJoin(errors_, "; ")));
+    std::string detail = errors_[0].second;
+    for (size_t i = 1; i < errors_.size(); ++i) {
+      absl::StrAppend(&detail, "; ", errors_[i].first, ": ", errors_[i].second);
+    }
+    return FieldError(absl::StatusCode::kInvalidArgument, where_, errors_[0].first, detail);
   }
 
  private:
   std::string where_;
-  std::vector<std::string> errors_;
+  std::vector<std::pair<std::string, std::string>> errors_;  // path, message
 };
 
 void CheckKnownFields(const YAML::Node& map, const std::string& path,
@@ -266,8 +273,9 @@ absl::StatusOr<std::vector<Resource>> ParseManifests(const std::string& yaml) {
                              doc["metadata"]["name"].as<std::string>(), "\"");
       }
       if (api != kApiVersion) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": apiVersion must be ", kApiVersion, ", not '", api, "'"));
+        const std::string detail = absl::StrCat("must be ", kApiVersion, ", not '", api, "'");
+        return MakeError(absl::StatusCode::kInvalidArgument,
+                         absl::StrCat(where, ": apiVersion ", detail), "apiVersion", detail);
       }
       if (kind == "Branch") {
         auto b = ParseBranch(doc, where);
@@ -278,8 +286,9 @@ absl::StatusOr<std::vector<Resource>> ParseManifests(const std::string& yaml) {
         if (!e.ok()) return e.status();
         out.push_back(std::move(*e));
       } else {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": kind must be Branch or Endpoint, not '", kind, "'"));
+        const std::string detail = absl::StrCat("must be Branch or Endpoint, not '", kind, "'");
+        return MakeError(absl::StatusCode::kInvalidArgument, absl::StrCat(where, ": kind ", detail),
+                         "kind", detail);
       }
     } catch (const std::exception& e) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": ", e.what()));

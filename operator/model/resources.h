@@ -115,6 +115,15 @@ struct EndpointStatus {
   int64_t observed_generation = 0;
 };
 
+// Requests a person makes of an endpoint's compute, as annotations holding an RFC 3339 time (the
+// same in local mode, where `pgbranch endpoint suspend|start` sets them, and in Kubernetes, with
+// `kubectl annotate --overwrite`). The later of the two wins; a wake (a new connection) after a
+// suspend request starts the compute again, as after an idle suspend.
+//  - suspend: stop the compute now (clean fast shutdown), sessions or not, and keep it stopped;
+//  - start: start it now, as a wake does (it counts as activity for suspendTimeout).
+inline constexpr char kAnnotationSuspendRequestedAt[] = "pgbranch.io/suspend-requested-at";
+inline constexpr char kAnnotationStartRequestedAt[] = "pgbranch.io/start-requested-at";
+
 struct Endpoint {
   ObjectMeta metadata;
   EndpointSpec spec;

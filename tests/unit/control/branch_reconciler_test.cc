@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "operator/control/conditions.h"
+#include "operator/model/json.h"
 #include "tests/unit/control/reconciler_fixture.h"
 
 namespace pgbranch::control::testing {
@@ -139,6 +140,65 @@ TEST_F(BranchReconcilerTest, MissingParentIsReportedNotRetriedFast) {
   EXPECT_NE(
       FindCondition(GetBranch("orphan").status.conditions, "Ready")->message.find("does not exist"),
       std::string::npos);
+}
+
+// Kubernetes cannot refuse a start point outside the parent's history before storing it (CEL
+// does not see history): the condition says why, and the pass is not retried in a hurry.
+TEST_F(BranchReconcilerTest, AStartPointOutsideTheParentsHistoryIsAConditionNotARetryLoop) {
+  ApplyBranch("main", "{noExpiry: true}");
+  ReconcileBranch("main");
+  timelines_.timelines["main"].head_lsn = 10;
+  timelines_.timelines["main"].oldest_readable_lsn = 4;
+  ApplyBranch("dev", "{parent: main, noExpiry: true, lsn: 50}");
+  ReconcileResult r = ReconcileBranch("dev");
+  EXPECT_GE(r.requeue_after, absl::Seconds(30));
+  Branch dev = GetBranch("dev");
+  EXPECT_EQ(dev.status.phase, kPhaseFailed);
+  const Condition* ready = FindCondition(dev.status.conditions, "Ready");
+  ASSERT_NE(ready, nullptr);
+  EXPECT_EQ(ready->status, "False");
+  EXPECT_EQ(ready->reason, "StartPointOutOfRange");
+  EXPECT_NE(ready->message.find("spec.lsn: LSN 50 is after the head of main (LSN 10)"),
+            std::string::npos)
+      << ready->message;
+  EXPECT_FALSE(timelines_.timelines.count("dev")) << "no timeline was created";
+
+  ApplyBranch("old", "{parent: main, noExpiry: true, lsn: 2}");
+  ReconcileBranch("old");
+  EXPECT_EQ(FindCondition(GetBranch("old").status.conditions, "Ready")->reason,
+            "StartPointOutOfRange");
+  // A time in the future is reported too (and becomes valid once it has passed).
+  ApplyBranch("soon", "{parent: main, noExpiry: true, timestamp: \"" +
+                          Rfc3339(Now() + absl::Hours(1)) + "\"}");
+  ReconcileBranch("soon");
+  EXPECT_NE(
+      FindCondition(GetBranch("soon").status.conditions, "Ready")->message.find("is in the future"),
+      std::string::npos);
+  // Inside the history: created.
+  ApplyBranch("ok", "{parent: main, noExpiry: true, lsn: 7}");
+  ReconcileBranch("ok");
+  EXPECT_EQ(GetBranch("ok").status.parent_lsn, 7u);
+}
+
+TEST_F(BranchReconcilerTest, ARootsDivergedBytesAreItsLogicalSize) {
+  ApplyBranch("main", "{noExpiry: true}");
+  ReconcileBranch("main");
+  // The pageserver counts every version still kept (history too): more than the data.
+  timelines_.timelines["main"].logical_size = 1000;
+  timelines_.timelines["main"].diverged_bytes = 5000;
+  ReconcileBranch("main");
+  EXPECT_EQ(GetBranch("main").status.logical_size, 1000);
+  EXPECT_EQ(GetBranch("main").status.diverged_bytes, 1000u);
+  // A child: what it wrote, never more than what it holds.
+  ApplyBranch("dev", "{parent: main, noExpiry: true}");
+  ReconcileBranch("dev");
+  timelines_.timelines["dev"].logical_size = 1200;
+  timelines_.timelines["dev"].diverged_bytes = 300;
+  ReconcileBranch("dev");
+  EXPECT_EQ(GetBranch("dev").status.diverged_bytes, 300u);
+  timelines_.timelines["dev"].diverged_bytes = 9000;
+  ReconcileBranch("dev");
+  EXPECT_EQ(GetBranch("dev").status.diverged_bytes, 1200u);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -75,7 +77,33 @@ class FakeTimelineService : public TimelineService {
     return absl::OkStatus();
   }
 
+  // Commit times per timeline (LSN -> time), for the LSN <-> time lookups; a timeline with none
+  // answers UNIMPLEMENTED, as a service without them would.
+  absl::StatusOr<uint64_t> LsnForTimestamp(const std::string&, const std::string& id,
+                                           absl::Time at) override {
+    auto it = commit_times.find(id);
+    if (it == commit_times.end()) return absl::UnimplementedError("no commit times");
+    std::optional<uint64_t> lsn;
+    for (const auto& [l, t] : it->second) {
+      if (t <= at) lsn = l;
+    }
+    if (!lsn) return absl::OutOfRangeError("before the oldest point");
+    return *lsn;
+  }
+  absl::StatusOr<absl::Time> TimestampForLsn(const std::string&, const std::string& id,
+                                             uint64_t lsn) override {
+    auto it = commit_times.find(id);
+    if (it == commit_times.end()) return absl::UnimplementedError("no commit times");
+    std::optional<absl::Time> at;
+    for (const auto& [l, t] : it->second) {
+      if (l <= lsn) at = t;
+    }
+    if (!at) return absl::OutOfRangeError("no commit time");
+    return *at;
+  }
+
   bool available = true;
+  std::map<std::string, std::map<uint64_t, absl::Time>> commit_times;
   std::set<std::string> tenants;
   std::map<std::string, TimelineInfo> timelines;
   std::vector<std::string> deleted;

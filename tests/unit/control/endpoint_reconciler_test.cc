@@ -178,5 +178,54 @@ TEST_F(EndpointReconcilerTest, DeletionStopsTheComputeFirst) {
   EXPECT_FALSE(store_.GetEndpoint("default", "ep"));
 }
 
+// `pgbranch endpoint suspend`: the compute stops now even with a session open, stays stopped
+// (suspendTimeout 0 would otherwise start it again), and a wake or start brings it back.
+TEST_F(EndpointReconcilerTest, ASuspendRequestStopsTheComputeUntilAWakeOrStart) {
+  RunningEndpoint("{branch: main, suspendTimeout: 0s}");
+  computes_.computes["default/ep"].busy = true;
+  Advance(absl::Seconds(1));
+  ASSERT_TRUE(store_.RequestSuspend("default", "ep").ok());
+  ReconcileEndpoint("ep");
+  EXPECT_EQ(State(), ComputeState::kStopping);
+  computes_.FinishStopping("default/ep");
+  ReconcileEndpoint("ep");
+  EXPECT_EQ(GetEndpoint("ep").status.phase, kPhaseSuspended);
+  Advance(absl::Minutes(10));
+  ReconcileEndpoint("ep");
+  EXPECT_EQ(State(), ComputeState::kAbsent) << "stays suspended";
+  // A start request brings it back, and counts as activity.
+  Advance(absl::Seconds(1));
+  ASSERT_TRUE(store_.RequestStart("default", "ep").ok());
+  ReconcileEndpoint("ep");
+  EXPECT_EQ(State(), ComputeState::kStarting);
+  computes_.FinishStarting("default/ep");
+  ReconcileEndpoint("ep");
+  // Suspended again, then woken by a connection.
+  Advance(absl::Seconds(1));
+  ASSERT_TRUE(store_.RequestSuspend("default", "ep").ok());
+  ReconcileEndpoint("ep");
+  computes_.FinishStopping("default/ep");
+  ReconcileEndpoint("ep");
+  EXPECT_EQ(State(), ComputeState::kAbsent);
+  Advance(absl::Seconds(1));
+  activity_.RecordWake("default/ep", Now());
+  ReconcileEndpoint("ep");
+  EXPECT_EQ(State(), ComputeState::kStarting);
+}
+
+TEST_F(EndpointReconcilerTest, AWriterBeingDeletedHoldsItsBranchUntilItsComputeIsGone) {
+  RunningEndpoint("{branch: main}");
+  ASSERT_TRUE(store_.UserDeleteEndpoint("default", "ep").ok());
+  ApplyEndpoint("next", "{branch: main}");
+  ReconcileEndpoint("next");
+  EXPECT_EQ(GetEndpoint("next").status.phase, kPhaseConflict) << "the old writer still runs";
+  EXPECT_EQ(computes_.Observe("default", "next").state, ComputeState::kAbsent);
+  ReconcileEndpoint("ep");
+  computes_.FinishStopping("default/ep");
+  ReconcileEndpoint("ep");
+  ReconcileEndpoint("next");
+  EXPECT_EQ(computes_.Observe("default", "next").state, ComputeState::kStarting);
+}
+
 }  // namespace
 }  // namespace pgbranch::control::testing

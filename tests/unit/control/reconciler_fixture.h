@@ -26,10 +26,14 @@ class ReconcilerFixture : public ::testing::Test {
     endpoints_ = std::make_unique<EndpointReconciler>(ctx);
   }
 
+  // Without local mode's rules between objects: the reconcilers must hold every rule on their
+  // own, as in Kubernetes, where nothing checks them before the object is stored.
   void Apply(const std::string& yaml) {
     auto rs = ParseManifests(yaml);
     ASSERT_TRUE(rs.ok()) << rs.status();
-    auto stored = store_.Apply(*rs);
+    cli::LocalStore::ApplyOptions unchecked;
+    unchecked.cross_object_checks = false;
+    auto stored = store_.Apply(*rs, unchecked);
     ASSERT_TRUE(stored.ok()) << stored.status();
   }
   void ApplyBranch(const std::string& name, const std::string& spec) {

@@ -2,6 +2,7 @@
 
 #include "gtest/gtest.h"
 #include "operator/model/duration.h"
+#include "operator/model/field_error.h"
 
 namespace pgbranch::control {
 namespace {
@@ -99,6 +100,23 @@ TEST(ManifestTest, RejectsBadSpecsWithReadableMessages) {
                 .find("not ReadWrite or ReadOnly"),
             std::string::npos);
   EXPECT_NE(Error("key: [unclosed").find("not valid YAML"), std::string::npos);
+}
+
+// The API replies with an error's field and detail separately (the CLI names its own flag).
+TEST(ManifestTest, ErrorsCarryTheFieldAndTheDetail) {
+  auto r = ParseManifests(
+      "apiVersion: pgbranch.io/v1alpha1\nkind: Branch\nmetadata: {name: dev}\n"
+      "spec: {parent: main, ttl: 1h, noExpiry: true, lsn: -3}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(ErrorField(r.status()), "spec.lsn");
+  EXPECT_EQ(
+      ErrorDetail(r.status()).rfind("must be a non-negative integer; spec: give exactly one", 0),
+      0u)
+      << ErrorDetail(r.status());
+  EXPECT_EQ(std::string(r.status().message()).rfind("Branch \"dev\": spec.lsn: must be", 0), 0u);
+  EXPECT_EQ(ErrorReason(r.status()), "Invalid");
+  auto kind = ParseManifests("apiVersion: pgbranch.io/v1alpha1\nkind: Brunch\nmetadata: {name: x}");
+  EXPECT_EQ(ErrorField(kind.status()), "kind");
 }
 
 }  // namespace
