@@ -502,11 +502,19 @@ int PageFs::TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mu
       it = inode->dirty.erase(it);
     }
     cache_.EraseFrom(inode->ino, keep_pages);
-    // The stored pages past the new end go first, in bounded commits listed by a keys-only scan
-    // (cost: the pages that exist, not the size); the size shrinks last, so no stored page ever
-    // lies past the size. Reads wait on the inode's lock meanwhile.
-    ++inode->version;
-    if (int err = DeletePages(inode->ino, keep_pages)) return err;
+    // A short tail goes in the commit that shrinks the size (by page number). A long one goes
+    // first, in bounded commits listed by a keys-only scan (cost: the pages that exist, not the
+    // size), and the size shrinks last, so no stored page ever lies past the size. Reads wait on
+    // the inode's lock meanwhile.
+    uint64_t doomed = fs::PageCount(old_size) - keep_pages;
+    if (doomed <= options_.delete_batch_keys) {
+      for (uint64_t b = keep_pages; b < fs::PageCount(old_size); ++b) {
+        muts.push_back({fs::PageKey(inode->ino, b), "", true});
+      }
+    } else {
+      ++inode->version;
+      if (int err = DeletePages(inode->ino, keep_pages)) return err;
+    }
   }
   int64_t now = NowNs();
   inode->attr.size = size;

@@ -164,19 +164,24 @@ class PageFs {
   int MakeNodeLocked(uint64_t parent, const std::string& name, fs::InodeAttr attr,
                      fs::InodeAttr* out, uint64_t* out_ino);
   // Drops the buffered state of an inode whose last link and last open are gone and marks it
-  // deleted; its deletion from the store is ReclaimInode's. Caller holds mu_ and inode->mu.
+  // deleted (nothing is flushed for it any more). Caller holds mu_ and inode->mu.
   void MarkDeletedLocked(Inode* inode);
+  // If a file of `size` bytes has at most delete_batch_keys pages, appends the deletion of its
+  // inode and of every page it may have (by page number: no scan) and returns true: one commit
+  // deletes a small file, atomically, as before. Otherwise appends nothing and returns false.
+  bool AppendDeleteIfSmall(uint64_t ino, uint64_t size, std::vector<PageMutation>* muts);
   // Deletes the stored pages of `ino` from block `first_block` on: lists the pages that exist
   // (keys only) and deletes them in commits of at most delete_batch_keys. Stops early with
   // ECANCELED once the destructor set stop_. Takes no lock. 0 or an errno.
   int DeletePages(uint64_t ino, uint64_t first_block);
-  // Deletes an orphaned inode: its pages in batches, then (one commit) the inode and its orphan
-  // record. The caller registered `ino` in reclaiming_; this unregisters it. 0 or an errno.
-  int ReclaimInode(uint64_t ino);
+  // Deletes an orphaned inode of at most `size` bytes: its pages in batches, then (one commit)
+  // the inode and its orphan record; a small one in a single commit. The caller registered `ino`
+  // in reclaiming_; this unregisters it. 0 or an errno.
+  int ReclaimInode(uint64_t ino, uint64_t size);
   // ReclaimInode for an inode whose last link and last open just went away, called holding no
   // lock. A failure is logged, not returned: the name is already gone, and the orphan record
   // makes the next mount finish the deletion.
-  void ReclaimAfterUnlink(uint64_t ino);
+  void ReclaimAfterUnlink(uint64_t ino, uint64_t size);
   // Commits the inode's buffered pages and attributes. Called holding the inode's lock, which it
   // releases while the commit is in flight (writes and reads of the file go on meanwhile).
   int FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock);

@@ -244,30 +244,35 @@ int PageFs::Unlink(uint64_t parent_ino, const std::string& name) {
       fs::InodeAttr updated = child->attr;
       updated.nlink = updated.nlink > 0 ? updated.nlink - 1 : 0;
       updated.ctime_ns = NowNs();
-      muts.push_back({fs::InodeKey(child->ino), fs::EncodeInodeAttr(updated), false});
-      // The last link: the inode becomes an orphan in the same commit (fs_layout.h). If it is
-      // still open it lives on until its last release.
-      if (updated.nlink == 0) muts.push_back({fs::OrphanKey(child->ino), "", false});
+      // The last link and no open: a small file goes in this commit; a large one becomes an
+      // orphan here and is deleted after it. Still open: it lives on (as an orphan) until its
+      // last release.
+      bool last = updated.nlink == 0 && child->opens == 0;
+      reclaim = last && !AppendDeleteIfSmall(child->ino, updated.size, &muts);
+      if (!last || reclaim) {
+        muts.push_back({fs::InodeKey(child->ino), fs::EncodeInodeAttr(updated), false});
+        if (updated.nlink == 0) muts.push_back({fs::OrphanKey(child->ino), "", false});
+      }
       TouchParentLocked(parent.get(), 0, &muts);
       if (int e = Commit(muts)) return e;
       child->attr.nlink = updated.nlink;
       child->attr.ctime_ns = updated.ctime_ns;
-      if (updated.nlink == 0 && child->opens == 0) {
+      if (last) {
         MarkDeletedLocked(child.get());
-        reclaim = true;
+        cache_.EraseFrom(child->ino, 0);
       }
     }
-    if (reclaim) cache_.EraseFrom(child->ino, 0);
     dirents_[{parent_ino, name}] = 0;
   }
   // The name is gone (durably); the pages go now, without holding the namespace lock.
-  if (reclaim) ReclaimAfterUnlink(child->ino);
+  if (reclaim) ReclaimAfterUnlink(child->ino, fs::kMaxFileSize);
   return 0;
 }
 
 int PageFs::Release(uint64_t ino) {
   std::shared_ptr<Inode> inode;
   bool reclaim = false;
+  uint64_t size = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     inode = FindLocked(ino);
@@ -280,11 +285,12 @@ int PageFs::Release(uint64_t ino) {
       // The last close of an unlinked file (an orphan since its last unlink): delete it now.
       MarkDeletedLocked(inode.get());
       reclaim = true;
+      size = inode->attr.size;
     }
   }
   if (reclaim) {
     cache_.EraseFrom(ino, 0);
-    ReclaimAfterUnlink(ino);
+    ReclaimAfterUnlink(ino, size);
   }
   return 0;
 }
@@ -352,7 +358,8 @@ int PageFs::Rename(uint64_t parent_ino, const std::string& name, uint64_t new_pa
                                      fs::EncodeDirEntry({src->ino, src->attr.type()}), false}};
   std::shared_ptr<Inode> dst;
   fs::InodeAttr dst_updated;
-  bool reclaim_dst = false;  // a replaced file whose last link and open are gone
+  bool last_dst = false;     // a replaced file whose last link and open are gone
+  bool reclaim_dst = false;  // ... too large to delete in the rename's commit
   int dst_parent_nlink = 0;
   if (dst_ino > 0) {
     dst = LoadLocked(static_cast<uint64_t>(dst_ino), &err);
@@ -375,10 +382,11 @@ int PageFs::Rename(uint64_t parent_ino, const std::string& name, uint64_t new_pa
       dst_updated = dst->attr;
       dst_updated.nlink = dst_updated.nlink > 0 ? dst_updated.nlink - 1 : 0;
       dst_updated.ctime_ns = NowNs();
-      muts.push_back({fs::InodeKey(dst->ino), fs::EncodeInodeAttr(dst_updated), false});
-      if (dst_updated.nlink == 0) {
-        muts.push_back({fs::OrphanKey(dst->ino), "", false});
-        reclaim_dst = dst->opens == 0;
+      last_dst = dst_updated.nlink == 0 && dst->opens == 0;
+      reclaim_dst = last_dst && !AppendDeleteIfSmall(dst->ino, dst_updated.size, &muts);
+      if (!last_dst || reclaim_dst) {
+        muts.push_back({fs::InodeKey(dst->ino), fs::EncodeInodeAttr(dst_updated), false});
+        if (dst_updated.nlink == 0) muts.push_back({fs::OrphanKey(dst->ino), "", false});
       }
     }
   }
@@ -410,15 +418,15 @@ int PageFs::Rename(uint64_t parent_ino, const std::string& name, uint64_t new_pa
     } else {
       dst->attr.nlink = dst_updated.nlink;
       dst->attr.ctime_ns = dst_updated.ctime_ns;
-      if (reclaim_dst) MarkDeletedLocked(dst.get());
+      if (last_dst) MarkDeletedLocked(dst.get());
     }
   }
-  if (reclaim_dst) cache_.EraseFrom(dst->ino, 0);
+  if (last_dst) cache_.EraseFrom(dst->ino, 0);
   dirents_[{parent_ino, name}] = 0;
   dirents_[{new_parent_ino, new_name}] = src->ino;
   lock.unlock();
   // The rename is durable; the replaced file's pages go now, without the namespace lock.
-  if (reclaim_dst) ReclaimAfterUnlink(dst->ino);
+  if (reclaim_dst) ReclaimAfterUnlink(dst->ino, fs::kMaxFileSize);
   return 0;
 }
 

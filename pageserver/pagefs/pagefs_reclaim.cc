@@ -30,7 +30,16 @@ void PageFs::MarkDeletedLocked(Inode* inode) {
   dirty_bytes_ -= inode->dirty.size() * fs::kPageSize;
   inode->dirty.clear();
   inode->attr_dirty = false;
-  reclaiming_.insert(inode->ino);
+}
+
+bool PageFs::AppendDeleteIfSmall(uint64_t ino, uint64_t size, std::vector<PageMutation>* muts) {
+  // No page lies at or past the size (truncate deletes them before it shrinks the size, and a
+  // flush stores none), so the page numbers below the size name every page that may exist.
+  uint64_t pages = fs::PageCount(size);
+  if (pages > options_.delete_batch_keys) return false;
+  muts->push_back({fs::InodeKey(ino), "", true});
+  for (uint64_t b = 0; b < pages; ++b) muts->push_back({fs::PageKey(ino, b), "", true});
+  return true;
 }
 
 int PageFs::DeletePages(uint64_t ino, uint64_t first_block) {
@@ -60,20 +69,27 @@ int PageFs::DeletePages(uint64_t ino, uint64_t first_block) {
   }
 }
 
-int PageFs::ReclaimInode(uint64_t ino) {
-  int err = DeletePages(ino, 0);
-  if (err == 0) {
-    // Last: the inode and its orphan record, together.
-    err = Commit({{fs::InodeKey(ino), "", true}, {fs::OrphanKey(ino), "", true}});
+int PageFs::ReclaimInode(uint64_t ino, uint64_t size) {
+  std::vector<PageMutation> last = {{fs::OrphanKey(ino), "", true}};
+  int err = 0;
+  if (!AppendDeleteIfSmall(ino, size, &last)) {
+    err = DeletePages(ino, 0);
+    last.push_back({fs::InodeKey(ino), "", true});
   }
+  // Last: the inode and its orphan record, together.
+  if (err == 0) err = Commit(last);
   if (err == 0) ++orphans_collected_;
   std::lock_guard<std::mutex> lock(mu_);
   reclaiming_.erase(ino);
   return err;
 }
 
-void PageFs::ReclaimAfterUnlink(uint64_t ino) {
-  if (int err = ReclaimInode(ino)) {
+void PageFs::ReclaimAfterUnlink(uint64_t ino, uint64_t size) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    reclaiming_.insert(ino);
+  }
+  if (int err = ReclaimInode(ino, size)) {
     LogWarning("Could not delete the pages of an unlinked file; the next mount collects them",
                {{"ino", std::to_string(ino)}, {"error", strerror(err)}});
   }
@@ -94,7 +110,7 @@ absl::Status PageFs::CollectOrphans() {
       // only if a deletion of it is somehow already running.
       if (!reclaiming_.insert(ino).second) continue;
     }
-    if (int err = ReclaimInode(ino)) {
+    if (int err = ReclaimInode(ino, fs::kMaxFileSize)) {  // its size is unknown: list its pages
       // Keep the rest for a later call (their records stay in the store either way).
       std::lock_guard<std::mutex> lock(mu_);
       mount_orphans_.insert(mount_orphans_.end(), orphans.begin() + i, orphans.end());

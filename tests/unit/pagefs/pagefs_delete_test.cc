@@ -86,6 +86,23 @@ TEST_F(PageFsDeleteTest, UnlinkOfAHugeSparseFileCostsItsPagesNotItsSize) {
   EXPECT_EQ(fs_->Stats().pages_deleted, 4u);
 }
 
+TEST_F(PageFsDeleteTest, ASmallFileGoesInOneCommitWithoutAnOrphanRecord) {
+  uint64_t ino = SparseFile("f", 3 * fs::kPageSize, {0, 1, 2});
+  uint64_t head = store_.head();
+  ASSERT_EQ(fs_->Unlink(kRoot, "f"), 0);
+  EXPECT_EQ(store_.head(), head + 1);
+  EXPECT_EQ(LivePages(ino), 0u);
+  EXPECT_FALSE(InodeStored(ino));
+  EXPECT_EQ(LiveOrphans(), 0u);
+  // A short truncate too: one commit.
+  ino = SparseFile("g", 5 * fs::kPageSize, {0, 1, 2, 3, 4});
+  ASSERT_EQ(fs_->Open(ino, O_RDWR), 0);
+  head = store_.head();
+  ASSERT_EQ(Truncate(ino, 100), 0);
+  EXPECT_EQ(store_.head(), head + 1);
+  EXPECT_EQ(LivePages(ino), 1u);
+}
+
 TEST_F(PageFsDeleteTest, LargeDeletesAreSplitIntoBoundedCommits) {
   options_.delete_batch_keys = 3;
   Mount();
