@@ -521,7 +521,12 @@ int PageFs::TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mu
   inode->attr.mtime_ns = inode->attr.ctime_ns = now;
   muts.push_back({fs::InodeKey(inode->ino), fs::EncodeInodeAttr(inode->attr), false});
   ++inode->version;
-  if (int err = Commit(muts)) return err;
+  if (int err = Commit(muts)) {
+    // The store keeps the old size (and maybe pages past the new one): so does the inode, so a
+    // later delete by page number still covers every stored page.
+    inode->attr.size = std::max(old_size, size);
+    return err;
+  }
   inode->attr_dirty = false;
   return 0;
 }
