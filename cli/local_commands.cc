@@ -24,8 +24,10 @@
 #include "common/text_util.h"
 #include "operator/control/grpc_timeline_service.h"
 #include "operator/local/api_server.h"
+#include "operator/local/branch_credentials.h"
 #include "operator/local/controller.h"
 #include "operator/local/local_store.h"
+#include "operator/local/local_tls.h"
 #include "operator/model/json.h"
 
 namespace pgbranch::cli {
@@ -48,22 +50,6 @@ absl::StatusOr<int> WaitPortFile(const std::string& path, const std::string& wha
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return absl::UnavailableError(absl::StrCat(what, " did not start within 30 s; see ", log));
-}
-
-absl::Status EnsurePassword(const CliContext& ctx) {
-  std::string path = ctx.PasswordFile();
-  if (!std::string(absl::StripAsciiWhitespace(ReadFileOrEmpty(path))).empty())
-    return absl::OkStatus();
-  fs::create_directories(fs::path(path).parent_path());
-  ::chmod(fs::path(path).parent_path().c_str(), 0700);
-  std::string pw = RandomPassword();
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0) return absl::InternalError(absl::StrCat("cannot write ", path));
-  std::string line = pw + "\n";
-  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  ::fsync(fd);
-  ::close(fd);
-  return ok ? absl::OkStatus() : absl::InternalError(absl::StrCat("cannot write ", path));
 }
 
 void StopPid(int pid, const std::string& what, int seconds) {
@@ -188,7 +174,8 @@ absl::Status LocalUp(const CliContext& ctx, const LocalUpOptions& options) {
   ::chmod(ctx.state_dir().c_str(), 0711);
   ::chmod(ctx.Path("computes").c_str(), 0711);
   ::chmod(ctx.Path("pageserver").c_str(), 0700);
-  PGB_RETURN_IF_ERROR(EnsurePassword(ctx));
+  // TLS (default) or plain TCP is chosen at a first start; a repair keeps the choice.
+  if (!ctx.Instance().ok()) PGB_RETURN_IF_ERROR(ConfigureLocalTls(ctx.state_dir(), options.tls));
   for (const char* f : {"run/pageserver.port", "run/controller.port", "run/proxy.port"}) {
     ::unlink(ctx.Path(f).c_str());
   }
@@ -220,12 +207,18 @@ absl::Status LocalUp(const CliContext& ctx, const LocalUpOptions& options) {
   inst.controller_pid = PidWithArgs({"--state-dir", ctx.state_dir(), "local", "controller"});
 
   std::cout << "Starting pgbranch-proxy" << std::endl;
-  PGB_RETURN_IF_ERROR(
-      Spawn({bin + "/pgbranch-proxy", "--listen", absl::StrCat("127.0.0.1:", proxy_port),
-             "--port-file", ctx.Path("run/proxy.port"), "--control", inst.controller_url,
-             "--log-level", "info"},
-            ctx.Path("logs/proxy.log"))
-          .status());
+  std::vector<std::string> proxy = {bin + "/pgbranch-proxy",
+                                    "--listen",
+                                    absl::StrCat("127.0.0.1:", proxy_port),
+                                    "--port-file",
+                                    ctx.Path("run/proxy.port"),
+                                    "--control",
+                                    inst.controller_url,
+                                    "--log-level",
+                                    "info"};
+  // TLS unless `local up --no-tls` chose plain TCP (operator/local/local_tls.h).
+  for (const std::string& flag : LocalProxyTlsArgs(ctx.state_dir())) proxy.push_back(flag);
+  PGB_RETURN_IF_ERROR(Spawn(proxy, ctx.Path("logs/proxy.log")).status());
   PGB_ASSIGN_OR_RETURN(inst.proxy_port, WaitPortFile(ctx.Path("run/proxy.port"), "the proxy",
                                                      ctx.Path("logs/proxy.log")));
   inst.proxy_pid = PidWithArgs({"--port-file", ctx.Path("run/proxy.port")});
@@ -266,7 +259,18 @@ absl::Status RunLocalController(const CliContext& ctx, const LocalControllerOpti
   compute.compute_bin = CliContext::BinDir() + "/pgbranch-compute";
   compute.pagefs_bin = CliContext::BinDir() + "/pagefs";
   compute.pageserver = pageserver;
-  compute.password_file = ctx.PasswordFile();
+  // Each branch's own password (its verifier for the compute; the proxy checks clients against
+  // the same verifier, from the routes), deleted with the branch.
+  BranchCredentials credentials(ctx.state_dir(), compute.role);
+  store.SetBranchRemovedListener(
+      [&credentials](const std::string& uid) { credentials.Remove(uid); });
+  compute.password_file_for = [&store, &credentials](
+                                  const std::string& ns,
+                                  const std::string& branch) -> absl::StatusOr<std::string> {
+    std::optional<control::Branch> b = store.GetBranch(ns, branch);
+    if (!b) return absl::NotFoundError(absl::StrCat("branch \"", branch, "\" does not exist"));
+    return credentials.EnsureVerifierFile(b->metadata.uid);
+  };
   Controller::Options controller_options;
   Controller controller(controller_options, &store, &timelines, compute, &clock);
   controller.Start();
@@ -276,6 +280,7 @@ absl::Status RunLocalController(const CliContext& ctx, const LocalControllerOpti
     advance = [&clock](absl::Duration d) { clock.offset += absl::ToInt64Microseconds(d); };
   }
   ApiServer api(&controller, advance);
+  api.SetCredentials(&credentials);
   PGB_ASSIGN_OR_RETURN(int port, api.Listen(0));
   {
     std::string tmp = ctx.Path("run/controller.port.tmp");

@@ -12,6 +12,7 @@ namespace pgbranch::cli {
 struct LocalUpOptions {
   int proxy_port = 55432;
   bool test_clock = false;  // the controller accepts `pgbranch debug advance-clock`
+  bool tls = true;          // --no-tls: the proxy speaks plain TCP (connection strings follow)
 };
 
 struct LocalControllerOptions {

@@ -49,6 +49,7 @@ absl::Status RunLocalCommand(const pgbranch::cli::CliContext& ctx, pgbranch::pag
     PGB_ASSIGN_OR_RETURN(uint64_t port, args.Uint("proxy-port", 55432));
     o.proxy_port = static_cast<int>(port);
     o.test_clock = args.Bool("test-clock");
+    o.tls = !args.Bool("no-tls");
     PGB_RETURN_IF_ERROR(args.CheckAllUsed(2));
     return cli::LocalUp(ctx, o);
   }
@@ -71,9 +72,9 @@ absl::Status RunLocalCommand(const pgbranch::cli::CliContext& ctx, pgbranch::pag
 
 int main(int argc, char** argv) {
   using namespace pgbranch;
-  auto args =
-      pagectl::Args::Parse(argc, argv, {"protected", "no-expiry", "no-endpoint", "test-clock",
-                                        "two-way", "exit-code"});
+  auto args = pagectl::Args::Parse(
+      argc, argv,
+      {"protected", "no-expiry", "no-endpoint", "test-clock", "no-tls", "two-way", "exit-code"});
   if (!args.ok()) {
     std::cerr << "pgbranch: " << args.status().message() << "\n\n" << kUsage;
     return 2;

@@ -294,6 +294,19 @@ void ApiServer::Handle(web::http::http_request request) {
         value j = value::object();
         j["endpoint"] = value::string(r.endpoint);
         j["port"] = value::number(r.port);
+        // The branch's role and verifier: the proxy authenticates before it wakes.
+        auto e = credentials_ ? store->GetEndpoint(ns, r.endpoint) : std::nullopt;
+        auto b = e ? store->GetBranch(ns, e->spec.branch) : std::nullopt;
+        if (b) {
+          auto verifier = credentials_->Verifier(b->metadata.uid);
+          if (verifier.ok()) {
+            j["role"] = value::string(credentials_->role());
+            j["verifier"] = value::string(*verifier);
+          } else {
+            LogWarning("Cannot read a branch's credentials",
+                       {{"branch", b->metadata.name}, {"error", verifier.status().ToString()}});
+          }
+        }
         arr[i++] = j;
       }
       v["routes"] = arr;

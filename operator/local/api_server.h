@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "common/cpprest.h"
+#include "operator/local/branch_credentials.h"
 #include "operator/local/controller.h"
 
 // The local controller's HTTP API (docs/local-mode-internals.md): the stand-in for the
@@ -20,6 +21,11 @@ class ApiServer {
   ApiServer(Controller* controller, std::function<void(absl::Duration)> advance_clock);
   ~ApiServer();
 
+  // With credentials, GET /v1/routes gives each endpoint's role and the SCRAM verifier of its
+  // branch, which the proxy checks clients against before it wakes anything. Call before
+  // Listen(); not owned.
+  void SetCredentials(const BranchCredentials* credentials) { credentials_ = credentials; }
+
   // Listens on 127.0.0.1:port (0: a free port); returns the port.
   absl::StatusOr<int> Listen(int port);
   // Stops listening and waits (bounded) for the handlers in flight.
@@ -29,6 +35,7 @@ class ApiServer {
   void Handle(web::http::http_request request);
 
   Controller* const controller_;
+  const BranchCredentials* credentials_ = nullptr;
   std::mutex mu_;
   std::condition_variable cv_;
   int in_flight_ = 0;  // handlers running; Close() waits for none. GUARDED_BY(mu_)

@@ -116,6 +116,12 @@ absl::Status LocalComputeRuntime::Start(const control::ComputeSpec& spec) {
   if (!port.ok()) return port.status();
   c->pg_port = *port;
   ::unlink((c->workdir + "/status.port").c_str());
+  std::string password_file = options_.password_file;
+  if (options_.password_file_for) {
+    absl::StatusOr<std::string> file = options_.password_file_for(spec.ns, spec.branch);
+    if (!file.ok()) return file.status();
+    password_file = *file;
+  }
 
   std::ostringstream cfg;
   cfg << "endpoint: " << YamlQuote(spec.endpoint) << "\n"
@@ -132,7 +138,7 @@ absl::Status LocalComputeRuntime::Start(const control::ComputeSpec& spec) {
       << "pagefs_bin: " << YamlQuote(options_.pagefs_bin) << "\n"
       << "role: " << YamlQuote(options_.role) << "\n"
       << "database: " << YamlQuote(options_.database) << "\n"
-      << "password_file: " << YamlQuote(options_.password_file) << "\n"
+      << "password_file: " << YamlQuote(password_file) << "\n"
       << "stop_timeout_seconds: " << options_.stop_timeout_seconds << "\n"
       << "parameters:\n";
   for (const auto& [k, v] : spec.postgres_parameters) {

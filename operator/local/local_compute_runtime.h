@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/status/statusor.h"
 #include "operator/control/compute_runtime.h"
 
 // Computes as local processes: one `pgbranch-compute` per awake endpoint, working directory
@@ -25,6 +26,10 @@ struct LocalComputeOptions {
   std::string pg_bin_dir = "/usr/lib/postgresql/15/bin";
   std::string pageserver;  // host:port
   std::string password_file;
+  // When set, the password file of a compute on branch (ns, name): its branch's own
+  // (BranchCredentials); `password_file` is then unused.
+  std::function<absl::StatusOr<std::string>(const std::string& ns, const std::string& branch)>
+      password_file_for;
   std::string role = "app";
   std::string database = "app";
   int stop_timeout_seconds = 20;

@@ -687,9 +687,17 @@ absl::Status LocalStore::RequestEndpointDeletion(const std::string& ns, const st
 }
 
 absl::Status LocalStore::RemoveBranch(const std::string& ns, const std::string& name) {
-  std::lock_guard<std::mutex> l(mu_);
-  branches_.erase({ns, name});
-  return SaveLocked();
+  std::string uid;
+  absl::Status saved;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = branches_.find({ns, name});
+    if (it != branches_.end()) uid = it->second.metadata.uid;
+    branches_.erase({ns, name});
+    saved = SaveLocked();
+  }
+  if (saved.ok() && !uid.empty() && on_branch_removed_) on_branch_removed_(uid);
+  return saved;
 }
 
 absl::Status LocalStore::RemoveEndpoint(const std::string& ns, const std::string& name) {

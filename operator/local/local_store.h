@@ -39,6 +39,12 @@ class LocalStore : public control::ObjectStore {
   absl::Status Load();
   // Called after each user change (apply, delete, reset), outside the lock.
   void SetChangeListener(ChangeFn fn);
+  // Called with a branch's uid once RemoveBranch() dropped it, outside the lock (local mode
+  // deletes the branch's credentials). Set before serving.
+  void SetBranchRemovedListener(std::function<void(const std::string& uid)> fn) {
+    on_branch_removed_ = std::move(fn);
+  }
+
   // Start points (spec.lsn, spec.timestamp) are checked against the pageserver's history when
   // set; without it they are left to the BranchReconciler. Call before serving requests.
   void SetTimelineService(control::TimelineService* timelines);
@@ -133,6 +139,7 @@ class LocalStore : public control::ObjectStore {
   int64_t routes_version_ = 1;                  // GUARDED_BY(mu_)
   int64_t next_uid_ = 1;                        // GUARDED_BY(mu_)
   ChangeFn on_change_;
+  std::function<void(const std::string&)> on_branch_removed_;
   control::TimelineService* timelines_ = nullptr;  // set before serving; not owned
 };
 
