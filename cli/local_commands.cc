@@ -16,7 +16,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "cli/daemon_supervisor.h"
+#include "cli/local_daemons.h"
 #include "common/log.h"
 #include "common/process_util.h"
 #include "common/status_macros.h"
@@ -29,60 +32,41 @@
 #include "operator/local/local_store.h"
 #include "operator/local/local_tls.h"
 #include "operator/model/json.h"
+#include "pageserver/pagectl/client.h"
 
 namespace pgbranch::cli {
 namespace {
 
 namespace fs = std::filesystem;
 
-bool Alive(int pid) { return ProcessAlive(pid); }
-
-absl::StatusOr<int> Spawn(const std::vector<std::string>& argv, const std::string& log) {
-  return SpawnDetached(argv, log, /*daemon=*/true);
-}
-
-// Waits for a "port" file to appear and returns its number.
-absl::StatusOr<int> WaitPortFile(const std::string& path, const std::string& what,
-                                 const std::string& log) {
-  for (int i = 0; i < 600; ++i) {
-    std::string text(absl::StripAsciiWhitespace(ReadFileOrEmpty(path)));
-    if (!text.empty()) return std::atoi(text.c_str());
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return absl::UnavailableError(absl::StrCat(what, " did not start within 30 s; see ", log));
-}
-
-void StopPid(int pid, const std::string& what, int seconds) {
-  if (!Alive(pid)) return;
-  ::kill(pid, SIGTERM);
-  for (int i = 0; i < seconds * 20 && Alive(pid); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  if (Alive(pid)) {
-    std::cerr << what << " did not stop within " << seconds << " s; killing it\n";
-    ::kill(pid, SIGKILL);
-  }
-}
-
 }  // namespace
 
 absl::Status LocalDown(const CliContext& ctx) {
+  LocalDaemons daemons(ctx);
   auto inst = ctx.Instance();
-  if (!inst.ok()) {
+  const std::string computes = ctx.Path("computes") + "/";
+  bool anything = inst.ok() || daemons.Find(Daemon::kPageserver) != 0 ||
+                  daemons.Find(Daemon::kController) != 0 || daemons.Find(Daemon::kProxy) != 0 ||
+                  !PidsWithCommandLine(computes).empty() ||
+                  !MountsUnder(ctx.Path("computes")).empty();
+  if (!anything) {
     std::cout << "local mode is not running (" << ctx.state_dir() << ")\n";
     return absl::OkStatus();
   }
+  // Nobody restarts a daemon while we stop them (the controller's supervisor, a `local up`).
+  absl::StatusOr<LocalDaemons::Lock> lock = daemons.Acquire(absl::Seconds(60));
+  if (!lock.ok()) return lock.status();
   // Proxy first (no new connections), then the controller (it suspends every compute:
-  // PostgreSQL fast shutdown, flush, unmount), then the pageserver.
-  // Pids from local.json, or found again by command line if that one is gone or was not known.
-  auto pid = [](int recorded, const std::vector<std::string>& args) {
-    return Alive(recorded) ? recorded : PidWithArgs(args);
-  };
-  StopPid(pid(inst->proxy_pid, {"--port-file", ctx.Path("run/proxy.port")}), "pgbranch-proxy", 10);
-  StopPid(pid(inst->controller_pid, {"--state-dir", ctx.state_dir(), "local", "controller"}),
-          "the controller", 90);
-  StopPid(pid(inst->pageserver_pid, {"--port-file", ctx.Path("run/pageserver.port")}),
-          "pgbranch-pageserver", 30);
+  // PostgreSQL fast shutdown, flush, unmount), then whatever computes are left (the controller
+  // crashed, or did not stop them in time), then the pageserver they write to.
+  daemons.Stop(Daemon::kProxy, 10);
+  daemons.Stop(Daemon::kController, 90);
+  int leftovers = LocalComputeRuntime::StopEverything(ctx.state_dir(), 20);
+  if (leftovers > 0) {
+    std::cout << "stopped " << leftovers
+              << " compute process(es) the controller had left running\n";
+  }
+  daemons.Stop(Daemon::kPageserver, 30);
   ::unlink(ctx.Path("local.json").c_str());
   std::cout << "local mode stopped; branches and data stay in " << ctx.state_dir()
             << " (`pgbranch local up` brings them back)\n";
@@ -100,6 +84,10 @@ absl::Status LocalStatus(const CliContext& ctx) {
     }
     return absl::OkStatus();
   }
+  LocalDaemons daemons(ctx);
+  const pid_t pageserver_pid = daemons.Find(Daemon::kPageserver);
+  const pid_t controller_pid = daemons.Find(Daemon::kController);
+  const pid_t proxy_pid = daemons.Find(Daemon::kProxy);
   ApiClient client(inst->controller_url);
   auto branches = client.Get("/v1/branches");
   auto endpoints = client.Get("/v1/endpoints");
@@ -119,25 +107,25 @@ absl::Status LocalStatus(const CliContext& ctx) {
     v["controller"] = web::json::value::string(inst->controller_url);
     v["proxyPort"] = web::json::value::number(inst->proxy_port);
     v["processes"] = web::json::value::object();
-    v["processes"]["pageserver"] = web::json::value::boolean(Alive(inst->pageserver_pid));
-    v["processes"]["controller"] = web::json::value::boolean(Alive(inst->controller_pid));
-    v["processes"]["proxy"] = web::json::value::boolean(Alive(inst->proxy_pid));
+    v["processes"]["pageserver"] = web::json::value::boolean(pageserver_pid != 0);
+    v["processes"]["controller"] = web::json::value::boolean(controller_pid != 0);
+    v["processes"]["proxy"] = web::json::value::boolean(proxy_pid != 0);
+    v["healthy"] =
+        web::json::value::boolean(pageserver_pid != 0 && controller_pid != 0 && proxy_pid != 0);
     v["branches"] = web::json::value::number(nb);
     v["endpoints"] = web::json::value::number(ne);
     v["runningComputes"] = web::json::value::number(running);
     PrintJson(v);
     return absl::OkStatus();
   }
-  auto state = [](int pid) {
-    return Alive(pid) ? absl::StrCat("running (pid ", pid, ")") : std::string("STOPPED");
+  auto state = [](pid_t pid) {
+    return pid != 0 ? absl::StrCat("running (pid ", pid, ")")
+                    : std::string("STOPPED (`pgbranch local up` restarts it)");
   };
   std::cout << "state directory  " << ctx.state_dir() << "\n"
-            << "pageserver       " << inst->pageserver << "  " << state(inst->pageserver_pid)
-            << "\n"
-            << "controller       " << inst->controller_url << "  " << state(inst->controller_pid)
-            << "\n"
-            << "proxy            127.0.0.1:" << inst->proxy_port << "  " << state(inst->proxy_pid)
-            << "\n"
+            << "pageserver       " << inst->pageserver << "  " << state(pageserver_pid) << "\n"
+            << "controller       " << inst->controller_url << "  " << state(controller_pid) << "\n"
+            << "proxy            127.0.0.1:" << inst->proxy_port << "  " << state(proxy_pid) << "\n"
             << "branches         " << nb << "\n"
             << "endpoints        " << ne << " (" << running << " running, " << ne - running
             << " suspended or starting)\n";
@@ -145,18 +133,10 @@ absl::Status LocalStatus(const CliContext& ctx) {
 }
 
 absl::Status LocalUp(const CliContext& ctx, const LocalUpOptions& options) {
-  const int proxy_port = options.proxy_port;
-  const bool test_clock = options.test_clock;
   if (::geteuid() != 0) {
     return absl::FailedPreconditionError(
         "local mode needs root: computes mount FUSE filesystems and run PostgreSQL as the "
         "postgres user (try sudo)");
-  }
-  if (auto inst = ctx.Instance(); inst.ok() && Alive(inst->controller_pid)) {
-    std::cout << "local mode is already running\n";
-    return LocalStatus(ctx);
-  } else if (inst.ok()) {
-    PGB_RETURN_IF_ERROR(LocalDown(ctx));
   }
   const std::string bin = CliContext::BinDir();
   for (const char* b : {"pgbranch-pageserver", "pgbranch-proxy", "pgbranch-compute", "pagefs"}) {
@@ -176,58 +156,93 @@ absl::Status LocalUp(const CliContext& ctx, const LocalUpOptions& options) {
   ::chmod(ctx.Path("pageserver").c_str(), 0700);
   // TLS (default) or plain TCP is chosen at a first start; a repair keeps the choice.
   if (!ctx.Instance().ok()) PGB_RETURN_IF_ERROR(ConfigureLocalTls(ctx.state_dir(), options.tls));
-  for (const char* f : {"run/pageserver.port", "run/controller.port", "run/proxy.port"}) {
-    ::unlink(ctx.Path(f).c_str());
-  }
+
+  LocalDaemons daemons(ctx);
+  PGB_ASSIGN_OR_RETURN(LocalDaemons::Lock lock, daemons.Acquire(absl::Seconds(60)));
+  // An instance that was up (local.json) is repaired in place: whatever daemon is missing is
+  // started again on its recorded address, and running computes are left alone (the
+  // controller adopts them). Otherwise this is a first start.
+  absl::StatusOr<LocalInstance> recorded = ctx.Instance();
+  const bool repair = recorded.ok();
   LocalInstance inst;
-  inst.test_clock = test_clock;
-  inst.started_at = control::Rfc3339(absl::Now());
-
-  std::cout << "Starting pgbranch-pageserver (data in " << ctx.Path("pageserver") << ")"
-            << std::endl;
-  PGB_RETURN_IF_ERROR(Spawn({bin + "/pgbranch-pageserver", "--data-dir", ctx.Path("pageserver"),
-                             "--listen", "127.0.0.1:0", "--port-file",
-                             ctx.Path("run/pageserver.port"), "--log-level", "warning"},
-                            ctx.Path("logs/pageserver.log"))
-                          .status());
-  PGB_ASSIGN_OR_RETURN(int ps_port, WaitPortFile(ctx.Path("run/pageserver.port"), "the pageserver",
-                                                 ctx.Path("logs/pageserver.log")));
-  inst.pageserver = absl::StrCat("127.0.0.1:", ps_port);
-  inst.pageserver_pid = PidWithArgs({"--port-file", ctx.Path("run/pageserver.port")});
-
-  std::cout << "Starting the controller" << std::endl;
-  std::vector<std::string> controller = {bin + "/pgbranch", "--state-dir", ctx.state_dir(),
-                                         "local",           "controller",  "--pageserver",
-                                         inst.pageserver};
-  if (test_clock) controller.push_back("--test-clock");
-  PGB_RETURN_IF_ERROR(Spawn(controller, ctx.Path("logs/controller.log")).status());
-  PGB_ASSIGN_OR_RETURN(int c_port, WaitPortFile(ctx.Path("run/controller.port"), "the controller",
-                                                ctx.Path("logs/controller.log")));
-  inst.controller_url = absl::StrCat("http://127.0.0.1:", c_port);
-  inst.controller_pid = PidWithArgs({"--state-dir", ctx.state_dir(), "local", "controller"});
-
-  std::cout << "Starting pgbranch-proxy" << std::endl;
-  std::vector<std::string> proxy = {bin + "/pgbranch-proxy",
-                                    "--listen",
-                                    absl::StrCat("127.0.0.1:", proxy_port),
-                                    "--port-file",
-                                    ctx.Path("run/proxy.port"),
-                                    "--control",
-                                    inst.controller_url,
-                                    "--log-level",
-                                    "info"};
-  // TLS unless `local up --no-tls` chose plain TCP (operator/local/local_tls.h).
-  for (const std::string& flag : LocalProxyTlsArgs(ctx.state_dir())) proxy.push_back(flag);
-  PGB_RETURN_IF_ERROR(Spawn(proxy, ctx.Path("logs/proxy.log")).status());
-  PGB_ASSIGN_OR_RETURN(inst.proxy_port, WaitPortFile(ctx.Path("run/proxy.port"), "the proxy",
-                                                     ctx.Path("logs/proxy.log")));
-  inst.proxy_pid = PidWithArgs({"--port-file", ctx.Path("run/proxy.port")});
+  if (repair) {
+    inst = *recorded;
+  } else {
+    inst.test_clock = options.test_clock;
+    inst.started_at = control::Rfc3339(absl::Now());
+    inst.proxy_port = options.proxy_port;
+  }
+  std::vector<std::string> repaired;
+  // Starts `d` unless it runs; a restart that cannot have its old address (taken meanwhile)
+  // takes a new one when nothing depends on the old one.
+  auto ensure = [&](Daemon d, bool may_move) -> absl::Status {
+    if (pid_t pid = daemons.Find(d); pid != 0) {
+      // Running: record it (local.json may have lost it).
+      int port = std::atoi(ReadFileOrEmpty(daemons.PortFile(d)).c_str());
+      if (d == Daemon::kPageserver) {
+        inst.pageserver_pid = pid;
+        if (inst.pageserver.empty() && port > 0) inst.pageserver = absl::StrCat("127.0.0.1:", port);
+      } else if (d == Daemon::kController) {
+        inst.controller_pid = pid;
+        if (inst.controller_url.empty() && port > 0) {
+          inst.controller_url = absl::StrCat("http://127.0.0.1:", port);
+        }
+      } else {
+        inst.proxy_pid = pid;
+        if (port > 0) inst.proxy_port = port;
+      }
+      return absl::OkStatus();
+    }
+    std::cout << (repair ? "Restarting " : "Starting ") << LocalDaemons::Name(d) << std::endl;
+    absl::Status s = daemons.Start(d, &inst);
+    if (!s.ok() && repair && may_move) {
+      std::cout << "  cannot restart it on its previous address; trying any free port" << std::endl;
+      if (d == Daemon::kPageserver) inst.pageserver.clear();
+      if (d == Daemon::kProxy) inst.proxy_port = 0;
+      s = daemons.Start(d, &inst);
+    }
+    if (s.ok() && repair) repaired.push_back(LocalDaemons::Name(d));
+    return s;
+  };
+  const std::string old_pageserver = inst.pageserver;
+  // The pageserver may move only while no compute uses it.
+  bool computes_running = !PidsWithCommandLine("--config " + ctx.Path("computes") + "/").empty();
+  PGB_RETURN_IF_ERROR(ensure(Daemon::kPageserver, !computes_running));
+  if (repair && inst.pageserver != old_pageserver && daemons.Find(Daemon::kController) != 0) {
+    // A controller that talks to the old address cannot go on.
+    daemons.Stop(Daemon::kController, 90);
+  }
+  PGB_RETURN_IF_ERROR(ensure(Daemon::kController, false));
+  if (pid_t proxy = daemons.Find(Daemon::kProxy);
+      proxy != 0 &&
+      CommandLine(proxy).find("--control " + inst.controller_url) == std::string::npos) {
+    std::cout << "The controller moved to " << inst.controller_url << "; restarting pgbranch-proxy"
+              << std::endl;
+    daemons.Stop(Daemon::kProxy, 10);
+  }
+  PGB_RETURN_IF_ERROR(ensure(Daemon::kProxy, true));
   PGB_RETURN_IF_ERROR(ctx.WriteInstance(inst));
-  std::cout << "\nlocal mode is up (state directory " << ctx.state_dir() << ")\n"
-            << "  proxy     127.0.0.1:" << inst.proxy_port
-            << "  (every endpoint also gets its own port)\n"
-            << "  next:     pgbranch branch create main\n";
-  return absl::OkStatus();
+
+  if (!repair) {
+    std::cout << "\nlocal mode is up (state directory " << ctx.state_dir() << ")\n"
+              << "  proxy     127.0.0.1:" << inst.proxy_port
+              << "  (every endpoint also gets its own port)\n"
+              << "  next:     pgbranch branch create main\n";
+    return absl::OkStatus();
+  }
+  if (repaired.empty()) {
+    std::cout << "local mode is already running; nothing to repair\n";
+  } else {
+    std::cout << "repaired: restarted " << absl::StrJoin(repaired, ", ")
+              << "; running computes were left untouched\n";
+  }
+  if (options.proxy_port != inst.proxy_port && options.proxy_port != 55432 &&
+      options.proxy_port != 0) {
+    std::cout << "note: the proxy keeps its port " << inst.proxy_port
+              << " (--proxy-port applies to a first start; `pgbranch local down` first to "
+                 "change it)\n";
+  }
+  return LocalStatus(ctx);
 }
 
 absl::Status RunLocalController(const CliContext& ctx, const LocalControllerOptions& options) {
@@ -273,7 +288,7 @@ absl::Status RunLocalController(const CliContext& ctx, const LocalControllerOpti
   };
   Controller::Options controller_options;
   Controller controller(controller_options, &store, &timelines, compute, &clock);
-  controller.Start();
+  controller.Start();  // adopts the computes a crashed controller left running
 
   std::function<void(absl::Duration)> advance;
   if (test_clock) {
@@ -281,7 +296,20 @@ absl::Status RunLocalController(const CliContext& ctx, const LocalControllerOpti
   }
   ApiServer api(&controller, advance);
   api.SetCredentials(&credentials);
-  PGB_ASSIGN_OR_RETURN(int port, api.Listen(0));
+  // A restarted controller comes back on its recorded port: the proxy's --control names it.
+  int recorded_port = 0;
+  if (auto inst = ctx.Instance(); inst.ok()) {
+    size_t colon = inst->controller_url.rfind(':');
+    if (colon != std::string::npos)
+      recorded_port = std::atoi(inst->controller_url.c_str() + colon + 1);
+  }
+  absl::StatusOr<int> listening = api.Listen(recorded_port);
+  if (!listening.ok() && recorded_port != 0) {
+    LogWarning("Cannot listen on the recorded port; taking a new one",
+               {{"port", std::to_string(recorded_port)}, {"error", listening.status().ToString()}});
+    listening = api.Listen(0);
+  }
+  PGB_ASSIGN_OR_RETURN(int port, std::move(listening));
   {
     std::string tmp = ctx.Path("run/controller.port.tmp");
     std::ofstream(tmp, std::ios::trunc) << port << "\n";
@@ -290,7 +318,30 @@ absl::Status RunLocalController(const CliContext& ctx, const LocalControllerOpti
   LogInfo("Controller started", {{"api", absl::StrCat("http://127.0.0.1:", port)},
                                  {"pageserver", pageserver},
                                  {"state_dir", ctx.state_dir()}});
+  // Restarts the pageserver and the proxy when they die; tells the controller whether the
+  // pageserver answers.
+  pagectl::ClientOptions ping_options = copts;
+  ping_options.timeout = absl::Seconds(2);
+  std::unique_ptr<pagectl::Client> ping_client = pagectl::Client::Connect(ping_options);
+  DaemonSupervisor supervisor(
+      ctx,
+      [&ping_client, &ping_options] {
+        namespace v1 = ::pgbranch::pageserver::v1;
+        v1::ListTenantsRequest request;
+        v1::ListTenantsResponse response;
+        absl::Status s =
+            ping_client->Call(&v1::PageService::StubInterface::ListTenants, request, &response);
+        // A fresh channel after a failure: a failed one waits out gRPC's reconnect back-off
+        // (up to minutes) before it notices that a restarted pageserver is back.
+        if (absl::IsUnavailable(s)) ping_client = pagectl::Client::Connect(ping_options);
+        return s;
+      },
+      [&controller](bool reachable, const std::string& message) {
+        controller.SetPageserverReachable(reachable, message);
+      });
+  supervisor.Start();
   int sig = WaitForStopSignal();
+  supervisor.Stop();
   LogInfo("Stopping: suspending every compute", {{"signal", std::to_string(sig)}});
   controller.Shutdown();  // wakes and long polls in flight return; computes stop
   api.Close();

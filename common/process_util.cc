@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace pgbranch::cli {
 
@@ -68,6 +69,74 @@ pid_t PidWithArgs(const std::vector<std::string>& args) {
     }
   }
   return 0;
+}
+
+std::string CommandLine(pid_t pid) {
+  std::string cmd = ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/cmdline");
+  while (!cmd.empty() && cmd.back() == '\0') cmd.pop_back();
+  for (char& c : cmd) {
+    if (c == '\0') c = ' ';
+  }
+  return cmd;
+}
+
+std::vector<pid_t> PidsWithCommandLine(const std::string& needle) {
+  std::vector<pid_t> out;
+  const pid_t self = ::getpid();
+  std::error_code ec;
+  for (const auto& p : std::filesystem::directory_iterator("/proc", ec)) {
+    std::string name = p.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    pid_t pid = std::atoi(name.c_str());
+    if (pid == self) continue;
+    if (CommandLine(pid).find(needle) != std::string::npos) out.push_back(pid);
+  }
+  return out;
+}
+
+bool WaitProcessGone(pid_t pid, double seconds) {
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(static_cast<int>(seconds * 1000));
+  while (ProcessAlive(pid)) {
+    // A zombie child of ours counts as gone once reaped; reap it if it is ours.
+    ::waitpid(pid, nullptr, WNOHANG);
+    if (!ProcessAlive(pid)) break;
+    // A zombie of someone else's is gone for our purposes.
+    std::string stat = ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/stat");
+    size_t close = stat.rfind(')');
+    if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z') break;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+std::vector<std::string> MountsUnder(const std::string& dir) {
+  // /proc/mounts escapes space, tab, newline and backslash as \ooo.
+  auto unescape = [](const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '7') {
+        out.push_back(
+            static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
+        i += 3;
+      } else {
+        out.push_back(s[i]);
+      }
+    }
+    return out;
+  };
+  std::vector<std::string> out;
+  std::ifstream in("/proc/mounts");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string dev, mnt;
+    if (!(fields >> dev >> mnt)) continue;
+    mnt = unescape(mnt);
+    if (mnt == dir || mnt.rfind(dir + "/", 0) == 0) out.push_back(mnt);
+  }
+  return out;
 }
 
 }  // namespace pgbranch::cli

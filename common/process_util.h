@@ -26,4 +26,17 @@ bool ProcessAlive(pid_t pid);
 // The pid of the first process whose command line holds `args` consecutively, 0 if none.
 pid_t PidWithArgs(const std::vector<std::string>& args);
 
+// Every process whose command line (arguments joined by spaces) contains `needle`, except this
+// process.
+std::vector<pid_t> PidsWithCommandLine(const std::string& needle);
+
+// The command line of `pid`, arguments joined by spaces ("" if it is gone).
+std::string CommandLine(pid_t pid);
+
+// Waits up to `seconds` for `pid` to exit; whether it did.
+bool WaitProcessGone(pid_t pid, double seconds);
+
+// Mount points (from /proc/mounts, unescaped) that are `dir` or below it.
+std::vector<std::string> MountsUnder(const std::string& dir);
+
 }  // namespace pgbranch::cli

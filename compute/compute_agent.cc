@@ -10,7 +10,10 @@
 #include <fstream>
 #include <thread>
 
+#include <libpq-fe.h>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "compute/role_setup.h"
@@ -38,6 +41,45 @@ absl::Status MakeDir(const std::string& path, mode_t mode) {
   return absl::OkStatus();
 }
 
+// The first column of every row of `sql` (a superuser connection over the socket).
+absl::StatusOr<std::vector<std::string>> QueryColumn(const std::string& conninfo,
+                                                     const std::string& sql) {
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string e = PQerrorMessage(conn);
+    PQfinish(conn);
+    return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", e));
+  }
+  PGresult* r = PQexec(conn, sql.c_str());
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    std::string e = PQresultErrorMessage(r);
+    PQclear(r);
+    PQfinish(conn);
+    return absl::InternalError(e);
+  }
+  std::vector<std::string> out;
+  for (int i = 0; i < PQntuples(r); ++i) out.push_back(PQgetvalue(r, i, 0));
+  PQclear(r);
+  PQfinish(conn);
+  return out;
+}
+
+// pg_reload_conf(), then waits (up to 5 s) until new sessions see the reloaded configuration
+// (pg_conf_load_time() moves: the postmaster re-reads the file asynchronously).
+absl::Status ReloadPostgresConfig(const std::string& conninfo) {
+  PGB_ASSIGN_OR_RETURN(std::vector<std::string> before,
+                       QueryColumn(conninfo, "SELECT pg_conf_load_time()::text"));
+  PGB_ASSIGN_OR_RETURN(std::vector<std::string> ok,
+                       QueryColumn(conninfo, "SELECT pg_reload_conf()::text"));
+  for (int i = 0; i < 250; ++i) {
+    PGB_ASSIGN_OR_RETURN(std::vector<std::string> now,
+                         QueryColumn(conninfo, "SELECT pg_conf_load_time()::text"));
+    if (now != before) return absl::OkStatus();
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return absl::DeadlineExceededError("PostgreSQL did not reload its configuration within 5 s");
+}
+
 absl::Status WritePortFile(const std::string& path, int port) {
   std::string tmp = path + ".tmp";
   {
@@ -62,6 +104,7 @@ ComputeAgent::ComputeAgent(ComputeConfig config, Clock* clock, SignalWaiter* wai
       status_(clock, config_.pg_port),
       http_([this](const std::string& m, const std::string& p) { return Handle(m, p); }) {
   start_deadline_ = start_time_ + seconds(config_.start_timeout_seconds);
+  status_.SetEndpoint(config_.endpoint);
 }
 
 ComputeAgent::~ComputeAgent() {
@@ -176,6 +219,11 @@ absl::Status ComputeAgent::PrepareWorkdir() {
   // Before touching mnt/: a dead mount left by a crashed agent fails every access.
   PGB_RETURN_IF_ERROR(pagefs_->ClearStaleMount());
   PGB_RETURN_IF_ERROR(MakeDir(layout_->mountpoint, 0755));
+  if (layout_->socket_dir.rfind(layout_->workdir + "/", 0) != 0) {
+    // A short socket directory outside the workdir (ComputeLayout::SocketDirFor).
+    std::filesystem::create_directories(std::filesystem::path(layout_->socket_dir).parent_path(),
+                                        ec);
+  }
   PGB_RETURN_IF_ERROR(MakeDir(layout_->socket_dir, 0700));
   PGB_RETURN_IF_ERROR(ChownTo(*user_, layout_->socket_dir, 0700));
   // Socket and lock files of a previous run: their PIDs may belong to someone else by now.
@@ -302,7 +350,85 @@ std::optional<std::string> ComputeAgent::Monitor() {
     if (!pagefs_->Alive()) {
       return absl::StrCat("pagefs exited unexpectedly: ", pagefs_->DescribeExit());
     }
+    if (waiter_->TakeReloadRequest()) {
+      absl::Status s = ReloadParameters();
+      if (!s.ok()) return std::string(s.message());
+    }
   }
+}
+
+absl::Status ComputeAgent::ReloadParameters() {
+  if (config_path_.empty()) {
+    LogWarning("SIGHUP ignored: the configuration came from the environment",
+               {{"endpoint", config_.endpoint}});
+    return absl::OkStatus();
+  }
+  absl::StatusOr<ComputeConfig> fresh = LoadComputeConfig(config_path_);
+  if (!fresh.ok()) {
+    status_.SetParametersMessage(
+        absl::StrCat("the new parameters were not applied: ", fresh.status().message()));
+    LogWarning("Cannot re-read the configuration",
+               {{"endpoint", config_.endpoint}, {"error", fresh.status().ToString()}});
+    return absl::OkStatus();
+  }
+  if (fresh->parameters == config_.parameters) return absl::OkStatus();
+  std::vector<std::string> changed;
+  for (const auto& [k, v] : fresh->parameters) {
+    auto it = config_.parameters.find(k);
+    if (it == config_.parameters.end() || it->second != v) changed.push_back(k);
+  }
+  for (const auto& [k, v] : config_.parameters) {
+    if (!fresh->parameters.count(k)) changed.push_back(k);
+  }
+  // Which of them PostgreSQL applies only at a start (pg_settings.context = 'postmaster').
+  std::string names;
+  for (const std::string& n : changed) absl::StrAppend(&names, names.empty() ? "" : ",", n);
+  absl::StatusOr<std::vector<std::string>> restart_only = QueryColumn(
+      postgres_->SocketConnInfo("postgres"),
+      absl::StrCat("SELECT name FROM pg_settings WHERE context = 'postmaster' AND name = "
+                   "ANY(string_to_array('",
+                   names, "', ',')) ORDER BY name"));
+  if (!restart_only.ok()) {
+    status_.SetParametersMessage(
+        absl::StrCat("the new parameters were not applied: ", restart_only.status().message()));
+    return absl::OkStatus();
+  }
+  config_.parameters = fresh->parameters;
+  PGB_RETURN_IF_ERROR(postgres_->WriteConfigFiles());
+  const std::string changed_list = absl::StrJoin(changed, ", ");
+  if (restart_only->empty()) {
+    absl::Status s = ReloadPostgresConfig(postgres_->SocketConnInfo("postgres"));
+    std::string message =
+        s.ok() ? absl::StrCat("reloaded PostgreSQL's configuration to apply ", changed_list)
+               : absl::StrCat("could not reload PostgreSQL's configuration: ", s.message());
+    status_.SetParametersMessage(message);
+    LogInfo("Applied changed parameters",
+            {{"endpoint", config_.endpoint}, {"parameters", changed_list}, {"how", "reload"}});
+    return absl::OkStatus();
+  }
+  const std::string restart_list = absl::StrJoin(*restart_only, ", ");
+  LogInfo("Restarting PostgreSQL to apply changed parameters",
+          {{"endpoint", config_.endpoint}, {"parameters", restart_list}});
+  status_.SetParametersMessage(absl::StrCat("restarting PostgreSQL to apply ", restart_list,
+                                            " (they take effect only at a start)"));
+  status_.MarkRestarting();
+  std::string how = postgres_->Stop(seconds(config_.stop_timeout_seconds));
+  postgres_->KillOrphans();
+  if (how != "fast" && how != "not running") {
+    return absl::InternalError(
+        absl::StrCat("PostgreSQL did not stop cleanly for a restart (", how, ")"));
+  }
+  PGB_RETURN_IF_ERROR(postgres_->Start(false));
+  PGB_RETURN_IF_ERROR(postgres_->WaitReady(
+      seconds(config_.start_timeout_seconds), [this] { return ShouldAbort(); },
+      [this](milliseconds d) { Sleep(d); }));
+  status_.MarkRunning();
+  status_.SetParametersMessage(absl::StrCat(
+      "restarted PostgreSQL to apply ", restart_list,
+      restart_list == changed_list ? "" : absl::StrCat(" (changed: ", changed_list, ")")));
+  LogInfo("Restarted PostgreSQL with the new parameters",
+          {{"endpoint", config_.endpoint}, {"parameters", changed_list}});
+  return absl::OkStatus();
 }
 
 absl::Status ComputeAgent::Shutdown() {
@@ -340,6 +466,10 @@ absl::Status ComputeAgent::Shutdown() {
                                  {"timeline", config_.timeline},
                                  {"seconds", Seconds(SecondsSince(t))}});
     if (!s.ok() && result.ok()) result = s;
+  }
+  if (layout_.has_value() && layout_->socket_dir.rfind(layout_->workdir + "/", 0) != 0) {
+    std::error_code ec;
+    std::filesystem::remove_all(layout_->socket_dir, ec);  // the short one under /run
   }
   http_.Stop();
   if (!config_.status_port_file.empty()) unlink(config_.status_port_file.c_str());

@@ -32,7 +32,10 @@
 //           promotes it once it has replayed pg_wal: promotion ends recovery with a background
 //           checkpoint, crash recovery with a synchronous one (slow through FUSE). Readiness
 //           waits for the promotion; standby.signal is removed if the start fails before it.
-//   run:    sample pg_stat_activity every second (and on every /status); watch the children
+//   run:    sample pg_stat_activity every second (and on every /status); watch the children;
+//           on SIGHUP re-read the parameters from the config file: PostgreSQL reloads them, or
+//           restarts (fast shutdown, same mount) when one of them has pg_settings.context
+//           'postmaster'; /status says which ("parameters_message")
 //   stop:   on SIGTERM/SIGINT: fast shutdown (then immediate, then SIGKILL), unmount (pagefs
 //           flushes), exit 0. On a failure (PostgreSQL or pagefs died, a start step failed):
 //           state failed with a message, the same cleanup, exit 1.
@@ -53,12 +56,19 @@ class ComputeAgent {
   // Runs the compute; returns the process exit code.
   int Run();
 
+  // The file the configuration came from: SIGHUP re-reads its parameters ("" = from the
+  // environment: no reload).
+  void set_config_path(std::string path) { config_path_ = std::move(path); }
+
  private:
   absl::Status StartServing();
   absl::Status StartCompute();
   absl::Status PrepareWorkdir();
   // Waits for a stop signal or a child's death; the failure message if a child died.
   std::optional<std::string> Monitor();
+  // Applies the parameters of the re-read config file (SIGHUP). An error only if PostgreSQL
+  // could not be brought back (the compute then fails).
+  absl::Status ReloadParameters();
   // Stops whatever runs; an error if the cleanup was not clean.
   absl::Status Shutdown();
 
@@ -73,7 +83,9 @@ class ComputeAgent {
   // Log fields that identify this compute.
   std::string endpoint() const { return config_.endpoint; }
 
-  const ComputeConfig config_;
+  // Only `parameters` changes after construction (ReloadParameters, main thread).
+  ComputeConfig config_;
+  std::string config_path_;
   Clock* const clock_;
   SignalWaiter* const waiter_;
   const std::chrono::steady_clock::time_point start_time_;

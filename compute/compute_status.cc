@@ -70,7 +70,9 @@ void ComputeStatus::MarkRunning() {
   std::lock_guard<std::mutex> lock(mu_);
   if (view_.state == ComputeState::kFailed) return;
   view_.state = ComputeState::kRunning;
-  view_.startup_seconds = static_cast<double>(now - view_.started_at_micros) / 1e6;
+  if (view_.startup_seconds == 0) {
+    view_.startup_seconds = static_cast<double>(now - view_.started_at_micros) / 1e6;
+  }
   view_.message = "";
 }
 
@@ -80,10 +82,26 @@ void ComputeStatus::MarkStopping() {
   view_.state = ComputeState::kStopping;
 }
 
+void ComputeStatus::MarkRestarting() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (view_.state != ComputeState::kRunning) return;
+  view_.state = ComputeState::kStarting;
+}
+
 void ComputeStatus::MarkFailed(const std::string& message) {
   std::lock_guard<std::mutex> lock(mu_);
   view_.state = ComputeState::kFailed;
   view_.message = message;
+}
+
+void ComputeStatus::SetEndpoint(const std::string& endpoint) {
+  std::lock_guard<std::mutex> lock(mu_);
+  view_.endpoint = endpoint;
+}
+
+void ComputeStatus::SetParametersMessage(const std::string& message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  view_.parameters_message = message;
 }
 
 void ComputeStatus::Observe(const ActivitySnapshot& activity) {
@@ -107,15 +125,17 @@ std::string ComputeStatus::ToJson(const StatusView& v) {
   const ActivitySnapshot& a = v.activity;
   char startup[32];
   snprintf(startup, sizeof(startup), "%.3f", v.startup_seconds);
-  return absl::StrCat(
-      "{\"state\":\"", StateName(v.state), "\",\"pg_port\":", v.pg_port,
-      ",\"sessions\":{\"active\":", a.active, ",\"idle\":", a.idle,
-      ",\"idle_in_transaction\":", a.idle_in_transaction,
-      "},\"client_sessions\":", a.client_sessions, ",\"autovacuum_workers\":", a.autovacuum_workers,
-      ",\"busy\":", a.busy() ? "true" : "false",
-      ",\"last_active\":", JsonString(FormatRfc3339(v.last_active_micros)),
-      ",\"started_at\":", JsonString(FormatRfc3339(v.started_at_micros)),
-      ",\"startup_seconds\":", startup, ",\"message\":", JsonString(v.message), "}");
+  return absl::StrCat("{\"state\":\"", StateName(v.state), "\",\"pg_port\":", v.pg_port,
+                      ",\"sessions\":{\"active\":", a.active, ",\"idle\":", a.idle,
+                      ",\"idle_in_transaction\":", a.idle_in_transaction,
+                      "},\"client_sessions\":", a.client_sessions,
+                      ",\"autovacuum_workers\":", a.autovacuum_workers,
+                      ",\"busy\":", a.busy() ? "true" : "false",
+                      ",\"last_active\":", JsonString(FormatRfc3339(v.last_active_micros)),
+                      ",\"started_at\":", JsonString(FormatRfc3339(v.started_at_micros)),
+                      ",\"startup_seconds\":", startup, ",\"message\":", JsonString(v.message),
+                      ",\"endpoint\":", JsonString(v.endpoint),
+                      ",\"parameters_message\":", JsonString(v.parameters_message), "}");
 }
 
 }  // namespace pgbranch::compute

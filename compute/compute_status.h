@@ -12,7 +12,8 @@
 //   {"state": "starting|running|stopping|failed", "pg_port": N,
 //    "sessions": {"active": 1, "idle": 0, "idle_in_transaction": 1}, "client_sessions": 2,
 //    "autovacuum_workers": 0, "busy": true, "last_active": "RFC3339", "started_at": "RFC3339",
-//    "startup_seconds": 0.21, "message": ""}
+//    "startup_seconds": 0.21, "message": "", "endpoint": "dev",
+//    "parameters_message": "restarted PostgreSQL to apply shared_buffers"}
 //
 // Invariants: `last_active` is the last time a snapshot showed busy, and never earlier than the
 // agent's start (a freshly woken compute has not been idle since the epoch). Once failed, the
@@ -31,6 +32,9 @@ struct StatusView {
   int64_t started_at_micros = 0;
   double startup_seconds = 0;  // 0 until running
   std::string message;
+  std::string endpoint;  // whose compute this is (the proxy checks it before trusting a port)
+  // The outcome of the last change of PostgreSQL parameters ("" before any).
+  std::string parameters_message;
 };
 
 class ComputeStatus {
@@ -40,7 +44,11 @@ class ComputeStatus {
   // Running from now on: startup_seconds is the time since construction.
   void MarkRunning();
   void MarkStopping();
+  // Starting again: PostgreSQL restarts (to apply a parameter); MarkRunning when it is back.
+  void MarkRestarting();
   void MarkFailed(const std::string& message);
+  void SetEndpoint(const std::string& endpoint);
+  void SetParametersMessage(const std::string& message);
   // Records a fresh snapshot (updating last_active when busy).
   void Observe(const ActivitySnapshot& activity);
 

@@ -112,5 +112,6 @@ int main(int argc, char** argv) {
   }
   SignalWaiter waiter;
   ComputeAgent agent(std::move(*config), RealClock(), &waiter);
+  agent.set_config_path(config_path);  // SIGHUP re-reads its parameters
   return agent.Run();
 }

@@ -32,6 +32,8 @@ void SignalWaiter::Sleep(std::chrono::milliseconds timeout) {
   if (sig == SIGTERM || sig == SIGINT) {
     int expected = 0;
     stop_signal_.compare_exchange_strong(expected, sig);
+  } else if (sig == SIGHUP) {
+    reload_requested_ = true;
   }
 }
 

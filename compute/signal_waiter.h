@@ -21,8 +21,12 @@ class SignalWaiter {
   bool stop_requested() const { return stop_signal_.load() != 0; }
   int stop_signal() const { return stop_signal_.load(); }
 
+  // Whether a SIGHUP arrived since the last call (and clears it).
+  bool TakeReloadRequest() { return reload_requested_.exchange(false); }
+
  private:
   std::atomic<int> stop_signal_{0};
+  std::atomic<bool> reload_requested_{false};
 };
 
 }  // namespace pgbranch::compute

@@ -275,6 +275,7 @@ void ApiServer::Handle(web::http::http_request request) {
         value v = value::object();
         v["host"] = value::string(addr->host);
         v["port"] = value::number(addr->port);
+        if (addr->status_port > 0) v["statusPort"] = value::number(addr->status_port);
         return reply(status_codes::OK, v);
       }
     }

@@ -2,10 +2,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "operator/control/conditions.h"
 
 namespace pgbranch::cli {
 
 using control::Kind;
+
+namespace {
+// The phase of an endpoint whose compute runs but cannot reach the pageserver.
+constexpr char kPhaseDegraded[] = "Degraded";
+}  // namespace
 
 Controller::Controller(Options options, LocalStore* store, control::TimelineService* timelines,
                        LocalComputeOptions compute_options, Clock* clock)
@@ -34,7 +40,10 @@ Controller::Controller(Options options, LocalStore* store, control::TimelineServ
 Controller::~Controller() { Shutdown(); }
 
 void Controller::Start() {
-  runtime_->CleanupLeftovers();
+  runtime_->AdoptLeftovers(options_.ns, [this](const std::string& endpoint) {
+    std::optional<control::Endpoint> e = store_->GetEndpoint(options_.ns, endpoint);
+    return e.has_value() && !e->metadata.deletion_timestamp;
+  });
   worker_ = std::thread(&Controller::Run, this);
 }
 
@@ -99,6 +108,7 @@ void Controller::ProcessOne(const Key& key) {
   const auto& [kind, ns, name] = key;
   absl::StatusOr<control::ReconcileResult> r =
       kind == Kind::kBranch ? branches_->Reconcile(ns, name) : endpoints_->Reconcile(ns, name);
+  if (kind == Kind::kEndpoint && r.ok()) ReconcileExtras(ns, name);
   std::lock_guard<std::mutex> l(mu_);
   absl::Time now = absl::Now();
   if (!r.ok()) {
@@ -121,11 +131,94 @@ void Controller::ProcessOne(const Key& key) {
   cv_.notify_all();  // wake waiters re-check
 }
 
+void Controller::SetPageserverReachable(bool reachable, const std::string& message) {
+  bool changed;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    changed = pageserver_reachable_ != reachable;
+    pageserver_reachable_ = reachable;
+    pageserver_message_ = message;
+  }
+  if (!changed) return;
+  if (reachable) {
+    LogInfo("The pageserver is reachable again");
+  } else {
+    LogWarning("The pageserver is unreachable", {{"error", message}});
+  }
+  for (const auto& e : store_->ListEndpoints(options_.ns)) {
+    Enqueue(Kind::kEndpoint, options_.ns, e.metadata.name);
+  }
+}
+
+void Controller::ReconcileExtras(const std::string& ns, const std::string& name) {
+  std::optional<control::Endpoint> e = store_->GetEndpoint(ns, name);
+  if (!e || e->metadata.deletion_timestamp) return;
+  control::EndpointStatus st = e->status;
+  const absl::Time now = absl::FromUnixMicros(clock_->NowMicros());
+  const int64_t gen = e->metadata.generation;
+  bool write = false;
+  // postgresParameters: a running compute applies a change (reload or announced restart).
+  if (runtime_->UpdateParameters(ns, name, e->spec.postgres_parameters)) {
+    control::SetCondition(&st.conditions, "ParametersApplied", false, "Applying",
+                          "applying the changed postgresParameters", gen, now);
+    write = true;
+  } else if (std::string m = runtime_->ParametersMessage(ns, name); !m.empty()) {
+    const control::Condition* c = control::FindCondition(st.conditions, "ParametersApplied");
+    bool restarting = m.rfind("restarting", 0) == 0;
+    bool applied = m.rfind("reloaded", 0) == 0 || m.rfind("restarted", 0) == 0;
+    std::string reason = restarting                     ? "Restarting"
+                         : m.rfind("restarted", 0) == 0 ? "Restarted"
+                         : applied                      ? "Reloaded"
+                                                        : "Failed";
+    if (c == nullptr || c->message != m || c->reason != reason) {
+      control::SetCondition(&st.conditions, "ParametersApplied", applied, reason, m, gen, now);
+      if (restarting || reason == "Restarted") {
+        LogInfo("Endpoint restarts PostgreSQL to apply parameters",
+                {{"endpoint", name}, {"message", m}});
+      }
+      write = true;
+    }
+  }
+  // The pageserver under a running compute.
+  bool reachable;
+  std::string why;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    reachable = pageserver_reachable_;
+    why = pageserver_message_;
+  }
+  const control::Condition* ps = control::FindCondition(st.conditions, "PageserverReachable");
+  const bool active = st.phase == control::kPhaseRunning || st.phase == control::kPhaseStarting ||
+                      st.phase == kPhaseDegraded;
+  if (!reachable && active) {
+    if (ps == nullptr || ps->status != "False" || st.phase != kPhaseDegraded) {
+      control::SetCondition(&st.conditions, "PageserverReachable", false, "Unreachable", why, gen,
+                            now);
+      st.phase = kPhaseDegraded;
+      st.message = why;
+      write = true;
+    }
+  } else if (ps != nullptr && (reachable || !active)) {
+    control::RemoveCondition(&st.conditions, "PageserverReachable");
+    if (st.phase == kPhaseDegraded) st.phase = control::kPhaseRunning;
+    if (st.message == why) st.message.clear();
+    write = true;
+  }
+  if (write) (void)store_->UpdateEndpointStatus(ns, name, st);
+}
+
 absl::StatusOr<Controller::Address> Controller::Wake(const std::string& name) {
   const std::string& ns = options_.ns;
   const std::string key = control::ObjectKey(ns, name);
   if (!store_->GetEndpoint(ns, name)) {
     return absl::NotFoundError(absl::StrCat("endpoint \"", name, "\" does not exist"));
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!pageserver_reachable_) {
+      return absl::UnavailableError(
+          absl::StrCat("endpoint \"", name, "\" cannot serve: ", pageserver_message_));
+    }
   }
   const absl::Time start = absl::FromUnixMicros(clock_->NowMicros());
   activity_.RecordWake(key, start);
@@ -137,7 +230,7 @@ absl::StatusOr<Controller::Address> Controller::Wake(const std::string& name) {
     control::ComputeObservation obs = runtime_->Observe(ns, name);
     if (obs.state == control::ComputeState::kRunning) {
       activity_.RecordWake(key, absl::FromUnixMicros(clock_->NowMicros()));
-      return Address{obs.host, obs.port};
+      return Address{obs.host, obs.port, runtime_->StatusPort(ns, name)};
     }
     auto failure = endpoints_->LastFailure(ns, name);
     if (failure && failure->time >= start) {

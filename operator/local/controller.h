@@ -35,7 +35,8 @@ class Controller {
              LocalComputeOptions compute_options, Clock* clock);
   ~Controller();
 
-  // Stops computes left by an earlier run, then starts the worker.
+  // Adopts the computes an earlier controller left running (of endpoints that still exist),
+  // stops the others, then starts the worker.
   void Start();
   // Stops the worker and every compute (bounded).
   void Shutdown();
@@ -43,6 +44,7 @@ class Controller {
   struct Address {
     std::string host;
     int port = 0;
+    int status_port = 0;  // the compute agent's /status (the proxy checks it without us)
   };
   // Starts the endpoint's compute if needed and returns where PostgreSQL listens once it accepts
   // connections. NOT_FOUND for an unknown endpoint; UNAVAILABLE with a message for a person when
@@ -56,6 +58,10 @@ class Controller {
   void ReportProxyActivity(const std::map<std::string, int>& connections);
 
   void Enqueue(control::Kind kind, const std::string& ns, const std::string& name);
+
+  // What the daemon supervisor saw of the pageserver: while it is unreachable, wakes fail with
+  // `message` and running endpoints carry a PageserverReachable=False condition.
+  void SetPageserverReachable(bool reachable, const std::string& message);
   LocalStore* store() { return store_; }
   const Options& options() const { return options_; }
 
@@ -63,6 +69,9 @@ class Controller {
   using Key = std::tuple<control::Kind, std::string, std::string>;
   void Run();
   void ProcessOne(const Key& key);
+  // After an endpoint's reconcile: pushes changed postgresParameters to its running compute
+  // and records the outcome and the pageserver's reachability as conditions.
+  void ReconcileExtras(const std::string& ns, const std::string& name);
 
   const Options options_;
   LocalStore* const store_;
@@ -79,6 +88,8 @@ class Controller {
   int64_t proxy_applied_version_ = 0;      // GUARDED_BY(mu_)
   int64_t routes_seen_version_ = 0;        // GUARDED_BY(mu_)
   bool stop_ = false;                      // GUARDED_BY(mu_)
+  bool pageserver_reachable_ = true;       // GUARDED_BY(mu_)
+  std::string pageserver_message_;         // GUARDED_BY(mu_)
   std::thread worker_;
 };
 

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -51,6 +52,59 @@ bool IsMounted(const std::string& dir) {
 
 bool Alive(pid_t pid) { return ProcessAlive(pid); }
 
+// The "parameters:" section of compute.yaml (the agent re-reads it on SIGHUP).
+std::string ParametersYaml(const std::map<std::string, std::string>& parameters) {
+  std::string out = "parameters:\n";
+  for (const auto& [k, v] : parameters) {
+    absl::StrAppend(&out, "  ", YamlQuote(k), ": ", YamlQuote(v), "\n");
+  }
+  if (parameters.empty()) out += "  {}\n";
+  return out;
+}
+
+// compute.yaml ends with its parameters section (LocalComputeRuntime::Start writes it last).
+std::string ParametersSectionOf(const std::string& config) {
+  size_t at = config.find("\nparameters:\n");
+  return at == std::string::npos ? "" : config.substr(at + 1);
+}
+
+int PgPortOf(const std::string& config) {
+  size_t at = config.find("\npg_port: ");
+  return at == std::string::npos ? 0 : std::atoi(config.c_str() + at + 10);
+}
+
+// The agent of `workdir` if `pid` is it (pids are reused).
+bool IsAgentOf(pid_t pid, const std::string& workdir) {
+  return Alive(pid) &&
+         CommandLine(pid).find("--config " + workdir + "/compute.yaml") != std::string::npos;
+}
+
+// Signals every pid and waits up to `seconds` for all of them to exit; the ones left.
+std::vector<pid_t> SignalAndWait(const std::vector<pid_t>& pids, int sig, double seconds) {
+  for (pid_t p : pids) ::kill(p, sig);
+  std::vector<pid_t> left;
+  absl::Time deadline = absl::Now() + absl::Seconds(seconds);
+  for (pid_t p : pids) {
+    double remaining = std::max(0.0, absl::ToDoubleSeconds(deadline - absl::Now()));
+    if (!WaitProcessGone(p, remaining)) left.push_back(p);
+  }
+  return left;
+}
+
+// Processes whose command line names `root` and whose program is one of `programs` (never a
+// user's `tail -f` of a log there).
+std::vector<pid_t> OurProcessesUnder(const std::string& root,
+                                     const std::vector<std::string>& programs) {
+  std::vector<pid_t> out;
+  for (pid_t p : PidsWithCommandLine(root)) {
+    std::string argv0 = CommandLine(p);
+    argv0 = argv0.substr(0, argv0.find(' '));
+    argv0 = argv0.substr(argv0.rfind('/') + 1);
+    if (std::find(programs.begin(), programs.end(), argv0) != programs.end()) out.push_back(p);
+  }
+  return out;
+}
+
 }  // namespace
 
 LocalComputeRuntime::LocalComputeRuntime(LocalComputeOptions options, ChangeFn on_change)
@@ -58,26 +112,80 @@ LocalComputeRuntime::LocalComputeRuntime(LocalComputeOptions options, ChangeFn o
 
 LocalComputeRuntime::~LocalComputeRuntime() { StopAll(); }
 
-void LocalComputeRuntime::CleanupLeftovers() {
+void LocalComputeRuntime::AdoptLeftovers(const std::string& ns,
+                                         const std::function<bool(const std::string&)>& keep) {
   std::error_code ec;
   fs::path root = fs::path(options_.state_dir) / "computes";
   if (!fs::exists(root, ec)) return;
   for (const auto& entry : fs::directory_iterator(root, ec)) {
-    std::string dir = entry.path().string();
+    const std::string dir = entry.path().string();
+    const std::string endpoint = entry.path().filename().string();
     pid_t pid = std::atoi(ReadFileOrEmpty(dir + "/agent.pid").c_str());
-    if (Alive(pid)) {
-      LogWarning("Stopping a compute left by an earlier controller",
+    if (IsAgentOf(pid, dir) && keep(endpoint)) {
+      auto c = std::make_shared<Compute>();
+      c->pid = pid;
+      c->adopted = true;
+      c->workdir = dir;
+      std::string config = ReadFileOrEmpty(dir + "/compute.yaml");
+      c->pg_port = PgPortOf(config);
+      c->parameters_yaml = ParametersSectionOf(config);
+      c->obs.state = ComputeState::kStarting;  // until its /status answers
+      LogInfo("Adopted a running compute",
+              {{"endpoint", endpoint}, {"pid", std::to_string(pid)}, {"workdir", dir}});
+      std::lock_guard<std::mutex> l(mu_);
+      const std::string key = control::ObjectKey(ns, endpoint);
+      computes_[key] = c;
+      ++monitors_;
+      std::thread(&LocalComputeRuntime::Monitor, this, key, c).detach();
+      continue;
+    }
+    if (IsAgentOf(pid, dir)) {
+      LogWarning("Stopping a compute of a deleted endpoint left by an earlier controller",
                  {{"workdir", dir}, {"pid", std::to_string(pid)}});
-      ::kill(pid, SIGTERM);
-      for (int i = 0; i < (options_.stop_timeout_seconds + 10) * 10 && Alive(pid); ++i) {
-        ::usleep(100'000);
+      if (!SignalAndWait({pid}, SIGTERM, options_.stop_timeout_seconds + 10).empty()) {
+        ::kill(-pid, SIGKILL);
+        ::kill(pid, SIGKILL);
       }
-      if (Alive(pid)) ::kill(-pid, SIGKILL);
     }
     std::string mnt = dir + "/mnt";
     if (IsMounted(mnt)) ::umount2(mnt.c_str(), MNT_DETACH);
     ::unlink((dir + "/agent.pid").c_str());
   }
+}
+
+int LocalComputeRuntime::StopEverything(const std::string& state_dir, int stop_timeout_seconds) {
+  const std::string root = (fs::path(state_dir) / "computes").string() + "/";
+  // 1. PostgreSQL: fast shutdown, then immediate, then SIGKILL. The postmaster's command line
+  //    is "postgres -D STATE/computes/<endpoint>/mnt/pgdata ..." (backends rename themselves).
+  std::vector<pid_t> postmasters = PidsWithCommandLine("-D " + root);
+  std::vector<pid_t> left = SignalAndWait(postmasters, SIGINT, stop_timeout_seconds);
+  if (!left.empty()) left = SignalAndWait(left, SIGQUIT, 5);
+  if (!left.empty()) SignalAndWait(left, SIGKILL, 5);
+  // 2. The agents (seeing PostgreSQL gone, they unmount and exit).
+  std::vector<pid_t> agents = PidsWithCommandLine("--config " + root);
+  left = SignalAndWait(agents, SIGTERM, 40);
+  for (pid_t p : left) ::kill(-p, SIGKILL);  // the agent leads its own session
+  if (!left.empty()) SignalAndWait(left, SIGKILL, 5);
+  // 3. pagefs processes whose agent is gone: unmount (pagefs flushes and exits), else SIGTERM.
+  for (const std::string& mnt : MountsUnder(root.substr(0, root.size() - 1))) {
+    auto pid = SpawnDetached({"/usr/bin/fusermount3", "-u", mnt}, "/dev/null", /*daemon=*/false);
+    if (pid.ok()) ::waitpid(*pid, nullptr, 0);
+  }
+  std::vector<pid_t> pagefs = OurProcessesUnder(root, {"pagefs"});
+  left = SignalAndWait(pagefs, SIGTERM, 30);
+  if (!left.empty()) SignalAndWait(left, SIGKILL, 5);
+  // 4. Whatever is still mounted (a killed pagefs leaves a dead mount), and any other process
+  //    of the instance's computes (initdb, a backend of a killed postmaster...).
+  for (const std::string& mnt : MountsUnder(root.substr(0, root.size() - 1))) {
+    ::umount2(mnt.c_str(), MNT_DETACH);
+  }
+  SignalAndWait(OurProcessesUnder(root, {"pagefs", "pgbranch-compute", "postgres", "initdb"}),
+                SIGKILL, 5);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    ::unlink((entry.path() / "agent.pid").c_str());
+  }
+  return static_cast<int>(postmasters.size() + agents.size());
 }
 
 void LocalComputeRuntime::StopAll() {
@@ -139,12 +247,10 @@ absl::Status LocalComputeRuntime::Start(const control::ComputeSpec& spec) {
       << "role: " << YamlQuote(options_.role) << "\n"
       << "database: " << YamlQuote(options_.database) << "\n"
       << "password_file: " << YamlQuote(password_file) << "\n"
-      << "stop_timeout_seconds: " << options_.stop_timeout_seconds << "\n"
-      << "parameters:\n";
-  for (const auto& [k, v] : spec.postgres_parameters) {
-    cfg << "  " << YamlQuote(k) << ": " << YamlQuote(v) << "\n";
-  }
-  if (spec.postgres_parameters.empty()) cfg << "  {}\n";
+      << "stop_timeout_seconds: " << options_.stop_timeout_seconds << "\n";
+  // Last: UpdateParameters rewrites this section in place.
+  c->parameters_yaml = ParametersYaml(spec.postgres_parameters);
+  cfg << c->parameters_yaml;
   std::string config_path = c->workdir + "/compute.yaml";
   {
     std::ofstream out(config_path, std::ios::trunc);
@@ -193,7 +299,58 @@ ComputeObservation LocalComputeRuntime::Observe(const std::string& ns,
   return it->second->obs;
 }
 
-bool LocalComputeRuntime::Poll(Compute* c, ComputeObservation* obs) {
+bool LocalComputeRuntime::UpdateParameters(const std::string& ns, const std::string& endpoint,
+                                           const std::map<std::string, std::string>& parameters) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = computes_.find(control::ObjectKey(ns, endpoint));
+  if (it == computes_.end()) return false;
+  Compute& c = *it->second;
+  if (c.stop_requested || c.obs.state == ComputeState::kFailed) return false;
+  std::string wanted = ParametersYaml(parameters);
+  if (wanted == c.parameters_yaml) return false;
+  std::string path = c.workdir + "/compute.yaml";
+  std::string config = ReadFileOrEmpty(path);
+  size_t at = config.find("\nparameters:\n");
+  if (at == std::string::npos) return false;
+  config = config.substr(0, at + 1) + wanted;
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << config;
+    if (!out) return false;
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return false;
+  c.parameters_yaml = wanted;
+  c.parameters_message.clear();
+  LogInfo("Asking the compute to apply changed PostgreSQL parameters", {{"endpoint", endpoint}});
+  ::kill(c.pid, SIGHUP);
+  return true;
+}
+
+std::string LocalComputeRuntime::ParametersMessage(const std::string& ns,
+                                                   const std::string& endpoint) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = computes_.find(control::ObjectKey(ns, endpoint));
+  return it == computes_.end() ? "" : it->second->parameters_message;
+}
+
+int LocalComputeRuntime::StatusPort(const std::string& ns, const std::string& endpoint) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = computes_.find(control::ObjectKey(ns, endpoint));
+  return it == computes_.end() ? 0 : it->second->status_port;
+}
+
+bool LocalComputeRuntime::Exited(Compute* c, int* status) {
+  if (!c->adopted) return ::waitpid(c->pid, status, WNOHANG) == c->pid;
+  // Not our child: gone, or a zombie waiting for its new parent (an empty command line).
+  if (Alive(c->pid) && !CommandLine(c->pid).empty()) return false;
+  // The exit status is not ours to read; a requested stop counts as clean.
+  *status = c->stop_requested ? 0 : (1 << 8);
+  return true;
+}
+
+bool LocalComputeRuntime::Poll(Compute* c, ComputeObservation* obs,
+                               std::string* parameters_message) {
   if (c->status_port == 0) {
     c->status_port = std::atoi(ReadFileOrEmpty(c->workdir + "/status.port").c_str());
     if (c->status_port == 0) return false;
@@ -221,6 +378,7 @@ bool LocalComputeRuntime::Poll(Compute* c, ComputeObservation* obs) {
   obs->host = "127.0.0.1";
   obs->port = c->pg_port;
   obs->message = control::JsonString(v, "message");
+  *parameters_message = control::JsonString(v, "parameters_message");
   return true;
 }
 
@@ -229,10 +387,10 @@ void LocalComputeRuntime::Monitor(std::string key, std::shared_ptr<Compute> c) {
   const std::string endpoint = key.substr(key.find('/') + 1);
   int status = 0;
   for (;;) {
-    pid_t r = ::waitpid(c->pid, &status, WNOHANG);
-    if (r == c->pid) break;
+    if (Exited(c.get(), &status)) break;
     ComputeObservation obs;
-    bool answered = Poll(c.get(), &obs);
+    std::string parameters_message;
+    bool answered = Poll(c.get(), &obs, &parameters_message);
     bool changed = false;
     bool escalate = false;
     {
@@ -246,6 +404,10 @@ void LocalComputeRuntime::Monitor(std::string key, std::shared_ptr<Compute> c) {
         obs.state = c->stop_requested ? ComputeState::kStopping : obs.state;
         changed = obs.state != c->obs.state || obs.busy != c->obs.busy;
         c->obs = obs;
+      }
+      if (answered && parameters_message != c->parameters_message) {
+        c->parameters_message = parameters_message;
+        changed = true;
       }
     }
     if (escalate) {

@@ -16,7 +16,11 @@
 // Computes as local processes: one `pgbranch-compute` per awake endpoint, working directory
 // STATE/computes/<endpoint>. A monitor thread per compute polls the agent's /status (every few
 // milliseconds while starting, so a wake is noticed at once; every 500 ms after) and reaps it.
-// Thread-safe.
+//
+// Computes outlive the controller: an agent runs in a session of its own, so a controller that
+// crashes leaves it (and its PostgreSQL and mount) running, and the next controller adopts it
+// (AdoptLeftovers) instead of starting a second one on the same branch. An adopted agent is not
+// our child: its exit is noticed by polling, not waitpid. Thread-safe.
 namespace pgbranch::cli {
 
 struct LocalComputeOptions {
@@ -42,9 +46,30 @@ class LocalComputeRuntime : public control::ComputeRuntime {
   LocalComputeRuntime(LocalComputeOptions options, ChangeFn on_change);
   ~LocalComputeRuntime() override;
 
-  // Stops agents a previous controller left running (after a crash) and lazily unmounts their
-  // mounts, so that no two PostgreSQL ever write one branch.
-  void CleanupLeftovers();
+  // Takes over the agents a previous controller left running (after a crash) whose endpoint
+  // `keep` accepts; stops the others and lazily unmounts what dead agents left mounted, so that
+  // no two PostgreSQL ever write one branch. Call before the first Start().
+  void AdoptLeftovers(const std::string& ns, const std::function<bool(const std::string&)>& keep);
+
+  // Stops every PostgreSQL, compute agent and pagefs mount under STATE/computes, whoever started
+  // them: PostgreSQL first (fast shutdown, then immediate, then SIGKILL), then the agents, then
+  // pagefs (unmount, then its flush), then lazy unmounts of what is left. For `local down` after
+  // a controller crash. Returns how many agents or postmasters it found.
+  static int StopEverything(const std::string& state_dir, int stop_timeout_seconds);
+
+  // Applies changed PostgreSQL parameters to a running compute: rewrites its config and asks
+  // the agent to reload it (SIGHUP); the agent reloads PostgreSQL, or restarts it when a
+  // parameter needs a restart (pg_settings.context postmaster). Returns true when the agent was
+  // asked; false when nothing runs or the parameters are unchanged.
+  bool UpdateParameters(const std::string& ns, const std::string& endpoint,
+                        const std::map<std::string, std::string>& parameters);
+
+  // What the agent reported about the last parameter change ("" if none): e.g. "restarted
+  // PostgreSQL to apply shared_buffers".
+  std::string ParametersMessage(const std::string& ns, const std::string& endpoint);
+
+  // The agent's status port of a running compute (0 if none).
+  int StatusPort(const std::string& ns, const std::string& endpoint);
   // Stops every compute and waits (bounded) for them to exit and for every monitor thread to be
   // done (after it, no callback runs).
   void StopAll();
@@ -56,18 +81,23 @@ class LocalComputeRuntime : public control::ComputeRuntime {
  private:
   struct Compute {
     pid_t pid = -1;
+    bool adopted = false;  // started by an earlier controller: not our child
     std::string workdir;
     int pg_port = 0;
     int status_port = 0;
     bool stop_requested = false;
     absl::Time stop_time;
     control::ComputeObservation obs;
+    std::string parameters_yaml;     // the "parameters:" section of compute.yaml
+    std::string parameters_message;  // the agent's report on the last change
     std::thread monitor;
   };
 
   void Monitor(std::string key, std::shared_ptr<Compute> c);
+  // Whether the agent exited (reaped, with its wait status, if it is our child).
+  static bool Exited(Compute* c, int* status);
   // Reads the agent's /status into `obs`; false if it did not answer.
-  bool Poll(Compute* c, control::ComputeObservation* obs);
+  bool Poll(Compute* c, control::ComputeObservation* obs, std::string* parameters_message);
 
   const LocalComputeOptions options_;
   const ChangeFn on_change_;
