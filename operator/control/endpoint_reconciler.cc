@@ -145,8 +145,12 @@ absl::StatusOr<ReconcileResult> EndpointReconciler::Reconcile(const std::string&
   const std::optional<absl::Time> start_req = RequestTime(e, kAnnotationStartRequestedAt);
   const std::optional<absl::Time> suspend_req = RequestTime(e, kAnnotationSuspendRequestedAt);
   if (start_req) last = std::max(last, *start_req);
+  // Activity is persisted (status.lastActive) only while no suspend request holds, so activity
+  // after the request means a wake superseded it: that survives a controller restart, which
+  // forgets the wake itself.
   const bool suspend_requested = suspend_req && !(act.last_wake && *act.last_wake > *suspend_req) &&
-                                 !(start_req && *start_req > *suspend_req);
+                                 !(start_req && *start_req > *suspend_req) &&
+                                 !(st.last_active && *st.last_active > *suspend_req);
   const bool busy = obs.busy || act.connections > 0;
   if (busy) last = now;
   const absl::Duration timeout = e.spec.suspend_timeout;
@@ -154,8 +158,13 @@ absl::StatusOr<ReconcileResult> EndpointReconciler::Reconcile(const std::string&
   // A starting compute is never stopped for idleness: someone is waiting for it.
   const bool want = !suspend_requested &&
                     (busy || never || now - last < timeout || obs.state == ComputeState::kStarting);
-  // Persist activity coarsely: it only matters across controller restarts.
-  if (!st.last_active || last - *st.last_active >= absl::Seconds(5)) st.last_active = last;
+  // Persist activity coarsely: it only matters across controller restarts (and at once when it
+  // is the first since a suspend request, see above).
+  if (!suspend_requested &&
+      (!st.last_active || last - *st.last_active >= absl::Seconds(5) ||
+       (suspend_req && *st.last_active <= *suspend_req && last > *suspend_req))) {
+    st.last_active = last;
+  }
 
   absl::Duration requeue = absl::Seconds(5);
   if (want) {

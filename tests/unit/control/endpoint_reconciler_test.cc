@@ -213,6 +213,35 @@ TEST_F(EndpointReconcilerTest, ASuspendRequestStopsTheComputeUntilAWakeOrStart) 
   EXPECT_EQ(State(), ComputeState::kStarting);
 }
 
+// The wake that ended a suspension is remembered across a controller restart (which forgets
+// wakes): the old request does not stop the compute again.
+TEST_F(EndpointReconcilerTest, AWakeAfterASuspendRequestSurvivesAControllerRestart) {
+  RunningEndpoint("{branch: main, suspendTimeout: 0s}");
+  Advance(absl::Seconds(1));
+  ASSERT_TRUE(store_.RequestSuspend("default", "ep").ok());
+  ReconcileEndpoint("ep");
+  computes_.FinishStopping("default/ep");
+  ReconcileEndpoint("ep");
+  Advance(absl::Seconds(1));
+  activity_.RecordWake("default/ep", Now());
+  ReconcileEndpoint("ep");
+  computes_.FinishStarting("default/ep");
+  ReconcileEndpoint("ep");
+  ASSERT_EQ(State(), ComputeState::kRunning);
+  // A new controller: new activity tracker and reconciler, same store and computes.
+  ActivityTracker fresh;
+  ReconcileContext ctx;
+  ctx.store = &store_;
+  ctx.timelines = &timelines_;
+  ctx.computes = &computes_;
+  ctx.activity = &fresh;
+  ctx.clock = &clock_;
+  EndpointReconciler restarted(ctx);
+  Advance(absl::Seconds(1));
+  ASSERT_TRUE(restarted.Reconcile("default", "ep").ok());
+  EXPECT_EQ(State(), ComputeState::kRunning);
+}
+
 TEST_F(EndpointReconcilerTest, AWriterBeingDeletedHoldsItsBranchUntilItsComputeIsGone) {
   RunningEndpoint("{branch: main}");
   ASSERT_TRUE(store_.UserDeleteEndpoint("default", "ep").ok());
