@@ -142,6 +142,10 @@ class GrpcPageStore : public PageStore {
     auto ctx = std::make_unique<grpc::ClientContext>();
     if (!options_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.token);
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    // A pageserver that restarts (local mode's controller brings it back on the same address
+    // within seconds) is waited for, not an EIO that PostgreSQL would PANIC on. Calls already
+    // sent when the connection broke still fail.
+    ctx->set_wait_for_ready(true);
     return ctx;
   }
 
