@@ -94,10 +94,9 @@ absl::Status Validate(const ComputeConfig& c) {
     if (absl::Status s = Require(*value, key); !s.ok()) return s;
   }
   if (c.workdir[0] != '/') return KeyError("workdir", "must be an absolute path");
-  // The socket path (workdir/run/.s.PGSQL.NNNNN) must fit in sockaddr_un (107 bytes).
-  if (c.workdir.size() > 80) {
-    return KeyError("workdir", "must be at most 80 characters (PostgreSQL's socket lives in it)");
-  }
+  // Any length: PostgreSQL's socket moves to a short directory when workdir/run would not fit
+  // sockaddr_un (ComputeLayout::SocketDirFor). PATH_MAX still bounds it.
+  if (c.workdir.size() > 1024) return KeyError("workdir", "must be at most 1024 characters");
   if (c.pg_port == 0) return KeyError("pg_port", "is required");
   if (absl::Status s = ValidateSqlName(c.role, "role"); !s.ok()) return s;
   if (absl::Status s = ValidateSqlName(c.database, "database"); !s.ok()) return s;
