@@ -132,21 +132,34 @@ TEST_F(LocalWorkflowsTest, SchemaChangeFromDevToProduction) {
       "0")
       << "production is untouched until the migration is replayed";
 
+  // Three-way against the parent: the change is the branch's, named by its object.
   CommandResult diff = local_->Cli({"branch", "schema-diff", "feature-loyalty"});
   ASSERT_EQ(diff.exit_code, 0) << diff.Describe();
-  EXPECT_TRUE(absl::StrContains(diff.out, "+    loyalty_tier text")) << diff.out;
-  EXPECT_TRUE(absl::StrContains(diff.out, "--- prod")) << diff.out;
+  EXPECT_TRUE(absl::StrContains(diff.out, "changed on feature-loyalty since it branched"))
+      << diff.out;
+  EXPECT_TRUE(absl::StrContains(diff.out, "== TABLE ecommerce.customers: changed")) << diff.out;
+  EXPECT_TRUE(absl::StrContains(diff.out, "+     loyalty_tier text")) << diff.out;
+  EXPECT_FALSE(absl::StrContains(diff.out, "drift")) << diff.out;
+  CommandResult gate = local_->Cli({"branch", "schema-diff", "feature-loyalty", "--exit-code"});
+  EXPECT_EQ(gate.exit_code, 1) << "CI gates on --exit-code: " << gate.Describe();
 
   // Replay on production.
   local_->Query(prod, kLoyaltyMigration);
   EXPECT_EQ(
       local_->Query(prod, "SELECT count(*) FROM ecommerce.customers WHERE loyalty_tier = 'silver'"),
       local_->Query(dev, "SELECT count(*) FROM ecommerce.customers WHERE loyalty_tier = 'silver'"));
-  CommandResult same = local_->Cli({"branch", "schema-diff", "feature-loyalty"});
+  // Two-way, the schemas are now the same; three-way, both sides made the same change.
+  CommandResult same =
+      local_->Cli({"branch", "schema-diff", "feature-loyalty", "--two-way", "--exit-code"});
   ASSERT_EQ(same.exit_code, 0) << same.Describe();
   EXPECT_TRUE(absl::StrContains(same.out, "no schema differences")) << same.out;
-  web::json::value j = local_->CliJson({"branch", "schema-diff", "feature-loyalty"});
+  web::json::value j = local_->CliJson({"branch", "schema-diff", "feature-loyalty", "--two-way"});
   EXPECT_TRUE(j.at("identical").as_bool());
+  web::json::value three = local_->CliJson({"branch", "schema-diff", "feature-loyalty"});
+  ASSERT_EQ(three.at("changes").size(), 1u) << three.serialize();
+  EXPECT_EQ(three.at("changes")[0].at("object").as_string(), "TABLE ecommerce.customers");
+  EXPECT_EQ(three.at("changes")[0].at("side").as_string(), "both");
+  EXPECT_FALSE(three.at("changes")[0].at("conflict").as_bool());
 }
 
 TEST_F(LocalWorkflowsTest, DriftShowsAndAResetFromTheUpdatedParentHasBothChanges) {
@@ -160,10 +173,22 @@ TEST_F(LocalWorkflowsTest, DriftShowsAndAResetFromTheUpdatedParentHasBothChanges
   // Meanwhile production gains a column.
   local_->Query(prod, "ALTER TABLE ecommerce.orders ADD COLUMN IF NOT EXISTS gift_note text");
 
+  // Three-way: the parent's new column is drift, not the branch dropping it; the two changes to
+  // one table touch different columns, so they do not conflict.
   CommandResult diff = local_->Cli({"branch", "schema-diff", "feature-discount"});
   ASSERT_EQ(diff.exit_code, 0) << diff.Describe();
-  EXPECT_TRUE(absl::StrContains(diff.out, "-    gift_note text")) << "drift: " << diff.out;
-  EXPECT_TRUE(absl::StrContains(diff.out, "+    discount_cents integer")) << diff.out;
+  EXPECT_FALSE(absl::StrContains(diff.out, "-     gift_note text")) << "drift: " << diff.out;
+  EXPECT_TRUE(absl::StrContains(diff.out, "== TABLE ecommerce.orders: changed (compatible)"))
+      << diff.out;
+  EXPECT_TRUE(absl::StrContains(diff.out, "+     gift_note text")) << diff.out;
+  EXPECT_TRUE(absl::StrContains(diff.out, "+     discount_cents integer")) << diff.out;
+  web::json::value j = local_->CliJson({"branch", "schema-diff", "feature-discount"});
+  ASSERT_EQ(j.at("changes").size(), 1u) << j.serialize();
+  EXPECT_EQ(j.at("changes")[0].at("side").as_string(), "both");
+  EXPECT_EQ(j.at("conflicts").as_integer(), 0);
+  // Two-way (the old view) shows the parent's column as missing on the branch.
+  CommandResult two = local_->Cli({"branch", "schema-diff", "feature-discount", "--two-way"});
+  EXPECT_TRUE(absl::StrContains(two.out, "-     gift_note text")) << two.out;
 
   // Re-branch from the updated parent (reset keeps the connection string), re-apply the change.
   CommandResult reset = local_->Cli({"branch", "reset", "feature-discount"});
@@ -176,9 +201,10 @@ TEST_F(LocalWorkflowsTest, DriftShowsAndAResetFromTheUpdatedParentHasBothChanges
                           "IN ('gift_note', 'discount_cents')"),
             "discount_cents,gift_note");
   CommandResult after = local_->Cli({"branch", "schema-diff", "feature-discount"});
-  EXPECT_TRUE(absl::StrContains(after.out, "+    discount_cents")) << after.out;
-  // No drift left: the parent's column is on the branch too (only the trailing comma differs).
-  EXPECT_TRUE(absl::StrContains(after.out, "+    gift_note text,")) << after.out;
+  EXPECT_TRUE(absl::StrContains(after.out, "+     discount_cents")) << after.out;
+  // No drift left: the branch point is the updated parent, which has gift_note.
+  EXPECT_FALSE(absl::StrContains(after.out, "drift")) << after.out;
+  EXPECT_FALSE(absl::StrContains(after.out, "gift_note")) << after.out;
 }
 
 TEST_F(LocalWorkflowsTest, CiEphemeralBranchesExpireWithTheirComputes) {
