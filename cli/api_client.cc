@@ -1,6 +1,7 @@
 #include "cli/api_client.h"
 
 #include "absl/strings/str_cat.h"
+#include "cli/api_errors.h"
 #include "operator/model/json.h"
 
 namespace pgbranch::cli {
@@ -38,18 +39,27 @@ absl::StatusOr<web::json::value> ApiClient::Call(const std::string& method, cons
     if (code >= 200 && code < 300) return v;
     std::string message = control::JsonString(v, "message");
     if (message.empty()) message = absl::StrCat("HTTP ", code);
+    absl::Status error;
     switch (code) {
       case 404:
-        return absl::NotFoundError(message);
+        error = absl::NotFoundError(message);
+        break;
       case 400:
-        return absl::InvalidArgumentError(message);
+        error = absl::InvalidArgumentError(message);
+        break;
       case 409:
-        return absl::FailedPreconditionError(message);
+        error = control::JsonString(v, "reason") == "AlreadyExists"
+                    ? absl::AlreadyExistsError(message)
+                    : absl::FailedPreconditionError(message);
+        break;
       case 503:
-        return absl::UnavailableError(message);
+        error = absl::UnavailableError(message);
+        break;
       default:
-        return absl::InternalError(message);
+        error = absl::InternalError(message);
     }
+    return WithApiErrorFields(error, control::JsonString(v, "field"),
+                              control::JsonString(v, "detail"));
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("cannot reach the local controller at ", base_url_,
                                                " (", e.what(),

@@ -6,7 +6,9 @@
 #include "common/cpprest.h"
 
 // The CLI's client of the local controller API (docs/local-mode-internals.md). Errors come back
-// as statuses whose message is the controller's sentence for a person.
+// as statuses whose message is the controller's sentence for a person, with the offending field
+// and the bare reason attached (cli/api_errors.h); 409 AlreadyExists is ALREADY_EXISTS, other
+// conflicts FAILED_PRECONDITION.
 namespace pgbranch::cli {
 
 class ApiClient {

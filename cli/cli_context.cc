@@ -16,10 +16,10 @@
 
 namespace pgbranch::cli {
 
-absl::StatusOr<CliContext> CliContext::FromArgs(pagectl::Args& args) {
+absl::StatusOr<CliContext> CliContext::Create(const std::string& state_dir, bool json) {
   CliContext ctx;
-  if (auto d = args.Flag("state-dir")) {
-    ctx.state_dir_ = *d;
+  if (!state_dir.empty()) {
+    ctx.state_dir_ = state_dir;
   } else if (const char* home = std::getenv("PGBRANCH_HOME"); home && *home) {
     ctx.state_dir_ = home;
   } else if (::geteuid() == 0) {
@@ -32,13 +32,7 @@ absl::StatusOr<CliContext> CliContext::FromArgs(pagectl::Args& args) {
   std::error_code ec;
   ctx.state_dir_ = std::filesystem::absolute(ctx.state_dir_, ec).lexically_normal().string();
   if (!ctx.state_dir_.empty() && ctx.state_dir_.back() == '/') ctx.state_dir_.pop_back();
-  if (auto o = args.Flag("o")) {
-    if (*o == "json") {
-      ctx.json_ = true;
-    } else if (*o != "table") {
-      return pagectl::UsageError(absl::StrCat("-o takes table or json, not \"", *o, "\""));
-    }
-  }
+  ctx.json_ = json;
   return ctx;
 }
 

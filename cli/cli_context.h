@@ -5,7 +5,6 @@
 #include "absl/status/statusor.h"
 #include "cli/api_client.h"
 #include "common/cpprest.h"
-#include "pageserver/pagectl/args.h"
 
 // What every pgbranch command needs: the state directory, the running local instance (from
 // STATE/local.json), the controller client, the output format and the credentials.
@@ -25,8 +24,8 @@ struct LocalInstance {
 
 class CliContext {
  public:
-  // Takes --state-dir and -o from `args`.
-  static absl::StatusOr<CliContext> FromArgs(pagectl::Args& args);
+  // `state_dir`: the --state-dir flag ("": $PGBRANCH_HOME, else the default); `json`: -o json.
+  static absl::StatusOr<CliContext> Create(const std::string& state_dir, bool json);
 
   const std::string& state_dir() const { return state_dir_; }
   bool json() const { return json_; }

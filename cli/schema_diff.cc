@@ -315,24 +315,4 @@ absl::StatusOr<bool> SchemaDiff(const CliContext& ctx, const SchemaDiffOptions& 
   return true;
 }
 
-// Until the CLI moves onto CLI11 (cli/main.cc): the pagectl::Args entry point.
-absl::Status RunSchemaDiff(const CliContext& ctx, pagectl::Args& args) {
-  SchemaDiffOptions o;
-  o.branch = args.Positional(2);
-  o.against = args.Flag("against").value_or("");
-  o.two_way = args.Bool("two-way");
-  o.exit_code = args.Bool("exit-code");
-  PGB_RETURN_IF_ERROR(args.CheckAllUsed(3));
-  if (o.branch.empty()) {
-    return pagectl::UsageError(
-        "usage: pgbranch branch schema-diff NAME [--against OTHER] [--two-way] [--exit-code]");
-  }
-  PGB_ASSIGN_OR_RETURN(bool differs, SchemaDiff(ctx, o));
-  if (differs && o.exit_code) {
-    std::cout.flush();
-    std::exit(1);
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace pgbranch::cli

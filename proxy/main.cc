@@ -18,8 +18,8 @@
 
 #include <cstdio>
 #include <fstream>
-#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -28,6 +28,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "cli/flags.h"
+#include "cli/version.h"
 #include "common/log.h"
 #include "common/stop_signals.h"
 #include "operator/kube/kube_config.h"
@@ -50,119 +52,26 @@ namespace {
 using namespace pgbranch;
 using namespace pgbranch::proxy;
 
-constexpr char kUsage[] =
-    "usage: pgbranch-proxy --control URL [--listen HOST:PORT] [--port-file F]\n"
-    "       pgbranch-proxy --kubernetes [--kubeconfig F] [--namespaces a,b]\n"
-    "                      [--listen HOST:PORT] [--port-file F]\n"
-    "   both forms also take:\n"
-    "                      [--tls-cert F --tls-key F] [--metrics-listen ADDR]\n"
-    "                      [--wake-timeout D] [--startup-timeout D] [--connect-timeout D]\n"
-    "                      [--relay auto|sockmap|threads|epoll] [--relay-threads N]\n"
-    "                      [--log-level debug|info|warning|error]\n"
-    "\n"
-    "  --control URL        the controller's API, e.g. http://127.0.0.1:55400 (local mode)\n"
-    "  --kubernetes         Kubernetes mode: read Endpoints and compute Pods from the API\n"
-    "                       server and wake an endpoint by setting its annotation\n"
-    "                       pgbranch.io/wake-requested-at (exactly one of --control and\n"
-    "                       --kubernetes)\n"
-    "  --kubeconfig F       with --kubernetes: kubeconfig file (default: $KUBECONFIG, else the\n"
-    "                       in-cluster ServiceAccount, else ~/.kube/config)\n"
-    "  --namespaces a,b     with --kubernetes: namespaces to serve (default: the pod's own\n"
-    "                       namespace in-cluster, else the kubeconfig context's, else\n"
-    "                       default; \"\" = all namespaces). Plain endpoint names resolve in\n"
-    "                       the first one listed\n"
-    "  --listen HOST:PORT   main port (default 127.0.0.1:55432; port 0: the kernel picks);\n"
-    "                       per-endpoint ports from the controller open on the same host\n"
-    "  --port-file F        write the bound main port to F once listening\n"
-    "  --tls-cert/--tls-key PEM certificate chain and key: answer SSLRequest with TLS\n"
-    "                       (without them SSLRequest gets 'N')\n"
-    "  --wake-timeout D     how long a client waits for its endpoint to wake (default 60s)\n"
-    "  --startup-timeout D  how long a client may take to send its startup packet (default 30s)\n"
-    "  --connect-timeout D  TCP connect to an endpoint's PostgreSQL (default 10s)\n"
-    "  --relay MODE         plain-TCP data path once a session is established: sockmap (the\n"
-    "                       kernel forwards between the two sockets, BPF sockmap; needs root or\n"
-    "                       CAP_BPF+CAP_NET_ADMIN; experimental), threads (default: a blocking\n"
-    "                       thread per direction), epoll (--relay-threads N shared epoll\n"
-    "                       workers), or auto (sockmap when the kernel allows it, else threads)\n"
-    "\n"
+constexpr char kFooter[] =
     "Routing keys, in order: the per-endpoint port the client connected to; options=endpoint=NAME\n"
     "(or --endpoint=NAME) in the startup options, removed before forwarding; the first label of\n"
     "the TLS SNI host name when it has two or more labels (dev.db.example.com -> dev).\n"
     "With --kubernetes the name is NAME.NAMESPACE or NAME (options=endpoint=dev.team); there\n"
-    "are no per-endpoint ports.\n";
+    "are no per-endpoint ports.\n"
+    "Bad flags exit 2; failing to start (port in use, bad certificate) exits 1.";
 
 struct Flags {
-  std::map<std::string, std::string> values;
+  std::string control, kubeconfig, port_file, tls_cert, tls_key, metrics_listen;
+  bool kubernetes = false;
+  std::optional<std::string> namespaces;  // "" = all namespaces
+  std::string listen = "127.0.0.1:55432";
+  absl::Duration wake_timeout = absl::Seconds(60);
+  absl::Duration startup_timeout = absl::Seconds(30);
+  absl::Duration connect_timeout = absl::Seconds(10);
+  std::string relay = "threads";
+  int relay_threads = 1;
+  std::string log_level = "info";
 };
-
-bool ParseFlags(int argc, char** argv, Flags* f, std::string* error) {
-  static const char* kValued[] = {"--control",      "--listen",          "--port-file",
-                                  "--tls-cert",     "--tls-key",         "--metrics-listen",
-                                  "--wake-timeout", "--startup-timeout", "--connect-timeout",
-                                  "--log-level",    "--relay",           "--relay-threads",
-                                  "--kubeconfig",   "--namespaces"};
-  static const char* kBoolean[] = {"--kubernetes"};
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      *error = "";
-      return false;
-    }
-    if (a.rfind("--", 0) != 0) {
-      *error = absl::StrCat("unexpected argument ", a);
-      return false;
-    }
-    std::string name = a, value;
-    bool inline_value = false;
-    if (auto eq = a.find('='); eq != std::string::npos) {
-      name = a.substr(0, eq);
-      value = a.substr(eq + 1);
-      inline_value = true;
-    }
-    bool boolean = false;
-    for (const char* k : kBoolean) boolean = boolean || name == k;
-    if (boolean) {
-      if (inline_value) {
-        *error = absl::StrCat(name, " takes no value");
-        return false;
-      }
-      f->values[name] = "true";
-      continue;
-    }
-    bool known = false;
-    for (const char* k : kValued) known = known || name == k;
-    if (!known) {
-      *error = absl::StrCat("unknown flag ", a);
-      return false;
-    }
-    if (!inline_value) {
-      if (i + 1 >= argc) {
-        *error = absl::StrCat(name, " needs a value");
-        return false;
-      }
-      value = argv[++i];
-    }
-    f->values[name] = value;
-  }
-  bool control = f->values.count("--control") > 0;
-  bool kubernetes = f->values.count("--kubernetes") > 0;
-  if (control == kubernetes) {
-    *error = control ? "--control and --kubernetes exclude each other: pick one"
-                     : "one of --control URL (local mode) or --kubernetes is required";
-    return false;
-  }
-  for (const char* k : {"--kubeconfig", "--namespaces"}) {
-    if (!kubernetes && f->values.count(k)) {
-      *error = absl::StrCat(k, " only applies with --kubernetes");
-      return false;
-    }
-  }
-  if (f->values.count("--tls-cert") != f->values.count("--tls-key")) {
-    *error = "--tls-cert and --tls-key go together";
-    return false;
-  }
-  return true;
-}
 
 // "60s", "500ms", "2m" (absl durations) or a plain number of seconds.
 bool ParseDurationFlag(const std::string& s, absl::Duration* d) {
@@ -173,6 +82,84 @@ bool ParseDurationFlag(const std::string& s, absl::Duration* d) {
     return false;
   }
   return *d > absl::ZeroDuration();
+}
+
+CLI::Option* AddDuration(CLI::App& app, const std::string& name, absl::Duration* out,
+                         const std::string& help) {
+  return app
+      .add_option_function<std::string>(
+          name,
+          [name, out](const std::string& v) {
+            if (!ParseDurationFlag(v, out)) {
+              throw CLI::ValidationError(
+                  name, "\"" + v + "\" is not a positive duration (like 30s, 500ms or 2m)");
+            }
+          },
+          help)
+      ->type_name("D");
+}
+
+// The command line (cli/flags.h): everything is validated here, before anything starts.
+void DefineFlags(CLI::App& app, Flags* f) {
+  cli::ConfigureApp(app);
+  app.description(
+      "The PostgreSQL-protocol proxy with wake-on-connect: routes each client connection to its\n"
+      "endpoint, wakes the endpoint through the controller and relays bytes to its PostgreSQL.");
+  app.footer(kFooter);
+  app.set_version_flag("--version", cli::Version(), "print the version and exit");
+  auto* control = app.add_option("--control", f->control,
+                                 "the controller's API, e.g. http://127.0.0.1:55400 (local mode)")
+                      ->type_name("URL");
+  auto* kubernetes =
+      app.add_flag("--kubernetes", f->kubernetes,
+                   "Kubernetes mode: read Endpoints and compute Pods from the API server and wake "
+                   "an endpoint by setting its annotation pgbranch.io/wake-requested-at")
+          ->excludes(control);
+  app.add_option("--kubeconfig", f->kubeconfig,
+                 "with --kubernetes: kubeconfig file (default: $KUBECONFIG, else the in-cluster "
+                 "ServiceAccount, else ~/.kube/config)")
+      ->type_name("F")
+      ->needs(kubernetes);
+  app.add_option("--namespaces", f->namespaces,
+                 "with --kubernetes: namespaces to serve (default: the pod's own namespace "
+                 "in-cluster, else the kubeconfig context's, else default; \"\" = all). Plain "
+                 "endpoint names resolve in the first one listed")
+      ->type_name("a,b")
+      ->needs(kubernetes);
+  app.add_option("--listen", f->listen,
+                 "main port (default 127.0.0.1:55432; port 0: the kernel picks); per-endpoint "
+                 "ports from the controller open on the same host")
+      ->type_name("HOST:PORT");
+  app.add_option("--port-file", f->port_file, "write the bound main port to F once listening")
+      ->type_name("F");
+  auto* cert = app.add_option("--tls-cert", f->tls_cert,
+                              "PEM certificate chain: answer SSLRequest with TLS (without it "
+                              "SSLRequest gets 'N')")
+                   ->type_name("F");
+  auto* key = app.add_option("--tls-key", f->tls_key, "PEM key of --tls-cert")->type_name("F");
+  cert->needs(key);
+  key->needs(cert);
+  app.add_option("--metrics-listen", f->metrics_listen, "serve Prometheus metrics on ADDR")
+      ->type_name("ADDR");
+  AddDuration(app, "--wake-timeout", &f->wake_timeout,
+              "how long a client waits for its endpoint to wake (default 60s)");
+  AddDuration(app, "--startup-timeout", &f->startup_timeout,
+              "how long a client may take to send its startup packet (default 30s)");
+  AddDuration(app, "--connect-timeout", &f->connect_timeout,
+              "TCP connect to an endpoint's PostgreSQL (default 10s)");
+  app.add_option("--relay", f->relay,
+                 "plain-TCP data path once a session is established: sockmap (the kernel "
+                 "forwards between the two sockets, BPF sockmap; needs root or "
+                 "CAP_BPF+CAP_NET_ADMIN; experimental), threads (default: a blocking thread per "
+                 "direction), epoll (--relay-threads N shared epoll workers), or auto (sockmap "
+                 "when the kernel allows it, else threads)")
+      ->type_name("MODE")
+      ->check(CLI::IsMember({"auto", "sockmap", "threads", "epoll"}));
+  app.add_option("--relay-threads", f->relay_threads, "epoll workers (default 1)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--log-level", f->log_level, "debug, info, warning or error")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
 }
 
 std::string list_or_all(const std::vector<std::string>& namespaces) {
@@ -186,27 +173,17 @@ int Fail(const std::string& message) {
 }
 
 int Run(const Flags& f) {
-  auto get = [&](const char* name, const std::string& def = "") {
-    auto it = f.values.find(name);
-    return it == f.values.end() ? def : it->second;
-  };
-  std::string level = get("--log-level", "info");
+  const std::string& level = f.log_level;
   SetLogLevel(level == "debug"     ? LogLevel::kDebug
               : level == "warning" ? LogLevel::kWarning
               : level == "error"   ? LogLevel::kError
                                    : LogLevel::kInfo);
 
   SessionConfig config;
-  for (auto [flag, def, out] : {std::tuple{"--wake-timeout", "60s", &config.wake_timeout},
-                                std::tuple{"--startup-timeout", "30s", &config.startup_timeout},
-                                std::tuple{"--connect-timeout", "10s", &config.connect_timeout}}) {
-    if (!ParseDurationFlag(get(flag, def), out)) {
-      fprintf(stderr, "pgbranch-proxy: %s: '%s' is not a positive duration (e.g. 30s)\n", flag,
-              get(flag).c_str());
-      return 2;
-    }
-  }
-  absl::StatusOr<HostPort> listen = ParseHostPort(get("--listen", "127.0.0.1:55432"));
+  config.wake_timeout = f.wake_timeout;
+  config.startup_timeout = f.startup_timeout;
+  config.connect_timeout = f.connect_timeout;
+  absl::StatusOr<HostPort> listen = ParseHostPort(f.listen);
   if (!listen.ok()) {
     fprintf(stderr, "pgbranch-proxy: --listen: %s\n",
             std::string(listen.status().message()).c_str());
@@ -216,8 +193,8 @@ int Run(const Flags& f) {
       listen->host.empty() || listen->host == "0.0.0.0" ? "127.0.0.1" : listen->host;
 
   std::unique_ptr<TlsContext> tls;
-  if (!get("--tls-cert").empty()) {
-    auto loaded = TlsContext::Load(get("--tls-cert"), get("--tls-key"));
+  if (!f.tls_cert.empty()) {
+    auto loaded = TlsContext::Load(f.tls_cert, f.tls_key);
     if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
     tls = std::move(*loaded);
     config.tls = tls.get();
@@ -227,8 +204,8 @@ int Run(const Flags& f) {
   std::unique_ptr<kube::RestKubeClient> kube_client;
   std::unique_ptr<ControlClient> control_client;
   std::string control_desc;
-  if (f.values.count("--kubernetes")) {
-    auto kc = kube::KubeConfig::Load(get("--kubeconfig"));
+  if (f.kubernetes) {
+    auto kc = kube::KubeConfig::Load(f.kubeconfig);
     if (!kc.ok()) return Fail(absl::StrCat("--kubernetes: ", kc.status().message()));
     kube::RestKubeClient::Options kopts;
     kopts.user_agent = "pgbranch-proxy";
@@ -237,9 +214,9 @@ int Run(const Flags& f) {
     kube_client = std::move(*client);
     KubeControlClient::Options kopt;
     kopt.wake_timeout = config.wake_timeout;
-    if (f.values.count("--namespaces")) {
+    if (f.namespaces.has_value()) {
       kopt.namespaces.clear();
-      std::string list = get("--namespaces");
+      const std::string& list = *f.namespaces;
       if (list.empty()) {
         kopt.namespaces = {""};
       } else {
@@ -265,33 +242,26 @@ int Run(const Flags& f) {
                                 list_or_all(kopt.namespaces), ")");
     control_client = std::move(kcc);
   } else {
-    auto http = HttpControlClient::Create(get("--control"), config.wake_timeout);
+    auto http = HttpControlClient::Create(f.control, config.wake_timeout);
     if (!http.ok()) {
       fprintf(stderr, "pgbranch-proxy: %s\n", std::string(http.status().message()).c_str());
       return 2;
     }
     control_client = std::move(*http);
-    control_desc = get("--control");
+    control_desc = f.control;
   }
   ControlClient* control = control_client.get();
 
   ProxyMetrics metrics;
-  if (!get("--metrics-listen").empty()) {
-    absl::Status s = metrics.Expose(get("--metrics-listen"));
+  if (!f.metrics_listen.empty()) {
+    absl::Status s = metrics.Expose(f.metrics_listen);
     if (!s.ok()) return Fail(s.ToString());
   }
   // Default: user-space threads. The kernel splice (sockmap) is opt-in: it measured only ~20%
   // less proxy overhead here and has a narrow window in which an unsolicited server message
   // (NOTIFY) arriving between the two map inserts could be lost (proxy/README.md).
-  std::string relay_mode = get("--relay", "threads");
-  int relay_threads = 1;
-  if ((relay_mode != "auto" && relay_mode != "sockmap" && relay_mode != "epoll" &&
-       relay_mode != "threads") ||
-      !absl::SimpleAtoi(get("--relay-threads", "1"), &relay_threads) || relay_threads < 1) {
-    fprintf(stderr,
-            "pgbranch-proxy: --relay is auto, sockmap, threads or epoll; --relay-threads >= 1\n");
-    return 2;
-  }
+  std::string relay_mode = f.relay;
+  const int relay_threads = f.relay_threads;
   std::unique_ptr<SockmapRelay> sockmap_relay;
   std::string relay_reason;
   if (relay_mode == "auto" || relay_mode == "sockmap") {
@@ -326,11 +296,11 @@ int Run(const Flags& f) {
                                                         epoll_relay.get(), sockmap_relay.get()});
   absl::Status s = server->Start(listen->host, listen->port);
   if (!s.ok()) return Fail(s.ToString());
-  if (!get("--port-file").empty()) {
-    std::string tmp = get("--port-file") + ".tmp";
+  if (!f.port_file.empty()) {
+    std::string tmp = f.port_file + ".tmp";
     std::ofstream(tmp) << server->main_port() << "\n";
-    if (std::rename(tmp.c_str(), get("--port-file").c_str()) != 0) {
-      return Fail(absl::StrCat("cannot write the port file ", get("--port-file")));
+    if (std::rename(tmp.c_str(), f.port_file.c_str()) != 0) {
+      return Fail(absl::StrCat("cannot write the port file ", f.port_file));
     }
   }
 
@@ -345,7 +315,7 @@ int Run(const Flags& f) {
                       {"control", control_desc},
                       {"tls", tls ? "on" : "off"},
                       {"wake_timeout", absl::FormatDuration(config.wake_timeout)},
-                      {"metrics", get("--metrics-listen")}});
+                      {"metrics", f.metrics_listen}});
 
   int sig = ::pgbranch::WaitForStopSignal();
   LogInfo("Shutting down", {{"signal", std::to_string(sig)},
@@ -374,14 +344,13 @@ int main(int argc, char** argv) {
   pgbranch::BlockStopSignals();
 
   Flags flags;
-  std::string error;
-  if (!ParseFlags(argc, argv, &flags, &error)) {
-    if (error.empty()) {
-      fputs(kUsage, stdout);
-      return 0;
+  CLI::App app("", "pgbranch-proxy");
+  DefineFlags(app, &flags);
+  app.callback([&flags] {
+    if (flags.control.empty() && !flags.kubernetes) {
+      throw CLI::RequiredError("one of --control URL (local mode) or --kubernetes");
     }
-    fprintf(stderr, "pgbranch-proxy: %s\n%s", error.c_str(), kUsage);
-    return 2;
-  }
+  });
+  if (std::optional<int> exit_code = cli::ParseCommandLine(app, argc, argv)) return *exit_code;
   return Run(flags);
 }

@@ -16,14 +16,15 @@
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
-#include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "cli/flags.h"
+#include "cli/version.h"
 #include "common/log.h"
 #include "pageserver/pagefs/fuse_bridge.h"
 #include "pageserver/pagefs/page_store.h"
@@ -34,79 +35,54 @@ namespace {
 
 using namespace pgbranch;
 
-constexpr char kUsage[] =
-    "usage: pagefs --pageserver ADDR --tenant T --timeline X [--token-file F] [--tls-ca F]\n"
-    "              [--read-only [--lsn L | --at RFC3339]] [--cache-mb N] [--dirty-mb N]\n"
-    "              [--metrics-listen ADDR] [--foreground] [--log-level L] MOUNTPOINT\n";
-
 struct Flags {
-  std::map<std::string, std::string> values;
+  std::string pageserver, tenant, timeline, token_file, tls_ca, at, metrics_listen;
+  std::string log_level = "info";
+  uint64_t lsn = 0;  // 0: not given
+  std::optional<uint64_t> cache_mb, dirty_mb;
   bool read_only = false;
   bool foreground = false;
   std::string mountpoint;
 };
 
-bool ParseFlags(int argc, char** argv, Flags* f, std::string* error) {
-  static const char* kValued[] = {
-      "--pageserver", "--tenant",   "--timeline", "--token-file",     "--tls-ca",   "--lsn",
-      "--at",         "--cache-mb", "--dirty-mb", "--metrics-listen", "--log-level"};
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--read-only") {
-      f->read_only = true;
-    } else if (a == "--foreground" || a == "-f") {
-      f->foreground = true;
-    } else if (a == "--help" || a == "-h") {
-      *error = "";
-      return false;
-    } else if (a.rfind("--", 0) == 0) {
-      std::string name = a, value;
-      bool inline_value = false;
-      if (auto eq = a.find('='); eq != std::string::npos) {
-        name = a.substr(0, eq);
-        value = a.substr(eq + 1);
-        inline_value = true;
-      }
-      bool known = false;
-      for (const char* k : kValued) known = known || name == k;
-      if (!known) {
-        *error = absl::StrCat("unknown flag ", a);
-        return false;
-      }
-      if (!inline_value) {
-        if (i + 1 >= argc) {
-          *error = absl::StrCat(name, " needs a value");
-          return false;
-        }
-        value = argv[++i];
-      }
-      f->values[name] = value;
-    } else if (f->mountpoint.empty()) {
-      f->mountpoint = a;
-    } else {
-      *error = absl::StrCat("unexpected argument ", a);
-      return false;
-    }
-  }
-  for (const char* required : {"--pageserver", "--tenant", "--timeline"}) {
-    if (!f->values.count(required)) {
-      *error = absl::StrCat(required, " is required");
-      return false;
-    }
-  }
-  if (f->mountpoint.empty()) {
-    *error = "MOUNTPOINT is required";
-    return false;
-  }
-  if (!f->read_only && (f->values.count("--lsn") || f->values.count("--at"))) {
-    *error = "--lsn and --at need --read-only (a read-write mount always writes at the head)";
-    return false;
-  }
-  if (f->values.count("--lsn") && f->values.count("--at")) {
-    *error = "give --lsn or --at, not both";
-    return false;
-  }
-  return true;
+// The command line (cli/flags.h): everything is validated here, before anything is mounted.
+void DefineFlags(CLI::App& app, Flags* f) {
+  cli::ConfigureApp(app);
+  app.description(
+      "Mounts one pageserver timeline as a POSIX directory for unmodified PostgreSQL.\n"
+      "A read-write mount acquires the timeline's writer generation (fencing any older writer);\n"
+      "a read-only mount serves one fixed LSN. SIGTERM or an unmount flushes and exits 0.");
+  app.set_version_flag("--version", cli::Version(), "print the version and exit");
+  app.add_option("--pageserver", f->pageserver, "pageserver address, host:port")
+      ->required()
+      ->type_name("ADDR");
+  app.add_option("--tenant", f->tenant, "tenant ID")->required()->type_name("T");
+  app.add_option("--timeline", f->timeline, "timeline ID")->required()->type_name("X");
+  app.add_option("--token-file", f->token_file, "bearer token for the pageserver")->type_name("F");
+  app.add_option("--tls-ca", f->tls_ca, "connect with TLS, trusting this CA")->type_name("F");
+  auto* ro = app.add_flag("--read-only", f->read_only,
+                          "mount read-only at one LSN (the head if "
+                          "neither --lsn nor --at)");
+  auto* lsn = app.add_option("--lsn", f->lsn, "with --read-only: the LSN (0/1A2B3C8 or decimal)")
+                  ->transform(cli::LsnValidator())
+                  ->check(CLI::PositiveNumber)
+                  ->needs(ro);
+  app.add_option("--at", f->at, "with --read-only: the timeline as of this RFC 3339 time")
+      ->check(cli::Rfc3339Validator())
+      ->needs(ro)
+      ->excludes(lsn);
+  app.add_option("--cache-mb", f->cache_mb, "page cache size")->type_name("N");
+  app.add_option("--dirty-mb", f->dirty_mb, "dirty pages held before a commit (1..60)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 60));
+  app.add_option("--metrics-listen", f->metrics_listen, "serve Prometheus metrics on ADDR")
+      ->type_name("ADDR");
+  app.add_flag("-f,--foreground", f->foreground,
+               "stay in the foreground (default: detach once "
+               "mounted)");
+  app.add_option("--log-level", f->log_level, "debug, info, warning or error")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+  app.add_option("MOUNTPOINT", f->mountpoint, "an existing directory")->required();
 }
 
 std::string ReadWholeFile(const std::string& path, bool* ok) {
@@ -134,55 +110,37 @@ int Fail(const std::string& message) {
 }
 
 int Run(const Flags& f) {
-  auto get = [&](const char* name, const std::string& def = "") {
-    auto it = f.values.find(name);
-    return it == f.values.end() ? def : it->second;
-  };
-  std::string level = get("--log-level", "info");
+  const std::string& level = f.log_level;
   SetLogLevel(level == "debug"     ? LogLevel::kDebug
               : level == "warning" ? LogLevel::kWarning
               : level == "error"   ? LogLevel::kError
                                    : LogLevel::kInfo);
 
   pagefs::GrpcPageStoreOptions so;
-  so.address = get("--pageserver");
-  so.tenant_id = get("--tenant");
-  so.timeline_id = get("--timeline");
-  if (!get("--token-file").empty()) {
+  so.address = f.pageserver;
+  so.tenant_id = f.tenant;
+  so.timeline_id = f.timeline;
+  if (!f.token_file.empty()) {
     bool ok;
-    so.token = std::string(absl::StripAsciiWhitespace(ReadWholeFile(get("--token-file"), &ok)));
-    if (!ok) return Fail(absl::StrCat("cannot read the token file ", get("--token-file")));
+    so.token = std::string(absl::StripAsciiWhitespace(ReadWholeFile(f.token_file, &ok)));
+    if (!ok) return Fail(absl::StrCat("cannot read the token file ", f.token_file));
   }
-  if (!get("--tls-ca").empty()) {
+  if (!f.tls_ca.empty()) {
     bool ok;
-    so.tls_ca_pem = ReadWholeFile(get("--tls-ca"), &ok);
-    if (!ok) return Fail(absl::StrCat("cannot read the CA file ", get("--tls-ca")));
+    so.tls_ca_pem = ReadWholeFile(f.tls_ca, &ok);
+    if (!ok) return Fail(absl::StrCat("cannot read the CA file ", f.tls_ca));
   }
   pagefs::PageFsOptions po;
   po.read_only = f.read_only;
-  uint64_t n;
-  if (!get("--lsn").empty()) {
-    if (!absl::SimpleAtoi(get("--lsn"), &n) || n == 0) return Fail("--lsn must be a positive LSN");
-    po.lsn = n;
-  }
-  if (!get("--at").empty()) {
+  if (f.lsn != 0) po.lsn = f.lsn;
+  if (!f.at.empty()) {
     absl::Time t;
     std::string err;
-    if (!absl::ParseTime(absl::RFC3339_full, get("--at"), &t, &err)) {
-      return Fail(absl::StrCat("--at: '", get("--at"), "' is not an RFC 3339 time (", err, ")"));
-    }
+    if (!absl::ParseTime(absl::RFC3339_full, f.at, &t, &err)) return Fail("--at: " + err);
     po.at_micros = absl::ToUnixMicros(t);
   }
-  if (!get("--cache-mb").empty()) {
-    if (!absl::SimpleAtoi(get("--cache-mb"), &n)) return Fail("--cache-mb must be a number");
-    po.cache_bytes = n << 20;
-  }
-  if (!get("--dirty-mb").empty()) {
-    if (!absl::SimpleAtoi(get("--dirty-mb"), &n) || n == 0 || n > 60) {
-      return Fail("--dirty-mb must be 1..60");
-    }
-    po.dirty_limit_bytes = n << 20;
-  }
+  if (f.cache_mb) po.cache_bytes = *f.cache_mb << 20;
+  if (f.dirty_mb) po.dirty_limit_bytes = *f.dirty_mb << 20;
   po.mount_uid = getuid();
   po.mount_gid = getgid();
 
@@ -196,8 +154,8 @@ int Run(const Flags& f) {
                              " from ", so.address, ": ", s.ToString()));
   }
 
-  if (!get("--metrics-listen").empty()) {
-    s = metrics.Expose(get("--metrics-listen"));
+  if (!f.metrics_listen.empty()) {
+    s = metrics.Expose(f.metrics_listen);
     if (!s.ok()) return Fail(s.ToString());
   }
   pfs.set_commit_observer([&metrics](double seconds) { metrics.ObserveCommit(seconds); });
@@ -266,15 +224,9 @@ int Run(const Flags& f) {
 
 int main(int argc, char** argv) {
   Flags flags;
-  std::string error;
-  if (!ParseFlags(argc, argv, &flags, &error)) {
-    if (error.empty()) {
-      fputs(kUsage, stdout);
-      return 0;
-    }
-    fprintf(stderr, "pagefs: %s\n%s", error.c_str(), kUsage);
-    return 2;
-  }
+  CLI::App app("", "pagefs");
+  DefineFlags(app, &flags);
+  if (std::optional<int> exit_code = cli::ParseCommandLine(app, argc, argv)) return *exit_code;
   if (!flags.foreground) {
     // Detach only once mounted, so the caller learns whether the mount worked.
     int fds[2];

@@ -1,0 +1,379 @@
+#include "cli/command_line.h"
+
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "cli/flags.h"
+#include "cli/version.h"
+#include "operator/model/duration.h"
+
+namespace pgbranch::cli {
+namespace {
+
+constexpr char kUsage[] = R"(pgbranch: Git-style branches of PostgreSQL
+
+usage: pgbranch [--state-dir D] [-o table|json] COMMAND ...
+       pgbranch COMMAND --help | pgbranch help COMMAND | pgbranch --version
+
+local mode (state in --state-dir, else $PGBRANCH_HOME, else /var/lib/pgbranch):
+  local up [--proxy-port P]      start pageserver, controller and proxy in the background
+  local down                     suspend every compute and stop them
+  local status                   what runs, where
+
+resources (the same YAML as the Kubernetes CRDs, apiVersion pgbranch.io/v1alpha1):
+  apply -f FILE|-                create or update Branch and Endpoint objects; prints
+                                 created, configured or unchanged for each
+  branch create NAME [--parent P] [--lsn L | --at RFC3339]
+                [--ttl D | --expire-time RFC3339 | --no-expiry] [--protected]
+                [--no-endpoint] [--suspend-timeout D]
+                                 a new branch (and a read-write endpoint of the same name);
+                                 fails if NAME exists
+  branch update NAME [--protected | --no-protected]
+                [--ttl D | --expire-time RFC3339 | --no-expiry]
+  branch list [--tree] | get NAME
+                                 -o json for scripts; get shows endpoints and LSNs
+  branch delete NAME             refused for protected branches and branches with children
+  branch reset NAME              reset to the parent's head; connection strings keep working
+  branch schema-diff NAME [--against OTHER] [--two-way] [--exit-code]
+                                 schema changes, object by object (default: three-way
+                                 against the parent at the branch point)
+  endpoint create NAME --branch B [--type read-write|read-only] [--lsn L | --at RFC3339]
+                [--suspend-timeout D]
+  endpoint list | get NAME | delete NAME
+  endpoint suspend NAME | start NAME
+                                 stop the compute now | start it and wait until it runs
+  connstr ENDPOINT               a postgresql:// URI to paste into psql
+
+durations: 90s, 15m, 1h30m, 7d
+LSNs: 0/1A2B3C8 (as SELECT pg_current_wal_lsn() prints it) or the decimal number
+)";
+
+CLI::Validator DurationValidator() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        absl::StatusOr<absl::Duration> d = control::ParseDuration(value);
+        if (d.ok()) return "";
+        return absl::StrCat("\"", value, "\" is not a duration (like 90s, 15m, 1h30m or 7d)");
+      },
+      "", "DURATION");
+}
+
+// An RFC 3339 time in the future (when a branch expires).
+CLI::Validator FutureTimeValidator() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        absl::Time t;
+        std::string error;
+        if (!absl::ParseTime(absl::RFC3339_full, value, &t, &error)) {
+          return absl::StrCat("\"", value,
+                              "\" is not an RFC 3339 time (like 2026-11-21T10:42:00Z): ", error);
+        }
+        if (t <= absl::Now()) {
+          return absl::StrCat(value, " is in the past; give a time in the future, or --ttl D");
+        }
+        return "";
+      },
+      "", "FUTURE");
+}
+
+CLI::Option* Name(CLI::App* cmd, std::string* out, const std::string& what) {
+  return cmd->add_option("NAME", *out, what)->required();
+}
+
+}  // namespace
+
+CommandLine::CommandLine() : app_("", "pgbranch") {
+  ConfigureApp(app_);
+  app_.fallthrough();  // --state-dir and -o may come after the command too
+  app_.set_version_flag("--version", "pgbranch " + Version(), "print the version and exit");
+  app_.add_option("--state-dir", state_dir_,
+                  "state directory (default: $PGBRANCH_HOME, else /var/lib/pgbranch)")
+      ->type_name("D");
+  app_.add_option("-o,--output", output_, "table (default) or json")
+      ->type_name("FORMAT")
+      ->check(CLI::IsMember({"table", "json"}));
+  DefineLocal();
+  DefineBranch();
+  DefineEndpoint();
+  DefineOthers();
+  // The top-level help is the hand-written overview (the README quotes it); every command's
+  // own help comes from its definition below.
+  app_.formatter_fn([](const CLI::App*, std::string, CLI::AppFormatMode) { return kUsage; });
+  FinishCommands(&app_);
+}
+
+CLI::App* CommandLine::Command(CLI::App* parent, const std::string& name, const std::string& help,
+                               Action action) {
+  CLI::App* cmd = parent->add_subcommand(name, help);
+  actions_[cmd] = std::move(action);
+  return cmd;
+}
+
+void CommandLine::DefineLocal() {
+  CLI::App* local = app_.add_subcommand("local", "run pgbranch on this machine");
+  CLI::App* up = Command(local, "up", "start pageserver, controller and proxy in the background",
+                         [this](const CliContext& ctx) { return LocalUp(ctx, local_up_); });
+  up->add_option("--proxy-port", local_up_.proxy_port,
+                 "the proxy's main port (default 55432; 0: the kernel picks one)")
+      ->type_name("P")
+      ->check(CLI::Range(0, 65535));
+  up->add_flag("--test-clock", local_up_.test_clock,
+               "let `pgbranch debug advance-clock` move the controller's clock (tests)");
+  up->add_flag("!--no-tls", local_up_.tls,
+               "the proxy speaks plain TCP (default: TLS with a CA of this state directory)");
+  Command(local, "down", "suspend every compute and stop the daemons",
+          [](const CliContext& ctx) { return LocalDown(ctx); });
+  Command(local, "status", "what runs, where",
+          [](const CliContext& ctx) { return LocalStatus(ctx); });
+  // The controller process that `local up` starts.
+  CLI::App* controller =
+      Command(local, "controller", "run the local controller (internal)",
+              [this](const CliContext& ctx) { return RunLocalController(ctx, local_controller_); });
+  controller->group("");
+  controller->add_option("--pageserver", local_controller_.pageserver, "host:port")->required();
+  controller->add_flag("--test-clock", local_controller_.test_clock, "accept advance-clock");
+  controller->add_option("--log-level", local_controller_.log_level, "debug, info or warning")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+}
+
+void CommandLine::DefineBranch() {
+  CLI::App* branch = app_.add_subcommand("branch", "branches: copy-on-write copies of a database");
+
+  BranchCreateOptions& c = branch_create_;
+  CLI::App* create =
+      Command(branch, "create",
+              "create a branch, and a read-write endpoint of the same name; fails if NAME exists "
+              "(`pgbranch apply` or `branch update` change an existing branch)",
+              [this](const CliContext& ctx) { return BranchCreate(ctx, branch_create_); });
+  Name(create, &c.name, "the new branch's name");
+  CLI::Option* parent =
+      create->add_option("--parent", c.parent, "branch from P (default: a new, empty database)")
+          ->type_name("P");
+  CLI::Option* lsn =
+      create
+          ->add_option("--lsn", c.lsn,
+                       "branch P as of this LSN: 0/1A2B3C8 (what SELECT pg_current_wal_lsn() "
+                       "prints) or the decimal number")
+          ->type_name("L")
+          ->transform(LsnValidator())
+          ->needs(parent);
+  create->add_option("--at", c.at, "branch P as of this time, RFC 3339 (2026-11-21T10:42:00Z)")
+      ->type_name("RFC3339")
+      ->check(Rfc3339Validator())
+      ->needs(parent)
+      ->excludes(lsn);
+  CLI::Option* ttl = create->add_option("--ttl", c.ttl, "delete the branch D after its creation")
+                         ->type_name("D")
+                         ->check(DurationValidator());
+  CLI::Option* expire =
+      create->add_option("--expire-time", c.expire_time, "delete the branch at this RFC 3339 time")
+          ->type_name("RFC3339")
+          ->check(FutureTimeValidator())
+          ->excludes(ttl);
+  create->add_flag("--no-expiry", c.no_expiry, "the branch never expires (the default)")
+      ->excludes(ttl)
+      ->excludes(expire);
+  create->add_flag("--protected", c.protected_, "refuse delete and reset");
+  CLI::Option* no_endpoint =
+      create->add_flag("--no-endpoint", c.no_endpoint, "create no endpoint (no compute)");
+  create
+      ->add_option("--suspend-timeout", c.suspend_timeout,
+                   "suspend the endpoint's compute after D without clients (default 5m; 0s: "
+                   "never)")
+      ->type_name("D")
+      ->check(DurationValidator())
+      ->excludes(no_endpoint);
+
+  Command(branch, "list", "the branches (--tree: children under their parents)",
+          [this](const CliContext& ctx) { return BranchList(ctx, tree_); })
+      ->add_flag("--tree", tree_, "show the hierarchy, children under their parents");
+  Name(Command(branch, "get", "a branch: LSNs, sizes, its endpoints and connection string",
+               [this](const CliContext& ctx) { return BranchGet(ctx, name_); }),
+       &name_, "the branch");
+  Name(Command(branch, "delete",
+               "delete a branch with its endpoints (refused for protected branches and branches "
+               "with children)",
+               [this](const CliContext& ctx) { return BranchDelete(ctx, name_); }),
+       &name_, "the branch");
+  Name(Command(branch, "reset",
+               "reset a branch to its parent's head; connection strings keep working",
+               [this](const CliContext& ctx) { return BranchReset(ctx, name_); }),
+       &name_, "the branch");
+
+  BranchUpdateOptions& u = branch_update_;
+  CLI::App* update =
+      Command(branch, "update", "change an existing branch's protection or expiration",
+              [this](const CliContext& ctx) {
+                if (update_protected_) branch_update_.protected_ = true;
+                if (update_no_protected_) branch_update_.protected_ = false;
+                return BranchUpdate(ctx, branch_update_);
+              });
+  Name(update, &u.name, "the branch");
+  CLI::Option* prot = update->add_flag("--protected", update_protected_, "refuse delete and reset");
+  update->add_flag("--no-protected", update_no_protected_, "allow delete and reset again")
+      ->excludes(prot);
+  CLI::Option* uttl = update->add_option("--ttl", u.ttl, "expire D after the branch's creation")
+                          ->type_name("D")
+                          ->check(DurationValidator());
+  CLI::Option* uexpire =
+      update->add_option("--expire-time", u.expire_time, "expire at this RFC 3339 time")
+          ->type_name("RFC3339")
+          ->check(FutureTimeValidator())
+          ->excludes(uttl);
+  update->add_flag("--no-expiry", u.no_expiry, "never expire")->excludes(uttl)->excludes(uexpire);
+  update->callback([this] {
+    if (!update_protected_ && !update_no_protected_ && branch_update_.ttl.empty() &&
+        branch_update_.expire_time.empty() && !branch_update_.no_expiry) {
+      throw CLI::ValidationError(
+          "nothing to change: give --protected, --no-protected, --ttl, --expire-time or "
+          "--no-expiry");
+    }
+  });
+
+  SchemaDiffOptions& d = schema_diff_;
+  CLI::App* diff = Command(
+      branch, "schema-diff",
+      "schema changes, object by object; by default three-way against the parent at the branch "
+      "point (changes on the branch, drift on the parent since, conflicts)",
+      [this](const CliContext& ctx) -> absl::Status {
+        absl::StatusOr<bool> differs = SchemaDiff(ctx, schema_diff_);
+        if (!differs.ok()) return differs.status();
+        if (*differs && schema_diff_.exit_code) exit_code_ = 1;
+        return absl::OkStatus();
+      });
+  Name(diff, &d.branch, "the branch");
+  diff->add_option("--against", d.against, "compare two-way with OTHER's current schema")
+      ->type_name("OTHER");
+  diff->add_flag("--two-way", d.two_way, "against the parent's current schema only");
+  diff->add_flag("--exit-code", d.exit_code, "exit 1 when there are differences (CI gates)");
+}
+
+void CommandLine::DefineEndpoint() {
+  CLI::App* endpoint =
+      app_.add_subcommand("endpoint", "endpoints: a branch's PostgreSQL, started on demand");
+  EndpointCreateOptions& e = endpoint_create_;
+  CLI::App* create =
+      Command(endpoint, "create",
+              "create an endpoint and wait until it runs; fails if NAME exists. A branch has one "
+              "read-write endpoint; read-only ones are unlimited",
+              [this](const CliContext& ctx) { return EndpointCreate(ctx, endpoint_create_); });
+  Name(create, &e.name, "the new endpoint's name");
+  create->add_option("--branch", e.branch, "the branch it serves")->type_name("B")->required();
+  create->add_option("--type", e.type, "read-write (the default; one per branch) or read-only")
+      ->type_name("TYPE")
+      ->check(CLI::IsMember({"read-write", "read-only"}));
+  CLI::Option* lsn =
+      create->add_option("--lsn", e.lsn, "read-only at this LSN: 0/1A2B3C8 or the decimal number")
+          ->type_name("L")
+          ->transform(LsnValidator());
+  create->add_option("--at", e.at, "read-only as of this RFC 3339 time")
+      ->type_name("RFC3339")
+      ->check(Rfc3339Validator())
+      ->excludes(lsn);
+  create
+      ->add_option("--suspend-timeout", e.suspend_timeout,
+                   "suspend the compute after D without clients (default 5m; 0s: never)")
+      ->type_name("D")
+      ->check(DurationValidator());
+  create->callback([this] {
+    if ((endpoint_create_.lsn || !endpoint_create_.at.empty()) &&
+        endpoint_create_.type != "read-only") {
+      throw CLI::ValidationError(
+          "--lsn and --at need --type read-only (a read-write endpoint writes at the head)");
+    }
+  });
+
+  Command(endpoint, "list", "the endpoints",
+          [](const CliContext& ctx) { return EndpointList(ctx); });
+  Name(Command(endpoint, "get", "an endpoint",
+               [this](const CliContext& ctx) { return EndpointGet(ctx, name_); }),
+       &name_, "the endpoint");
+  Name(Command(endpoint, "delete", "delete an endpoint (its branch stays)",
+               [this](const CliContext& ctx) { return EndpointDelete(ctx, name_); }),
+       &name_, "the endpoint");
+  Name(Command(endpoint, "suspend", "stop the endpoint's compute now; the next connection wakes it",
+               [this](const CliContext& ctx) { return EndpointSuspend(ctx, name_); }),
+       &name_, "the endpoint");
+  Name(Command(endpoint, "start",
+               "start the endpoint's compute and wait until it runs; prints the connection "
+               "string",
+               [this](const CliContext& ctx) { return EndpointStart(ctx, name_); }),
+       &name_, "the endpoint");
+}
+
+void CommandLine::DefineOthers() {
+  Command(&app_, "apply",
+          "create or update Branch and Endpoint objects from YAML or JSON manifests",
+          [this](const CliContext& ctx) { return RunApply(ctx, apply_file_); })
+      ->add_option("-f,--filename", apply_file_, "the manifests; - reads standard input")
+      ->type_name("FILE")
+      ->required();
+  Command(&app_, "connstr", "an endpoint's postgresql:// URI (-o json: its parts)",
+          [this](const CliContext& ctx) { return RunConnstr(ctx, name_); })
+      ->add_option("ENDPOINT", name_, "the endpoint")
+      ->required();
+  CLI::App* debug = app_.add_subcommand("debug", "test helpers");
+  debug->group("");
+  Command(debug, "advance-clock", "move the test clock (local up --test-clock) forward",
+          [this](const CliContext& ctx) { return AdvanceClock(ctx, advance_by_); })
+      ->add_option("DURATION", advance_by_, "how far")
+      ->required()
+      ->check(DurationValidator());
+  CLI::App* help = Command(&app_, "help", "help on a command: pgbranch help branch create",
+                           [this](const CliContext&) { return Help(); });
+  // Parse() reads the words after `help` itself: they name commands, they do not run them.
+  help->add_option("COMMAND", help_words_, "a command, like: branch create");
+}
+
+absl::Status CommandLine::Help() {
+  const CLI::App* cmd = &app_;
+  for (const std::string& word : help_words_) {
+    const CLI::App* next = nullptr;
+    for (const CLI::App* sub : cmd->get_subcommands({})) {
+      if (sub->get_name() == word) next = sub;
+    }
+    if (next == nullptr) {
+      exit_code_ = 2;
+      return absl::InvalidArgumentError(absl::StrCat("no command \"", word, "\" in `",
+                                                     CommandPath(cmd), "`; see `pgbranch --help`"));
+    }
+    cmd = next;
+  }
+  std::cout << HelpText(cmd);
+  return absl::OkStatus();
+}
+
+std::optional<int> CommandLine::Parse(int argc, const char* const* argv) {
+  if (argc >= 2 && std::string(argv[1]) == "help") {
+    help_words_.assign(argv + 2, argv + argc);
+    absl::Status s = Help();
+    if (s.ok()) return 0;
+    std::cerr << "pgbranch: " << s.message() << "\n";
+    return 2;
+  }
+  return ParseCommandLine(app_, argc, argv);
+}
+
+std::string CommandLine::Chosen() const {
+  std::string path = CommandPath(SelectedCommand(app_));
+  return path.size() > app_.get_name().size() ? path.substr(app_.get_name().size() + 1) : "";
+}
+
+int CommandLine::Run() {
+  auto it = actions_.find(SelectedCommand(app_));
+  if (it == actions_.end()) return 2;  // Parse() printed the usage
+  absl::Status s;
+  if (it->first->get_name() == "help") {
+    s = it->second(CliContext());
+  } else {
+    absl::StatusOr<CliContext> ctx = CliContext::Create(state_dir_, output_ == "json");
+    s = ctx.ok() ? it->second(*ctx) : ctx.status();
+  }
+  std::cout.flush();
+  if (s.ok()) return exit_code_;
+  std::cerr << "pgbranch: " << s.message() << "\n";
+  return exit_code_ != 0 ? exit_code_ : 1;
+}
+
+}  // namespace pgbranch::cli

@@ -1,0 +1,112 @@
+// Parsing only: nothing here reaches a controller (Parse() runs no command).
+#include "cli/command_line.h"
+
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <vector>
+
+namespace pgbranch::cli {
+namespace {
+
+std::optional<int> ParseArgs(CommandLine& cl, std::initializer_list<const char*> args) {
+  std::vector<const char*> argv = {"pgbranch"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return cl.Parse(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(CommandLineTest, FillsBranchCreate) {
+  CommandLine cl;
+  EXPECT_EQ(ParseArgs(cl, {"branch", "create", "dev", "--parent", "main", "--lsn", "0/1A2B3C8",
+                           "--protected", "--ttl", "2h", "-o", "json"}),
+            std::nullopt);
+  EXPECT_EQ(cl.Chosen(), "branch create");
+  EXPECT_EQ(cl.branch_create().name, "dev");
+  EXPECT_EQ(cl.branch_create().parent, "main");
+  EXPECT_EQ(cl.branch_create().lsn, 0x1A2B3C8u);
+  EXPECT_TRUE(cl.branch_create().protected_);
+  EXPECT_EQ(cl.branch_create().ttl, "2h");
+}
+
+TEST(CommandLineTest, DecimalLsn) {
+  CommandLine cl;
+  EXPECT_EQ(ParseArgs(cl, {"endpoint", "create", "ro", "--branch", "main", "--type", "read-only",
+                           "--lsn", "27443144"}),
+            std::nullopt);
+  EXPECT_EQ(cl.endpoint_create().lsn, 27443144u);
+  EXPECT_EQ(cl.endpoint_create().type, "read-only");
+}
+
+TEST(CommandLineTest, UsageErrorsExitTwo) {
+  for (std::initializer_list<const char*> bad : {
+           std::initializer_list<const char*>{"endpoint", "create", "x", "--branch", "b",
+                                              "--no-endpoint"},
+           {"branch", "create", "x", "--bogus"},
+           {"branch", "create", "x", "--parent", "main", "--lsn", "0/zz"},
+           {"branch", "create", "x", "--ttl", "5x"},
+           {"branch", "create", "x", "--ttl", "1h", "--no-expiry"},
+           {"branch", "create", "x", "--ttl", "1h", "--expire-time", "2099-01-01T00:00:00Z"},
+           {"branch", "create", "x", "--expire-time", "2001-01-01T00:00:00Z"},
+           {"branch", "create", "x", "--lsn", "5"},
+           {"branch", "create", "x", "--parent", "m", "--lsn", "5", "--at", "2026-01-01T00:00:00Z"},
+           {"branch", "create", "x", "--parent", "m", "--at", "yesterday"},
+           {"branch", "create"},
+           {"branch", "update", "x"},
+           {"branch", "update", "x", "--protected", "--no-protected"},
+           {"endpoint", "create", "x", "--branch", "b", "--lsn", "0/1"},
+           {"endpoint", "create", "x"},
+           {"endpoint", "create", "x", "--branch", "b", "--type", "primary"},
+           {"-o", "yaml", "branch", "list"},
+           {"branch"},
+           {"nope"},
+           {"branch", "get", "a", "b"},
+       }) {
+    CommandLine cl;
+    EXPECT_EQ(ParseArgs(cl, bad), 2) << *bad.begin() << " " << *(bad.begin() + 1);
+  }
+}
+
+TEST(CommandLineTest, HelpAndVersionExitZero) {
+  for (std::initializer_list<const char*> ok : {
+           std::initializer_list<const char*>{"--help"},
+           {"--version"},
+           {"branch", "create", "--help"},
+           {"endpoint", "create", "x", "--branch", "b", "--bogus", "--help"},
+           {"help", "branch", "create"},
+           {"help"},
+       }) {
+    CommandLine cl;
+    EXPECT_EQ(ParseArgs(cl, ok), 0) << *ok.begin();
+  }
+}
+
+TEST(CommandLineTest, GlobalFlagsAfterTheCommand) {
+  CommandLine cl;
+  EXPECT_EQ(ParseArgs(cl, {"branch", "get", "dev", "-o", "json", "--state-dir", "/tmp/x"}),
+            std::nullopt);
+  EXPECT_EQ(cl.Chosen(), "branch get");
+}
+
+TEST(CommandLineTest, KeepsTheFlagsScriptsUse) {
+  for (std::initializer_list<const char*> ok : {
+           std::initializer_list<const char*>{"local", "up", "--proxy-port", "0", "--test-clock"},
+           {"local", "controller", "--pageserver", "127.0.0.1:1", "--test-clock", "--log-level",
+            "debug"},
+           {"debug", "advance-clock", "61m"},
+           {"apply", "-f", "-"},
+           {"branch", "create", "main", "--suspend-timeout", "0s"},
+           {"branch", "create", "s", "--parent", "main", "--no-endpoint"},
+           {"branch", "list", "--tree"},
+           {"branch", "schema-diff", "dev", "--against", "main", "--exit-code"},
+           {"endpoint", "suspend", "dev"},
+           {"endpoint", "start", "dev"},
+           {"branch", "update", "dev", "--no-protected", "--no-expiry"},
+           {"connstr", "dev"},
+       }) {
+    CommandLine cl;
+    EXPECT_EQ(ParseArgs(cl, ok), std::nullopt) << *ok.begin() << " " << *(ok.begin() + 1);
+  }
+}
+
+}  // namespace
+}  // namespace pgbranch::cli
