@@ -22,7 +22,8 @@ using web::json::value;
 
 std::string NameOf(const value& obj) { return JsonString(obj.at("metadata"), "name"); }
 
-// "0/1A2B3C8 (27443144)": PostgreSQL's form, which pg_current_wal_lsn() prints, and the number
+// "0/1A2B3C8 (27443144)": PostgreSQL's X/Y spelling and the number the JSON shows; --lsn takes
+// either. (pgbranch LSNs number commits at the pageserver, not WAL positions.)
 // the JSON and --lsn also take.
 std::string LsnText(const value& status, const char* field) {
   uint64_t lsn = static_cast<uint64_t>(JsonInt(status, field));

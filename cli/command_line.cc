@@ -46,7 +46,8 @@ resources (the same YAML as the Kubernetes CRDs, apiVersion pgbranch.io/v1alpha1
   connstr ENDPOINT               a postgresql:// URI to paste into psql
 
 durations: 90s, 15m, 1h30m, 7d
-LSNs: 0/1A2B3C8 (as SELECT pg_current_wal_lsn() prints it) or the decimal number
+LSNs: as `branch get` shows them, 0/1A2B3C8 or the decimal number (pageserver LSNs, not
+      PostgreSQL WAL positions; see docs/sizes-and-lsns.md)
 )";
 
 CLI::Validator DurationValidator() {
@@ -153,8 +154,8 @@ void CommandLine::DefineBranch() {
   CLI::Option* lsn =
       create
           ->add_option("--lsn", c.lsn,
-                       "branch P as of this LSN: 0/1A2B3C8 (what SELECT pg_current_wal_lsn() "
-                       "prints) or the decimal number")
+                       "branch P as of this LSN of P (as `branch get P` shows it): 0/1A2B3C8 or "
+                       "the decimal number")
           ->type_name("L")
           ->transform(LsnValidator())
           ->needs(parent);
@@ -345,8 +346,15 @@ absl::Status CommandLine::Help() {
 }
 
 std::optional<int> CommandLine::Parse(int argc, const char* const* argv) {
-  if (argc >= 2 && std::string(argv[1]) == "help") {
-    help_words_.assign(argv + 2, argv + argc);
+  // `help` is the first word that is no global flag (--state-dir D, -o F) or flag value.
+  int first = 1;
+  while (first < argc && argv[first][0] == '-') {
+    std::string flag = argv[first];
+    bool takes_value = (flag == "--state-dir" || flag == "-o" || flag == "--output");
+    first += takes_value ? 2 : 1;
+  }
+  if (first < argc && std::string(argv[first]) == "help") {
+    help_words_.assign(argv + first + 1, argv + argc);
     absl::Status s = Help();
     if (s.ok()) return 0;
     std::cerr << "pgbranch: " << s.message() << "\n";

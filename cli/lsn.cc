@@ -42,8 +42,8 @@ absl::StatusOr<uint64_t> ParseLsn(std::string_view text) {
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "\"", std::string(text),
-      "\" is not an LSN: give PostgreSQL's form, as SELECT pg_current_wal_lsn() prints it "
-      "(like 0/1A2B3C8), or the decimal number (like 27443144)"));
+      "\" is not an LSN: give one as `pgbranch branch get` shows it, in PostgreSQL's X/Y form "
+      "(like 0/1A2B3C8) or as the decimal number (like 27443144)"));
 }
 
 std::string FormatLsn(uint64_t lsn) {

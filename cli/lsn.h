@@ -6,8 +6,9 @@
 
 #include "absl/status/statusor.h"
 
-// LSNs as people meet them: PostgreSQL prints pg_lsn as "X/Y" (two hexadecimal halves, what
-// `SELECT pg_current_wal_lsn()` shows); pgbranch's JSON and pagectl print the decimal uint64.
+// LSNs in two spellings: PostgreSQL's pg_lsn form "X/Y" (two hexadecimal halves) and the decimal
+// uint64 of pgbranch's JSON and pagectl. Note: pgbranch LSNs number a timeline's commits at the
+// pageserver (docs/sizes-and-lsns.md); they are not PostgreSQL WAL positions, only written alike.
 namespace pgbranch::cli {
 
 // "16/B374D848" (PostgreSQL's form) or "94288500808" (decimal). INVALID_ARGUMENT with a sentence
