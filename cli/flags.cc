@@ -116,7 +116,7 @@ class HouseFormatter : public CLI::Formatter {
 
 }  // namespace
 
-void ConfigureApp(CLI::App& app) {
+static std::shared_ptr<HouseFormatter> MakeFormatter() {
   auto formatter = std::make_shared<HouseFormatter>();
   formatter->label("Usage", "usage");
   formatter->label("OPTIONS", "FLAGS");
@@ -125,7 +125,11 @@ void ConfigureApp(CLI::App& app) {
   formatter->label("Subcommands", "Commands");
   formatter->label("Positionals", "Arguments");
   formatter->column_width(32);
-  app.formatter(formatter);
+  return formatter;
+}
+
+void ConfigureApp(CLI::App& app) {
+  app.formatter(MakeFormatter());
   app.option_defaults()->always_capture_default(false)->group("Flags");
   app.set_help_flag("-h,--help", "print this help and exit");
 }
@@ -194,7 +198,10 @@ std::optional<int> ParseCommandLine(CLI::App& app, int argc, const char* const* 
     message = UsageMessage(app, e);
   }
   if (message.empty()) return std::nullopt;
-  std::cerr << tool << ": " << message << "\nrun `" << CommandPath(selected) << " --help`\n";
+  std::string usage = MakeFormatter()->make_usage(selected, CommandPath(selected));
+  while (!usage.empty() && usage.back() == '\n') usage.pop_back();
+  std::cerr << tool << ": " << message << "\n"
+            << usage << "; run `" << CommandPath(selected) << " --help`\n";
   return 2;
 }
 

@@ -3,18 +3,34 @@
 #include <ostream>
 #include <string>
 
+#include <cstdint>
+#include <optional>
 #include "absl/status/status.h"
 #include "google/protobuf/message.h"
-#include "pageserver/pagectl/args.h"
 #include "pageserver/pagectl/client.h"
 #include "pageserver/pagectl/output.h"
 
-// What every pagectl command receives: its arguments (positional words after the command name
-// included), the pageserver client and the output settings.
+// What every pagectl command receives: its options (parsed and validated by main.cc with CLI11
+// before any command runs), the pageserver client and the output settings.
 namespace pgbranch::pagectl {
 
+// The flags and arguments of every command; each command reads the ones it defines.
+struct CommandOptions {
+  std::string id;             // tenant create / timeline create --id
+  std::string root_timeline;  // tenant create --root-timeline
+  std::string tenant;         // --tenant
+  std::string timeline;       // --timeline (lsn-at, import, export)
+  std::string parent;         // timeline create --parent
+  std::optional<uint64_t> lsn;
+  std::optional<int64_t> at_micros;  // --at, an RFC 3339 time
+  std::optional<uint64_t> history_seconds, history_bytes;
+  std::string backup;  // timeline reset --backup
+  std::string target;  // the positional argument: an ID, a TIMESTAMP or a DIR
+  bool gc = false;
+};
+
 struct CommandContext {
-  Args* args = nullptr;
+  const CommandOptions* options = nullptr;
   const Client* client = nullptr;
   OutputFormat format = OutputFormat::kTable;
   bool quiet = false;  // no progress output

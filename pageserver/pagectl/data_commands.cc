@@ -16,20 +16,14 @@ struct Target {
   std::string dir;
 };
 
-absl::StatusOr<Target> ParseTarget(const CommandContext& ctx, const char* command) {
-  Target target;
-  PGB_ASSIGN_OR_RETURN(target.tenant_id, ctx.args->RequiredFlag("tenant"));
-  PGB_ASSIGN_OR_RETURN(target.timeline_id, ctx.args->RequiredFlag("timeline"));
-  target.dir = ctx.args->Positional(1);
-  if (target.dir.empty()) return UsageError(absl::StrCat(command, " needs a directory"));
-  return target;
+Target ParseTarget(const CommandContext& ctx) {
+  return Target{ctx.options->tenant, ctx.options->timeline, ctx.options->target};
 }
 
 }  // namespace
 
 absl::Status RunImportCommand(const CommandContext& ctx) {
-  PGB_ASSIGN_OR_RETURN(Target target, ParseTarget(ctx, "import"));
-  PGB_RETURN_IF_ERROR(ctx.args->CheckAllUsed(2));
+  Target target = ParseTarget(ctx);
   Progress progress("imported", !ctx.quiet);
   TreeImporter importer(ctx.client, target.tenant_id, target.timeline_id, &progress);
   PGB_ASSIGN_OR_RETURN(ImportStats stats, importer.Import(target.dir));
@@ -52,9 +46,8 @@ absl::Status RunImportCommand(const CommandContext& ctx) {
 }
 
 absl::Status RunExportCommand(const CommandContext& ctx) {
-  PGB_ASSIGN_OR_RETURN(Target target, ParseTarget(ctx, "export"));
-  PGB_ASSIGN_OR_RETURN(uint64_t lsn, ctx.args->Uint("lsn", 0));
-  PGB_RETURN_IF_ERROR(ctx.args->CheckAllUsed(2));
+  Target target = ParseTarget(ctx);
+  const uint64_t lsn = ctx.options->lsn.value_or(0);
   Progress progress("exported", !ctx.quiet);
   TreeExporter exporter(ctx.client, target.tenant_id, target.timeline_id, lsn, &progress);
   PGB_ASSIGN_OR_RETURN(ExportStats stats, exporter.Export(target.dir));

@@ -4,13 +4,16 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "cli/flags.h"
+#include "cli/version.h"
 #include "common/status_macros.h"
 #include "pageserver/pagectl/admin_commands.h"
-#include "pageserver/pagectl/args.h"
 #include "pageserver/pagectl/client.h"
 #include "pageserver/pagectl/command_context.h"
 #include "pageserver/pagectl/data_commands.h"
@@ -22,37 +25,6 @@ namespace {
 
 constexpr char kDefaultAddress[] = "127.0.0.1:6400";
 
-constexpr char kUsageLine[] =
-    "usage: pagectl [--pageserver ADDR] [--token-file F] [-o table|json] [-q] COMMAND ...\n"
-    "       (pagectl --help lists the commands)\n";
-
-constexpr char kUsage[] = R"(usage: pagectl [global flags] COMMAND ...
-
-Commands:
-  tenant create [--id ID] [--root-timeline ID]
-  tenant list
-  tenant delete ID
-  timeline create --tenant T [--id ID] [--parent P [--lsn L | --at RFC3339]]
-                  [--history-seconds N] [--history-bytes N]
-  timeline list --tenant T
-  timeline info --tenant T ID
-  timeline delete --tenant T ID
-  timeline reset --tenant T ID [--backup ID]
-  timeline retention --tenant T ID [--history-seconds N] [--history-bytes N]
-  lsn-at --tenant T --timeline X TIMESTAMP
-  import --tenant T --timeline X DIR       (into an empty timeline)
-  export --tenant T --timeline X [--lsn L] DIR   (into an empty or new directory)
-  maintenance [--gc]
-
-Global flags:
-  --pageserver ADDR   host:port (default: $PGBRANCH_PAGESERVER, else 127.0.0.1:6400)
-  --token-file F      bearer token (default: $PGBRANCH_TOKEN)
-  --tls-ca F          connect with TLS, trusting this CA
-  --timeout SECONDS   per-call deadline (default 120)
-  -o table|json       output format of read commands (default table)
-  -q                  no progress output
-)";
-
 absl::StatusOr<std::string> ReadFileContents(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", what, " ", path));
@@ -61,80 +33,200 @@ absl::StatusOr<std::string> ReadFileContents(const std::string& path, const char
   return buf.str();
 }
 
-absl::StatusOr<ClientOptions> ParseClientOptions(Args& args) {
+struct GlobalFlags {
+  std::string pageserver, token_file, tls_ca;
+  uint64_t timeout = 120;
+  std::string output = "table";
+  bool quiet = false;
+};
+
+absl::StatusOr<ClientOptions> MakeClientOptions(const GlobalFlags& g) {
   ClientOptions options;
   const char* env_address = std::getenv("PGBRANCH_PAGESERVER");
-  options.address =
-      args.Flag("pageserver")
-          .value_or(env_address != nullptr && *env_address != '\0' ? env_address : kDefaultAddress);
-  if (std::optional<std::string> file = args.Flag("token-file")) {
-    PGB_ASSIGN_OR_RETURN(std::string token, ReadFileContents(*file, "token file"));
+  options.address = !g.pageserver.empty()                            ? g.pageserver
+                    : env_address != nullptr && *env_address != '\0' ? env_address
+                                                                     : kDefaultAddress;
+  if (!g.token_file.empty()) {
+    PGB_ASSIGN_OR_RETURN(std::string token, ReadFileContents(g.token_file, "token file"));
     options.token = std::string(absl::StripAsciiWhitespace(token));
   } else if (const char* token = std::getenv("PGBRANCH_TOKEN")) {
     options.token = std::string(absl::StripAsciiWhitespace(token));
   }
-  if (std::optional<std::string> file = args.Flag("tls-ca")) {
-    PGB_ASSIGN_OR_RETURN(options.tls_ca_pem, ReadFileContents(*file, "CA file"));
+  if (!g.tls_ca.empty()) {
+    PGB_ASSIGN_OR_RETURN(options.tls_ca_pem, ReadFileContents(g.tls_ca, "CA file"));
   }
-  PGB_ASSIGN_OR_RETURN(uint64_t timeout, args.Uint("timeout", 120));
-  if (timeout == 0) return UsageError("--timeout must be positive");
-  options.timeout = absl::Seconds(static_cast<int64_t>(timeout));
+  options.timeout = absl::Seconds(static_cast<int64_t>(g.timeout));
   return options;
 }
 
-absl::StatusOr<OutputFormat> ParseFormat(Args& args) {
-  std::string format = args.Flag("o").value_or("table");
-  if (format == "table") return OutputFormat::kTable;
-  if (format == "json") return OutputFormat::kJson;
-  return UsageError(absl::StrCat("-o wants table or json, not \"", format, "\""));
-}
+// Every command and flag (CLI11, cli/flags.h): the command line is validated before anything
+// runs. Returns the command to run, keyed by its path ("timeline create").
+class PagectlCommandLine {
+ public:
+  PagectlCommandLine() : app_("", "pagectl") {
+    cli::ConfigureApp(app_);
+    app_.description("the pageserver's admin CLI: tenants, timelines, import/export of a tree");
+    app_.fallthrough();
+    app_.set_version_flag("--version", "pagectl " + cli::Version(), "print the version and exit");
+    app_.add_option("--pageserver", g_.pageserver,
+                    "host:port (default: $PGBRANCH_PAGESERVER, else 127.0.0.1:6400)")
+        ->type_name("ADDR");
+    app_.add_option("--token-file", g_.token_file, "bearer token (default: $PGBRANCH_TOKEN)")
+        ->type_name("F");
+    app_.add_option("--tls-ca", g_.tls_ca, "connect with TLS, trusting this CA")->type_name("F");
+    app_.add_option("--timeout", g_.timeout, "per-call deadline in seconds (default 120)")
+        ->type_name("SECONDS")
+        ->check(CLI::PositiveNumber);
+    app_.add_option("-o,--output", g_.output, "output of read commands: table (default) or json")
+        ->type_name("FORMAT")
+        ->check(CLI::IsMember({"table", "json"}));
+    app_.add_flag("-q,--quiet", g_.quiet, "no progress output");
 
-absl::Status Dispatch(const CommandContext& ctx) {
-  std::string command = ctx.args->Positional(0);
-  if (command == "tenant") return RunTenantCommand(ctx);
-  if (command == "timeline") return RunTimelineCommand(ctx);
-  if (command == "lsn-at") return RunLsnAtCommand(ctx);
-  if (command == "import") return RunImportCommand(ctx);
-  if (command == "export") return RunExportCommand(ctx);
-  if (command == "maintenance") return RunMaintenanceCommand(ctx);
-  if (command.empty()) return UsageError("no command given");
-  return UsageError(absl::StrCat("unknown command \"", command, "\""));
+    CLI::App* tenant = app_.add_subcommand("tenant", "tenants");
+    CLI::App* tc = tenant->add_subcommand("create", "create a tenant");
+    tc->add_option("--id", o_.id, "its ID (default: generated)")->type_name("ID");
+    tc->add_option("--root-timeline", o_.root_timeline, "its root timeline's ID")->type_name("ID");
+    tenant->add_subcommand("list", "the tenants");
+    tenant->add_subcommand("delete", "delete a tenant")
+        ->add_option("ID", o_.target, "the tenant")
+        ->required();
+
+    CLI::App* timeline = app_.add_subcommand("timeline", "a tenant's timelines");
+    CLI::App* create = timeline->add_subcommand("create", "create a timeline");
+    Tenant(create);
+    create->add_option("--id", o_.id, "its ID (default: generated)")->type_name("ID");
+    CLI::Option* parent =
+        create->add_option("--parent", o_.parent, "branch from timeline P at its head")
+            ->type_name("P");
+    CLI::Option* lsn = create->add_option("--lsn", o_.lsn, "branch P at this LSN")
+                           ->type_name("L")
+                           ->transform(cli::LsnValidator())
+                           ->needs(parent);
+    At(create, "branch P as of this RFC 3339 time")->needs(parent)->excludes(lsn);
+    Retention(create);
+    Tenant(timeline->add_subcommand("list", "the tenant's timelines"));
+    for (const char* verb : {"info", "delete", "reset", "retention"}) {
+      CLI::App* cmd = timeline->add_subcommand(
+          verb, std::string(verb == std::string("info")     ? "a timeline's details"
+                            : verb == std::string("delete") ? "delete a timeline"
+                            : verb == std::string("reset")
+                                ? "reset a timeline to its parent's head"
+                                : "set how much history a timeline keeps readable"));
+      Tenant(cmd);
+      cmd->add_option("ID", o_.target, "the timeline")->required();
+    }
+    timeline->get_subcommand("reset")
+        ->add_option("--backup", o_.backup, "keep the old state as timeline ID")
+        ->type_name("ID");
+    CLI::App* retention = timeline->get_subcommand("retention");
+    Retention(retention);
+    retention->callback([this] {
+      if (!o_.history_seconds && !o_.history_bytes) {
+        throw CLI::ValidationError("give --history-seconds and/or --history-bytes");
+      }
+    });
+
+    CLI::App* lsn_at =
+        app_.add_subcommand("lsn-at", "the LSN that was the timeline's head at a time");
+    Tenant(lsn_at);
+    Timeline(lsn_at);
+    std::string* at_text = &at_text_;
+    lsn_at->add_option("TIMESTAMP", *at_text, "RFC 3339, like 2026-11-21T10:42:00Z")
+        ->required()
+        ->check(cli::Rfc3339Validator());
+    CLI::App* import =
+        app_.add_subcommand("import", "import a directory tree into an empty timeline");
+    Tenant(import);
+    Timeline(import);
+    import->add_option("DIR", o_.target, "the tree")->required();
+    CLI::App* export_ =
+        app_.add_subcommand("export", "export a timeline into an empty or new directory");
+    Tenant(export_);
+    Timeline(export_);
+    export_->add_option("--lsn", o_.lsn, "as of this LSN (default: the head)")
+        ->type_name("L")
+        ->transform(cli::LsnValidator());
+    export_->add_option("DIR", o_.target, "where")->required();
+    app_.add_subcommand("maintenance", "a checkpoint (and GC) now")
+        ->add_flag("--gc", o_.gc, "garbage-collect too");
+  }
+
+  std::optional<int> Parse(int argc, char** argv) {
+    std::optional<int> exit_code = cli::ParseCommandLine(app_, argc, argv);
+    if (!exit_code && !at_text_.empty()) {
+      absl::Time t;
+      std::string error;
+      if (absl::ParseTime(absl::RFC3339_full, at_text_, &t, &error)) {
+        o_.at_micros = absl::ToUnixMicros(t);
+      }
+    }
+    return exit_code;
+  }
+  // "timeline create", "lsn-at", ...
+  std::string Chosen() const {
+    std::string path = cli::CommandPath(cli::SelectedCommand(app_));
+    return path.substr(std::string("pagectl").size() + 1);
+  }
+  const GlobalFlags& global() const { return g_; }
+  const CommandOptions& options() const { return o_; }
+
+ private:
+  void Tenant(CLI::App* cmd) {
+    cmd->add_option("--tenant", o_.tenant, "the tenant")->type_name("T")->required();
+  }
+  void Timeline(CLI::App* cmd) {
+    cmd->add_option("--timeline", o_.timeline, "the timeline")->type_name("X")->required();
+  }
+  CLI::Option* At(CLI::App* cmd, const std::string& help) {
+    return cmd->add_option("--at", at_text_, help)
+        ->type_name("RFC3339")
+        ->check(cli::Rfc3339Validator());
+  }
+  void Retention(CLI::App* cmd) {
+    cmd->add_option("--history-seconds", o_.history_seconds, "keep N seconds readable")
+        ->type_name("N");
+    cmd->add_option("--history-bytes", o_.history_bytes, "keep N bytes of history readable")
+        ->type_name("N");
+  }
+
+  CLI::App app_;
+  GlobalFlags g_;
+  CommandOptions o_;
+  std::string at_text_;
+};
+
+absl::Status Dispatch(const CommandContext& ctx, const std::string& command) {
+  std::string group = command.substr(0, command.find(' '));
+  std::string verb = command.find(' ') == std::string::npos ? "" : command.substr(group.size() + 1);
+  if (group == "tenant") return RunTenantCommand(ctx, verb);
+  if (group == "timeline") return RunTimelineCommand(ctx, verb);
+  if (group == "lsn-at") return RunLsnAtCommand(ctx);
+  if (group == "import") return RunImportCommand(ctx);
+  if (group == "export") return RunExportCommand(ctx);
+  if (group == "maintenance") return RunMaintenanceCommand(ctx);
+  return absl::InvalidArgumentError(absl::StrCat("unknown command \"", command, "\""));
 }
 
 int Run(int argc, char** argv) {
-  absl::StatusOr<Args> args = Args::Parse(argc, argv);
-  absl::Status status = args.status();
+  PagectlCommandLine command_line;
+  if (std::optional<int> exit_code = command_line.Parse(argc, argv)) return *exit_code;
+  absl::StatusOr<ClientOptions> options = MakeClientOptions(command_line.global());
+  absl::Status status = options.status();
   std::string address;
   if (status.ok()) {
-    if (args->Bool("help") || args->Bool("h")) {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (args->positional().empty()) {
-      std::fputs(kUsage, stderr);
-      return 2;
-    }
-    absl::StatusOr<ClientOptions> options = ParseClientOptions(*args);
-    absl::StatusOr<OutputFormat> format = ParseFormat(*args);
-    status = options.ok() ? format.status() : options.status();
-    if (status.ok()) {
-      address = options->address;
-      std::unique_ptr<Client> client = Client::Connect(*options);
-      CommandContext ctx;
-      ctx.args = &*args;
-      ctx.client = client.get();
-      ctx.format = *format;
-      ctx.quiet = args->Bool("q") || args->Bool("quiet");
-      ctx.out = &std::cout;
-      status = Dispatch(ctx);
-    }
+    address = options->address;
+    std::unique_ptr<Client> client = Client::Connect(*options);
+    CommandContext ctx;
+    ctx.options = &command_line.options();
+    ctx.client = client.get();
+    ctx.format =
+        command_line.global().output == "json" ? OutputFormat::kJson : OutputFormat::kTable;
+    ctx.quiet = command_line.global().quiet;
+    ctx.out = &std::cout;
+    status = Dispatch(ctx, command_line.Chosen());
   }
   std::cout.flush();
   if (status.ok()) return 0;
-  if (IsUsageError(status)) {
-    std::fprintf(stderr, "error: %s\n%s", std::string(status.message()).c_str(), kUsageLine);
-    return 2;
-  }
   std::string message(status.message());
   if (status.code() == absl::StatusCode::kUnavailable && !address.empty()) {
     message = absl::StrCat(message, " (pageserver ", address, ")");

@@ -21,9 +21,8 @@ void PrintTenantTable(const CommandContext& ctx, const std::vector<const v1::Ten
 
 absl::Status Create(const CommandContext& ctx) {
   v1::CreateTenantRequest request;
-  request.set_tenant_id(ctx.args->Flag("id").value_or(""));
-  request.set_root_timeline_id(ctx.args->Flag("root-timeline").value_or(""));
-  PGB_RETURN_IF_ERROR(ctx.args->CheckAllUsed(2));
+  request.set_tenant_id(ctx.options->id);
+  request.set_root_timeline_id(ctx.options->root_timeline);
   v1::Tenant tenant;
   PGB_RETURN_IF_ERROR(ctx.client->Call(&Stub::CreateTenant, request, &tenant));
   if (ctx.format == OutputFormat::kJson) return PrintJson(ctx, tenant);
@@ -32,7 +31,6 @@ absl::Status Create(const CommandContext& ctx) {
 }
 
 absl::Status List(const CommandContext& ctx) {
-  PGB_RETURN_IF_ERROR(ctx.args->CheckAllUsed(2));
   v1::ListTenantsResponse response;
   PGB_RETURN_IF_ERROR(ctx.client->Call(&Stub::ListTenants, v1::ListTenantsRequest(), &response));
   if (ctx.format == OutputFormat::kJson) return PrintJson(ctx, response);
@@ -43,9 +41,7 @@ absl::Status List(const CommandContext& ctx) {
 }
 
 absl::Status Delete(const CommandContext& ctx) {
-  PGB_RETURN_IF_ERROR(ctx.args->CheckAllUsed(3));
-  std::string id = ctx.args->Positional(2);
-  if (id.empty()) return UsageError("tenant delete needs the tenant ID");
+  const std::string& id = ctx.options->target;
   v1::DeleteTenantRequest request;
   request.set_tenant_id(id);
   v1::DeleteTenantResponse response;
@@ -56,13 +52,11 @@ absl::Status Delete(const CommandContext& ctx) {
 
 }  // namespace
 
-absl::Status RunTenantCommand(const CommandContext& ctx) {
-  std::string verb = ctx.args->Positional(1);
+absl::Status RunTenantCommand(const CommandContext& ctx, const std::string& verb) {
   if (verb == "create") return Create(ctx);
   if (verb == "list") return List(ctx);
   if (verb == "delete") return Delete(ctx);
-  return UsageError(verb.empty() ? "tenant needs a subcommand: create, list or delete"
-                                 : absl::StrCat("unknown tenant subcommand \"", verb, "\""));
+  return absl::InvalidArgumentError(absl::StrCat("unknown tenant command \"", verb, "\""));
 }
 
 }  // namespace pgbranch::pagectl

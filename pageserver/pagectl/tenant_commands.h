@@ -7,7 +7,7 @@
 
 namespace pgbranch::pagectl {
 
-// `pagectl tenant create|list|delete ...`; ctx.args' positional words start with "tenant VERB".
-absl::Status RunTenantCommand(const CommandContext& ctx);
+// `pagectl tenant create|list|delete ...`.
+absl::Status RunTenantCommand(const CommandContext& ctx, const std::string& verb);
 
 }  // namespace pgbranch::pagectl

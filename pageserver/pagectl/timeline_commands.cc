@@ -42,44 +42,22 @@ absl::Status PrintTimeline(const CommandContext& ctx, const v1::Timeline& t) {
   return absl::OkStatus();
 }
 
-// The ID of the timeline a command acts on: its third positional word.
-absl::StatusOr<std::string> TimelineId(const CommandContext& ctx, const char* verb) {
-  std::string id = ctx.args->Positional(2);
-  if (id.empty()) return UsageError(absl::StrCat("timeline ", verb, " needs the timeline ID"));
-  return id;
-}
-
 // --history-seconds / --history-bytes into `retention`; false if neither was given.
-absl::StatusOr<bool> ParseRetention(const CommandContext& ctx, v1::Retention* retention) {
-  bool given = ctx.args->Has("history-seconds") || ctx.args->Has("history-bytes");
-  PGB_ASSIGN_OR_RETURN(uint64_t seconds, ctx.args->Uint("history-seconds", 0));
-  PGB_ASSIGN_OR_RETURN(uint64_t bytes, ctx.args->Uint("history-bytes", 0));
-  retention->set_history_seconds(seconds);
-  retention->set_history_bytes(bytes);
-  return given;
+bool ParseRetention(const CommandContext& ctx, v1::Retention* retention) {
+  retention->set_history_seconds(ctx.options->history_seconds.value_or(0));
+  retention->set_history_bytes(ctx.options->history_bytes.value_or(0));
+  return ctx.options->history_seconds || ctx.options->history_bytes;
 }
 
 absl::Status Create(const CommandContext& ctx) {
   v1::CreateTimelineRequest request;
-  PGB_ASSIGN_OR_RETURN(*request.mutable_tenant_id(), ctx.args->RequiredFlag("tenant"));
-  request.set_timeline_id(ctx.args->Flag("id").value_or(""));
-  request.set_ancestor_timeline_id(ctx.args->Flag("parent").value_or(""));
-  PGB_ASSIGN_OR_RETURN(uint64_t lsn, ctx.args->Uint("lsn", 0));
-  request.set_ancestor_lsn(lsn);
-  if (std::optional<std::string> at = ctx.args->Flag("at")) {
-    PGB_ASSIGN_OR_RETURN(int64_t micros, ParseRfc3339Micros(*at));
-    request.set_ancestor_time_micros(micros);
-  }
+  request.set_tenant_id(ctx.options->tenant);
+  request.set_timeline_id(ctx.options->id);
+  request.set_ancestor_timeline_id(ctx.options->parent);
+  request.set_ancestor_lsn(ctx.options->lsn.value_or(0));
+  if (ctx.options->at_micros) request.set_ancestor_time_micros(*ctx.options->at_micros);
   v1::Retention retention;
-  PGB_ASSIGN_OR_RETURN(bool has_retention, ParseRetention(ctx, &retention));
-  if (has_retention) *request.mutable_retention() = retention;
-  PGB_RETURN_IF_ERROR(ctx.args->CheckAllUsed(2));
-  if (request.ancestor_timeline_id().empty() && (ctx.args->Has("lsn") || ctx.args->Has("at"))) {
-    return UsageError("--lsn and --at need --parent");
-  }
-  if (ctx.args->Has("lsn") && ctx.args->Has("at")) {
-    return UsageError("give at most one of --lsn and --at");
-  }
+  if (ParseRetention(ctx, &retention)) *request.mutable_retention() = retention;
   v1::Timeline timeline;
   PGB_RETURN_IF_ERROR(ctx.client->Call(&Stub::CreateTimeline, request, &timeline));
   return PrintTimeline(ctx, timeline);
@@ -87,8 +65,7 @@ absl::Status Create(const CommandContext& ctx) {
 
 absl::Status List(const CommandContext& ctx) {
   v1::ListTimelinesRequest request;
-  PGB_ASSIGN_OR_RETURN(*request.mutable_tenant_id(), ctx.args->RequiredFlag("tenant"));
-  PGB_RETURN_IF_ERROR(ctx.args->CheckAllUsed(2));
+  request.set_tenant_id(ctx.options->tenant);
   v1::ListTimelinesResponse response;
   PGB_RETURN_IF_ERROR(ctx.client->Call(&Stub::ListTimelines, request, &response));
   if (ctx.format == OutputFormat::kJson) return PrintJson(ctx, response);
@@ -106,9 +83,8 @@ absl::Status List(const CommandContext& ctx) {
 
 absl::Status Info(const CommandContext& ctx) {
   v1::GetTimelineRequest request;
-  PGB_ASSIGN_OR_RETURN(*request.mutable_tenant_id(), ctx.args->RequiredFlag("tenant"));
-  PGB_RETURN_IF_ERROR(ctx.args->CheckAllUsed(3));
-  PGB_ASSIGN_OR_RETURN(*request.mutable_timeline_id(), TimelineId(ctx, "info"));
+  request.set_tenant_id(ctx.options->tenant);
+  request.set_timeline_id(ctx.options->target);
   v1::Timeline timeline;
   PGB_RETURN_IF_ERROR(ctx.client->Call(&Stub::GetTimeline, request, &timeline));
   return PrintTimeline(ctx, timeline);
@@ -116,9 +92,8 @@ absl::Status Info(const CommandContext& ctx) {
 
 absl::Status Delete(const CommandContext& ctx) {
   v1::DeleteTimelineRequest request;
-  PGB_ASSIGN_OR_RETURN(*request.mutable_tenant_id(), ctx.args->RequiredFlag("tenant"));
-  PGB_RETURN_IF_ERROR(ctx.args->CheckAllUsed(3));
-  PGB_ASSIGN_OR_RETURN(*request.mutable_timeline_id(), TimelineId(ctx, "delete"));
+  request.set_tenant_id(ctx.options->tenant);
+  request.set_timeline_id(ctx.options->target);
   v1::DeleteTimelineResponse response;
   PGB_RETURN_IF_ERROR(ctx.client->Call(&Stub::DeleteTimeline, request, &response));
   *ctx.out << "Deleted timeline " << request.timeline_id() << "\n";
@@ -127,10 +102,9 @@ absl::Status Delete(const CommandContext& ctx) {
 
 absl::Status Reset(const CommandContext& ctx) {
   v1::ResetTimelineRequest request;
-  PGB_ASSIGN_OR_RETURN(*request.mutable_tenant_id(), ctx.args->RequiredFlag("tenant"));
-  request.set_backup_timeline_id(ctx.args->Flag("backup").value_or(""));
-  PGB_RETURN_IF_ERROR(ctx.args->CheckAllUsed(3));
-  PGB_ASSIGN_OR_RETURN(*request.mutable_timeline_id(), TimelineId(ctx, "reset"));
+  request.set_tenant_id(ctx.options->tenant);
+  request.set_backup_timeline_id(ctx.options->backup);
+  request.set_timeline_id(ctx.options->target);
   v1::ResetTimelineResponse response;
   PGB_RETURN_IF_ERROR(ctx.client->Call(&Stub::ResetTimeline, request, &response));
   if (ctx.format == OutputFormat::kJson) return PrintJson(ctx, response);
@@ -145,12 +119,9 @@ absl::Status Reset(const CommandContext& ctx) {
 
 absl::Status SetRetention(const CommandContext& ctx) {
   v1::SetRetentionRequest request;
-  PGB_ASSIGN_OR_RETURN(*request.mutable_tenant_id(), ctx.args->RequiredFlag("tenant"));
-  PGB_ASSIGN_OR_RETURN(bool given, ParseRetention(ctx, request.mutable_retention()));
-  PGB_RETURN_IF_ERROR(ctx.args->CheckAllUsed(3));
-  PGB_ASSIGN_OR_RETURN(*request.mutable_timeline_id(), TimelineId(ctx, "retention"));
-  if (!given)
-    return UsageError("timeline retention needs --history-seconds and/or --history-bytes");
+  request.set_tenant_id(ctx.options->tenant);
+  ParseRetention(ctx, request.mutable_retention());  // main.cc requires one of the two
+  request.set_timeline_id(ctx.options->target);
   v1::Timeline timeline;
   PGB_RETURN_IF_ERROR(ctx.client->Call(&Stub::SetRetention, request, &timeline));
   return PrintTimeline(ctx, timeline);
@@ -158,17 +129,14 @@ absl::Status SetRetention(const CommandContext& ctx) {
 
 }  // namespace
 
-absl::Status RunTimelineCommand(const CommandContext& ctx) {
-  std::string verb = ctx.args->Positional(1);
+absl::Status RunTimelineCommand(const CommandContext& ctx, const std::string& verb) {
   if (verb == "create") return Create(ctx);
   if (verb == "list") return List(ctx);
   if (verb == "info") return Info(ctx);
   if (verb == "delete") return Delete(ctx);
   if (verb == "reset") return Reset(ctx);
   if (verb == "retention") return SetRetention(ctx);
-  return UsageError(
-      verb.empty() ? "timeline needs a subcommand: create, list, info, delete, reset or retention"
-                   : absl::StrCat("unknown timeline subcommand \"", verb, "\""));
+  return absl::InvalidArgumentError(absl::StrCat("unknown timeline command \"", verb, "\""));
 }
 
 }  // namespace pgbranch::pagectl

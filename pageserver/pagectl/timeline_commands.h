@@ -5,8 +5,7 @@
 
 namespace pgbranch::pagectl {
 
-// `pagectl timeline create|list|info|delete|reset|retention ...`; ctx.args' positional words
-// start with "timeline VERB".
-absl::Status RunTimelineCommand(const CommandContext& ctx);
+// `pagectl timeline create|list|info|delete|reset|retention ...`.
+absl::Status RunTimelineCommand(const CommandContext& ctx, const std::string& verb);
 
 }  // namespace pgbranch::pagectl
