@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -129,7 +130,19 @@ TEST_F(LocalHealTest, LocalUpRepairsKilledDaemonsWithoutTouchingComputes) {
   EXPECT_EQ(PostmasterStart(uri), started) << "the running compute was left alone";
   local_.Query(uri, "INSERT INTO t SELECT generate_series(101, 200)");
 
-  // All three.
+  // The controller and the proxy: the compute is untouched.
+  Kill9(ControllerNeedle());
+  Kill9(ProxyNeedle());
+  up = local_.Cli({"local", "up"});
+  ASSERT_EQ(up.exit_code, 0) << up.Describe();
+  EXPECT_TRUE(absl::StrContains(up.out, "the controller")) << up.out;
+  EXPECT_TRUE(absl::StrContains(up.out, "pgbranch-proxy")) << up.out;
+  EXPECT_EQ(local_.Connstr("main"), uri) << "same ports, same connection string";
+  EXPECT_EQ(PostmasterStart(uri), started) << "the running compute was left alone";
+
+  // All three. Every acknowledged row survives. (A pageserver that dies while pagefs has a
+  // commit in flight fails that commit: PostgreSQL PANICs on the failed fsync and the compute
+  // restarts; see docs/local-mode-healing.md.)
   Kill9(ControllerNeedle());
   Kill9(ProxyNeedle());
   Kill9(PageserverNeedle());
@@ -141,16 +154,21 @@ TEST_F(LocalHealTest, LocalUpRepairsKilledDaemonsWithoutTouchingComputes) {
   st = local_.CliJson({"local", "status"});
   EXPECT_TRUE(st.at("healthy").as_bool()) << st.serialize();
   EXPECT_EQ(local_.Connstr("main"), uri) << "same ports, same connection string";
-  EXPECT_EQ(local_.Query(uri, "SELECT count(*), sum(v) FROM t"), "200|20100");
-  EXPECT_EQ(PostmasterStart(uri), started) << "the running compute was left alone";
-  local_.Query(uri, "INSERT INTO t VALUES (201)");
-  EXPECT_EQ(local_.Query(uri, "SELECT count(*) FROM t"), "201");
+  EXPECT_TRUE(Eventually([&] {
+    return local_.Psql(uri, "INSERT INTO t VALUES (201)").exit_code == 0;
+  })) << "writes work again";
+  EXPECT_EQ(local_.Query(uri, "SELECT count(*), sum(v) FROM t"), "201|20301");
+  if (PostmasterStart(uri) != started) {
+    std::cout << "note: PostgreSQL restarted after the pageserver's kill (a commit was in "
+                 "flight)\n";
+  }
 
   // Nothing to repair: says so, changes nothing.
+  const std::string now_started = PostmasterStart(uri);
   up = local_.Cli({"local", "up"});
   ASSERT_EQ(up.exit_code, 0) << up.Describe();
   EXPECT_TRUE(absl::StrContains(up.out, "nothing to repair")) << up.out;
-  EXPECT_EQ(PostmasterStart(uri), started);
+  EXPECT_EQ(PostmasterStart(uri), now_started);
 }
 
 TEST_F(LocalHealTest, ControllerRestartsAKilledProxyAndPageserver) {
@@ -159,24 +177,34 @@ TEST_F(LocalHealTest, ControllerRestartsAKilledProxyAndPageserver) {
   local_.Query(uri, "CREATE TABLE t (v int); INSERT INTO t SELECT generate_series(1, 50)");
   const std::string started = PostmasterStart(uri);
 
-  for (const std::string& needle : {ProxyNeedle(), PageserverNeedle()}) {
+  auto controller_log = [&] {
+    std::ifstream log(local_.state_dir() + "/logs/controller.log");
+    std::stringstream text;
+    text << log.rdbuf();
+    return text.str();
+  };
+  for (const auto& [needle, name] : std::vector<std::pair<std::string, std::string>>{
+           {ProxyNeedle(), "pgbranch-proxy"}, {PageserverNeedle(), "pgbranch-pageserver"}}) {
     pid_t before = PidOf(needle);
     Kill9(needle);
+    // Restarted once it listens again (writes before that fail: see docs/local-mode-healing.md).
     EXPECT_TRUE(Eventually([&] {
       pid_t now = PidOf(needle);
-      return now != 0 && now != before;
-    })) << "not restarted: " << needle;
+      return now != 0 && now != before && absl::StrContains(controller_log(), "Restarted " + name);
+    })) << "not restarted: "
+        << needle << "\n"
+        << controller_log();
     // Back on the same address: the same connection string works, the rows are there.
     EXPECT_TRUE(Eventually([&] { return local_.Psql(uri, "SELECT 1").exit_code == 0; }));
     EXPECT_EQ(local_.Query(uri, "SELECT count(*) FROM t"), "50");
-    EXPECT_EQ(PostmasterStart(uri), started);
+    if (name == "pgbranch-proxy") {
+      EXPECT_EQ(PostmasterStart(uri), started);
+    }
   }
-  local_.Query(uri, "INSERT INTO t VALUES (51)");
-  std::ifstream log(local_.state_dir() + "/logs/controller.log");
-  std::stringstream text;
-  text << log.rdbuf();
-  EXPECT_TRUE(absl::StrContains(text.str(), "Restarted pgbranch-proxy")) << text.str();
-  EXPECT_TRUE(absl::StrContains(text.str(), "Restarted pgbranch-pageserver")) << text.str();
+  EXPECT_TRUE(Eventually([&] {
+    return local_.Psql(uri, "INSERT INTO t VALUES (51)").exit_code == 0;
+  })) << "writes work again";
+  EXPECT_EQ(local_.Query(uri, "SELECT count(*) FROM t"), "51");
   EXPECT_TRUE(local_.CliJson({"local", "status"}).at("healthy").as_bool());
 }
 
@@ -207,8 +235,8 @@ TEST_F(LocalHealTest, RunningEndpointsStayReachableWhileTheControllerIsDown) {
   local_.Query(main_uri, "INSERT INTO t VALUES (2)");
   CommandResult woken = local_.Psql(dev_uri, "SELECT 1", 60);
   EXPECT_NE(woken.exit_code, 0);
-  EXPECT_TRUE(absl::StrContains(
-      woken.err, "the pgbranch controller is not running; run `pgbranch local up`"))
+  EXPECT_TRUE(absl::StrContains(woken.err,
+                                "the pgbranch controller is not running; run `pgbranch local up`"))
       << woken.err;
 
   CommandResult up = local_.Cli({"local", "up"});
@@ -266,10 +294,10 @@ TEST_F(LocalHealTest, ChangedPostgresParametersAreReloadedOrAppliedByAnAnnounced
 
   // Reloadable (pg_settings.context 'user'): an open session sees it, no restart.
   PostgresPipe session;
-  ASSERT_TRUE(
-      session.Start({"/usr/lib/postgresql/15/bin/psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d",
-                     uri})
-          .ok());
+  ASSERT_TRUE(session
+                  .Start({"/usr/lib/postgresql/15/bin/psql", "-X", "-At", "-v", "ON_ERROR_STOP=1",
+                          "-d", uri})
+                  .ok());
   ASSERT_TRUE(session.Write("SELECT pg_backend_pid();\n").ok());
   absl::StatusOr<std::string> backend = session.ReadLine(60);
   ASSERT_TRUE(backend.ok()) << backend.status();
