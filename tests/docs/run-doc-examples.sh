@@ -93,7 +93,10 @@ extract "$ROOT/docs/quickstart.md" | as_built |
 # --- README.md, "Local mode": from nothing ---------------------------------------------------
 export PGBRANCH_HOME=$WORK/readme-home
 HOMES+=("$PGBRANCH_HOME")
-extract "$ROOT/README.md" "Local mode" | as_built >"$WORK/readme.sh"
+# `local up` as written listens on 55432, which other tests' endpoints (ephemeral ports) may
+# hold at that moment: the kernel picks the proxy's port here.
+extract "$ROOT/README.md" "Local mode" | as_built |
+  sed 's#^pgbranch local up #pgbranch local up --proxy-port 0 #' >"$WORK/readme.sh"
 (cd "$ROOT" && run_doc "README.md (Local mode)" "$WORK/readme.sh")
 
 # --- README.md, "Using the pageserver" and "PostgreSQL on a branch": one shell, like a reader's --
