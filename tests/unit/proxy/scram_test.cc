@@ -168,7 +168,10 @@ TEST(SaslMessagesTest, BuildAndParse) {
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_EQ(parsed->mechanism, "SCRAM-SHA-256");
   EXPECT_EQ(parsed->data, kClientFirst);
-  EXPECT_FALSE(ParseSaslInitialResponse(std::string("SCRAM\0\0\0\0\x09" "abc", 13)).ok());
+  EXPECT_FALSE(ParseSaslInitialResponse(std::string("SCRAM\0\0\0\0\x09"
+                                                    "abc",
+                                                    13))
+                   .ok());
   EXPECT_FALSE(ParseSaslInitialResponse("no terminator").ok());
   EXPECT_EQ(BuildAuthenticationOk(), std::string("R\0\0\0\x08\0\0\0\0", 9));
 }
