@@ -24,7 +24,6 @@ std::string NameOf(const value& obj) { return JsonString(obj.at("metadata"), "na
 
 // "0/1A2B3C8 (27443144)": PostgreSQL's X/Y spelling and the number the JSON shows; --lsn takes
 // either. (pgbranch LSNs number commits at the pageserver, not WAL positions.)
-// the JSON and --lsn also take.
 std::string LsnText(const value& status, const char* field) {
   uint64_t lsn = static_cast<uint64_t>(JsonInt(status, field));
   return absl::StrCat(FormatLsn(lsn), " (", lsn, ")");

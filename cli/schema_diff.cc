@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "cli/connection_info.h"
 #include "cli/resource_commands.h"
+#include "cli/resource_util.h"
 #include "cli/schema_objects.h"
 #include "common/status_macros.h"
 #include "operator/model/json.h"
@@ -109,23 +110,6 @@ absl::StatusOr<std::vector<SchemaObject>> SchemaOf(const CliContext& ctx, const 
   return ParseSchemaDump(*text);
 }
 
-// Waits until an endpoint runs and the proxy routes it; returns the endpoint object.
-absl::StatusOr<value> WaitRunning(const ApiClient& client, const std::string& name) {
-  value last;
-  PGB_RETURN_IF_ERROR(WaitFor(
-      [&]() -> absl::StatusOr<bool> {
-        PGB_ASSIGN_OR_RETURN(last, client.Get("/v1/endpoints/" + name));
-        const value& st = last.at("status");
-        if (JsonString(st, "phase") == control::kPhaseFailed) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "the endpoint at the branch point failed to start: ", JsonString(st, "message")));
-        }
-        return JsonString(st, "phase") == control::kPhaseRunning && JsonBool(st, "routed");
-      },
-      absl::Seconds(120), absl::StrCat("endpoint \"", name, "\" to run")));
-  return last;
-}
-
 // A read-only endpoint on `parent` at `lsn`, deleted when this goes out of scope.
 class BranchPointEndpoint {
  public:
@@ -135,18 +119,15 @@ class BranchPointEndpoint {
     if (created_) (void)client_.Delete("/v1/endpoints/" + name_);
   }
   absl::StatusOr<value> Start(const std::string& parent, uint64_t lsn) {
-    value m = value::object();
-    m["apiVersion"] = value::string(control::kApiVersion);
-    m["kind"] = value::string("Endpoint");
-    m["metadata"] = value::object();
-    m["metadata"]["name"] = value::string(name_);
-    m["spec"] = value::object();
-    m["spec"]["branch"] = value::string(parent);
-    m["spec"]["type"] = value::string("ReadOnly");
-    m["spec"]["lsn"] = value::number(lsn);
-    PGB_RETURN_IF_ERROR(client_.Post("/v1/apply", m.serialize()).status());
+    value spec = value::object();
+    spec["branch"] = value::string(parent);
+    spec["type"] = value::string("ReadOnly");
+    spec["lsn"] = value::number(lsn);
+    PGB_RETURN_IF_ERROR(
+        client_.Post("/v1/apply", Manifest("Endpoint", name_, std::move(spec)).serialize())
+            .status());
     created_ = true;
-    return WaitRunning(client_, name_);
+    return WaitEndpointRunning(client_, name_);
   }
 
  private:

@@ -73,6 +73,16 @@ bool PortFree(int port) {
   return ok;
 }
 
+// `create` of a name that is taken (or still being deleted).
+absl::Status AlreadyExists(const std::string& kind, const std::string& name, bool deleting) {
+  const std::string message = absl::StrCat(
+      kind, " \"", name, "\"",
+      deleting ? " is being deleted; create it again once it is gone"
+               : absl::StrCat(" already exists; `pgbranch apply` changes an existing ", kind));
+  return control::MakeError(absl::StatusCode::kAlreadyExists, message, "metadata.name", message,
+                            "AlreadyExists");
+}
+
 }  // namespace
 
 LocalStore::LocalStore(std::string path, Clock* clock) : path_(std::move(path)), clock_(clock) {}
@@ -316,13 +326,8 @@ absl::StatusOr<LocalStore::Applied> LocalStore::ApplyBranchLocked(Branch b, cons
     return control::FieldError(absl::StatusCode::kInvalidArgument, what, field, detail);
   };
   if (it != branches_.end() && req.options.create_only) {
-    const std::string message =
-        absl::StrCat("branch \"", b.metadata.name, "\"",
-                     it->second.metadata.deletion_timestamp
-                         ? " is being deleted; create it again once it is gone"
-                         : " already exists; `pgbranch apply` changes an existing branch");
-    return control::MakeError(absl::StatusCode::kAlreadyExists, message, "metadata.name", message,
-                              "AlreadyExists");
+    return AlreadyExists("branch", b.metadata.name,
+                         it->second.metadata.deletion_timestamp.has_value());
   }
   // An expiry in the past would delete the branch at once.
   auto check_expiry = [&](absl::Time created) -> absl::Status {
@@ -412,13 +417,8 @@ absl::StatusOr<LocalStore::Applied> LocalStore::ApplyEndpointLocked(Endpoint e,
   auto it = endpoints_.find(key);
   const std::string what = control::ObjectName("Endpoint", e.metadata.name);
   if (it != endpoints_.end() && req.options.create_only) {
-    const std::string message =
-        absl::StrCat("endpoint \"", e.metadata.name, "\"",
-                     it->second.metadata.deletion_timestamp
-                         ? " is being deleted; create it again once it is gone"
-                         : " already exists; `pgbranch apply` changes an existing endpoint");
-    return control::MakeError(absl::StatusCode::kAlreadyExists, message, "metadata.name", message,
-                              "AlreadyExists");
+    return AlreadyExists("endpoint", e.metadata.name,
+                         it->second.metadata.deletion_timestamp.has_value());
   }
   if (it == endpoints_.end()) {
     if (req.options.cross_object_checks) {
