@@ -23,21 +23,12 @@
 namespace pgbranch::testing {
 namespace {
 
-namespace fs = std::filesystem;
 
 // The pid of the first process whose command line (arguments joined by spaces) holds `needle`.
 pid_t PidOf(const std::string& needle) {
-  std::error_code ec;
-  for (const auto& p : fs::directory_iterator("/proc", ec)) {
-    std::string name = p.path().filename().string();
-    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    std::ifstream in(p.path() / "cmdline");
-    std::stringstream buf;
-    buf << in.rdbuf();
-    std::string cmd = buf.str();
-    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
-    if (cmd.find(needle) != std::string::npos && std::atoi(name.c_str()) != ::getpid()) {
-      return std::atoi(name.c_str());
+  for (const auto& [pid, cmd] : CommandLines()) {
+    if (cmd.find(needle) != std::string::npos && std::atoi(pid.c_str()) != ::getpid()) {
+      return std::atoi(pid.c_str());
     }
   }
   return 0;

@@ -22,6 +22,8 @@ std::string BinDir() {
   return d && *d ? d : PGBRANCH_DEFAULT_BIN_DIR;
 }
 
+}  // namespace
+
 // Every process's command line, arguments joined by spaces.
 std::vector<std::pair<std::string, std::string>> CommandLines() {
   std::vector<std::pair<std::string, std::string>> out;
@@ -38,8 +40,6 @@ std::vector<std::pair<std::string, std::string>> CommandLines() {
   }
   return out;
 }
-
-}  // namespace
 
 LocalMode::LocalMode() {
   char tmpl[] = "/tmp/pgb-local-XXXXXX";  // short: socket paths live below it

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -11,6 +12,9 @@
 // Tier 4: local mode end to end, driven through the real `pgbranch` CLI (real pageserver, proxy,
 // controller, compute agents, pagefs mounts and PostgreSQL 15). Needs root and /dev/fuse.
 namespace pgbranch::testing {
+
+// Every process's command line (arguments joined by spaces), keyed by pid.
+std::vector<std::pair<std::string, std::string>> CommandLines();
 
 class LocalMode {
  public:
