@@ -23,7 +23,6 @@
 namespace pgbranch::testing {
 namespace {
 
-
 // The pid of the first process whose command line (arguments joined by spaces) holds `needle`.
 pid_t PidOf(const std::string& needle) {
   for (const auto& [pid, cmd] : CommandLines()) {
