@@ -12,6 +12,7 @@ PACKAGES=(
   curl ca-certificates procps psmisc openssl libpq5 libpq-dev
   etcd-server
   containerd runc containernetworking-plugins iptables debootstrap libc6-dev
+  lua5.1
 )
 
 missing=()
