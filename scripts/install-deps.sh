@@ -11,7 +11,7 @@ PACKAGES=(
   postgresql-15 postgresql-contrib postgresql-client-15
   curl ca-certificates procps psmisc openssl libpq5 libpq-dev
   etcd-server
-  containerd runc containernetworking-plugins iptables debootstrap libc6-dev
+  containerd runc containernetworking-plugins iptables nftables debootstrap libc6-dev
   lua5.1
 )
 
