@@ -13,6 +13,7 @@ PACKAGES=(
   etcd-server
   containerd runc containernetworking-plugins iptables nftables debootstrap libc6-dev
   lua5.1
+  python3-yaml
 )
 
 missing=()
