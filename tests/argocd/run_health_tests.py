@@ -9,6 +9,8 @@ argocd_vm.lua, which sets it up as Argo CD does. Checks, one PASS/FAIL line each
   - every testdata file is used by a case, and holds an object of the directory's kind;
   - every line of health.lua that carries code ran in at least one case (luac5.1 -l lists them).
 Exits 1 when a check fails, 77 when lua5.1 or luac5.1 is missing.
+With --eval FILE..., prints the health of the objects in the files instead (like
+`kubectl get branch,endpoint.pgbranch.io -o yaml | run_health_tests.py --eval -`).
 """
 import argparse
 import os
@@ -81,6 +83,39 @@ def code_lines(luac, script):
     return lines
 
 
+def evaluate(lua, vm, script, obj, literal, coverage):
+    """Runs health.lua on obj: (status, message), or raises RuntimeError with the VM's error."""
+    with open(literal, "w") as f:
+        f.write("return " + lua_literal(obj) + "\n")
+    run = subprocess.run([lua, vm, script, literal, coverage], capture_output=True)
+    if run.returncode != 0:
+        raise RuntimeError(run.stderr.decode(errors="replace"))
+    status, length, message = run.stdout.decode().split("\n", 2)
+    if int(length) != len(message.encode()):
+        raise RuntimeError("garbled output: %r" % run.stdout)
+    return status, message
+
+
+def eval_objects(args, lua, vm, paths):
+    """--eval: prints "<kind>/<name>: <status>: <message>" for each object (a file, - for stdin)."""
+    with tempfile.TemporaryDirectory(prefix="argocd-health.") as tmp:
+        for path in paths:
+            stream = sys.stdin if path == "-" else open(path)
+            for obj in yaml.load_all(stream, Loader=NoTimestampLoader):
+                if not obj:
+                    continue
+                items = obj["items"] if obj.get("kind", "").endswith("List") else [obj]
+                for item in items:
+                    group = item["apiVersion"].split("/")[0]
+                    script = os.path.join(args.health_dir, group, item["kind"], "health.lua")
+                    status, message = evaluate(lua, vm, script, item,
+                                               os.path.join(tmp, "obj.lua"),
+                                               os.path.join(tmp, "coverage"))
+                    print("%s/%s: %s: %s" % (item["kind"], item["metadata"]["name"], status,
+                                             message))
+    return 0
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(os.path.dirname(here))
@@ -88,12 +123,16 @@ def main():
     ap.add_argument("--health-dir", default=os.path.join(root, "deploy/argocd/health"))
     ap.add_argument("--lua", default="lua5.1")
     ap.add_argument("--luac", default="luac5.1")
+    ap.add_argument("--eval", nargs="+", metavar="OBJECT_YAML",
+                    help="only print the health of these objects (- reads stdin)")
     args = ap.parse_args()
     lua, luac = shutil.which(args.lua), shutil.which(args.luac)
     if not lua or not luac:
         print("SKIP  %s/%s not found (scripts/install-deps.sh installs lua5.1)" % (args.lua, args.luac))
         return 77
     vm = os.path.join(here, "argocd_vm.lua")
+    if args.eval:
+        return eval_objects(args, lua, vm, args.eval)
 
     passed, failed = 0, []
 
@@ -134,18 +173,13 @@ def main():
                     check(name, False, "the object is a %s %s, not a %s/%s" %
                           (obj.get("apiVersion"), obj.get("kind"), group, kind))
                     continue
-                literal = os.path.join(tmp, "obj%d.lua" % i)
-                with open(literal, "w") as f:
-                    f.write("return " + lua_literal(obj) + "\n")
-                run = subprocess.run([lua, vm, script, literal, coverage], capture_output=True)
-                if run.returncode != 0:
-                    check(name, False, run.stderr.decode(errors="replace"))
+                try:
+                    status, message = evaluate(lua, vm, script, obj,
+                                               os.path.join(tmp, "obj%d.lua" % i), coverage)
+                except RuntimeError as e:
+                    check(name, False, str(e))
                     continue
-                status, length, message = run.stdout.decode().split("\n", 2)
                 got = {"status": status, "message": message}
-                if int(length) != len(message.encode()):
-                    check(name, False, "garbled output: %r" % run.stdout)
-                    continue
                 expected = {"status": want.get("status"), "message": want.get("message", "")}
                 check(name, got == expected,
                       "want %s: %s\ngot  %s: %s" % (expected["status"], expected["message"],
