@@ -37,6 +37,7 @@ absl::Status ApplyYaml(const std::string& path, ServerConfig* c) {
         if (v["history_bytes"]) c->retention.history_bytes = v["history_bytes"].as<uint64_t>();
       } else if (key == "auth") {
         if (v["token_file"]) c->token_file = v["token_file"].as<std::string>();
+        if (v["signing_key_file"]) c->signing_key_file = v["signing_key_file"].as<std::string>();
       } else if (key == "tls") {
         if (v["cert_file"]) c->tls_cert_file = v["cert_file"].as<std::string>();
         if (v["key_file"]) c->tls_key_file = v["key_file"].as<std::string>();
@@ -65,7 +66,8 @@ absl::Status ParseNumber(const std::string& flag, const std::string& s, T* out) 
 
 std::string ServerUsage() {
   return "usage: pgbranch-pageserver --data-dir DIR [--listen ADDR] [--metrics-listen ADDR]\n"
-         "         [--config FILE] [--token-file FILE] [--tls-cert FILE --tls-key FILE]\n"
+         "         [--config FILE] [--token-file FILE] [--token-signing-key-file FILE]\n"
+         "         [--tls-cert FILE --tls-key FILE]\n"
          "         [--history-seconds N] [--history-bytes N] [--memtable-flush-mb N]\n"
          "         [--gc-interval-seconds N] [--port-file FILE] [--log-level LEVEL]\n";
 }
@@ -99,6 +101,11 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& a
       {"--token-file",
        [&](const std::string& v) {
          c.token_file = v;
+         return absl::OkStatus();
+       }},
+      {"--token-signing-key-file",
+       [&](const std::string& v) {
+         c.signing_key_file = v;
          return absl::OkStatus();
        }},
       {"--tls-cert",

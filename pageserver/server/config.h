@@ -15,7 +15,7 @@ namespace pgbranch::pageserver {
 //   listen: 127.0.0.1:6400          metrics_listen: 127.0.0.1:9400
 //   data_dir: /var/lib/pgbranch/pageserver
 //   retention: {history_seconds: 604800, history_bytes: 0}
-//   auth: {token_file: /etc/pgbranch/tokens.yaml}
+//   auth: {token_file: /etc/pgbranch/tokens.yaml, signing_key_file: /etc/pgbranch/signing-key}
 //   tls: {cert_file: server.crt, key_file: server.key}
 //   maintenance: {memtable_flush_mb: 256, gc_interval_seconds: 60}
 //   log_level: info
@@ -23,7 +23,8 @@ struct ServerConfig {
   std::string listen = "127.0.0.1:6400";
   std::string metrics_listen;  // empty: no metrics endpoint
   std::string data_dir;
-  std::string token_file;  // empty: auth disabled
+  std::string token_file;        // static tokens (YAML)
+  std::string signing_key_file;  // signed tokens; auth is off when both are empty
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string port_file;  // written with the bound gRPC port once serving

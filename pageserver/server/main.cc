@@ -52,6 +52,12 @@ int Run(const pgbranch::pageserver::ServerConfig& config) {
     }
     auth = std::move(*loaded);
   }
+  if (!config.signing_key_file.empty()) {
+    if (absl::Status s = auth.AddSigningKeyFile(config.signing_key_file); !s.ok()) {
+      LogError("Cannot load the token signing key", {{"error", s.ToString()}});
+      return 1;
+    }
+  }
 
   pgbranch::storage::EngineOptions options;
   options.data_dir = config.data_dir;
@@ -107,12 +113,15 @@ int Run(const pgbranch::pageserver::ServerConfig& config) {
     std::ofstream(tmp) << port << "\n";
     std::rename(tmp.c_str(), config.port_file.c_str());
   }
-  LogInfo("Serving", {{"listen", config.listen},
-                      {"port", std::to_string(port)},
-                      {"data_dir", config.data_dir},
-                      {"auth", auth.enabled() ? "tokens" : "disabled"},
-                      {"tls", config.tls_cert_file.empty() ? "off" : "on"},
-                      {"metrics", config.metrics_listen}});
+  LogInfo("Serving",
+          {{"listen", config.listen},
+           {"port", std::to_string(port)},
+           {"data_dir", config.data_dir},
+           {"auth", config.signing_key_file.empty()
+                        ? (auth.enabled() ? "tokens" : "disabled")
+                        : (config.token_file.empty() ? "signed tokens" : "tokens + signed tokens")},
+           {"tls", config.tls_cert_file.empty() ? "off" : "on"},
+           {"metrics", config.metrics_listen}});
 
   std::atomic<bool> stop{false};
   std::mutex mu;

@@ -1,10 +1,12 @@
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "pageserver/server/signing_key_watcher.h"
 
 namespace pgbranch::pageserver {
 
@@ -15,7 +17,9 @@ namespace pgbranch::pageserver {
 //     - token: "s3cret-tenant"        # a compute of one tenant...
 //       tenant: 7d0c...
 //       timeline: 1a2b...             # ...optionally limited to one timeline
-// Without a token file every request is allowed. Thread-safe after construction.
+// and/or signed tokens (common/token_signer.h: `pgb1.<claims>.<HMAC>`) verified with the key in
+// a signing key file (AddSigningKeyFile; re-read when the file changes), carrying the same
+// scopes. Without either every request is allowed. Thread-safe after construction.
 class TokenAuth {
  public:
   struct Grant {
@@ -29,6 +33,9 @@ class TokenAuth {
   TokenAuth() = default;
   static absl::StatusOr<TokenAuth> LoadFile(const std::string& path);
   static absl::StatusOr<TokenAuth> FromYaml(const std::string& yaml);
+  // Also accepts signed tokens verified with the key in `path`; enables auth.
+  absl::Status AddSigningKeyFile(const std::string& path,
+                                 SigningKeyWatcher::Clock clock = absl::Now);
 
   bool enabled() const { return enabled_; }
   // `authorization` is the raw metadata value ("Bearer <token>"), empty if absent.
@@ -39,6 +46,7 @@ class TokenAuth {
  private:
   bool enabled_ = false;
   std::vector<Grant> grants_;
+  std::shared_ptr<SigningKeyWatcher> signing_;  // null: signed tokens are refused
 };
 
 }  // namespace pgbranch::pageserver
