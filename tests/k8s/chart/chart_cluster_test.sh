@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The chart against a real kube-apiserver (tier 3, no node: pods stay Pending):
+#  1. helm install / upgrade / uninstall / install again: the token Secret's key is generated
+#     once and survives upgrade, uninstall and re-install (lookup + resource-policy keep); the
+#     CRDs and the pageserver's PersistentVolumeClaim survive uninstall; upgrade applies changed
+#     values and CRD changes.
+#  2. Every values file under values/ renders manifests the API server accepts:
+#     kubectl apply --dry-run=server --validate=strict (Kubernetes schemas, the CRDs' schemas and
+#     CEL, admission). PodMonitor/ServiceMonitor are left out here (no Prometheus-operator CRDs
+#     in the test cluster; chart_static_test.sh checks their fields and selectors).
+#  3. deploy/install.yaml and the kustomize base and overlay: the same server-side validation.
+#  4. deploy/samples/*.yaml: server dry-run, then really applied (the CRDs are installed).
+# One PASS/FAIL line per check. Exit 77 without helm.
+set -uo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+CLUSTER=$ROOT/scripts/k8s/cluster.sh
+export PGBRANCH_K8S_DIR=${PGBRANCH_K8S_TEST_DIR:-/tmp/pgbranch-k8s-chart.$$}
+PGBRANCH_K8S_PORT=$(free_port)
+export PGBRANCH_K8S_PORT
+[[ -x $K8S_BIN/kube-apiserver ]] && export PGBRANCH_K8S_BIN=$K8S_BIN
+unset KUBECONFIG
+WORK=$(mktemp -d)
+
+cleanup() {
+  local rc=$?
+  bash "$CLUSTER" down >/dev/null 2>&1 || true
+  rm -f "$PGBRANCH_K8S_DIR.lock"
+  rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "== cluster (state $PGBRANCH_K8S_DIR, port $PGBRANCH_K8S_PORT)"
+if ! bash "$CLUSTER" up >"$WORK/up.log" 2>&1; then
+  echo "FAIL  cluster up"
+  tail -n 20 "$WORK/up.log"
+  exit 1
+fi
+# shellcheck disable=SC1091
+source "$PGBRANCH_K8S_DIR/env.sh"
+k() { kubectl --request-timeout=60s "$@"; }
+NS=pgbranch-system
+secret_key() { k -n $NS get secret pgbranch-pageserver-token -o jsonpath='{.data.signing-key}' 2>/dev/null; }
+
+echo "== helm install / upgrade / uninstall"
+if out=$(helm install pgbranch "$CHART" -n $NS --create-namespace -f "$VALUES/tier5.yaml" 2>&1); then pass "helm install"; else fail "helm install" "$out"; fi
+key1=$(secret_key)
+if [[ ${#key1} -ge 64 ]]; then pass "token Secret generated"; else fail "token Secret generated" "key: '$key1'"; fi
+check "CRDs Established" 60 k wait --for condition=Established --timeout=5s crd/branches.pgbranch.io crd/endpoints.pgbranch.io
+check "pageserver PVC created by the StatefulSet" 60 k -n $NS get pvc data-pgbranch-pageserver-0
+if out=$(helm upgrade pgbranch "$CHART" -n $NS -f "$VALUES/tier5.yaml" --set operator.logLevel=debug --set compute.suspendTimeout=7m 2>&1); then pass "helm upgrade with changed values"; else fail "helm upgrade with changed values" "$out"; fi
+if [[ $(secret_key) == "$key1" ]]; then pass "upgrade keeps the token key"; else fail "upgrade keeps the token key"; fi
+out=$(k -n $NS get deploy pgbranch-operator -o jsonpath='{.spec.template.spec.containers[0].args}')
+if [[ $out == *--log-level=debug* ]]; then pass "upgrade changed the operator's flags"; else fail "upgrade changed the operator's flags" "$out"; fi
+out=$(k get crd endpoints.pgbranch.io -o jsonpath='{.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.suspendTimeout.default}')
+if [[ $out == 7m ]]; then pass "upgrade updated the CRD (suspendTimeout default 7m)"; else fail "upgrade updated the CRD" "default: $out"; fi
+if out=$(helm uninstall pgbranch -n $NS --wait 2>&1); then pass "helm uninstall"; else fail "helm uninstall" "$out"; fi
+if k get crd branches.pgbranch.io endpoints.pgbranch.io >/dev/null 2>&1; then pass "uninstall keeps the CRDs"; else fail "uninstall keeps the CRDs"; fi
+if [[ $(secret_key) == "$key1" ]]; then pass "uninstall keeps the token Secret"; else fail "uninstall keeps the token Secret"; fi
+if k -n $NS get pvc data-pgbranch-pageserver-0 >/dev/null 2>&1; then pass "uninstall keeps the pageserver PVC"; else fail "uninstall keeps the pageserver PVC"; fi
+out=$(k -n $NS get deploy,statefulset,service -o name 2>&1)
+if [[ -z $out ]]; then pass "uninstall removes the workloads"; else fail "uninstall removes the workloads" "$out"; fi
+if out=$(helm install pgbranch "$CHART" -n $NS -f "$VALUES/tier5.yaml" 2>&1); then pass "helm install again (adopts the kept CRDs and Secret)"; else fail "helm install again" "$out"; fi
+if [[ $(secret_key) == "$key1" ]]; then pass "re-install reuses the kept token key"; else fail "re-install reuses the kept token key"; fi
+
+echo "== server-side validation of every values file"
+for ns in team-a team-b; do k create namespace $ns >/dev/null 2>&1; done
+for f in "$VALUES"/*.yaml; do
+  n=$(basename "$f" .yaml)
+  render -f "$f" >"$WORK/$n.yaml" 2>&1 || { fail "render $n" "$(cat "$WORK/$n.yaml")"; continue; }
+  python3 - "$WORK/$n.yaml" <<'PY' >"$WORK/$n.k8s.yaml"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+print(yaml.safe_dump_all([d for d in docs if d["kind"] not in ("PodMonitor", "ServiceMonitor")]))
+PY
+  if out=$(k apply --dry-run=server --validate=strict -f "$WORK/$n.k8s.yaml" 2>&1); then
+    pass "values $n: $(grep -c . <<<"$out") objects accepted"
+  else
+    fail "values $n accepted by the API server" "$out"
+  fi
+done
+
+echo "== deploy/"
+if out=$(k apply --dry-run=server --validate=strict -f "$ROOT/deploy/install.yaml" 2>&1); then pass "install.yaml accepted ($(grep -c . <<<"$out") objects)"; else fail "install.yaml accepted" "$out"; fi
+for d in base overlays/example; do
+  if out=$(k kustomize "$ROOT/deploy/kustomize/$d" | k apply --dry-run=server --validate=strict -f - 2>&1); then pass "kustomize $d accepted"; else fail "kustomize $d accepted" "$out"; fi
+done
+
+echo "== deploy/samples"
+k create namespace samples >/dev/null 2>&1
+for f in "$ROOT"/deploy/samples/*.yaml; do
+  if out=$(k -n samples apply --dry-run=server --validate=strict -f "$f" 2>&1); then pass "sample $(basename "$f") (dry run)"; else fail "sample $(basename "$f") (dry run)" "$out"; fi
+done
+for f in "$ROOT"/deploy/samples/*.yaml; do
+  if out=$(k -n samples apply --server-side -f "$f" 2>&1); then pass "sample $(basename "$f") applied"; else fail "sample $(basename "$f") applied" "$out"; fi
+done
+out=$(k -n samples get branches,endpoints.pgbranch.io -o name 2>&1)
+if [[ $(grep -c . <<<"$out") -ge 6 ]]; then pass "samples created ($(tr '\n' ' ' <<<"$out"))"; else fail "samples created" "$out"; fi
+
+checks_summary "chart cluster"
