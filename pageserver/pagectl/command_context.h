@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "pageserver/pagectl/client.h"
 #include "pageserver/pagectl/output.h"
@@ -27,6 +28,9 @@ struct CommandOptions {
   std::string backup;  // timeline reset --backup
   std::string target;  // the positional argument: an ID, a TIMESTAMP or a DIR
   bool gc = false;
+  std::string signing_key_file;             // token mint
+  std::string token_scope = "tenant";       // token mint --scope
+  std::optional<absl::Duration> token_ttl;  // token mint --ttl (none: never expires)
 };
 
 struct CommandContext {

@@ -19,6 +19,7 @@
 #include "pageserver/pagectl/data_commands.h"
 #include "pageserver/pagectl/tenant_commands.h"
 #include "pageserver/pagectl/timeline_commands.h"
+#include "pageserver/pagectl/token_commands.h"
 
 namespace pgbranch::pagectl {
 namespace {
@@ -149,6 +150,30 @@ class PagectlCommandLine {
     export_->add_option("DIR", o_.target, "where")->required();
     app_.add_subcommand("maintenance", "a checkpoint (and GC) now")
         ->add_flag("--gc", o_.gc, "garbage-collect too");
+
+    CLI::App* token = app_.add_subcommand("token", "signed pageserver tokens");
+    CLI::App* mint = token->add_subcommand(
+        "mint", "print a token signed with the pageserver's --token-signing-key-file");
+    mint->add_option("--signing-key-file", o_.signing_key_file, "the signing key")
+        ->type_name("F")
+        ->required();
+    mint->add_option("--scope", o_.token_scope, "admin or tenant (default tenant)")
+        ->type_name("SCOPE")
+        ->check(CLI::IsMember({"admin", "tenant"}));
+    mint->add_option("--tenant", o_.tenant, "the tenant a tenant token grants")->type_name("T");
+    mint->add_option("--timeline", o_.timeline, "limit a tenant token to one timeline")
+        ->type_name("X");
+    mint->add_option("--ttl", ttl_text_, "expires after D (e.g. 1h, 720h; default: never)")
+        ->type_name("D")
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+              absl::Duration d;
+              if (!absl::ParseDuration(v, &d) || d <= absl::ZeroDuration()) {
+                return "--ttl: '" + v + "' is not a positive duration like 30m, 1h or 720h";
+              }
+              return "";
+            },
+            "DURATION"));
   }
 
   std::optional<int> Parse(int argc, char** argv) {
@@ -159,6 +184,10 @@ class PagectlCommandLine {
       if (absl::ParseTime(absl::RFC3339_full, at_text_, &t, &error)) {
         o_.at_micros = absl::ToUnixMicros(t);
       }
+    }
+    if (!exit_code && !ttl_text_.empty()) {
+      absl::Duration d;
+      if (absl::ParseDuration(ttl_text_, &d)) o_.token_ttl = d;
     }
     return exit_code;
   }
@@ -193,6 +222,7 @@ class PagectlCommandLine {
   GlobalFlags g_;
   CommandOptions o_;
   std::string at_text_;
+  std::string ttl_text_;
 };
 
 absl::Status Dispatch(const CommandContext& ctx, const std::string& command) {
@@ -204,6 +234,7 @@ absl::Status Dispatch(const CommandContext& ctx, const std::string& command) {
   if (group == "import") return RunImportCommand(ctx);
   if (group == "export") return RunExportCommand(ctx);
   if (group == "maintenance") return RunMaintenanceCommand(ctx);
+  if (group == "token") return RunTokenCommand(ctx, verb);
   return absl::InvalidArgumentError(absl::StrCat("unknown command \"", command, "\""));
 }
 

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "common/token_signer.h"
 #include "gtest/gtest.h"
 #include "tests/support/pageserver_process.h"
 
@@ -167,6 +168,73 @@ TEST(PageserverAuthTest, RequestsWithoutAValidTokenAreRejected) {
   req.set_timeline_id("x");
   v1::Timeline resp;
   EXPECT_EQ(stub->GetTimeline(&ctx, req, &resp).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// Signed tokens (--token-signing-key-file) next to a static token file: a tenant token reads
+// its tenant and is refused on another; the admin token does everything.
+TEST(PageserverAuthTest, SignedTenantTokensAreScopedToTheirTenant) {
+  TempDir dir;
+  const std::string key = "signing-key-0123456789abcdef0123456789";
+  const std::string key_file = dir.path() + "/signing-key";
+  std::ofstream(key_file) << key << "\n";
+  const std::string tokens = dir.path() + "/tokens.yaml";
+  std::ofstream(tokens) << "tokens:\n  - {token: static-admin-1, scope: admin}\n";
+  PageserverProcess server(dir.path() + "/data",
+                           {"--token-file", tokens, "--token-signing-key-file", key_file});
+  ASSERT_TRUE(server.Start().ok());
+  auto stub = server.NewStub();
+  auto signer = TokenSigner::FromKey(key);
+  ASSERT_TRUE(signer.ok());
+  auto mint = [&](bool admin, const std::string& tenant) {
+    TokenClaims c;
+    c.admin = admin;
+    c.tenant = tenant;
+    return signer->Mint(c).value_or("");
+  };
+  auto create_tenant = [&](const std::string& token, const std::string& tenant) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    v1::CreateTenantRequest req;
+    req.set_tenant_id(tenant);
+    req.set_root_timeline_id("main");
+    v1::Tenant resp;
+    return stub->CreateTenant(&ctx, req, &resp);
+  };
+  auto get_timeline = [&](const std::string& token, const std::string& tenant) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    v1::GetTimelineRequest req;
+    req.set_tenant_id(tenant);
+    req.set_timeline_id("main");
+    v1::Timeline resp;
+    return stub->GetTimeline(&ctx, req, &resp);
+  };
+  const std::string admin = mint(true, "");
+  const std::string team_a = mint(false, "team-a");
+  ASSERT_TRUE(create_tenant(admin, "team-a").ok());
+  ASSERT_TRUE(create_tenant("static-admin-1", "team-b").ok());  // the static token still works
+
+  EXPECT_EQ(get_timeline(team_a, "team-a").error_code(), grpc::StatusCode::OK);
+  grpc::Status other = get_timeline(team_a, "team-b");
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(other.error_message().find("tenant team-b"), std::string::npos)
+      << other.error_message();
+  EXPECT_EQ(create_tenant(team_a, "team-a2").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  auto other_key = TokenSigner::FromKey("another-key-0123456789abcdef012345");
+  ASSERT_TRUE(other_key.ok());
+  TokenClaims forged;
+  forged.admin = true;
+  grpc::Status bad = get_timeline(other_key->Mint(forged).value_or(""), "team-a");
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(bad.error_message().find("bad signature"), std::string::npos) << bad.error_message();
+
+  TokenClaims expired;
+  expired.tenant = "team-a";
+  expired.expires_unix = 1;  // 1970
+  grpc::Status late = get_timeline(signer->Mint(expired).value_or(""), "team-a");
+  EXPECT_EQ(late.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(late.error_message().find("expired"), std::string::npos) << late.error_message();
 }
 
 TEST(PageserverTlsTest, ServesOverTlsWithTheConfiguredCertificate) {

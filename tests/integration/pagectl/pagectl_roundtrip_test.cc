@@ -409,4 +409,55 @@ TEST(PagectlAuthTest, SendsTheBearerToken) {
   EXPECT_EQ(env.exit_code, 0) << Describe(env);
 }
 
+// `pagectl token mint` against a pageserver with --token-signing-key-file: an admin token creates
+// tenants, a tenant token lists its own tenant's timelines and is refused on another.
+TEST(PagectlAuthTest, MintedTokensAreAcceptedWithinTheirScope) {
+  ScratchDir dir;
+  WriteFile(dir.Sub("signing-key"), "pagectl-test-key-0123456789abcdef0123\n");
+  WriteFile(dir.Sub("other-key"), "pagectl-other-key-0123456789abcdef012\n");
+  PageserverProcess server(dir.Sub("data"), {"--token-signing-key-file", dir.Sub("signing-key")});
+  absl::Status started = server.Start();
+  ASSERT_TRUE(started.ok()) << started;
+  const std::string pagectl = PagectlPath();
+  auto mint = [&](std::vector<std::string> args, const std::string& out_file) {
+    std::vector<std::string> cmd = {pagectl, "token", "mint"};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    CommandResult r = RunCommand(cmd);
+    EXPECT_EQ(r.exit_code, 0) << Describe(r);
+    EXPECT_EQ(r.out.rfind("pgb1.", 0), 0u) << r.out;
+    WriteFile(dir.Sub(out_file), r.out);
+  };
+  mint({"--signing-key-file", dir.Sub("signing-key"), "--scope", "admin", "--ttl", "1h"}, "admin");
+  mint({"--signing-key-file", dir.Sub("signing-key"), "--tenant", "team-a"}, "team-a");
+  mint({"--signing-key-file", dir.Sub("other-key"), "--scope", "admin"}, "forged");
+  auto run = [&](const std::string& token, std::vector<std::string> args) {
+    std::vector<std::string> cmd = {pagectl, "--pageserver", server.address(), "--token-file",
+                                    dir.Sub(token)};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    return RunCommand(cmd);
+  };
+  for (const char* tenant : {"team-a", "team-b"}) {
+    CommandResult created = run("admin", {"tenant", "create", "--id", tenant});
+    ASSERT_EQ(created.exit_code, 0) << Describe(created);
+  }
+  CommandResult own = run("team-a", {"timeline", "list", "--tenant", "team-a"});
+  EXPECT_EQ(own.exit_code, 0) << Describe(own);
+  CommandResult other = run("team-a", {"timeline", "list", "--tenant", "team-b"});
+  EXPECT_EQ(other.exit_code, 1) << Describe(other);
+  EXPECT_NE(other.err.find("PERMISSION_DENIED"), std::string::npos) << other.err;
+  CommandResult forged = run("forged", {"tenant", "list"});
+  EXPECT_EQ(forged.exit_code, 1) << Describe(forged);
+  EXPECT_NE(forged.err.find("bad signature"), std::string::npos) << forged.err;
+
+  // Bad mint requests say what to write instead.
+  CommandResult no_tenant = RunCommand({pagectl, "token", "mint", "--signing-key-file",
+                                        dir.Sub("signing-key"), "--scope", "tenant"});
+  EXPECT_NE(no_tenant.exit_code, 0);
+  EXPECT_NE(no_tenant.err.find("--tenant"), std::string::npos) << no_tenant.err;
+  CommandResult bad_ttl = RunCommand({pagectl, "token", "mint", "--signing-key-file",
+                                      dir.Sub("signing-key"), "--tenant", "t", "--ttl", "soon"});
+  EXPECT_NE(bad_ttl.exit_code, 0);
+  EXPECT_NE(bad_ttl.err.find("--ttl"), std::string::npos) << bad_ttl.err;
+}
+
 }  // namespace
