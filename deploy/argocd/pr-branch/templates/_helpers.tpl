@@ -8,7 +8,6 @@
 
 {{- define "pr-branch.labels" -}}
 app.kubernetes.io/name: pgbranch-pr-branch
-app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 pgbranch.io/pull-request: {{ .Values.pullRequest.number | toString | quote }}
 {{- end }}
