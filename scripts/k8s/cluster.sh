@@ -1,26 +1,43 @@
 #!/usr/bin/env bash
 # The tier-3 test cluster on loopback: etcd, kube-apiserver, kube-controller-manager and
-# kube-scheduler (and, with --node, a real node through scripts/k8s/node.sh).
+# kube-scheduler (and, with --node, a real node through scripts/k8s/node.sh; with --services,
+# kube-proxy and CoreDNS through scripts/k8s/services.sh).
 #
-#   cluster.sh up [--node]        start everything (idempotent: "already up" if it runs)
+#   cluster.sh up [--node] [--services]   start everything (idempotent: "already up" if it runs)
 #   cluster.sh down               stop everything by recorded PID and remove the state dir
 #   cluster.sh status             what runs (exit 1 if something is not running)
 #   cluster.sh env                print the exports of $DIR/env.sh (eval "$(cluster.sh env)")
+#   cluster.sh pv NAME SIZE [UID] a static hostPath PersistentVolume NAME (storageClassName
+#                                 pgbranch-test, Retain) on $DIR/pv/NAME owned by UID (10001)
 #   cluster.sh restart-apiserver [--down-for SECONDS]
 #   cluster.sh stop-apiserver | start-apiserver
 #
+# --services (implies --node; root): Services and DNS that work like a real cluster's. The pod
+# bridge is created first and the API server serves on its gateway address (not on 127.0.0.1:
+# one --bind-address only), advertised as the `kubernetes` Service's endpoint (10.96.0.1:443);
+# kube-proxy (nftables) and CoreDNS (cluster.local, on GATEWAY:53) run as host processes, and the
+# kubelet points pods at that DNS. Only one such cluster per machine (kube-proxy's netfilter
+# tables have fixed names): a second `up --services` refuses while the first one's kube-proxy runs.
+# Plain `up` and `up --node` are unchanged (API server on 127.0.0.1, no kube-proxy, no DNS).
+#
 # Environment:
 #   PGBRANCH_K8S_DIR   state dir (default /tmp/pgbranch-k8s)
-#   PGBRANCH_K8S_PORT  API server port on 127.0.0.1 (default 6443)
+#   PGBRANCH_K8S_PORT  API server port (default 6443) on 127.0.0.1, or on the gateway (--services)
 #   PGBRANCH_K8S_BIN   use this bin dir as is instead of running build-k8s.sh
 #   PGBRANCH_K8S_APISERVER_FLAGS  extra kube-apiserver flags (word-split)
+#   PGBRANCH_POD_SUBNET, PGBRANCH_POD_GATEWAY, PGBRANCH_CNI_BRIDGE: the node's pod network
+#     (defaults as in node.sh: 10.244.0.0/24, 10.244.0.1, pgbcni0)
 #
 # State dir layout (the contract for node.sh, tests and the operator's tier-3 tests):
 #   kubeconfig              admin (system:masters), certificates embedded
-#   env.sh                  exports KUBECONFIG, PATH, PGBRANCH_K8S_{DIR,BIN,SERVER}
+#   env.sh                  exports KUBECONFIG, PATH, PGBRANCH_K8S_{DIR,BIN,SERVER}; with
+#                           --services also PGBRANCH_K8S_SERVICES=1, PGBRANCH_CLUSTER_DNS (the
+#                           DNS server = gateway), PGBRANCH_CLUSTER_DOMAIN, PGBRANCH_SERVICE_CIDR
 #   cluster.env             ports, bin dir (shell variables)
 #   pki/ca.{crt,key}        cluster CA (signs every certificate below)
 #   pki/apiserver.{crt,key} serving cert: 127.0.0.1, localhost, 10.96.0.1, kubernetes.default…
+#                           (and the gateway address with --services)
+#   pv/NAME                 hostPath directories of `cluster.sh pv`
 #   pki/admin.{crt,key}     CN=admin, O=system:masters
 #   pki/sa.{key,pub}        service-account signing key pair
 #   pki/apiserver-kubelet-client.{crt,key}  the API server's client cert towards kubelets
@@ -37,6 +54,16 @@ LOGS=$DIR/logs
 RUN=$DIR/run
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
 SA_ISSUER=https://kubernetes.default.svc.cluster.local
+SERVICE_CIDR=10.96.0.0/16
+# --services: the pod network (node.sh's defaults) and the address the API server serves on
+net_defaults() {
+  SERVICES=0
+  API_HOST=127.0.0.1
+  SUBNET=${PGBRANCH_POD_SUBNET:-10.244.0.0/24}
+  GATEWAY=${PGBRANCH_POD_GATEWAY:-10.244.0.1}
+  BRIDGE=${PGBRANCH_CNI_BRIDGE:-pgbcni0}
+}
+net_defaults
 
 log() { echo "cluster: $*" >&2; }
 now_ms() { date +%s%3N; }
@@ -46,12 +73,13 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# port_busy PORT [HOST]: something holds HOST:PORT (default 127.0.0.1).
 port_busy() {
-  python3 - "$1" <<'EOF'
+  python3 - "$1" "${2:-127.0.0.1}" <<'EOF'
 import socket, sys
 s = socket.socket()
 try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
+    s.bind((sys.argv[2], int(sys.argv[1])))
 except OSError:
     sys.exit(0)
 sys.exit(1)
@@ -162,8 +190,10 @@ make_pki() {
     -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
     -out "$PKI/ca.crt" 2>/dev/null
+  local extra_ip=""
+  [[ $API_HOST == 127.0.0.1 ]] || extra_ip="IP:$API_HOST,"
   cert apiserver "/CN=kube-apiserver" serverAuth \
-    "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    "${extra_ip}IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   cert admin "/O=system:masters/CN=admin" clientAuth
   # system:masters and no --use-service-account-credentials: with per-controller service-account
   # credentials kube-controller-manager exits (fatal) when the API server restarts under it.
@@ -187,7 +217,7 @@ kind: Config
 clusters:
 - name: pgbranch
   cluster:
-    server: https://127.0.0.1:$PORT
+    server: https://$API_HOST:$PORT
     certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
 users:
 - name: $user
@@ -212,7 +242,7 @@ load_conf() {
 
 curl_api() {
   curl -sS --max-time 2 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
-    "https://127.0.0.1:$PORT$1"
+    "https://$API_HOST:$PORT$1"
 }
 
 # Memory-backed etcd dirs whose cluster went away without `down` (killed CI run): remove them.
@@ -259,10 +289,14 @@ start_etcd() {
 
 start_apiserver() {
   mkdir -p "$RUN/kube-apiserver-certs"
+  # on loopback no endpoint can be advertised (pods cannot reach it); on the gateway (--services)
+  # the lease reconciler keeps the `kubernetes` Endpoints/EndpointSlice at GATEWAY:PORT
+  local reconciler=none
+  [[ $API_HOST == 127.0.0.1 ]] || reconciler=lease
   # shellcheck disable=SC2086
   start kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$PORT" \
+    --bind-address "$API_HOST" --advertise-address "$API_HOST" --secure-port "$PORT" \
     --cert-dir "$RUN/kube-apiserver-certs" \
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
     --client-ca-file "$PKI/ca.crt" \
@@ -271,11 +305,11 @@ start_apiserver() {
     --service-account-issuer "$SA_ISSUER" \
     --service-account-key-file "$PKI/sa.pub" \
     --service-account-signing-key-file "$PKI/sa.key" \
-    --service-cluster-ip-range 10.96.0.0/16 \
+    --service-cluster-ip-range "$SERVICE_CIDR" \
     --authorization-mode Node,RBAC \
     --enable-admission-plugins NodeRestriction \
     --allow-privileged=true \
-    --endpoint-reconciler-type none \
+    --endpoint-reconciler-type "$reconciler" \
     --shutdown-watch-termination-grace-period 2s \
     --feature-gates WatchList=true \
     --profiling=false \
@@ -346,21 +380,47 @@ find_bin() {
 
 # ---- commands -------------------------------------------------------------------------------
 
+# The pod bridge with the gateway address, before the API server binds to it (node.sh adopts it).
+make_bridge() {
+  ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
+  grep -q "inet $GATEWAY/" <<<"$(ip -4 addr show dev "$BRIDGE")" || ip addr add "$GATEWAY/${SUBNET#*/}" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+}
+
 cmd_up() {
-  local with_node=0
+  local with_node=0 want_services=0
   for a in "$@"; do
     case $a in
       --node) with_node=1 ;;
+      --services) want_services=1 with_node=1 ;;
       *) log "unknown option $a"; exit 2 ;;
     esac
   done
   local t0 t
   t0=$(now_ms)
+  if ((want_services)); then
+    [[ $(id -u) == 0 ]] || { log "--services needs root (bridge, netfilter, port 53)"; exit 1; }
+    # refuse before anything starts when another cluster has the machine's Services
+    bash "$HERE/services.sh" check || exit 1
+  fi
   if load_conf && running kube-apiserver && [[ $(curl_api /readyz 2>/dev/null) == ok ]]; then
-    log "already up ($DIR, https://127.0.0.1:$PORT)"
+    log "already up ($DIR, https://$API_HOST:$PORT)"
+    if ((want_services && SERVICES != 1)); then
+      log "the cluster in $DIR runs without Services: 'cluster.sh down' first, then 'up --node --services'"
+      exit 1
+    fi
   else
     if [[ -e $DIR ]]; then
-      cmd_down >/dev/null 2>&1 || { log "$DIR exists and is not a cluster state dir"; exit 1; }
+      (cmd_down) >/dev/null 2>&1 || { log "$DIR exists and is not a cluster state dir"; exit 1; }
+    fi
+    net_defaults # load_conf above may have read a stale cluster.env
+    SERVICES=$want_services
+    if ((SERVICES)); then
+      API_HOST=$GATEWAY
+      if ip -4 addr show | grep -q "inet $GATEWAY/" && port_busy "$PORT" "$GATEWAY"; then
+        log "port $GATEWAY:$PORT is in use: set PGBRANCH_K8S_PORT to a free port"
+        exit 1
+      fi
     fi
     if port_busy "$PORT"; then
       log "port 127.0.0.1:$PORT is in use: set PGBRANCH_K8S_PORT to a free port"
@@ -389,21 +449,41 @@ ETCD_PORT=$ETCD_PORT
 ETCD_PEER_PORT=$ETCD_PEER_PORT
 CM_PORT=$CM_PORT
 SCHED_PORT=$SCHED_PORT
+SERVICES=$SERVICES
+API_HOST=$API_HOST
 EOF
     cat >"$DIR/env.sh" <<EOF
 export PGBRANCH_K8S_DIR=$DIR
 export PGBRANCH_K8S_BIN=$BIN
-export PGBRANCH_K8S_SERVER=https://127.0.0.1:$PORT
+export PGBRANCH_K8S_SERVER=https://$API_HOST:$PORT
 export KUBECONFIG=$DIR/kubeconfig
 export PATH=$BIN:\$PATH
 EOF
+    if ((SERVICES)); then
+      cat >>"$DIR/cluster.env" <<EOF
+SUBNET=$SUBNET
+GATEWAY=$GATEWAY
+BRIDGE=$BRIDGE
+EOF
+      # node.sh reads the PGBRANCH_POD_* and PGBRANCH_CLUSTER_DNS (kubelet clusterDNS) from here
+      cat >>"$DIR/env.sh" <<EOF
+export PGBRANCH_K8S_SERVICES=1
+export PGBRANCH_POD_SUBNET=$SUBNET
+export PGBRANCH_POD_GATEWAY=$GATEWAY
+export PGBRANCH_CNI_BRIDGE=$BRIDGE
+export PGBRANCH_CLUSTER_DNS=$GATEWAY
+export PGBRANCH_CLUSTER_DOMAIN=cluster.local
+export PGBRANCH_SERVICE_CIDR=$SERVICE_CIDR
+EOF
+      make_bridge || fail "bridge $BRIDGE ($GATEWAY)"
+    fi
     sweep_shm
     t=$(now_ms)
     start_etcd
     log "etcd healthy on 127.0.0.1:$ETCD_PORT ($(since "$t"))"
     t=$(now_ms)
     start_apiserver
-    log "kube-apiserver ready on https://127.0.0.1:$PORT ($(since "$t"))"
+    log "kube-apiserver ready on https://$API_HOST:$PORT ($(since "$t"))"
     t=$(now_ms)
     start_controller_manager
     start_scheduler
@@ -419,6 +499,11 @@ EOF
     (source "$DIR/env.sh" && bash "$HERE/node.sh" up) || { log "node.sh up failed"; exit 1; }
     log "node up ($(since "$t"))"
   fi
+  if ((SERVICES)); then
+    t=$(now_ms)
+    bash "$HERE/services.sh" up || { log "services.sh up failed (cluster.sh down cleans up)"; exit 1; }
+    log "kube-proxy and CoreDNS up ($(since "$t")); all up in $(since "$t0")"
+  fi
 }
 
 cmd_down() {
@@ -430,12 +515,20 @@ cmd_down() {
     log "$DIR is not a cluster state dir (no cluster.env, pki): not removing it"
     return 1
   fi
+  load_conf || true
+  if [[ $SERVICES == 1 || -d $DIR/services ]]; then
+    bash "$HERE/services.sh" down || log "services.sh down failed (continuing)"
+  fi
   if [[ -f $HERE/node.sh && -f $DIR/env.sh ]]; then
     # shellcheck disable=SC1091
     (source "$DIR/env.sh" && bash "$HERE/node.sh" down) || log "node.sh down failed (continuing)"
   fi
   local c
   for c in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$c" 15; done
+  # the bridge made before the API server, when node.sh did not get to own (and delete) it
+  if [[ $SERVICES == 1 ]] && ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link delete "$BRIDGE" 2>/dev/null || true
+  fi
   local shm
   shm=$(readlink "$DIR/etcd" 2>/dev/null || true)
   [[ $shm != /dev/shm/pgbranch-etcd.* ]] || rm -rf "$shm"
@@ -449,10 +542,10 @@ cmd_status() {
     return 1
   fi
   local c rc=0
-  local -A ports=([etcd]="$ETCD_PORT" [kube-apiserver]="$PORT" [kube-controller-manager]="$CM_PORT" [kube-scheduler]="$SCHED_PORT")
+  local -A ports=([etcd]="127.0.0.1:$ETCD_PORT" [kube-apiserver]="$API_HOST:$PORT" [kube-controller-manager]="127.0.0.1:$CM_PORT" [kube-scheduler]="127.0.0.1:$SCHED_PORT")
   for c in "${COMPONENTS[@]}"; do
     if running "$c"; then
-      printf '%-24s running  pid %-8s 127.0.0.1:%s\n' "$c" "$(pid_of "$c")" "${ports[$c]}"
+      printf '%-24s running  pid %-8s %s\n' "$c" "$(pid_of "$c")" "${ports[$c]}"
     else
       printf '%-24s STOPPED\n' "$c"
       rc=1
@@ -464,7 +557,52 @@ cmd_status() {
     # shellcheck disable=SC1091
     (source "$DIR/env.sh" && bash "$HERE/node.sh" status) || true
   fi
+  if [[ $SERVICES == 1 ]]; then
+    bash "$HERE/services.sh" status || rc=1
+  fi
   return $rc
+}
+
+# pv NAME SIZE [UID]: a static hostPath PersistentVolume for a PVC of storageClassName
+# pgbranch-test (no provisioner runs here); the directory is owned by UID so a non-root pod can
+# write it, and goes away with the state dir on `down`.
+cmd_pv() {
+  local name=${1:-} size=${2:-} uid=${3:-10001}
+  if [[ -z $name || -z $size ]]; then
+    log "usage: cluster.sh pv NAME SIZE [UID]   (e.g. cluster.sh pv data-pageserver-0 1Gi)"
+    exit 2
+  fi
+  [[ $name =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] || { log "pv: '$name' is not a valid object name (lower case, digits, '-', '.')"; exit 2; }
+  [[ $size =~ ^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$ ]] || { log "pv: size '$size' is not a quantity like 1Gi or 500Mi"; exit 2; }
+  [[ $uid =~ ^[0-9]+$ ]] || { log "pv: UID '$uid' is not a number"; exit 2; }
+  load_conf || { log "not up ($DIR/cluster.env missing): cluster.sh up first"; exit 1; }
+  local kubectl=("$BIN/kubectl" --kubeconfig "$DIR/kubeconfig")
+  local path=$DIR/pv/$name
+  mkdir -p "$path"
+  chown "$uid:$uid" "$path"
+  chmod 0770 "$path"
+  "${kubectl[@]}" apply -f - >/dev/null <<EOF || { rm -rf "$path"; log "pv: kubectl apply failed"; exit 1; }
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: pgbranch-test}
+provisioner: kubernetes.io/no-provisioner
+reclaimPolicy: Retain
+volumeBindingMode: Immediate
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: $name
+  labels: {pgbranch.io/test-pv: "$name"}
+spec:
+  capacity: {storage: $size}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: pgbranch-test
+  volumeMode: Filesystem
+  hostPath: {path: $path, type: Directory}
+EOF
+  log "pv $name ($size, storageClassName pgbranch-test) on $path (owner $uid)"
 }
 
 cmd_env() {
@@ -504,7 +642,7 @@ cmd_restart_apiserver() {
 }
 
 usage() {
-  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -524,6 +662,7 @@ main() {
     down) cmd_down ;;
     status) cmd_status ;;
     env) cmd_env ;;
+    pv) cmd_pv "$@" ;;
     restart-apiserver) cmd_restart_apiserver "$@" ;;
     stop-apiserver) cmd_stop_apiserver ;;
     start-apiserver) cmd_start_apiserver ;;

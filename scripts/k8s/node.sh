@@ -28,6 +28,8 @@
 # Environment: PGBRANCH_K8S_DIR, PGBRANCH_K8S_BIN (kubelet, kubectl; default: build-k8s.sh's
 #   cache dir), PGBRANCH_POD_SUBNET (10.244.0.0/24), PGBRANCH_POD_GATEWAY (10.244.0.1),
 #   PGBRANCH_CNI_BRIDGE (pgbcni0), PGBRANCH_KUBELET_PORT (10250), PGBRANCH_NODE_TIMEOUT (120 s),
+#   PGBRANCH_CLUSTER_DNS (kubelet clusterDNS: set by `cluster.sh up --services` in env.sh; unset:
+#   pods use the host's resolv.conf as before),
 #   PGBRANCH_KUBELET_CGROUP_ROOT (/pgbranch-<hash of DIR>), PGBRANCH_CONTAINERD_TMPFS (auto: the
 #   containerd root in /dev/shm when 4 GiB are free there). Two nodes at once need different
 #   DIR, subnet, gateway, bridge and kubelet port.
@@ -44,6 +46,7 @@ BRIDGE=${PGBRANCH_CNI_BRIDGE:-pgbcni0}
 KUBELET_PORT=${PGBRANCH_KUBELET_PORT:-10250}
 NODE_TIMEOUT=${PGBRANCH_NODE_TIMEOUT:-120}
 NODE_NAME=localhost
+CLUSTER_DNS=${PGBRANCH_CLUSTER_DNS:-}
 # kubelet's cgroup root: one per state dir, so two nodes (two state dirs) never take each other's
 # pod cgroups for orphans, and `down` removes exactly ours
 CGROUP_ROOT=${PGBRANCH_KUBELET_CGROUP_ROOT:-/pgbranch-$(printf '%s' "$DIR" | sha256sum | cut -c1-8)}
@@ -327,6 +330,8 @@ make_cgroup_root() {
 write_kubelet_config() {
   mkdir -p "$NODE/root" "$NODE/pod-logs"
   make_cgroup_root
+  local dns=""
+  [[ -z $CLUSTER_DNS ]] || dns="clusterDNS: [$CLUSTER_DNS]"
   cat >"$NODE/kubelet-config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -353,6 +358,7 @@ containerRuntimeEndpoint: unix://$SOCK
 imageServiceEndpoint: unix://$SOCK
 podLogsDir: $NODE/pod-logs
 clusterDomain: cluster.local
+$dns
 resolvConf: /etc/resolv.conf
 staticPodPath: ""
 registerNode: true
