@@ -49,6 +49,11 @@ secret_key() { k -n $NS get secret pgbranch-pageserver-token -o jsonpath='{.data
 
 echo "== helm install / upgrade / uninstall"
 if out=$(helm install pgbranch "$CHART" -n $NS --create-namespace -f "$VALUES/tier5.yaml" 2>&1); then pass "helm install"; else fail "helm install" "$out"; fi
+if [[ $out == *"kubectl pgbranch -n default connstr main"* && $out == *"get secret main-credentials"* ]]; then
+  pass "helm install prints NOTES (first branch, endpoint, connection string)"
+else
+  fail "helm install prints NOTES" "$out"
+fi
 key1=$(secret_key)
 if [[ ${#key1} -ge 64 ]]; then pass "token Secret generated"; else fail "token Secret generated" "key: '$key1'"; fi
 check "CRDs Established" 60 k wait --for condition=Established --timeout=5s crd/branches.pgbranch.io crd/endpoints.pgbranch.io
