@@ -400,8 +400,6 @@ cmd_up() {
   t0=$(now_ms)
   if ((want_services)); then
     [[ $(id -u) == 0 ]] || { log "--services needs root (bridge, netfilter, port 53)"; exit 1; }
-    # refuse before anything starts when another cluster has the machine's Services
-    bash "$HERE/services.sh" check || exit 1
   fi
   if load_conf && running kube-apiserver && [[ $(curl_api /readyz 2>/dev/null) == ok ]]; then
     log "already up ($DIR, https://$API_HOST:$PORT)"
@@ -409,6 +407,7 @@ cmd_up() {
       log "the cluster in $DIR runs without Services: 'cluster.sh down' first, then 'up --node --services'"
       exit 1
     fi
+    if ((SERVICES)); then bash "$HERE/services.sh" claim || exit 1; fi
   else
     if [[ -e $DIR ]]; then
       (cmd_down) >/dev/null 2>&1 || { log "$DIR exists and is not a cluster state dir"; exit 1; }
@@ -426,6 +425,8 @@ cmd_up() {
       log "port 127.0.0.1:$PORT is in use: set PGBRANCH_K8S_PORT to a free port"
       exit 1
     fi
+    # the machine's Services, before anything starts: a second cluster refuses at once
+    if ((SERVICES)); then bash "$HERE/services.sh" claim || exit 1; fi
     t=$(now_ms)
     find_bin
     log "binaries: $BIN ($(since "$t"))"

@@ -4,7 +4,9 @@
 # plugin, zone cluster.local, on the pod gateway :53). Called by `cluster.sh up --services` once
 # the node is Ready, and by `cluster.sh down`; `check` is the machine-wide guard.
 #
-#   services.sh check    exit 1 (with the reason) when another cluster's kube-proxy runs here
+#   services.sh check    exit 1 (with the reason) when another cluster has the machine's Services
+#   services.sh claim    check, then claim the machine for $PGBRANCH_K8S_DIR (cluster.sh up does
+#                        this before it starts anything, so a second cluster refuses at once)
 #   services.sh up       claim the machine, start CoreDNS and kube-proxy, wait until both serve
 #   services.sh down     stop both, delete every netfilter table/chain kube-proxy made, release
 #   services.sh status   what runs (exit 1 if something is not running)
@@ -12,7 +14,9 @@
 # Invariants:
 #   - kube-proxy's netfilter state has fixed names (table `ip kube-proxy`, chains KUBE-*), so one
 #     cluster per machine has Services: the claim is $OWNER (holding the state dir), taken and
-#     checked under flock $OWNER.lock. A claim whose kube-proxy no longer runs is stale.
+#     checked under flock $OWNER.lock. A claim is live while its cluster's etcd, kube-apiserver,
+#     kube-proxy or CoreDNS runs, or for $CLAIM_GRACE s after it was taken (starting up); else
+#     stale, and the next cluster takes it over.
 #   - Service traffic never leaves the machine: 10.96.0.0/16 is routed into the pod bridge (src =
 #     gateway), CoreDNS answers only cluster.local and reverse zones and NXDOMAIN for the rest (no
 #     upstream), kube-proxy masquerades all Service traffic (pod -> Service -> pod on the same
@@ -29,6 +33,7 @@ SVC=$DIR/services
 LOGS=$DIR/logs
 RUN=$DIR/run
 OWNER=/tmp/pgbranch-k8s-services.owner
+CLAIM_GRACE=120
 SERVICE_CIDR=10.96.0.0/16
 DOMAIN=cluster.local
 
@@ -48,12 +53,13 @@ alive() {
   [[ ${stat%% *} != Z ]]
 }
 pid_of() { cat "${2:-$RUN}/$1.pid" 2>/dev/null || true; }
-# running NAME [RUNDIR]: the recorded PID is alive and runs NAME with a file of that state dir
+# running NAME [RUNDIR [PATTERN]]: the recorded PID is alive and its command line names a file
+# of that state dir (PATTERN, default <state dir>/services/)
 running() {
   local pid run=${2:-$RUN}
   pid=$(pid_of "$1" "$run")
   alive "$pid" || return 1
-  grep -qF -- "${run%/run}/services/" <<<"$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+  grep -qF -- "${3:-${run%/run}/services/}" <<<"$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
 }
 start() { # NAME CMD...
   local name=$1
@@ -109,12 +115,15 @@ load() {
 }
 
 # ---- the machine-wide claim ------------------------------------------------------------------
-# owner_busy: prints the other state dir whose kube-proxy (or CoreDNS) still runs; 1 if none
+# owner_busy: prints the other state dir whose claim is live (see the header); 1 if none
 owner_busy() {
-  local other
+  local other age
   other=$(cat "$OWNER" 2>/dev/null || true)
   [[ -n $other && $other != "$DIR" ]] || return 1
-  if running kube-proxy "$other/run" || running coredns "$other/run"; then
+  age=$(($(date +%s) - $(stat -c %Y "$OWNER" 2>/dev/null || echo 0)))
+  if running kube-proxy "$other/run" || running coredns "$other/run" ||
+    running kube-apiserver "$other/run" "$other/" || running etcd "$other/run" "$other/" ||
+    ((age < CLAIM_GRACE)); then
     echo "$other"
     return 0
   fi
@@ -135,7 +144,10 @@ claim() {
   exec 8>"$OWNER.lock"
   flock -w 60 8 || fail "lock $OWNER.lock held for 60s"
   cmd_check || exit 1
-  echo "$DIR" >"$OWNER"
+  if [[ $(cat "$OWNER" 2>/dev/null || true) != "$DIR" ]]; then
+    echo "$DIR" >"$OWNER.tmp"
+    mv "$OWNER.tmp" "$OWNER"
+  fi
   exec 8>&-
 }
 
@@ -368,8 +380,13 @@ cmd_down() {
   BIN=${BIN:-${PGBRANCH_K8S_BIN:-}}
   stop kube-proxy 10
   stop coredns 5
-  if [[ $(cat "$OWNER" 2>/dev/null || true) == "$DIR" || -f $SVC/settings ]]; then
+  # the netfilter state is the claim holder's: never clean it under another cluster's kube-proxy
+  local owner
+  owner=$(cat "$OWNER" 2>/dev/null || true)
+  if [[ $owner == "$DIR" || (-z $owner && -f $SVC/settings) ]]; then
     clean_netfilter
+  elif [[ -f $SVC/settings ]]; then
+    log "kube-proxy's netfilter tables left alone: $owner holds the machine's Services now"
   fi
   [[ -z ${BRIDGE:-} ]] || ip route del "$SERVICE_CIDR" dev "$BRIDGE" 2>/dev/null || true
   release
@@ -402,6 +419,7 @@ main() {
   shift || true
   case $cmd in
     check) cmd_check ;;
+    claim) claim ;;
     up) cmd_up ;;
     down) cmd_down ;;
     status) cmd_status ;;
