@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/process_util.h"
 #include "common/stop_signals.h"
+#include "common/token_signer.h"
 #include "operator/control/grpc_timeline_service.h"
 #include "operator/k8s/operator_config.h"
 #include "operator/k8s/operator_controller.h"
@@ -64,7 +65,19 @@ int main(int argc, char** argv) {
   pagectl::ClientOptions popts;
   popts.address = config->pageserver;
   popts.timeout = absl::Seconds(30);
-  if (!config->pageserver_token_file.empty()) {
+  if (!config->pageserver_signing_key_file.empty()) {
+    auto signer = TokenSigner::FromKeyFile(config->pageserver_signing_key_file);
+    if (!signer.ok()) {
+      fprintf(stderr, "pgbranch-operator: --pageserver-signing-key-file: %s\n",
+              std::string(signer.status().message()).c_str());
+      return 2;
+    }
+    config->compute.token_signer = std::make_shared<const TokenSigner>(std::move(*signer));
+    TokenClaims admin;
+    admin.admin = true;
+    popts.token = config->compute.token_signer->Mint(admin).value_or("");
+  }
+  if (!config->pageserver_token_file.empty()) {  // an explicit admin token wins
     popts.token = std::string(
         absl::StripAsciiWhitespace(cli::ReadFileOrEmpty(config->pageserver_token_file)));
     if (popts.token.empty()) {
@@ -113,6 +126,9 @@ int main(int argc, char** argv) {
                               ? "*"
                               : absl::StrJoin(config->namespaces, ",")},
            {"pageserver", config->pageserver},
+           {"pageserver_auth", config->compute.token_signer != nullptr ? "signed tokens"
+                               : popts.token.empty()                   ? "none"
+                                                                       : "admin token"},
            {"compute_image", config->compute.image},
            {"listen", absl::StrCat(config->listen, " (port ", health.port(), ")")}});
   controller.Start();

@@ -61,6 +61,7 @@ std::map<std::string, Setter> Setters(OperatorConfig* c) {
   };
   m["pageserver"] = str(&c->pageserver);
   m["pageserver_token_file"] = str(&c->pageserver_token_file);
+  m["pageserver_signing_key_file"] = str(&c->pageserver_signing_key_file);
   m["compute_pageserver"] = str(&c->compute.pageserver);
   m["compute_image"] = str(&c->compute.image);
   m["image_pull_policy"] = [c](const std::string& key, const std::string& v) {
@@ -151,6 +152,11 @@ key in kebab-case.
   --namespaces A,B           namespaces to watch (default: default; "" = all namespaces)
   --pageserver HOST:PORT     the pageserver's gRPC address (default 127.0.0.1:6400)
   --pageserver-token-file F  admin token for the pageserver
+  --pageserver-signing-key-file F
+                             the pageserver's token signing key: the operator mints its own
+                             admin token (unless --pageserver-token-file is given) and a
+                             tenant-scoped token per compute pod, in the Secret
+                             <endpoint>-pageserver-token
   --compute-pageserver H:P   the pageserver as compute pods reach it (default: --pageserver)
   --compute-image IMAGE      compute pod image (default pgbranch/compute:dev)
   --image-pull-policy P      Always | IfNotPresent | Never (default IfNotPresent)

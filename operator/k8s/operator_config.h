@@ -16,6 +16,8 @@
 //   namespaces: [default]          # [] or [""]: every namespace
 //   pageserver: 127.0.0.1:6400     # where the operator reaches the pageserver (admin API)
 //   pageserver_token_file: ""      # admin token for the pageserver, if it requires tokens
+//   pageserver_signing_key_file: "" # the pageserver's --token-signing-key-file: the operator
+//                                   # mints its admin token and one tenant token per compute pod
 //   compute_pageserver: ""         # where compute pods reach it (default: pageserver)
 //   compute_image: pgbranch/compute:dev
 //   image_pull_policy: IfNotPresent
@@ -37,6 +39,7 @@ struct OperatorConfig {
   std::vector<std::string> namespaces = {"default"};
   std::string pageserver = "127.0.0.1:6400";
   std::string pageserver_token_file;
+  std::string pageserver_signing_key_file;
   PodComputeOptions compute;
   std::string listen = "0.0.0.0:8080";
   bool leader_elect = true;

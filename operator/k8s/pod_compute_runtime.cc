@@ -1,5 +1,6 @@
 #include "operator/k8s/pod_compute_runtime.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/net_util.h"
@@ -91,6 +92,44 @@ std::string TerminatedMessage(const value& pod) {
   return "the compute pod ended";
 }
 
+// A Secret's value: `data` (base64, as the API server returns it) or `stringData` (as written).
+std::string SecretValue(const value& secret, const std::string& key) {
+  if (secret.has_field("data") && secret.at("data").has_field(key)) {
+    std::string decoded;
+    if (absl::Base64Unescape(control::JsonString(secret.at("data"), key), &decoded)) {
+      return decoded;
+    }
+    return "";
+  }
+  if (secret.has_field("stringData")) return control::JsonString(secret.at("stringData"), key);
+  return "";
+}
+
+value SecretVolume(const std::string& name, const std::string& secret_name,
+                   const std::string& key) {
+  value v = value::object();
+  v["name"] = Str(name);
+  value secret = value::object();
+  secret["secretName"] = Str(secret_name);
+  value items = value::array();
+  value item = value::object();
+  item["key"] = Str(key);
+  item["path"] = Str(key);
+  items[0] = item;
+  secret["items"] = items;
+  secret["defaultMode"] = value::number(0400);
+  v["secret"] = secret;
+  return v;
+}
+
+value ReadOnlyMount(const std::string& name, const std::string& path) {
+  value m = value::object();
+  m["name"] = Str(name);
+  m["mountPath"] = Str(path);
+  m["readOnly"] = value::boolean(true);
+  return m;
+}
+
 bool PodReady(const value& pod) {
   if (!pod.has_field("status") || !pod.at("status").has_field("conditions")) return false;
   for (const value& c : pod.at("status").at("conditions").as_array()) {
@@ -170,8 +209,11 @@ std::string PodComputeRuntime::AgentConfig(const control::ComputeSpec& spec) con
       "pagefs_bin: \"/usr/local/bin/pagefs\"\n", "role: ", YamlQuote(options_.role), "\n",
       "database: ", YamlQuote(options_.database), "\n",
       "password_file: \"/etc/pgbranch/credentials/password\"\n",
-      "stop_timeout_seconds: ", std::max(5, options_.termination_grace_seconds - 5), "\n",
-      "parameters:\n");
+      "stop_timeout_seconds: ", std::max(5, options_.termination_grace_seconds - 5), "\n");
+  if (options_.token_signer != nullptr) {
+    absl::StrAppend(&cfg, "token_file: \"", kTokenDir, "/token\"\n");
+  }
+  absl::StrAppend(&cfg, "parameters:\n");
   for (const auto& [k, v] : spec.postgres_parameters) {
     absl::StrAppend(&cfg, "  ", YamlQuote(k), ": ", YamlQuote(v), "\n");
   }
@@ -245,15 +287,12 @@ value PodComputeRuntime::PodManifest(const control::ComputeSpec& spec) const {
   c["securityContext"] = sc;
 
   value mounts = value::array();
-  value m0 = value::object();
-  m0["name"] = Str("credentials");
-  m0["mountPath"] = Str("/etc/pgbranch/credentials");
-  m0["readOnly"] = value::boolean(true);
-  mounts[0] = m0;
+  mounts[0] = ReadOnlyMount("credentials", "/etc/pgbranch/credentials");
   value m1 = value::object();
   m1["name"] = Str("work");
   m1["mountPath"] = Str("/var/lib/pgbranch");
   mounts[1] = m1;
+  if (options_.token_signer != nullptr) mounts[2] = ReadOnlyMount("pageserver-token", kTokenDir);
   c["volumeMounts"] = mounts;
 
   value podspec = value::object();
@@ -268,23 +307,14 @@ value PodComputeRuntime::PodManifest(const control::ComputeSpec& spec) const {
     podspec["serviceAccountName"] = Str(options_.service_account);
   }
   value vols = value::array();
-  value v0 = value::object();
-  v0["name"] = Str("credentials");
-  value secret = value::object();
-  secret["secretName"] = Str(SecretName(spec.endpoint));
-  value items = value::array();
-  value item = value::object();
-  item["key"] = Str("password");
-  item["path"] = Str("password");
-  items[0] = item;
-  secret["items"] = items;
-  secret["defaultMode"] = value::number(0400);
-  v0["secret"] = secret;
-  vols[0] = v0;
+  vols[0] = SecretVolume("credentials", SecretName(spec.endpoint), "password");
   value v1 = value::object();
   v1["name"] = Str("work");
   v1["emptyDir"] = value::object();
   vols[1] = v1;
+  if (options_.token_signer != nullptr) {
+    vols[2] = SecretVolume("pageserver-token", TokenSecretName(spec.endpoint), "token");
+  }
   podspec["volumes"] = vols;
   pod["spec"] = podspec;
   return pod;
@@ -298,6 +328,57 @@ absl::Status PodComputeRuntime::EnsureSecret(const control::ComputeSpec& spec) {
                                  SecretManifest(spec.ns, spec.endpoint, spec.endpoint_uid));
   if (created.ok() || absl::IsAlreadyExists(created.status())) return absl::OkStatus();
   return created.status();
+}
+
+absl::StatusOr<value> PodComputeRuntime::TokenSecretManifest(
+    const control::ComputeSpec& spec) const {
+  TokenClaims claims;
+  claims.tenant = spec.tenant_id;
+  absl::StatusOr<std::string> token = options_.token_signer->Mint(claims);
+  if (!token.ok()) return token.status();
+  value s = value::object();
+  s["apiVersion"] = Str("v1");
+  s["kind"] = Str("Secret");
+  value meta = value::object();
+  meta["name"] = Str(TokenSecretName(spec.endpoint));
+  meta["namespace"] = Str(spec.ns);
+  meta["labels"] = Labels(spec.endpoint, "", "pgbranch-pageserver-token");
+  if (!spec.endpoint_uid.empty()) {
+    meta["ownerReferences"] = EndpointOwner(spec.endpoint, spec.endpoint_uid);
+  }
+  s["metadata"] = meta;
+  s["type"] = Str("Opaque");
+  value data = value::object();
+  data["token"] = Str(*token);
+  s["stringData"] = data;
+  return s;
+}
+
+absl::Status PodComputeRuntime::EnsureTokenSecret(const control::ComputeSpec& spec) {
+  if (options_.token_signer == nullptr) return absl::OkStatus();
+  const std::string name = TokenSecretName(spec.endpoint);
+  auto existing = client_->Get(kube::kSecrets, spec.ns, name);
+  if (!existing.ok() && !absl::IsNotFound(existing.status())) return existing.status();
+  if (existing.ok()) {
+    // Still good: signed with the current key, for this tenant, not admin.
+    auto claims = options_.token_signer->Verify(SecretValue(*existing, "token"), absl::Now());
+    if (claims.ok() && !claims->admin && claims->tenant == spec.tenant_id) {
+      return absl::OkStatus();
+    }
+  }
+  auto manifest = TokenSecretManifest(spec);
+  if (!manifest.ok()) return manifest.status();
+  if (!existing.ok()) {
+    auto created = client_->Create(kube::kSecrets, spec.ns, *manifest);
+    if (created.ok() || absl::IsAlreadyExists(created.status())) return absl::OkStatus();
+    return created.status();
+  }
+  (*manifest)["metadata"]["resourceVersion"] = Str(kube::ResourceVersionOf(*existing));
+  auto updated = client_->Update(kube::kSecrets, spec.ns, *manifest);
+  if (!updated.ok()) return updated.status();  // a conflict retries on the next pass
+  LogInfo("Replaced the compute's pageserver token (the signing key changed)",
+          {{"namespace", spec.ns}, {"endpoint", spec.endpoint}, {"secret", name}});
+  return absl::OkStatus();
 }
 
 value PodComputeRuntime::ServiceManifest(const std::string& ns, const std::string& endpoint,
@@ -346,6 +427,7 @@ absl::Status PodComputeRuntime::Start(const control::ComputeSpec& spec) {
   }
   if (absl::Status s = EnsureSecret(spec); !s.ok()) return s;
   if (absl::Status s = EnsureService(spec); !s.ok()) return s;
+  if (absl::Status s = EnsureTokenSecret(spec); !s.ok()) return s;
   auto created = client_->Create(kube::kPods, spec.ns, PodManifest(spec));
   if (created.ok()) {
     LogInfo("Created compute pod", {{"namespace", spec.ns},

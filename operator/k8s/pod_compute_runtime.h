@@ -2,12 +2,14 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 
 #include "absl/time/time.h"
 #include "common/cpprest.h"
+#include "common/token_signer.h"
 #include "operator/control/compute_runtime.h"
 #include "operator/kube/kube_client.h"
 
@@ -17,7 +19,10 @@
 //
 //   Start   = make sure the credentials Secret (and, without a fixed proxy host, the endpoint's
 //             ExternalName Service to the proxy) exists, then create the pod (ALREADY_EXISTS: it is
-//             there, possibly still terminating: Observe tells).
+//             there, possibly still terminating: Observe tells). With a token signer, also the
+//             Secret `<endpoint>-pageserver-token` (key `token`: a tenant-scoped pageserver token,
+//             tenant = spec.tenant_id), re-minted when it no longer verifies (key rotated), and
+//             mounted at /etc/pgbranch/pageserver-token (compute config token_file).
 //   Stop    = delete the pod; the kubelet sends SIGTERM and the agent suspends cleanly (fast
 //             shutdown, pagefs flush, unmount) within terminationGracePeriodSeconds.
 //   Observe = the pod as the informer cache holds it (no API call), plus the agent's /status on
@@ -49,6 +54,9 @@ struct PodComputeOptions {
   int pg_port = 5432;
   int status_port = 8080;
   std::string service_account;  // "" = the namespace's default
+  // Signs each compute's tenant-scoped pageserver token; null: computes get no token (the
+  // pageserver runs without auth).
+  std::shared_ptr<const TokenSigner> token_signer;
   absl::Duration status_poll_interval = absl::Seconds(2);
   int termination_grace_seconds = 30;
 };
@@ -73,6 +81,10 @@ class PodComputeRuntime : public control::ComputeRuntime {
   static bool PodServing(const web::json::value& pod);
   static std::string PodName(const std::string& endpoint) { return endpoint + "-compute"; }
   static std::string SecretName(const std::string& endpoint) { return endpoint + "-credentials"; }
+  static std::string TokenSecretName(const std::string& endpoint) {
+    return endpoint + "-pageserver-token";
+  }
+  static constexpr char kTokenDir[] = "/etc/pgbranch/pageserver-token";
 
   // The pod manifest (public for unit tests and docs).
   web::json::value PodManifest(const control::ComputeSpec& spec) const;
@@ -81,6 +93,8 @@ class PodComputeRuntime : public control::ComputeRuntime {
   // The credentials Secret for a new endpoint, with a fresh random password.
   web::json::value SecretManifest(const std::string& ns, const std::string& endpoint,
                                   const std::string& endpoint_uid) const;
+  // The compute's pageserver token Secret (only with a token signer).
+  absl::StatusOr<web::json::value> TokenSecretManifest(const control::ComputeSpec& spec) const;
   // The endpoint's ExternalName Service (only when proxy_host is empty).
   web::json::value ServiceManifest(const std::string& ns, const std::string& endpoint,
                                    const std::string& endpoint_uid) const;
@@ -92,6 +106,7 @@ class PodComputeRuntime : public control::ComputeRuntime {
  private:
   absl::Status EnsureSecret(const control::ComputeSpec& spec);
   absl::Status EnsureService(const control::ComputeSpec& spec);
+  absl::Status EnsureTokenSecret(const control::ComputeSpec& spec);
 
   const PodComputeOptions options_;
   kube::KubeClient* const client_;

@@ -146,6 +146,18 @@ TEST(OperatorConfigTest, HelpIsNotFoundWithUsage) {
   }
 }
 
+TEST(OperatorConfigTest, SigningKeyFileFromFlagOrYaml) {
+  auto flag = ParseOperatorConfig({"--pageserver-signing-key-file", "/etc/pgbranch/key"});
+  ASSERT_TRUE(flag.ok()) << flag.status();
+  EXPECT_EQ(flag->pageserver_signing_key_file, "/etc/pgbranch/key");
+  TempYaml yaml("pageserver_signing_key_file: /k\n");
+  auto y = ParseOperatorConfig({"--config", yaml.path()});
+  ASSERT_TRUE(y.ok()) << y.status();
+  EXPECT_EQ(y->pageserver_signing_key_file, "/k");
+  auto help = ParseOperatorConfig({"--help"});
+  EXPECT_THAT(std::string(help.status().message()), HasSubstr("--pageserver-signing-key-file"));
+}
+
 TEST(OperatorConfigTest, EmptyNamespacesMeanAll) {
   auto flag = ParseOperatorConfig({"--namespaces="});
   ASSERT_TRUE(flag.ok()) << flag.status();

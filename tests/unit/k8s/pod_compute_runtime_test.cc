@@ -3,11 +3,17 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 
 #include "common/text_util.h"
+#include "common/token_signer.h"
 #include "operator/kube/fake_kube_api.h"
 #include "operator/kube/kube_object.h"
+#include "pageserver/server/token_auth.h"
 #include "tests/unit/k8s/k8s_test_util.h"
 
 namespace pgbranch::k8s {
@@ -134,6 +140,110 @@ TEST_F(PodComputeRuntimeTest, StartCreatesSecretAndPrivilegedPod) {
   // The credentials Secret is mounted for the password.
   EXPECT_EQ(control::JsonString(pod.at("spec").at("volumes").at(0).at("secret"), "secretName"),
             "ep1-credentials");
+}
+
+TEST_F(PodComputeRuntimeTest, WithoutASignerComputesGetNoToken) {
+  ASSERT_TRUE(runtime_->Start(Spec()).ok());
+  EXPECT_TRUE(absl::IsNotFound(api_.Get(kube::kSecrets, "team", "ep1-pageserver-token").status()));
+  EXPECT_THAT(EnvValue(Container(), "PGBRANCH_COMPUTE_CONFIG"),
+              ::testing::Not(HasSubstr("token_file")));
+  EXPECT_EQ(Pod().at("spec").at("volumes").size(), 2u);
+}
+
+// Compute pods with a token signer: a Secret per endpoint holding a tenant token, mounted.
+class PodComputeTokenTest : public PodComputeRuntimeTest {
+ protected:
+  static constexpr char kKey[] = "operator-test-key-0123456789abcdef01";
+  static constexpr char kNewKey[] = "operator-new-key-0123456789abcdef012";
+
+  void UseKey(const std::string& key) {
+    PodComputeOptions opts;
+    opts.token_signer = std::make_shared<const TokenSigner>(*TokenSigner::FromKey(key));
+    MakeRuntime(opts);
+  }
+  // Tenant = the namespace, as the operator's controller maps it.
+  control::ComputeSpec TeamSpec() const {
+    control::ComputeSpec s = Spec();
+    s.tenant_id = "team";
+    return s;
+  }
+  std::string Token() {
+    auto secret = api_.Get(kube::kSecrets, "team", "ep1-pageserver-token");
+    EXPECT_TRUE(secret.ok()) << secret.status();
+    return secret.ok() ? SecretField(*secret, "token") : "";
+  }
+  // The pageserver's own verifier, with `key` in its signing key file.
+  static absl::Status PageserverCheck(const std::string& key, const std::string& token,
+                                      const std::string& tenant) {
+    char path[] = "/tmp/pod-token-key.XXXXXX";
+    int fd = mkstemp(path);
+    EXPECT_GE(fd, 0);
+    close(fd);
+    std::ofstream(path) << key;
+    pageserver::TokenAuth auth;
+    absl::Status loaded = auth.AddSigningKeyFile(path);
+    std::remove(path);
+    if (!loaded.ok()) return loaded;
+    return auth.Check("Bearer " + token, false, tenant, "tl-main");
+  }
+};
+
+TEST_F(PodComputeTokenTest, ComputePodsGetATenantTokenSecretMounted) {
+  UseKey(kKey);
+  ASSERT_TRUE(runtime_->Start(TeamSpec()).ok());
+
+  auto secret = api_.Get(kube::kSecrets, "team", "ep1-pageserver-token");
+  ASSERT_TRUE(secret.ok()) << secret.status();
+  const value& owners = secret->at("metadata").at("ownerReferences");
+  ASSERT_EQ(owners.size(), 1u);
+  EXPECT_EQ(control::JsonString(owners.at(0), "kind"), "Endpoint");
+  EXPECT_EQ(control::JsonString(owners.at(0), "uid"), "uid-ep1");
+  const std::string token = Token();
+  EXPECT_TRUE(PageserverCheck(kKey, token, "team").ok());
+  EXPECT_EQ(PageserverCheck(kKey, token, "other-team").code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(PageserverCheck(kNewKey, token, "team").code(), absl::StatusCode::kUnauthenticated);
+  auto claims = TokenSigner::FromKey(kKey)->Verify(token, absl::Now());
+  ASSERT_TRUE(claims.ok());
+  EXPECT_FALSE(claims->admin);
+  EXPECT_EQ(claims->expires_unix, 0);
+
+  // Mounted where the compute config's token_file points.
+  value pod = Pod();
+  value volume;
+  for (const value& v : pod.at("spec").at("volumes").as_array()) {
+    if (control::JsonString(v, "name") == "pageserver-token") volume = v;
+  }
+  ASSERT_TRUE(volume.has_field("secret"));
+  EXPECT_EQ(control::JsonString(volume.at("secret"), "secretName"), "ep1-pageserver-token");
+  EXPECT_EQ(control::JsonString(volume.at("secret").at("items").at(0), "key"), "token");
+  std::string mount_path;
+  const value container = Container();
+  for (const value& m : container.at("volumeMounts").as_array()) {
+    if (control::JsonString(m, "name") == "pageserver-token") {
+      mount_path = control::JsonString(m, "mountPath");
+      EXPECT_TRUE(m.at("readOnly").as_bool());
+    }
+  }
+  EXPECT_EQ(mount_path, "/etc/pgbranch/pageserver-token");
+  EXPECT_THAT(EnvValue(Container(), "PGBRANCH_COMPUTE_CONFIG"),
+              HasSubstr("token_file: \"/etc/pgbranch/pageserver-token/token\""));
+}
+
+TEST_F(PodComputeTokenTest, AValidTokenIsKeptAndARotatedKeyReMintsIt) {
+  UseKey(kKey);
+  ASSERT_TRUE(runtime_->Start(TeamSpec()).ok());
+  const std::string first = Token();
+  ASSERT_TRUE(runtime_->Stop("team", "ep1").ok());
+  ASSERT_TRUE(runtime_->Start(TeamSpec()).ok());
+  EXPECT_EQ(api_.Calls(kube::FakeKubeApi::Verb::kUpdate), 0);
+  EXPECT_EQ(Token(), first);
+
+  UseKey(kNewKey);  // the operator restarted with the rotated Secret
+  ASSERT_TRUE(runtime_->Stop("team", "ep1").ok());
+  ASSERT_TRUE(runtime_->Start(TeamSpec()).ok());
+  EXPECT_EQ(api_.Calls(kube::FakeKubeApi::Verb::kUpdate), 1);
+  EXPECT_NE(Token(), first);
+  EXPECT_TRUE(PageserverCheck(kNewKey, Token(), "team").ok());
 }
 
 TEST_F(PodComputeRuntimeTest, FuseDeviceResourceMeansNoPrivilege) {
