@@ -61,7 +61,7 @@ check "pageserver PVC created by the StatefulSet" 60 k -n $NS get pvc data-pgbra
 if out=$(helm upgrade pgbranch "$CHART" -n $NS -f "$VALUES/tier5.yaml" --set operator.logLevel=debug --set compute.suspendTimeout=7m 2>&1); then pass "helm upgrade with changed values"; else fail "helm upgrade with changed values" "$out"; fi
 if [[ $(secret_key) == "$key1" ]]; then pass "upgrade keeps the token key"; else fail "upgrade keeps the token key"; fi
 out=$(k -n $NS get deploy pgbranch-operator -o jsonpath='{.spec.template.spec.containers[0].args}')
-if [[ $out == *--log-level=debug* ]]; then pass "upgrade changed the operator's flags"; else fail "upgrade changed the operator's flags" "$out"; fi
+if [[ $out == *'"--log-level","debug"'* ]]; then pass "upgrade changed the operator's flags"; else fail "upgrade changed the operator's flags" "$out"; fi
 out=$(k get crd endpoints.pgbranch.io -o jsonpath='{.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.suspendTimeout.default}')
 if [[ $out == 7m ]]; then pass "upgrade updated the CRD (suspendTimeout default 7m)"; else fail "upgrade updated the CRD" "default: $out"; fi
 if out=$(helm uninstall pgbranch -n $NS --wait 2>&1); then pass "helm uninstall"; else fail "helm uninstall" "$out"; fi

@@ -34,6 +34,15 @@ def one(kind, name=None):
     return m[0]
 def kinds(): return sorted(d["kind"] for d in docs)
 def args(name): return one("Deployment", name)["spec"]["template"]["spec"]["containers"][0]["args"]
+def flags(name, *keys):
+    # "--flag value" pairs (every binary takes the value as the next argument) of the keys given.
+    a, out, i = args(name), [], 0
+    while i < len(a):
+        has_value = i + 1 < len(a) and not a[i + 1].startswith("--")
+        if a[i] in keys:
+            out.append(a[i] + "=" + (a[i + 1] if has_value else ""))
+        i += 2 if has_value else 1
+    return out
 print(eval(sys.argv[2]))
 PY
 }
@@ -45,10 +54,10 @@ expect() {  # expect NAME FILE PYTHON-EXPR EXPECTED
 D=$WORK/defaults.yaml
 expect "defaults: object kinds" "$D" '" ".join(kinds())' \
   "ClusterRole ClusterRole ClusterRoleBinding ClusterRoleBinding ConfigMap CustomResourceDefinition CustomResourceDefinition Deployment Deployment NetworkPolicy NetworkPolicy NetworkPolicy PodDisruptionBudget PodDisruptionBudget PodDisruptionBudget Role RoleBinding Secret Service Service Service Service ServiceAccount ServiceAccount StatefulSet ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding"
-expect "defaults: operator watches every namespace" "$D" '[a for a in args("pgbranch-operator") if a.startswith("--namespaces")]' "['--namespaces=']"
-expect "defaults: operator reaches the pageserver pod by its stable name" "$D" '[a for a in args("pgbranch-operator") if "pageserver=" in a]' \
+expect "defaults: operator watches every namespace" "$D" 'flags("pgbranch-operator", "--namespaces")' "['--namespaces=']"
+expect "defaults: operator reaches the pageserver pod by its stable name" "$D" 'flags("pgbranch-operator", "--pageserver", "--compute-pageserver")' \
   "['--pageserver=pgbranch-pageserver-0.pgbranch-pageserver.pgbranch-system.svc.cluster.local:6400', '--compute-pageserver=pgbranch-pageserver-0.pgbranch-pageserver.pgbranch-system.svc.cluster.local:6400']"
-expect "defaults: proxy service and lease namespace" "$D" '[a for a in args("pgbranch-operator") if a.startswith(("--proxy-service", "--lease-namespace", "--leader-elect"))]' \
+expect "defaults: proxy service and lease namespace" "$D" 'flags("pgbranch-operator", "--proxy-service", "--leader-elect", "--lease-namespace")' \
   "['--proxy-service=pgbranch-proxy.pgbranch-system.svc.cluster.local', '--leader-elect=true', '--lease-namespace=pgbranch-system']"
 expect "defaults: two operator replicas" "$D" 'one("Deployment", "pgbranch-operator")["spec"]["replicas"]' "2"
 expect "defaults: restricted security context" "$D" '[(c["securityContext"]["runAsNonRoot"], c["securityContext"]["readOnlyRootFilesystem"], c["securityContext"]["capabilities"]["drop"], c["securityContext"]["seccompProfile"]["type"]) for d in docs if d["kind"] in ("Deployment", "StatefulSet") for c in d["spec"]["template"]["spec"]["containers"]]' \
@@ -63,16 +72,16 @@ expect "defaults: images from appVersion" "$D" 'sorted(c["image"] for d in docs 
 N=$WORK/namespaced.yaml
 expect "namespaced: RoleBindings per watched namespace, no ClusterRoleBinding" "$N" 'sorted((d["kind"], d["metadata"].get("namespace", "")) for d in docs if d["kind"] in ("RoleBinding", "ClusterRoleBinding"))' \
   "[('RoleBinding', 'pgbranch-system'), ('RoleBinding', 'team-a'), ('RoleBinding', 'team-a'), ('RoleBinding', 'team-b'), ('RoleBinding', 'team-b')]"
-expect "namespaced: operator and proxy flags" "$N" '([a for a in args("pgbranch-operator") if a.startswith("--namespaces")], [a for a in args("pgbranch-proxy") if a.startswith("--namespaces")])' \
+expect "namespaced: operator and proxy flags" "$N" '(flags("pgbranch-operator", "--namespaces"), flags("pgbranch-proxy", "--namespaces"))' \
   "(['--namespaces=team-a,team-b'], ['--namespaces=team-a,team-b'])"
 expect "namespaced: compute NetworkPolicies" "$N" 'sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "pgbranch-compute")' "['team-a', 'team-b']"
 P=$WORK/device-plugin.yaml
-expect "devicePlugin: operator flags" "$P" '[a for a in args("pgbranch-operator") if a.startswith(("--fuse", "--compute-cpu", "--compute-memory"))]' \
+expect "devicePlugin: operator flags" "$P" 'flags("pgbranch-operator", "--fuse-device-resource", "--compute-cpu", "--compute-memory")' \
   "['--fuse-device-resource=example.com/fuse', '--compute-cpu=1', '--compute-memory=2Gi']"
 expect "devicePlugin: suspendTimeout default 10m in the CRD" "$P" 'one("CustomResourceDefinition", "endpoints.pgbranch.io")["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["suspendTimeout"]["default"]' "10m"
 NP=$WORK/nodeport.yaml
 expect "nodeport: proxy Service" "$NP" '(one("Service", "pgbranch-proxy")["spec"]["type"], one("Service", "pgbranch-proxy")["spec"]["ports"][0]["nodePort"], one("Service", "pgbranch-proxy")["spec"]["externalTrafficPolicy"])' "('NodePort', 30432, 'Local')"
-expect "nodeport: TLS and external host" "$NP" '([a for a in args("pgbranch-proxy") if a.startswith("--tls")], [a for a in args("pgbranch-operator") if a.startswith("--proxy-host")])' \
+expect "nodeport: TLS and external host" "$NP" '(flags("pgbranch-proxy", "--tls-cert", "--tls-key"), flags("pgbranch-operator", "--proxy-host"))' \
   "(['--tls-cert=/etc/pgbranch/tls/tls.crt', '--tls-key=/etc/pgbranch/tls/tls.key'], ['--proxy-host=db.example.com'])"
 M=$WORK/monitoring.yaml
 expect "monitoring: PodMonitor, ServiceMonitor, dashboard" "$M" 'sorted(d["kind"] + "/" + d["metadata"]["name"] for d in docs if d["kind"] in ("PodMonitor", "ServiceMonitor") or d["metadata"]["name"].endswith("dashboard"))' \
@@ -91,7 +100,7 @@ for m in $dash_metrics; do
 done
 if [[ -z $unknown ]]; then pass "dashboard: every metric exists in the code"; else fail "dashboard: every metric exists in the code" "unknown: $unknown"; fi
 O=$WORK/no-network-policy.yaml
-expect "no-network-policy: no NetworkPolicy, CRD or policy; private registry" "$O" '(sum(d["kind"] in ("NetworkPolicy", "CustomResourceDefinition", "ValidatingAdmissionPolicy") for d in docs), one("Deployment", "pgbranch-operator")["spec"]["template"]["spec"]["containers"][0]["image"], [a for a in args("pgbranch-operator") if a.startswith("--compute-image")])' \
+expect "no-network-policy: no NetworkPolicy, CRD or policy; private registry" "$O" '(sum(d["kind"] in ("NetworkPolicy", "CustomResourceDefinition", "ValidatingAdmissionPolicy") for d in docs), one("Deployment", "pgbranch-operator")["spec"]["template"]["spec"]["containers"][0]["image"], flags("pgbranch-operator", "--compute-image"))' \
   "(0, 'registry.example.com/pgbranch/operator:1.2.3', ['--compute-image=registry.example.com/pgbranch/compute:1.2.3'])"
 
 echo "== bad values fail with a readable message"
