@@ -2,7 +2,8 @@
 # Tier 3 end to end on a real node: a private cluster (cluster.sh up --node: API server, etcd,
 # controller-manager, scheduler, containerd + runc + kubelet), the images built and imported,
 # a pageserver on the host's pod gateway, pgbranch-proxy --kubernetes as a hostNetwork pod and
-# pgbranch-operator on the host. Then, through the proxy with the URI from the credentials Secret:
+# pgbranch-operator on the host, with pageserver auth on (signed tokens; each compute pod gets a
+# tenant token). Then, through the proxy with the URI from the credentials Secret:
 #   root Branch main + Endpoint main (suspendTimeout 15s) -> Running -> create, insert, read;
 #   child Branch dev + Endpoint dev -> sees main's rows; its writes are invisible on main;
 #   main suspends when idle (phase Suspended, zero pods) -> a new connection wakes it (timed);
@@ -58,6 +59,10 @@ apply_endpoint main main 15s || abort "apply Endpoint main"
 check "Endpoint main reaches phase Running" 180 ep_is Running main || abort "Endpoint main not Running"
 echo "      Branch + Endpoint main to Running: $(( $(now_ms) - t )) ms"
 check "Secret main-credentials has a uri" 30 bash -c "kubectl get secret main-credentials -o jsonpath='{.data.uri}' | grep -q ."
+# auth is on (lib.sh): the compute's tenant token reads its namespace's tenant only
+kubectl get secret main-pageserver-token -o jsonpath='{.data.token}' | base64 -d >"$E2E_WORK/main.token"
+expect "compute token (Secret main-pageserver-token) lists tenant default's timelines" "ok" bash -c "'$E2E_BIN/pagectl' --pageserver '$E2E_PS' --token-file '$E2E_WORK/main.token' timeline list --tenant default >/dev/null && echo ok"
+expect "... and is refused on another tenant" "PERMISSION_DENIED" bash -c "'$E2E_BIN/pagectl' --pageserver '$E2E_PS' --token-file '$E2E_WORK/main.token' timeline list --tenant other 2>&1 | grep -o PERMISSION_DENIED"
 URI_MAIN=$(ep_uri main)
 echo "      uri: $(sed -E 's#(//[^:]+:)[^@]+@#\1***@#' <<<"$URI_MAIN")"
 [[ $URI_MAIN == *"127.0.0.1:$E2E_PROXY_PORT"* ]] && pass "uri points at the proxy" || fail "uri points at the proxy" "$URI_MAIN"

@@ -10,7 +10,8 @@
 # e2e_teardown (and e2e_dump first when it failed).
 #
 # After e2e_setup: KUBECONFIG/PATH (kubectl), E2E_WORK (logs: operator.log, pageserver.log),
-# E2E_PROXY_PORT (psql connects to 127.0.0.1:E2E_PROXY_PORT), E2E_GW, E2E_PS (pageserver).
+# E2E_PROXY_PORT (psql connects to 127.0.0.1:E2E_PROXY_PORT), E2E_GW, E2E_PS (pageserver),
+# E2E_SIGNING_KEY (the pageserver's token signing key: `pagectl token mint` for admin calls).
 # Env: PGBRANCH_ROOT, PGBRANCH_BIN_DIR, PGBRANCH_K8S_BIN (Kubernetes binaries),
 #      PGBRANCH_E2E_KEEP=1 keeps everything up at the end (prints how to tear it down).
 
@@ -88,14 +89,22 @@ e2e_setup() {
   # pods need the default service account (the controller-manager creates it)
   wait_until 60 kubectl get sa default || { echo "no default ServiceAccount"; return 1; }
 
-  # pageserver on the pod gateway: the host (operator) and the pods reach it there
+  # pageserver on the pod gateway: the host (operator) and the pods reach it there. Auth on, as
+  # the chart runs it: signed tokens; the operator holds the key and gives each compute pod a
+  # tenant token (Secret <endpoint>-pageserver-token).
   local ps_port
+  E2E_SIGNING_KEY=$E2E_WORK/signing-key
+  (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$E2E_SIGNING_KEY")
   "$E2E_BIN/pgbranch-pageserver" --data-dir "$E2E_WORK/pageserver" --listen "$E2E_GW:0" \
+    --token-signing-key-file "$E2E_SIGNING_KEY" \
     --port-file "$E2E_WORK/ps.port" >"$E2E_WORK/pageserver.log" 2>&1 &
   E2E_PS_PID=$!
   wait_until 10 test -s "$E2E_WORK/ps.port" || { echo "pageserver did not write its port"; return 1; }
   ps_port=$(cat "$E2E_WORK/ps.port")
   E2E_PS=$E2E_GW:$ps_port
+  if "$E2E_BIN/pagectl" --pageserver "$E2E_PS" tenant list >/dev/null 2>&1; then
+    echo "the pageserver answered without a token (auth is not on)"; return 1
+  fi
 
   # proxy: a hostNetwork pod listening on the host's loopback, reading the API server through
   # the admin kubeconfig (hostPath; with hostNetwork it reaches the API server on 127.0.0.1)
@@ -126,6 +135,7 @@ spec:
 EOF
 
   "$E2E_BIN/pgbranch-operator" --kubeconfig "$KUBECONFIG" --pageserver "$E2E_PS" \
+    --pageserver-signing-key-file "$E2E_SIGNING_KEY" \
     --compute-pageserver "$E2E_PS" --compute-image pgbranch/compute:dev --image-pull-policy Never \
     --proxy-host 127.0.0.1 --proxy-port "$E2E_PROXY_PORT" --listen 127.0.0.1:0 --leader-elect false \
     --log-level "${PGBRANCH_E2E_OPERATOR_LOG_LEVEL:-info}" >"$E2E_WORK/operator.log" 2>&1 &
