@@ -59,6 +59,8 @@ expect "defaults: operator reaches the pageserver pod by its stable name" "$D" '
   "['--pageserver=pgbranch-pageserver-0.pgbranch-pageserver.pgbranch-system.svc.cluster.local:6400', '--compute-pageserver=pgbranch-pageserver-0.pgbranch-pageserver.pgbranch-system.svc.cluster.local:6400']"
 expect "defaults: proxy service and lease namespace" "$D" 'flags("pgbranch-operator", "--proxy-service", "--leader-elect", "--lease-namespace")' \
   "['--proxy-service=pgbranch-proxy.pgbranch-system.svc.cluster.local', '--leader-elect=true', '--lease-namespace=pgbranch-system']"
+expect "defaults: pageserver tokens signed with the chart's Secret" "$D" '(flags("pgbranch-operator", "--pageserver-signing-key-file"), __import__("yaml").safe_load(one("ConfigMap", "pgbranch-pageserver")["data"]["pageserver.yaml"])["auth"])' \
+  "(['--pageserver-signing-key-file=/etc/pgbranch/signing-key/signing-key'], {'signing_key_file': '/etc/pgbranch/signing-key/signing-key'})"
 expect "defaults: two operator replicas" "$D" 'one("Deployment", "pgbranch-operator")["spec"]["replicas"]' "2"
 expect "defaults: restricted security context" "$D" '[(c["securityContext"]["runAsNonRoot"], c["securityContext"]["readOnlyRootFilesystem"], c["securityContext"]["capabilities"]["drop"], c["securityContext"]["seccompProfile"]["type"]) for d in docs if d["kind"] in ("Deployment", "StatefulSet") for c in d["spec"]["template"]["spec"]["containers"]]' \
   "[(True, True, ['ALL'], 'RuntimeDefault'), (True, True, ['ALL'], 'RuntimeDefault'), (True, True, ['ALL'], 'RuntimeDefault')]"

@@ -10,7 +10,8 @@
 //
 // The lifecycle: win and renew and release the leader Lease; a root branch and a child (a status
 // write conflict on each kind, so the re-read path runs); a read-write endpoint (credentials
-// Secret, ExternalName Service, compute pod), its pod Ready, a proxy wake (annotation patch); an
+// Secret, ExternalName Service, compute pod, a pageserver token Secret left by an older signing
+// key replaced), its pod Ready, a proxy wake (annotation patch); an
 // Event recorded twice (aggregation patches the first); a branch with a TTL that expires (the
 // operator deletes it); deleting the root branch (its endpoint and pod go, finalizers removed).
 // Exits 1 when a step does not happen (the recorded set would be incomplete).
@@ -21,6 +22,7 @@
 #include <cstdio>
 #include <map>
 
+#include "common/token_signer.h"
 #include "operator/k8s/operator_controller.h"
 #include "operator/k8s/operator_metrics.h"
 #include "operator/kube/event_recorder.h"
@@ -105,6 +107,10 @@ int Run() {
   config.identity = "driver";
   config.compute.pageserver = "pageserver:6400";
   config.compute.status_port = ClosedPort();
+  // As with --pageserver-signing-key-file: computes get a tenant token Secret.
+  auto signer = TokenSigner::FromKey("chart-rbac-driver-signing-key-0123456789");
+  if (!signer.ok()) return Step("token signer", false) ? 0 : 1;
+  config.compute.token_signer = std::make_shared<const TokenSigner>(std::move(*signer));
   k8s::testing::LockedTimelineService timelines;
   k8s::OperatorMetrics metrics;
   k8s::OperatorController controller(
@@ -127,11 +133,15 @@ int Run() {
   (void)api.Create(kube::kBranches, kNs, k8s::testing::BranchJson(kNs, "dev", "main"));
   ok &= Step("branch dev Ready", Eventually([&] { return Ready(api, kube::kBranches, "dev"); }));
 
-  // A read-write endpoint: Secret, Service, Pod.
+  // A read-write endpoint: Secrets, Service, Pod. Its token Secret exists already with a token
+  // of an older key (a rotated key): the operator replaces it.
+  (void)api.Create(kube::kSecrets, kNs, k8s::testing::Obj(R"({"apiVersion":"v1","kind":"Secret",
+      "metadata":{"name":"main-pageserver-token","namespace":"team"},"data":{"token":"c3RhbGU="}})"));
   api.FailNext(kube::FakeKubeApi::Verb::kUpdateStatus, 1, absl::AbortedError("conflict"));
   (void)api.Create(kube::kEndpoints, kNs, k8s::testing::EndpointJson(kNs, "main", "main"));
   ok &= Step("compute pod created",
              Eventually([&] { return Exists(api, kube::kPods, "main-compute"); }));
+  ok &= Step("stale pageserver token Secret replaced", Has(op, "secrets", "update"));
   ok &= Step("credentials Secret created", Exists(api, kube::kSecrets, "main-credentials") &&
                                                Exists(api, kube::kServices, "main"));
   // The kubelet's part: the pod runs and is Ready.
