@@ -233,7 +233,8 @@ else
   "$BIN/pgbranch-pageserver" --data-dir "$WORK/pageserver" --listen "127.0.0.1:$PS_PORT" >"$WORK/pageserver.log" 2>&1 &
   PS_PID=$!
   setsid "$BIN/pgbranch-operator" --kubeconfig "$KUBECONFIG" --pageserver "127.0.0.1:$PS_PORT" \
-    --listen "127.0.0.1:0" --identity argocd-test --lease-namespace default >"$WORK/operator.log" 2>&1 &
+    --listen "127.0.0.1:0" --identity argocd-test --lease-namespace default --namespaces shop \
+    >"$WORK/operator.log" 2>&1 &
   OP_PID=$!
   k -n shop apply -f - >/dev/null <<'YAML'
 apiVersion: pgbranch.io/v1alpha1
