@@ -311,6 +311,18 @@ clean_netfilter() {
   fi
   if [[ ${KP_MODE:-} == iptables ]] || iptables-save 2>/dev/null | grep -q '^:KUBE-SERVICES '; then
     "$BIN/kube-proxy" --cleanup >>"$LOGS/kube-proxy.log" 2>&1 || log "kube-proxy --cleanup reported errors (see $LOGS/kube-proxy.log)"
+    # --cleanup keeps its canary chains and KUBE-MARK-MASQ (nothing jumps to them any more);
+    # the kubelet's own chains (KUBE-KUBELET-CANARY, KUBE-FIREWALL, KUBE-IPTABLES-HINT) stay
+    local ipt t c
+    for ipt in iptables ip6tables; do
+      command -v "$ipt" >/dev/null || continue
+      for t in mangle nat filter; do
+        for c in KUBE-PROXY-CANARY KUBE-MARK-MASQ; do
+          "$ipt" -t "$t" -n -L "$c" >/dev/null 2>&1 || continue
+          "$ipt" -t "$t" -F "$c" && "$ipt" -t "$t" -X "$c" || log "could not delete $ipt -t $t $c"
+        done
+      done
+    done
   fi
   return 0
 }

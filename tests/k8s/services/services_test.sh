@@ -15,6 +15,7 @@
 #     kube-proxy), no CoreDNS listener, route, bridge or claim behind.
 # Private state dir, ports, subnet 10.244.79.0/24, bridge pgbsvc79; torn down also on failure.
 # Needs root (exit 77 without; also 77 when another cluster with Services runs on the machine).
+# PGBRANCH_KUBE_PROXY_MODE=iptables runs it all with kube-proxy's iptables mode (the fallback).
 # Env: PGBRANCH_ROOT, PGBRANCH_BIN_DIR (our binaries for the images), PGBRANCH_K8S_BIN,
 #      PGBRANCH_SVC_KEEP=1 keeps the cluster up afterwards (prints how to tear it down).
 set -euo pipefail
@@ -67,7 +68,11 @@ kube_proxy_netfilter() {
   if command -v nft >/dev/null; then
     out+=$(nft list tables 2>/dev/null | grep -E '^table (ip|ip6) kube-proxy$' || true)
   fi
-  out+=$(iptables-save 2>/dev/null | grep -E '^:KUBE-(SERVICES|NODEPORTS|POSTROUTING|PROXY-CANARY|EXTERNAL-SERVICES|FORWARD|PROXY-FIREWALL|MARK-MASQ) ' || true)
+  local ipt
+  for ipt in iptables-save ip6tables-save; do
+    command -v "$ipt" >/dev/null || continue
+    out+=$("$ipt" 2>/dev/null | grep -E '^:KUBE-(SERVICES|NODEPORTS|POSTROUTING|PROXY-CANARY|EXTERNAL-SERVICES|FORWARD|PROXY-FIREWALL|MARK-MASQ) ' | sed "s/^/$ipt /" || true)
+  done
   echo "$out"
 }
 
