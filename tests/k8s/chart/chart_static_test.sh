@@ -121,6 +121,31 @@ echo "== copies, version, token"
 for f in "$ROOT"/crds/*.yaml; do
   if cmp -s "$f" "$CHART/files/crds/$(basename "$f")"; then pass "chart copy of crds/$(basename "$f") is identical"; else fail "chart copy of crds/$(basename "$f") is identical" "diff crds/$(basename "$f") helm/pgbranch/files/crds/: copy it again"; fi
 done
+out=$(python3 - "$ROOT" "$D" "$WORK/device-plugin.yaml" <<'PY'
+import sys, yaml, copy
+root, rendered = sys.argv[1], [list(yaml.safe_load_all(open(f))) for f in sys.argv[2:]]
+errors = []
+for path in ("crds/branches.pgbranch.io.yaml", "crds/endpoints.pgbranch.io.yaml", "crds/protected-branch-policy.yaml"):
+    for src in yaml.safe_load_all(open(f"{root}/{path}")):
+        if not src:
+            continue
+        for docs, timeout in zip(rendered, ("5m", "10m")):
+            got = [d for d in docs if d and d["kind"] == src["kind"] and d["metadata"]["name"] == src["metadata"]["name"]]
+            if len(got) != 1:
+                errors.append(f"{path}: {src['kind']} {src['metadata']['name']} rendered {len(got)} times"); continue
+            got, want = copy.deepcopy(got[0]), copy.deepcopy(src)
+            # The chart adds its labels and the keep annotation, and sets the suspendTimeout default.
+            for m in (got["metadata"], want["metadata"]):
+                m.pop("labels", None); m.pop("annotations", None)
+            if src["kind"] == "CustomResourceDefinition" and src["spec"]["names"]["kind"] == "Endpoint":
+                for v in want["spec"]["versions"]:
+                    v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["suspendTimeout"]["default"] = timeout
+            if got != want:
+                errors.append(f"{path}: {src['metadata']['name']} rendered differently (suspendTimeout {timeout})")
+print("\n".join(errors))
+PY
+)
+if [[ -z $out ]]; then pass "rendered CRDs and policy = crds/ (apart from labels, keep, suspendTimeout default)"; else fail "rendered CRDs and policy = crds/" "$out"; fi
 extra=$(comm -13 <(ls "$ROOT/crds") <(ls "$CHART/files/crds"))
 if [[ -z $extra ]]; then pass "no stale CRD copies"; else fail "no stale CRD copies" "$extra"; fi
 want_version=$(sed -n 's/.*set(PGBRANCH_VERSION "\([0-9][^"]*\)").*/\1/p' "$ROOT/cli/CMakeLists.txt" | head -n 1)
