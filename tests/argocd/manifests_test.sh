@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tier 3: deploy/argocd against the real schemas on a real kube-apiserver (its own cluster from
 # scripts/k8s/cluster.sh, API server only): Argo CD's own CRDs (fetched from the Go module proxy,
-# tests/argocd/fetch-argocd-crds.sh) and pgbranch's. Checks, one PASS/FAIL line each:
+# tests/argocd/fetch-argocd.sh) and pgbranch's. Checks, one PASS/FAIL line each:
 #  - application.yaml, applicationset-pull-requests.yaml and the Application the ApplicationSet
 #    makes for a pull request pass `kubectl apply --dry-run=server --validate=strict`, and a
 #    misspelt field does not (the validation is real);
@@ -27,14 +27,14 @@ ARGO=$ROOT/deploy/argocd
 # shellcheck source=../k8s/lib/checks.sh
 source "$ROOT/tests/k8s/lib/checks.sh"
 
-crds_out=$(bash "$HERE/fetch-argocd-crds.sh")
+crds_out=$(bash "$HERE/fetch-argocd.sh")
 rc=$?
 if (( rc == 77 )); then
   echo "SKIP: Argo CD's CRDs cannot be fetched (see above)"
   exit 77
 fi
 (( rc == 0 )) || { echo "FAIL  fetch Argo CD's CRDs"; exit 1; }
-ARGO_CRDS=$(tail -n1 <<<"$crds_out")
+ARGO_CRDS=$(tail -n1 <<<"$crds_out")/crds
 
 export PGBRANCH_K8S_DIR=${PGBRANCH_K8S_TEST_DIR:-/tmp/pgbranch-k8s-argocd.$$}
 export PGBRANCH_K8S_PORT=$(free_port)
