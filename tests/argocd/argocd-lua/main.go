@@ -1,16 +1,17 @@
 // Command argocd-lua runs an Argo CD health.lua on one object the way Argo CD v3 does it
 // (util/lua/lua.go of github.com/argoproj/argo-cd/v3: runLua and ExecuteHealthLua), in the same
-// interpreter, gopher-lua:
-//   - a state without the standard libraries (SkipOpenLibs), then only package, base, table and
-//     Argo CD's safe os library (package argocdlua: util/lua/oslib_safe.go, copied from the
-//     argo-cd module by tests/argocd/health_gopher_test.sh);
-//   - the object as the global `obj` (decodeValue below mirrors Argo CD's), `actionParams`
-//     empty, a one-second timeout;
-//   - the returned table encoded to JSON with layeh.com/gopher-json and read as a health status.
+// interpreter, gopher-lua. The state starts without the standard libraries (SkipOpenLibs) and
+// gets only package, base, table and Argo CD's safe os library (package argocdlua, a copy of
+// util/lua/oslib_safe.go that tests/argocd/health_gopher_test.sh takes from the argo-cd
+// module). The object is the global obj (decodeValue below mirrors Argo CD's), actionParams is
+// empty, and the script has one second. The returned table is encoded to JSON with
+// layeh.com/gopher-json and read as a health status.
+//
+// Usage:
 //
 //	argocd-lua HEALTH_LUA OBJECT_JSON
 //
-// Prints "status\n<len>\nmessage" like argocd_vm.lua; exits 1 with the error on stderr.
+// It prints "status\n<len>\nmessage" like argocd_vm.lua, or exits 1 with the error on stderr.
 package main
 
 import (
