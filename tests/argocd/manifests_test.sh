@@ -120,6 +120,34 @@ PY
 )
 if [[ $out == ok ]]; then pass "pgbranch-pr-12: name, resources finalizer, path, namespace"; else fail "pgbranch-pr-12: name, resources finalizer, path, namespace" "$out"; fi
 
+# The GitLab and Gitea generators docs/gitops.md shows, in the ApplicationSet in place of GitHub's.
+merge_generators='
+import sys, textwrap, yaml
+appset = yaml.safe_load(open(sys.argv[1]))
+appset["spec"]["generators"] = yaml.safe_load(textwrap.dedent(sys.stdin.read()))["generators"]
+yaml.safe_dump(appset, sys.stdout, sort_keys=False)'
+n=0
+while IFS= read -r -d '' fragment; do
+  n=$((n + 1))
+  if out=$(python3 -c "$merge_generators" "$ARGO/applicationset-pull-requests.yaml" \
+    <<<"$fragment" 2>&1 >"$WORK/appset-doc-$n.yaml") && out=$(dry -f "$WORK/appset-doc-$n.yaml" 2>&1); then
+    pass "docs/gitops.md generator $n ($(grep -Eo 'gitlab|gitea' <<<"$fragment" | head -n1)) passes the ApplicationSet CRD"
+  else
+    fail "docs/gitops.md generator $n passes the ApplicationSet CRD" "$out"
+  fi
+done < <(awk '
+  /^### / { active = index($0, "GitLab and Gitea") > 0; next }
+  /^## / { active = 0 }
+  /^```yaml$/ && active { inblock = 1; body = ""; next }
+  /^```/ && inblock { inblock = 0; printf "%s%c", body, 0; next }
+  inblock { body = body $0 "\n" }
+' "$ROOT/docs/gitops.md")
+if (( n == 2 )); then
+  pass "docs/gitops.md shows the GitLab and Gitea generators"
+else
+  fail "docs/gitops.md shows the GitLab and Gitea generators" "found $n"
+fi
+
 echo "== the argocd-cm snippet"
 k -n argocd create configmap argocd-cm --from-literal=url=https://argocd.example.com >/dev/null
 if out=$(k -n argocd patch configmap argocd-cm --type merge --patch-file "$ARGO/argocd-cm-health.yaml" 2>&1); then
