@@ -295,6 +295,14 @@ YAML
     health_is branch pr-13 Degraded "StartPointOutOfRange: spec.timestamp: *"
   check "a second read-write endpoint: Degraded (Conflict)" 60 \
     health_is endpoint.pgbranch.io pr-12-second Degraded "Conflict: branch pr-12 already has the read-write endpoint pr-12*"
+  # docs/gitops.md's one-liner (a List of both kinds), in this namespace.
+  out=$(k -n shop get branch,endpoint.pgbranch.io -o yaml | python3 "$HERE/run_health_tests.py" --eval - 2>&1)
+  if [[ $(wc -l <<<"$out") -eq 5 && $out == *"Branch/pr-12: Healthy: "* && $out == *"Branch/pr-13: Degraded: "* &&
+    $out == *"Endpoint/pr-12: Progressing: "* && $out == *"Endpoint/pr-12-second: Degraded: "* ]]; then
+    pass "run_health_tests.py --eval on kubectl's List: one line per object"
+  else
+    fail "run_health_tests.py --eval on kubectl's List: one line per object" "$out"
+  fi
   if [[ -n ${PGBRANCH_ARGOCD_CAPTURE:-} ]]; then
     mkdir -p "$PGBRANCH_ARGOCD_CAPTURE"
     for o in branch/pr-12 branch/pr-13 endpoint.pgbranch.io/pr-12 endpoint.pgbranch.io/pr-12-second; do
