@@ -28,6 +28,14 @@ if have_all; then
   echo "$DEST"
   exit 0
 fi
+# One fetch at a time (tests run in parallel): the second one finds the cache filled.
+mkdir -p "$(dirname "$DEST")"
+exec 9>"$(dirname "$DEST")/.fetch.lock"
+flock 9
+if have_all; then
+  echo "$DEST"
+  exit 0
+fi
 if ! command -v go >/dev/null; then
   echo "fetch-argocd: go is not installed" >&2
   exit 77
@@ -51,7 +59,6 @@ for f in "${!FILES[@]}"; do
   fi
 done
 # Filled beside the destination and renamed: a cut-off run never leaves a half-filled cache.
-mkdir -p "$(dirname "$DEST")"
 tmp=$(mktemp -d "$(dirname "$DEST")/.fetch.XXXXXX")
 for f in "${!FILES[@]}"; do
   mkdir -p "$(dirname "$tmp/$f")"
