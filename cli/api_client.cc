@@ -5,20 +5,22 @@
 #include "operator/model/json.h"
 
 namespace pgbranch::cli {
+namespace {
 
-absl::StatusOr<web::json::value> ApiClient::Get(const std::string& path) const {
-  return Call(web::http::methods::GET, path, "");
-}
-absl::StatusOr<web::json::value> ApiClient::Post(const std::string& path,
-                                                 const std::string& body) const {
-  return Call(web::http::methods::POST, path, body);
-}
-absl::StatusOr<web::json::value> ApiClient::Delete(const std::string& path) const {
-  return Call(web::http::methods::DEL, path, "");
-}
+// The local controller's HTTP API.
+class HttpTransport : public ApiTransport {
+ public:
+  explicit HttpTransport(std::string base_url) : base_url_(std::move(base_url)) {}
+  absl::StatusOr<web::json::value> Call(const std::string& method, const std::string& path,
+                                        const std::string& body) const override;
 
-absl::StatusOr<web::json::value> ApiClient::Call(const std::string& method, const std::string& path,
-                                                 const std::string& body) const {
+ private:
+  std::string base_url_;
+};
+
+absl::StatusOr<web::json::value> HttpTransport::Call(const std::string& method,
+                                                     const std::string& path,
+                                                     const std::string& body) const {
   try {
     web::http::client::http_client_config config;
     config.set_timeout(std::chrono::seconds(120));
@@ -65,6 +67,22 @@ absl::StatusOr<web::json::value> ApiClient::Call(const std::string& method, cons
                                                " (", e.what(),
                                                "); start it with `pgbranch local up`"));
   }
+}
+
+}  // namespace
+
+ApiClient::ApiClient(std::string base_url)
+    : transport_(std::make_shared<HttpTransport>(std::move(base_url))) {}
+
+absl::StatusOr<web::json::value> ApiClient::Get(const std::string& path) const {
+  return transport_->Call(web::http::methods::GET, path, "");
+}
+absl::StatusOr<web::json::value> ApiClient::Post(const std::string& path,
+                                                 const std::string& body) const {
+  return transport_->Call(web::http::methods::POST, path, body);
+}
+absl::StatusOr<web::json::value> ApiClient::Delete(const std::string& path) const {
+  return transport_->Call(web::http::methods::DEL, path, "");
 }
 
 }  // namespace pgbranch::cli

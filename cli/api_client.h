@@ -1,8 +1,10 @@
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/cpprest.h"
 
 // The CLI's client of the local controller API (docs/local-mode-internals.md). Errors come back
@@ -11,19 +13,34 @@
 // conflicts FAILED_PRECONDITION.
 namespace pgbranch::cli {
 
+// Where the requests go: the local controller over HTTP, or the same paths answered from a
+// Kubernetes cluster (cli/kube_api.h). Same replies and error codes either way.
+class ApiTransport {
+ public:
+  virtual ~ApiTransport() = default;
+  // `method` GET, POST or DELETE; `path` /v1/...; `body` the manifests of apply/create.
+  virtual absl::StatusOr<web::json::value> Call(const std::string& method, const std::string& path,
+                                                const std::string& body) const = 0;
+  // How often a command polls while it waits for a phase: often on this machine, gently
+  // against a shared API server.
+  virtual absl::Duration PollInterval() const { return absl::Milliseconds(10); }
+};
+
 class ApiClient {
  public:
-  explicit ApiClient(std::string base_url) : base_url_(std::move(base_url)) {}
+  // The local controller at `base_url`.
+  explicit ApiClient(std::string base_url);
+  explicit ApiClient(std::shared_ptr<const ApiTransport> transport)
+      : transport_(std::move(transport)) {}
 
   absl::StatusOr<web::json::value> Get(const std::string& path) const;
   absl::StatusOr<web::json::value> Post(const std::string& path,
                                         const std::string& body = "") const;
   absl::StatusOr<web::json::value> Delete(const std::string& path) const;
+  absl::Duration PollInterval() const { return transport_->PollInterval(); }
 
  private:
-  absl::StatusOr<web::json::value> Call(const std::string& method, const std::string& path,
-                                        const std::string& body) const;
-  std::string base_url_;
+  std::shared_ptr<const ApiTransport> transport_;
 };
 
 }  // namespace pgbranch::cli

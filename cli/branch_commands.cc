@@ -83,8 +83,17 @@ absl::Status BranchCreate(const CliContext& ctx, const BranchCreateOptions& o) {
   }
   PGB_ASSIGN_OR_RETURN(ApiClient client, ctx.Client());
   // POST /v1/create: all or nothing, and an existing name is refused (never rewritten).
-  if (absl::Status s = client.Post("/v1/create", manifests).status(); !s.ok()) {
-    return WithFlagNames(s);
+  absl::StatusOr<value> reply = client.Post("/v1/create", manifests);
+  if (!reply.ok()) return WithFlagNames(reply.status());
+  if (!o.wait) {
+    if (ctx.json()) {
+      PrintJson(*reply);
+    } else {
+      std::cout << "branch \"" << o.name << "\" created" << (endpoint ? " with its endpoint" : "")
+                << "; not waiting for it to be ready (`pgbranch branch get " << o.name
+                << "` shows its phase)\n";
+    }
+    return absl::OkStatus();
   }
   absl::StatusOr<value> b = WaitBranch(
       client, o.name,

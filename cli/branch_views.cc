@@ -140,8 +140,14 @@ absl::Status BranchGet(const CliContext& ctx, const std::string& name) {
   }
   t.Print(std::cout);
   if (read_write) {
-    PGB_ASSIGN_OR_RETURN(ConnectionInfo c, EndpointConnection(ctx, *read_write));
-    std::cout << "\nconnect with:\n  psql '" << c.uri << "'\n";
+    absl::StatusOr<ConnectionInfo> c = EndpointConnection(ctx, *read_write);
+    // Kubernetes: the credentials Secret appears when the compute first starts.
+    if (absl::IsFailedPrecondition(c.status())) {
+      std::cout << "\nno connection string yet: " << c.status().message() << "\n";
+      return absl::OkStatus();
+    }
+    if (!c.ok()) return c.status();
+    std::cout << "\nconnect with:\n  psql '" << c->uri << "'\n";
   }
   return absl::OkStatus();
 }

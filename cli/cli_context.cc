@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "common/process_util.h"
 #include "operator/model/json.h"
 
@@ -83,6 +84,7 @@ absl::Status CliContext::WriteInstance(const LocalInstance& inst) const {
 }
 
 absl::StatusOr<ApiClient> CliContext::Client() const {
+  if (kube_) return ApiClient(std::shared_ptr<const ApiTransport>(kube_));
   auto inst = Instance();
   if (!inst.ok()) return inst.status();
   return ApiClient(inst->controller_url);
@@ -112,7 +114,7 @@ std::string ConnectionUri(const std::string& password, int port) {
 }
 
 absl::Status WaitFor(const std::function<absl::StatusOr<bool>()>& poll, absl::Duration timeout,
-                     const std::string& what) {
+                     const std::string& what, absl::Duration interval) {
   absl::Time deadline = absl::Now() + timeout;
   for (;;) {
     auto done = poll();
@@ -122,7 +124,7 @@ absl::Status WaitFor(const std::function<absl::StatusOr<bool>()>& poll, absl::Du
       return absl::DeadlineExceededError(
           absl::StrCat("timed out after ", absl::FormatDuration(timeout), " waiting for ", what));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    absl::SleepFor(interval);
   }
 }
 

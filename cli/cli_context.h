@@ -1,13 +1,16 @@
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "cli/api_client.h"
+#include "cli/kube_api.h"
 #include "common/cpprest.h"
 
 // What every pgbranch command needs: the state directory, the running local instance (from
-// STATE/local.json), the controller client, the output format and the credentials.
+// STATE/local.json), the controller client, the output format and the credentials. Against a
+// Kubernetes cluster (cli/kube_target.h) Client() answers from the cluster instead.
 namespace pgbranch::cli {
 
 // STATE/local.json, written by `local up`.
@@ -34,7 +37,16 @@ class CliContext {
   // The running instance; FAILED_PRECONDITION telling to run `pgbranch local up` if none.
   absl::StatusOr<LocalInstance> Instance() const;
   absl::Status WriteInstance(const LocalInstance& inst) const;
+  // The local controller, or the cluster once SetKube() chose one.
   absl::StatusOr<ApiClient> Client() const;
+
+  // Kubernetes mode: commands read and write the cluster's custom resources.
+  void SetKube(std::shared_ptr<KubeApi> kube) { kube_ = std::move(kube); }
+  const KubeApi* kube() const { return kube_.get(); }
+  // --proxy-address HOST:PORT: Kubernetes connection strings through this address of the
+  // pgbranch proxy (a port-forward, a LoadBalancer) instead of the host in the Secret.
+  void SetProxyAddress(std::string address) { proxy_address_ = std::move(address); }
+  const std::string& proxy_address() const { return proxy_address_; }
 
   // The password of the login role of connection strings (created by `local up`).
   absl::StatusOr<std::string> Password() const;
@@ -45,6 +57,8 @@ class CliContext {
  private:
   std::string state_dir_;
   bool json_ = false;
+  std::shared_ptr<KubeApi> kube_;
+  std::string proxy_address_;
 };
 
 // Prints a JSON value for scripts (indented, one document).
@@ -55,6 +69,6 @@ std::string ConnectionUri(const std::string& password, int port);
 
 // Waits with a deadline, calling `poll` every `interval` until it returns true or an error.
 absl::Status WaitFor(const std::function<absl::StatusOr<bool>()>& poll, absl::Duration timeout,
-                     const std::string& what);
+                     const std::string& what, absl::Duration interval = absl::Milliseconds(10));
 
 }  // namespace pgbranch::cli

@@ -1,10 +1,14 @@
 #include "cli/command_line.h"
 
+#include <cstdlib>
 #include <iostream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "cli/flags.h"
+#include "cli/kube_target.h"
 #include "cli/version.h"
 #include "operator/model/duration.h"
 
@@ -13,7 +17,7 @@ namespace {
 
 constexpr char kUsage[] = R"(pgbranch: Git-style branches of PostgreSQL
 
-usage: pgbranch [--state-dir D] [-o table|json] COMMAND ...
+usage: pgbranch [--state-dir D | --kube [--context C] [-n NS]] [-o table|json] COMMAND ...
        pgbranch COMMAND --help | pgbranch help COMMAND | pgbranch --version
 
 local mode (state in --state-dir, else $PGBRANCH_HOME, else /var/lib/pgbranch):
@@ -26,7 +30,7 @@ resources (the same YAML as the Kubernetes CRDs, apiVersion pgbranch.io/v1alpha1
                                  created, configured or unchanged for each
   branch create NAME [--parent P] [--lsn L | --at RFC3339]
                 [--ttl D | --expire-time RFC3339 | --no-expiry] [--protected]
-                [--no-endpoint] [--suspend-timeout D]
+                [--no-endpoint] [--suspend-timeout D] [--wait=false]
                                  a new branch (and a read-write endpoint of the same name);
                                  fails if NAME exists
   branch update NAME [--protected | --no-protected]
@@ -39,11 +43,21 @@ resources (the same YAML as the Kubernetes CRDs, apiVersion pgbranch.io/v1alpha1
                                  schema changes, object by object (default: three-way
                                  against the parent at the branch point)
   endpoint create NAME --branch B [--type read-write|read-only] [--lsn L | --at RFC3339]
-                [--suspend-timeout D]
+                [--suspend-timeout D] [--wait=false]
   endpoint list | get NAME | delete NAME
   endpoint suspend NAME | start NAME
                                  stop the compute now | start it and wait until it runs
   connstr ENDPOINT               a postgresql:// URI to paste into psql
+
+Kubernetes (the same commands on the cluster's Branch and Endpoint resources; used when
+local mode is not running and a kubeconfig exists, or when asked; docs/cli-kubernetes.md):
+  --kube                         the current kubeconfig context, even if local mode runs
+  --context NAME                 this context of the kubeconfig (implies --kube)
+  --kubeconfig FILE              this kubeconfig (default: $KUBECONFIG, else ~/.kube/config)
+  -n, --namespace NS             the namespace (default: the context's, else default)
+  --proxy-address HOST:PORT      connection strings through this address of the pgbranch
+                                 proxy (a port-forward) instead of the Secret's host
+  as a kubectl plugin: kubectl pgbranch branch create dev --parent main
 
 durations: 90s, 15m, 1h30m, 7d
 LSNs: as `branch get` shows them, 0/1A2B3C8 or the decimal number (pageserver LSNs, not
@@ -94,13 +108,26 @@ CommandLine::CommandLine() : app_("", "pgbranch") {
   app_.add_option("-o,--output", output_, "table (default) or json")
       ->type_name("FORMAT")
       ->check(CLI::IsMember({"table", "json"}));
+  app_.add_flag("--kube", kube_.kube,
+                "use the current kubeconfig context, even if local mode runs");
+  app_.add_option("--context", kube_.context, "this kubeconfig context (implies --kube)")
+      ->type_name("NAME");
+  app_.add_option("--kubeconfig", kube_.kubeconfig, "this kubeconfig file (implies --kube)")
+      ->type_name("FILE");
+  app_.add_option("-n,--namespace", kube_.ns,
+                  "Kubernetes namespace (implies --kube; default: the context's)")
+      ->type_name("NS");
+  app_.add_option("--proxy-address", proxy_address_,
+                  "Kubernetes: connection strings through this address of the pgbranch proxy")
+      ->type_name("HOST:PORT");
   DefineLocal();
   DefineBranch();
   DefineEndpoint();
   DefineOthers();
   // The top-level help is the hand-written overview (the README quotes it); every command's
   // own help comes from its definition below.
-  app_.formatter_fn([](const CLI::App*, std::string, CLI::AppFormatMode) { return kUsage; });
+  usage_ = kUsage;
+  app_.formatter_fn([this](const CLI::App*, std::string, CLI::AppFormatMode) { return usage_; });
   FinishCommands(&app_);
 }
 
@@ -185,6 +212,9 @@ void CommandLine::DefineBranch() {
       ->type_name("D")
       ->check(DurationValidator())
       ->excludes(no_endpoint);
+  create->add_flag("--wait,!--no-wait", c.wait,
+                   "wait until the branch is ready and its endpoint runs (default; --wait=false: "
+                   "return once created)");
 
   Command(branch, "list", "the branches (--tree: children under their parents)",
           [this](const CliContext& ctx) { return BranchList(ctx, tree_); })
@@ -277,6 +307,8 @@ void CommandLine::DefineEndpoint() {
                    "suspend the compute after D without clients (default 5m; 0s: never)")
       ->type_name("D")
       ->check(DurationValidator());
+  create->add_flag("--wait,!--no-wait", e.wait,
+                   "wait until the endpoint runs (default; --wait=false: return once created)");
   create->callback([this] {
     if ((endpoint_create_.lsn || !endpoint_create_.at.empty()) &&
         endpoint_create_.type != "read-only") {
@@ -346,21 +378,59 @@ absl::Status CommandLine::Help() {
 }
 
 std::optional<int> CommandLine::Parse(int argc, const char* const* argv) {
+  // Run as kubectl-pgbranch (`kubectl pgbranch ...`): a kubectl plugin, Kubernetes by default.
+  if (argc > 0 && absl::StartsWith(std::string(argv[0]).substr(std::string(argv[0]).rfind('/') + 1),
+                                   "kubectl-pgbranch")) {
+    kube_.plugin = true;
+    app_.name("kubectl pgbranch");
+    usage_ = absl::StrReplaceAll(kUsage, {{" pgbranch ", " kubectl pgbranch "}});
+    usage_ =
+        absl::StrReplaceAll(absl::StrCat("kubectl ", usage_), {{"kubectl kubectl", "kubectl"}});
+  }
   // `help` is the first word that is no global flag (--state-dir D, -o F) or flag value.
   int first = 1;
   while (first < argc && argv[first][0] == '-') {
     std::string flag = argv[first];
-    bool takes_value = (flag == "--state-dir" || flag == "-o" || flag == "--output");
+    bool takes_value = (flag == "--state-dir" || flag == "-o" || flag == "--output" ||
+                        flag == "--context" || flag == "--kubeconfig" || flag == "-n" ||
+                        flag == "--namespace" || flag == "--proxy-address");
     first += takes_value ? 2 : 1;
   }
   if (first < argc && std::string(argv[first]) == "help") {
     help_words_.assign(argv + first + 1, argv + argc);
     absl::Status s = Help();
     if (s.ok()) return 0;
-    std::cerr << "pgbranch: " << s.message() << "\n";
+    std::cerr << app_.get_name() << ": " << s.message() << "\n";
     return 2;
   }
   return ParseCommandLine(app_, argc, argv);
+}
+
+absl::Status CommandLine::ChooseBackendFor(const CLI::App* command, CliContext* ctx) {
+  // `local ...` runs local mode itself, whatever the flags say.
+  for (const CLI::App* a = command; a != nullptr; a = a->get_parent()) {
+    if (a->get_parent() == &app_ && a->get_name() == "local") return absl::OkStatus();
+  }
+  const char* home = std::getenv("PGBRANCH_HOME");
+  const bool state_dir_named = !state_dir_.empty() || (home != nullptr && *home != '\0');
+  absl::StatusOr<BackendChoice> choice = ChooseBackend(kube_, ctx->state_dir(), state_dir_named);
+  if (!choice.ok()) return choice.status();
+  if (!choice->kube) {
+    if (!proxy_address_.empty()) {
+      return absl::InvalidArgumentError(
+          "--proxy-address is for Kubernetes; local mode prints its own connection strings");
+    }
+    return absl::OkStatus();
+  }
+  if (choice->automatic && !ctx->json()) {
+    // Said once, so that nobody changes a cluster believing they work locally.
+    std::cerr << app_.get_name() << ": local mode is not running (" << ctx->state_dir()
+              << "); using Kubernetes: " << choice->kube->where() << ", namespace "
+              << choice->kube->ns() << "\n";
+  }
+  ctx->SetKube(choice->kube);
+  ctx->SetProxyAddress(proxy_address_);
+  return absl::OkStatus();
 }
 
 std::string CommandLine::Chosen() const {
@@ -376,11 +446,16 @@ int CommandLine::Run() {
     s = it->second(CliContext());
   } else {
     absl::StatusOr<CliContext> ctx = CliContext::Create(state_dir_, output_ == "json");
-    s = ctx.ok() ? it->second(*ctx) : ctx.status();
+    if (ctx.ok()) s = ChooseBackendFor(it->first, &*ctx);
+    if (!ctx.ok()) {
+      s = ctx.status();
+    } else if (s.ok()) {
+      s = it->second(*ctx);
+    }
   }
   std::cout.flush();
   if (s.ok()) return exit_code_;
-  std::cerr << "pgbranch: " << s.message() << "\n";
+  std::cerr << app_.get_name() << ": " << s.message() << "\n";
   return exit_code_ != 0 ? exit_code_ : 1;
 }
 

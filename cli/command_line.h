@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "cli/cli_context.h"
+#include "cli/kube_target.h"
 #include "cli/local_commands.h"
 #include "cli/resource_commands.h"
 #include "cli/schema_diff.h"
@@ -35,6 +36,7 @@ class CommandLine {
   const BranchUpdateOptions& branch_update() const { return branch_update_; }
   // "branch create": the chosen command's path below `pgbranch`.
   std::string Chosen() const;
+  const KubeFlags& kube_flags() const { return kube_; }
 
  private:
   using Action = std::function<absl::Status(const CliContext&)>;
@@ -48,10 +50,15 @@ class CommandLine {
   absl::Status Help();
   CLI::App* Command(CLI::App* parent, const std::string& name, const std::string& help,
                     Action action);
+  // Local controller or Kubernetes cluster for `command` (cli/kube_target.h); sets up `ctx`.
+  absl::Status ChooseBackendFor(const CLI::App* command, CliContext* ctx);
 
   CLI::App app_;
   std::string state_dir_;
   std::string output_ = "table";
+  std::string usage_;  // the top-level help (`kubectl pgbranch` under the plugin's name)
+  KubeFlags kube_;
+  std::string proxy_address_;
   std::map<const CLI::App*, Action> actions_;
   int exit_code_ = 0;  // set by a command that exits non-zero without an error (schema-diff)
 

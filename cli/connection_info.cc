@@ -1,5 +1,8 @@
 #include "cli/connection_info.h"
 
+#include <map>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/text_util.h"
@@ -8,9 +11,61 @@
 #include "operator/model/json.h"
 
 namespace pgbranch::cli {
+namespace {
+
+// Kubernetes: everything comes from the endpoint's credentials Secret (the operator writes it
+// when the compute first starts; keys uri host port user password dbname endpoint).
+absl::StatusOr<ConnectionInfo> KubeConnection(const CliContext& ctx, const KubeApi& kube,
+                                              const web::json::value& endpoint) {
+  ConnectionInfo c;
+  c.endpoint = control::JsonString(endpoint.at("metadata"), "name");
+  c.branch = control::JsonString(endpoint.at("spec"), "branch");
+  std::string secret = control::JsonString(endpoint.at("status"), "secretName");
+  if (secret.empty()) secret = c.endpoint + "-credentials";
+  absl::StatusOr<std::map<std::string, std::string>> data = kube.SecretData(secret);
+  if (absl::IsNotFound(data.status())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("endpoint \"", c.endpoint, "\" has no credentials yet: its Secret \"", secret,
+                     "\" (namespace ", kube.ns(),
+                     ") appears when its compute first starts; start it with "
+                     "`pgbranch endpoint start ",
+                     c.endpoint, "`"));
+  }
+  if (!data.ok()) return data.status();
+  auto get = [&](const char* k) {
+    auto it = data->find(k);
+    return it == data->end() ? std::string() : it->second;
+  };
+  c.host = get("host");
+  (void)absl::SimpleAtoi(get("port"), &c.port);
+  c.user = get("user");
+  c.password = get("password");
+  c.database = get("dbname");
+  c.uri = get("uri");
+  if (c.uri.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "Secret \"", secret, "\" has no uri; the operator writes it (is it running?)"));
+  }
+  if (!ctx.proxy_address().empty()) {
+    // The same routing key through another address of the proxy.
+    std::string routing = get("endpoint");
+    if (routing.empty()) routing = absl::StrCat(c.endpoint, ".", kube.ns());
+    std::string address = ctx.proxy_address();
+    size_t colon = address.rfind(':');
+    c.host = address.substr(0, colon);
+    if (colon != std::string::npos) (void)absl::SimpleAtoi(address.substr(colon + 1), &c.port);
+    c.uri = absl::StrCat("postgresql://", UriEscape(c.user), ":", UriEscape(c.password), "@",
+                         address, "/", UriEscape(c.database), "?options=endpoint%3D", routing);
+  }
+  c.proxy_uri = c.uri;
+  return c;
+}
+
+}  // namespace
 
 absl::StatusOr<ConnectionInfo> EndpointConnection(const CliContext& ctx,
                                                   const web::json::value& endpoint) {
+  if (const KubeApi* kube = ctx.kube()) return KubeConnection(ctx, *kube, endpoint);
   PGB_ASSIGN_OR_RETURN(LocalInstance inst, ctx.Instance());
   PGB_ASSIGN_OR_RETURN(ApiClient client, ctx.Client());
   ConnectionInfo c;

@@ -63,10 +63,17 @@ absl::Status EndpointCreate(const CliContext& ctx, const EndpointCreateOptions& 
   if (!o.at.empty()) spec["timestamp"] = value::string(o.at);
   if (!o.suspend_timeout.empty()) spec["suspendTimeout"] = value::string(o.suspend_timeout);
   PGB_ASSIGN_OR_RETURN(ApiClient client, ctx.Client());
-  if (absl::Status s =
-          client.Post("/v1/create", Manifest("Endpoint", o.name, spec).serialize()).status();
-      !s.ok()) {
-    return WithFlagNames(s);
+  absl::StatusOr<value> reply =
+      client.Post("/v1/create", Manifest("Endpoint", o.name, spec).serialize());
+  if (!reply.ok()) return WithFlagNames(reply.status());
+  if (!o.wait) {
+    if (ctx.json()) {
+      PrintJson(*reply);
+    } else {
+      std::cout << "endpoint \"" << o.name << "\" created; not waiting for it to run "
+                << "(`pgbranch endpoint get " << o.name << "` shows its phase)\n";
+    }
+    return absl::OkStatus();
   }
   absl::StatusOr<value> e = WaitEndpointRunning(client, o.name);
   if (absl::IsAborted(e.status())) {
@@ -140,7 +147,8 @@ absl::Status EndpointSuspend(const CliContext& ctx, const std::string& name) {
         PGB_ASSIGN_OR_RETURN(last, client.Get("/v1/endpoints/" + name));
         return JsonString(last.at("status"), "phase") == control::kPhaseSuspended;
       },
-      absl::Seconds(120), absl::StrCat("endpoint \"", name, "\" to suspend")));
+      absl::Seconds(120), absl::StrCat("endpoint \"", name, "\" to suspend"),
+      client.PollInterval()));
   if (ctx.json()) {
     PrintJson(last);
     return absl::OkStatus();

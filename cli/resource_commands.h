@@ -24,6 +24,7 @@ struct BranchCreateOptions {
   bool protected_ = false;
   bool no_endpoint = false;
   std::string suspend_timeout;
+  bool wait = true;  // --wait=false: return once the objects exist, without waiting for Ready
   absl::Time started = absl::Now();  // when the command started: "created in" counts from here
 };
 
@@ -42,6 +43,7 @@ struct EndpointCreateOptions {
   std::optional<uint64_t> lsn;
   std::string at;
   std::string suspend_timeout;
+  bool wait = true;  // --wait=false: return once the object exists
   absl::Time started = absl::Now();
 };
 

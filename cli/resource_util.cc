@@ -73,7 +73,7 @@ absl::StatusOr<value> WaitBranch(const ApiClient& client, const std::string& nam
         }
         return done(last);
       },
-      absl::Seconds(120), what);
+      absl::Seconds(120), what, client.PollInterval());
   if (!s.ok()) return s;
   return last;
 }
@@ -100,7 +100,8 @@ absl::StatusOr<value> WaitEndpointRunning(const ApiClient& client, const std::st
         }
         return phase == control::kPhaseRunning && JsonBool(st, "routed");
       },
-      absl::Seconds(120), absl::StrCat("endpoint \"", name, "\" to run"));
+      // A compute pod on a busy node (Kubernetes) may take minutes to start.
+      absl::Seconds(300), absl::StrCat("endpoint \"", name, "\" to run"), client.PollInterval());
   if (!s.ok()) return s;
   return last;
 }
@@ -113,7 +114,8 @@ absl::Status WaitGone(const ApiClient& client, const std::string& path, const st
         if (!v.ok()) return v.status();
         return false;
       },
-      absl::Seconds(120), what);
+      // Deleting a branch stops its computes first (Kubernetes: pods terminating).
+      absl::Seconds(300), what, client.PollInterval());
 }
 
 }  // namespace pgbranch::cli
