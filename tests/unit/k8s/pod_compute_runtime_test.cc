@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "absl/strings/escaping.h"
 #include "common/text_util.h"
 #include "common/token_signer.h"
 #include "operator/kube/fake_kube_api.h"
@@ -244,6 +245,21 @@ TEST_F(PodComputeTokenTest, AValidTokenIsKeptAndARotatedKeyReMintsIt) {
   EXPECT_EQ(api_.Calls(kube::FakeKubeApi::Verb::kUpdate), 1);
   EXPECT_NE(Token(), first);
   EXPECT_TRUE(PageserverCheck(kNewKey, Token(), "team").ok());
+}
+
+TEST_F(PodComputeTokenTest, ATokenReadBackAsBase64DataIsRecognised) {
+  // The API server returns Secrets with base64 `data` (the fake keeps `stringData`).
+  UseKey(kKey);
+  TokenClaims claims;
+  claims.tenant = "team";
+  const std::string token = *TokenSigner::FromKey(kKey)->Mint(claims);
+  value secret =
+      Obj(R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"ep1-pageserver-token",
+      "namespace":"team"},"type":"Opaque","data":{}})");
+  secret["data"]["token"] = value::string(absl::Base64Escape(token));
+  ASSERT_TRUE(api_.Create(kube::kSecrets, "team", secret).ok());
+  ASSERT_TRUE(runtime_->Start(TeamSpec()).ok());
+  EXPECT_EQ(api_.Calls(kube::FakeKubeApi::Verb::kUpdate), 0);
 }
 
 TEST_F(PodComputeRuntimeTest, FuseDeviceResourceMeansNoPrivilege) {
