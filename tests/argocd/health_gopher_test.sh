@@ -9,7 +9,7 @@ set -uo pipefail
 ROOT=${PGBRANCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 HERE=$ROOT/tests/argocd
 HEALTH=$ROOT/deploy/argocd/health
-# shellcheck source=../k8s/lib/checks.sh
+# shellcheck source-path=SCRIPTDIR source=../k8s/lib/checks.sh
 source "$ROOT/tests/k8s/lib/checks.sh"
 
 command -v go >/dev/null || { echo "SKIP: go is not installed"; exit 77; }

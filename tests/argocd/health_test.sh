@@ -11,7 +11,7 @@ set -uo pipefail
 ROOT=${PGBRANCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 HEALTH=$ROOT/deploy/argocd/health
 RUNNER=$ROOT/tests/argocd/run_health_tests.py
-# shellcheck source=../k8s/lib/checks.sh
+# shellcheck source-path=SCRIPTDIR source=../k8s/lib/checks.sh
 source "$ROOT/tests/k8s/lib/checks.sh"
 
 if ! command -v lua5.1 >/dev/null || ! command -v luac5.1 >/dev/null; then

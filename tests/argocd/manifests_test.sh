@@ -24,7 +24,7 @@ BIN=${PGBRANCH_BIN_DIR:-$ROOT/build/bin}
 CLUSTER=$ROOT/scripts/k8s/cluster.sh
 HERE=$ROOT/tests/argocd
 ARGO=$ROOT/deploy/argocd
-# shellcheck source=../k8s/lib/checks.sh
+# shellcheck source-path=SCRIPTDIR source=../k8s/lib/checks.sh
 source "$ROOT/tests/k8s/lib/checks.sh"
 
 crds_out=$(bash "$HERE/fetch-argocd.sh")
@@ -37,7 +37,8 @@ fi
 ARGO_CRDS=$(tail -n1 <<<"$crds_out")/crds
 
 export PGBRANCH_K8S_DIR=${PGBRANCH_K8S_TEST_DIR:-/tmp/pgbranch-k8s-argocd.$$}
-export PGBRANCH_K8S_PORT=$(free_port)
+PGBRANCH_K8S_PORT=$(free_port)
+export PGBRANCH_K8S_PORT
 WORK=$(mktemp -d /tmp/pgbranch-argocd-test.XXXXXX)
 PS_PORT=$(free_port)
 unset KUBECONFIG
