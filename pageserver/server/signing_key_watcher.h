@@ -54,9 +54,10 @@ class SigningKeyWatcher {
   const Clock clock_;
   const absl::Duration recheck_;
   std::mutex mu_;
-  TokenSigner signer_;                                     // GUARDED_BY(mu_)
-  FileId id_;                                              // GUARDED_BY(mu_)
-  absl::Time checked_;                                     // GUARDED_BY(mu_)
+  TokenSigner signer_;       // GUARDED_BY(mu_)
+  FileId id_;                // GUARDED_BY(mu_)
+  absl::Time checked_;       // GUARDED_BY(mu_)
+  uint64_t generation_ = 0;  // bumped by every reload. GUARDED_BY(mu_)
   std::unordered_map<std::string, TokenClaims> verified_;  // GUARDED_BY(mu_)
 };
 
