@@ -6,7 +6,8 @@
 //
 // Rows: a static token (YAML list), a signed token already verified (the cache: one map lookup
 // under a mutex), and a signed token seen for the first time (HMAC-SHA256 + base64 + claims
-// parse). Not run by ctest; scripts/bench.sh style output (a table).
+// parse), and a token signed with another key (refused after the HMAC). Not run by ctest;
+// scripts/bench.sh style output (a table).
 #include <unistd.h>
 
 #include <atomic>
@@ -33,21 +34,24 @@ constexpr char kKey[] = "bench-signing-key-0123456789abcdef0123";
 
 // ns per Check with `threads` threads doing `per_thread` checks each; token(i) picks the token.
 double Measure(const TokenAuth& auth, int threads, int per_thread,
-               const std::function<const std::string&(int thread, int i)>& token) {
+               const std::function<const std::string&(int thread, int i)>& token,
+               bool expect_ok = true) {
   std::atomic<int> failures{0};
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
       for (int i = 0; i < per_thread; ++i) {
-        if (!auth.Check(token(t, i), false, "bench", "main").ok()) ++failures;
+        if (auth.Check(token(t, i), false, "bench", "main").ok() != expect_ok) ++failures;
       }
     });
   }
   for (auto& w : workers) w.join();
   double ns =
       std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
-  if (failures > 0) std::fprintf(stderr, "token-auth-bench: %d checks failed\n", failures.load());
+  if (failures > 0) {
+    std::fprintf(stderr, "token-auth-bench: %d checks gave the wrong answer\n", failures.load());
+  }
   return ns / per_thread;  // wall time per check on each thread
 }
 
@@ -82,6 +86,9 @@ int main(int argc, char** argv) {
     }
   }
 
+  auto other = TokenSigner::FromKey("another-key-0123456789abcdef0123456789");
+  const std::string forged_token = "Bearer " + *other->Mint(claims);
+
   std::vector<std::vector<std::string>> rows;
   for (int threads : {1, 2}) {
     double st =
@@ -90,12 +97,16 @@ int main(int argc, char** argv) {
         Measure(*auth, threads, n, [&](int, int) -> const std::string& { return signed_token; });
     double uncached = Measure(*auth, threads, n / 10,
                               [&](int t, int i) -> const std::string& { return fresh[t][i]; });
+    double forged = Measure(
+        *auth, threads, n, [&](int, int) -> const std::string& { return forged_token; },
+        /*expect_ok=*/false);
     rows.push_back({absl::StrFormat("%d", threads), absl::StrFormat("%.0f", st),
-                    absl::StrFormat("%.0f", cached), absl::StrFormat("%.0f", uncached)});
+                    absl::StrFormat("%.0f", cached), absl::StrFormat("%.0f", uncached),
+                    absl::StrFormat("%.0f", forged)});
   }
   pgbranch::bench_common::PrintTable(
       "TokenAuth::Check per call (ns, wall time per check on each thread)",
-      {"THREADS", "STATIC", "SIGNED (CACHED)", "SIGNED (FIRST SEEN)"}, rows,
+      {"THREADS", "STATIC", "SIGNED (CACHED)", "SIGNED (FIRST SEEN)", "FORGED (REFUSED)"}, rows,
       {absl::StrFormat("%d checks per thread (first seen: %d); CPU: %s", n, n / 10,
                        pgbranch::bench_common::FirstMatch("/proc/cpuinfo", "model name"))});
   return 0;
