@@ -20,6 +20,19 @@ TEST(ServerConfigTest, FlagsOverrideTheYamlFile) {
   EXPECT_EQ(c->retention.history_bytes, 1000u);
 }
 
+TEST(ServerConfigTest, SigningKeyFileFromYamlOrFlag) {
+  std::string path = testing::TempDir() + "/pageserver-auth.yaml";
+  std::ofstream(path) << "data_dir: /d\n"
+                         "auth: {token_file: /t.yaml, signing_key_file: /etc/k/signing-key}\n";
+  auto yaml = ParseServerConfig({"--config", path});
+  ASSERT_TRUE(yaml.ok()) << yaml.status();
+  EXPECT_EQ(yaml->token_file, "/t.yaml");
+  EXPECT_EQ(yaml->signing_key_file, "/etc/k/signing-key");
+  auto flag = ParseServerConfig({"--config", path, "--token-signing-key-file", "/other"});
+  ASSERT_TRUE(flag.ok()) << flag.status();
+  EXPECT_EQ(flag->signing_key_file, "/other");
+}
+
 TEST(ServerConfigTest, RejectsBadInputWithReadableMessages) {
   auto missing = ParseServerConfig({});
   EXPECT_NE(missing.status().message().find("--data-dir"), std::string::npos);
