@@ -12,7 +12,7 @@
 #  4. deploy/samples/*.yaml: server dry-run, then really applied (the CRDs are installed).
 # One PASS/FAIL line per check. Exit 77 without helm.
 set -uo pipefail
-# shellcheck source=lib.sh
+# shellcheck source=tests/k8s/chart/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CLUSTER=$ROOT/scripts/k8s/cluster.sh
 export PGBRANCH_K8S_DIR=${PGBRANCH_K8S_TEST_DIR:-/tmp/pgbranch-k8s-chart.$$}

@@ -13,7 +13,7 @@
 #
 #   chart_rbac_test.sh DRIVER     (DRIVER = the chart_rbac_driver binary; ctest passes it)
 set -uo pipefail
-# shellcheck source=lib.sh
+# shellcheck source=tests/k8s/chart/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DRIVER=${1:?usage: chart_rbac_test.sh PATH-TO-chart_rbac_driver}
 WORK=$(mktemp -d)

@@ -6,7 +6,7 @@
 # and deploy/kustomize/base are fresh; the kustomize base and example overlay build.
 # One PASS/FAIL line per check. Exit 77 when helm is missing.
 set -uo pipefail
-# shellcheck source=lib.sh
+# shellcheck source=tests/k8s/chart/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -111,7 +111,7 @@ for f in "$VALUES"/bad/*.yaml; do
   if out=$(render -f "$f" 2>&1); then
     fail "bad $(basename "$f") is refused" "rendered without error"
   elif [[ $out == *"$want"* ]]; then
-    pass "bad $(basename "$f"): $(grep -o "[^:]*$want[^$'\n']*" <<<"$out" | head -n 1 | cut -c1-120)"
+    pass "bad $(basename "$f"): $(grep -F -- "$want" <<<"$out" | head -n 1 | sed 's/^ *- *//' | cut -c1-120)"
   else
     fail "bad $(basename "$f") names '$want'" "$out"
   fi

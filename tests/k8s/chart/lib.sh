@@ -3,11 +3,11 @@
 # finding helm and kubectl (exit 77 = skipped when one is missing).
 ROOT=${PGBRANCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
 CHART=$ROOT/helm/pgbranch
-VALUES=$ROOT/tests/k8s/chart/values
-# shellcheck source=../lib/checks.sh
+export VALUES=$ROOT/tests/k8s/chart/values
+# shellcheck source=tests/k8s/lib/checks.sh
 source "$ROOT/tests/k8s/lib/checks.sh"
 
-K8S_BIN=$(ls -d "${HOME:-/root}"/.cache/pgbranch/k8s-v*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+K8S_BIN=$(find "${HOME:-/root}/.cache/pgbranch" -maxdepth 2 -path "*/k8s-v*/bin" -type d 2>/dev/null | sort -V | tail -n 1)
 
 find_helm() {
   local h
