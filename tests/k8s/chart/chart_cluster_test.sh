@@ -66,6 +66,7 @@ out=$(k get crd endpoints.pgbranch.io -o jsonpath='{.spec.versions[0].schema.ope
 if [[ $out == 7m ]]; then pass "upgrade updated the CRD (suspendTimeout default 7m)"; else fail "upgrade updated the CRD" "default: $out"; fi
 if out=$(helm uninstall pgbranch -n $NS --wait 2>&1); then pass "helm uninstall"; else fail "helm uninstall" "$out"; fi
 if k get crd branches.pgbranch.io endpoints.pgbranch.io >/dev/null 2>&1; then pass "uninstall keeps the CRDs"; else fail "uninstall keeps the CRDs"; fi
+if k get validatingadmissionpolicy,validatingadmissionpolicybinding pgbranch-protected-branches >/dev/null 2>&1; then pass "uninstall keeps the protected-branch policy"; else fail "uninstall keeps the protected-branch policy"; fi
 if [[ $(secret_key) == "$key1" ]]; then pass "uninstall keeps the token Secret"; else fail "uninstall keeps the token Secret"; fi
 if k -n $NS get pvc data-pgbranch-pageserver-0 >/dev/null 2>&1; then pass "uninstall keeps the pageserver PVC"; else fail "uninstall keeps the pageserver PVC"; fi
 out=$(k -n $NS get deploy,statefulset,service -o name 2>&1)
