@@ -49,8 +49,8 @@ secret_key() { k -n $NS get secret pgbranch-pageserver-token -o jsonpath='{.data
 
 echo "== helm install / upgrade / uninstall"
 if out=$(helm install pgbranch "$CHART" -n $NS --create-namespace -f "$VALUES/tier5.yaml" 2>&1); then pass "helm install"; else fail "helm install" "$out"; fi
-if [[ $out == *"kubectl pgbranch -n default connstr main"* && $out == *"get secret main-credentials"* ]]; then
-  pass "helm install prints NOTES (first branch, endpoint, connection string)"
+if [[ $out == *"kubectl pgbranch -n default connstr main"* && $out == *"get secret main-credentials"* && $out == *"get no ingress NetworkPolicy"* ]]; then
+  pass "helm install prints NOTES (first branch, endpoint, connection string; the open computes)"
 else
   fail "helm install prints NOTES" "$out"
 fi
