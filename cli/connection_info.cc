@@ -15,47 +15,77 @@ namespace {
 
 // Kubernetes: everything comes from the endpoint's credentials Secret (the operator writes it
 // when the compute first starts; keys uri host port user password dbname endpoint).
+absl::StatusOr<std::map<std::string, std::string>> CredentialsOf(const KubeApi& kube,
+                                                                 const web::json::value& endpoint) {
+  const std::string name = control::JsonString(endpoint.at("metadata"), "name");
+  std::string secret = control::JsonString(endpoint.at("status"), "secretName");
+  if (secret.empty()) secret = name + "-credentials";
+  absl::StatusOr<std::map<std::string, std::string>> data = kube.SecretData(secret);
+  if (absl::IsNotFound(data.status())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "endpoint \"", name, "\" has no credentials yet: its Secret \"", secret, "\" (namespace ",
+        kube.ns(),
+        ") appears when its compute first starts; start it with `pgbranch endpoint start ", name,
+        "`"));
+  }
+  return data;
+}
+
+std::string Get(const std::map<std::string, std::string>& data, const char* key) {
+  auto it = data.find(key);
+  return it == data.end() ? std::string() : it->second;
+}
+
 absl::StatusOr<ConnectionInfo> KubeConnection(const CliContext& ctx, const KubeApi& kube,
                                               const web::json::value& endpoint) {
   ConnectionInfo c;
   c.endpoint = control::JsonString(endpoint.at("metadata"), "name");
   c.branch = control::JsonString(endpoint.at("spec"), "branch");
-  std::string secret = control::JsonString(endpoint.at("status"), "secretName");
-  if (secret.empty()) secret = c.endpoint + "-credentials";
-  absl::StatusOr<std::map<std::string, std::string>> data = kube.SecretData(secret);
-  if (absl::IsNotFound(data.status())) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("endpoint \"", c.endpoint, "\" has no credentials yet: its Secret \"", secret,
-                     "\" (namespace ", kube.ns(),
-                     ") appears when its compute first starts; start it with "
-                     "`pgbranch endpoint start ",
-                     c.endpoint, "`"));
-  }
-  if (!data.ok()) return data.status();
-  auto get = [&](const char* k) {
-    auto it = data->find(k);
-    return it == data->end() ? std::string() : it->second;
-  };
-  c.host = get("host");
-  (void)absl::SimpleAtoi(get("port"), &c.port);
-  c.user = get("user");
-  c.password = get("password");
-  c.database = get("dbname");
-  c.uri = get("uri");
+  PGB_ASSIGN_OR_RETURN(auto data, CredentialsOf(kube, endpoint));
+  c.host = Get(data, "host");
+  (void)absl::SimpleAtoi(Get(data, "port"), &c.port);
+  c.user = Get(data, "user");
+  c.password = Get(data, "password");
+  c.database = Get(data, "dbname");
+  c.uri = Get(data, "uri");
   if (c.uri.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "Secret \"", secret, "\" has no uri; the operator writes it (is it running?)"));
+    return absl::FailedPreconditionError(absl::StrCat("the credentials Secret of endpoint \"",
+                                                      c.endpoint,
+                                                      "\" has no uri; the operator writes it"));
+  }
+  bool rebuild = !ctx.proxy_address().empty();
+  // A read-only compute cannot set a password: its role and password are those of the branch's
+  // data, set by the branch's read-write endpoint (its Secret), not the fresh one of its own
+  // Secret. The routing key stays the read-only endpoint's.
+  if (control::JsonString(endpoint.at("spec"), "type") == "ReadOnly") {
+    PGB_ASSIGN_OR_RETURN(ApiClient client, ctx.Client());
+    PGB_ASSIGN_OR_RETURN(web::json::value list, client.Get("/v1/endpoints"));
+    for (const auto& e : list.at("items").as_array()) {
+      if (control::JsonString(e.at("spec"), "branch") != c.branch ||
+          control::JsonString(e.at("spec"), "type") == "ReadOnly") {
+        continue;
+      }
+      absl::StatusOr<std::map<std::string, std::string>> rw = CredentialsOf(kube, e);
+      if (!rw.ok()) break;  // none yet: the endpoint's own Secret is all there is
+      c.user = Get(*rw, "user");
+      c.password = Get(*rw, "password");
+      rebuild = true;
+      break;
+    }
   }
   if (!ctx.proxy_address().empty()) {
-    // The same routing key through another address of the proxy.
-    std::string routing = get("endpoint");
-    if (routing.empty()) routing = absl::StrCat(c.endpoint, ".", kube.ns());
+    // Another address of the proxy (a port-forward): the same routing key.
     std::string address = ctx.proxy_address();
     size_t colon = address.rfind(':');
     c.host = address.substr(0, colon);
     if (colon != std::string::npos) (void)absl::SimpleAtoi(address.substr(colon + 1), &c.port);
-    c.uri = absl::StrCat("postgresql://", UriEscape(c.user), ":", UriEscape(c.password), "@",
-                         address, "/", UriEscape(c.database), "?options=endpoint%3D", routing);
+  }
+  if (rebuild) {
+    std::string routing = Get(data, "endpoint");
+    if (routing.empty()) routing = absl::StrCat(c.endpoint, ".", kube.ns());
+    c.uri =
+        absl::StrCat("postgresql://", UriEscape(c.user), ":", UriEscape(c.password), "@", c.host,
+                     ":", c.port, "/", UriEscape(c.database), "?options=endpoint%3D", routing);
   }
   c.proxy_uri = c.uri;
   return c;

@@ -286,6 +286,23 @@ TEST_F(KubeApiTest, ConnectionComesFromTheSecret) {
   c = EndpointConnection(*ctx, ep);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->uri, "postgresql://app:s3cret@127.0.0.1:15432/app?options=endpoint%3Ddev.team");
+  // A read-only endpoint: the password of the branch's data, from its read-write endpoint.
+  value ro_secret = secret;
+  ro_secret["metadata"]["name"] = value::string("ro-credentials");
+  ro_secret["data"]["password"] = value::string("b3RoZXI=");      // "other"
+  ro_secret["data"]["endpoint"] = value::string("cm8udGVhbQ==");  // "ro.team"
+  ASSERT_TRUE(fake_->Put(kube::kSecrets, ro_secret).ok());
+  CreateBranch("dev");
+  ASSERT_TRUE(Post("/v1/create",
+                   "apiVersion: pgbranch.io/v1alpha1\nkind: Endpoint\nmetadata: {name: dev}\n"
+                   "spec: {branch: dev}\n")
+                  .ok());
+  ctx->SetProxyAddress("");
+  value ro = value::parse(
+      R"({"metadata":{"name":"ro"},"spec":{"branch":"dev","type":"ReadOnly"},"status":{"secretName":"ro-credentials"}})");
+  c = EndpointConnection(*ctx, ro);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->uri, "postgresql://app:s3cret@dev.team.svc:5432/app?options=endpoint%3Dro.team");
   // No Secret yet: say when it appears.
   ep["metadata"]["name"] = value::string("new");
   ep["status"]["secretName"] = value::string("new-credentials");
