@@ -212,7 +212,9 @@ EOF
 }
 
 # Zones cluster.local and the reverse zones from the API server; everything else NXDOMAIN at
-# once (no upstream: this machine has no network beyond the package registries).
+# once (no upstream: this machine has no network beyond the package registries). No cache: the
+# kubernetes plugin answers from its informers' memory, and a Service is resolvable as soon as
+# CoreDNS has seen it (a cached NXDOMAIN would hide it for seconds).
 write_corefile() {
   cat >"$SVC/Corefile" <<EOF
 $DOMAIN:53 in-addr.arpa:53 ip6.arpa:53 {
@@ -224,7 +226,6 @@ $DOMAIN:53 in-addr.arpa:53 ip6.arpa:53 {
         pods insecure
         ttl 5
     }
-    cache 5
     loadbalance
 }
 .:53 {
