@@ -534,7 +534,8 @@ cmd_down() {
     return 0
   fi
   mkdir -p "$RUN"
-  local t=$(now_ms)
+  local t
+  t=$(now_ms)
   stop kubelet "kubelet" 10
   log "  kubelet stopped ($(since "$t"))"
   # the node leaves the cluster (the pod GC controller then drops its pods); best effort

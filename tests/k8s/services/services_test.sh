@@ -22,7 +22,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=${PGBRANCH_ROOT:-$(cd "$HERE/../../.." && pwd)}
 BIN_DIR=${PGBRANCH_BIN_DIR:-$ROOT/build/bin}
-# shellcheck disable=SC1091
+# shellcheck disable=SC1091  # pass/fail/check, counters passed/failed
 source "$ROOT/tests/k8s/lib/checks.sh"
 
 if [[ $(id -u) != 0 ]]; then
@@ -80,6 +80,7 @@ DOWN_DONE=0
 cleanup() {
   local rc=$?
   set +e
+  # shellcheck disable=SC2154  # failed: from checks.sh
   ((rc == 0 && failed == 0)) || dump
   if [[ ${PGBRANCH_SVC_KEEP:-0} == 1 ]]; then
     echo "kept: source $DIR/env.sh; tear down with PGBRANCH_K8S_DIR=$DIR $CLUSTER down"
