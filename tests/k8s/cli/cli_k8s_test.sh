@@ -9,7 +9,7 @@
 #   /list/get/suspend (no pod)/start/delete; apply -f (created, then unchanged); connstr -o json;
 #   bad input: unknown parent, duplicate name, protected delete, protected reset through apply
 #   (the admission policy's message), a parent with children, unknown branch, unknown context,
-#   no kubeconfig, RBAC forbidden; automatic choice of Kubernetes (said once on stderr);
+#   no kubeconfig, RBAC forbidden, CRDs missing (at the end); automatic choice of Kubernetes (said once on stderr);
 #   the plugin's help says `kubectl pgbranch`.
 # One line per check; exits non-zero if any fails; 77 without root.
 # Env: PGBRANCH_ROOT, PGBRANCH_BIN_DIR (pgbranch, kubectl-pgbranch and the daemons),
@@ -161,6 +161,11 @@ expect "dev answers after start" 0 "1" q "$DEV" "select count(*) from t"
 expect "connstr -o json: the Secret's keys" 0 "app" \
   bash -c "pgbranch --kube -o json connstr dev | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"uri\"].startswith(\"postgresql://\") and d[\"port\"] > 0 and d[\"password\"]; print(d[\"user\"])'"
 
+# --proxy-address: the same routing key through an address given on the command line (here
+# the proxy's own; from outside a cluster, a port-forward).
+expect "psql with connstr --proxy-address" 0 "1" \
+  q "$(pgb --proxy-address "127.0.0.1:$E2E_PROXY_PORT" connstr dev)" "select count(*) from t"
+
 cat >"$CLI_TMP/feature.yaml" <<YAML
 apiVersion: pgbranch.io/v1alpha1
 kind: Branch
@@ -220,3 +225,9 @@ expect "branch delete dev -o json" 0 "dev" \
 check "dev's endpoint is gone too" 60 bash -c "! kubectl get endpoints.pgbranch.io dev >/dev/null 2>&1"
 expect "branch delete main" 0 'branch "main" deleted' kpgb branch delete main
 expect "nothing left" 0 "" bash -c "[[ -z \$(kubectl get branches.pgbranch.io,endpoints.pgbranch.io -o name) ]]"
+
+# ---- pgbranch not installed ------------------------------------------------------------------
+kubectl delete --wait -f "$E2E_ROOT/crds/" >/dev/null 2>&1
+expect "CRDs missing: says to install pgbranch" 1 "the CRDs are missing" kpgb branch list
+[[ $OUT == *"docs/install.md"* ]] && pass "CRDs missing: points at docs/install.md" ||
+  fail "CRDs missing: points at docs/install.md" "$OUT"
