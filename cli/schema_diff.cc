@@ -80,6 +80,7 @@ absl::StatusOr<std::string> DumpSchema(const std::string& uri, const std::string
     std::ifstream e(err_path);
     std::stringstream eb;
     eb << e.rdbuf();
+    ::unlink(err_path.c_str());  // the temporary directory must be empty to go away
     return absl::UnavailableError(absl::StrCat("pg_dump failed: ", eb.str()));
   }
   ::unlink(err_path.c_str());
