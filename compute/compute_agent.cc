@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "compute/role_setup.h"
+#include "compute/standby_settings.h"
 
 namespace pgbranch::compute {
 namespace {
@@ -302,6 +303,22 @@ absl::Status ComputeAgent::StartCompute() {
     }
   } else if (config_.mode == ComputeMode::kReadOnly) {
     recovery_ = "standby";
+    absl::StatusOr<PgControlSummary> control = postgres_->ReadControlFile();
+    if (control.ok()) {
+      primary_control_ = *control;
+      std::vector<std::string> raised = ApplyStandbyMinimums(*control, &config_.parameters);
+      if (!raised.empty()) {
+        LogInfo("Raised settings to the primary's, as a hot standby requires",
+                {{"endpoint", config_.endpoint},
+                 {"timeline", config_.timeline},
+                 {"settings", absl::StrJoin(raised, ", ")}});
+      }
+    } else {
+      LogWarning("Cannot read pg_control: the standby keeps its own settings",
+                 {{"endpoint", config_.endpoint},
+                  {"timeline", config_.timeline},
+                  {"error", control.status().ToString()}});
+    }
   }
   promotion_pending_ = promote;
   PGB_RETURN_IF_ERROR(postgres_->PrepareDataDir(promote));
@@ -371,6 +388,8 @@ absl::Status ComputeAgent::ReloadParameters() {
                {{"endpoint", config_.endpoint}, {"error", fresh.status().ToString()}});
     return absl::OkStatus();
   }
+  // A standby keeps the primary's minimums (standby_settings.h) whatever the file says.
+  if (primary_control_.has_value()) ApplyStandbyMinimums(*primary_control_, &fresh->parameters);
   if (fresh->parameters == config_.parameters) return absl::OkStatus();
   std::vector<std::string> changed;
   for (const auto& [k, v] : fresh->parameters) {

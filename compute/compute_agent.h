@@ -85,6 +85,8 @@ class ComputeAgent {
 
   // Only `parameters` changes after construction (ReloadParameters, main thread).
   ComputeConfig config_;
+  // Read-only endpoints: the primary's settings from pg_control, read at start (standby minimums).
+  std::optional<PgControlSummary> primary_control_;
   std::string config_path_;
   Clock* const clock_;
   SignalWaiter* const waiter_;

@@ -72,8 +72,11 @@ absl::StatusOr<PgControlSummary> ParsePgControl(std::string_view bytes) {
   // ControlFileData of PostgreSQL 13 to 16 (pg_control version 1300): system_identifier (8),
   // pg_control_version (4) at 8, catalog_version_no (4), state (4) at 16, time, checkPoint,
   // checkPointCopy (88 bytes at 40), unloggedLSN, minRecoveryPoint, minRecoveryPointTLI,
-  // backupStartPoint, backupEndPoint, backupEndRequired, wal_level (4) at 172.
+  // backupStartPoint, backupEndPoint, backupEndRequired, wal_level (4) at 172, wal_log_hints
+  // (1, padded), MaxConnections, max_worker_processes, max_wal_senders, max_prepared_xacts,
+  // max_locks_per_xact (4 each) from 180.
   constexpr size_t kVersionOffset = 8, kStateOffset = 16, kWalLevelOffset = 172;
+  constexpr size_t kMaxConnectionsOffset = 180, kSettingsEnd = 200;
   if (bytes.size() < kWalLevelOffset + 4) {
     return absl::DataLossError(absl::StrCat("pg_control is too short (", bytes.size(), " bytes)"));
   }
@@ -88,6 +91,13 @@ absl::StatusOr<PgControlSummary> ParsePgControl(std::string_view bytes) {
   if (out.state < 0 || out.state > 6 || out.wal_level < 0 || out.wal_level > 2) {
     return absl::DataLossError(absl::StrCat("pg_control holds an unknown state (", out.state,
                                             ") or wal_level (", out.wal_level, ")"));
+  }
+  if (bytes.size() >= kSettingsEnd) {
+    out.max_connections = ReadInt32(bytes, kMaxConnectionsOffset);
+    out.max_worker_processes = ReadInt32(bytes, kMaxConnectionsOffset + 4);
+    out.max_wal_senders = ReadInt32(bytes, kMaxConnectionsOffset + 8);
+    out.max_prepared_xacts = ReadInt32(bytes, kMaxConnectionsOffset + 12);
+    out.max_locks_per_xact = ReadInt32(bytes, kMaxConnectionsOffset + 16);
   }
   return out;
 }

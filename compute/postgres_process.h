@@ -26,6 +26,13 @@ struct PgControlSummary {
   int state = -1;
   // WalLevel: 0 minimal, 1 replica, 2 logical.
   int wal_level = -1;
+  // The primary's settings a hot standby must match or exceed (PostgreSQL refuses to replay
+  // otherwise: "insufficient parameter settings"); -1 when the file is too short to hold them.
+  int max_connections = -1;
+  int max_worker_processes = -1;
+  int max_wal_senders = -1;
+  int max_prepared_xacts = -1;
+  int max_locks_per_xact = -1;
 
   static constexpr int kShutDown = 1;
   static constexpr int kWalLevelReplica = 1;

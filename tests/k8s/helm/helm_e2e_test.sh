@@ -5,7 +5,8 @@
 #   1. images built and imported, a static PersistentVolume for the pageserver
 #   2. helm install helm/pgbranch -> operator (2 replicas, one leader), pageserver and proxy Ready
 #   3. the samples of deploy/samples applied -> main Running; psql from a client pod with the
-#      credentials Secret's uri (DNS name of the endpoint -> the proxy Service -> the compute pod)
+#      connection string of `kubectl pgbranch connstr` (the credentials Secret's uri: the DNS name
+#      of the endpoint -> the proxy Service -> the compute pod)
 #   4. the developer and CI branches see main's rows and are isolated; a point-in-time branch
 #      and a read-only endpoint at a past time (the samples' timestamps moved into main's
 #      history) see main as it was
@@ -150,9 +151,11 @@ spec:
     securityContext: {runAsUser: 10001, runAsNonRoot: true, allowPrivilegeEscalation: false}
 EOF
 uri() { k get secret "$1-credentials" -o jsonpath='{.data.uri}' | base64 -d; }
-# q ENDPOINT SQL: one query from the client pod with the endpoint's connection string
+# q ENDPOINT SQL: one query from the client pod with the endpoint's connection string, as
+# `kubectl pgbranch connstr` prints it (for a read-only endpoint: the branch's password, which
+# its read-write endpoint set; the endpoint's own Secret cannot set a password on a standby).
 q() {
-  local u; u=$(uri "$1") || return 1
+  local u; u=$(PATH=$BIN:$PATH kubectl pgbranch connstr "$1") || return 1
   kubectl exec psql-client -- env PGCONNECT_TIMEOUT=120 psql "$u" -X -v ON_ERROR_STOP=1 -Atqc "$2"
 }
 phase() { k get "endpoints.pgbranch.io/$1" -o jsonpath='{.status.phase}'; }
@@ -166,6 +169,7 @@ check "Endpoint main Running" 240 bash -c "[[ \$(kubectl get endpoints.pgbranch.
 log "main: Branch + Endpoint to Running in $(( $(now_ms) - t )) ms"
 k wait --for=condition=Ready pod/psql-client --timeout=120s >/dev/null || abort "client pod Ready"
 URI=$(uri main)
+expect "kubectl pgbranch connstr main prints the Secret's uri" "$URI" env PATH="$BIN:$PATH" kubectl pgbranch connstr main
 [[ $URI == *"main.default.svc"* ]] && pass "the uri names the endpoint's Service (main.default.svc)" ||
   fail "the uri names the endpoint's Service" "$(sed -E 's#(//[^:]+:)[^@]+@#\1***@#' <<<"$URI")"
 if out=$(q main "create table items(id int primary key, name text);

@@ -1,10 +1,13 @@
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "compute/postgres_process.h"
+#include "compute/standby_settings.h"
 
 namespace pgbranch::compute {
 namespace {
@@ -41,6 +44,49 @@ TEST(PgControlTest, ParsesStateAndWalLevel) {
     ASSERT_TRUE(c.ok()) << c.status();
     EXPECT_FALSE(c->clean()) << c->StateName();
   }
+}
+
+TEST(PgControlTest, ParsesThePrimarysHotStandbySettings) {
+  std::string b = Image(1300, 6, 1);
+  const int32_t values[] = {200, 8, 10, 5, 128};  // as `pg_controldata` lists them
+  for (size_t i = 0; i < 5; ++i) memcpy(b.data() + 180 + 4 * i, &values[i], 4);
+  absl::StatusOr<PgControlSummary> c = ParsePgControl(b);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->max_connections, 200);
+  EXPECT_EQ(c->max_worker_processes, 8);
+  EXPECT_EQ(c->max_wal_senders, 10);
+  EXPECT_EQ(c->max_prepared_xacts, 5);
+  EXPECT_EQ(c->max_locks_per_xact, 128);
+  // Long enough for state and wal_level but not the settings: unknown, not zero.
+  c = ParsePgControl(Image(1300, 6, 1, 190));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->max_connections, -1);
+}
+
+TEST(StandbySettingsTest, RaisesOnlyWhatIsBelowThePrimary) {
+  PgControlSummary primary;
+  primary.max_connections = 200;     // above the default 100
+  primary.max_worker_processes = 8;  // equal to the default
+  primary.max_wal_senders = 10;      // equal to the default
+  primary.max_prepared_xacts = 5;    // above the default 0
+  primary.max_locks_per_xact = 64;   // below the endpoint's own 256
+  std::map<std::string, std::string> params = {{"max_locks_per_transaction", "256"},
+                                               {"work_mem", "8MB"}};
+  std::vector<std::string> raised = ApplyStandbyMinimums(primary, &params);
+  EXPECT_EQ(raised, (std::vector<std::string>{"max_connections: 100 -> 200",
+                                              "max_prepared_transactions: 0 -> 5"}));
+  EXPECT_EQ(params, (std::map<std::string, std::string>{{"max_connections", "200"},
+                                                        {"max_locks_per_transaction", "256"},
+                                                        {"max_prepared_transactions", "5"},
+                                                        {"work_mem", "8MB"}}));
+  // Idempotent; unknown primary values (-1) and unparsable values are left alone.
+  EXPECT_TRUE(ApplyStandbyMinimums(primary, &params).empty());
+  PgControlSummary unknown;
+  std::map<std::string, std::string> odd = {{"max_connections", "lots"}};
+  EXPECT_TRUE(ApplyStandbyMinimums(unknown, &odd).empty());
+  unknown.max_connections = 300;
+  EXPECT_TRUE(ApplyStandbyMinimums(unknown, &odd).empty());
+  EXPECT_EQ(odd.at("max_connections"), "lots");
 }
 
 TEST(PgControlTest, RejectsWhatItCannotRead) {
