@@ -11,6 +11,10 @@
 #                           kubelet with containerd and runc: the CRDs, CEL rules and admission
 #                           policy (tier 5), the operator (two replicas, leader election, kill -9,
 #                           API server restart), real compute pods end to end through the proxy
+#   tier 5 (label k8s/unit): the Helm chart (lint, renderings validated by the API server, RBAC
+#                           derived from the code, install.yaml freshness), `helm install` on the
+#                           real kubelet with Services and DNS, the CLI against a cluster, the
+#                           Argo CD health checks in lua5.1 and gopher-lua
 #   tier 4 (label local):   the compute agent, the proxy and local mode end to end through the
 #                           pgbranch CLI: the four Lakebase workflows, scale to zero and wake on
 #                           connect (real pageserver, proxy, controller, computes, PostgreSQL 15)
