@@ -167,7 +167,9 @@ uri() { k get secret "$1-credentials" -o jsonpath='{.data.uri}' | base64 -d; }
 # its read-write endpoint set; the endpoint's own Secret cannot set a password on a standby).
 q() {
   local u; u=$(PATH=$BIN:$PATH kubectl pgbranch connstr "$1") || return 1
-  kubectl exec psql-client -- env PGCONNECT_TIMEOUT=120 psql "$u" -X -v ON_ERROR_STOP=1 -Atqc "$2"
+  # psql's errors go to the exec's stdout; kubectl's own stderr (websocket chatter) is dropped.
+  kubectl exec psql-client -- sh -c \
+    'PGCONNECT_TIMEOUT=120 psql "$1" -X -v ON_ERROR_STOP=1 -Atqc "$2" 2>&1' sh "$u" "$2" 2>/dev/null
 }
 phase() { k get "endpoints.pgbranch.io/$1" -o jsonpath='{.status.phase}'; }
 ready() { [[ $(k get "branches.pgbranch.io/$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]]; }
