@@ -39,6 +39,25 @@ value Labels(const std::string& endpoint, const std::string& branch, const std::
   return l;
 }
 
+// An Opaque Secret the operator owns in the endpoint's namespace: labelled with the endpoint and
+// `component`, owned by the Endpoint (when its UID is known), holding `string_data`.
+value OwnedSecret(const std::string& ns, const std::string& name, const std::string& endpoint,
+                  const std::string& endpoint_uid, const std::string& component,
+                  value string_data) {
+  value s = value::object();
+  s["apiVersion"] = Str("v1");
+  s["kind"] = Str("Secret");
+  value meta = value::object();
+  meta["name"] = Str(name);
+  meta["namespace"] = Str(ns);
+  meta["labels"] = Labels(endpoint, "", component);
+  if (!endpoint_uid.empty()) meta["ownerReferences"] = EndpointOwner(endpoint, endpoint_uid);
+  s["metadata"] = meta;
+  s["type"] = Str("Opaque");
+  s["stringData"] = std::move(string_data);
+  return s;
+}
+
 value EnvVar(const std::string& name, const std::string& v) {
   value e = value::object();
   e["name"] = Str(name);
@@ -176,16 +195,6 @@ std::string PodComputeRuntime::ClientUri(const std::string& ns, const std::strin
 value PodComputeRuntime::SecretManifest(const std::string& ns, const std::string& endpoint,
                                         const std::string& endpoint_uid) const {
   const std::string password = RandomPassword();
-  value s = value::object();
-  s["apiVersion"] = Str("v1");
-  s["kind"] = Str("Secret");
-  value meta = value::object();
-  meta["name"] = Str(SecretName(endpoint));
-  meta["namespace"] = Str(ns);
-  meta["labels"] = Labels(endpoint, "", "pgbranch-credentials");
-  if (!endpoint_uid.empty()) meta["ownerReferences"] = EndpointOwner(endpoint, endpoint_uid);
-  s["metadata"] = meta;
-  s["type"] = Str("Opaque");
   value data = value::object();
   data["user"] = Str(options_.role);
   data["password"] = Str(password);
@@ -194,8 +203,8 @@ value PodComputeRuntime::SecretManifest(const std::string& ns, const std::string
   data["port"] = Str(std::to_string(options_.proxy_port));
   data["endpoint"] = Str(absl::StrCat(endpoint, ".", ns));
   data["uri"] = Str(ClientUri(ns, endpoint, password));
-  s["stringData"] = data;
-  return s;
+  return OwnedSecret(ns, SecretName(endpoint), endpoint, endpoint_uid, "pgbranch-credentials",
+                     std::move(data));
 }
 
 std::string PodComputeRuntime::AgentConfig(const control::ComputeSpec& spec) const {
@@ -336,22 +345,10 @@ absl::StatusOr<value> PodComputeRuntime::TokenSecretManifest(
   claims.tenant = spec.tenant_id;
   absl::StatusOr<std::string> token = options_.token_signer->Mint(claims);
   if (!token.ok()) return token.status();
-  value s = value::object();
-  s["apiVersion"] = Str("v1");
-  s["kind"] = Str("Secret");
-  value meta = value::object();
-  meta["name"] = Str(TokenSecretName(spec.endpoint));
-  meta["namespace"] = Str(spec.ns);
-  meta["labels"] = Labels(spec.endpoint, "", "pgbranch-pageserver-token");
-  if (!spec.endpoint_uid.empty()) {
-    meta["ownerReferences"] = EndpointOwner(spec.endpoint, spec.endpoint_uid);
-  }
-  s["metadata"] = meta;
-  s["type"] = Str("Opaque");
   value data = value::object();
   data["token"] = Str(*token);
-  s["stringData"] = data;
-  return s;
+  return OwnedSecret(spec.ns, TokenSecretName(spec.endpoint), spec.endpoint, spec.endpoint_uid,
+                     "pgbranch-pageserver-token", std::move(data));
 }
 
 absl::Status PodComputeRuntime::EnsureTokenSecret(const control::ComputeSpec& spec) {
