@@ -1,8 +1,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "pageserver/pagefs/commit_pipeline.h"
 #include "pageserver/pagefs/page_store.h"
 #include "pageserver/proto/pageserver.grpc.pb.h"
 
@@ -28,11 +32,21 @@ class GrpcPageStore : public PageStore {
       ssl.pem_root_certs = o.tls_ca_pem;
       creds = grpc::SslCredentials(ssl);
     }
-    stub_ = v1::PageService::NewStub(grpc::CreateCustomChannel(o.address, creds, args));
+    channel_ = grpc::CreateCustomChannel(o.address, creds, args);
+    stub_ = v1::PageService::NewStub(channel_);
+  }
+
+  ~GrpcPageStore() override {
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    CloseStreamLocked();
   }
 
   absl::StatusOr<std::vector<std::optional<std::string>>> Read(
       uint64_t lsn, const std::vector<std::string>& keys) override {
+    if (lsn == 0) {
+      absl::Status ryw = pipeline_.BeforeRead(keys);
+      if (!ryw.ok()) return ryw;
+    }
     v1::ReadRequest req;
     req.set_tenant_id(options_.tenant_id);
     req.set_timeline_id(options_.timeline_id);
@@ -81,6 +95,29 @@ class GrpcPageStore : public PageStore {
     return resp.lsn();
   }
 
+  absl::StatusOr<uint64_t> CommitAsync(uint64_t generation,
+                                       const std::vector<PageMutation>& mutations) override {
+    return pipeline_.Issue(mutations, [&](uint64_t) -> absl::Status {
+      v1::CommitRequest req;
+      req.set_tenant_id(options_.tenant_id);
+      req.set_timeline_id(options_.timeline_id);
+      req.set_generation(generation);
+      for (const auto& m : mutations) {
+        v1::Mutation* pm = req.add_mutations();
+        pm->set_key(m.key);
+        if (m.tombstone) {
+          pm->set_tombstone(true);
+        } else {
+          pm->set_value(m.value);
+        }
+      }
+      return Send(req);
+    });
+  }
+
+  absl::Status WaitDurable(uint64_t seq) override { return pipeline_.WaitDurable(seq); }
+  absl::Status Sync() override { return pipeline_.Sync(); }
+
   absl::StatusOr<uint64_t> AcquireWriter() override {
     v1::AcquireWriterRequest req;
     req.set_tenant_id(options_.tenant_id);
@@ -118,6 +155,10 @@ class GrpcPageStore : public PageStore {
  private:
   absl::StatusOr<ScanPage> DoScan(uint64_t lsn, const std::string& start, const std::string& end,
                                   uint32_t limit, bool keys_only) {
+    if (lsn == 0) {
+      absl::Status ryw = pipeline_.BeforeScan(start, end);
+      if (!ryw.ok()) return ryw;
+    }
     v1::ScanRequest req;
     req.set_tenant_id(options_.tenant_id);
     req.set_timeline_id(options_.timeline_id);
@@ -138,6 +179,113 @@ class GrpcPageStore : public PageStore {
     return page;
   }
 
+  // One CommitStream call and the thread that reads its answers.
+  struct Stream {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::CommitRequest, v1::CommitResponse>> rw;
+    std::thread reader;
+    // Guarded by GrpcPageStore::stream_mu_.
+    int64_t unanswered = 0;  // requests written whose answer has not arrived
+    bool ended = false;      // the reader saw the stream end
+  };
+
+  // Sends one request on the stream, opening it if needed. Called by the pipeline holding its
+  // issue lock: one sender at a time, in sequence order.
+  absl::Status Send(const v1::CommitRequest& req) {
+    for (int attempt = 0;; ++attempt) {
+      Stream* st;
+      {
+        std::lock_guard<std::mutex> lock(stream_mu_);
+        if (stream_ == nullptr || stream_->ended) {
+          // A new stream is safe only if nothing written to the old one went unanswered: its
+          // reader poisons the pipeline (under stream_mu_) when something did.
+          absl::Status poison = pipeline_.poison();
+          if (!poison.ok()) return poison;
+          CloseStreamLocked();
+          if (absl::Status s = OpenStreamLocked(); !s.ok()) return s;
+        }
+        st = stream_.get();
+      }
+      if (st->rw->Write(req)) {
+        std::lock_guard<std::mutex> lock(stream_mu_);
+        if (st->ended) {
+          // The stream ended around our write: it may or may not have been applied.
+          return absl::UnavailableError("the commit stream to the pageserver broke");
+        }
+        ++st->unanswered;
+        return absl::OkStatus();
+      }
+      // Not written: the stream is closed. If everything written to it was answered, nothing
+      // is lost and the request goes on a new stream (a pageserver that restarted while the
+      // mount was idle); otherwise the reader poisons the pipeline.
+      std::lock_guard<std::mutex> lock(stream_mu_);
+      if (attempt > 0 || st->unanswered > 0) {
+        return absl::UnavailableError("the commit stream to the pageserver broke");
+      }
+      st->ctx.TryCancel();
+      st->ended = true;
+    }
+  }
+
+  // A pageserver that restarts (local mode's controller brings it back on the same address
+  // within seconds) is waited for, up to a minute, like the unary calls' deadline.
+  absl::Status OpenStreamLocked() {
+    if (!channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(60))) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot reach the pageserver at ", options_.address, " to commit"));
+    }
+    stream_ = std::make_unique<Stream>();
+    Stream* st = stream_.get();
+    if (!options_.token.empty()) st->ctx.AddMetadata("authorization", "Bearer " + options_.token);
+    st->ctx.set_wait_for_ready(true);
+    st->rw = stub_->CommitStream(&st->ctx);
+    st->reader = std::thread([this, st] { ReadAnswers(st); });
+    return absl::OkStatus();
+  }
+
+  // Cancels and joins the current stream, if any. Caller holds stream_mu_.
+  void CloseStreamLocked() {
+    if (stream_ == nullptr) return;
+    stream_->ctx.TryCancel();
+    std::thread reader = std::move(stream_->reader);
+    stream_mu_.unlock();
+    if (reader.joinable()) reader.join();
+    stream_mu_.lock();
+    stream_.reset();
+  }
+
+  void ReadAnswers(Stream* st) {
+    v1::CommitResponse resp;
+    while (st->rw->Read(&resp)) {
+      if (resp.error_code() != 0) {
+        absl::Status error(static_cast<absl::StatusCode>(resp.error_code()), resp.error_message());
+        LogError("A pipelined commit failed; every later write and fsync fails",
+                 {{"error", error.ToString()}});
+        pipeline_.Poison(error);
+        st->ctx.TryCancel();
+        continue;  // until the stream ends
+      }
+      {
+        std::lock_guard<std::mutex> lock(stream_mu_);
+        --st->unanswered;
+      }
+      pipeline_.Ack();
+    }
+    absl::Status end = FromGrpc(st->rw->Finish());
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    st->ended = true;
+    if (st->unanswered > 0) {
+      absl::Status lost = absl::UnavailableError(
+          absl::StrCat("the commit stream to the pageserver ended with ", st->unanswered,
+                       " commits unanswered (", end.ToString(), ")"));
+      if (pipeline_.poison().ok()) {
+        LogError("Pipelined commits may be lost; every later write and fsync fails",
+                 {{"error", lost.ToString()}});
+      }
+      pipeline_.Poison(lost);
+    }
+  }
+
   std::unique_ptr<grpc::ClientContext> Context() {
     auto ctx = std::make_unique<grpc::ClientContext>();
     if (!options_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.token);
@@ -150,7 +298,11 @@ class GrpcPageStore : public PageStore {
   }
 
   GrpcPageStoreOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::PageService::Stub> stub_;
+  CommitPipeline pipeline_;
+  std::mutex stream_mu_;
+  std::unique_ptr<Stream> stream_;  // guarded by stream_mu_ (replaced only by Send and ~)
 };
 
 }  // namespace

@@ -36,9 +36,24 @@ class PageStore {
   // how pagefs lists the pages of a file that exist.
   virtual absl::StatusOr<ScanPage> ScanKeys(uint64_t lsn, const std::string& start,
                                             const std::string& end, uint32_t limit) = 0;
-  // Commits an atomic batch under `generation`; durable when it returns. Returns the LSN.
+  // Commits an atomic batch under `generation`; durable when it returns. Returns the LSN. Not
+  // ordered with the pipelined commits below: pagefs uses it only before any (at mount).
   virtual absl::StatusOr<uint64_t> Commit(uint64_t generation,
                                           const std::vector<PageMutation>& mutations) = 0;
+
+  // Pipelined commits (CommitPipeline's contract). CommitAsync sends an atomic batch without
+  // waiting for it to be durable and returns its sequence number; the store applies them in the
+  // order issued, so every durable state is a prefix of what was issued. It may wait when too
+  // much is in flight (backpressure). Any failed or lost commit poisons the store: that
+  // CommitAsync, or every later one, and every WaitDurable/Sync, fails with the first error.
+  // Reads, Scan and ScanKeys at the head (lsn 0) see every commit issued before them
+  // (read-your-writes: they wait for those that touch what they read).
+  virtual absl::StatusOr<uint64_t> CommitAsync(uint64_t generation,
+                                               const std::vector<PageMutation>& mutations) = 0;
+  // Waits until commit `seq` and everything issued before it are durable.
+  virtual absl::Status WaitDurable(uint64_t seq) = 0;
+  // Waits until everything issued so far is durable.
+  virtual absl::Status Sync() = 0;
   // Acquires the writer generation (fencing any older writer); returns it.
   virtual absl::StatusOr<uint64_t> AcquireWriter() = 0;
   virtual absl::StatusOr<uint64_t> LsnForTimestamp(int64_t micros) = 0;

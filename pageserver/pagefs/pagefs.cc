@@ -60,9 +60,9 @@ void PageFs::StartBackgroundFlusher() {
     while (!flusher_stop_) {
       flusher_cv_.wait_for(lock, std::chrono::milliseconds(50));
       if (flusher_stop_) break;
-      if (dirty_bytes_ <= options_.dirty_limit_bytes / 2 || fenced_) continue;
+      if (dirty_bytes_ <= options_.dirty_limit_bytes / 2 || fenced_ || poisoned_) continue;
       lock.unlock();
-      absl::Status s = FlushAll();
+      absl::Status s = IssueAll();
       if (!s.ok()) LogWarning("Background flush failed", {{"error", s.ToString()}});
       lock.lock();
     }
@@ -148,6 +148,7 @@ absl::Status PageFs::Mount() {
     auto lsn = store_->Commit(generation_, muts);
     if (!lsn.ok()) return lsn.status();
     LogInfo("Created an empty filesystem on the timeline");
+    root->complete = true;  // no entries: every one it will have goes through dirents_
   }
   inodes_[fs::kRootIno] = root;
   if (!options_.read_only) {
@@ -203,22 +204,39 @@ std::shared_ptr<PageFs::Inode> PageFs::LoadLocked(uint64_t ino, int* err) {
 
 int PageFs::CheckWritable() {
   if (options_.read_only) return EROFS;
-  if (fenced_) return EIO;
+  if (fenced_ || poisoned_) return EIO;
   return 0;
 }
 
-int PageFs::Commit(const std::vector<PageMutation>& mutations) {
+int PageFs::CommitFailed(const absl::Status& s) {
+  if (!poisoned_.exchange(true)) {
+    LogError("A commit failed or may be lost; every later write and fsync fails until remount",
+             {{"error", s.ToString()}});
+    return ErrnoFor(s);
+  }
+  // Already reported: every later operation repeats the first error (the store's poison).
+  if (absl::IsFailedPrecondition(s)) fenced_ = true;
+  return absl::IsResourceExhausted(s) ? ENOSPC : EIO;
+}
+
+int PageFs::Commit(const std::vector<PageMutation>& mutations, uint64_t* seq) {
   if (mutations.empty()) return 0;
   auto start = std::chrono::steady_clock::now();
-  auto lsn = store_->Commit(generation_, mutations);
+  auto issued = store_->CommitAsync(generation_, mutations);
   if (commit_observer_) {
     commit_observer_(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
-  if (!lsn.ok()) return ErrnoFor(lsn.status());
+  if (!issued.ok()) return CommitFailed(issued.status());
+  if (seq != nullptr) *seq = *issued;
   ++commits_;
   for (const auto& m : mutations) bytes_committed_ += m.key.size() + m.value.size();
   return 0;
+}
+
+int PageFs::WaitDurable(uint64_t seq) {
+  absl::Status s = seq == 0 ? store_->Sync() : store_->WaitDurable(seq);
+  return s.ok() ? 0 : CommitFailed(s);
 }
 
 int PageFs::GetAttr(uint64_t ino, fs::InodeAttr* attr) {
@@ -322,6 +340,7 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
     if (!inode) return EBADF;
   }
   bool over_limit;
+  uint64_t seq = 0;
   {
     std::unique_lock<std::mutex> lock(inode->mu);
     uint64_t end = offset + data.size();
@@ -356,16 +375,17 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
     inode->attr.mtime_ns = inode->attr.ctime_ns = now;
     inode->attr_dirty = true;
     ++inode->version;
-    if (dsync) {
-      if (int err = FlushInodeLocked(inode.get(), lock)) return err;
-    }
     over_limit = dirty_bytes_ > options_.dirty_limit_bytes;
-    if (over_limit) {
-      if (int err = FlushInodeLocked(inode.get(), lock)) return err;
+    if (dsync || over_limit) {
+      if (int err = FlushInodeLocked(inode.get(), lock, &seq)) return err;
     }
   }
+  // O_DSYNC: durable before it returns, with everything issued before it.
+  if (dsync) {
+    if (int err = WaitDurable(seq)) return err;
+  }
   if (dirty_bytes_ > options_.dirty_limit_bytes) {
-    absl::Status s = FlushAll();
+    absl::Status s = IssueAll();
     if (!s.ok()) return EIO;
   }
   return 0;
@@ -375,10 +395,10 @@ void PageFs::WaitForFlush(Inode* inode, std::unique_lock<std::mutex>& lock) {
   inode->flush_done.wait(lock, [inode] { return !inode->flush_running; });
 }
 
-int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock) {
+int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, uint64_t* seq) {
   WaitForFlush(inode, lock);
   if (inode->deleted) return 0;
-  if (inode->flush_failed || fenced_) return EIO;
+  if (inode->flush_failed || fenced_ || poisoned_) return EIO;
   if (inode->dirty.empty() && !inode->attr_dirty) return 0;
   // Take the buffered state; the commit runs without the lock.
   inode->flushing = std::move(inode->dirty);
@@ -407,7 +427,7 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock) {
   lock.unlock();
   int err = 0;
   for (const auto& batch : batches) {
-    err = Commit(batch);
+    err = Commit(batch, seq);
     if (err) break;
   }
   lock.lock();
@@ -422,8 +442,7 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock) {
     inode->flushing.clear();
     inode->attr_dirty = true;
     inode->flush_failed = true;
-    LogError("Flush failed; fsync will report EIO from now on",
-             {{"ino", std::to_string(inode->ino)}});
+    LogError("Flush failed; fsync reports EIO from now on", {{"ino", std::to_string(inode->ino)}});
     return err;
   }
   for (auto& [block, page] : committed) cache_.Put(inode->ino, block, std::move(page));
@@ -441,17 +460,32 @@ int PageFs::Fsync(uint64_t ino) {
     inode = FindLocked(ino);
     if (!inode) return EBADF;
   }
-  std::unique_lock<std::mutex> lock(inode->mu);
-  return FlushInodeLocked(inode.get(), lock);
+  uint64_t seq = 0;
+  {
+    std::unique_lock<std::mutex> lock(inode->mu);
+    if (int err = FlushInodeLocked(inode.get(), lock, &seq)) return err;
+  }
+  // Its own flush and everything issued before it (seq 0: nothing to flush; wait for all).
+  return WaitDurable(seq);
 }
 
 int PageFs::FsyncDir(uint64_t ino) {
-  // Namespace changes are committed before they return; report a fenced writer.
+  // Namespace changes are issued in order before they return: wait for everything issued.
   if (options_.read_only) return 0;
-  return fenced_ ? EIO : 0;
+  if (fenced_ || poisoned_) return EIO;
+  return WaitDurable(0);
 }
 
 absl::Status PageFs::FlushAll() {
+  absl::Status s = IssueAll();
+  if (options_.read_only) return s;
+  if (int err = WaitDurable(0); err != 0 && s.ok()) {
+    s = absl::InternalError(absl::StrCat("waiting for the pipelined commits: ", strerror(err)));
+  }
+  return s;
+}
+
+absl::Status PageFs::IssueAll() {
   if (options_.read_only) return absl::OkStatus();
   std::vector<std::shared_ptr<Inode>> all;
   {
@@ -522,8 +556,9 @@ int PageFs::TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mu
   muts.push_back({fs::InodeKey(inode->ino), fs::EncodeInodeAttr(inode->attr), false});
   ++inode->version;
   if (int err = Commit(muts)) {
-    // The store keeps the old size (and maybe pages past the new one): so does the inode, so a
-    // later delete by page number still covers every stored page.
+    // Not issued: the store keeps the old size (and maybe pages past the new one): so does the
+    // inode, so a later delete by page number still covers every stored page. (A commit that
+    // fails after it was issued poisons the store instead: nothing later is written.)
     inode->attr.size = std::max(old_size, size);
     return err;
   }

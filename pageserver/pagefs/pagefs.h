@@ -60,12 +60,21 @@ struct DirListing {
 // errno, as the kernel wants. The FUSE bridge (fuse_bridge.cc) only converts.
 //
 // Semantics PostgreSQL relies on (DESIGN.md section 3):
+//  - every change goes to the pageserver as pipelined commits (PageStore::CommitAsync): sent in
+//    order without waiting, applied in the order issued, so every durable state is a prefix of
+//    the issued changes (invariant (I): each LSN is a state a crash could have left);
 //  - namespace changes (create, mkdir, symlink, link, unlink, rmdir, rename, truncate, chmod...)
-//    are committed to the pageserver before they return, each as one atomic batch;
-//  - file data is buffered per inode and committed by fsync/fdatasync (or O_DSYNC writes, or when
-//    the dirty bytes pass the limit); fsync returns 0 only once the batch is durable;
-//  - a failed flush is reported by that fsync and every later one on the inode (no "fsyncgate"),
-//    and a fenced writer (another mount took the generation) gets EIO for every write and fsync;
+//    are issued in order, each as one atomic batch, before they return; durable at the next
+//    fsync/fsyncdir of anything (which waits for everything issued before it);
+//  - file data is buffered per inode and issued by fsync/fdatasync (or O_DSYNC writes, or when
+//    the dirty bytes pass the limit); fsync, fdatasync and O_DSYNC writes return 0 only once their
+//    own flush and everything issued before it are durable; FlushAll (unmount) waits for all;
+//  - reads at the head see every change issued before them (the store's read-your-writes);
+//  - a failed flush is reported by that fsync and every later one (no "fsyncgate"); a commit that
+//    fails or may be lost after it was issued (the stream broke, the pageserver restarted, disk
+//    full, fenced) poisons the store, and from then on every write, fsync and namespace change
+//    gets EIO, like a fenced writer (another mount took the generation): PostgreSQL PANICs and
+//    restarts on a fresh mount, from a durable prefix;
 //  - deleting a file's pages (last unlink, shrinking truncate) costs time and memory in proportion
 //    to the pages that exist, not to the file size, in commits of at most delete_batch_keys
 //    deletions. Each intermediate LSN is consistent: a truncate deletes the pages past the new end
@@ -86,7 +95,7 @@ class PageFs {
   // Acquires the writer generation (read-write) or fixes the LSN (read-only), and loads the root,
   // creating an empty filesystem on a timeline that holds none (read-write only).
   absl::Status Mount();
-  // Flushes every dirty inode (at unmount).
+  // Flushes every dirty inode and waits until everything issued is durable (at unmount).
   absl::Status FlushAll();
   // Deletes the orphaned inodes (and their pages) that were recorded when this filesystem was
   // mounted: the leftovers of a crash in the middle of a delete, or of open unlinked files.
@@ -154,12 +163,24 @@ class PageFs {
   std::shared_ptr<Inode> LoadLocked(uint64_t ino, int* err);
   // The child inode number of (parent, name), 0 if absent; negative errno on a store error.
   int64_t LookupEntryLocked(uint64_t parent, const std::string& name);
+  // Lists a directory whole into dirents_ and marks it complete, unless it is too large. 0 or
+  // an errno.
+  int ListWholeDirLocked(Inode* dir);
   // Loads the directory `parent_ino` and its entry `name`; 0 or an errno.
   int ResolveLocked(uint64_t parent_ino, const std::string& name, std::shared_ptr<Inode>* parent,
                     std::shared_ptr<Inode>* child);
   int CheckWritable();
-  // Commits a batch; maps failures to errno and notices fencing. Takes no lock.
-  int Commit(const std::vector<PageMutation>& mutations);
+  // Issues a batch (pipelined: in order, without waiting for durability); its sequence number in
+  // *seq if not null. Maps a failure to errno (CommitFailed). Takes no lock.
+  int Commit(const std::vector<PageMutation>& mutations, uint64_t* seq = nullptr);
+  // Waits until commit `seq` and everything issued before it are durable (seq 0: everything
+  // issued so far). 0 or an errno (CommitFailed).
+  int WaitDurable(uint64_t seq);
+  // A commit failed or may be lost (the store is poisoned): from now on every write, fsync and
+  // namespace change fails with EIO. Returns the errno for `s` (notices fencing).
+  int CommitFailed(const absl::Status& s);
+  // Issues the flush of every dirty inode without waiting (background flusher, dirty limit).
+  absl::Status IssueAll();
   // Shared tail of create/mkdir/mknod/symlink.
   int MakeNodeLocked(uint64_t parent, const std::string& name, fs::InodeAttr attr,
                      fs::InodeAttr* out, uint64_t* out_ino);
@@ -182,9 +203,10 @@ class PageFs {
   // lock. A failure is logged, not returned: the name is already gone, and the orphan record
   // makes the next mount finish the deletion.
   void ReclaimAfterUnlink(uint64_t ino, uint64_t size);
-  // Commits the inode's buffered pages and attributes. Called holding the inode's lock, which it
-  // releases while the commit is in flight (writes and reads of the file go on meanwhile).
-  int FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock);
+  // Issues the inode's buffered pages and attributes as pipelined commits (the sequence number of
+  // the last in *seq, untouched if nothing was dirty); the caller waits for durability if it
+  // must. Called holding the inode's lock, which it releases while the commits are issued.
+  int FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, uint64_t* seq = nullptr);
   // Waits (releasing the inode's lock) until no flush of the inode is in flight.
   static void WaitForFlush(Inode* inode, std::unique_lock<std::mutex>& lock);
   // Truncates under the inode's lock; commits.
@@ -203,6 +225,7 @@ class PageFs {
   uint64_t generation_ = 0;
   uint64_t lsn_ = 0;  // 0 for read-write (the head)
   std::atomic<bool> fenced_{false};
+  std::atomic<bool> poisoned_{false};  // a commit failed or may be lost: see CommitFailed
   std::atomic<uint64_t> dirty_bytes_{0};
   std::atomic<uint64_t> commits_{0}, bytes_committed_{0};
 

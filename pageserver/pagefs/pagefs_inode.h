@@ -30,6 +30,10 @@ struct PageFs::Inode {
 
   // Guarded by PageFs::mu_.
   uint64_t parent = 0;  // directories: the parent, for ".."
+  // Directories: PageFs::dirents_ holds every entry (made by this mount, or listed whole once),
+  // so a name it lacks does not exist and a lookup needs no round trip.
+  bool complete = false;
+  bool listing_tried = false;  // a whole listing was attempted (done, or too large)
   uint64_t lookups = 0;
   int opens = 0;
   // Its last link is gone and it was deleted from the store. Set holding both mu_ and mu.

@@ -1,4 +1,7 @@
-// pagefs: namespace operations. Each change is one atomic, durable commit made before it returns.
+// pagefs: namespace operations. Each change is one atomic commit, issued (pipelined, in order)
+// before it returns and durable at the next fsync/fsyncdir. A commit that cannot be issued leaves
+// the in-memory state as it was (the rollbacks below); one that fails after it was issued
+// poisons the store (PageFs::CommitFailed).
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -13,10 +16,51 @@
 
 namespace pgbranch::pagefs {
 
+namespace {
+// A directory with more entries than this is not listed whole for lookups (one read per name).
+constexpr size_t kMaxCompleteListing = 4096;
+}  // namespace
+
+int PageFs::ListWholeDirLocked(Inode* dir) {
+  dir->listing_tried = true;
+  fs::KeyRange range = fs::DirEntryRange(dir->ino);
+  std::string start = range.start;
+  std::vector<std::pair<std::string, uint64_t>> entries;
+  while (true) {
+    // At the head this sees every change issued before it (read-your-writes).
+    auto page = store_->Scan(lsn_, start, range.end, 1000);
+    if (!page.ok()) return ErrnoFor(page.status());
+    for (const auto& [key, value] : page->entries) {
+      auto parts = fs::ParseDirEntryKey(key);
+      auto de = fs::DecodeDirEntry(value);
+      if (!parts.ok() || !de.ok()) return EIO;
+      entries.emplace_back(std::string(parts->name), de->ino);
+    }
+    if (entries.size() > kMaxCompleteListing) return 0;  // too large: stays incomplete
+    if (!page->more || page->entries.empty()) break;
+    start = page->entries.back().first + std::string(1, '\0');
+  }
+  // Entries already known are at least as new as the listing (mu_ is held throughout).
+  for (auto& [name, ino] : entries) dirents_.emplace(std::make_pair(dir->ino, name), ino);
+  dir->complete = true;
+  return 0;
+}
+
 int64_t PageFs::LookupEntryLocked(uint64_t parent, const std::string& name) {
   auto key = std::make_pair(parent, name);
   auto it = dirents_.find(key);
   if (it != dirents_.end()) return static_cast<int64_t>(it->second);
+  if (auto dir = FindLocked(parent); dir && dir->attr.IsDirectory()) {
+    // The first lookup of a missing name in a directory lists it whole; from then on (and in a
+    // directory this mount created) missing names cost no round trip.
+    if (!dir->complete && !dir->listing_tried) {
+      if (int err = ListWholeDirLocked(dir.get())) return -err;
+    }
+    if (dir->complete) {
+      it = dirents_.find(key);
+      return it == dirents_.end() ? 0 : static_cast<int64_t>(it->second);
+    }
+  }
   auto r = store_->Read(lsn_, {fs::DirEntryKey(parent, name)});
   if (!r.ok()) return -ErrnoFor(r.status());
   uint64_t child = 0;
@@ -108,6 +152,7 @@ int PageFs::MakeNodeLocked(uint64_t parent_ino, const std::string& name, fs::Ino
   superblock_ = sb;
   auto inode = std::make_shared<Inode>(ino);
   inode->attr = attr;
+  inode->complete = is_dir;  // new and empty: every entry it will have goes through dirents_
   inode->parent = parent_ino;
   inode->lookups = 1;
   inodes_[ino] = inode;
@@ -264,7 +309,8 @@ int PageFs::Unlink(uint64_t parent_ino, const std::string& name) {
     }
     dirents_[{parent_ino, name}] = 0;
   }
-  // The name is gone (durably); the pages go now, without holding the namespace lock.
+  // The name is gone (issued first: every later commit lands after it); the pages go now,
+  // without holding the namespace lock.
   if (reclaim) ReclaimAfterUnlink(child->ino, fs::kMaxFileSize);
   return 0;
 }
@@ -425,7 +471,8 @@ int PageFs::Rename(uint64_t parent_ino, const std::string& name, uint64_t new_pa
   dirents_[{parent_ino, name}] = 0;
   dirents_[{new_parent_ino, new_name}] = src->ino;
   lock.unlock();
-  // The rename is durable; the replaced file's pages go now, without the namespace lock.
+  // The rename is issued; the replaced file's pages go now (after it), without the namespace
+  // lock.
   if (reclaim_dst) ReclaimAfterUnlink(dst->ino, fs::kMaxFileSize);
   return 0;
 }

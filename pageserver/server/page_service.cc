@@ -112,6 +112,12 @@ grpc::Status PageServiceImpl::Handle(const char* method, grpc::ServerContext* ct
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
+grpc::Status PageServiceImpl::HandleFn(const char* method, grpc::ServerContext* ctx,
+                                       const std::string& tenant, const std::string& timeline,
+                                       const std::function<absl::Status()>& fn) {
+  return Handle(method, ctx, tenant, timeline, fn);
+}
+
 grpc::Status PageServiceImpl::CreateTenant(grpc::ServerContext* ctx,
                                            const v1::CreateTenantRequest* req, v1::Tenant* resp) {
   return Handle("CreateTenant", ctx, req->tenant_id(), "", [&]() -> absl::Status {

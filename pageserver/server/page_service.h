@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
+
 #include "pageserver/proto/pageserver.grpc.pb.h"
 #include "pageserver/server/server_metrics.h"
 #include "pageserver/server/token_auth.h"
@@ -38,6 +40,11 @@ class PageServiceImpl final : public v1::PageService::Service {
                     v1::ScanResponse* resp) override;
   grpc::Status Commit(grpc::ServerContext* ctx, const v1::CommitRequest* req,
                       v1::CommitResponse* resp) override;
+  // Pipelined commits: the requests that queue while one round is made durable form the next
+  // round, committed in order with one log write (Engine::CommitSequence).
+  grpc::Status CommitStream(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::CommitResponse, v1::CommitRequest>* stream) override;
   grpc::Status AcquireWriter(grpc::ServerContext* ctx, const v1::AcquireWriterRequest* req,
                              v1::AcquireWriterResponse* resp) override;
   grpc::Status LsnForTimestamp(grpc::ServerContext* ctx, const v1::LsnForTimestampRequest* req,
@@ -57,6 +64,9 @@ class PageServiceImpl final : public v1::PageService::Service {
   template <typename Fn>
   grpc::Status Handle(const char* method, grpc::ServerContext* ctx, const std::string& tenant,
                       const std::string& timeline, Fn&& fn);
+  // Handle for callers in other files (the template lives in page_service.cc).
+  grpc::Status HandleFn(const char* method, grpc::ServerContext* ctx, const std::string& tenant,
+                        const std::string& timeline, const std::function<absl::Status()>& fn);
   absl::Status Authorize(grpc::ServerContext* ctx, bool admin_only, const std::string& tenant,
                          const std::string& timeline);
 

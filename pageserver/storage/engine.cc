@@ -20,14 +20,17 @@ struct Engine::Writer {
   const std::string* tenant_id = nullptr;
   const std::string* timeline_id = nullptr;
   uint64_t generation = 0;
-  std::vector<Mutation>* mutations = nullptr;
-  std::vector<uint32_t> crcs;  // of each value, computed before queueing (in parallel)
+  // One atomic batch per element, each at its own LSN, in order (Commit passes one; a stream's
+  // queued requests several). All or none of them are logged: they share the generation check
+  // and one log write.
+  std::vector<std::vector<Mutation>>* batches = nullptr;
+  std::vector<std::vector<uint32_t>> crcs;  // of each value, computed before queueing
   uint64_t bytes = 0;
   // Exclusive operation.
   const std::function<absl::Status()>* exclusive = nullptr;
 
   absl::Status status;
-  CommitResult result;
+  std::vector<CommitResult> results;  // one per batch
   bool done = false;
   absl::CondVar cv;
 };
@@ -361,13 +364,11 @@ absl::Status Engine::LogAndApply(const std::vector<pb::LogRecord>& records) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<CommitResult> Engine::Commit(const std::string& tenant_id,
-                                            const std::string& timeline_id, uint64_t generation,
-                                            std::vector<Mutation> mutations) {
+absl::Status Engine::ValidateBatch(const std::vector<Mutation>& mutations, uint64_t* bytes) const {
   if (mutations.empty()) {
     return absl::InvalidArgumentError("the commit holds no mutations; send at least one");
   }
-  uint64_t bytes = 0;
+  *bytes = 0;
   for (const Mutation& m : mutations) {
     if (m.key.empty() || m.key.size() > options_.max_key_bytes) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -381,55 +382,91 @@ absl::StatusOr<CommitResult> Engine::Commit(const std::string& tenant_id,
     if (m.tombstone && !m.value.empty()) {
       return absl::InvalidArgumentError("a deletion must not carry a value");
     }
-    bytes += m.key.size() + m.value.size();
+    *bytes += m.key.size() + m.value.size();
   }
-  if (bytes > options_.max_batch_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("the batch holds ", bytes,
+  if (*bytes > options_.max_batch_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("the batch holds ", *bytes,
                                                    " bytes; split it into commits of at most ",
                                                    options_.max_batch_bytes, " bytes"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CommitResult> Engine::Commit(const std::string& tenant_id,
+                                            const std::string& timeline_id, uint64_t generation,
+                                            std::vector<Mutation> mutations) {
+  std::vector<std::vector<Mutation>> batches;
+  batches.push_back(std::move(mutations));
+  std::vector<CommitResult> results;
+  PGB_RETURN_IF_ERROR(CommitSequence(tenant_id, timeline_id, generation, &batches, &results));
+  return results[0];
+}
+
+absl::Status Engine::CommitSequence(const std::string& tenant_id, const std::string& timeline_id,
+                                    uint64_t generation,
+                                    std::vector<std::vector<Mutation>>* batches,
+                                    std::vector<CommitResult>* results) {
+  results->clear();
+  if (batches->empty()) return absl::OkStatus();
+  // The valid prefix is committed; the first invalid batch ends the sequence with its error.
+  absl::Status invalid;
+  uint64_t total = 0;
+  for (size_t i = 0; i < batches->size(); ++i) {
+    uint64_t bytes = 0;
+    invalid = ValidateBatch((*batches)[i], &bytes);
+    if (!invalid.ok()) {
+      batches->resize(i);
+      break;
+    }
+    total += bytes;
+  }
+  if (batches->empty()) return invalid;
 
   Writer w;
   w.tenant_id = &tenant_id;
   w.timeline_id = &timeline_id;
   w.generation = generation;
-  w.mutations = &mutations;
-  w.bytes = bytes;
-  w.crcs.reserve(mutations.size());
-  for (const Mutation& m : mutations) w.crcs.push_back(m.tombstone ? 0 : Crc32(m.value));
+  w.batches = batches;
+  w.bytes = total;
+  w.crcs.resize(batches->size());
+  for (size_t i = 0; i < batches->size(); ++i) {
+    w.crcs[i].reserve((*batches)[i].size());
+    for (const Mutation& m : (*batches)[i]) w.crcs[i].push_back(m.tombstone ? 0 : Crc32(m.value));
+  }
 
-  absl::MutexLock l(&queue_mu_);
-  writers_.push_back(&w);
-  while (!w.done && &w != writers_.front()) w.cv.Wait(&queue_mu_);
-  if (w.done) {
-    if (!w.status.ok()) return w.status;
-    return w.result;
-  }
-  // This thread leads a group of the commits queued behind it.
-  std::vector<Writer*> group;
-  uint64_t group_bytes = 0;
-  for (Writer* x : writers_) {
-    if (x->exclusive != nullptr) break;
-    if (!group.empty() && (group.size() >= options_.max_group_commits ||
-                           group_bytes + x->bytes > options_.max_batch_bytes)) {
-      break;
+  {
+    absl::MutexLock l(&queue_mu_);
+    writers_.push_back(&w);
+    while (!w.done && &w != writers_.front()) w.cv.Wait(&queue_mu_);
+    if (!w.done) {
+      // This thread leads a group of the commits queued behind it.
+      std::vector<Writer*> group;
+      uint64_t group_bytes = 0;
+      for (Writer* x : writers_) {
+        if (x->exclusive != nullptr) break;
+        if (!group.empty() && (group.size() >= options_.max_group_commits ||
+                               group_bytes + x->bytes > options_.max_batch_bytes)) {
+          break;
+        }
+        group.push_back(x);
+        group_bytes += x->bytes;
+      }
+      queue_mu_.Unlock();
+      ProcessCommitGroup(group);
+      queue_mu_.Lock();
+      for (Writer* x : group) {
+        writers_.pop_front();
+        if (x != &w) {
+          x->done = true;
+          x->cv.Signal();
+        }
+      }
+      if (!writers_.empty()) writers_.front()->cv.Signal();
     }
-    group.push_back(x);
-    group_bytes += x->bytes;
   }
-  queue_mu_.Unlock();
-  ProcessCommitGroup(group);
-  queue_mu_.Lock();
-  for (Writer* x : group) {
-    writers_.pop_front();
-    if (x != &w) {
-      x->done = true;
-      x->cv.Signal();
-    }
-  }
-  if (!writers_.empty()) writers_.front()->cv.Signal();
   if (!w.status.ok()) return w.status;
-  return w.result;
+  *results = std::move(w.results);
+  return invalid;
 }
 
 void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
@@ -458,25 +495,28 @@ void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
         continue;
       }
       auto [it, inserted] = next_lsn.emplace(t, t->head_lsn);
-      uint64_t lsn = ++it->second;
       int64_t time = std::max(now, t->points.empty() ? now : t->points.back().time_micros);
-      pb::LogRecord record;
-      pb::Commit* c = record.mutable_commit();
-      c->set_tenant_id(t->tenant_id);
-      c->set_timeline_id(t->timeline_id);
-      c->set_lsn(lsn);
-      c->set_time_micros(time);
-      for (const Mutation& m : *w->mutations) {
-        pb::Mutation* pm = c->add_mutations();
-        pm->set_key(m.key);
-        if (m.tombstone) {
-          pm->set_tombstone(true);
-        } else {
-          pm->set_value(m.value);
+      w->results.clear();
+      for (const std::vector<Mutation>& batch : *w->batches) {
+        uint64_t lsn = ++it->second;
+        pb::LogRecord record;
+        pb::Commit* c = record.mutable_commit();
+        c->set_tenant_id(t->tenant_id);
+        c->set_timeline_id(t->timeline_id);
+        c->set_lsn(lsn);
+        c->set_time_micros(time);
+        for (const Mutation& m : batch) {
+          pb::Mutation* pm = c->add_mutations();
+          pm->set_key(m.key);
+          if (m.tombstone) {
+            pm->set_tombstone(true);
+          } else {
+            pm->set_value(m.value);
+          }
         }
+        records.push_back(record.SerializeAsString());
+        w->results.push_back({lsn, time});
       }
-      records.push_back(record.SerializeAsString());
-      w->result = {lsn, time};
       valid.push_back(w);
       targets.push_back(t);
     }
@@ -488,12 +528,17 @@ void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
     return;
   }
   absl::MutexLock l(&mu_);
+  size_t commits = 0;
   for (size_t i = 0; i < valid.size(); ++i) {
     Writer* w = valid[i];
     stat_bytes_ += w->bytes;
-    ApplyCommit(targets[i], w->result.lsn, w->result.time_micros, *w->mutations, w->crcs);
+    for (size_t b = 0; b < w->batches->size(); ++b) {
+      ApplyCommit(targets[i], w->results[b].lsn, w->results[b].time_micros, (*w->batches)[b],
+                  w->crcs[b]);
+    }
+    commits += w->batches->size();
   }
-  stat_commits_ += valid.size();
+  stat_commits_ += commits;
   ++stat_groups_;
 }
 

@@ -64,6 +64,14 @@ class Engine {
   // Commits an atomic batch at the timeline's next LSN. Durable before it returns.
   absl::StatusOr<CommitResult> Commit(const std::string& tenant_id, const std::string& timeline_id,
                                       uint64_t generation, std::vector<Mutation> mutations);
+  // Commits `batches` in order as one writer: each an atomic batch at its own consecutive LSN,
+  // all of them in one log write and fdatasync (a commit stream's queued requests). Durable
+  // before it returns. The batches before the first invalid one are committed and the sequence
+  // stops there with that batch's error (`results` holds one entry per committed batch); a
+  // fenced generation or a log failure commits none of them. May shorten `batches`.
+  absl::Status CommitSequence(const std::string& tenant_id, const std::string& timeline_id,
+                              uint64_t generation, std::vector<std::vector<Mutation>>* batches,
+                              std::vector<CommitResult>* results);
 
   // Reads keys as of `lsn` (0: head).
   absl::StatusOr<ReadResult> Read(const std::string& tenant_id, const std::string& timeline_id,
@@ -119,6 +127,7 @@ class Engine {
   std::string SegmentPath(uint64_t seq) const;
   std::string LayerPath(uint32_t id) const;
 
+  absl::Status ValidateBatch(const std::vector<Mutation>& mutations, uint64_t* bytes) const;
   // Runs `fn` as the sole mutator (front of the write queue).
   absl::Status RunExclusive(const std::function<absl::Status()>& fn);
   void ProcessCommitGroup(std::vector<Writer*>& group);

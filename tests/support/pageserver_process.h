@@ -32,6 +32,7 @@ class PageserverProcess {
   // SIGTERM and wait for a clean exit; returns the exit status.
   int Stop();
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   const std::string& data_dir() const { return data_dir_; }

@@ -1,7 +1,7 @@
 // pagefs-bench: PostgreSQL on pagefs against the anchors of DESIGN.md section 7, one table per
 // section. Not a test: nothing here fails on a slow number.
 //
-//   pagefs-bench [--quick] [--only pgbench|branch|initdb] [--dir DIR]
+//   pagefs-bench [--quick] [--only SECTION] [--dir DIR]
 //
 // --quick uses small scales and short runs (a CI smoke run of under 90 s); the default runs the
 // full sizes (pgbench -T 20 at -s 10 and -s 50). Needs root (FUSE) and a `postgres` user.
@@ -25,9 +25,10 @@ namespace {
 using pgbranch::pagefs_bench::BenchConfig;
 
 constexpr char kUsage[] =
-    "usage: pagefs-bench [--quick] [--only pgbench|branch|initdb] [--dir DIR]\n"
+    "usage: pagefs-bench [--quick] [--only SECTION] [--dir DIR]\n"
     "  --quick   small scales, short runs (CI smoke run, < 90 s)\n"
-    "  --only    run one section\n"
+    "  --only    run one section: pgbench, branch, initdb, namespace, drop-tables, ddl,\n"
+    "            write-latency\n"
     "  --dir     where scratch directories (local PostgreSQL, pageserver data) go (default /tmp)\n";
 
 struct Section {
@@ -52,6 +53,10 @@ int main(int argc, char** argv) {
       {"pgbench", pgbranch::pagefs_bench::RunPgbenchBench},
       {"branch", pgbranch::pagefs_bench::RunBranchBench},
       {"initdb", pgbranch::pagefs_bench::RunInitdbBench},
+      {"namespace", pgbranch::pagefs_bench::RunNamespaceBench},
+      {"drop-tables", pgbranch::pagefs_bench::RunDropTablesBench},
+      {"ddl", pgbranch::pagefs_bench::RunDdlBench},
+      {"write-latency", pgbranch::pagefs_bench::RunWriteLatencyBench},
   };
   bool known = only.empty();
   for (const Section& s : sections) known = known || s.name == only;

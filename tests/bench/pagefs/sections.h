@@ -13,5 +13,13 @@ absl::Status RunPgbenchBench(const BenchConfig& config);
 absl::Status RunBranchBench(const BenchConfig& config);
 // 3. initdb (with fsync) on pagefs versus the local disk.
 absl::Status RunInitdbBench(const BenchConfig& config);
+// 4. Namespace operations (create, truncate to 0, rename, unlink): mean and p99
+// (namespace_bench.cc).
+absl::Status RunNamespaceBench(const BenchConfig& config);
+// 5. CHECKPOINT after dropping N one-row tables; a DDL-heavy script; single-row write latency
+// (sql_bench.cc).
+absl::Status RunDropTablesBench(const BenchConfig& config);
+absl::Status RunDdlBench(const BenchConfig& config);
+absl::Status RunWriteLatencyBench(const BenchConfig& config);
 
 }  // namespace pgbranch::pagefs_bench

@@ -3,7 +3,10 @@
 // is durable before its reply; concurrent commits share log writes and fdatasyncs (group
 // commit), which the fdatasync-per-commit column shows (from the server's metrics).
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -106,6 +109,66 @@ double GroupsAfter(int port, uint64_t commits) {
   return -1;
 }
 
+// One writer pipelines `batch`-page commits over CommitStream for `seconds`, at most `depth`
+// unanswered; latency = send to answer. Unimplemented (an older pageserver) comes back as such.
+absl::Status RunStream(const BenchServer& server, uint64_t generation, uint64_t batch, int depth,
+                       double seconds, RunResult* out) {
+  static const PageSource* source = new PageSource();
+  std::unique_ptr<v1::PageService::Stub> stub = server.NewStub();
+  std::mt19937_64 rng(batch);
+  std::vector<v1::CommitRequest> reqs(kRequestsPerWriter);
+  for (v1::CommitRequest& req : reqs) {
+    req.set_tenant_id(kTenant);
+    req.set_timeline_id("w0");
+    req.set_generation(generation);
+    uint64_t first = rng() % (kPagesPerWriter - batch + 1);
+    for (uint64_t b = first; b < first + batch; ++b) {
+      v1::Mutation* m = req.add_mutations();
+      m->set_key(fs::PageKey(100, b));
+      m->set_value(source->Page(100, b + rng() % 7));
+    }
+  }
+  grpc::ClientContext ctx;
+  auto stream = stub->CommitStream(&ctx);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<double> sent;  // send times of the unanswered requests
+  bool reader_done = false;
+  std::thread reader([&] {
+    v1::CommitResponse resp;
+    while (stream->Read(&resp)) {
+      double now = NowMicros();
+      std::lock_guard<std::mutex> lock(mu);
+      if (sent.empty()) break;
+      out->latency.Add(now - sent.front());
+      sent.pop_front();
+      ++out->commits;
+      cv.notify_all();
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    reader_done = true;
+    cv.notify_all();
+  });
+  double start = NowMicros(), end_at = start + seconds * 1e6;
+  for (size_t i = 0; NowMicros() < end_at; ++i) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return reader_done || static_cast<int>(sent.size()) < depth; });
+      if (reader_done) break;
+      sent.push_back(NowMicros());
+    }
+    if (!stream->Write(reqs[i % reqs.size()])) break;
+  }
+  stream->WritesDone();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return reader_done || sent.empty(); });
+  }
+  reader.join();
+  out->seconds = (NowMicros() - start) / 1e6;
+  return FromGrpc(stream->Finish());
+}
+
 }  // namespace
 
 absl::Status RunCommitBench(const BenchConfig& config) {
@@ -165,6 +228,36 @@ absl::Status RunCommitBench(const BenchConfig& config) {
                 absl::StrFormat("%.0f commits/s, %.1f MiB/s, %s", rate, mib, syncs));
     }
   }
+  // Pipelined commits over one stream (what a pagefs mount does), one writer.
+  for (uint64_t batch : {1u, 16u}) {
+    RunResult r;
+    absl::Status s = RunStream(server, generations[0], batch, 64, seconds, &r);
+    std::string what = absl::StrCat("CommitStream, ", batch, batch == 1 ? " page" : " pages",
+                                    " x 1 writer, 64 in flight");
+    if (absl::IsUnimplemented(s)) {
+      table.Add(what, "n/a (this pageserver has no CommitStream)");
+      continue;
+    }
+    if (!s.ok()) return s;
+    total_commits += r.commits;
+    double groups = GroupsAfter(port, total_commits);
+    std::string syncs = "n/a";
+    if (groups >= 0 && groups_before >= 0 && r.commits > 0) {
+      syncs = absl::StrFormat("%.3f", (groups - groups_before) / static_cast<double>(r.commits));
+    }
+    groups_before = groups;
+    double rate = static_cast<double>(r.commits) / r.seconds;
+    table.Add(absl::StrCat(what, ": latency p50 / p99"),
+              absl::StrCat(FormatMicros(r.latency.Quantile(0.5)), " / ",
+                           FormatMicros(r.latency.Quantile(0.99))));
+    table.Add(absl::StrCat(what, ": throughput, fdatasync/commit"),
+              absl::StrFormat("%.0f commits/s, %.1f MiB/s, %s", rate,
+                              rate * static_cast<double>(batch * kPageBytes) / (1 << 20), syncs));
+  }
+  table.Note(
+      "CommitStream rows: one bidirectional stream, requests sent without waiting for answers "
+      "(at most 64 unanswered), latency = send to durable answer; compare with the 1-writer "
+      "unary rows above");
   table.Note(
       "fdatasync/commit = commit groups / commits from pgbranch_pageserver_commit_groups_total "
       "(one log write and one fdatasync per group)");

@@ -61,8 +61,9 @@ class LockstepRunner {
   // file contents. False (see failure()) at the first difference.
   bool CompareTrees();
   // After pagefs was killed and remounted: the namespace (names, types, modes, link counts,
-  // symlink targets) must match exactly, since pagefs commits every namespace change before it
-  // returns; a file whose data was fsynced and not modified afterwards must have exactly the
+  // symlink targets) must match exactly, since the caller fsynced a directory before the kill
+  // (pagefs issues every namespace change in order before it returns, and an fsyncdir waits for
+  // all of them); a file whose data was fsynced and not modified afterwards must have exactly the
   // fsynced content. `checked_files` counts those.
   bool CompareAfterCrash(int* checked_files);
 

@@ -189,6 +189,45 @@ TEST_F(EngineTest, FailedSyncRefusesWritesUntilRestart) {
   Commit("main", gen_, Put("d", "4"));
 }
 
+TEST_F(EngineTest, CommitSequenceGivesEachBatchItsLsnInOneLogWrite) {
+  uint64_t l0 = Commit("main", gen_, Put("a", "0"));
+  uint64_t groups = h_->Stats().commit_groups;
+  std::vector<std::vector<Mutation>> batches = {Put("a", "1"), Put("b", "2"), Del("a")};
+  std::vector<CommitResult> results;
+  ASSERT_TRUE(h_->CommitSequence("t1", "main", gen_, &batches, &results).ok());
+  ASSERT_EQ(results.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(results[i].lsn, l0 + 1 + i);
+  EXPECT_EQ(h_->Stats().commit_groups, groups + 1);  // one log write and fdatasync
+  EXPECT_EQ(Get("main", "a", l0 + 1), "1");
+  EXPECT_EQ(Get("main", "b", l0 + 1), "<absent>");  // each LSN is its own state
+  EXPECT_EQ(Get("main", "b", l0 + 2), "2");
+  EXPECT_EQ(Get("main", "a"), "<absent>");
+  h_.Crash();
+  EXPECT_EQ(Get("main", "a", l0 + 1), "1");
+  EXPECT_EQ(Get("main", "b"), "2");
+}
+
+TEST_F(EngineTest, CommitSequenceStopsAtTheFirstFailure) {
+  uint64_t l0 = Commit("main", gen_, Put("x", "0"));
+  // An invalid batch in the middle: the ones before it are committed, nothing after it.
+  std::vector<std::vector<Mutation>> batches = {Put("a", "1"), Put("", "bad"), Put("c", "3")};
+  std::vector<CommitResult> results;
+  absl::Status s = h_->CommitSequence("t1", "main", gen_, &batches, &results);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].lsn, l0 + 1);
+  EXPECT_EQ(Get("main", "a"), "1");
+  EXPECT_EQ(Get("main", "c"), "<absent>");
+  // A fenced generation: none of them.
+  auto g = h_->AcquireWriter("t1", "main");
+  ASSERT_TRUE(g.ok());
+  batches = {Put("d", "4"), Put("e", "5")};
+  s = h_->CommitSequence("t1", "main", gen_, &batches, &results);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(results.empty());
+  EXPECT_EQ(Get("main", "d"), "<absent>");
+}
+
 TEST_F(EngineTest, CorruptLayerIsReportedNeverServed) {
   Commit("main", gen_, Put("a", std::string(100, 'v')));
   ASSERT_TRUE(h_->Checkpoint().ok());

@@ -1,0 +1,115 @@
+#include "pageserver/pagefs/commit_pipeline.h"
+
+#include "pageserver/pagefs/page_store.h"
+
+namespace pgbranch::pagefs {
+
+CommitPipeline::CommitPipeline(Limits limits) : limits_(limits) {}
+
+absl::StatusOr<uint64_t> CommitPipeline::Issue(
+    const std::vector<PageMutation>& mutations,
+    const std::function<absl::Status(uint64_t seq)>& send) {
+  Entry e;
+  e.bytes = 0;
+  e.keys.reserve(mutations.size());
+  for (const PageMutation& m : mutations) {
+    e.bytes += m.key.size() + m.value.size() + 16;
+    e.keys.push_back(m.key);
+  }
+  std::lock_guard<std::mutex> issue(issue_mu_);
+  uint64_t seq = 0;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] {
+      return !poison_.ok() || inflight_.empty() ||
+             (inflight_.size() < limits_.max_commits &&
+              inflight_bytes_ + e.bytes <= limits_.max_bytes);
+    });
+    if (!poison_.ok()) return poison_;
+    seq = e.seq = ++issued_;
+    inflight_bytes_ += e.bytes;
+    for (const std::string& k : e.keys) ++pending_keys_[k];
+    inflight_.push_back(std::move(e));
+  }
+  absl::Status s = send(seq);
+  if (!s.ok()) {
+    Poison(s);
+    return s;
+  }
+  return seq;
+}
+
+void CommitPipeline::Ack() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (inflight_.empty()) return;  // an answer to nothing: the transport poisons on its own
+  Entry& e = inflight_.front();
+  for (const std::string& k : e.keys) {
+    auto it = pending_keys_.find(k);
+    if (it != pending_keys_.end() && --it->second == 0) pending_keys_.erase(it);
+  }
+  inflight_bytes_ -= e.bytes;
+  acked_ = e.seq;
+  inflight_.pop_front();
+  cv_.notify_all();
+}
+
+void CommitPipeline::Poison(const absl::Status& status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (poison_.ok()) {
+    poison_ = status.ok() ? absl::UnavailableError("commit pipeline failed") : status;
+  }
+  cv_.notify_all();
+}
+
+absl::Status CommitPipeline::WaitLocked(std::unique_lock<std::mutex>& lock, uint64_t seq) {
+  cv_.wait(lock, [&] { return !poison_.ok() || acked_ >= seq; });
+  return poison_;
+}
+
+absl::Status CommitPipeline::WaitDurable(uint64_t seq) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return WaitLocked(lock, seq);
+}
+
+absl::Status CommitPipeline::Sync() {
+  std::unique_lock<std::mutex> lock(mu_);
+  return WaitLocked(lock, issued_);
+}
+
+absl::Status CommitPipeline::BeforeRead(const std::vector<std::string>& keys) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!poison_.ok()) return poison_;
+  if (inflight_.empty()) return absl::OkStatus();
+  for (const std::string& k : keys) {
+    if (pending_keys_.count(k) != 0) return WaitLocked(lock, issued_);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CommitPipeline::BeforeScan(const std::string& start, const std::string& end) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!poison_.ok()) return poison_;
+  if (inflight_.empty()) return absl::OkStatus();
+  auto it = pending_keys_.lower_bound(start);
+  if (it != pending_keys_.end() && (end.empty() || it->first < end)) {
+    return WaitLocked(lock, issued_);
+  }
+  return absl::OkStatus();
+}
+
+uint64_t CommitPipeline::issued() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return issued_;
+}
+
+uint64_t CommitPipeline::acknowledged() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return acked_;
+}
+
+absl::Status CommitPipeline::poison() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return poison_;
+}
+
+}  // namespace pgbranch::pagefs

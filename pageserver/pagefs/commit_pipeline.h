@@ -1,0 +1,88 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace pgbranch::pagefs {
+
+struct PageMutation;
+
+// The client half of ordered, pipelined commits: sequence numbers, acknowledgements, read-your-
+// writes, backpressure and poisoning. Transport-free: a PageStore sends through the callback of
+// Issue and reports answers with Ack / Poison. Thread-safe.
+//
+// Invariants:
+//  - commits are numbered 1, 2, ... in the order they are sent (Issue sends holding its lock);
+//    the transport applies them in that order and acknowledges them in that order, so
+//    acknowledged = durable and a prefix of what was issued;
+//  - once poisoned (a commit failed or may have been lost), every later Issue, wait and head read
+//    fails with that first error: nothing issued after a lost commit is ever reported durable,
+//    and no read answers as if a lost commit had been applied;
+//  - at most max_commits commits and max_bytes bytes are unacknowledged (Issue waits), except
+//    that one commit larger than max_bytes is admitted alone.
+class CommitPipeline {
+ public:
+  struct Limits {
+    uint64_t max_bytes = 64ull << 20;
+    uint64_t max_commits = 4096;
+  };
+
+  explicit CommitPipeline(Limits limits);
+  CommitPipeline() : CommitPipeline(Limits()) {}
+
+  // Waits for room, numbers the commit and calls `send(seq)` (holding the issue lock, so that
+  // sends happen in sequence order). A send error poisons the pipeline. Returns the sequence
+  // number, or the poison.
+  absl::StatusOr<uint64_t> Issue(const std::vector<PageMutation>& mutations,
+                                 const std::function<absl::Status(uint64_t seq)>& send);
+  // The oldest unacknowledged commit is durable (the transport answers in order).
+  void Ack();
+  // Records the first failure; wakes every waiter. Later calls keep the first error.
+  void Poison(const absl::Status& status);
+
+  // Waits until commit `seq` (and so every commit before it) is acknowledged. The poison if the
+  // pipeline is poisoned, whatever was acknowledged.
+  absl::Status WaitDurable(uint64_t seq);
+  // WaitDurable of the last commit issued so far (OK at once if none).
+  absl::Status Sync();
+  // Read-your-writes for reads at the head: waits until every commit issued so far that touches
+  // one of `keys` (or a key in [start, end), end empty: unbounded) is acknowledged; returns at
+  // once when none is in flight. The poison if poisoned.
+  absl::Status BeforeRead(const std::vector<std::string>& keys);
+  absl::Status BeforeScan(const std::string& start, const std::string& end);
+
+  uint64_t issued();
+  uint64_t acknowledged();
+  absl::Status poison();
+
+ private:
+  struct Entry {
+    uint64_t seq;
+    uint64_t bytes;
+    std::vector<std::string> keys;
+  };
+  // Waits (holding `lock` on mu_) until `seq` is acknowledged or the pipeline is poisoned.
+  absl::Status WaitLocked(std::unique_lock<std::mutex>& lock, uint64_t seq);
+
+  const Limits limits_;
+  std::mutex issue_mu_;  // held across numbering and sending: sends are in sequence order
+  std::mutex mu_;
+  std::condition_variable cv_;
+  // Guarded by mu_.
+  std::deque<Entry> inflight_;  // issued, not yet acknowledged, in sequence order
+  uint64_t inflight_bytes_ = 0;
+  uint64_t issued_ = 0, acked_ = 0;
+  std::map<std::string, int> pending_keys_;  // key -> in-flight commits that touch it
+  absl::Status poison_;
+};
+
+}  // namespace pgbranch::pagefs

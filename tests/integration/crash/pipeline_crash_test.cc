@@ -1,0 +1,237 @@
+// Kill -9 tests of pipelined commits (pagefs over a real pageserver; needs root and /dev/fuse).
+//
+// pagefs issues namespace changes in order without waiting for them to be durable; an fsync or
+// fsyncdir waits for everything issued before it. Whatever a crash interrupts, what remains must
+// be a state a real crash could have left: a prefix of the issued operations, containing at least
+// everything an fsync acknowledged.
+//  (a) kill -9 of pagefs after pipelined namespace operations, before the fsync that would make
+//      them durable (with the pageserver stopped meanwhile, so that they are surely in flight);
+//  (b) kill -9 of the pageserver with pipelined operations in flight: pagefs must report EIO at
+//      the next fsync (never a silent success), refuse later changes, and after a restart and a
+//      remount everything acknowledged by an fsync is there.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "tests/support/pagefs_mount.h"
+#include "tests/support/pageserver_process.h"
+
+namespace pgbranch::testing {
+namespace {
+
+namespace v1 = pageserver::v1;
+
+// The operations of step i: create f<i>, rename it to g<i>, then unlink g<i-2> (or, for the first
+// two steps, mkdir m<i>). Every prefix of the sequence leaves a different set of names.
+constexpr int kOpsPerStep = 3;
+
+std::set<std::string> ModelAfter(int ops) {
+  std::set<std::string> names;
+  for (int op = 0; op < ops; ++op) {
+    int i = op / kOpsPerStep;
+    switch (op % kOpsPerStep) {
+      case 0:
+        names.insert(absl::StrCat("f", i));
+        break;
+      case 1:
+        names.erase(absl::StrCat("f", i));
+        names.insert(absl::StrCat("g", i));
+        break;
+      default:
+        if (i >= 2) {
+          names.erase(absl::StrCat("g", i - 2));
+        } else {
+          names.insert(absl::StrCat("m", i));
+        }
+    }
+  }
+  return names;
+}
+
+// Runs operation `op` in `dir`; 0 or errno.
+int RunOp(const std::string& dir, int op) {
+  int i = op / kOpsPerStep;
+  int rc = 0;
+  switch (op % kOpsPerStep) {
+    case 0: {
+      int fd = open(absl::StrCat(dir, "/f", i).c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+      if (fd < 0) return errno;
+      close(fd);
+      return 0;
+    }
+    case 1:
+      rc = rename(absl::StrCat(dir, "/f", i).c_str(), absl::StrCat(dir, "/g", i).c_str());
+      break;
+    default:
+      rc = i >= 2 ? unlink(absl::StrCat(dir, "/g", i - 2).c_str())
+                  : mkdir(absl::StrCat(dir, "/m", i).c_str(), 0755);
+  }
+  return rc == 0 ? 0 : errno;
+}
+
+int FsyncPath(const std::string& path, int flags) {
+  int fd = open(path.c_str(), flags);
+  if (fd < 0) return errno;
+  int rc = fsync(fd);
+  int err = rc == 0 ? 0 : errno;
+  close(fd);
+  return err;
+}
+
+std::set<std::string> Listing(const std::string& dir) {
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    names.insert(e.path().filename().string());
+  }
+  EXPECT_FALSE(ec) << ec.message();
+  return names;
+}
+
+class PipelineCrashTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<PageserverProcess>(dir_.path() + "/pageserver");
+    absl::Status s = server_->Start();
+    ASSERT_TRUE(s.ok()) << s;
+    auto stub = server_->NewStub();
+    grpc::ClientContext ctx;
+    v1::CreateTenantRequest req;
+    req.set_tenant_id("t1");
+    req.set_root_timeline_id("main");
+    v1::Tenant tenant;
+    grpc::Status gs = stub->CreateTenant(&ctx, req, &tenant);
+    ASSERT_TRUE(gs.ok()) << gs.error_message();
+  }
+
+  std::unique_ptr<PagefsMount> Mount() {
+    PagefsMount::Options o;
+    o.pageserver = server_->address();
+    o.tenant = "t1";
+    o.timeline = "main";
+    o.mountpoint = dir_.path() + "/mnt";
+    auto mount = std::make_unique<PagefsMount>(o);
+    absl::Status s = mount->Mount();
+    EXPECT_TRUE(s.ok()) << s;
+    return s.ok() ? std::move(mount) : nullptr;
+  }
+  std::string Path(const std::string& rel) const { return dir_.path() + "/mnt/" + rel; }
+
+  // The state after the crash must be the model after some prefix of `issued` operations that
+  // holds at least the `acknowledged` ones. Returns that prefix's length (-1: none matches).
+  int MatchPrefix(const std::set<std::string>& seen, int acknowledged, int issued) {
+    for (int k = acknowledged; k <= issued; ++k) {
+      if (ModelAfter(k) == seen) return k;
+    }
+    ADD_FAILURE() << "the directory holds {" << absl::StrJoin(seen, ", ")
+                  << "}: no prefix of the issued operations (" << acknowledged << " acknowledged, "
+                  << issued << " issued) leaves that";
+    return -1;
+  }
+
+  // Writes `data` to `name` and fsyncs it; 0 or errno.
+  int WriteAndFsync(const std::string& name, const std::string& data) {
+    int fd = open(Path(name).c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    if (fd < 0) return errno;
+    int err = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) ? 0 : errno;
+    if (err == 0 && fsync(fd) != 0) err = errno;
+    close(fd);
+    return err;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<PageserverProcess> server_;
+};
+
+// (a) kill -9 of pagefs between pipelined namespace commits and the fsync that depends on them.
+TEST_F(PipelineCrashTest, KillOfPagefsBeforeTheFsyncLeavesAPrefixOfTheIssuedOperations) {
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    std::string d = absl::StrCat("d", round);
+    auto mount = Mount();
+    ASSERT_NE(mount, nullptr);
+    ASSERT_EQ(mkdir(Path(d).c_str(), 0755), 0) << strerror(errno);
+    int acknowledged = 30 * kOpsPerStep;
+    for (int op = 0; op < acknowledged; ++op) ASSERT_EQ(RunOp(Path(d), op), 0) << "op " << op;
+    ASSERT_EQ(FsyncPath(Path(d), O_RDONLY | O_DIRECTORY), 0);
+    int issued = acknowledged + 30 * kOpsPerStep;
+    // Round 0 and 1: the pageserver is stopped (SIGSTOP) while the operations are issued, so they
+    // are in flight (round 1 lets it go on before pagefs dies, round 0 after); round 2: full
+    // speed, killed at once.
+    if (round < 2) {
+      ASSERT_EQ(kill(server_->pid(), SIGSTOP), 0);
+    }
+    for (int op = acknowledged; op < issued; ++op) {
+      ASSERT_EQ(RunOp(Path(d), op), 0) << "op " << op << " did not return at once";
+    }
+    if (round == 1) {
+      ASSERT_EQ(kill(server_->pid(), SIGCONT), 0);
+    }
+    mount->Kill();
+    if (round == 0) {
+      ASSERT_EQ(kill(server_->pid(), SIGCONT), 0);
+    }
+    mount = Mount();
+    ASSERT_NE(mount, nullptr);
+    int k = MatchPrefix(Listing(Path(d)), acknowledged, issued);
+    std::cerr << "round " << round << ": " << k - acknowledged << " of " << issued - acknowledged
+              << " unsynced operations survived the kill\n";
+    // The remounted tree is a working one: it keeps going from that state.
+    ASSERT_EQ(WriteAndFsync(d + "/after", "x"), 0);
+    EXPECT_EQ(mount->Unmount(), 0);
+  }
+}
+
+// (b) kill -9 of the pageserver with pipelined commits in flight.
+TEST_F(PipelineCrashTest, KillOfThePageserverWithCommitsInFlightPoisonsPagefs) {
+  auto mount = Mount();
+  ASSERT_NE(mount, nullptr);
+  ASSERT_EQ(mkdir(Path("d").c_str(), 0755), 0) << strerror(errno);
+  ASSERT_EQ(WriteAndFsync("synced", "durable data"), 0);
+  int acknowledged = 20 * kOpsPerStep;
+  for (int op = 0; op < acknowledged; ++op) ASSERT_EQ(RunOp(Path("d"), op), 0) << "op " << op;
+  ASSERT_EQ(FsyncPath(Path("d"), O_RDONLY | O_DIRECTORY), 0);
+  // In flight: issued while the pageserver is stopped, then it is killed.
+  int issued = acknowledged + 20 * kOpsPerStep;
+  ASSERT_EQ(kill(server_->pid(), SIGSTOP), 0);
+  for (int op = acknowledged; op < issued; ++op) ASSERT_EQ(RunOp(Path("d"), op), 0) << "op " << op;
+  server_->Kill();
+  // Never a silent success: the fsync that depends on them fails, and so does every later one.
+  EXPECT_EQ(FsyncPath(Path("d"), O_RDONLY | O_DIRECTORY), EIO);
+  EXPECT_EQ(FsyncPath(Path("synced"), O_RDONLY), EIO);
+  EXPECT_NE(RunOp(Path("d"), issued), 0) << "a change after a lost commit was accepted";
+  mount->Kill();  // poisoned: it could not flush at unmount
+
+  absl::Status s = server_->Start();  // on the same data, at a new address
+  ASSERT_TRUE(s.ok()) << s;
+  mount = Mount();
+  ASSERT_NE(mount, nullptr);
+  int k = MatchPrefix(Listing(Path("d")), acknowledged, issued);
+  std::cerr << k - acknowledged << " of " << issued - acknowledged
+            << " in-flight operations were applied before the kill\n";
+  std::string content(64, '\0');
+  int fd = open(Path("synced").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ssize_t n = read(fd, content.data(), content.size());
+  close(fd);
+  ASSERT_GE(n, 0);
+  content.resize(static_cast<size_t>(n));
+  EXPECT_EQ(content, "durable data");
+  ASSERT_EQ(WriteAndFsync("after", "x"), 0);
+  EXPECT_EQ(mount->Unmount(), 0);
+}
+
+}  // namespace
+}  // namespace pgbranch::testing

@@ -1,0 +1,321 @@
+// Pipelined commits: CommitPipeline itself, and pagefs over a FakePageStore whose commits can be
+// held (issued, not yet applied), released in order, or lost (a broken stream).
+#include <fcntl.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "pageserver/pagefs/commit_pipeline.h"
+#include "pageserver/pagefs/pagefs.h"
+#include "tests/unit/pagefs/fake_page_store.h"
+
+namespace pgbranch::pagefs {
+namespace {
+
+constexpr uint64_t kRoot = fs::kRootIno;
+
+// True if `f` has not finished after a moment: it is blocked (a liveness check, not a timing
+// one: a wrongly unblocked call finishes at once and fails it).
+template <typename T>
+bool StillBlocked(std::future<T>& f) {
+  return f.wait_for(std::chrono::milliseconds(150)) == std::future_status::timeout;
+}
+
+std::vector<PageMutation> Put(const std::string& key, const std::string& value) {
+  return {{key, value, false}};
+}
+
+TEST(CommitPipelineTest, NumbersInOrderAndWaitsForAcknowledgement) {
+  CommitPipeline p;
+  std::vector<uint64_t> sent;
+  auto send = [&](uint64_t seq) {
+    sent.push_back(seq);
+    return absl::OkStatus();
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(p.Issue(Put("k", "v"), send).ok());
+  EXPECT_EQ(sent, (std::vector<uint64_t>{1, 2, 3}));
+  auto wait2 = std::async(std::launch::async, [&] { return p.WaitDurable(2); });
+  EXPECT_TRUE(StillBlocked(wait2));
+  p.Ack();
+  EXPECT_TRUE(StillBlocked(wait2));
+  p.Ack();
+  EXPECT_TRUE(wait2.get().ok());
+  EXPECT_EQ(p.acknowledged(), 2u);
+  auto sync = std::async(std::launch::async, [&] { return p.Sync(); });
+  EXPECT_TRUE(StillBlocked(sync));
+  p.Ack();
+  EXPECT_TRUE(sync.get().ok());
+}
+
+TEST(CommitPipelineTest, ReadsWaitOnlyForCommitsThatTouchWhatTheyRead) {
+  CommitPipeline p;
+  auto send = [](uint64_t) { return absl::OkStatus(); };
+  ASSERT_TRUE(p.Issue(Put("b", "1"), send).ok());
+  EXPECT_TRUE(p.BeforeRead({"a", "c"}).ok());  // untouched: no wait
+  EXPECT_TRUE(p.BeforeScan("c", "z").ok());
+  auto read = std::async(std::launch::async, [&] { return p.BeforeRead({"a", "b"}); });
+  auto scan = std::async(std::launch::async, [&] { return p.BeforeScan("a", "c"); });
+  auto open_scan = std::async(std::launch::async, [&] { return p.BeforeScan("a", ""); });
+  EXPECT_TRUE(StillBlocked(read));
+  EXPECT_TRUE(StillBlocked(scan));
+  EXPECT_TRUE(StillBlocked(open_scan));
+  p.Ack();
+  EXPECT_TRUE(read.get().ok());
+  EXPECT_TRUE(scan.get().ok());
+  EXPECT_TRUE(open_scan.get().ok());
+}
+
+TEST(CommitPipelineTest, PoisonFailsEverythingAfterIt) {
+  CommitPipeline p;
+  auto send = [](uint64_t) { return absl::OkStatus(); };
+  ASSERT_TRUE(p.Issue(Put("a", "1"), send).ok());
+  p.Ack();
+  ASSERT_TRUE(p.Issue(Put("b", "1"), send).ok());
+  auto wait = std::async(std::launch::async, [&] { return p.WaitDurable(2); });
+  EXPECT_TRUE(StillBlocked(wait));
+  p.Poison(absl::UnavailableError("stream broke"));
+  EXPECT_TRUE(absl::IsUnavailable(wait.get()));
+  // Every later wait, issue and head read fails with the first error, even for what was acked.
+  EXPECT_TRUE(absl::IsUnavailable(p.WaitDurable(1)));
+  EXPECT_TRUE(absl::IsUnavailable(p.Sync()));
+  EXPECT_TRUE(absl::IsUnavailable(p.Issue(Put("c", "1"), send).status()));
+  EXPECT_TRUE(absl::IsUnavailable(p.BeforeRead({"zzz"})));
+  p.Poison(absl::FailedPreconditionError("later"));
+  EXPECT_TRUE(absl::IsUnavailable(p.poison()));
+  // A failed send poisons too.
+  CommitPipeline q;
+  EXPECT_FALSE(q.Issue(Put("a", "1"), [](uint64_t) { return absl::InternalError("x"); }).ok());
+  EXPECT_TRUE(absl::IsInternal(q.Sync()));
+}
+
+TEST(CommitPipelineTest, BackpressureBoundsCountAndBytes) {
+  CommitPipeline p({/*max_bytes=*/1000, /*max_commits=*/2});
+  auto send = [](uint64_t) { return absl::OkStatus(); };
+  ASSERT_TRUE(p.Issue(Put("a", "1"), send).ok());
+  ASSERT_TRUE(p.Issue(Put("b", "1"), send).ok());
+  auto third = std::async(std::launch::async, [&] { return p.Issue(Put("c", "1"), send); });
+  EXPECT_TRUE(StillBlocked(third));  // two in flight: the count limit
+  p.Ack();
+  EXPECT_EQ(*third.get(), 3u);
+  p.Ack();
+  p.Ack();
+  // A commit larger than max_bytes is admitted alone; the next waits for it.
+  ASSERT_TRUE(p.Issue(Put("big", std::string(5000, 'x')), send).ok());
+  auto small = std::async(std::launch::async, [&] { return p.Issue(Put("d", "1"), send); });
+  EXPECT_TRUE(StillBlocked(small));
+  p.Ack();
+  EXPECT_TRUE(small.get().ok());
+}
+
+class PageFsPipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Mount(); }
+  void Mount() {
+    fs_ = std::make_unique<PageFs>(&store_, PageFsOptions{}, &clock_);
+    ASSERT_TRUE(fs_->Mount().ok());
+  }
+  // A crash of pagefs: nothing is flushed, held commits are lost.
+  void CrashAndMount() {
+    if (store_.held() > 0) store_.DropHeld();
+    fs_.reset();
+    Mount();
+  }
+  int Create(const std::string& name, uint64_t* ino = nullptr) {
+    fs::InodeAttr attr;
+    uint64_t i = 0;
+    int err = fs_->Create(kRoot, name, 0644, O_RDWR | O_CREAT | O_EXCL, 0, 0, &attr, &i);
+    if (ino) *ino = i;
+    return err;
+  }
+  uint64_t Lookup(const std::string& name) {
+    fs::InodeAttr attr;
+    uint64_t ino = 0;
+    return fs_->Lookup(kRoot, name, &attr, &ino) == 0 ? ino : 0;
+  }
+
+  FakePageStore store_;
+  FakeClock clock_;
+  std::unique_ptr<PageFs> fs_;
+};
+
+TEST_F(PageFsPipelineTest, NamespaceChangesReturnBeforeTheyAreDurableAndFsyncDirWaits) {
+  store_.HoldCommits(true);
+  uint64_t head = store_.head();
+  uint64_t ino;
+  ASSERT_EQ(Create("a", &ino), 0);
+  ASSERT_EQ(fs_->Release(ino), 0);
+  fs::InodeAttr dattr;
+  uint64_t dino;
+  ASSERT_EQ(fs_->Mkdir(kRoot, "d", 0755, 0, 0, &dattr, &dino), 0);
+  ASSERT_EQ(fs_->Rename(kRoot, "a", kRoot, "b", 0), 0);
+  EXPECT_EQ(store_.head(), head);  // issued, none applied yet
+  EXPECT_EQ(store_.held(), 3u);
+  EXPECT_NE(Lookup("b"), 0u);  // the mount sees its own changes
+  auto fsyncdir = std::async(std::launch::async, [&] { return fs_->FsyncDir(kRoot); });
+  EXPECT_TRUE(StillBlocked(fsyncdir));
+  EXPECT_EQ(store_.ReleaseHeld(), 3u);
+  EXPECT_EQ(fsyncdir.get(), 0);
+  EXPECT_EQ(store_.head(), head + 3);
+  CrashAndMount();
+  EXPECT_EQ(Lookup("a"), 0u);
+  EXPECT_NE(Lookup("b"), 0u);
+  EXPECT_NE(Lookup("d"), 0u);
+}
+
+TEST_F(PageFsPipelineTest, FsyncWaitsForItsFlushAndEverythingIssuedBeforeIt) {
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  store_.HoldCommits(true);
+  ASSERT_EQ(Create("g"), 0);  // issued before the fsync of f: the fsync must cover it
+  ASSERT_EQ(fs_->Write(f, 0, "data", false), 0);
+  auto fsync = std::async(std::launch::async, [&] { return fs_->Fsync(f); });
+  EXPECT_TRUE(StillBlocked(fsync));
+  EXPECT_EQ(store_.ReleaseHeld(1), 1u);  // only the create of g
+  EXPECT_TRUE(StillBlocked(fsync));
+  EXPECT_EQ(store_.ReleaseHeld(), 1u);  // the flush of f
+  EXPECT_EQ(fsync.get(), 0);
+  // Nothing dirty: an fsync still waits for what was issued before it.
+  ASSERT_EQ(Create("h"), 0);
+  auto fsync2 = std::async(std::launch::async, [&] { return fs_->Fsync(f); });
+  EXPECT_TRUE(StillBlocked(fsync2));
+  store_.ReleaseHeld();
+  EXPECT_EQ(fsync2.get(), 0);
+  // An O_DSYNC write too.
+  auto dsync = std::async(std::launch::async, [&] { return fs_->Write(f, 0, "x", true); });
+  EXPECT_TRUE(StillBlocked(dsync));
+  store_.ReleaseHeld();
+  EXPECT_EQ(dsync.get(), 0);
+  store_.HoldCommits(false);
+  CrashAndMount();
+  uint64_t ino = Lookup("f");
+  ASSERT_NE(ino, 0u);
+  ASSERT_EQ(fs_->Open(ino, O_RDONLY), 0);
+  std::string data;
+  ASSERT_EQ(fs_->Read(ino, 0, 100, &data), 0);
+  EXPECT_EQ(data, "xata");
+  EXPECT_NE(Lookup("h"), 0u);
+}
+
+TEST_F(PageFsPipelineTest, ReadsAtTheHeadSeeIssuedCommits) {
+  // No page cache and a tiny dirty limit: every write is issued at once, and reads go to the
+  // store.
+  PageFsOptions options;
+  options.cache_bytes = 0;
+  options.dirty_limit_bytes = 1;
+  fs_ = std::make_unique<PageFs>(&store_, options, &clock_);
+  ASSERT_TRUE(fs_->Mount().ok());
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  ASSERT_EQ(fs_->Write(f, 0, "aaaa", false), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  store_.HoldCommits(true);
+  ASSERT_EQ(fs_->Write(f, 0, "bb", false), 0);  // over the limit: issued, held
+  ASSERT_EQ(store_.held(), 1u);
+  auto read = std::async(std::launch::async, [&] {
+    std::string data;
+    int err = fs_->Read(f, 0, 4, &data);
+    return err == 0 ? data : std::string("error");
+  });
+  EXPECT_TRUE(StillBlocked(read));
+  // A read of what no held commit touches does not wait.
+  auto other = store_.Read(0, {fs::DirEntryKey(kRoot, "nothing")});
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE((*other)[0].has_value());
+  store_.ReleaseHeld();
+  EXPECT_EQ(read.get(), "bbaa");
+  // A name created and not yet applied: the store's head read waits for it.
+  ASSERT_EQ(Create("g"), 0);
+  auto lookup =
+      std::async(std::launch::async, [&] { return store_.Read(0, {fs::DirEntryKey(kRoot, "g")}); });
+  EXPECT_TRUE(StillBlocked(lookup));
+  store_.ReleaseHeld();
+  auto found = lookup.get();
+  ASSERT_TRUE(found.ok());
+  EXPECT_TRUE((*found)[0].has_value());
+}
+
+TEST_F(PageFsPipelineTest, ACrashLeavesAPrefixOfTheIssuedChanges) {
+  store_.HoldCommits(true);
+  ASSERT_EQ(Create("a"), 0);
+  ASSERT_EQ(Create("b"), 0);
+  ASSERT_EQ(fs_->Unlink(kRoot, "a"), 0);
+  ASSERT_EQ(Create("c"), 0);
+  EXPECT_EQ(store_.ReleaseHeld(2), 2u);  // the creates of a and b
+  CrashAndMount();                       // the unlink of a and the create of c are lost
+  EXPECT_NE(Lookup("a"), 0u);
+  EXPECT_NE(Lookup("b"), 0u);
+  EXPECT_EQ(Lookup("c"), 0u);
+}
+
+TEST_F(PageFsPipelineTest, ALostCommitPoisonsEveryLaterWriteAndFsync) {
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  ASSERT_EQ(fs_->FsyncDir(kRoot), 0);
+  store_.HoldCommits(true);
+  ASSERT_EQ(Create("lost"), 0);
+  ASSERT_EQ(fs_->Write(f, 0, "x", false), 0);
+  auto fsync = std::async(std::launch::async, [&] { return fs_->Fsync(f); });
+  EXPECT_TRUE(StillBlocked(fsync));
+  store_.DropHeld();  // the stream broke: never a silent success
+  EXPECT_EQ(fsync.get(), EIO);
+  EXPECT_EQ(fs_->Fsync(f), EIO);
+  EXPECT_EQ(fs_->FsyncDir(kRoot), EIO);
+  EXPECT_EQ(fs_->Write(f, 0, "y", false), EIO);
+  EXPECT_EQ(Create("after"), EIO);
+  EXPECT_EQ(fs_->Unlink(kRoot, "f"), EIO);
+  EXPECT_FALSE(fs_->FlushAll().ok());
+  CrashAndMount();
+  EXPECT_NE(Lookup("f"), 0u);
+  EXPECT_EQ(Lookup("lost"), 0u);
+  EXPECT_EQ(Lookup("after"), 0u);
+}
+
+TEST_F(PageFsPipelineTest, FencingDiscoveredAfterTheIssueGivesEio) {
+  store_.HoldCommits(true);
+  ASSERT_EQ(Create("a"), 0);
+  store_.FenceInPlace();  // another mount took the timeline
+  EXPECT_EQ(store_.ReleaseHeld(), 0u);
+  EXPECT_EQ(fs_->FsyncDir(kRoot), EIO);
+  EXPECT_TRUE(fs_->Stats().fenced);
+  EXPECT_EQ(Create("b"), EIO);
+}
+
+TEST_F(PageFsPipelineTest, SmallTruncateAndUnlinkDeleteByPageNumberWithoutAScan) {
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  ASSERT_EQ(fs_->Write(f, 0, std::string(3 * fs::kPageSize, 'p'), false), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  ASSERT_EQ(fs_->Release(f), 0);
+  uint64_t scans = store_.scans();
+  fs::InodeAttr in, out;
+  in.size = 0;
+  ASSERT_EQ(fs_->SetAttr(f, PageFs::kSetSize, in, &out), 0);
+  EXPECT_EQ(store_.CountLive(fs::PageKey(f, 0), fs::PageKey(f, 1000)), 0u);
+  ASSERT_EQ(fs_->Write(f, 0, std::string(2 * fs::kPageSize, 'q'), false), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  ASSERT_EQ(fs_->Unlink(kRoot, "f"), 0);
+  EXPECT_EQ(store_.scans(), scans);
+  EXPECT_EQ(store_.CountLive(fs::PageKey(f, 0), fs::PageKey(f, 1000)), 0u);
+}
+
+TEST_F(PageFsPipelineTest, BackpressureBoundsTheCommitsInFlight) {
+  store_.set_pipeline_limits({/*max_bytes=*/1ull << 30, /*max_commits=*/2});
+  Mount();
+  store_.HoldCommits(true);
+  ASSERT_EQ(Create("a"), 0);
+  ASSERT_EQ(Create("b"), 0);
+  auto third = std::async(std::launch::async, [&] { return Create("c"); });
+  EXPECT_TRUE(StillBlocked(third));
+  EXPECT_EQ(store_.ReleaseHeld(1), 1u);
+  EXPECT_EQ(third.get(), 0);
+  store_.HoldCommits(false);
+  store_.ReleaseHeld();
+  EXPECT_EQ(fs_->FsyncDir(kRoot), 0);
+  EXPECT_NE(Lookup("c"), 0u);
+}
+
+}  // namespace
+}  // namespace pgbranch::pagefs
