@@ -1,6 +1,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <thread>
 
@@ -37,6 +39,12 @@ class GrpcPageStore : public PageStore {
   }
 
   ~GrpcPageStore() override {
+    {
+      std::lock_guard<std::mutex> lock(outbox_mu_);
+      stop_writer_ = true;
+    }
+    outbox_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
     std::lock_guard<std::mutex> lock(stream_mu_);
     CloseStreamLocked();
   }
@@ -111,7 +119,12 @@ class GrpcPageStore : public PageStore {
           pm->set_value(m.value);
         }
       }
-      return Send(req);
+      // Queued for the writer thread, in sequence order (Issue holds its lock).
+      std::lock_guard<std::mutex> lock(outbox_mu_);
+      if (!writer_.joinable()) writer_ = std::thread([this] { WriteLoop(); });
+      outbox_.push_back(std::move(req));
+      outbox_cv_.notify_all();
+      return absl::OkStatus();
     });
   }
 
@@ -189,9 +202,27 @@ class GrpcPageStore : public PageStore {
     bool ended = false;      // the reader saw the stream end
   };
 
-  // Sends one request on the stream, opening it if needed. Called by the pipeline holding its
-  // issue lock: one sender at a time, in sequence order.
-  absl::Status Send(const v1::CommitRequest& req) {
+  // The writer thread: sends the queued requests in order. Once the pipeline is poisoned it sends
+  // nothing more (whatever is queued is dropped: nothing may be applied after a lost commit).
+  void WriteLoop() {
+    std::unique_lock<std::mutex> lock(outbox_mu_);
+    while (true) {
+      outbox_cv_.wait(lock, [&] { return stop_writer_ || !outbox_.empty(); });
+      if (outbox_.empty()) return;  // stopping, all sent
+      v1::CommitRequest req = std::move(outbox_.front());
+      outbox_.pop_front();
+      // More queued behind it: let gRPC coalesce the writes (the last one flushes).
+      bool more = !outbox_.empty();
+      lock.unlock();
+      absl::Status s = pipeline_.poison();
+      if (s.ok()) s = Send(req, more);
+      if (!s.ok()) pipeline_.Poison(s);
+      lock.lock();
+    }
+  }
+
+  // Sends one request on the stream, opening it if needed. Writer thread only.
+  absl::Status Send(const v1::CommitRequest& req, bool more) {
     for (int attempt = 0;; ++attempt) {
       Stream* st;
       {
@@ -206,7 +237,9 @@ class GrpcPageStore : public PageStore {
         }
         st = stream_.get();
       }
-      if (st->rw->Write(req)) {
+      grpc::WriteOptions wo;
+      if (more) wo.set_buffer_hint();
+      if (st->rw->Write(req, wo)) {
         std::lock_guard<std::mutex> lock(stream_mu_);
         if (st->ended) {
           // The stream ended around our write: it may or may not have been applied.
@@ -303,6 +336,12 @@ class GrpcPageStore : public PageStore {
   CommitPipeline pipeline_;
   std::mutex stream_mu_;
   std::unique_ptr<Stream> stream_;  // guarded by stream_mu_ (replaced only by Send and ~)
+  // Requests issued, not yet written: the writer thread sends them in order.
+  std::mutex outbox_mu_;
+  std::condition_variable outbox_cv_;
+  std::deque<v1::CommitRequest> outbox_;  // guarded by outbox_mu_
+  bool stop_writer_ = false;              // guarded by outbox_mu_
+  std::thread writer_;                    // started by the first CommitAsync
 };
 
 }  // namespace
