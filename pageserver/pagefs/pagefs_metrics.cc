@@ -18,7 +18,8 @@ PageFsMetrics::PageFsMetrics()
       commit_latency_(
           prometheus::BuildHistogram()
               .Name("pgbranch_pagefs_commit_duration_seconds")
-              .Help("Latency of commits to the pageserver (durable when done)")
+              .Help(
+                  "Time to issue a pipelined commit to the pageserver (fsync waits for durability)")
               .Register(*registry_)
               .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001,
                                                                0.0025, 0.005, 0.01, 0.025, 0.05,
