@@ -109,8 +109,9 @@ absl::Status RunWriteLatency(const pb::BenchConfig& config) {
       d += *b / 2;
       p += *c / 2;
     }
-    t.Add({what, pb::Ms(l), pb::Ms(d), pb::Ms(p), pb::Ratio(p / l),
-           absl::StrFormat("%+.0f µs", (p - d) * 1e6), "≤ 1.30x", pb::OkIf(p / l <= 1.3)});
+    auto ms = [](double x) { return absl::StrFormat("%.3f ms", x * 1e3); };
+    t.Add({what, ms(l), ms(d), ms(p), pb::Ratio(p / l), absl::StrFormat("%+.0f µs", (p - d) * 1e6),
+           "≤ 1.30x", pb::OkIf(p / l <= 1.3)});
   }
   t.Note(absl::StrCat(
       "pgbench -n -c 1 -T ", seconds,
