@@ -1,5 +1,6 @@
 // `branch create | update | delete | reset`.
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "cli/api_errors.h"
@@ -86,12 +87,24 @@ absl::Status BranchCreate(const CliContext& ctx, const BranchCreateOptions& o) {
   absl::StatusOr<value> reply = client.Post("/v1/create", manifests);
   if (!reply.ok()) return WithFlagNames(reply.status());
   if (!o.wait) {
+    // Local mode: the connection string works at once once the proxy listens on the
+    // endpoint's port (a few ms after the create); it holds a first client until the compute
+    // accepts it. (Kubernetes: the credentials Secret appears with the compute.)
+    std::optional<ConnectionInfo> c;
+    if (endpoint && ctx.kube() == nullptr) {
+      PGB_ASSIGN_OR_RETURN(value ep, WaitEndpointRouted(client, o.name));
+      PGB_ASSIGN_OR_RETURN(c, EndpointConnection(ctx, ep));
+    }
     if (ctx.json()) {
       PrintJson(*reply);
     } else {
       std::cout << "branch \"" << o.name << "\" created" << (endpoint ? " with its endpoint" : "")
                 << "; not waiting for it to be ready (`pgbranch branch get " << o.name
                 << "` shows its phase)\n";
+      if (c) {
+        std::cout << "connect now (the proxy holds the connection until the endpoint runs):\n"
+                  << "  psql '" << c->uri << "'\n";
+      }
     }
     return absl::OkStatus();
   }

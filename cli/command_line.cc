@@ -214,7 +214,8 @@ void CommandLine::DefineBranch() {
       ->excludes(no_endpoint);
   create->add_flag("--wait,!--no-wait", c.wait,
                    "wait until the branch is ready and its endpoint runs (default; --wait=false: "
-                   "return once created)");
+                   "return once created, with a connection string that works at once: the "
+                   "proxy holds the first client until the endpoint runs)");
 
   Command(branch, "list", "the branches (--tree: children under their parents)",
           [this](const CliContext& ctx) { return BranchList(ctx, tree_); })

@@ -106,6 +106,19 @@ absl::StatusOr<value> WaitEndpointRunning(const ApiClient& client, const std::st
   return last;
 }
 
+absl::StatusOr<value> WaitEndpointRouted(const ApiClient& client, const std::string& name) {
+  value last;
+  absl::Status s = WaitFor(
+      [&]() -> absl::StatusOr<bool> {
+        PGB_ASSIGN_OR_RETURN(last, client.Get("/v1/endpoints/" + name));
+        return JsonBool(last.at("status"), "routed");
+      },
+      absl::Seconds(30), absl::StrCat("the proxy to route endpoint \"", name, "\""),
+      client.PollInterval());
+  if (!s.ok()) return s;
+  return last;
+}
+
 absl::Status WaitGone(const ApiClient& client, const std::string& path, const std::string& what) {
   return WaitFor(
       [&]() -> absl::StatusOr<bool> {

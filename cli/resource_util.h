@@ -29,6 +29,10 @@ absl::StatusOr<web::json::value> WaitBranch(
 // Waits until the endpoint runs and the proxy routes it. Failed ends the wait with ABORTED.
 absl::StatusOr<web::json::value> WaitEndpointRunning(const ApiClient& client,
                                                      const std::string& name);
+// Waits (at most 30 s) until the proxy listens on the endpoint's port, whatever its phase:
+// from then on its connection string works (a client is held until the compute runs).
+absl::StatusOr<web::json::value> WaitEndpointRouted(const ApiClient& client,
+                                                    const std::string& name);
 // Waits until GET `path` is 404.
 absl::Status WaitGone(const ApiClient& client, const std::string& path, const std::string& what);
 

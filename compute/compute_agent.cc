@@ -65,6 +65,23 @@ absl::StatusOr<std::vector<std::string>> QueryColumn(const std::string& conninfo
   return out;
 }
 
+// Runs one utility statement (a superuser connection over the socket).
+absl::Status RunCommand(const std::string& conninfo, const std::string& sql) {
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string e = PQerrorMessage(conn);
+    PQfinish(conn);
+    return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", e));
+  }
+  PGresult* r = PQexec(conn, sql.c_str());
+  absl::Status s = PQresultStatus(r) == PGRES_COMMAND_OK
+                       ? absl::OkStatus()
+                       : absl::InternalError(PQresultErrorMessage(r));
+  PQclear(r);
+  PQfinish(conn);
+  return s;
+}
+
 // pg_reload_conf(), then waits (up to 5 s) until new sessions see the reloaded configuration
 // (pg_conf_load_time() moves: the postmaster re-reads the file asynchronously).
 absl::Status ReloadPostgresConfig(const std::string& conninfo) {
@@ -103,7 +120,10 @@ ComputeAgent::ComputeAgent(ComputeConfig config, Clock* clock, SignalWaiter* wai
       waiter_(waiter),
       start_time_(std::chrono::steady_clock::now()),
       status_(clock, config_.pg_port),
-      http_([this](const std::string& m, const std::string& p) { return Handle(m, p); }) {
+      // With bodies: POST /checkpoint (its body is empty and ignored).
+      http_([this](const std::string& m, const std::string& p, const std::string&) {
+        return Handle(m, p);
+      }) {
   start_deadline_ = start_time_ + seconds(config_.start_timeout_seconds);
   status_.SetEndpoint(config_.endpoint);
 }
@@ -539,12 +559,30 @@ HttpResponse ComputeAgent::Handle(const std::string& method, const std::string& 
     bool running = status_.state() == ComputeState::kRunning;
     return {running ? 200 : 503, "text/plain", running ? "ok\n" : "not running\n"};
   }
+  if (path == "/checkpoint" && method == "POST") {
+    // Asked before a branch of this one is taken (BranchReconciler::CheckpointParent): the
+    // branch's first start then replays only what was written after it.
+    if (status_.state() != ComputeState::kRunning || config_.mode != ComputeMode::kReadWrite) {
+      return {409, "application/json", "{\"message\":\"not a running read-write compute\"}"};
+    }
+    auto t = std::chrono::steady_clock::now();
+    absl::Status s = RunCommand(postgres_->SocketConnInfo("postgres"), "CHECKPOINT");
+    if (!s.ok()) {
+      LogWarning("CHECKPOINT on request failed",
+                 {{"endpoint", config_.endpoint}, {"error", s.ToString()}});
+      return {503, "application/json", "{\"message\":\"CHECKPOINT failed\"}"};
+    }
+    LogInfo("Checkpointed on request",
+            {{"endpoint", config_.endpoint}, {"seconds", Seconds(SecondsSince(t))}});
+    return {200, "application/json", "{\"message\":\"checkpointed\"}"};
+  }
   if (path == "/healthz") {
     bool failed = status_.state() == ComputeState::kFailed;
     return {failed ? 503 : 200, "text/plain", failed ? "failed\n" : "ok\n"};
   }
-  return {404, "application/json",
-          "{\"message\":\"not found: GET /status, /metrics, /readyz or /healthz\"}"};
+  return {
+      404, "application/json",
+      "{\"message\":\"not found: GET /status, /metrics, /readyz or /healthz, POST /checkpoint\"}"};
 }
 
 }  // namespace pgbranch::compute

@@ -126,6 +126,10 @@ absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_
   }
   PQsetNoticeProcessor(
       conn.get(), [](void*, const char*) {}, nullptr);
+  // The role's password is set again at every start (below): a change lost in a crash before
+  // the WAL writer flushed it is redone at the next start, so no commit here waits for a WAL
+  // flush (a round trip to the pageserver on the start path). Other sessions see it at once.
+  PGB_RETURN_IF_ERROR(Exec(conn.get(), "SET synchronous_commit = off").status());
   // A read-write endpoint serves a primary: never a standby (a standby.signal that survived, a
   // promotion that did not happen).
   PGB_ASSIGN_OR_RETURN(bool in_recovery,

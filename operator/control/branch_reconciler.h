@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "operator/control/reconcile_context.h"
 #include "operator/control/timeline_service.h"
 
@@ -14,6 +15,10 @@
 // Not thread-safe: one reconcile worker calls it.
 namespace pgbranch::control {
 
+// How long a new branch waits for its parent's checkpoint; past it, the branch is taken anyway
+// (and replays the WAL since the parent's previous checkpoint at its first start).
+inline constexpr absl::Duration kParentCheckpointTimeout = absl::Seconds(2);
+
 class BranchReconciler {
  public:
   explicit BranchReconciler(ReconcileContext ctx) : ctx_(std::move(ctx)) {}
@@ -24,6 +29,10 @@ class BranchReconciler {
   absl::StatusOr<ReconcileResult> Finalize(const Branch& b, BranchStatus* st);
   // Creates the timeline; returns a requeue when the parent is not ready yet.
   absl::StatusOr<std::optional<ReconcileResult>> EnsureTimeline(const Branch& b, BranchStatus* st);
+  // Before a branch at the parent's head: the parent's running read-write compute checkpoints
+  // (bounded by kParentCheckpointTimeout), so that the child's data directory has its redo
+  // point next to the branch point and its first start replays next to no WAL. Best effort.
+  void CheckpointParent(const std::string& ns, const std::string& parent, const std::string& child);
   absl::StatusOr<std::optional<ReconcileResult>> MaybeReset(const Branch& b, BranchStatus* st);
   absl::Status Write(const Branch& b, const BranchStatus& st);
 

@@ -45,6 +45,16 @@ class ComputeRuntime {
   // Stops it cleanly (fast shutdown, flush, unmount) unless absent. Returns at once.
   virtual absl::Status Stop(const std::string& ns, const std::string& endpoint) = 0;
   virtual ComputeObservation Observe(const std::string& ns, const std::string& endpoint) = 0;
+  // Has the running read-write compute of `endpoint` CHECKPOINT and waits for it (at most
+  // `timeout`): a branch taken right after starts from a data directory whose redo point is at
+  // the branch point, so its first start replays next to no WAL. Only an optimisation: any
+  // error leaves the branch to replay more. Unimplemented where the runtime cannot reach the
+  // compute.
+  virtual absl::Status Checkpoint(const std::string& ns, const std::string& endpoint,
+                                  absl::Duration timeout) {
+    (void)ns, (void)endpoint, (void)timeout;
+    return absl::UnimplementedError("this compute runtime does not checkpoint on request");
+  }
 };
 
 }  // namespace pgbranch::control

@@ -299,6 +299,23 @@ ComputeObservation LocalComputeRuntime::Observe(const std::string& ns,
   return it->second->obs;
 }
 
+absl::Status LocalComputeRuntime::Checkpoint(const std::string& ns, const std::string& endpoint,
+                                             absl::Duration timeout) {
+  int port = 0;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = computes_.find(control::ObjectKey(ns, endpoint));
+    if (it == computes_.end() || it->second->stop_requested ||
+        it->second->obs.state != ComputeState::kRunning) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("endpoint ", endpoint, " has no running compute"));
+    }
+    port = it->second->status_port;
+  }
+  if (port == 0) return absl::FailedPreconditionError("the agent's status port is not known yet");
+  return net::HttpRequest("POST", port, "/checkpoint", "", timeout).status();
+}
+
 bool LocalComputeRuntime::UpdateParameters(const std::string& ns, const std::string& endpoint,
                                            const std::map<std::string, std::string>& parameters) {
   std::lock_guard<std::mutex> l(mu_);

@@ -1,11 +1,13 @@
 // local-bench: local mode against the anchors of DESIGN.md section 7, one table per section.
 // Not a test: nothing here fails on a slow number.
 //
-//   local-bench [--quick] [--only wake|branch|proxy] [--dir DIR]
+//   local-bench [--quick] [--only wake|branch|proxy|depth|write] [--dir DIR]
 //
 //   wake    connect → first query result on a suspended endpoint (scale to zero), p50/p99
 //   branch  `pgbranch branch create` of a running database → first query through the proxy
 //   proxy   pgbench -S through the proxy versus directly to the compute's PostgreSQL
+//   depth   new branch → first query at branch depth 1, 8, 32, with and without --wait=false
+//   write   single-row INSERT/UPDATE latency: via proxy, direct, local disk
 //
 // Each section runs its own local instance (pageserver, controller, proxy) under --dir.
 // Needs root (FUSE, PostgreSQL as the postgres user).
@@ -26,6 +28,7 @@
 #include "common/cpprest.h"
 #include "common/net_util.h"
 #include "tests/bench/common/bench_net.h"
+#include "tests/bench/local/local_sections.h"
 #include "tests/bench/pagefs/pagefs_bench_util.h"
 #include "tests/support/postgres_instance.h"
 
@@ -36,7 +39,7 @@ using pgbranch::testing::CommandResult;
 using pgbranch::testing::RunCommand;
 
 constexpr char kUsage[] =
-    "usage: local-bench [--quick] [--only wake|branch|proxy] [--dir DIR]\n"
+    "usage: local-bench [--quick] [--only wake|branch|proxy|depth|write] [--dir DIR]\n"
     "  --quick   few cycles, short runs (CI smoke run)\n"
     "  --only    run one section\n"
     "  --dir     where the local instances' state directories go (default /tmp)\n";
@@ -268,7 +271,11 @@ int main(int argc, char** argv) {
     std::string name;
     absl::Status (*run)(const pb::BenchConfig&);
   };
-  std::vector<Section> sections = {{"wake", RunWake}, {"branch", RunBranch}, {"proxy", RunProxy}};
+  std::vector<Section> sections = {{"wake", RunWake},
+                                   {"branch", RunBranch},
+                                   {"proxy", RunProxy},
+                                   {"depth", pgbranch::local_bench::RunFirstQuery},
+                                   {"write", pgbranch::local_bench::RunWriteLatency}};
   bool known = args.only.empty();
   for (const auto& s : sections) known = known || s.name == args.only;
   if (!known) {

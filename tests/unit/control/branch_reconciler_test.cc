@@ -31,6 +31,39 @@ TEST_F(BranchReconcilerTest, CreatesRootAndChildTimelines) {
   EXPECT_EQ(dev.status.conditions.front().type, "Ready");
 }
 
+TEST_F(BranchReconcilerTest, ParentsRunningWriterCheckpointsBeforeABranchAtItsHead) {
+  computes_.timelines_at_checkpoint = [this] { return timelines_.timelines.count("dev"); };
+  ApplyBranch("main", "{noExpiry: true}");
+  ApplyEndpoint("main", "{branch: main}");
+  ApplyEndpoint("main-ro", "{branch: main, type: ReadOnly}");
+  ReconcileBranch("main");
+  ReconcileEndpoint("main");
+  ReconcileEndpoint("main-ro");
+  computes_.FinishStarting("default/main-ro");
+  // Not running yet: nothing to checkpoint.
+  ApplyBranch("early", "{parent: main, noExpiry: true}");
+  ReconcileBranch("early");
+  EXPECT_TRUE(computes_.checkpoints.empty());
+  computes_.FinishStarting("default/main");
+  ApplyBranch("dev", "{parent: main, noExpiry: true}");
+  ReconcileBranch("dev");
+  // Only the read-write endpoint, and before dev's timeline existed.
+  EXPECT_EQ(computes_.checkpoints, std::vector<std::string>{"default/main"});
+  EXPECT_EQ(computes_.checkpoint_timelines, std::vector<size_t>{0});
+  EXPECT_EQ(GetBranch("dev").status.phase, kPhaseReady);
+  // A start point in the past has its WAL before it anyway: no checkpoint.
+  timelines_.timelines["main"].head_lsn = 42;
+  ApplyBranch("past", "{parent: main, lsn: 7, noExpiry: true}");
+  ReconcileBranch("past");
+  EXPECT_EQ(computes_.checkpoints.size(), 1u);
+  // A failed checkpoint does not stop the branch.
+  computes_.checkpoint_error = absl::DeadlineExceededError("slow");
+  ApplyBranch("dev2", "{parent: main, noExpiry: true}");
+  ReconcileBranch("dev2");
+  EXPECT_EQ(computes_.checkpoints.size(), 2u);
+  EXPECT_EQ(GetBranch("dev2").status.phase, kPhaseReady);
+}
+
 TEST_F(BranchReconcilerTest, RetriesWhenThePageserverIsDown) {
   ApplyBranch("main", "{noExpiry: true}");
   timelines_.available = false;

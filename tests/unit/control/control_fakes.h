@@ -1,6 +1,7 @@
 #pragma once
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -141,6 +142,14 @@ class FakeComputeRuntime : public ComputeRuntime {
     return it == computes.end() ? ComputeObservation{} : it->second;
   }
 
+  absl::Status Checkpoint(const std::string& ns, const std::string& endpoint,
+                          absl::Duration timeout) override {
+    checkpoints.push_back(ns + "/" + endpoint);
+    // What the timeline service held when asked: the checkpoint comes before the branch point.
+    checkpoint_timelines.push_back(timelines_at_checkpoint ? timelines_at_checkpoint() : 0);
+    return checkpoint_error;
+  }
+
   // Test controls.
   void FinishStarting(const std::string& key) { computes[key].state = ComputeState::kRunning; }
   void FinishStopping(const std::string& key) {
@@ -153,6 +162,10 @@ class FakeComputeRuntime : public ComputeRuntime {
 
   std::map<std::string, ComputeObservation> computes;
   std::map<std::string, ComputeSpec> specs;
+  std::vector<std::string> checkpoints;  // "ns/endpoint", in order
+  std::vector<size_t> checkpoint_timelines;
+  std::function<size_t()> timelines_at_checkpoint;
+  absl::Status checkpoint_error;
   int starts = 0;
   int stops = 0;
 };

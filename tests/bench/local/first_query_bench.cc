@@ -1,0 +1,235 @@
+// local-bench --only depth: a new branch → first query through the proxy, at branch depth 1, 8
+// and 32, with `branch create` waiting (the default) and with --wait=false; where the time goes.
+#include <map>
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "tests/bench/local/local_instance.h"
+#include "tests/bench/local/local_sections.h"
+
+namespace pgbranch::local_bench {
+namespace {
+
+namespace pb = pagefs_bench;
+using testing::CommandResult;
+
+constexpr int kDepths[] = {1, 8, 32};
+
+// The samples of one (depth, mode): end to end, and each step of the start path.
+struct Runs {
+  pb::Samples total, cli, timeline, spawn, mount, to_redo, replay, promote, role, after;
+  int first_try_errors = 0;
+  std::string first_error;
+};
+
+double Since(absl::Time from, absl::Time to) {
+  if (from == absl::InfinitePast() || to == absl::InfinitePast()) return 0;
+  return absl::ToDoubleSeconds(to - from);
+}
+
+// Commits a few hundred rows and an update on `uri` (WAL since the parent's last checkpoint, as
+// an application leaves it); the table's row count afterwards.
+absl::StatusOr<std::string> Write(pb::Libpq* pq, const std::string& uri, const std::string& tag) {
+  std::string count;
+  absl::Status s =
+      pq->Query(uri,
+                absl::StrCat("INSERT INTO t SELECT g, '", tag, "' FROM generate_series(1, 500) g; ",
+                             "UPDATE t SET note = '", tag, "' WHERE v % 97 = ", tag.size() % 97,
+                             "; SELECT count(*) FROM t"),
+                &count);
+  if (!s.ok()) return s;
+  return count;
+}
+
+// A branch of `parent` with its endpoint, written to; waits until it runs.
+absl::StatusOr<std::string> NewLevel(const LocalInstance& inst, pb::Libpq* pq,
+                                     const std::string& parent, const std::string& name) {
+  CommandResult c =
+      inst.Cli({"branch", "create", name, "--parent", parent, "--suspend-timeout", "0s"});
+  if (c.exit_code != 0) return absl::InternalError(c.Describe());
+  absl::StatusOr<std::string> uri = inst.Connstr(name);
+  if (!uri.ok()) return uri.status();
+  absl::StatusOr<std::string> n = Write(pq, *uri, name);
+  if (!n.ok()) return n.status();
+  return *uri;
+}
+
+// One measured branch: `branch create` of `parent`, then SELECT count(*) through the proxy
+// (which must see every row the parent committed before the command).
+absl::Status MeasureOne(const LocalInstance& inst, pb::Libpq* pq, const std::string& parent,
+                        const std::string& parent_uri, const std::string& name, bool wait,
+                        Runs* runs) {
+  absl::StatusOr<std::string> expected = Write(pq, parent_uri, "before-" + name);
+  if (!expected.ok()) return expected.status();
+  std::vector<std::string> args = {
+      "branch", "create", name, "--parent", parent, "--suspend-timeout", "0s"};
+  if (!wait) args.push_back("--wait=false");
+  const absl::Time wall0 = absl::Now();
+  const double t0 = pb::NowSeconds();
+  CommandResult c = inst.Cli(args);
+  const double t1 = pb::NowSeconds();
+  if (c.exit_code != 0) return absl::InternalError(c.Describe());
+  // The connection string as the command printed it; else (`--wait=false` before it printed
+  // one) `pgbranch connstr`, a second command the user needs, timed with the rest.
+  std::smatch m;
+  absl::StatusOr<std::string> uri;
+  if (std::regex_search(c.out, m, std::regex("psql '([^']+)'"))) {
+    uri = m[1].str();
+  } else {
+    uri = inst.Connstr(name);
+  }
+  if (!uri.ok()) return uri.status();
+  std::string value;
+  absl::Status s = pq->Query(*uri, "SELECT count(*) FROM t", &value);
+  if (!s.ok()) {
+    // The client had to retry: counted, and the time measured until it got its answer.
+    if (runs->first_try_errors++ == 0) runs->first_error = std::string(s.message());
+    const double deadline = pb::NowSeconds() + 60;
+    while (!s.ok() && pb::NowSeconds() < deadline) {
+      usleep(1000);
+      s = pq->Query(*uri, "SELECT count(*) FROM t", &value);
+    }
+    if (!s.ok()) return s;
+  }
+  const double t2 = pb::NowSeconds();
+  if (value != *expected) {
+    return absl::DataLossError(absl::StrCat("branch ", name, " of ", parent, " has ", value,
+                                            " rows; its parent had committed ", *expected));
+  }
+  runs->total.Add(t2 - t0);
+  runs->cli.Add(t1 - t0);
+  const absl::Time wall2 = wall0 + absl::Seconds(t2 - t0);
+  // Where the time went, from the logs of the controller, the agent and PostgreSQL.
+  std::optional<LogLine> created =
+      FindLogLine(inst.ControllerLog(), "Created timeline", {{"branch", name}});
+  std::string clog = inst.ComputeLog(name);
+  std::optional<LogLine> agent = FindLogLine(clog, "Starting compute", {{"endpoint", name}});
+  std::optional<LogLine> started = FindLogLine(clog, "Started PostgreSQL", {{"endpoint", name}});
+  std::string plog = inst.PostgresLog(name);
+  absl::Time pg_start = PostgresLogTime(plog, "starting PostgreSQL");
+  absl::Time redo_start = PostgresLogTime(plog, "redo starts at");
+  absl::Time redo_done = PostgresLogTime(plog, "redo done at");
+  absl::Time ready = PostgresLogTime(plog, "database system is ready to accept connections");
+  if (redo_start == absl::InfinitePast()) redo_start = redo_done = pg_start;
+  absl::Time never = absl::InfinitePast();
+  runs->timeline.Add(Since(wall0, created ? created->ts : never));
+  runs->spawn.Add(Since(created ? created->ts : never, agent ? agent->ts : never));
+  runs->mount.Add(started ? std::atof(started->Field("mount_seconds").c_str()) : 0);
+  runs->to_redo.Add(Since(pg_start, redo_start));
+  runs->replay.Add(Since(redo_start, redo_done));
+  runs->promote.Add(Since(redo_done, ready));
+  runs->role.Add(started ? std::atof(started->Field("role_seconds").c_str()) : 0);
+  runs->after.Add(Since(started ? started->ts : never, wall2));
+  pb::Progress(absl::StrCat(name, ": ", pb::Ms(t2 - t0), " (create ", pb::Ms(t1 - t0), ")"));
+  // Two computes at most besides the chain's head: the machine has 2 cores.
+  CommandResult d = inst.Cli({"branch", "delete", name});
+  if (d.exit_code != 0) return absl::InternalError(d.Describe());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunFirstQuery(const pb::BenchConfig& config) {
+  LocalInstance inst(config.base_dir);
+  if (auto s = inst.Up(); !s.ok()) return s;
+  CommandResult r = inst.Cli({"branch", "create", "main", "--suspend-timeout", "0s"});
+  if (r.exit_code != 0) return absl::InternalError(r.Describe());
+  absl::StatusOr<std::string> uri = inst.Connstr("main");
+  if (!uri.ok()) return uri.status();
+  absl::StatusOr<pb::Libpq*> pq = pb::Libpq::Get();
+  if (!pq.ok()) return pq.status();
+  if (auto s = (*pq)->Query(*uri,
+                            "CREATE TABLE t AS SELECT g AS v, 'main'::text AS note "
+                            "FROM generate_series(1, 10000) g");
+      !s.ok()) {
+    return s;
+  }
+  const int runs_per_mode = config.quick ? 2 : 7;
+  // The chain: main is level 0, level k a branch of level k-1, each written to while its
+  // parent's compute still ran (each is a crash image of its parent). A branch of level d-1 has
+  // depth d. Only the chain's head keeps its compute.
+  std::string head = "main", head_uri = *uri;
+  int level = 0;
+  std::map<std::pair<int, bool>, Runs> results;
+  for (int depth : kDepths) {
+    while (level < depth - 1) {
+      ++level;
+      std::string name = absl::StrCat("l", level);
+      absl::StatusOr<std::string> next = NewLevel(inst, *pq, head, name);
+      if (!next.ok()) return next.status();
+      if (auto s = inst.DeleteAsync("endpoints/" + head); !s.ok()) return s;
+      head = name;
+      head_uri = *next;
+      pb::Progress(absl::StrCat("chain level ", level));
+    }
+    for (int i = 0; i < runs_per_mode; ++i) {
+      for (bool wait : {true, false}) {
+        std::string name = absl::StrCat("d", depth, wait ? "w" : "n", i);
+        if (auto s = MeasureOne(inst, *pq, head, head_uri, name, wait, &results[{depth, wait}]);
+            !s.ok()) {
+          return s;
+        }
+      }
+    }
+  }
+
+  pb::Table t("New branch of a running parent → first query through the proxy, by branch depth",
+              {"depth", "branch create", "runs", "p50", "p90", "max", "create cmd p50",
+               "client retries", "p50 / depth 1", "target", "met"});
+  for (bool wait : {true, false}) {
+    const double base = results[{1, wait}].total.Quantile(0.5);
+    for (int depth : kDepths) {
+      const Runs& x = results[{depth, wait}];
+      const double ratio = x.total.Quantile(0.5) / base;
+      t.Add({std::to_string(depth), wait ? "waits" : "--wait=false",
+             std::to_string(x.total.count()), pb::Ms(x.total.Quantile(0.5)),
+             pb::Ms(x.total.Quantile(0.9)), pb::Ms(x.total.Max()), pb::Ms(x.cli.Quantile(0.5)),
+             std::to_string(x.first_try_errors), pb::Ratio(ratio),
+             depth == 1 ? "≤ 150 ms" : "≤ 150 ms, ≤ 1.10x",
+             pb::OkIf(x.total.Quantile(0.5) <= 0.15 && (depth == 1 || ratio <= 1.1))});
+    }
+  }
+  t.Note(
+      "from `pgbranch branch create X --parent P` (P's compute running, rows just committed on "
+      "it) to the first row of SELECT count(*) on X through the proxy, TLS; the count must equal "
+      "P's; the URI the command printed, else (--wait=false, when it prints none) that of a "
+      "`pgbranch connstr` run right after, timed too");
+  t.Note(
+      "the chain: main is depth 0, each level a branch of the previous written to (500 rows + "
+      "an update) while its parent ran; client retries: first attempts that failed (the client "
+      "then retried every ms; the time includes the retries)");
+  for (bool wait : {true, false}) {
+    const Runs& x = results[{1, wait}];
+    if (x.first_try_errors > 0) t.Note(absl::StrCat("first failed attempt: ", x.first_error));
+  }
+  t.Print();
+
+  pb::Table b(
+      "Where the time goes (p50 of each step, from the controller's, agent's and "
+      "PostgreSQL's logs)",
+      {"depth", "branch create", "→ timeline", "→ agent", "mount", "pg start → redo", "WAL replay",
+       "→ ready (promotion)", "role", "running → first row"});
+  for (bool wait : {true, false}) {
+    for (int depth : kDepths) {
+      const Runs& x = results[{depth, wait}];
+      b.Add({std::to_string(depth), wait ? "waits" : "--wait=false",
+             pb::Ms(x.timeline.Quantile(0.5)), pb::Ms(x.spawn.Quantile(0.5)),
+             pb::Ms(x.mount.Quantile(0.5)), pb::Ms(x.to_redo.Quantile(0.5)),
+             pb::Ms(x.replay.Quantile(0.5)), pb::Ms(x.promote.Quantile(0.5)),
+             pb::Ms(x.role.Quantile(0.5)), pb::Ms(x.after.Quantile(0.5))});
+    }
+  }
+  b.Note(
+      "→ timeline: command start (CLI process, API call, branch reconcile, CreateTimeline) to "
+      "the controller's `Created timeline`; → agent: to the compute agent's first log line; "
+      "mount: pagefs mount; pg start → redo: PostgreSQL's first log line to `redo starts at`; "
+      "WAL replay: to `redo done at`; → ready: promotion to `ready to accept connections`; role: "
+      "the role/password check; running → first row: the agent reporting running to the "
+      "client's first row (status polls, the CLI's wait, routing, connect + TLS + SCRAM, query)");
+  b.Note("log times have millisecond resolution; steps absent from a log count 0");
+  b.Print();
+  return absl::OkStatus();
+}
+
+}  // namespace pgbranch::local_bench
