@@ -1,5 +1,6 @@
 #include "pageserver/pagefs/commit_pipeline.h"
 
+#include "absl/strings/str_cat.h"
 #include "pageserver/pagefs/page_store.h"
 
 namespace pgbranch::pagefs {
@@ -20,13 +21,13 @@ absl::StatusOr<uint64_t> CommitPipeline::Issue(
   uint64_t seq = 0;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] {
-      return !poison_.ok() || inflight_.empty() ||
-             (inflight_.size() < limits_.max_commits &&
-              inflight_bytes_ + e.bytes <= limits_.max_bytes);
+    WaitUntilLocked(lock, [&] {
+      return inflight_.empty() || (inflight_.size() < limits_.max_commits &&
+                                   inflight_bytes_ + e.bytes <= limits_.max_bytes);
     });
     if (!poison_.ok()) return poison_;
     seq = e.seq = ++issued_;
+    e.issued_at = std::chrono::steady_clock::now();
     inflight_bytes_ += e.bytes;
     for (const std::string& k : e.keys) ++pending_keys_[k];
     inflight_.push_back(std::move(e));
@@ -61,8 +62,27 @@ void CommitPipeline::Poison(const absl::Status& status) {
   cv_.notify_all();
 }
 
+void CommitPipeline::WaitUntilLocked(std::unique_lock<std::mutex>& lock,
+                                     const std::function<bool()>& ready) {
+  while (poison_.ok() && !ready()) {
+    if (limits_.ack_timeout.count() == 0 || inflight_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    const auto deadline = inflight_.front().issued_at + limits_.ack_timeout;
+    if (std::chrono::steady_clock::now() < deadline) {
+      cv_.wait_until(lock, deadline);
+      continue;
+    }
+    poison_ = absl::DeadlineExceededError(absl::StrCat(
+        "the pageserver has not acknowledged commit ", inflight_.front().seq, " for ",
+        limits_.ack_timeout.count() / 1000.0, " s; every later write and fsync fails"));
+    cv_.notify_all();
+  }
+}
+
 absl::Status CommitPipeline::WaitLocked(std::unique_lock<std::mutex>& lock, uint64_t seq) {
-  cv_.wait(lock, [&] { return !poison_.ok() || acked_ >= seq; });
+  WaitUntilLocked(lock, [&] { return acked_ >= seq; });
   return poison_;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -28,12 +29,16 @@ struct PageMutation;
 //    fails with that first error: nothing issued after a lost commit is ever reported durable,
 //    and no read answers as if a lost commit had been applied;
 //  - at most max_commits commits and max_bytes bytes are unacknowledged (Issue waits), except
-//    that one commit larger than max_bytes is admitted alone.
+//    that one commit larger than max_bytes is admitted alone;
+//  - a waiter never waits forever on a pageserver that hangs: once the oldest unacknowledged
+//    commit has waited ack_timeout, the pipeline is poisoned (DEADLINE_EXCEEDED), as the unary
+//    commits' deadline failed them before pipelining.
 class CommitPipeline {
  public:
   struct Limits {
     uint64_t max_bytes = 64ull << 20;
     uint64_t max_commits = 4096;
+    std::chrono::milliseconds ack_timeout{60000};  // 0: wait forever
   };
 
   explicit CommitPipeline(Limits limits);
@@ -69,7 +74,11 @@ class CommitPipeline {
     uint64_t seq;
     uint64_t bytes;
     std::vector<std::string> keys;
+    std::chrono::steady_clock::time_point issued_at;
   };
+  // Waits (holding `lock` on mu_) until `ready()` or the pipeline is poisoned, poisoning it when
+  // the oldest unacknowledged commit passes ack_timeout.
+  void WaitUntilLocked(std::unique_lock<std::mutex>& lock, const std::function<bool()>& ready);
   // Waits (holding `lock` on mu_) until `seq` is acknowledged or the pipeline is poisoned.
   absl::Status WaitLocked(std::unique_lock<std::mutex>& lock, uint64_t seq);
 

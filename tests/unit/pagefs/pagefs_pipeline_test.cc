@@ -110,6 +110,21 @@ TEST(CommitPipelineTest, BackpressureBoundsCountAndBytes) {
   EXPECT_TRUE(small.get().ok());
 }
 
+// A pageserver that never answers: waiters fail once the oldest commit passes ack_timeout,
+// instead of blocking fsync forever; the pipeline stays poisoned.
+TEST(CommitPipelineTest, AnUnansweredCommitPoisonsAfterTheAckTimeout) {
+  CommitPipeline::Limits limits;
+  limits.ack_timeout = std::chrono::milliseconds(200);
+  CommitPipeline p(limits);
+  auto send = [](uint64_t) { return absl::OkStatus(); };
+  ASSERT_TRUE(p.Issue(Put("a", "1"), send).ok());
+  absl::Status s = p.Sync();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_EQ(p.Issue(Put("b", "1"), send).status().code(), absl::StatusCode::kDeadlineExceeded);
+  p.Ack();  // a late answer does not unpoison
+  EXPECT_EQ(p.Sync().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
 class PageFsPipelineTest : public ::testing::Test {
  protected:
   void SetUp() override { Mount(); }
