@@ -23,6 +23,14 @@ PageFsMetrics::PageFsMetrics()
               .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001,
                                                                0.0025, 0.005, 0.01, 0.025, 0.05,
                                                                0.1, 0.25, 1})),
+      store_rpc_latency_(prometheus::BuildHistogram()
+                             .Name("pgbranch_pagefs_store_rpc_duration_seconds")
+                             .Help("Latency of the read RPCs to the pageserver by kind")
+                             .Register(*registry_)),
+      store_keys_(prometheus::BuildCounter()
+                      .Name("pgbranch_pagefs_store_read_keys_total")
+                      .Help("Keys asked for (read) or returned (scan) by read RPCs, by kind")
+                      .Register(*registry_)),
       cache_hit_ratio_(MakeGauge(*registry_, "pgbranch_pagefs_cache_hit_ratio",
                                  "Hits / lookups of the local page cache")),
       dirty_bytes_(
@@ -43,6 +51,13 @@ void PageFsMetrics::ObserveOp(const char* op, double seconds, int err) {
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
       0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1};
   latency_.Add({{"op", op}}, kBuckets).Observe(seconds);
+}
+
+void PageFsMetrics::ObserveStoreRead(const char* rpc, double seconds, size_t keys) {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1};
+  store_rpc_latency_.Add({{"rpc", rpc}}, kBuckets).Observe(seconds);
+  store_keys_.Add({{"rpc", rpc}}).Increment(static_cast<double>(keys));
 }
 
 void PageFsMetrics::Refresh(const PageFsStats& s) {

@@ -22,6 +22,8 @@ class PageFsMetrics {
   absl::Status Expose(const std::string& address);
   void ObserveOp(const char* op, double seconds, int err);
   void ObserveCommit(double seconds) { commit_latency_.Observe(seconds); }
+  // A Read or Scan RPC to the pageserver ("read", "scan", "scan_keys") and its keys.
+  void ObserveStoreRead(const char* rpc, double seconds, size_t keys);
   void Refresh(const PageFsStats& stats);
 
  private:
@@ -30,6 +32,8 @@ class PageFsMetrics {
   prometheus::Family<prometheus::Counter>& ops_;
   prometheus::Family<prometheus::Histogram>& latency_;
   prometheus::Histogram& commit_latency_;
+  prometheus::Family<prometheus::Histogram>& store_rpc_latency_;
+  prometheus::Family<prometheus::Counter>& store_keys_;
   prometheus::Gauge& cache_hit_ratio_;
   prometheus::Gauge& dirty_bytes_;
   prometheus::Gauge& fenced_;

@@ -1,7 +1,7 @@
 // pagefs-bench: PostgreSQL on pagefs against the anchors of DESIGN.md section 7, one table per
 // section. Not a test: nothing here fails on a slow number.
 //
-//   pagefs-bench [--quick] [--only pgbench|branch|initdb] [--dir DIR]
+//   pagefs-bench [--quick] [--only pgbench|branch|initdb|recovery|cold-read] [--dir DIR]
 //
 // --quick uses small scales and short runs (a CI smoke run of under 90 s); the default runs the
 // full sizes (pgbench -T 20 at -s 10 and -s 50). Needs root (FUSE) and a `postgres` user.
@@ -25,7 +25,7 @@ namespace {
 using pgbranch::pagefs_bench::BenchConfig;
 
 constexpr char kUsage[] =
-    "usage: pagefs-bench [--quick] [--only pgbench|branch|initdb] [--dir DIR]\n"
+    "usage: pagefs-bench [--quick] [--only pgbench|branch|initdb|recovery|cold-read] [--dir DIR]\n"
     "  --quick   small scales, short runs (CI smoke run, < 90 s)\n"
     "  --only    run one section\n"
     "  --dir     where scratch directories (local PostgreSQL, pageserver data) go (default /tmp)\n";
@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
       {"pgbench", pgbranch::pagefs_bench::RunPgbenchBench},
       {"branch", pgbranch::pagefs_bench::RunBranchBench},
       {"initdb", pgbranch::pagefs_bench::RunInitdbBench},
+      {"recovery", pgbranch::pagefs_bench::RunRecoveryBench},
+      {"cold-read", pgbranch::pagefs_bench::RunColdReadBench},
   };
   bool known = only.empty();
   for (const Section& s : sections) known = known || s.name == only;

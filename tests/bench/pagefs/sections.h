@@ -13,5 +13,9 @@ absl::Status RunPgbenchBench(const BenchConfig& config);
 absl::Status RunBranchBench(const BenchConfig& config);
 // 3. initdb (with fsync) on pagefs versus the local disk.
 absl::Status RunInitdbBench(const BenchConfig& config);
+// 4. Crash recovery: restart after kill -9 with X MiB of WAL to replay, pagefs vs local disk.
+absl::Status RunRecoveryBench(const BenchConfig& config);
+// 5. Cold point reads (fresh mount) at branch depth 1, 8 and 32.
+absl::Status RunColdReadBench(const BenchConfig& config);
 
 }  // namespace pgbranch::pagefs_bench
