@@ -31,6 +31,13 @@ PageFsMetrics::PageFsMetrics()
                       .Name("pgbranch_pagefs_store_read_keys_total")
                       .Help("Keys asked for (read) or returned (scan) by read RPCs, by kind")
                       .Register(*registry_)),
+      read_request_bytes_(
+          prometheus::BuildHistogram()
+              .Name("pgbranch_pagefs_read_request_bytes")
+              .Help("Sizes of the reads the kernel sends (read-ahead makes them large)")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{4096, 8192, 16384, 32768, 65536,
+                                                               131072, 262144, 524288, 1048576})),
       cache_hit_ratio_(MakeGauge(*registry_, "pgbranch_pagefs_cache_hit_ratio",
                                  "Hits / lookups of the local page cache")),
       dirty_bytes_(

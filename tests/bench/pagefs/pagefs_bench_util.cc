@@ -314,13 +314,11 @@ absl::Status PgCluster::Stop() {
 
 namespace {
 
-// The parent pid of `pid` from /proc (-1 if gone), and whether it is a zombie.
-pid_t ParentOf(pid_t pid, bool* zombie) {
+// The parent pid of `pid` from /proc (-1 once it is gone and reaped).
+pid_t ParentOf(pid_t pid) {
   std::string stat = FileTail(absl::StrCat("/proc/", pid, "/stat"), 0);
   size_t close_paren = stat.rfind(')');
   if (close_paren == std::string::npos || close_paren + 4 >= stat.size()) return -1;
-  char state = stat[close_paren + 2];
-  if (zombie != nullptr) *zombie = state == 'Z';
   return static_cast<pid_t>(strtol(stat.c_str() + close_paren + 4, nullptr, 10));
 }
 
@@ -334,14 +332,15 @@ absl::Status PgCluster::Crash() {
   std::vector<pid_t> victims = {postmaster};
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     pid_t pid = static_cast<pid_t>(strtol(entry.path().filename().c_str(), nullptr, 10));
-    if (pid > 0 && ParentOf(pid, nullptr) == postmaster) victims.push_back(pid);
+    if (pid > 0 && ParentOf(pid) == postmaster) victims.push_back(pid);
   }
   for (pid_t pid : victims) kill(pid, SIGKILL);
   running_ = false;
   double deadline = NowSeconds() + 30;
+  // Until they are reaped, not merely zombies: PostgreSQL's lock file check (kill(pid, 0)) takes
+  // a zombie postmaster for a running one and refuses to start.
   for (pid_t pid : victims) {
-    bool zombie = false;
-    while (ParentOf(pid, &zombie) >= 0 && !zombie) {
+    while (ParentOf(pid) >= 0) {
       if (NowSeconds() > deadline) return absl::InternalError("killed processes did not exit");
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
