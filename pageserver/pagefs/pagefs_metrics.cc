@@ -47,7 +47,10 @@ PageFsMetrics::PageFsMetrics()
       commits_(MakeCounter(*registry_, "pgbranch_pagefs_commits_total",
                            "Batches committed to the pageserver")),
       bytes_committed_(MakeCounter(*registry_, "pgbranch_pagefs_committed_bytes_total",
-                                   "Bytes committed to the pageserver")) {}
+                                   "Bytes committed to the pageserver")),
+      readahead_pages_(MakeCounter(*registry_, "pgbranch_pagefs_readahead_pages_total",
+                                   "Pages fetched ahead of sequential reads into the page cache")) {
+}
 
 absl::Status PageFsMetrics::Expose(const std::string& address) {
   return ServeMetrics(address, registry_, &exposer_);
@@ -75,6 +78,9 @@ void PageFsMetrics::Refresh(const PageFsStats& s) {
   if (s.commits > last_.commits) commits_.Increment(static_cast<double>(s.commits - last_.commits));
   if (s.bytes_committed > last_.bytes_committed) {
     bytes_committed_.Increment(static_cast<double>(s.bytes_committed - last_.bytes_committed));
+  }
+  if (s.readahead_pages > last_.readahead_pages) {
+    readahead_pages_.Increment(static_cast<double>(s.readahead_pages - last_.readahead_pages));
   }
   last_ = s;
 }

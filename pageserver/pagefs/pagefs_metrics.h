@@ -42,6 +42,7 @@ class PageFsMetrics {
   prometheus::Gauge& fenced_;
   prometheus::Counter& commits_;
   prometheus::Counter& bytes_committed_;
+  prometheus::Counter& readahead_pages_;
   PageFsStats last_;  // Refresh is called from one thread
 };
 

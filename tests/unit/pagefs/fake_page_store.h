@@ -1,6 +1,7 @@
 #pragma once
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -13,11 +14,16 @@ class FakePageStore : public PageStore {
  public:
   absl::StatusOr<std::vector<std::optional<std::string>>> Read(
       uint64_t lsn, const std::vector<std::string>& keys) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++reads_;
-    if (lsn == 0) lsn = head_;
     std::vector<std::optional<std::string>> out;
-    for (const auto& k : keys) out.push_back(GetLocked(k, lsn));
+    std::function<void()> hook;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++reads_;
+      if (lsn == 0) lsn = head_;
+      for (const auto& k : keys) out.push_back(GetLocked(k, lsn));
+      hook.swap(after_read_);
+    }
+    if (hook) hook();  // the values are read: what the hook changes, this read does not see
     return out;
   }
   absl::StatusOr<ScanPage> Scan(uint64_t lsn, const std::string& start, const std::string& end,
@@ -102,6 +108,12 @@ class FakePageStore : public PageStore {
     std::lock_guard<std::mutex> lock(mu_);
     return head_;
   }
+  // Runs `hook` once, inside the next Read, after it has read its values (a race in the window
+  // between a read RPC's answer and its use).
+  void set_after_read(std::function<void()> hook) {
+    std::lock_guard<std::mutex> lock(mu_);
+    after_read_ = std::move(hook);
+  }
   uint64_t reads() {
     std::lock_guard<std::mutex> lock(mu_);
     return reads_;
@@ -125,6 +137,7 @@ class FakePageStore : public PageStore {
   int64_t fail_after_commits_ = -1;
   int64_t commits_ok_ = 0;
   size_t max_commit_keys_ = 0;
+  std::function<void()> after_read_;
 };
 
 }  // namespace pgbranch::pagefs
