@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -199,6 +200,34 @@ std::shared_ptr<PageFs::Inode> PageFs::LoadLocked(uint64_t ino, int* err) {
   inode->attr = *attr;
   inodes_[ino] = inode;
   return inode;
+}
+
+void PageFs::PreloadEntriesLocked(uint64_t dir, const std::vector<DirListing>& entries) {
+  constexpr size_t kPreloadKeys = 1024;
+  std::vector<uint64_t> load;
+  for (const DirListing& e : entries) {
+    if (e.name == "." || e.name == "..") continue;
+    dirents_.emplace(std::make_pair(dir, e.name), e.ino);  // never replaces a known entry
+    if (inodes_.count(e.ino) == 0) load.push_back(e.ino);
+  }
+  std::sort(load.begin(), load.end());
+  load.erase(std::unique(load.begin(), load.end()), load.end());  // hard links
+  for (size_t i = 0; i < load.size(); i += kPreloadKeys) {
+    std::vector<std::string> keys;
+    for (size_t j = i; j < std::min(load.size(), i + kPreloadKeys); ++j) {
+      keys.push_back(fs::InodeKey(load[j]));
+    }
+    auto r = store_->Read(lsn_, keys);
+    if (!r.ok()) return;  // lookups load what is missing, and report the error
+    for (size_t j = 0; j < keys.size(); ++j) {
+      if (!(*r)[j].has_value()) continue;
+      auto attr = fs::DecodeInodeAttr(*(*r)[j]);
+      if (!attr.ok() || inodes_.count(load[i + j]) != 0) continue;
+      auto inode = std::make_shared<Inode>(load[i + j]);
+      inode->attr = *attr;
+      inodes_[load[i + j]] = inode;
+    }
+  }
 }
 
 int PageFs::CheckWritable() {

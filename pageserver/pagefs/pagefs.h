@@ -159,6 +159,11 @@ class PageFs {
   std::shared_ptr<Inode> FindLocked(uint64_t ino);
   // The inode, loaded from the store if needed; nullptr with *err set if it does not exist.
   std::shared_ptr<Inode> LoadLocked(uint64_t ino, int* err);
+  // After a listing of `dir`: caches its entries and loads the inodes not loaded yet, in one Read
+  // RPC per kPreloadKeys, so that the lookups that usually follow (PostgreSQL's fsync walk of the
+  // data directory after a crash stats every file) cost no round trip. Adds only what is not
+  // cached: the entries that namespace changes maintain stay authoritative. Best effort.
+  void PreloadEntriesLocked(uint64_t dir, const std::vector<DirListing>& entries);
   // The child inode number of (parent, name), 0 if absent; negative errno on a store error.
   int64_t LookupEntryLocked(uint64_t parent, const std::string& name);
   // Loads the directory `parent_ino` and its entry `name`; 0 or an errno.

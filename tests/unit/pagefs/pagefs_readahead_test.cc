@@ -1,5 +1,6 @@
 // Read-ahead of sequential reads into the clean page cache, and the invariant that keeps the cache
-// clean: a page fetched (asked for or read ahead) never replaces a newer write.
+// clean: a page fetched (asked for or read ahead) never replaces a newer write. And listings that
+// warm the lookups of their entries.
 #include <fcntl.h>
 
 #include "gtest/gtest.h"
@@ -153,6 +154,77 @@ TEST_F(PageFsReadAheadTest, ReadOnlyMountReadsAheadAtItsLsn) {
   ExpectPages(2, 2);
   EXPECT_GT(fs_->Stats().readahead_pages, 0u);
   for (uint64_t b = 4; b < 32; ++b) ExpectPages(b, 1);  // block 20 as of the LSN
+}
+
+}  // namespace
+}  // namespace pgbranch::pagefs
+
+namespace pgbranch::pagefs {
+namespace {
+
+class PageFsListingTest : public ::testing::Test {
+ protected:
+  void Mount() {
+    fs_.reset();
+    fs_ = std::make_unique<PageFs>(&store_, PageFsOptions{}, &clock_);
+    ASSERT_TRUE(fs_->Mount().ok());
+  }
+  FakePageStore store_;
+  FakeClock clock_;
+  std::unique_ptr<PageFs> fs_;
+};
+
+// A listing loads the entries' inodes in one RPC: the lookups of every entry that follow (as in
+// PostgreSQL's fsync walk of the data directory after a crash) cost no round trip.
+TEST_F(PageFsListingTest, ListingWarmsTheLookupsOfItsEntries) {
+  Mount();
+  fs::InodeAttr attr;
+  uint64_t dir = 0;
+  ASSERT_EQ(fs_->Mkdir(kRoot, "d", 0755, 0, 0, &attr, &dir), 0);
+  for (int i = 0; i < 50; ++i) {
+    uint64_t ino = 0;
+    std::string name = "f" + std::to_string(i);
+    ASSERT_EQ(fs_->Create(dir, name, 0644, O_RDWR | O_CREAT | O_EXCL, 0, 0, &attr, &ino), 0);
+    ASSERT_EQ(fs_->Write(ino, 0, std::string(i + 1, 'x'), false), 0);
+    ASSERT_EQ(fs_->Fsync(ino), 0);
+  }
+  Mount();
+  ASSERT_EQ(fs_->Lookup(kRoot, "d", &attr, &dir), 0);
+  std::vector<DirListing> listing;
+  uint64_t reads = store_.reads();
+  ASSERT_EQ(fs_->ReadDir(dir, &listing), 0);
+  EXPECT_EQ(listing.size(), 52u);
+  EXPECT_EQ(store_.reads(), reads + 1);  // one Read RPC for the 50 inodes
+  for (int i = 0; i < 50; ++i) {
+    uint64_t ino = 0;
+    ASSERT_EQ(fs_->Lookup(dir, "f" + std::to_string(i), &attr, &ino), 0);
+    EXPECT_EQ(attr.size, static_cast<uint64_t>(i + 1));
+  }
+  EXPECT_EQ(store_.reads(), reads + 1);
+  // Namespace changes after the listing still win over what it cached.
+  ASSERT_EQ(fs_->Unlink(dir, "f3"), 0);
+  uint64_t ino = 0;
+  EXPECT_EQ(fs_->Lookup(dir, "f3", &attr, &ino), ENOENT);
+  ASSERT_EQ(fs_->Rename(dir, "f4", dir, "g4", 0), 0);
+  EXPECT_EQ(fs_->Lookup(dir, "f4", &attr, &ino), ENOENT);
+  ASSERT_EQ(fs_->Lookup(dir, "g4", &attr, &ino), 0);
+  EXPECT_EQ(attr.size, 5u);
+}
+
+// A listing after a namespace change does not resurrect what the change removed.
+TEST_F(PageFsListingTest, ListingAfterAnUnlinkDoesNotBringItBack) {
+  Mount();
+  fs::InodeAttr attr;
+  uint64_t a = 0, b = 0;
+  ASSERT_EQ(fs_->Create(kRoot, "a", 0644, O_RDWR | O_CREAT | O_EXCL, 0, 0, &attr, &a), 0);
+  ASSERT_EQ(fs_->Create(kRoot, "b", 0644, O_RDWR | O_CREAT | O_EXCL, 0, 0, &attr, &b), 0);
+  ASSERT_EQ(fs_->Unlink(kRoot, "a"), 0);
+  std::vector<DirListing> listing;
+  ASSERT_EQ(fs_->ReadDir(kRoot, &listing), 0);
+  EXPECT_EQ(listing.size(), 3u);
+  uint64_t ino = 0;
+  EXPECT_EQ(fs_->Lookup(kRoot, "a", &attr, &ino), ENOENT);
+  EXPECT_EQ(fs_->Lookup(kRoot, "b", &attr, &ino), 0);
 }
 
 }  // namespace
