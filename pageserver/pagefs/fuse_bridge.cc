@@ -276,6 +276,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   OpTimer t(req, "read");
+  if (Ctx(req)->metrics != nullptr) Ctx(req)->metrics->ObserveReadRequest(size);
   std::string data;
   int err = Ctx(req)->fs->Read(ino, static_cast<uint64_t>(off), size, &data);
   t.Done(err);

@@ -62,7 +62,9 @@ class GrpcPageStore : public PageStore {
     for (const auto& k : keys) req.add_keys(k);
     v1::ReadResponse resp;
     auto ctx = Context();
+    auto start = std::chrono::steady_clock::now();
     absl::Status s = FromGrpc(stub_->Read(ctx.get(), req, &resp));
+    Observe("read", start, keys.size());
     if (!s.ok()) return s;
     std::vector<std::optional<std::string>> out(keys.size());
     for (int i = 0; i < resp.values_size() && i < static_cast<int>(keys.size()); ++i) {
@@ -182,7 +184,9 @@ class GrpcPageStore : public PageStore {
     req.set_keys_only(keys_only);
     v1::ScanResponse resp;
     auto ctx = Context();
+    auto started = std::chrono::steady_clock::now();
     absl::Status s = FromGrpc(stub_->Scan(ctx.get(), req, &resp));
+    Observe(keys_only ? "scan_keys" : "scan", started, resp.entries_size());
     if (!s.ok()) return s;
     ScanPage page;
     page.more = resp.more();
@@ -317,6 +321,12 @@ class GrpcPageStore : public PageStore {
       }
       pipeline_.Poison(lost);
     }
+  }
+
+  void Observe(const char* rpc, std::chrono::steady_clock::time_point start, size_t keys) {
+    if (!options_.read_observer) return;
+    options_.read_observer(
+        rpc, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), keys);
   }
 
   std::unique_ptr<grpc::ClientContext> Context() {

@@ -146,6 +146,9 @@ int Run(const Flags& f) {
 
   // Declared first so it outlives the filesystem's background flusher, which reports to it.
   pagefs::PageFsMetrics metrics;
+  so.read_observer = [&metrics](const char* rpc, double seconds, size_t keys) {
+    metrics.ObserveStoreRead(rpc, seconds, keys);
+  };
   auto store = pagefs::NewGrpcPageStore(so);
   pagefs::PageFs pfs(store.get(), po);
   absl::Status s = pfs.Mount();

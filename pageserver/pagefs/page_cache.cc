@@ -14,6 +14,11 @@ std::optional<std::string> PageCache::Get(uint64_t ino, uint64_t block) {
   return it->second->page;
 }
 
+bool PageCache::Contains(uint64_t ino, uint64_t block) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return map_.count({ino, block}) != 0;
+}
+
 void PageCache::Put(uint64_t ino, uint64_t block, std::string page) {
   if (capacity_ == 0) return;
   std::lock_guard<std::mutex> lock(mu_);

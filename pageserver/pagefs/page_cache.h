@@ -16,6 +16,8 @@ class PageCache {
   explicit PageCache(uint64_t capacity_bytes) : capacity_(capacity_bytes) {}
 
   std::optional<std::string> Get(uint64_t ino, uint64_t block);
+  // Whether the page is cached (counts neither a hit nor a miss, leaves the LRU order alone).
+  bool Contains(uint64_t ino, uint64_t block);
   void Put(uint64_t ino, uint64_t block, std::string page);
   void Erase(uint64_t ino, uint64_t block);
   // Drops every page of `ino` at or above `first_block`.

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +67,9 @@ struct GrpcPageStoreOptions {
   std::string timeline_id;
   std::string token;       // empty: no auth
   std::string tls_ca_pem;  // empty: plaintext
+  // Called after every Read or Scan RPC ("read", "scan", "scan_keys") with its duration and the
+  // number of keys asked for (Read) or returned (Scan), for metrics. May be empty.
+  std::function<void(const char* rpc, double seconds, size_t keys)> read_observer;
 };
 
 // The pageserver over gRPC.

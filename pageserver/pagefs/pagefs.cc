@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -202,6 +203,34 @@ std::shared_ptr<PageFs::Inode> PageFs::LoadLocked(uint64_t ino, int* err) {
   return inode;
 }
 
+void PageFs::PreloadEntriesLocked(uint64_t dir, const std::vector<DirListing>& entries) {
+  constexpr size_t kPreloadKeys = 1024;
+  std::vector<uint64_t> load;
+  for (const DirListing& e : entries) {
+    if (e.name == "." || e.name == "..") continue;
+    dirents_.emplace(std::make_pair(dir, e.name), e.ino);  // never replaces a known entry
+    if (inodes_.count(e.ino) == 0) load.push_back(e.ino);
+  }
+  std::sort(load.begin(), load.end());
+  load.erase(std::unique(load.begin(), load.end()), load.end());  // hard links
+  for (size_t i = 0; i < load.size(); i += kPreloadKeys) {
+    std::vector<std::string> keys;
+    for (size_t j = i; j < std::min(load.size(), i + kPreloadKeys); ++j) {
+      keys.push_back(fs::InodeKey(load[j]));
+    }
+    auto r = store_->Read(lsn_, keys);
+    if (!r.ok()) return;  // lookups load what is missing, and report the error
+    for (size_t j = 0; j < keys.size(); ++j) {
+      if (!(*r)[j].has_value()) continue;
+      auto attr = fs::DecodeInodeAttr(*(*r)[j]);
+      if (!attr.ok() || inodes_.count(load[i + j]) != 0) continue;
+      auto inode = std::make_shared<Inode>(load[i + j]);
+      inode->attr = *attr;
+      inodes_[load[i + j]] = inode;
+    }
+  }
+}
+
 int PageFs::CheckWritable() {
   if (options_.read_only) return EROFS;
   if (fenced_ || poisoned_) return EIO;
@@ -274,8 +303,11 @@ int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
     if (!inode) return EBADF;
   }
   out->clear();
+  bool sequential = false;
+  bool first_pass = true;
   while (true) {
     std::vector<uint64_t> missing;
+    std::vector<uint64_t> ahead;            // read-ahead: into the cache only
     std::map<uint64_t, std::string> pages;  // block -> stored page (maybe short)
     uint64_t version, file_size;
     {
@@ -284,7 +316,16 @@ int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
       if (offset >= file_size || size == 0) return 0;
       size = std::min<uint64_t>(size, file_size - offset);
       version = inode->version;
-      for (uint64_t b = fs::BlockOf(offset); b <= fs::BlockOf(offset + size - 1); ++b) {
+      uint64_t first = fs::BlockOf(offset), last = fs::BlockOf(offset + size - 1);
+      if (first_pass) {
+        // The kernel's reads of a sequential scan may overlap in one page (4 KiB pages, 8 KiB
+        // blocks): starting in the last block of the read before counts as sequential.
+        uint64_t next = inode->next_read_block;
+        sequential = next != 0 && (first == next || first + 1 == next);
+        inode->next_read_block = last + 1;
+        first_pass = false;
+      }
+      for (uint64_t b = first; b <= last; ++b) {
         auto d = inode->dirty.find(b);
         auto f = inode->flushing.find(b);
         if (d != inode->dirty.end()) {
@@ -297,21 +338,42 @@ int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
           missing.push_back(b);
         }
       }
+      if (!missing.empty() && sequential && options_.readahead_pages > 0) {
+        uint64_t end =
+            std::min<uint64_t>(fs::PageCount(file_size), last + 1 + options_.readahead_pages);
+        for (uint64_t b = last + 1; b < end; ++b) {
+          if (inode->dirty.count(b) || inode->flushing.count(b) || cache_.Contains(ino, b))
+            continue;
+          ahead.push_back(b);
+        }
+      }
     }
     if (!missing.empty()) {
       // Fetch without holding the inode, then check nothing changed meanwhile.
       std::vector<std::string> keys;
       for (uint64_t b : missing) keys.push_back(fs::PageKey(ino, b));
+      for (uint64_t b : ahead) keys.push_back(fs::PageKey(ino, b));
       auto r = store_->Read(lsn_, keys);
       if (!r.ok()) return ErrnoFor(r.status());
       std::lock_guard<std::mutex> lock(inode->mu);
-      if (inode->version != version) continue;  // a write or flush raced: start over
+      // The clean cache's invariant: it holds a page only as the store has it and as no write of
+      // this mount has changed it since. Every write, flush and truncate bumps `version` under
+      // the inode's lock, and the blocks were chosen (none dirty, none flushing) under it at
+      // `version`: unchanged now means no newer version of any of them exists here, so caching
+      // them is safe. Otherwise a write raced: nothing is cached, and the read starts over.
+      if (inode->version != version) continue;
       for (size_t i = 0; i < missing.size(); ++i) {
         std::string page = (*r)[i].value_or("");
         if (page.size() > fs::kPageSize) return EIO;
         cache_.Put(ino, missing[i], page);
         pages[missing[i]] = std::move(page);
       }
+      for (size_t i = 0; i < ahead.size(); ++i) {
+        std::string page = (*r)[missing.size() + i].value_or("");
+        if (page.size() > fs::kPageSize) return EIO;
+        cache_.Put(ino, ahead[i], std::move(page));
+      }
+      readahead_fetched_ += ahead.size();
     }
     out->resize(size);
     uint64_t pos = offset;
@@ -652,6 +714,7 @@ PageFsStats PageFs::Stats() {
   s.bytes_committed = bytes_committed_;
   s.cache_hits = cache_.hits();
   s.cache_misses = cache_.misses();
+  s.readahead_pages = readahead_fetched_;
   s.dirty_bytes = dirty_bytes_;
   s.pages_deleted = pages_deleted_;
   s.orphans_collected = orphans_collected_;

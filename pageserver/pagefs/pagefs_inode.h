@@ -26,7 +26,12 @@ struct PageFs::Inode {
   bool flush_running = false;
   std::condition_variable flush_done;
   bool flush_failed = false;  // sticky: every later fsync reports EIO
-  uint64_t version = 0;       // bumped by every change of the data
+  // Bumped by every change of the data (write, flush, truncate): the epoch that keeps the clean
+  // cache clean. A page fetched from the store (asked for or read ahead) is cached only if
+  // `version` did not move between choosing the blocks and inserting them, both under `mu`.
+  uint64_t version = 0;
+  // Sequential-read detection for read-ahead: the block after the last read's end (0: none yet).
+  uint64_t next_read_block = 0;
 
   // Guarded by PageFs::mu_.
   uint64_t parent = 0;  // directories: the parent, for ".."

@@ -24,6 +24,21 @@ PageFsMetrics::PageFsMetrics()
               .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.00025, 0.0005, 0.001,
                                                                0.0025, 0.005, 0.01, 0.025, 0.05,
                                                                0.1, 0.25, 1})),
+      store_rpc_latency_(prometheus::BuildHistogram()
+                             .Name("pgbranch_pagefs_store_rpc_duration_seconds")
+                             .Help("Latency of the read RPCs to the pageserver by kind")
+                             .Register(*registry_)),
+      store_keys_(prometheus::BuildCounter()
+                      .Name("pgbranch_pagefs_store_read_keys_total")
+                      .Help("Keys asked for (read) or returned (scan) by read RPCs, by kind")
+                      .Register(*registry_)),
+      read_request_bytes_(
+          prometheus::BuildHistogram()
+              .Name("pgbranch_pagefs_read_request_bytes")
+              .Help("Sizes of the reads the kernel sends (read-ahead makes them large)")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{4096, 8192, 16384, 32768, 65536,
+                                                               131072, 262144, 524288, 1048576})),
       cache_hit_ratio_(MakeGauge(*registry_, "pgbranch_pagefs_cache_hit_ratio",
                                  "Hits / lookups of the local page cache")),
       dirty_bytes_(
@@ -33,7 +48,10 @@ PageFsMetrics::PageFsMetrics()
       commits_(MakeCounter(*registry_, "pgbranch_pagefs_commits_total",
                            "Batches committed to the pageserver")),
       bytes_committed_(MakeCounter(*registry_, "pgbranch_pagefs_committed_bytes_total",
-                                   "Bytes committed to the pageserver")) {}
+                                   "Bytes committed to the pageserver")),
+      readahead_pages_(MakeCounter(*registry_, "pgbranch_pagefs_readahead_pages_total",
+                                   "Pages fetched ahead of sequential reads into the page cache")) {
+}
 
 absl::Status PageFsMetrics::Expose(const std::string& address) {
   return ServeMetrics(address, registry_, &exposer_);
@@ -46,6 +64,13 @@ void PageFsMetrics::ObserveOp(const char* op, double seconds, int err) {
   latency_.Add({{"op", op}}, kBuckets).Observe(seconds);
 }
 
+void PageFsMetrics::ObserveStoreRead(const char* rpc, double seconds, size_t keys) {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1};
+  store_rpc_latency_.Add({{"rpc", rpc}}, kBuckets).Observe(seconds);
+  store_keys_.Add({{"rpc", rpc}}).Increment(static_cast<double>(keys));
+}
+
 void PageFsMetrics::Refresh(const PageFsStats& s) {
   uint64_t lookups = s.cache_hits + s.cache_misses;
   cache_hit_ratio_.Set(lookups ? static_cast<double>(s.cache_hits) / lookups : 0);
@@ -54,6 +79,9 @@ void PageFsMetrics::Refresh(const PageFsStats& s) {
   if (s.commits > last_.commits) commits_.Increment(static_cast<double>(s.commits - last_.commits));
   if (s.bytes_committed > last_.bytes_committed) {
     bytes_committed_.Increment(static_cast<double>(s.bytes_committed - last_.bytes_committed));
+  }
+  if (s.readahead_pages > last_.readahead_pages) {
+    readahead_pages_.Increment(static_cast<double>(s.readahead_pages - last_.readahead_pages));
   }
   last_ = s;
 }

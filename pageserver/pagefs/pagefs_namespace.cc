@@ -500,6 +500,7 @@ int PageFs::ReadDir(uint64_t ino, std::vector<DirListing>* out) {
     if (!page->more || page->entries.empty()) break;
     start = page->entries.back().first + std::string(1, '\0');
   }
+  PreloadEntriesLocked(ino, *out);
   return 0;
 }
 

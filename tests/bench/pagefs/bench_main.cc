@@ -27,8 +27,8 @@ using pgbranch::pagefs_bench::BenchConfig;
 constexpr char kUsage[] =
     "usage: pagefs-bench [--quick] [--only SECTION] [--dir DIR]\n"
     "  --quick   small scales, short runs (CI smoke run, < 90 s)\n"
-    "  --only    run one section: pgbench, branch, initdb, namespace, drop-tables, ddl,\n"
-    "            write-latency\n"
+    "  --only    run one section: pgbench, branch, initdb, recovery, cold-read, namespace,\n"
+    "            drop-tables, ddl, write-latency\n"
     "  --dir     where scratch directories (local PostgreSQL, pageserver data) go (default /tmp)\n";
 
 struct Section {
@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
       {"pgbench", pgbranch::pagefs_bench::RunPgbenchBench},
       {"branch", pgbranch::pagefs_bench::RunBranchBench},
       {"initdb", pgbranch::pagefs_bench::RunInitdbBench},
+      {"recovery", pgbranch::pagefs_bench::RunRecoveryBench},
+      {"cold-read", pgbranch::pagefs_bench::RunColdReadBench},
       {"namespace", pgbranch::pagefs_bench::RunNamespaceBench},
       {"drop-tables", pgbranch::pagefs_bench::RunDropTablesBench},
       {"ddl", pgbranch::pagefs_bench::RunDdlBench},

@@ -312,6 +312,60 @@ absl::Status PgCluster::Stop() {
   return r.status();
 }
 
+namespace {
+
+// The parent pid of `pid` from /proc (-1 once it is gone and reaped).
+pid_t ParentOf(pid_t pid) {
+  std::string stat = FileTail(absl::StrCat("/proc/", pid, "/stat"), 0);
+  size_t close_paren = stat.rfind(')');
+  if (close_paren == std::string::npos || close_paren + 4 >= stat.size()) return -1;
+  return static_cast<pid_t>(strtol(stat.c_str() + close_paren + 4, nullptr, 10));
+}
+
+}  // namespace
+
+absl::Status PgCluster::Crash() {
+  std::string pidfile = FileTail(data_dir_ + "/postmaster.pid", 0);
+  pid_t postmaster = static_cast<pid_t>(strtol(pidfile.c_str(), nullptr, 10));
+  if (postmaster <= 0) return absl::FailedPreconditionError("no postmaster.pid: not running");
+  // The children first (once the postmaster is gone they are re-parented and lost).
+  std::vector<pid_t> victims = {postmaster};
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    pid_t pid = static_cast<pid_t>(strtol(entry.path().filename().c_str(), nullptr, 10));
+    if (pid > 0 && ParentOf(pid) == postmaster) victims.push_back(pid);
+  }
+  for (pid_t pid : victims) kill(pid, SIGKILL);
+  running_ = false;
+  double deadline = NowSeconds() + 30;
+  // Until they are reaped, not merely zombies: PostgreSQL's lock file check (kill(pid, 0)) takes
+  // a zombie postmaster for a running one and refuses to start.
+  for (pid_t pid : victims) {
+    while (ParentOf(pid) >= 0) {
+      if (NowSeconds() > deadline) return absl::InternalError("killed processes did not exit");
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> PgCluster::StartUntilConnected(double timeout_s) {
+  auto pq = Libpq::Get();
+  if (!pq.ok()) return pq.status();
+  double t0 = NowSeconds();
+  auto r = RunAsPostgres({"pg_ctl", "start", "-D", data_dir_, "-W", "-l", log_ + ".server", "-o",
+                          absl::StrCat("-p ", port_, " -k ", socket_dir_, " -c listen_addresses=")},
+                         log_);
+  if (!r.ok()) return r.status();
+  running_ = true;
+  double connected = 0;
+  absl::Status s = (*pq)->WaitAndQuery(ConnInfo(), "SELECT 1", timeout_s, &connected);
+  if (!s.ok()) {
+    return absl::InternalError(
+        absl::StrCat(s.message(), "\nserver log:\n", FileTail(log_ + ".server", 1500)));
+  }
+  return connected - t0;
+}
+
 std::string PgCluster::ConnInfo() const {
   return absl::StrCat("host=", socket_dir_, " port=", port_,
                       " dbname=postgres user=postgres connect_timeout=5");
@@ -381,6 +435,16 @@ absl::Status PagefsEnv::CreateTimeline(const std::string& id, const std::string&
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   grpc::Status gs = stub_->CreateTimeline(&ctx, req, &resp);
   if (!gs.ok()) return absl::InternalError(absl::StrCat("CreateTimeline: ", gs.error_message()));
+  return absl::OkStatus();
+}
+
+absl::Status PagefsEnv::Checkpoint() {
+  v1::RunMaintenanceRequest req;
+  v1::RunMaintenanceResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(600));
+  grpc::Status gs = stub_->RunMaintenance(&ctx, req, &resp);
+  if (!gs.ok()) return absl::InternalError(absl::StrCat("RunMaintenance: ", gs.error_message()));
   return absl::OkStatus();
 }
 

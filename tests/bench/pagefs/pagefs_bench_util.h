@@ -135,6 +135,12 @@ class PgCluster {
   absl::Status Configure(const std::vector<std::string>& lines);
   absl::Status Start();  // pg_ctl start -w
   absl::Status Stop();   // pg_ctl stop -m fast -w (a clean shutdown)
+  // SIGKILL of the postmaster and of every child of it (a crash of the whole server); returns once
+  // they are all gone. The data directory is left as the crash left it.
+  absl::Status Crash();
+  // pg_ctl start without waiting, then connection attempts every millisecond until one succeeds:
+  // the seconds from the start to the first accepted connection (after a crash: crash recovery).
+  absl::StatusOr<double> StartUntilConnected(double timeout_s);
   std::string ConnInfo() const;
   absl::Status Sql(const std::string& sql, std::string* value = nullptr);
   // Runs pgbench with `args` (connection options are added); returns the output.
@@ -164,6 +170,8 @@ class PagefsEnv {
   absl::StatusOr<std::unique_ptr<testing::PagefsMount>> Mount(const std::string& timeline,
                                                               const std::string& mountpoint,
                                                               int metrics_port = 0);
+  // RunMaintenance: the pageserver writes its in-memory layers to layer files.
+  absl::Status Checkpoint();
   const std::string& dir() const { return scratch_.path(); }
 
  private:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,11 +31,16 @@ class FakePageStore : public PageStore {
       absl::Status ryw = pipeline()->BeforeRead(keys);
       if (!ryw.ok()) return ryw;
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    ++reads_;
-    if (lsn == 0) lsn = head_;
     std::vector<std::optional<std::string>> out;
-    for (const auto& k : keys) out.push_back(GetLocked(k, lsn));
+    std::function<void()> hook;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++reads_;
+      if (lsn == 0) lsn = head_;
+      for (const auto& k : keys) out.push_back(GetLocked(k, lsn));
+      hook.swap(after_read_);
+    }
+    if (hook) hook();  // the values are read: what the hook changes, this read does not see
     return out;
   }
   absl::StatusOr<ScanPage> Scan(uint64_t lsn, const std::string& start, const std::string& end,
@@ -189,6 +195,12 @@ class FakePageStore : public PageStore {
     std::lock_guard<std::mutex> lock(mu_);
     return head_;
   }
+  // Runs `hook` once, inside the next Read, after it has read its values (a race in the window
+  // between a read RPC's answer and its use).
+  void set_after_read(std::function<void()> hook) {
+    std::lock_guard<std::mutex> lock(mu_);
+    after_read_ = std::move(hook);
+  }
   uint64_t reads() {
     std::lock_guard<std::mutex> lock(mu_);
     return reads_;
@@ -241,6 +253,7 @@ class FakePageStore : public PageStore {
   std::deque<Held> held_;
   uint64_t async_commits_ = 0;
   uint64_t scans_ = 0;
+  std::function<void()> after_read_;
 };
 
 }  // namespace pgbranch::pagefs

@@ -1,0 +1,281 @@
+// Section 4: crash-recovery speed. PostgreSQL writes X MiB of WAL after a checkpoint (pgbench
+// TPC-B-like transactions, with max_wal_size and checkpoint_timeout large enough that nothing is
+// checkpointed meanwhile), the postmaster and its children are killed with SIGKILL, and the time
+// from the restart to the first accepted connection is measured: replay of the WAL plus the
+// end-of-recovery checkpoint. On pagefs and on the local disk, one after the other, on the same
+// machine (DESIGN.md section 7: pagefs replays at >= 0.5x the local disk's speed).
+//
+// Two crashes on each side: of the postmaster only (pagefs keeps running, with its page cache and
+// the kernel's cache of the FUSE files), and of the whole compute (pagefs is killed too and
+// mounted anew, every cache empty, as when a compute pod restarts; on the local disk the OS page
+// cache of the data directory is dropped). The pagefs operations and pageserver RPCs of each
+// restart are printed below the table (the profile).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "tests/bench/pagefs/sections.h"
+
+namespace pgbranch::pagefs_bench {
+namespace {
+
+constexpr char kOpCount[] = "pgbranch_pagefs_operation_duration_seconds_count";
+constexpr char kOpSum[] = "pgbranch_pagefs_operation_duration_seconds_sum";
+constexpr char kRpcCount[] = "pgbranch_pagefs_store_rpc_duration_seconds_count";
+constexpr char kRpcSum[] = "pgbranch_pagefs_store_rpc_duration_seconds_sum";
+
+// label value -> (count, sum) of a histogram labelled by `label`, from a /metrics text.
+std::map<std::string, std::pair<double, double>> Histograms(const std::string& text,
+                                                            const std::string& count_name,
+                                                            const std::string& sum_name,
+                                                            const std::string& label) {
+  std::map<std::string, std::pair<double, double>> out;
+  std::istringstream in(text);
+  std::string line;
+  const std::string key = label + "=\"";
+  while (std::getline(in, line)) {
+    bool is_count = line.rfind(count_name + "{", 0) == 0;
+    bool is_sum = line.rfind(sum_name + "{", 0) == 0;
+    if (!is_count && !is_sum) continue;
+    size_t p = line.find(key);
+    size_t sp = line.rfind(' ');
+    if (p == std::string::npos || sp == std::string::npos) continue;
+    p += key.size();
+    std::string value = line.substr(p, line.find('"', p) - p);
+    double v = 0;
+    if (!absl::SimpleAtod(line.substr(sp + 1), &v)) continue;
+    (is_count ? out[value].first : out[value].second) = v;
+  }
+  return out;
+}
+
+// What pagefs did between two scrapes: "read 1200 (mean 85 us), ..." per operation and per RPC.
+std::string Activity(const std::string& before, const std::string& after, const char* count_name,
+                     const char* sum_name, const std::string& label) {
+  auto b = Histograms(before, count_name, sum_name, label);
+  auto a = Histograms(after, count_name, sum_name, label);
+  std::string out;
+  for (const auto& [name, cs] : a) {
+    double n = cs.first - b[name].first;
+    double sum = cs.second - b[name].second;
+    if (n < 1) continue;
+    absl::StrAppend(
+        &out, out.empty() ? "" : ", ",
+        absl::StrFormat("%s %.0f (mean %.0f us, total %.2f s)", name, n, sum / n * 1e6, sum));
+  }
+  return out.empty() ? "none recorded" : out;
+}
+
+// ", commits 12 (mean 1.2 ms)" between two scrapes.
+std::string Commits(const std::string& before, const std::string& after) {
+  const std::string name = "pgbranch_pagefs_commit_duration_seconds";
+  auto get = [](const std::string& text, const std::string& metric) {
+    double v = MetricValue(text, metric, "");
+    return v < 0 ? 0 : v;
+  };
+  double n = get(after, name + "_count") - get(before, name + "_count");
+  double sum = get(after, name + "_sum") - get(before, name + "_sum");
+  return absl::StrFormat(", commit %.0f (mean %.0f us, total %.2f s)", n, n > 0 ? sum / n * 1e6 : 0,
+                         sum);
+}
+
+// ", 123 keys read (4.1 per RPC), FUSE reads of 8 KiB: 700, ..." between two scrapes.
+std::string ReadShape(const std::string& before, const std::string& after) {
+  auto get = [](const std::string& text, const std::string& metric, const std::string& labels) {
+    double v = MetricValue(text, metric, labels);
+    return v < 0 ? 0 : v;
+  };
+  auto delta = [&](const std::string& metric, const std::string& labels) {
+    return get(after, metric, labels) - get(before, metric, labels);
+  };
+  double keys = delta("pgbranch_pagefs_store_read_keys_total", "rpc=\"read\"");
+  double rpcs = delta(kRpcCount, "rpc=\"read\"");
+  std::string out = absl::StrFormat("; %.0f keys read (%.1f per read RPC); FUSE read sizes:", keys,
+                                    rpcs > 0 ? keys / rpcs : 0);
+  const std::string bucket = "pgbranch_pagefs_read_request_bytes_bucket";
+  double below = 0;
+  for (const char* le :
+       {"4096", "8192", "16384", "32768", "65536", "131072", "262144", "524288", "1048576"}) {
+    double n = delta(bucket, absl::StrCat("le=\"", le, "\""));
+    if (n - below >= 1) absl::StrAppend(&out, absl::StrFormat(" <=%s: %.0f", le, n - below));
+    below = n;
+  }
+  return out;
+}
+
+// "redo done at 0/5000028 system usage: CPU: user: 0.31 s, system: 0.09 s, elapsed: 0.52 s".
+double RedoElapsed(const std::string& log) {
+  size_t p = log.rfind("redo done at");
+  if (p == std::string::npos) return -1;
+  size_t e = log.find("elapsed: ", p);
+  if (e == std::string::npos) return -1;
+  return strtod(log.c_str() + e + 9, nullptr);
+}
+
+// Drops the local disk's OS page cache of every file under `dir` (after writing it back): the
+// local-disk counterpart of a fresh pagefs mount.
+void DropLocalCache(const std::string& dir) {
+  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    syncfs(dfd);
+    close(dfd);
+  }
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    int fd = open(it->path().c_str(), O_RDONLY);
+    if (fd < 0) continue;
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+  }
+}
+
+struct Run {
+  double wal_mib = 0;
+  double restart_s = 0;
+  double redo_s = -1;
+  double mount_s = 0;  // cold pagefs: the new mount
+  std::string profile;
+};
+
+// Writes ~`target_mib` of WAL after the latest checkpoint's redo point with pgbench; the MiB.
+absl::StatusOr<double> WriteWal(PgCluster& pg, double target_mib) {
+  std::string redo, bytes;
+  absl::Status s = pg.Sql("SELECT redo_lsn FROM pg_control_checkpoint()", &redo);
+  if (!s.ok()) return s;
+  for (int round = 0; round < 1000; ++round) {
+    auto out = pg.Pgbench({"-c", "4", "-j", "2", "-t", "200"});
+    if (!out.ok()) return out.status();
+    s = pg.Sql(
+        absl::StrCat("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '", redo, "')::bigint"),
+        &bytes);
+    if (!s.ok()) return s;
+    if (strtod(bytes.c_str(), nullptr) >= target_mib * 1048576) break;
+  }
+  return strtod(bytes.c_str(), nullptr) / 1048576;
+}
+
+}  // namespace
+
+absl::Status RunRecoveryBench(const BenchConfig& config) {
+  const int scale = config.quick ? 2 : 10;
+  const double target_mib = config.quick ? 8 : 40;
+  PagefsEnv env(config);
+  absl::Status s = env.Start("recovery");
+  if (!s.ok()) return s;
+  s = env.CreateTimeline("recovery", "");
+  if (!s.ok()) return s;
+  auto metrics_port = FreeLoopbackPort();
+  if (!metrics_port.ok()) return metrics_port.status();
+  std::string mnt = env.dir() + "/mnt-recovery";
+  auto mount = env.Mount("recovery", mnt, *metrics_port);
+  if (!mount.ok()) return mount.status();
+
+  // [side][variant]: side 0 local disk, 1 pagefs; variant 0 warm (only PostgreSQL died), 1 cold
+  // (the whole compute died: pagefs killed and mounted anew / the local OS cache dropped).
+  Run runs[2][2];
+  for (int i = 0; i < 2; ++i) {
+    const char* where = i == 0 ? "local disk" : "pagefs";
+    auto port = FreeLoopbackPort();
+    if (!port.ok()) return port.status();
+    std::string data = i == 0 ? env.dir() + "/local/pgdata" : mnt + "/pgdata";
+    std::string log = absl::StrCat(env.dir(), "/recovery-", i, ".log");
+    PgCluster pg(data, absl::StrCat(env.dir(), "/sock-", i), *port, log);
+    Progress(absl::StrCat("recovery: initdb + pgbench -i -s ", scale, " on ", where));
+    auto t = pg.InitDb();
+    if (!t.ok()) return t.status();
+    s = pg.Configure({"listen_addresses = ''", "shared_buffers = 128MB", "max_wal_size = 8GB",
+                      "checkpoint_timeout = 1d", "max_connections = 20"});
+    if (s.ok()) s = pg.Start();
+    if (!s.ok()) return s;
+    auto out = pg.Pgbench({"-i", "-q", "-s", std::to_string(scale)});
+    if (!out.ok()) return out.status();
+    s = pg.Sql("CHECKPOINT");
+    if (!s.ok()) return s;
+    for (int v = 0; v < 2; ++v) {
+      Run& run = runs[i][v];
+      Progress(absl::StrCat("recovery: writing ", target_mib, " MiB of WAL on ", where));
+      auto wal = WriteWal(pg, target_mib);
+      if (!wal.ok()) return wal.status();
+      run.wal_mib = *wal;
+      Progress(absl::StrCat("recovery: kill -9 and restart on ", where,
+                            v == 0 ? "" : " (cold: caches dropped)"));
+      s = pg.Crash();
+      if (!s.ok()) return s;
+      if (v == 1 && i == 0) DropLocalCache(data);
+      if (v == 1 && i == 1) {
+        (*mount)->Kill();
+        double m0 = NowSeconds();
+        mount = env.Mount("recovery", mnt, *metrics_port);
+        if (!mount.ok()) return mount.status();
+        run.mount_s = NowSeconds() - m0;
+      }
+      std::string metrics_before;
+      if (i == 1) {
+        auto m = HttpGet(*metrics_port, "/metrics");
+        metrics_before = m.ok() ? *m : "";
+      }
+      size_t log_before = FileTail(log + ".server", 0).size();
+      auto restart = pg.StartUntilConnected(600);
+      if (!restart.ok()) return restart.status();
+      run.restart_s = *restart;
+      std::string server_log = FileTail(log + ".server", 0);
+      run.redo_s = RedoElapsed(server_log.substr(std::min(log_before, server_log.size())));
+      if (i == 1) {
+        auto m = HttpGet(*metrics_port, "/metrics");
+        std::string after = m.ok() ? *m : "";
+        run.profile = absl::StrCat(
+            v == 0 ? "warm" : "cold", " pagefs during the restart: operations: ",
+            Activity(metrics_before, after, kOpCount, kOpSum, "op"),
+            "; pageserver RPCs: ", Activity(metrics_before, after, kRpcCount, kRpcSum, "rpc"),
+            Commits(metrics_before, after), ReadShape(metrics_before, after));
+      }
+    }
+    s = pg.Stop();
+    if (!s.ok()) return s;
+  }
+
+  Table table(absl::StrFormat("crash recovery after kill -9: pgbench -s %d, ~%.0f MiB of WAL after "
+                              "a checkpoint",
+                              scale, target_mib),
+              {"restart after kill -9 of", "WAL", "local: restart (redo)", "pagefs: restart (redo)",
+               "local replay speed", "pagefs replay speed", "pagefs/local", "target", "ok?"});
+  auto redo = [](double x) { return x < 0 ? std::string("n/a") : Secs(x); };
+  for (int v = 0; v < 2; ++v) {
+    double speed[2];
+    for (int i = 0; i < 2; ++i) speed[i] = runs[i][v].wal_mib / runs[i][v].restart_s;
+    double ratio = speed[1] / speed[0];
+    table.Add({v == 0 ? "postmaster only (caches warm)"
+                      : "whole compute (pagefs remounted / local cache dropped)",
+               absl::StrFormat("%.1f / %.1f MiB", runs[0][v].wal_mib, runs[1][v].wal_mib),
+               absl::StrCat(Secs(runs[0][v].restart_s), " (", redo(runs[0][v].redo_s), ")"),
+               absl::StrCat(Secs(runs[1][v].restart_s), " (", redo(runs[1][v].redo_s), ")"),
+               absl::StrFormat("%.1f MiB/s", speed[0]), absl::StrFormat("%.1f MiB/s", speed[1]),
+               Ratio(ratio), ">= 0.5x", OkIf(ratio >= 0.5)});
+  }
+  table.Note(
+      "restart = pg_ctl start until a connection succeeds: crash recovery (redo, as PostgreSQL "
+      "logs it) plus the end-of-recovery checkpoint; replay speed = WAL / restart; "
+      "shared_buffers 128MB, fsync on, full_page_writes on; kill -9 hits the postmaster and all "
+      "its children");
+  table.Note(absl::StrCat("cold pagefs: the new mount took ", Secs(runs[1][1].mount_s),
+                          " (not counted in the restart)"));
+  table.Note(runs[1][0].profile);
+  table.Note(runs[1][1].profile);
+  table.Print();
+  int rc = (*mount)->Unmount();
+  if (rc != 0) return absl::InternalError(absl::StrCat("pagefs exited with ", rc, " at unmount"));
+  return absl::OkStatus();
+}
+
+}  // namespace pgbranch::pagefs_bench
