@@ -127,16 +127,19 @@ void BranchReconciler::CheckpointParent(const std::string& ns, const std::string
       continue;
     }
     const absl::Time start = absl::Now();
-    absl::Status s = ctx_.computes->Checkpoint(ns, e.metadata.name, kParentCheckpointTimeout);
+    absl::StatusOr<bool> done =
+        ctx_.computes->Checkpoint(ns, e.metadata.name, kParentCheckpointTimeout);
     const std::string took =
         absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Microseconds(100)));
-    if (s.ok()) {
-      LogInfo("Checkpointed the parent before branching", {{"namespace", ns},
-                                                           {"branch", child},
-                                                           {"parent", parent},
-                                                           {"endpoint", e.metadata.name},
-                                                           {"took", took}});
-    } else if (!absl::IsUnimplemented(s)) {
+    if (done.ok()) {
+      LogInfo(*done ? "Checkpointed the parent before branching"
+                    : "The parent needs no checkpoint before branching (little WAL since its last)",
+              {{"namespace", ns},
+               {"branch", child},
+               {"parent", parent},
+               {"endpoint", e.metadata.name},
+               {"took", took}});
+    } else if (!absl::IsUnimplemented(done.status())) {
       // The branch is as correct without it: its first start replays more WAL.
       LogWarning("Cannot checkpoint the parent before branching; the branch replays its WAL",
                  {{"namespace", ns},
@@ -144,7 +147,7 @@ void BranchReconciler::CheckpointParent(const std::string& ns, const std::string
                   {"parent", parent},
                   {"endpoint", e.metadata.name},
                   {"took", took},
-                  {"error", s.ToString()}});
+                  {"error", done.status().ToString()}});
     }
     return;  // one read-write endpoint per branch
   }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
 // Runs computes (PostgreSQL on pagefs, driven by pgbranch-compute): local processes in local
@@ -47,11 +48,12 @@ class ComputeRuntime {
   virtual ComputeObservation Observe(const std::string& ns, const std::string& endpoint) = 0;
   // Has the running read-write compute of `endpoint` CHECKPOINT and waits for it (at most
   // `timeout`): a branch taken right after starts from a data directory whose redo point is at
-  // the branch point, so its first start replays next to no WAL. Only an optimisation: any
-  // error leaves the branch to replay more. Unimplemented where the runtime cannot reach the
-  // compute.
-  virtual absl::Status Checkpoint(const std::string& ns, const std::string& endpoint,
-                                  absl::Duration timeout) {
+  // the branch point, so its first start replays next to no WAL. The compute skips it when so
+  // little WAL was written since its last checkpoint that replaying it is cheaper: true when it
+  // checkpointed. Only an optimisation: any error leaves the branch to replay more.
+  // Unimplemented where the runtime cannot reach the compute.
+  virtual absl::StatusOr<bool> Checkpoint(const std::string& ns, const std::string& endpoint,
+                                          absl::Duration timeout) {
     (void)ns, (void)endpoint, (void)timeout;
     return absl::UnimplementedError("this compute runtime does not checkpoint on request");
   }

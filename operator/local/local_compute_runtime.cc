@@ -299,8 +299,9 @@ ComputeObservation LocalComputeRuntime::Observe(const std::string& ns,
   return it->second->obs;
 }
 
-absl::Status LocalComputeRuntime::Checkpoint(const std::string& ns, const std::string& endpoint,
-                                             absl::Duration timeout) {
+absl::StatusOr<bool> LocalComputeRuntime::Checkpoint(const std::string& ns,
+                                                     const std::string& endpoint,
+                                                     absl::Duration timeout) {
   int port = 0;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -313,7 +314,13 @@ absl::Status LocalComputeRuntime::Checkpoint(const std::string& ns, const std::s
     port = it->second->status_port;
   }
   if (port == 0) return absl::FailedPreconditionError("the agent's status port is not known yet");
-  return net::HttpRequest("POST", port, "/checkpoint", "", timeout).status();
+  absl::StatusOr<std::string> body = net::HttpRequest("POST", port, "/checkpoint", "", timeout);
+  if (!body.ok()) return body.status();
+  try {
+    return control::JsonBool(web::json::value::parse(*body), "checkpointed");
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("the agent's /checkpoint answer: ", e.what()));
+  }
 }
 
 bool LocalComputeRuntime::UpdateParameters(const std::string& ns, const std::string& endpoint,

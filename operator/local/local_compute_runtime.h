@@ -78,8 +78,8 @@ class LocalComputeRuntime : public control::ComputeRuntime {
   absl::Status Stop(const std::string& ns, const std::string& endpoint) override;
   control::ComputeObservation Observe(const std::string& ns, const std::string& endpoint) override;
   // POST /checkpoint to the agent of a running compute.
-  absl::Status Checkpoint(const std::string& ns, const std::string& endpoint,
-                          absl::Duration timeout) override;
+  absl::StatusOr<bool> Checkpoint(const std::string& ns, const std::string& endpoint,
+                                  absl::Duration timeout) override;
 
  private:
   struct Compute {

@@ -1,5 +1,6 @@
 // A new branch's first query: a branch of a running parent sees every row the parent committed
-// before `branch create` (the parent checkpoints first, so the branch replays next to no WAL);
+// before `branch create` (the parent checkpoints first when it wrote more than 1 MB of WAL since
+// its last checkpoint, so the branch replays little WAL);
 // `branch create --wait=false` prints a connection string that works at once, the proxy holding
 // the first client until the compute runs (no error, no retry), also for a branch of a branch
 // that is itself still starting, and for its connection through the proxy's shared port.
@@ -46,15 +47,18 @@ LocalMode* LocalFirstQueryTest::local_ = nullptr;
 
 TEST_F(LocalFirstQueryTest, BranchOfRunningParentSeesItsLastCommittedRow) {
   const std::string main_uri = local_->Connstr("main");
-  // Committed just before the branch, with nothing between that would flush it otherwise.
+  // A few MB of WAL (worth a checkpoint before branching), and a row committed just before the
+  // branch, with nothing between that would flush it otherwise.
+  local_->Query(main_uri, "INSERT INTO t SELECT generate_series(1, 40000)");
   local_->Query(main_uri, "INSERT INTO t VALUES (-7)");
   CommandResult r =
       local_->Cli({"branch", "create", "dev", "--parent", "main", "--suspend-timeout", "0s"});
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   const std::string dev_uri = PrintedUri(r.out);
   ASSERT_FALSE(dev_uri.empty()) << r.out;
-  EXPECT_EQ(local_->Query(dev_uri, "SELECT count(*), min(v) FROM t"), "1001|-7");
-  // The parent was asked to checkpoint first (the branch starts from a nearly clean image).
+  EXPECT_EQ(local_->Query(dev_uri, "SELECT count(*), min(v) FROM t"), "41001|-7");
+  // The parent checkpointed first (more than 1 MB of WAL since its last checkpoint), so the
+  // branch starts from a nearly clean image.
   EXPECT_TRUE(absl::StrContains(ControllerLog(),
                                 "msg=\"Checkpointed the parent before branching\" "
                                 "namespace=default branch=dev parent=main"))
@@ -62,8 +66,8 @@ TEST_F(LocalFirstQueryTest, BranchOfRunningParentSeesItsLastCommittedRow) {
   // Both go on independently.
   local_->Query(main_uri, "INSERT INTO t VALUES (-8)");
   local_->Query(dev_uri, "INSERT INTO t VALUES (-9)");
-  EXPECT_EQ(local_->Query(main_uri, "SELECT count(*), min(v) FROM t"), "1002|-8");
-  EXPECT_EQ(local_->Query(dev_uri, "SELECT count(*), min(v) FROM t"), "1002|-9");
+  EXPECT_EQ(local_->Query(main_uri, "SELECT count(*), min(v) FROM t"), "41002|-8");
+  EXPECT_EQ(local_->Query(dev_uri, "SELECT count(*), min(v) FROM t"), "41002|-9");
   EXPECT_EQ(local_->Cli({"branch", "delete", "dev"}).exit_code, 0);
 }
 

@@ -142,12 +142,13 @@ class FakeComputeRuntime : public ComputeRuntime {
     return it == computes.end() ? ComputeObservation{} : it->second;
   }
 
-  absl::Status Checkpoint(const std::string& ns, const std::string& endpoint,
-                          absl::Duration timeout) override {
+  absl::StatusOr<bool> Checkpoint(const std::string& ns, const std::string& endpoint,
+                                  absl::Duration timeout) override {
     checkpoints.push_back(ns + "/" + endpoint);
     // What the timeline service held when asked: the checkpoint comes before the branch point.
     checkpoint_timelines.push_back(timelines_at_checkpoint ? timelines_at_checkpoint() : 0);
-    return checkpoint_error;
+    if (!checkpoint_error.ok()) return checkpoint_error;
+    return true;
   }
 
   // Test controls.
