@@ -85,19 +85,7 @@ class GrpcPageStore : public PageStore {
 
   absl::StatusOr<uint64_t> Commit(uint64_t generation,
                                   const std::vector<PageMutation>& mutations) override {
-    v1::CommitRequest req;
-    req.set_tenant_id(options_.tenant_id);
-    req.set_timeline_id(options_.timeline_id);
-    req.set_generation(generation);
-    for (const auto& m : mutations) {
-      v1::Mutation* pm = req.add_mutations();
-      pm->set_key(m.key);
-      if (m.tombstone) {
-        pm->set_tombstone(true);
-      } else {
-        pm->set_value(m.value);
-      }
-    }
+    v1::CommitRequest req = CommitRequestFor(generation, mutations);
     v1::CommitResponse resp;
     auto ctx = Context();
     absl::Status s = FromGrpc(stub_->Commit(ctx.get(), req, &resp));
@@ -108,19 +96,7 @@ class GrpcPageStore : public PageStore {
   absl::StatusOr<uint64_t> CommitAsync(uint64_t generation,
                                        const std::vector<PageMutation>& mutations) override {
     return pipeline_.Issue(mutations, [&](uint64_t) -> absl::Status {
-      v1::CommitRequest req;
-      req.set_tenant_id(options_.tenant_id);
-      req.set_timeline_id(options_.timeline_id);
-      req.set_generation(generation);
-      for (const auto& m : mutations) {
-        v1::Mutation* pm = req.add_mutations();
-        pm->set_key(m.key);
-        if (m.tombstone) {
-          pm->set_tombstone(true);
-        } else {
-          pm->set_value(m.value);
-        }
-      }
+      v1::CommitRequest req = CommitRequestFor(generation, mutations);
       // Queued for the writer thread, in sequence order (Issue holds its lock).
       std::lock_guard<std::mutex> lock(outbox_mu_);
       if (!writer_.joinable()) writer_ = std::thread([this] { WriteLoop(); });
@@ -327,6 +303,24 @@ class GrpcPageStore : public PageStore {
     if (!options_.read_observer) return;
     options_.read_observer(
         rpc, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), keys);
+  }
+
+  v1::CommitRequest CommitRequestFor(uint64_t generation,
+                                     const std::vector<PageMutation>& mutations) const {
+    v1::CommitRequest req;
+    req.set_tenant_id(options_.tenant_id);
+    req.set_timeline_id(options_.timeline_id);
+    req.set_generation(generation);
+    for (const auto& m : mutations) {
+      v1::Mutation* pm = req.add_mutations();
+      pm->set_key(m.key);
+      if (m.tombstone) {
+        pm->set_tombstone(true);
+      } else {
+        pm->set_value(m.value);
+      }
+    }
+    return req;
   }
 
   std::unique_ptr<grpc::ClientContext> Context() {

@@ -178,6 +178,10 @@ class PageFs {
   // Lists a directory whole into dirents_ and marks it complete, unless it is too large. 0 or
   // an errno.
   int ListWholeDirLocked(Inode* dir);
+  // Appends the stored entries of directory `ino` (as of the mount's LSN; at the head, with every
+  // change issued before it) to *out in key order. E2BIG once more than `max_entries` were found
+  // (0: no limit); otherwise 0 or an errno.
+  int ScanDirLocked(uint64_t ino, size_t max_entries, std::vector<DirListing>* out);
   // Loads the directory `parent_ino` and its entry `name`; 0 or an errno.
   int ResolveLocked(uint64_t parent_ino, const std::string& name, std::shared_ptr<Inode>* parent,
                     std::shared_ptr<Inode>* child);

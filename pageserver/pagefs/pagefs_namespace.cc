@@ -21,11 +21,10 @@ namespace {
 constexpr size_t kMaxCompleteListing = 4096;
 }  // namespace
 
-int PageFs::ListWholeDirLocked(Inode* dir) {
-  dir->listing_tried = true;
-  fs::KeyRange range = fs::DirEntryRange(dir->ino);
+int PageFs::ScanDirLocked(uint64_t ino, size_t max_entries, std::vector<DirListing>* out) {
+  fs::KeyRange range = fs::DirEntryRange(ino);
   std::string start = range.start;
-  std::vector<std::pair<std::string, uint64_t>> entries;
+  size_t found = 0;
   while (true) {
     // At the head this sees every change issued before it (read-your-writes).
     auto page = store_->Scan(lsn_, start, range.end, 1000);
@@ -34,14 +33,24 @@ int PageFs::ListWholeDirLocked(Inode* dir) {
       auto parts = fs::ParseDirEntryKey(key);
       auto de = fs::DecodeDirEntry(value);
       if (!parts.ok() || !de.ok()) return EIO;
-      entries.emplace_back(std::string(parts->name), de->ino);
+      out->push_back({std::string(parts->name), de->ino, fs::DirentType(de->type)});
     }
-    if (entries.size() > kMaxCompleteListing) return 0;  // too large: stays incomplete
+    found += page->entries.size();
+    if (max_entries != 0 && found > max_entries) return E2BIG;
     if (!page->more || page->entries.empty()) break;
     start = page->entries.back().first + std::string(1, '\0');
   }
+  return 0;
+}
+
+int PageFs::ListWholeDirLocked(Inode* dir) {
+  dir->listing_tried = true;
+  std::vector<DirListing> entries;
+  int err = ScanDirLocked(dir->ino, kMaxCompleteListing, &entries);
+  if (err == E2BIG) return 0;  // too large: stays incomplete
+  if (err != 0) return err;
   // Entries already known are at least as new as the listing (mu_ is held throughout).
-  for (auto& [name, ino] : entries) dirents_.emplace(std::make_pair(dir->ino, name), ino);
+  for (const DirListing& e : entries) dirents_.emplace(std::make_pair(dir->ino, e.name), e.ino);
   dir->complete = true;
   return 0;
 }
@@ -486,20 +495,8 @@ int PageFs::ReadDir(uint64_t ino, std::vector<DirListing>* out) {
   out->clear();
   out->push_back({".", ino, DT_DIR});
   out->push_back({"..", dir->parent ? dir->parent : ino, DT_DIR});
-  fs::KeyRange range = fs::DirEntryRange(ino);
-  std::string start = range.start;
-  while (true) {
-    auto page = store_->Scan(lsn_, start, range.end, 1000);
-    if (!page.ok()) return ErrnoFor(page.status());
-    for (const auto& [key, value] : page->entries) {
-      auto parts = fs::ParseDirEntryKey(key);
-      auto de = fs::DecodeDirEntry(value);
-      if (!parts.ok() || !de.ok()) return EIO;
-      out->push_back({std::string(parts->name), de->ino, fs::DirentType(de->type)});
-    }
-    if (!page->more || page->entries.empty()) break;
-    start = page->entries.back().first + std::string(1, '\0');
-  }
+  err = ScanDirLocked(ino, 0, out);
+  if (err != 0) return err;
   PreloadEntriesLocked(ino, *out);
   return 0;
 }
