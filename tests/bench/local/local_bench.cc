@@ -28,6 +28,7 @@
 #include "common/cpprest.h"
 #include "common/net_util.h"
 #include "tests/bench/common/bench_net.h"
+#include "tests/bench/local/local_instance.h"
 #include "tests/bench/local/local_sections.h"
 #include "tests/bench/pagefs/pagefs_bench_util.h"
 #include "tests/support/postgres_instance.h"
@@ -35,80 +36,16 @@
 namespace {
 
 namespace pb = pgbranch::pagefs_bench;
+using pgbranch::local_bench::ConnectionOnPort;
 using pgbranch::testing::CommandResult;
 using pgbranch::testing::RunCommand;
+using Instance = pgbranch::local_bench::LocalInstance;
 
 constexpr char kUsage[] =
     "usage: local-bench [--quick] [--only wake|branch|proxy|depth|write] [--dir DIR]\n"
     "  --quick   few cycles, short runs (CI smoke run)\n"
     "  --only    run one section\n"
     "  --dir     where the local instances' state directories go (default /tmp)\n";
-
-std::string BinDir() {
-  const char* d = std::getenv("PGBRANCH_BIN_DIR");
-  return d && *d ? d : PGBRANCH_DEFAULT_BIN_DIR;
-}
-
-// One local-mode instance in a scratch state directory; `local down` on destruction.
-class Instance {
- public:
-  explicit Instance(const std::string& base) : dir_(base) {}
-  ~Instance() {
-    if (up_) Cli({"local", "down"});
-  }
-  absl::Status Up(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"local", "up", "--proxy-port", "0"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    CommandResult r = Cli(args);
-    if (r.exit_code != 0) return absl::InternalError("local up: " + r.Describe());
-    up_ = true;
-    std::string port(
-        absl::StripAsciiWhitespace(pb::FileTail(dir_.path() + "/run/controller.port", 64)));
-    controller_port_ = std::atoi(port.c_str());
-    return absl::OkStatus();
-  }
-  CommandResult Cli(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv = {BinDir() + "/pgbranch", "--state-dir", dir_.path()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv, "", 300);
-  }
-  absl::StatusOr<std::string> Connstr(const std::string& endpoint) const {
-    CommandResult r = Cli({"connstr", endpoint});
-    if (r.exit_code != 0) return absl::InternalError(r.Describe());
-    return std::string(absl::StripAsciiWhitespace(r.out));
-  }
-  absl::StatusOr<std::string> Phase(const std::string& endpoint) const {
-    auto body = pgbranch::net::HttpGet(controller_port_, "/v1/endpoints/" + endpoint);
-    if (!body.ok()) return body.status();
-    return web::json::value::parse(*body).at("status").at("phase").as_string();
-  }
-  absl::Status WaitPhase(const std::string& endpoint, const std::string& phase) const {
-    for (int i = 0; i < 1200; ++i) {
-      auto p = Phase(endpoint);
-      if (p.ok() && *p == phase) return absl::OkStatus();
-      usleep(50'000);
-    }
-    return absl::DeadlineExceededError(absl::StrCat(endpoint, " never became ", phase));
-  }
-  // Where the compute's PostgreSQL listens (waking it if needed).
-  absl::StatusOr<int> DirectPort(const std::string& endpoint) const {
-    auto body = pgbranch::net::HttpRequest(
-        "POST", controller_port_, "/v1/endpoints/" + endpoint + "/wake", "", absl::Seconds(120));
-    if (!body.ok()) return body.status();
-    return web::json::value::parse(*body).at("port").as_integer();
-  }
-  const std::string& dir() const { return dir_.path(); }
-
- private:
-  pb::ScratchDir dir_;
-  bool up_ = false;
-  int controller_port_ = 0;
-};
-
-std::string ConnectionOnPort(const std::string& uri, int port) {
-  return std::regex_replace(uri, std::regex("@127\\.0\\.0\\.1:[0-9]+/"),
-                            absl::StrCat("@127.0.0.1:", port, "/"));
-}
 
 absl::Status RunWake(const pb::BenchConfig& config) {
   Instance inst(config.base_dir);

@@ -1,5 +1,7 @@
 #include "tests/bench/local/local_instance.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <regex>
 #include <sstream>
@@ -54,6 +56,21 @@ absl::StatusOr<int> LocalInstance::DirectPort(const std::string& endpoint) const
                                absl::Seconds(120));
   if (!body.ok()) return body.status();
   return web::json::value::parse(*body).at("port").as_integer();
+}
+
+absl::StatusOr<std::string> LocalInstance::Phase(const std::string& endpoint) const {
+  auto body = net::HttpGet(controller_port_, "/v1/endpoints/" + endpoint);
+  if (!body.ok()) return body.status();
+  return web::json::value::parse(*body).at("status").at("phase").as_string();
+}
+
+absl::Status LocalInstance::WaitPhase(const std::string& endpoint, const std::string& phase) const {
+  for (int i = 0; i < 1200; ++i) {
+    auto p = Phase(endpoint);
+    if (p.ok() && *p == phase) return absl::OkStatus();
+    usleep(50'000);
+  }
+  return absl::DeadlineExceededError(absl::StrCat(endpoint, " never became ", phase));
 }
 
 absl::Status LocalInstance::DeleteAsync(const std::string& kind_path) const {

@@ -30,6 +30,10 @@ class LocalInstance {
   absl::StatusOr<std::string> Connstr(const std::string& endpoint) const;
   // Where the compute's PostgreSQL listens (waking it if needed).
   absl::StatusOr<int> DirectPort(const std::string& endpoint) const;
+  // The endpoint's status.phase from the controller's API.
+  absl::StatusOr<std::string> Phase(const std::string& endpoint) const;
+  // Polls Phase until it is `phase` (at most 60 s).
+  absl::Status WaitPhase(const std::string& endpoint, const std::string& phase) const;
   // DELETE of a branch or endpoint through the API, without waiting for it to go.
   absl::Status DeleteAsync(const std::string& kind_path) const;
 
