@@ -126,10 +126,9 @@ absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_
   }
   PQsetNoticeProcessor(
       conn.get(), [](void*, const char*) {}, nullptr);
-  // The role's password is set again at every start (below): a change lost in a crash before
-  // the WAL writer flushed it is redone at the next start, so no commit here waits for a WAL
-  // flush (a round trip to the pageserver on the start path). Other sessions see it at once.
-  PGB_RETURN_IF_ERROR(Exec(conn.get(), "SET synchronous_commit = off").status());
+  // The password change commits synchronously: a branch or a read-only endpoint taken at this
+  // branch's LSNs from now on must hold the password the branch's credentials say (the proxy
+  // logs in with it), and a commit the WAL writer had not flushed yet would be missing there.
   // A read-write endpoint serves a primary: never a standby (a standby.signal that survived, a
   // promotion that did not happen).
   PGB_ASSIGN_OR_RETURN(bool in_recovery,
