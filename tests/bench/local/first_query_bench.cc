@@ -128,11 +128,7 @@ absl::Status MeasureOne(const LocalInstance& inst, pb::Libpq* pq, const std::str
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::Status RunFirstQuery(const pb::BenchConfig& config) {
-  LocalInstance inst(config.base_dir);
-  if (auto s = inst.Up(); !s.ok()) return s;
+absl::Status RunChain(LocalInstance& inst, const pb::BenchConfig& config) {
   CommandResult r = inst.Cli({"branch", "create", "main", "--suspend-timeout", "0s"});
   if (r.exit_code != 0) return absl::InternalError(r.Describe());
   absl::StatusOr<std::string> uri = inst.Connstr("main");
@@ -230,6 +226,14 @@ absl::Status RunFirstQuery(const pb::BenchConfig& config) {
   b.Note("log times have millisecond resolution; steps absent from a log count 0");
   b.Print();
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunFirstQuery(const pb::BenchConfig& config) {
+  LocalInstance inst(config.base_dir);
+  if (auto s = inst.Up(); !s.ok()) return s;
+  return inst.Explain(RunChain(inst, config));
 }
 
 }  // namespace pgbranch::local_bench

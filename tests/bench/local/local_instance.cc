@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <regex>
 #include <sstream>
 
@@ -88,6 +89,25 @@ std::string LocalInstance::PostgresLog(const std::string& endpoint) const {
 
 std::string LocalInstance::ControllerLog() const {
   return cli::ReadFileOrEmpty(dir_.path() + "/logs/controller.log");
+}
+
+absl::Status LocalInstance::Explain(absl::Status s) const {
+  if (s.ok()) return s;
+  std::string report;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path() + "/computes", ec)) {
+    const std::string name = e.path().filename().string();
+    const std::string clog = e.path().string() + "/compute.log";
+    const std::string plog = e.path().string() + "/postgres.log";
+    const bool failed = ComputeLog(name).find("level=error") != std::string::npos ||
+                        PostgresLog(name).find("FATAL:") != std::string::npos ||
+                        PostgresLog(name).find("PANIC:") != std::string::npos;
+    if (!failed) continue;
+    absl::StrAppend(&report, "\n--- tail of ", clog, " ---\n", pb::FileTail(clog, 3000),
+                    "\n--- tail of ", plog, " ---\n", pb::FileTail(plog, 3000));
+  }
+  if (report.empty()) return s;
+  return absl::Status(s.code(), absl::StrCat(s.message(), report));
 }
 
 std::string LogLine::Field(const std::string& key) const {

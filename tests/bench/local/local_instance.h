@@ -41,6 +41,10 @@ class LocalInstance {
   std::string ComputeLog(const std::string& endpoint) const;
   std::string PostgresLog(const std::string& endpoint) const;
   std::string ControllerLog() const;
+  // `s` unchanged when ok; otherwise with the tails of the logs of every compute that failed
+  // (an error in compute.log, FATAL or PANIC in postgres.log) appended: the scratch directory
+  // goes away with the instance, so a failed run must say why before it does.
+  absl::Status Explain(absl::Status s) const;
 
  private:
   pagefs_bench::ScratchDir dir_;
