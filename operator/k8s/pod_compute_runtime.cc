@@ -168,7 +168,7 @@ bool PodComputeRuntime::PodServing(const value& pod) {
 }
 
 PodComputeRuntime::PodComputeRuntime(PodComputeOptions options, kube::KubeClient* client,
-                                     PodLookup pods, StatusFetch fetch)
+                                     PodLookup pods, StatusFetch fetch, AgentPost post)
     : options_(std::move(options)),
       client_(client),
       pods_(std::move(pods)),
@@ -176,7 +176,12 @@ PodComputeRuntime::PodComputeRuntime(PodComputeOptions options, kube::KubeClient
                    : StatusFetch([](const std::string& host, int port, const std::string& path) {
                        return net::HttpRequestTo(host, "GET", port, path, "",
                                                  absl::Milliseconds(500));
-                     })) {}
+                     })),
+      post_(post ? std::move(post)
+                 : AgentPost([](const std::string& host, int port, const std::string& path,
+                                absl::Duration timeout) {
+                     return net::HttpRequestTo(host, "POST", port, path, "", timeout);
+                   })) {}
 
 std::string PodComputeRuntime::ClientHost(const std::string& ns,
                                           const std::string& endpoint) const {
@@ -445,6 +450,24 @@ absl::Status PodComputeRuntime::Stop(const std::string& ns, const std::string& e
     LogInfo("Deleted compute pod", {{"namespace", ns}, {"endpoint", endpoint}});
   }
   return absl::IsNotFound(s) ? absl::OkStatus() : s;
+}
+
+absl::StatusOr<bool> PodComputeRuntime::Checkpoint(const std::string& ns,
+                                                   const std::string& endpoint,
+                                                   absl::Duration timeout) {
+  std::optional<value> pod = pods_(ns, PodName(endpoint));
+  if (!pod || !PodServing(*pod)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("endpoint ", endpoint, " has no serving compute pod"));
+  }
+  const std::string ip = control::JsonString(pod->at("status"), "podIP");
+  absl::StatusOr<std::string> body = post_(ip, options_.status_port, "/checkpoint", timeout);
+  if (!body.ok()) return body.status();
+  try {
+    return control::JsonBool(value::parse(*body), "checkpointed");
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("the agent's /checkpoint answer: ", e.what()));
+  }
 }
 
 ComputeObservation PodComputeRuntime::Observe(const std::string& ns, const std::string& endpoint) {

@@ -70,12 +70,20 @@ class PodComputeRuntime : public control::ComputeRuntime {
   using StatusFetch = std::function<absl::StatusOr<std::string>(const std::string& host, int port,
                                                                 const std::string& path)>;
 
+  // POSTs to the agent: (pod IP, port, path, timeout) -> body. Injectable for unit tests.
+  using AgentPost = std::function<absl::StatusOr<std::string>(
+      const std::string& host, int port, const std::string& path, absl::Duration timeout)>;
+
   PodComputeRuntime(PodComputeOptions options, kube::KubeClient* client, PodLookup pods,
-                    StatusFetch fetch = nullptr);
+                    StatusFetch fetch = nullptr, AgentPost post = nullptr);
 
   absl::Status Start(const control::ComputeSpec& spec) override;
   absl::Status Stop(const std::string& ns, const std::string& endpoint) override;
   control::ComputeObservation Observe(const std::string& ns, const std::string& endpoint) override;
+  // POST /checkpoint to the agent of the endpoint's serving pod, at its pod IP (the operator
+  // reaches computes directly; the chart's NetworkPolicy admits it).
+  absl::StatusOr<bool> Checkpoint(const std::string& ns, const std::string& endpoint,
+                                  absl::Duration timeout) override;
 
   // Running, Ready and with an address: PostgreSQL accepts connections.
   static bool PodServing(const web::json::value& pod);
@@ -112,6 +120,7 @@ class PodComputeRuntime : public control::ComputeRuntime {
   kube::KubeClient* const client_;
   const PodLookup pods_;
   const StatusFetch fetch_;
+  const AgentPost post_;
 
   struct Activity {
     std::string pod_uid;

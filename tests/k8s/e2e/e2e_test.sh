@@ -88,6 +88,10 @@ echo "      Branch + Endpoint dev to Running: $(( $(now_ms) - t )) ms"
 check "Secret dev-credentials has a uri" 30 bash -c "kubectl get secret dev-credentials -o jsonpath='{.data.uri}' | grep -q ."
 URI_DEV=$(ep_uri dev)
 expect "dev sees main's rows" "100|5050" q "$URI_DEV" "select count(*), sum(id) from items"
+# Before branching at main's head the operator asks main's running compute (its pod IP) to
+# CHECKPOINT; main wrote little WAL, so the agent answers that none was needed. An error here
+# would be logged as "Cannot checkpoint the parent".
+expect "the operator asked main's compute pod for a checkpoint before branching dev" "asked" bash -c "grep -E '(Checkpointed the parent before branching|The parent needs no checkpoint).*branch=dev' '$E2E_WORK/operator.log' >/dev/null && echo asked || grep 'Cannot checkpoint the parent' '$E2E_WORK/operator.log'"
 expect "insert on dev" "101" q "$URI_DEV" "insert into items values (1000, 'dev-only'); select count(*) from items"
 expect "dev's row is invisible on main" "100|0" q "$URI_MAIN" "select count(*), count(*) filter (where id = 1000) from items"
 expect "main's later insert is invisible on dev" "0" bash -c "q() { PGCONNECT_TIMEOUT=60 psql \"\$1\" -X -Atqc \"\$2\"; }; q '$URI_MAIN' \"insert into items values (2000, 'main-later')\" && q '$URI_DEV' 'select count(*) from items where id = 2000'"

@@ -43,6 +43,12 @@ class PodComputeRuntimeTest : public ::testing::Test {
           ++fetches_;
           last_fetch_ = host + ":" + std::to_string(port) + path;
           return fetch_result_;
+        },
+        [this](const std::string& host, int port, const std::string& path,
+               absl::Duration timeout) -> absl::StatusOr<std::string> {
+          last_post_ = host + ":" + std::to_string(port) + path;
+          last_post_timeout_ = timeout;
+          return post_result_;
         });
   }
 
@@ -82,6 +88,9 @@ class PodComputeRuntimeTest : public ::testing::Test {
   std::atomic<int> fetches_{0};
   std::string last_fetch_;
   absl::StatusOr<std::string> fetch_result_ = std::string(R"({"busy":false})");
+  std::string last_post_;
+  absl::Duration last_post_timeout_;
+  absl::StatusOr<std::string> post_result_ = std::string(R"({"checkpointed":true})");
 };
 
 std::string SecretField(const value& secret, const std::string& key) {
@@ -321,6 +330,34 @@ TEST_F(PodComputeRuntimeTest, ObserveAbsentPendingRunning) {
   fetch_result_ = std::string(R"({"busy":true})");
   EXPECT_FALSE(runtime_->Observe("team", "ep1").busy);
   EXPECT_EQ(fetches_, 1);
+}
+
+// The parent's checkpoint before a branch (BranchReconciler::CheckpointParent) reaches the
+// agent of the serving pod at its IP; a pod that does not serve is not asked.
+TEST_F(PodComputeRuntimeTest, CheckpointAsksTheServingPodsAgent) {
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(runtime_->Checkpoint("team", "ep1", absl::Seconds(2)).status()));
+  ASSERT_TRUE(runtime_->Start(Spec()).ok());
+  SetPodStatus(R"({"phase":"Pending"})");
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(runtime_->Checkpoint("team", "ep1", absl::Seconds(2)).status()));
+  EXPECT_EQ(last_post_, "");
+
+  SetPodStatus(ReadyStatus("10.1.2.4"));
+  auto done = runtime_->Checkpoint("team", "ep1", absl::Seconds(2));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_TRUE(*done);
+  EXPECT_EQ(last_post_, "10.1.2.4:8080/checkpoint");
+  EXPECT_EQ(last_post_timeout_, absl::Seconds(2));
+
+  post_result_ = std::string(R"({"checkpointed":false,"walBytes":12})");
+  done = runtime_->Checkpoint("team", "ep1", absl::Seconds(2));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_FALSE(*done);
+  post_result_ = absl::UnavailableError("connection refused");
+  EXPECT_TRUE(absl::IsUnavailable(runtime_->Checkpoint("team", "ep1", absl::Seconds(2)).status()));
+  post_result_ = std::string("<html>");
+  EXPECT_FALSE(runtime_->Checkpoint("team", "ep1", absl::Seconds(2)).ok());
 }
 
 TEST_F(PodComputeRuntimeTest, BusyFromTheAgent) {
