@@ -140,6 +140,26 @@ TEST_F(ReadBatcherTest, MissesWhileAnRpcIsInFlightShareTheNextRpc) {
   EXPECT_EQ(b.stats().rpcs, 2u);
 }
 
+TEST_F(ReadBatcherTest, UpToMaxInFlightRpcsRunAtOnce) {
+  ReadBatcher b(&store_, {.max_in_flight = 2});
+  store_.Hold(true);
+  absl::StatusOr<Values> r[4];
+  std::thread t0([&] { r[0] = b.Read(0, {Key(0)}); });
+  std::thread t1([&] { r[1] = b.Read(0, {Key(1)}); });
+  store_.WaitEntered(2);  // both went at once, neither waited for the other
+  std::thread t2([&] { r[2] = b.Read(0, {Key(2)}); });
+  std::thread t3([&] { r[3] = b.Read(0, {Key(3)}); });
+  WaitQueued(b, 4);
+  EXPECT_EQ(store_.rpcs().size(), 2u);  // the third and fourth wait for a slot
+  store_.Hold(false);
+  for (std::thread* t : {&t0, &t1, &t2, &t3}) t->join();
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(r[i].ok());
+    EXPECT_EQ(*r[i], (Values{"v" + std::to_string(i)}));
+  }
+  EXPECT_EQ(store_.rpcs().size(), 3u);  // and then share one RPC
+}
+
 TEST_F(ReadBatcherTest, BatchesStayUnderTheKeyLimitAndApartByLsn) {
   ReadBatcher b(&store_, {.max_in_flight = 1, .max_batch_keys = 4});
   uint64_t old_lsn = *store_.HeadLsn();
