@@ -63,6 +63,12 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   conn->max_write = 1 << 20;
   conn->max_readahead = 1 << 20;
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+  // Read-ahead and posix_fadvise(WILLNEED) (PostgreSQL's prefetch: recovery_prefetch,
+  // effective_io_concurrency) reach us as background reads. The kernel keeps at most
+  // max_background of them pending and drops read-ahead past congestion_threshold (defaults 12
+  // and 9); let more wait here, where concurrent misses share one Read RPC (ReadBatcher).
+  conn->max_background = 64;
+  conn->congestion_threshold = 48;
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
   // Every change passes through this mount, so the kernel's cached pages never go stale: do not
   // let an mtime change (any write) drop the whole file from the page cache.

@@ -1,6 +1,7 @@
 #pragma once
 
-#define FUSE_USE_VERSION 34
+// 3.12: fuse_loop_cfg_* (the number of worker threads)
+#define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
 #include "pageserver/pagefs/pagefs.h"

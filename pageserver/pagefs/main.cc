@@ -201,10 +201,15 @@ int Run(const Flags& f) {
     }
   });
 
-  fuse_loop_config config;
-  config.clone_fd = 0;
-  config.max_idle_threads = 16;
-  int loop_rc = fuse_session_loop_mt(se, &config);
+  // Up to 32 threads serve requests: every background read (read-ahead, PostgreSQL's prefetch;
+  // the kernel keeps up to max_background pending, see fuse_bridge.cc) needs one to reach the
+  // ReadBatcher, where concurrent misses share an RPC. libfuse's default is 10.
+  fuse_loop_config* config = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_clone_fd(config, 0);
+  fuse_loop_cfg_set_idle_threads(config, 16);
+  fuse_loop_cfg_set_max_threads(config, 32);
+  int loop_rc = fuse_session_loop_mt(se, config);
+  fuse_loop_cfg_destroy(config);
   absl::Status flushed = pfs.FlushAll();
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);

@@ -34,7 +34,8 @@ PageFs::PageFs(PageStore* store, const PageFsOptions& options, Clock* clock)
     : store_(store),
       options_(WithTestHooks(options)),
       clock_(clock ? clock : RealClock()),
-      cache_(options.cache_bytes) {}
+      cache_(options.cache_bytes),
+      reader_(store, {.max_in_flight = options.read_rpcs_in_flight}) {}
 
 PageFs::~PageFs() {
   stop_ = true;
@@ -290,7 +291,7 @@ void PageFs::Forget(uint64_t ino, uint64_t nlookup) {
 
 absl::StatusOr<std::optional<std::string>> PageFs::FetchPage(uint64_t ino, uint64_t block) {
   if (auto page = cache_.Get(ino, block)) return std::optional<std::string>(std::move(*page));
-  auto r = store_->Read(lsn_, {fs::PageKey(ino, block)});
+  auto r = reader_.Read(lsn_, {fs::PageKey(ino, block)});
   if (!r.ok()) return r.status();
   return std::move((*r)[0]);
 }
@@ -353,7 +354,7 @@ int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
       std::vector<std::string> keys;
       for (uint64_t b : missing) keys.push_back(fs::PageKey(ino, b));
       for (uint64_t b : ahead) keys.push_back(fs::PageKey(ino, b));
-      auto r = store_->Read(lsn_, keys);
+      auto r = reader_.Read(lsn_, std::move(keys));
       if (!r.ok()) return ErrnoFor(r.status());
       std::lock_guard<std::mutex> lock(inode->mu);
       // The clean cache's invariant: it holds a page only as the store has it and as no write of
@@ -715,6 +716,9 @@ PageFsStats PageFs::Stats() {
   s.cache_hits = cache_.hits();
   s.cache_misses = cache_.misses();
   s.readahead_pages = readahead_fetched_;
+  ReadBatcher::Stats rs = reader_.stats();
+  s.page_reads = rs.reads;
+  s.page_read_rpcs = rs.rpcs;
   s.dirty_bytes = dirty_bytes_;
   s.pages_deleted = pages_deleted_;
   s.orphans_collected = orphans_collected_;

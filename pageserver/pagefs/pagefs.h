@@ -18,6 +18,7 @@
 #include "pageserver/fs/fs_layout.h"
 #include "pageserver/pagefs/page_cache.h"
 #include "pageserver/pagefs/page_store.h"
+#include "pageserver/pagefs/read_batcher.h"
 
 namespace pgbranch::pagefs {
 
@@ -33,6 +34,10 @@ struct PageFsOptions {
   // request; this makes a sequential scan (a WAL segment replayed by crash recovery, a sequential
   // scan of a table) one round trip per MiB instead of one per 128 KiB.
   uint32_t readahead_pages = 128;
+  // Page reads that miss the cache go through a ReadBatcher: at most this many Read RPCs at once;
+  // the misses of other FUSE threads that arrive meanwhile share the next RPC (the prefetches of
+  // crash recovery come as concurrent one-page reads).
+  uint32_t read_rpcs_in_flight = 2;
   uint32_t mount_uid = 0;  // owner of a new root directory
   uint32_t mount_gid = 0;
   // At most this many page deletions per commit when a file's pages are deleted (unlink of the
@@ -50,6 +55,8 @@ struct PageFsStats {
   uint64_t cache_hits = 0;
   uint64_t cache_misses = 0;
   uint64_t readahead_pages = 0;  // pages fetched by read-ahead
+  uint64_t page_reads = 0;       // reads of pages sent to the store (a miss with its read-ahead)
+  uint64_t page_read_rpcs = 0;   // the Read RPCs that carried them
   uint64_t dirty_bytes = 0;
   uint64_t pages_deleted = 0;      // page deletions committed by unlink, truncate and collection
   uint64_t orphans_collected = 0;  // orphaned inodes whose deletion finished
@@ -237,6 +244,7 @@ class PageFs {
   const PageFsOptions options_;
   Clock* clock_;
   PageCache cache_;
+  ReadBatcher reader_;  // every page read from the store (not inodes, not listings)
 
   uint64_t generation_ = 0;
   uint64_t lsn_ = 0;  // 0 for read-write (the head)
