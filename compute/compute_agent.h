@@ -73,7 +73,9 @@ class ComputeAgent {
   absl::Status Shutdown();
 
   HttpResponse Handle(const std::string& method, const std::string& path);
-  void RefreshActivity();
+  // Samples pg_stat_activity into the status while running. `wait`: else (HTTP handlers) skips
+  // when the sampler is busy or not connected yet, rather than blocking the answer on it.
+  void RefreshActivity(bool wait);
   void SamplerLoop();
 
   bool ShouldAbort();
