@@ -390,9 +390,7 @@ absl::Status ComputeAgent::StartCompute() {
   // the endpoint's would block a DROP DATABASE of it.
   activity_ = std::make_unique<PgActivitySource>(
       absl::StrCat(postgres_->SocketConnInfo("postgres"), " options='-c statement_timeout=5000'"));
-  auto start_sampler = [this](const std::string&) {
-    sampler_ = std::thread([this] { SamplerLoop(); });
-  };
+  auto start_sampler = [this] { sampler_ = std::thread([this] { SamplerLoop(); }); };
   absl::Status role = absl::OkStatus();
   if (config_.mode == ComputeMode::kReadWrite) {
     t = std::chrono::steady_clock::now();
@@ -401,7 +399,7 @@ absl::Status ComputeAgent::StartCompute() {
                      password_, start_sampler);
     role_seconds_ = SecondsSince(t);
   }
-  if (!sampler_.joinable()) start_sampler("");
+  if (!sampler_.joinable()) start_sampler();
   PGB_RETURN_IF_ERROR(role);
   return absl::OkStatus();
 }

@@ -129,13 +129,10 @@ absl::StatusOr<std::string> ReadPasswordFile(const std::string& path) {
 
 absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_conninfo,
                        const std::string& role, const std::string& database,
-                       const std::string& password,
-                       const std::function<void(const std::string&)>& connected) {
-  std::string used = conninfo;
+                       const std::string& password, const std::function<void()>& connected) {
   Conn conn(PQconnectdb(conninfo.c_str()));
   if (PQstatus(conn.get()) != CONNECTION_OK && !fallback_conninfo.empty() &&
       ErrorOf(conn.get()).find("does not exist") != std::string::npos) {
-    used = fallback_conninfo;
     conn.reset(PQconnectdb(fallback_conninfo.c_str()));
   }
   if (PQstatus(conn.get()) != CONNECTION_OK) {
@@ -144,7 +141,7 @@ absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_
   }
   // This backend has rebuilt the database's relation cache init file: further connections to
   // it start warm.
-  if (connected) connected(used);
+  if (connected) connected();
   PQsetNoticeProcessor(
       conn.get(), [](void*, const char*) {}, nullptr);
   PGB_ASSIGN_OR_RETURN(RoleState state, LookUpRole(conn.get(), role, database));

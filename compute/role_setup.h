@@ -25,11 +25,11 @@ absl::StatusOr<std::string> ReadPasswordFile(const std::string& path);
 // `conninfo` should name `database`: the first backend of a database after a recovery rebuilds
 // its relation cache init file (cold catalog reads through pagefs), which the first client
 // connection then finds done. `fallback_conninfo` (the postgres database) is used when
-// `database` does not exist yet. `connected` (optional) is called with the conninfo that
-// connected, as soon as it did: from then on a connection to that database starts warm.
+// `database` does not exist yet. `connected` (optional) is called as soon as the connection is
+// up: from then on another backend's start competes less with this one's.
 absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_conninfo,
                        const std::string& role, const std::string& database,
                        const std::string& password,
-                       const std::function<void(const std::string&)>& connected = nullptr);
+                       const std::function<void()>& connected = nullptr);
 
 }  // namespace pgbranch::compute
