@@ -39,6 +39,13 @@ absl::StatusOr<ActivitySnapshot> PgActivitySource::Sample() {
   return SampleLocked();  // the connection broke: one fresh attempt
 }
 
+absl::StatusOr<ActivitySnapshot> PgActivitySource::TrySample() {
+  std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return absl::UnavailableError("the sampler is busy");
+  if (closed_ || conn_ == nullptr) return absl::UnavailableError("not connected");
+  return SampleLocked();
+}
+
 absl::StatusOr<ActivitySnapshot> PgActivitySource::SampleLocked() {
   if (conn_ == nullptr) {
     conn_ = PQconnectdb(conninfo_.c_str());

@@ -39,6 +39,9 @@ class PgActivitySource : public ActivitySource {
   ~PgActivitySource() override;
 
   absl::StatusOr<ActivitySnapshot> Sample() override;
+  // A sample only if the connection is open and no other thread is using it (it never
+  // connects, never waits): Unavailable otherwise.
+  absl::StatusOr<ActivitySnapshot> TrySample();
   // Closes the connection (before PostgreSQL stops, so the agent does not hold a backend).
   void Close();
 

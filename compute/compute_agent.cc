@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "compute/recovery_choice.h"
 #include "compute/role_setup.h"
 #include "compute/standby_settings.h"
 
@@ -195,8 +196,6 @@ int ComputeAgent::Run() {
                                    {"postgres_seconds", Seconds(postgres_seconds_)},
                                    {"role_seconds", Seconds(role_seconds_)},
                                    {"startup_seconds", Seconds(SecondsSince(start_time_))}});
-    RefreshActivity();
-    sampler_ = std::thread([this] { SamplerLoop(); });
     failure = Monitor();
   } else if (!absl::IsCancelled(s)) {
     failure = std::string(s.message());
@@ -321,8 +320,9 @@ absl::Status ComputeAgent::StartCompute() {
                                            {"seconds", Seconds(initdb_seconds_)}});
   }
   // A read-write start of a data directory that was not shut down cleanly (a branch of a
-  // running database, a compute that crashed) needs WAL replay: as a standby promoted at the
-  // end of pg_wal rather than as crash recovery, which ends with a synchronous checkpoint.
+  // running database, a compute that crashed) needs WAL replay: crash recovery when little WAL
+  // follows the last checkpoint, else as a standby promoted at the end of pg_wal
+  // (recovery_choice.h).
   bool promote = false;
   if (config_.mode == ComputeMode::kReadWrite && !initialised) {
     absl::StatusOr<PgControlSummary> control = postgres_->ReadControlFile();
@@ -332,16 +332,18 @@ absl::Status ComputeAgent::StartCompute() {
                   {"timeline", config_.timeline},
                   {"error", control.status().ToString()}});
     } else if (!control->clean()) {
-      // Archive recovery refuses WAL written with wal_level=minimal: crash recovery then.
-      promote = control->wal_level >= PgControlSummary::kWalLevelReplica;
+      const std::string data_dir = layout.data_dir;
+      RecoveryMode mode = ChooseRecovery(*control, ListWalFiles(data_dir),
+                                         [&data_dir](const std::string& file, uint32_t tli) {
+                                           return ReadFirstPageAddress(data_dir, file, tli);
+                                         });
+      promote = mode == RecoveryMode::kPromote;
       recovery_ = promote ? "promote" : "crash";
       LogInfo("The data directory was not shut down cleanly",
               {{"endpoint", config_.endpoint},
                {"timeline", config_.timeline},
                {"state", control->StateName()},
-               {"recovery", promote ? "standby, then promotion"
-                                    : "crash recovery (wal_level "
-                                      "minimal)"}});
+               {"recovery", promote ? "standby, then promotion" : "crash recovery"}});
     }
   } else if (config_.mode == ComputeMode::kReadOnly) {
     recovery_ = "standby";
@@ -380,22 +382,25 @@ absl::Status ComputeAgent::StartCompute() {
           {{"endpoint", config_.endpoint},
            {"timeline", config_.timeline},
            {"seconds", Seconds(postgres_seconds_)}});
-  // The activity connection (a new backend: tens of ms) opens while the role is set up, so the
-  // first /status after "running" answers at once and the wake is seen without delay.
-  auto activity = std::make_unique<PgActivitySource>(
+  // The activity sampler opens its connection (a new backend: tens of ms) in the background,
+  // once the role step's backend is up rather than alongside it (two backends rebuilding their
+  // relation caches from cold catalogs at once slow the role step, which the start waits for),
+  // and the start does not wait for it: /status answers without blocking on it (TrySample), so
+  // the controller sees "running" at once. It stays on the postgres database: a connection to
+  // the endpoint's would block a DROP DATABASE of it.
+  activity_ = std::make_unique<PgActivitySource>(
       absl::StrCat(postgres_->SocketConnInfo("postgres"), " options='-c statement_timeout=5000'"));
-  std::thread warm_up([&activity] { (void)activity->Sample(); });
+  auto start_sampler = [this] { sampler_ = std::thread([this] { SamplerLoop(); }); };
   absl::Status role = absl::OkStatus();
   if (config_.mode == ComputeMode::kReadWrite) {
     t = std::chrono::steady_clock::now();
-    role =
-        SetUpRole(postgres_->SocketConnInfo(config_.database),
-                  postgres_->SocketConnInfo("postgres"), config_.role, config_.database, password_);
+    role = SetUpRole(postgres_->SocketConnInfo(config_.database),
+                     postgres_->SocketConnInfo("postgres"), config_.role, config_.database,
+                     password_, start_sampler);
     role_seconds_ = SecondsSince(t);
   }
-  warm_up.join();
+  if (!sampler_.joinable()) start_sampler();
   PGB_RETURN_IF_ERROR(role);
-  activity_ = std::move(activity);
   return absl::OkStatus();
 }
 
@@ -537,35 +542,38 @@ absl::Status ComputeAgent::Shutdown() {
   return result;
 }
 
-void ComputeAgent::RefreshActivity() {
+void ComputeAgent::RefreshActivity(bool wait) {
   if (status_.state() != ComputeState::kRunning || activity_ == nullptr) return;
-  absl::StatusOr<ActivitySnapshot> a = activity_->Sample();
+  absl::StatusOr<ActivitySnapshot> a = wait ? activity_->Sample() : activity_->TrySample();
   if (a.ok()) {
     status_.Observe(*a);
-  } else {
+  } else if (wait) {
     LogWarning("Cannot sample activity",
                {{"endpoint", config_.endpoint}, {"error", a.status().ToString()}});
   }
 }
 
 void ComputeAgent::SamplerLoop() {
+  // The connection first (while the agent may still be starting), then a sample every second.
+  absl::StatusOr<ActivitySnapshot> first = activity_->Sample();
+  if (first.ok() && status_.state() == ComputeState::kRunning) status_.Observe(*first);
   std::unique_lock<std::mutex> lock(sampler_mu_);
   while (!sampler_stop_) {
     sampler_cv_.wait_for(lock, seconds(1));
     if (sampler_stop_) break;
     lock.unlock();
-    RefreshActivity();
+    RefreshActivity(true);
     lock.lock();
   }
 }
 
 HttpResponse ComputeAgent::Handle(const std::string& method, const std::string& path) {
   if (path == "/status") {
-    RefreshActivity();
+    RefreshActivity(false);
     return {200, "application/json", ComputeStatus::ToJson(status_.View())};
   }
   if (path == "/metrics") {
-    RefreshActivity();
+    RefreshActivity(false);
     return {200, "text/plain; version=0.0.4", metrics_.Render(status_.View())};
   }
   if (path == "/readyz") {

@@ -28,11 +28,13 @@
 //           accepts connections → role and password (read-write) → running
 //
 //           A read-write start of a data directory that was not shut down cleanly (pg_control;
-//           a branch of a running database is a crash image) starts PostgreSQL as a standby and
-//           promotes it once it has replayed pg_wal: promotion ends recovery with a background
-//           checkpoint, crash recovery with a synchronous one (slow through FUSE). Readiness
-//           waits for the promotion; standby.signal is removed if the start fails before it.
-//   run:    sample pg_stat_activity every second (and on every /status); watch the children;
+//           a branch of a running database is a crash image) replays its WAL: by crash
+//           recovery when little WAL follows the last checkpoint (its synchronous checkpoint is
+//           then cheap), else as a standby promoted once it has replayed pg_wal (the checkpoint
+//           runs in the background); recovery_choice.h. Readiness waits for the promotion;
+//           standby.signal is removed if the start fails before it.
+//   run:    sample pg_stat_activity every second (and on every /status, unless the sampler is
+//           busy: /status never waits for it); watch the children;
 //           on SIGHUP re-read the parameters from the config file: PostgreSQL reloads them, or
 //           restarts (fast shutdown, same mount) when one of them has pg_settings.context
 //           'postmaster'; /status says which ("parameters_message")
@@ -73,7 +75,9 @@ class ComputeAgent {
   absl::Status Shutdown();
 
   HttpResponse Handle(const std::string& method, const std::string& path);
-  void RefreshActivity();
+  // Samples pg_stat_activity into the status while running. `wait`: else (HTTP handlers) skips
+  // when the sampler is busy or not connected yet, rather than blocking the answer on it.
+  void RefreshActivity(bool wait);
   void SamplerLoop();
 
   bool ShouldAbort();

@@ -74,9 +74,11 @@ absl::StatusOr<PgControlSummary> ParsePgControl(std::string_view bytes) {
   // checkPointCopy (88 bytes at 40), unloggedLSN, minRecoveryPoint, minRecoveryPointTLI,
   // backupStartPoint, backupEndPoint, backupEndRequired, wal_level (4) at 172, wal_log_hints
   // (1, padded), MaxConnections, max_worker_processes, max_wal_senders, max_prepared_xacts,
-  // max_locks_per_xact (4 each) from 180.
+  // max_locks_per_xact (4 each) from 180, ..., xlog_seg_size (4) at 228. checkPointCopy starts
+  // with redo (8) at 40 and ThisTimeLineID (4) at 48.
   constexpr size_t kVersionOffset = 8, kStateOffset = 16, kWalLevelOffset = 172;
   constexpr size_t kMaxConnectionsOffset = 180, kSettingsEnd = 200;
+  constexpr size_t kRedoOffset = 40, kTimelineOffset = 48, kSegSizeOffset = 228;
   if (bytes.size() < kWalLevelOffset + 4) {
     return absl::DataLossError(absl::StrCat("pg_control is too short (", bytes.size(), " bytes)"));
   }
@@ -98,6 +100,11 @@ absl::StatusOr<PgControlSummary> ParsePgControl(std::string_view bytes) {
     out.max_wal_senders = ReadInt32(bytes, kMaxConnectionsOffset + 8);
     out.max_prepared_xacts = ReadInt32(bytes, kMaxConnectionsOffset + 12);
     out.max_locks_per_xact = ReadInt32(bytes, kMaxConnectionsOffset + 16);
+  }
+  if (bytes.size() >= kSegSizeOffset + 4) {
+    memcpy(&out.redo_lsn, bytes.data() + kRedoOffset, sizeof(out.redo_lsn));
+    out.timeline = static_cast<uint32_t>(ReadInt32(bytes, kTimelineOffset));
+    out.wal_segment_size = static_cast<uint32_t>(ReadInt32(bytes, kSegSizeOffset));
   }
   return out;
 }

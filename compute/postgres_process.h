@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,11 @@ struct PgControlSummary {
   int max_wal_senders = -1;
   int max_prepared_xacts = -1;
   int max_locks_per_xact = -1;
+  // The last checkpoint's redo point and timeline, and the WAL segment size; 0 when the file is
+  // too short to hold them.
+  uint64_t redo_lsn = 0;
+  uint32_t timeline = 0;
+  uint32_t wal_segment_size = 0;
 
   static constexpr int kShutDown = 1;
   static constexpr int kWalLevelReplica = 1;

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -54,23 +55,37 @@ absl::StatusOr<std::string> Identifier(PGconn* conn, const std::string& name) {
   return out;
 }
 
-struct RoleRow {
+// What the role step needs to know, read in one statement (each statement of a new backend
+// reads catalogs cold through pagefs).
+struct RoleState {
+  bool in_recovery = false;
+  bool role_exists = false;
   std::string verifier;  // pg_authid.rolpassword, empty when NULL
   bool can_login = false;
+  bool database_exists = false;
 };
 
-absl::StatusOr<std::optional<RoleRow>> LookUpRole(PGconn* conn, const std::string& role) {
-  const char* values[] = {role.c_str()};
-  Result r(PQexecParams(conn,
-                        "SELECT coalesce(rolpassword, ''), rolcanlogin FROM pg_authid "
-                        "WHERE rolname = $1",
-                        1, nullptr, values, nullptr, nullptr, 0));
-  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) return absl::InternalError(ErrorOf(conn));
-  if (PQntuples(r.get()) == 0) return std::optional<RoleRow>();
-  RoleRow row;
-  row.verifier = PQgetvalue(r.get(), 0, 0);
-  row.can_login = std::string(PQgetvalue(r.get(), 0, 1)) == "t";
-  return std::optional<RoleRow>(row);
+absl::StatusOr<RoleState> LookUpRole(PGconn* conn, const std::string& role,
+                                     const std::string& database) {
+  const char* values[] = {role.c_str(), database.c_str()};
+  Result r(
+      PQexecParams(conn,
+                   "SELECT pg_catalog.pg_is_in_recovery(), a.oid IS NOT NULL, "
+                   "coalesce(a.rolpassword, ''), coalesce(a.rolcanlogin, false), "
+                   "EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $2) "
+                   "FROM (VALUES (1)) AS one LEFT JOIN pg_catalog.pg_authid a ON a.rolname = $1",
+                   2, nullptr, values, nullptr, nullptr, 0));
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) {
+    return absl::InternalError(ErrorOf(conn));
+  }
+  auto flag = [&r](int column) { return std::string(PQgetvalue(r.get(), 0, column)) == "t"; };
+  RoleState out;
+  out.in_recovery = flag(0);
+  out.role_exists = flag(1);
+  out.verifier = PQgetvalue(r.get(), 0, 2);
+  out.can_login = flag(3);
+  out.database_exists = flag(4);
+  return out;
 }
 
 absl::Status SetPassword(PGconn* conn, const std::string& role, const std::string& role_id,
@@ -114,7 +129,7 @@ absl::StatusOr<std::string> ReadPasswordFile(const std::string& path) {
 
 absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_conninfo,
                        const std::string& role, const std::string& database,
-                       const std::string& password) {
+                       const std::string& password, const std::function<void()>& connected) {
   Conn conn(PQconnectdb(conninfo.c_str()));
   if (PQstatus(conn.get()) != CONNECTION_OK && !fallback_conninfo.empty() &&
       ErrorOf(conn.get()).find("does not exist") != std::string::npos) {
@@ -124,22 +139,20 @@ absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_
     return absl::UnavailableError(
         absl::StrCat("cannot connect to PostgreSQL: ", ErrorOf(conn.get())));
   }
+  // This backend has rebuilt the database's relation cache init file: further connections to
+  // it start warm.
+  if (connected) connected();
   PQsetNoticeProcessor(
       conn.get(), [](void*, const char*) {}, nullptr);
-  // The password change commits synchronously: a branch or a read-only endpoint taken at this
-  // branch's LSNs from now on must hold the password the branch's credentials say (the proxy
-  // logs in with it), and a commit the WAL writer had not flushed yet would be missing there.
+  PGB_ASSIGN_OR_RETURN(RoleState state, LookUpRole(conn.get(), role, database));
   // A read-write endpoint serves a primary: never a standby (a standby.signal that survived, a
   // promotion that did not happen).
-  PGB_ASSIGN_OR_RETURN(bool in_recovery,
-                       Exec(conn.get(), "SELECT 1 WHERE pg_catalog.pg_is_in_recovery()"));
-  if (in_recovery) {
+  if (state.in_recovery) {
     return absl::FailedPreconditionError(
         "PostgreSQL is still in recovery: a read-write endpoint needs a primary");
   }
   PGB_ASSIGN_OR_RETURN(std::string role_id, Identifier(conn.get(), role));
-  PGB_ASSIGN_OR_RETURN(std::optional<RoleRow> row, LookUpRole(conn.get(), role));
-  if (!row.has_value()) {
+  if (!state.role_exists) {
     absl::StatusOr<bool> r =
         Exec(conn.get(), absl::StrCat("CREATE ROLE ", role_id, " LOGIN CREATEDB CREATEROLE"));
     if (!r.ok()) {
@@ -151,15 +164,15 @@ absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_
   // wake: compare with the stored verifier first.
   // A branch's pg_authid starts as a copy of its parent's: the role gets this branch's own
   // verifier here, at every start (so also after a reset).
-  bool current = IsScramVerifier(password)
-                     ? row.has_value() && row->verifier == password
-                     : row.has_value() && ScramVerifierMatches(row->verifier, password);
-  if (!row.has_value() || !row->can_login || !current) {
+  // The password change commits synchronously: a branch or a read-only endpoint taken at this
+  // branch's LSNs from now on must hold the password the branch's credentials say (the proxy
+  // logs in with it), and a commit the WAL writer had not flushed yet would be missing there.
+  bool current = IsScramVerifier(password) ? state.verifier == password
+                                           : ScramVerifierMatches(state.verifier, password);
+  if (!state.role_exists || !state.can_login || !current) {
     PGB_RETURN_IF_ERROR(SetPassword(conn.get(), role, role_id, password));
   }
-  PGB_ASSIGN_OR_RETURN(
-      bool db_exists, Exec(conn.get(), "SELECT 1 FROM pg_database WHERE datname = $1", {database}));
-  if (!db_exists) {
+  if (!state.database_exists) {
     PGB_ASSIGN_OR_RETURN(std::string db_id, Identifier(conn.get(), database));
     absl::StatusOr<bool> r =
         // FILE_COPY: a small WAL record between two checkpoints, instead of every page of

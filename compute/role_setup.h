@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -24,9 +25,11 @@ absl::StatusOr<std::string> ReadPasswordFile(const std::string& path);
 // `conninfo` should name `database`: the first backend of a database after a recovery rebuilds
 // its relation cache init file (cold catalog reads through pagefs), which the first client
 // connection then finds done. `fallback_conninfo` (the postgres database) is used when
-// `database` does not exist yet.
+// `database` does not exist yet. `connected` (optional) is called as soon as the connection is
+// up: from then on another backend's start competes less with this one's.
 absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_conninfo,
                        const std::string& role, const std::string& database,
-                       const std::string& password);
+                       const std::string& password,
+                       const std::function<void()>& connected = nullptr);
 
 }  // namespace pgbranch::compute

@@ -170,10 +170,10 @@ TEST_F(ComputeTest, BranchOfARunningComputeAndReadOnlyEndpoint) {
   ASSERT_TRUE(dev->Spawn().ok());
   s = dev->WaitRunning();
   ASSERT_TRUE(s.ok()) << s;
-  printf("[timing] branch of a running database (standby + promotion): spawn -> running %.0f ms\n",
+  printf("[timing] branch of a running database (crash recovery): spawn -> running %.0f ms\n",
          dev->spawn_to_running_ms());
-  // A crash image: started as a standby and promoted, never crash recovery.
-  EXPECT_TRUE(absl::StrContains(dev->Log(), "recovery=promote")) << dev->Log();
+  // A crash image with little WAL after its last checkpoint: crash recovery, no promotion.
+  EXPECT_TRUE(absl::StrContains(dev->Log(), "recovery=crash")) << dev->Log();
   EXPECT_FALSE(FileExists(dev->mountpoint() + "/pgdata/standby.signal"));
   r = dev->Psql("SELECT count(*) FROM items");
   EXPECT_EQ(r.out, "10\n") << r.Describe();
@@ -220,10 +220,13 @@ TEST_F(ComputeTest, BranchOfARunningComputeAndReadOnlyEndpoint) {
   SuspendAndCheck(main.get(), "parent");
 }
 
-// A branch of a running database is a crash image: the agent starts it as a standby and promotes
-// it at the end of pg_wal. Everything committed on the parent before the branch must be there
-// (replay of all of pg_wal), nothing uncommitted, and the promoted branch must take writes and
-// keep them across a restart (which then is a clean start: no second promotion).
+// A branch of a running database is a crash image: with more WAL after the parent's last
+// checkpoint than crash recovery's synchronous checkpoint is worth (recovery_choice.h), the agent
+// starts it as a standby and promotes it at the end of pg_wal. Everything committed on the parent
+// before the branch must be there (replay of all of pg_wal), nothing uncommitted, and the
+// promoted branch must take writes and keep them across a restart (which then is a clean start:
+// no second promotion). A branch of the promoted branch (a new timeline) with little WAL is
+// crash recovery on that timeline.
 TEST_F(ComputeTest, PromotedBranchOfARunningDatabaseHasCommittedRowsTakesWritesAndRestarts) {
   auto main = NewCompute("main", "main");
   ASSERT_TRUE(main->Spawn().ok());
@@ -239,8 +242,9 @@ TEST_F(ComputeTest, PromotedBranchOfARunningDatabaseHasCommittedRowsTakesWritesA
                      "-v", "ON_ERROR_STOP=1", "-c", "CHECKPOINT"},
                     "", 120);
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
-  // After the last checkpoint: only in WAL.
+  // After the last checkpoint: only in WAL (with ~4 MB of filler: a promotion).
   r = main->Psql(
+      "CREATE TABLE filler AS SELECT g, repeat('x', 1000) AS pad FROM generate_series(1, 4000) g; "
       "INSERT INTO items SELECT g, 'late ' || g FROM generate_series(20001, 25000) g; "
       "UPDATE items SET note = 'updated' WHERE id <= 100; DELETE FROM items WHERE id > 24990");
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
@@ -305,14 +309,15 @@ TEST_F(ComputeTest, PromotedBranchOfARunningDatabaseHasCommittedRowsTakesWritesA
   r = dev->Psql("INSERT INTO dev_only VALUES (43); SELECT sum(x) FROM dev_only");
   EXPECT_EQ(r.out, "INSERT 0 1\n85\n") << r.Describe();
 
-  // A crash of the promoted branch (a branch of it while it runs is the same image): promoted
-  // again, with everything committed.
+  // A crash of the promoted branch (a branch of it while it runs is the same image), little WAL
+  // after its restart's shutdown checkpoint on the new timeline: crash recovery, with
+  // everything committed.
   ASSERT_TRUE(CreateBranch("dev2", "dev").ok());
   auto dev2 = NewCompute("dev2", "dev2");
   ASSERT_TRUE(dev2->Spawn().ok());
   s = dev2->WaitRunning();
   ASSERT_TRUE(s.ok()) << s;
-  EXPECT_TRUE(absl::StrContains(dev2->Log(), "recovery=promote")) << dev2->Log();
+  EXPECT_TRUE(absl::StrContains(dev2->Log(), "recovery=crash")) << dev2->Log();
   r = dev2->Psql("SELECT count(*), (SELECT sum(x) FROM dev_only) FROM items");
   EXPECT_EQ(r.out, "25491|85\n") << r.Describe();
   r = dev2->Psql("INSERT INTO dev_only VALUES (1)");
@@ -330,8 +335,10 @@ TEST_F(ComputeTest, StopBeforeThePromotionLeavesNoStandbySignal) {
   ASSERT_TRUE(main->Spawn().ok());
   absl::Status s = main->WaitRunning();
   ASSERT_TRUE(s.ok()) << s;
-  CommandResult r =
-      main->Psql("CREATE TABLE items (id int); INSERT INTO items SELECT generate_series(1, 1000)");
+  // ~4 MB of WAL after the last checkpoint: the branch is promoted, not crash-recovered.
+  CommandResult r = main->Psql(
+      "CREATE TABLE items (id int); INSERT INTO items SELECT generate_series(1, 1000); "
+      "CREATE TABLE filler AS SELECT g, repeat('x', 1000) AS pad FROM generate_series(1, 4000) g");
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   ASSERT_TRUE(CreateBranch("dev", "main").ok());
 

@@ -63,6 +63,25 @@ TEST(PgControlTest, ParsesThePrimarysHotStandbySettings) {
   EXPECT_EQ(c->max_connections, -1);
 }
 
+TEST(PgControlTest, ParsesTheRedoPointTimelineAndSegmentSize) {
+  // Offsets as in a pg_control of `initdb --wal-segsize=1` (pg_controldata: REDO location
+  // 0/600768, TimeLineID 1, Bytes per WAL segment 1048576).
+  std::string b = Image(1300, 6, 1);
+  const uint64_t redo = 0x600768;
+  const int32_t tli = 3, seg = 1 << 20;
+  memcpy(b.data() + 40, &redo, 8);
+  memcpy(b.data() + 48, &tli, 4);
+  memcpy(b.data() + 228, &seg, 4);
+  absl::StatusOr<PgControlSummary> c = ParsePgControl(b);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->redo_lsn, redo);
+  EXPECT_EQ(c->timeline, 3u);
+  EXPECT_EQ(c->wal_segment_size, 1u << 20);
+  c = ParsePgControl(Image(1300, 6, 1, 200));  // too short for them: unknown
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->wal_segment_size, 0u);
+}
+
 TEST(StandbySettingsTest, RaisesOnlyWhatIsBelowThePrimary) {
   PgControlSummary primary;
   primary.max_connections = 200;     // above the default 100
