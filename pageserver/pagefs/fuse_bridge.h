@@ -14,6 +14,9 @@ struct FuseContext {
   PageFs* fs;
   PageFsMetrics* metrics;  // may be null
   double entry_timeout;    // seconds the kernel may cache names and attributes
+  // Set at INIT on a read-write mount when the kernel accepts its writeback cache: write(2) lands
+  // in the kernel's page cache and reaches pagefs as large WRITEs at writeback, fsync or close.
+  bool writeback_cache = false;
 };
 
 const fuse_lowlevel_ops* PageFsOperations();

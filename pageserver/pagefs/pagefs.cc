@@ -405,6 +405,9 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
   uint64_t seq = 0;
   {
     std::unique_lock<std::mutex> lock(inode->mu);
+    // The kernel's writeback may deliver data of a file whose last link and open are gone (and
+    // whose pages were deleted): nothing may be stored for it any more.
+    if (inode->deleted) return 0;
     uint64_t end = offset + data.size();
     uint64_t pos = offset;
     while (pos < end) {
@@ -566,7 +569,8 @@ absl::Status PageFs::IssueAll() {
   return result;
 }
 
-int PageFs::TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mutex>& lock) {
+int PageFs::TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mutex>& lock,
+                           Times times) {
   if (size > fs::kMaxFileSize) return EFBIG;
   WaitForFlush(inode, lock);
   uint64_t old_size = inode->attr.size;
@@ -614,7 +618,8 @@ int PageFs::TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mu
   }
   int64_t now = NowNs();
   inode->attr.size = size;
-  inode->attr.mtime_ns = inode->attr.ctime_ns = now;
+  inode->attr.mtime_ns = times.mtime_ns != 0 ? times.mtime_ns : now;
+  inode->attr.ctime_ns = times.ctime_ns != 0 ? times.ctime_ns : now;
   muts.push_back({fs::InodeKey(inode->ino), fs::EncodeInodeAttr(inode->attr), false});
   ++inode->version;
   if (int err = Commit(muts)) {
@@ -639,15 +644,24 @@ int PageFs::SetAttr(uint64_t ino, int flags, const fs::InodeAttr& in, fs::InodeA
   }
   if ((flags & kSetSize) && in.size > fs::kMaxFileSize) return EFBIG;
   std::unique_lock<std::mutex> lock(inode->mu);
+  if (inode->deleted) {
+    // Its last link and open are gone and it was deleted from the store; the kernel may still
+    // write back its times (writeback cache). Storing them would bring the inode back.
+    *out = inode->attr;
+    return 0;
+  }
   if (flags & kSetMode) inode->attr.mode = (inode->attr.mode & S_IFMT) | (in.mode & 07777);
   if (flags & kSetUid) inode->attr.uid = in.uid;
   if (flags & kSetGid) inode->attr.gid = in.gid;
   if (flags & kSetAtime) inode->attr.atime_ns = in.atime_ns;
   if (flags & kSetMtime) inode->attr.mtime_ns = in.mtime_ns;
-  inode->attr.ctime_ns = NowNs();
+  inode->attr.ctime_ns = (flags & kSetCtime) ? in.ctime_ns : NowNs();
   if (flags & kSetSize) {
     if (!inode->attr.IsRegular()) return inode->attr.IsDirectory() ? EISDIR : EINVAL;
-    if (int err = TruncateLocked(inode.get(), in.size, lock)) return err;
+    Times times;
+    if (flags & kSetMtime) times.mtime_ns = in.mtime_ns;
+    if (flags & kSetCtime) times.ctime_ns = in.ctime_ns;
+    if (int err = TruncateLocked(inode.get(), in.size, lock, times)) return err;
   } else {
     std::vector<PageMutation> muts = {{fs::InodeKey(ino), fs::EncodeInodeAttr(inode->attr), false}};
     if (int err = Commit(muts)) return err;
@@ -671,7 +685,7 @@ int PageFs::Open(uint64_t ino, int flags) {
   // Linux truncates on O_TRUNC whatever the access mode (and the kernel leaves it to us).
   if (flags & O_TRUNC) {
     std::unique_lock<std::mutex> lock(inode->mu);
-    if (inode->attr.size != 0) return TruncateLocked(inode.get(), 0, lock);
+    if (inode->attr.size != 0) return TruncateLocked(inode.get(), 0, lock, Times());
   }
   return 0;
 }

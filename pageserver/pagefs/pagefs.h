@@ -121,6 +121,7 @@ class PageFs {
     kSetSize = 8,
     kSetAtime = 16,
     kSetMtime = 32,
+    kSetCtime = 64,  // the kernel's own ctime (writeback cache); otherwise ctime becomes now
   };
   int SetAttr(uint64_t ino, int flags, const fs::InodeAttr& in, fs::InodeAttr* out);
 
@@ -225,8 +226,12 @@ class PageFs {
   int FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, uint64_t* seq = nullptr);
   // Waits (releasing the inode's lock) until no flush of the inode is in flight.
   static void WaitForFlush(Inode* inode, std::unique_lock<std::mutex>& lock);
-  // Truncates under the inode's lock; commits.
-  int TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mutex>& lock);
+  // Truncates under the inode's lock; commits. The new mtime and ctime are `times` (the kernel's,
+  // with the writeback cache) where given (non-zero), now otherwise.
+  struct Times {
+    int64_t mtime_ns = 0, ctime_ns = 0;
+  };
+  int TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mutex>& lock, Times times);
   // The stored page `block` of `inode` as of the mount's LSN (nullopt: a hole), via the cache.
   absl::StatusOr<std::optional<std::string>> FetchPage(uint64_t ino, uint64_t block);
   int64_t NowNs();
