@@ -59,9 +59,12 @@ void PageFs::StartBackgroundFlusher() {
   flusher_ = std::thread([this] {
     std::unique_lock<std::mutex> lock(flusher_mu_);
     while (!flusher_stop_) {
-      flusher_cv_.wait_for(lock, std::chrono::milliseconds(50));
+      if (!issue_requested_) flusher_cv_.wait_for(lock, std::chrono::milliseconds(50));
       if (flusher_stop_) break;
-      if (dirty_bytes_ <= options_.dirty_limit_bytes / 2 || fenced_ || poisoned_) continue;
+      bool requested = issue_requested_;
+      issue_requested_ = false;
+      if (fenced_ || poisoned_) continue;
+      if (!requested && dirty_bytes_ <= options_.dirty_limit_bytes / 2) continue;
       lock.unlock();
       absl::Status s = IssueAll();
       if (!s.ok()) LogWarning("Background flush failed", {{"error", s.ToString()}});
@@ -439,6 +442,7 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
     inode->attr.size = std::max(inode->attr.size, end);
     inode->attr.mtime_ns = inode->attr.ctime_ns = now;
     inode->attr_dirty = true;
+    MarkDirtyLocked(*inode);
     ++inode->version;
     over_limit = dirty_bytes_ > options_.dirty_limit_bytes;
     if (dsync || over_limit) {
@@ -506,6 +510,7 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
     }
     inode->flushing.clear();
     inode->attr_dirty = true;
+    MarkDirtyLocked(*inode);
     inode->flush_failed = true;
     LogError("Flush failed; fsync reports EIO from now on", {{"ino", std::to_string(inode->ino)}});
     return err;
@@ -531,7 +536,26 @@ int PageFs::Fsync(uint64_t ino) {
     if (int err = FlushInodeLocked(inode.get(), lock, &seq)) return err;
   }
   // Its own flush and everything issued before it (seq 0: nothing to flush; wait for all).
-  return WaitDurable(seq);
+  if (int err = WaitDurable(seq)) return err;
+  // An fsync seldom comes alone: a checkpoint or initdb fsyncs file after file, each of which
+  // would wait for a durable round of its own at the pageserver. Issue what the others hold
+  // now, behind this one (it is durable already): the next fsync waits for one round holding
+  // them all and those after it find nothing to wait for. Issuing buffered data early is always
+  // allowed (a crash could have left it written), and it was issued at the dirty limit anyway.
+  // The background flusher does it, so that this fsync returns at once.
+  bool others;
+  {
+    std::lock_guard<std::mutex> lock(dirty_set_mu_);
+    others = !dirty_set_.empty();
+  }
+  if (others) {
+    {
+      std::lock_guard<std::mutex> lock(flusher_mu_);
+      issue_requested_ = true;
+    }
+    flusher_cv_.notify_all();
+  }
+  return 0;
 }
 
 int PageFs::FsyncDir(uint64_t ino) {
@@ -542,7 +566,7 @@ int PageFs::FsyncDir(uint64_t ino) {
 }
 
 absl::Status PageFs::FlushAll() {
-  absl::Status s = IssueAll();
+  absl::Status s = IssueAll(/*every_inode=*/true);
   if (options_.read_only) return s;
   if (int err = WaitDurable(0); err != 0 && s.ok()) {
     s = absl::InternalError(absl::StrCat("waiting for the pipelined commits: ", strerror(err)));
@@ -550,12 +574,28 @@ absl::Status PageFs::FlushAll() {
   return s;
 }
 
-absl::Status PageFs::IssueAll() {
+void PageFs::MarkDirtyLocked(const Inode& inode) {
+  std::lock_guard<std::mutex> lock(dirty_set_mu_);
+  dirty_set_.insert(inode.ino);
+}
+
+absl::Status PageFs::IssueAll(bool every_inode) {
   if (options_.read_only) return absl::OkStatus();
+  std::set<uint64_t> marked;
+  {
+    std::lock_guard<std::mutex> lock(dirty_set_mu_);
+    marked.swap(dirty_set_);
+  }
   std::vector<std::shared_ptr<Inode>> all;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [ino, inode] : inodes_) all.push_back(inode);
+    if (every_inode) {
+      for (auto& [ino, inode] : inodes_) all.push_back(inode);
+    } else {
+      for (uint64_t ino : marked) {
+        if (auto inode = FindLocked(ino)) all.push_back(inode);
+      }
+    }
   }
   absl::Status result;
   for (auto& inode : all) {
@@ -662,6 +702,12 @@ int PageFs::SetAttr(uint64_t ino, int flags, const fs::InodeAttr& in, fs::InodeA
     if (flags & kSetMtime) times.mtime_ns = in.mtime_ns;
     if (flags & kSetCtime) times.ctime_ns = in.ctime_ns;
     if (int err = TruncateLocked(inode.get(), in.size, lock, times)) return err;
+  } else if ((flags & ~(kSetAtime | kSetMtime | kSetCtime)) == 0 && inode->attr.IsRegular()) {
+    // Only the times of a file: with the writeback cache the kernel sends its mtime and ctime
+    // before every fsync of a written file. They go with the file's next flush (its fsync, the
+    // dirty limit, unmount) like its data, instead of a commit of their own.
+    inode->attr_dirty = true;
+    MarkDirtyLocked(*inode);
   } else {
     std::vector<PageMutation> muts = {{fs::InodeKey(ino), fs::EncodeInodeAttr(inode->attr), false}};
     if (int err = Commit(muts)) return err;
@@ -705,6 +751,7 @@ int PageFs::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) 
     inode->attr.size = offset + length;
     inode->attr.ctime_ns = NowNs();
     inode->attr_dirty = true;
+    MarkDirtyLocked(*inode);
     ++inode->version;
   }
   return 0;

@@ -156,7 +156,8 @@ class PageFs {
     commit_observer_ = std::move(observer);
   }
   // Starts the background threads: the flusher (once buffered data passes half the dirty limit it
-  // is committed in the background, so writers stall only at the full limit) and, on a
+  // is committed in the background, so writers stall only at the full limit; after an fsync it
+  // issues whatever the other files buffer, see Fsync) and, on a
   // read-write mount, the collection of the orphans found at mount (CollectOrphans).
   void StartBackgroundFlusher();
 
@@ -196,8 +197,11 @@ class PageFs {
   // A commit failed or may be lost (the store is poisoned): from now on every write, fsync and
   // namespace change fails with EIO. Returns the errno for `s` (notices fencing).
   int CommitFailed(const absl::Status& s);
-  // Issues the flush of every dirty inode without waiting (background flusher, dirty limit).
-  absl::Status IssueAll();
+  // Issues the flush of every dirty inode without waiting (background flusher, dirty limit, after
+  // an fsync): those in dirty_set_, or with `every_inode` (unmount) every inode there is.
+  absl::Status IssueAll(bool every_inode = false);
+  // Records that `inode` holds buffered pages or attributes (caller holds inode->mu).
+  void MarkDirtyLocked(const Inode& inode);
   // Shared tail of create/mkdir/mknod/symlink.
   int MakeNodeLocked(uint64_t parent, const std::string& name, fs::InodeAttr attr,
                      fs::InodeAttr* out, uint64_t* out_ino);
@@ -262,7 +266,15 @@ class PageFs {
   std::mutex flusher_mu_;
   std::condition_variable flusher_cv_;
   bool flusher_stop_ = false;  // guarded by flusher_mu_
+  // An fsync asks the flusher to issue every dirty inode now. Guarded by flusher_mu_.
+  bool issue_requested_ = false;
   std::thread flusher_;
+
+  // Inodes that took buffered pages or attributes since IssueAll last looked: a superset of the
+  // dirty ones, except that an inode leaves it when IssueAll takes it and comes back when it is
+  // dirtied again. A leaf lock: taken holding an inode's mutex, never the reverse of another.
+  std::mutex dirty_set_mu_;
+  std::set<uint64_t> dirty_set_;  // guarded by dirty_set_mu_
 
   std::mutex mu_;
   fs::Superblock superblock_;                          // guarded by mu_
