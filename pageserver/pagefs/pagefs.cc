@@ -469,7 +469,12 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
   if (inode->deleted) return 0;
   if (inode->flush_failed || fenced_ || poisoned_) return EIO;
   if (inode->dirty.empty() && !inode->attr_dirty) return 0;
-  // Take the buffered state; the commit runs without the lock.
+  // Take the buffered state; the commit runs without the lock. Clean now: out of the dirty set
+  // (a write meanwhile puts it back).
+  {
+    std::lock_guard<std::mutex> l(dirty_set_mu_);
+    dirty_set_.erase(inode->ino);
+  }
   inode->flushing = std::move(inode->dirty);
   inode->dirty.clear();
   fs::InodeAttr attr = inode->attr;

@@ -270,9 +270,9 @@ class PageFs {
   bool issue_requested_ = false;
   std::thread flusher_;
 
-  // Inodes that took buffered pages or attributes since IssueAll last looked: a superset of the
-  // dirty ones, except that an inode leaves it when IssueAll takes it and comes back when it is
-  // dirtied again. A leaf lock: taken holding an inode's mutex, never the reverse of another.
+  // The inodes that hold buffered pages or attributes: one joins when it is dirtied and leaves
+  // when a flush takes its buffered state (or IssueAll takes the set, and flushes each). A leaf
+  // lock: taken holding an inode's mutex, nothing taken under it.
   std::mutex dirty_set_mu_;
   std::set<uint64_t> dirty_set_;  // guarded by dirty_set_mu_
 
