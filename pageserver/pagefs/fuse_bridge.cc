@@ -71,7 +71,10 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   // range) first writes back and waits for the WRITEs, then sends FSYNC, which commits and waits
   // for durability as before. Nothing that an fsync acknowledged changes: unsynced data could be
   // lost in a crash before, and still can. Times come back as SETATTR (kept at ns resolution).
-  if (!ctx->fs->read_only() && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
+  // The price: with it the kernel keeps a regular file's ctime itself and sends it (a SETATTR
+  // round trip) right after each unlink, rename or link of the file.
+  if (ctx->allow_writeback_cache && !ctx->fs->read_only() &&
+      (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
     conn->want |= FUSE_CAP_WRITEBACK_CACHE;
     conn->time_gran = 1;
     ctx->writeback_cache = true;
