@@ -3,6 +3,8 @@
 #define FUSE_USE_VERSION 34
 #include <fuse_lowlevel.h>
 
+#include <atomic>
+
 #include "pageserver/pagefs/pagefs.h"
 #include "pageserver/pagefs/pagefs_metrics.h"
 
@@ -17,7 +19,8 @@ struct FuseContext {
   bool allow_writeback_cache = true;  // --no-writeback-cache clears it
   // Set at INIT on a read-write mount when the kernel accepts its writeback cache: write(2) lands
   // in the kernel's page cache and reaches pagefs as large WRITEs at writeback, fsync or close.
-  bool writeback_cache = false;
+  // (Written once at INIT, read by every worker thread.)
+  std::atomic<bool> writeback_cache{false};
 };
 
 const fuse_lowlevel_ops* PageFsOperations();
