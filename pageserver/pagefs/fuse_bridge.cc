@@ -59,6 +59,7 @@ void ReplyEntry(fuse_req_t req, uint64_t ino, const fs::InodeAttr& attr) {
 }
 
 void OpInit(void* userdata, fuse_conn_info* conn) {
+  auto* ctx = static_cast<FuseContext*>(userdata);
   // Big writes and reads; the kernel may cache pages across opens (single writer).
   conn->max_write = 1 << 20;
   conn->max_readahead = 1 << 20;
@@ -69,7 +70,23 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   // and 9); let more wait here, where concurrent misses share one Read RPC (ReadBatcher).
   conn->max_background = 64;
   conn->congestion_threshold = 48;
-  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  // The kernel's writeback cache: write(2) is a copy into the page cache, not a round trip per
+  // call (PostgreSQL writes 8 KiB at a time), and the kernel keeps the size and times itself, so
+  // an lseek(SEEK_END) after a write needs no GETATTR. The data reaches pagefs as large WRITEs at
+  // writeback, close and fsync; fsync (and O_DSYNC, which the kernel turns into an fsync of the
+  // range) first writes back and waits for the WRITEs, then sends FSYNC, which commits and waits
+  // for durability as before. Nothing that an fsync acknowledged changes: unsynced data could be
+  // lost in a crash before, and still can. Times come back as SETATTR (kept at ns resolution).
+  // The price: with it the kernel keeps a regular file's ctime itself and sends it (a SETATTR
+  // round trip) right after each unlink, rename or link of the file.
+  if (ctx->allow_writeback_cache && !ctx->fs->read_only() &&
+      (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
+    conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    conn->time_gran = 1;
+    ctx->writeback_cache = true;
+  } else {
+    conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  }
   // Every change passes through this mount, so the kernel's cached pages never go stale: do not
   // let an mtime change (any write) drop the whole file from the page cache.
   conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
@@ -142,6 +159,8 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     flags |= PageFs::kSetAtime, in.atime_ns = TimespecNs(attr->st_atim);
   if (to_set & FUSE_SET_ATTR_MTIME)
     flags |= PageFs::kSetMtime, in.mtime_ns = TimespecNs(attr->st_mtim);
+  if (to_set & FUSE_SET_ATTR_CTIME)
+    flags |= PageFs::kSetCtime, in.ctime_ns = TimespecNs(attr->st_ctim);
   if (to_set & FUSE_SET_ATTR_ATIME_NOW) flags |= PageFs::kSetAtime, in.atime_ns = NowNs();
   if (to_set & FUSE_SET_ATTR_MTIME_NOW) flags |= PageFs::kSetMtime, in.mtime_ns = NowNs();
   fs::InodeAttr out;
@@ -242,7 +261,13 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
   ReplyEntry(req, ino, attr);
 }
 
-// fi->fh carries whether writes through this handle are synchronous (O_DSYNC / O_SYNC).
+// fi->fh carries whether writes through this handle are synchronous (O_DSYNC / O_SYNC). With the
+// writeback cache the kernel makes such a write durable itself (an fsync of the range after the
+// copy), and a WRITE at writeback may come through any handle: none is synchronous then.
+uint64_t SyncHandle(fuse_req_t req, int flags) {
+  return !Ctx(req)->writeback_cache && (flags & (O_DSYNC | O_SYNC)) ? 1 : 0;
+}
+
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   OpTimer t(req, "open");
   int err = Ctx(req)->fs->Open(ino, fi->flags);
@@ -252,7 +277,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     return;
   }
   fi->keep_cache = 1;  // single writer: the kernel's cached pages stay valid across opens
-  fi->fh = (fi->flags & (O_DSYNC | O_SYNC)) ? 1 : 0;
+  fi->fh = SyncHandle(req, fi->flags);
   fuse_reply_open(req, fi);
 }
 
@@ -270,7 +295,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     return;
   }
   fi->keep_cache = 1;
-  fi->fh = (fi->flags & (O_DSYNC | O_SYNC)) ? 1 : 0;
+  fi->fh = SyncHandle(req, fi->flags);
   fuse_entry_param e;
   memset(&e, 0, sizeof(e));
   e.ino = ino;
@@ -304,11 +329,6 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
     return;
   }
   fuse_reply_write(req, size);
-}
-
-void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
-  // close(2) does not promise durability; fsync does.
-  fuse_reply_err(req, 0);
 }
 
 void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
@@ -401,7 +421,8 @@ fuse_lowlevel_ops MakeOps() {
   ops.open = OpOpen;
   ops.read = OpRead;
   ops.write = OpWrite;
-  ops.flush = OpFlush;
+  // No flush: close(2) promises no durability (fsync does). The first FLUSH answers ENOSYS and the
+  // kernel sends none after it, saving a round trip per close.
   ops.release = OpRelease;
   ops.fsync = OpFsync;
   ops.opendir = OpOpendir;

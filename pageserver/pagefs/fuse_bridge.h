@@ -4,6 +4,8 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <atomic>
+
 #include "pageserver/pagefs/pagefs.h"
 #include "pageserver/pagefs/pagefs_metrics.h"
 
@@ -13,8 +15,13 @@ namespace pgbranch::pagefs {
 // FuseContext. Handlers only convert between FUSE structures and PageFs calls.
 struct FuseContext {
   PageFs* fs;
-  PageFsMetrics* metrics;  // may be null
-  double entry_timeout;    // seconds the kernel may cache names and attributes
+  PageFsMetrics* metrics;             // may be null
+  double entry_timeout;               // seconds the kernel may cache names and attributes
+  bool allow_writeback_cache = true;  // --no-writeback-cache clears it
+  // Set at INIT on a read-write mount when the kernel accepts its writeback cache: write(2) lands
+  // in the kernel's page cache and reaches pagefs as large WRITEs at writeback, fsync or close.
+  // (Written once at INIT, read by every worker thread.)
+  std::atomic<bool> writeback_cache{false};
 };
 
 const fuse_lowlevel_ops* PageFsOperations();

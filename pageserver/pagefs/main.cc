@@ -42,6 +42,7 @@ struct Flags {
   std::optional<uint64_t> cache_mb, dirty_mb;
   bool read_only = false;
   bool foreground = false;
+  bool no_writeback_cache = false;
   std::string mountpoint;
 };
 
@@ -77,6 +78,9 @@ void DefineFlags(CLI::App& app, Flags* f) {
       ->check(CLI::Range(1, 60));
   app.add_option("--metrics-listen", f->metrics_listen, "serve Prometheus metrics on ADDR")
       ->type_name("ADDR");
+  app.add_flag("--no-writeback-cache", f->no_writeback_cache,
+               "send every write(2) to pagefs (default: the kernel caches writes and sends them "
+               "in large WRITEs)");
   app.add_flag("-f,--foreground", f->foreground,
                "stay in the foreground (default: detach once "
                "mounted)");
@@ -164,6 +168,7 @@ int Run(const Flags& f) {
   pfs.set_commit_observer([&metrics](double seconds) { metrics.ObserveCommit(seconds); });
   pfs.StartBackgroundFlusher();
   pagefs::FuseContext ctx{&pfs, &metrics, 86400.0};
+  ctx.allow_writeback_cache = !f.no_writeback_cache;
 
   std::string options =
       "allow_other,default_permissions,fsname=pagefs:" + so.timeline_id + ",subtype=pagefs";

@@ -60,9 +60,12 @@ void PageFs::StartBackgroundFlusher() {
   flusher_ = std::thread([this] {
     std::unique_lock<std::mutex> lock(flusher_mu_);
     while (!flusher_stop_) {
-      flusher_cv_.wait_for(lock, std::chrono::milliseconds(50));
+      if (!issue_requested_) flusher_cv_.wait_for(lock, std::chrono::milliseconds(50));
       if (flusher_stop_) break;
-      if (dirty_bytes_ <= options_.dirty_limit_bytes / 2 || fenced_ || poisoned_) continue;
+      bool requested = issue_requested_;
+      issue_requested_ = false;
+      if (fenced_ || poisoned_) continue;
+      if (!requested && dirty_bytes_ <= options_.dirty_limit_bytes / 2) continue;
       lock.unlock();
       absl::Status s = IssueAll();
       if (!s.ok()) LogWarning("Background flush failed", {{"error", s.ToString()}});
@@ -406,6 +409,9 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
   uint64_t seq = 0;
   {
     std::unique_lock<std::mutex> lock(inode->mu);
+    // The kernel's writeback may deliver data of a file whose last link and open are gone (and
+    // whose pages were deleted): nothing may be stored for it any more.
+    if (inode->deleted) return 0;
     uint64_t end = offset + data.size();
     uint64_t pos = offset;
     while (pos < end) {
@@ -437,6 +443,7 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
     inode->attr.size = std::max(inode->attr.size, end);
     inode->attr.mtime_ns = inode->attr.ctime_ns = now;
     inode->attr_dirty = true;
+    MarkDirtyLocked(*inode);
     ++inode->version;
     over_limit = dirty_bytes_ > options_.dirty_limit_bytes;
     if (dsync || over_limit) {
@@ -463,7 +470,12 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
   if (inode->deleted) return 0;
   if (inode->flush_failed || fenced_ || poisoned_) return EIO;
   if (inode->dirty.empty() && !inode->attr_dirty) return 0;
-  // Take the buffered state; the commit runs without the lock.
+  // Take the buffered state; the commit runs without the lock. Clean now: out of the dirty set
+  // (a write meanwhile puts it back).
+  {
+    std::lock_guard<std::mutex> l(dirty_set_mu_);
+    dirty_set_.erase(inode->ino);
+  }
   inode->flushing = std::move(inode->dirty);
   inode->dirty.clear();
   fs::InodeAttr attr = inode->attr;
@@ -504,6 +516,7 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
     }
     inode->flushing.clear();
     inode->attr_dirty = true;
+    MarkDirtyLocked(*inode);
     inode->flush_failed = true;
     LogError("Flush failed; fsync reports EIO from now on", {{"ino", std::to_string(inode->ino)}});
     return err;
@@ -529,7 +542,26 @@ int PageFs::Fsync(uint64_t ino) {
     if (int err = FlushInodeLocked(inode.get(), lock, &seq)) return err;
   }
   // Its own flush and everything issued before it (seq 0: nothing to flush; wait for all).
-  return WaitDurable(seq);
+  if (int err = WaitDurable(seq)) return err;
+  // An fsync seldom comes alone: a checkpoint or initdb fsyncs file after file, each of which
+  // would wait for a durable round of its own at the pageserver. Issue what the others hold
+  // now, behind this one (it is durable already): the next fsync waits for one round holding
+  // them all and those after it find nothing to wait for. Issuing buffered data early is always
+  // allowed (a crash could have left it written), and it was issued at the dirty limit anyway.
+  // The background flusher does it, so that this fsync returns at once.
+  bool others;
+  {
+    std::lock_guard<std::mutex> lock(dirty_set_mu_);
+    others = !dirty_set_.empty();
+  }
+  if (others) {
+    {
+      std::lock_guard<std::mutex> lock(flusher_mu_);
+      issue_requested_ = true;
+    }
+    flusher_cv_.notify_all();
+  }
+  return 0;
 }
 
 int PageFs::FsyncDir(uint64_t ino) {
@@ -540,7 +572,7 @@ int PageFs::FsyncDir(uint64_t ino) {
 }
 
 absl::Status PageFs::FlushAll() {
-  absl::Status s = IssueAll();
+  absl::Status s = IssueAll(/*every_inode=*/true);
   if (options_.read_only) return s;
   if (int err = WaitDurable(0); err != 0 && s.ok()) {
     s = absl::InternalError(absl::StrCat("waiting for the pipelined commits: ", strerror(err)));
@@ -548,12 +580,28 @@ absl::Status PageFs::FlushAll() {
   return s;
 }
 
-absl::Status PageFs::IssueAll() {
+void PageFs::MarkDirtyLocked(const Inode& inode) {
+  std::lock_guard<std::mutex> lock(dirty_set_mu_);
+  dirty_set_.insert(inode.ino);
+}
+
+absl::Status PageFs::IssueAll(bool every_inode) {
   if (options_.read_only) return absl::OkStatus();
+  std::set<uint64_t> marked;
+  {
+    std::lock_guard<std::mutex> lock(dirty_set_mu_);
+    marked.swap(dirty_set_);
+  }
   std::vector<std::shared_ptr<Inode>> all;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [ino, inode] : inodes_) all.push_back(inode);
+    if (every_inode) {
+      for (auto& [ino, inode] : inodes_) all.push_back(inode);
+    } else {
+      for (uint64_t ino : marked) {
+        if (auto inode = FindLocked(ino)) all.push_back(inode);
+      }
+    }
   }
   absl::Status result;
   for (auto& inode : all) {
@@ -567,7 +615,8 @@ absl::Status PageFs::IssueAll() {
   return result;
 }
 
-int PageFs::TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mutex>& lock) {
+int PageFs::TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mutex>& lock,
+                           Times times) {
   if (size > fs::kMaxFileSize) return EFBIG;
   WaitForFlush(inode, lock);
   uint64_t old_size = inode->attr.size;
@@ -615,7 +664,8 @@ int PageFs::TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mu
   }
   int64_t now = NowNs();
   inode->attr.size = size;
-  inode->attr.mtime_ns = inode->attr.ctime_ns = now;
+  inode->attr.mtime_ns = times.mtime_ns != 0 ? times.mtime_ns : now;
+  inode->attr.ctime_ns = times.ctime_ns != 0 ? times.ctime_ns : now;
   muts.push_back({fs::InodeKey(inode->ino), fs::EncodeInodeAttr(inode->attr), false});
   ++inode->version;
   if (int err = Commit(muts)) {
@@ -640,15 +690,30 @@ int PageFs::SetAttr(uint64_t ino, int flags, const fs::InodeAttr& in, fs::InodeA
   }
   if ((flags & kSetSize) && in.size > fs::kMaxFileSize) return EFBIG;
   std::unique_lock<std::mutex> lock(inode->mu);
+  if (inode->deleted) {
+    // Its last link and open are gone and it was deleted from the store; the kernel may still
+    // write back its times (writeback cache). Storing them would bring the inode back.
+    *out = inode->attr;
+    return 0;
+  }
   if (flags & kSetMode) inode->attr.mode = (inode->attr.mode & S_IFMT) | (in.mode & 07777);
   if (flags & kSetUid) inode->attr.uid = in.uid;
   if (flags & kSetGid) inode->attr.gid = in.gid;
   if (flags & kSetAtime) inode->attr.atime_ns = in.atime_ns;
   if (flags & kSetMtime) inode->attr.mtime_ns = in.mtime_ns;
-  inode->attr.ctime_ns = NowNs();
+  inode->attr.ctime_ns = (flags & kSetCtime) ? in.ctime_ns : NowNs();
   if (flags & kSetSize) {
     if (!inode->attr.IsRegular()) return inode->attr.IsDirectory() ? EISDIR : EINVAL;
-    if (int err = TruncateLocked(inode.get(), in.size, lock)) return err;
+    Times times;
+    if (flags & kSetMtime) times.mtime_ns = in.mtime_ns;
+    if (flags & kSetCtime) times.ctime_ns = in.ctime_ns;
+    if (int err = TruncateLocked(inode.get(), in.size, lock, times)) return err;
+  } else if ((flags & ~(kSetAtime | kSetMtime | kSetCtime)) == 0 && inode->attr.IsRegular()) {
+    // Only the times of a file: with the writeback cache the kernel sends its mtime and ctime
+    // before every fsync of a written file. They go with the file's next flush (its fsync, the
+    // dirty limit, unmount) like its data, instead of a commit of their own.
+    inode->attr_dirty = true;
+    MarkDirtyLocked(*inode);
   } else {
     std::vector<PageMutation> muts = {{fs::InodeKey(ino), fs::EncodeInodeAttr(inode->attr), false}};
     if (int err = Commit(muts)) return err;
@@ -672,7 +737,7 @@ int PageFs::Open(uint64_t ino, int flags) {
   // Linux truncates on O_TRUNC whatever the access mode (and the kernel leaves it to us).
   if (flags & O_TRUNC) {
     std::unique_lock<std::mutex> lock(inode->mu);
-    if (inode->attr.size != 0) return TruncateLocked(inode.get(), 0, lock);
+    if (inode->attr.size != 0) return TruncateLocked(inode.get(), 0, lock, Times());
   }
   return 0;
 }
@@ -692,6 +757,7 @@ int PageFs::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) 
     inode->attr.size = offset + length;
     inode->attr.ctime_ns = NowNs();
     inode->attr_dirty = true;
+    MarkDirtyLocked(*inode);
     ++inode->version;
   }
   return 0;

@@ -128,6 +128,7 @@ class PageFs {
     kSetSize = 8,
     kSetAtime = 16,
     kSetMtime = 32,
+    kSetCtime = 64,  // the kernel's own ctime (writeback cache); otherwise ctime becomes now
   };
   int SetAttr(uint64_t ino, int flags, const fs::InodeAttr& in, fs::InodeAttr* out);
 
@@ -162,7 +163,8 @@ class PageFs {
     commit_observer_ = std::move(observer);
   }
   // Starts the background threads: the flusher (once buffered data passes half the dirty limit it
-  // is committed in the background, so writers stall only at the full limit) and, on a
+  // is committed in the background, so writers stall only at the full limit; after an fsync it
+  // issues whatever the other files buffer, see Fsync) and, on a
   // read-write mount, the collection of the orphans found at mount (CollectOrphans).
   void StartBackgroundFlusher();
 
@@ -202,8 +204,11 @@ class PageFs {
   // A commit failed or may be lost (the store is poisoned): from now on every write, fsync and
   // namespace change fails with EIO. Returns the errno for `s` (notices fencing).
   int CommitFailed(const absl::Status& s);
-  // Issues the flush of every dirty inode without waiting (background flusher, dirty limit).
-  absl::Status IssueAll();
+  // Issues the flush of every dirty inode without waiting (background flusher, dirty limit, after
+  // an fsync): those in dirty_set_, or with `every_inode` (unmount) every inode there is.
+  absl::Status IssueAll(bool every_inode = false);
+  // Records that `inode` holds buffered pages or attributes (caller holds inode->mu).
+  void MarkDirtyLocked(const Inode& inode);
   // Shared tail of create/mkdir/mknod/symlink.
   int MakeNodeLocked(uint64_t parent, const std::string& name, fs::InodeAttr attr,
                      fs::InodeAttr* out, uint64_t* out_ino);
@@ -232,8 +237,12 @@ class PageFs {
   int FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, uint64_t* seq = nullptr);
   // Waits (releasing the inode's lock) until no flush of the inode is in flight.
   static void WaitForFlush(Inode* inode, std::unique_lock<std::mutex>& lock);
-  // Truncates under the inode's lock; commits.
-  int TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mutex>& lock);
+  // Truncates under the inode's lock; commits. The new mtime and ctime are `times` (the kernel's,
+  // with the writeback cache) where given (non-zero), now otherwise.
+  struct Times {
+    int64_t mtime_ns = 0, ctime_ns = 0;
+  };
+  int TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mutex>& lock, Times times);
   // The stored page `block` of `inode` as of the mount's LSN (nullopt: a hole), via the cache.
   absl::StatusOr<std::optional<std::string>> FetchPage(uint64_t ino, uint64_t block);
   int64_t NowNs();
@@ -265,7 +274,15 @@ class PageFs {
   std::mutex flusher_mu_;
   std::condition_variable flusher_cv_;
   bool flusher_stop_ = false;  // guarded by flusher_mu_
+  // An fsync asks the flusher to issue every dirty inode now. Guarded by flusher_mu_.
+  bool issue_requested_ = false;
   std::thread flusher_;
+
+  // The inodes that hold buffered pages or attributes: one joins when it is dirtied and leaves
+  // when a flush takes its buffered state (or IssueAll takes the set, and flushes each). A leaf
+  // lock: taken holding an inode's mutex, nothing taken under it.
+  std::mutex dirty_set_mu_;
+  std::set<uint64_t> dirty_set_;  // guarded by dirty_set_mu_
 
   std::mutex mu_;
   fs::Superblock superblock_;                          // guarded by mu_

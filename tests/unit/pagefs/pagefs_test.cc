@@ -4,6 +4,9 @@
 #include <linux/fs.h>
 #include <sys/stat.h>
 
+#include <chrono>
+#include <thread>
+
 #include "gtest/gtest.h"
 #include "tests/unit/pagefs/fake_page_store.h"
 
@@ -212,6 +215,82 @@ TEST_F(PageFsTest, SymlinksAndHardLinks) {
   EXPECT_EQ(attr.nlink, 2u);
   ASSERT_EQ(fs_->Unlink(kRoot, "f"), 0);
   EXPECT_EQ(Lookup(kRoot, "f2"), f);
+}
+
+// The stored attributes of `ino` at the head, decoded.
+fs::InodeAttr StoredAttr(FakePageStore& store, uint64_t ino) {
+  auto r = store.Read(0, {fs::InodeKey(ino)});
+  EXPECT_TRUE(r.ok() && (*r)[0].has_value());
+  if (!r.ok() || !(*r)[0].has_value()) return {};
+  auto attr = fs::DecodeInodeAttr(*(*r)[0]);
+  EXPECT_TRUE(attr.ok());
+  return attr.ok() ? *attr : fs::InodeAttr{};
+}
+
+TEST_F(PageFsTest, TimesOfAFileGoWithItsNextFlushAndTheKernelsCtimeIsKept) {
+  uint64_t ino = CreateFile(kRoot, "f");
+  ASSERT_EQ(fs_->Write(ino, 0, "data", false), 0);
+  ASSERT_EQ(fs_->Fsync(ino), 0);
+  uint64_t head = store_.head();
+  // What the writeback cache sends before an fsync: the kernel's mtime and ctime.
+  fs::InodeAttr in, out;
+  in.mtime_ns = 1'000'000'123;
+  in.ctime_ns = 2'000'000'456;
+  ASSERT_EQ(fs_->SetAttr(ino, PageFs::kSetMtime | PageFs::kSetCtime, in, &out), 0);
+  EXPECT_EQ(out.mtime_ns, in.mtime_ns);
+  EXPECT_EQ(out.ctime_ns, in.ctime_ns);
+  EXPECT_EQ(store_.head(), head);  // no commit of its own
+  ASSERT_EQ(fs_->Fsync(ino), 0);
+  EXPECT_EQ(store_.head(), head + 1);
+  fs::InodeAttr stored = StoredAttr(store_, ino);
+  EXPECT_EQ(stored.mtime_ns, in.mtime_ns);
+  EXPECT_EQ(stored.ctime_ns, in.ctime_ns);
+  EXPECT_EQ(stored.size, 4u);
+  // A mode change is a namespace change: one commit, issued at once.
+  in.mode = 0600;
+  ASSERT_EQ(fs_->SetAttr(ino, PageFs::kSetMode, in, &out), 0);
+  EXPECT_EQ(store_.head(), head + 2);
+  EXPECT_EQ(StoredAttr(store_, ino).mode & 07777, 0600u);
+}
+
+TEST_F(PageFsTest, TimesWrittenBackAfterTheLastUnlinkDoNotBringTheInodeBack) {
+  uint64_t ino = CreateFile(kRoot, "f");
+  ASSERT_EQ(fs_->Write(ino, 0, "data", false), 0);
+  ASSERT_EQ(fs_->Fsync(ino), 0);
+  ASSERT_EQ(fs_->Release(ino), 0);
+  ASSERT_EQ(fs_->Unlink(kRoot, "f"), 0);
+  fs::InodeAttr in, out;
+  in.mtime_ns = in.ctime_ns = 5'000'000'000;
+  ASSERT_EQ(fs_->SetAttr(ino, PageFs::kSetMtime | PageFs::kSetCtime, in, &out), 0);
+  in.mode = 0600;
+  ASSERT_EQ(fs_->SetAttr(ino, PageFs::kSetMode, in, &out), 0);
+  ASSERT_TRUE(fs_->FlushAll().ok());
+  auto r = store_.Read(0, {fs::InodeKey(ino), fs::PageKey(ino, 0)});
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE((*r)[0].has_value());
+  EXPECT_FALSE((*r)[1].has_value());
+}
+
+TEST_F(PageFsTest, AnFsyncIssuesWhatOtherFilesBufferAfterItself) {
+  fs_->StartBackgroundFlusher();
+  uint64_t a = CreateFile(kRoot, "a"), b = CreateFile(kRoot, "b");
+  ASSERT_EQ(fs_->Write(a, 0, "first", false), 0);
+  ASSERT_EQ(fs_->Write(b, 0, "second", false), 0);
+  ASSERT_EQ(fs_->Fsync(a), 0);
+  // b was not fsync'd, but the flusher issues it behind a (polled: the flusher is a thread).
+  bool issued = false;
+  for (int i = 0; i < 2000 && !issued; ++i) {
+    auto r = store_.Read(0, {fs::PageKey(b, 0)});
+    ASSERT_TRUE(r.ok());
+    issued = (*r)[0].has_value();
+    if (!issued) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(issued);
+  EXPECT_EQ(StoredAttr(store_, b).size, 6u);
+  // And b's fsync has nothing left to commit.
+  uint64_t head = store_.head();
+  ASSERT_EQ(fs_->Fsync(b), 0);
+  EXPECT_EQ(store_.head(), head);
 }
 
 }  // namespace
