@@ -12,6 +12,7 @@
 #include "cli/cli_context.h"
 #include "cli/kube_target.h"
 #include "cli/local_commands.h"
+#include "cli/promote_command.h"
 #include "cli/resource_commands.h"
 #include "cli/schema_diff.h"
 
@@ -75,6 +76,7 @@ class CommandLine {
   bool update_protected_ = false, update_no_protected_ = false;
   EndpointCreateOptions endpoint_create_;
   SchemaDiffOptions schema_diff_;
+  PromoteOptions promote_;
 };
 
 }  // namespace pgbranch::cli

@@ -1,0 +1,517 @@
+// `branch promote`: the branch's migration (its captured DDL, or --file) rehearsed on a
+// throwaway branch of the parent's head, then applied to the parent after a restore point.
+// The order is what makes it safe: every check that can refuse runs before anything is created,
+// the rehearsal runs before the parent is touched, and the restore point exists before the
+// first statement reaches the parent.
+#include "cli/promote_command.h"
+
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "cli/check_runner.h"
+#include "cli/connection_info.h"
+#include "cli/migration_applier.h"
+#include "cli/migration_plan.h"
+#include "cli/pq_session.h"
+#include "cli/resource_util.h"
+#include "cli/schema_diff.h"
+#include "cli/scratch_branch.h"
+#include "common/status_macros.h"
+#include "operator/model/json.h"
+#include "operator/model/resources.h"
+
+namespace pgbranch::cli {
+namespace {
+
+using control::JsonBool;
+using control::JsonString;
+using web::json::value;
+
+constexpr char kRehearsalTtl[] = "1h";
+constexpr char kApplicationName[] = "pgbranch promote";
+
+// A statement on one line for a report: whitespace collapsed, cut at 110 characters.
+std::string OneLine(const std::string& sql) {
+  std::string out;
+  bool space = false;
+  for (char c : sql) {
+    if (c == '\n' || c == '\t' || c == ' ' || c == '\r') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out.push_back(' ');
+    space = false;
+    out.push_back(c);
+  }
+  if (out.size() > 110) out = out.substr(0, 107) + "...";
+  return out;
+}
+
+std::string Millis(absl::Duration d) {
+  return absl::StrFormat("%.0f ms", absl::ToDoubleMilliseconds(d));
+}
+
+std::string LockName(const std::string& mode) {
+  if (mode == "AccessExclusiveLock") return "ACCESS EXCLUSIVE lock (blocks reads and writes)";
+  if (mode == "ExclusiveLock") return "EXCLUSIVE lock (blocks writes)";
+  if (mode == "ShareRowExclusiveLock") return "SHARE ROW EXCLUSIVE lock (blocks writes)";
+  return "SHARE lock (blocks writes)";
+}
+
+std::string ReadFile(const std::string& path, bool* ok) {
+  std::ifstream in(path);
+  *ok = static_cast<bool>(in);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The statements captured on `branch` itself (not those it inherited with its parent's data).
+absl::StatusOr<MigrationPlan> CapturedPlan(const CliContext& ctx, const ApiClient& client,
+                                           const std::string& branch, const std::string& parent,
+                                           const std::string& timeline) {
+  PGB_ASSIGN_OR_RETURN(value ep, ReadableEndpoint(client, branch));
+  PGB_ASSIGN_OR_RETURN(ConnectionInfo c, EndpointConnection(ctx, ep));
+  PGB_ASSIGN_OR_RETURN(std::unique_ptr<PqSession> session,
+                       PqSession::Connect(c.uri, kApplicationName));
+  // Timeline ids are [a-z0-9-] (validated by the pageserver); quoted all the same.
+  absl::StatusOr<SqlResult> rows = session->Exec(
+      absl::StrCat("SELECT id, command_tag, query FROM pgbranch.ddl_log WHERE timeline = '",
+                   absl::StrReplaceAll(timeline, {{"'", "''"}}), "' ORDER BY id"));
+  if (!rows.ok()) {
+    if (rows.status().message().find("42P01") != std::string::npos) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "branch \"", branch,
+          "\" has no DDL capture (its compute started before pgbranch had it): restart its "
+          "endpoint (`pgbranch endpoint suspend ",
+          branch, "`, then connect), or promote a script with --file migration.sql"));
+    }
+    return absl::UnavailableError(
+        absl::StrCat("reading the captured DDL of ", branch, ": ", rows.status().message()));
+  }
+  std::vector<CapturedStatement> captured;
+  for (const auto& row : rows->rows) {
+    captured.push_back(
+        {std::stoll(row[0].value_or("0")), row[1].value_or(""), row[2].value_or("")});
+  }
+  PGB_ASSIGN_OR_RETURN(MigrationPlan plan, PlanFromCapture(branch, captured));
+  if (plan.statements.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "nothing to promote: no DDL was run on branch \"", branch, "\" since it branched from ",
+        parent,
+        " (data changes are not captured; promote a script of them with --file migration.sql)"));
+  }
+  return plan;
+}
+
+value StatementJson(const StatementReport& r) {
+  value v = value::object();
+  v["sql"] = value::string(r.sql);
+  v["transactional"] = value::boolean(r.transactional);
+  v["applied"] = value::boolean(r.applied);
+  v["durationMs"] = value::number(absl::ToDoubleMilliseconds(r.duration));
+  if (!r.error.empty()) v["error"] = value::string(r.error);
+  value locks = value::array();
+  for (size_t i = 0; i < r.locks.size(); ++i) {
+    value l = value::object();
+    l["relation"] = value::string(r.locks[i].relation);
+    l["mode"] = value::string(r.locks[i].mode);
+    locks[i] = l;
+  }
+  v["locks"] = locks;
+  v["accessExclusive"] = value::boolean(r.TakesAccessExclusive());
+  value rewritten = value::array();
+  for (size_t i = 0; i < r.rewritten.size(); ++i) rewritten[i] = value::string(r.rewritten[i]);
+  v["rewritten"] = rewritten;
+  return v;
+}
+
+value ApplyJson(const ApplyReport& a) {
+  value v = value::object();
+  value st = value::array();
+  for (size_t i = 0; i < a.statements.size(); ++i) st[i] = StatementJson(a.statements[i]);
+  v["statements"] = st;
+  v["committed"] = value::boolean(a.committed);
+  v["complete"] = value::boolean(a.complete);
+  v["durationMs"] = value::number(absl::ToDoubleMilliseconds(a.duration));
+  if (!a.error.empty()) v["error"] = value::string(a.error);
+  return v;
+}
+
+void PrintApply(const ApplyReport& a) {
+  int n = 0;
+  bool after_shown = false;
+  for (const StatementReport& r : a.statements) {
+    if (!r.transactional && !after_shown) {
+      std::cout << "    after the transaction, one by one:\n";
+      after_shown = true;
+    }
+    std::cout << absl::StrFormat("  %2d. %s  (%s)\n", ++n, OneLine(r.sql), Millis(r.duration));
+    for (const LockTaken& l : r.locks) {
+      std::cout << "        " << LockName(l.mode) << " on " << l.relation << "\n";
+    }
+    for (const std::string& rel : r.rewritten) {
+      std::cout << "        REWRITES " << rel << " (new file: time and space grow with its size)\n";
+    }
+    if (!r.transactional && r.error.empty()) {
+      std::cout << "        ran outside a transaction (its locks are not observed)\n";
+    }
+    if (!r.error.empty()) std::cout << "        FAILED: " << r.error << "\n";
+  }
+  if (a.committed && a.complete) {
+    std::cout << "  all " << a.statements.size() << " statement(s) applied in "
+              << Millis(a.duration) << "\n";
+  } else if (!a.committed) {
+    std::cout << "  the transaction was rolled back: none of the statements stayed\n";
+    if (a.failed < 0 && !a.error.empty()) std::cout << "  error: " << a.error << "\n";
+  }
+}
+
+struct Rehearsal {
+  std::string branch;
+  ApplyReport apply;
+  std::vector<CheckResult> checks;
+  std::vector<SchemaChange> result_diff;  // rehearsal result (theirs) against the branch (ours)
+  std::string result_diff_error;
+  absl::Status deleted;
+
+  bool ok() const {
+    if (!apply.complete) return false;
+    for (const auto& c : checks) {
+      if (!c.passed) return false;
+    }
+    return true;
+  }
+};
+
+absl::StatusOr<Rehearsal> Rehearse(const CliContext& ctx, const ApiClient& client,
+                                   const PromoteOptions& o, const std::string& parent,
+                                   const value& branch_endpoint, const MigrationPlan& plan) {
+  std::random_device rd;
+  Rehearsal out;
+  ScratchBranch scratch(
+      client, DerivedName(o.branch + "-rehearsal", absl::StrFormat("%04x", rd() & 0xffff)));
+  out.branch = scratch.name();
+  if (!ctx.json()) {
+    std::cout << "rehearsal on " << scratch.name() << " (a copy of " << parent
+              << "'s head, deleted afterwards)...\n"
+              << std::flush;
+  }
+  PGB_ASSIGN_OR_RETURN(value ep, scratch.Create(parent, kRehearsalTtl));
+  PGB_ASSIGN_OR_RETURN(ConnectionInfo c, EndpointConnection(ctx, ep));
+  {
+    PGB_ASSIGN_OR_RETURN(std::unique_ptr<PqSession> session,
+                         PqSession::Connect(c.uri, kApplicationName));
+    out.apply = MigrationApplier(session.get()).Apply(plan);
+  }
+  if (out.apply.complete) {
+    for (const std::string& f : o.checks) out.checks.push_back(RunSqlCheck(c.uri, f));
+    if (!o.check_command.empty()) out.checks.push_back(RunCommandCheck(c.uri, o.check_command));
+    absl::StatusOr<std::vector<SchemaObject>> result = ReadSchema(ctx, ep);
+    absl::StatusOr<std::vector<SchemaObject>> ours = ReadSchema(ctx, branch_endpoint);
+    if (result.ok() && ours.ok()) {
+      out.result_diff = TwoWaySchemaDiff(*result, *ours);
+    } else {
+      out.result_diff_error =
+          std::string((result.ok() ? ours.status() : result.status()).message());
+    }
+  }
+  out.deleted = scratch.Delete();
+  return out;
+}
+
+value RehearsalJson(const Rehearsal& r) {
+  value v = value::object();
+  v["branch"] = value::string(r.branch);
+  v["deleted"] = value::boolean(r.deleted.ok());
+  v["succeeded"] = value::boolean(r.ok());
+  v["apply"] = ApplyJson(r.apply);
+  value checks = value::array();
+  for (size_t i = 0; i < r.checks.size(); ++i) {
+    value c = value::object();
+    c["name"] = value::string(r.checks[i].name);
+    c["passed"] = value::boolean(r.checks[i].passed);
+    c["output"] = value::string(r.checks[i].output);
+    checks[i] = c;
+  }
+  v["checks"] = checks;
+  value diff = value::array();
+  for (size_t i = 0; i < r.result_diff.size(); ++i) {
+    value d = value::object();
+    d["object"] = value::string(r.result_diff[i].label);
+    d["change"] = value::string(r.result_diff[i].change);
+    diff[i] = d;
+  }
+  v["resultAgainstBranch"] = diff;
+  if (!r.result_diff_error.empty()) v["resultDiffError"] = value::string(r.result_diff_error);
+  return v;
+}
+
+void PrintRehearsal(const Rehearsal& r, const std::string& branch) {
+  PrintApply(r.apply);
+  if (!r.checks.empty()) {
+    int passed = 0;
+    for (const auto& c : r.checks) passed += c.passed ? 1 : 0;
+    std::cout << "  checks: " << passed << " passed, " << r.checks.size() - passed << " failed\n";
+    for (const auto& c : r.checks) {
+      std::cout << "    " << (c.passed ? "ok    " : "FAILED") << " " << c.name << "\n";
+      if (!c.passed) {
+        for (absl::string_view line : absl::StrSplit(c.output, '\n', absl::SkipEmpty())) {
+          std::cout << "             " << line << "\n";
+        }
+      }
+    }
+  }
+  if (r.apply.complete) {
+    if (!r.result_diff_error.empty()) {
+      std::cout << "  schema of the result against " << branch
+                << ": not compared: " << r.result_diff_error << "\n";
+    } else if (r.result_diff.empty()) {
+      std::cout << "  schema of the result: identical to " << branch << "'s\n";
+    } else {
+      std::cout << "  schema of the result against " << branch << ": " << r.result_diff.size()
+                << " object(s) differ (drift of the parent, or changes the migration lacks):\n";
+      for (const auto& c : r.result_diff) {
+        // TwoWaySchemaDiff names changes from the branch's side: "added" is on the branch only.
+        std::cout << "    " << c.label << ": "
+                  << (c.change == "added"     ? "only on " + branch
+                      : c.change == "dropped" ? "only in the result"
+                                              : "differs")
+                  << "\n";
+      }
+    }
+  }
+  if (r.deleted.ok()) {
+    std::cout << "  rehearsal branch " << r.branch << " deleted\n";
+  } else {
+    std::cout << "  deleting the rehearsal branch failed: " << r.deleted.message()
+              << "; remove it with `pgbranch branch delete " << r.branch << "` (it expires within "
+              << kRehearsalTtl << " anyway)\n";
+  }
+}
+
+std::string RehearsalFailure(const Rehearsal& r, const std::string& parent) {
+  if (!r.apply.complete) {
+    std::string at = r.apply.failed >= 0 && !r.apply.statements.empty()
+                         ? absl::StrCat(" at `", OneLine(r.apply.statements.back().sql), "`")
+                         : "";
+    return absl::StrCat("the rehearsal failed", at, ": ", r.apply.error, "\n  ", parent,
+                        " was not touched; fix the migration on the branch (or the --file) and "
+                        "try again");
+  }
+  std::vector<std::string> failed;
+  for (const auto& c : r.checks) {
+    if (!c.passed) failed.push_back(c.name);
+  }
+  return absl::StrCat("the migration applied in the rehearsal but check(s) failed: ",
+                      absl::StrJoin(failed, ", "), "\n  ", parent, " was not touched");
+}
+
+// A restore point's name: "<parent>-before-promote-YYYYMMDD-HHMMSS" (UTC), cut to 63.
+std::string RestorePointName(const std::string& parent, absl::Time now) {
+  return DerivedName(parent + "-before-promote",
+                     absl::FormatTime("%Y%m%d-%H%M%S", now, absl::UTCTimeZone()));
+}
+
+absl::Status CreateRestorePoint(const ApiClient& client, const std::string& name,
+                                const std::string& parent, const std::string& ttl) {
+  value spec = value::object();
+  spec["parent"] = value::string(parent);
+  spec["ttl"] = value::string(ttl);
+  spec["protected"] = value::boolean(true);
+  PGB_RETURN_IF_ERROR(
+      client.Post("/v1/create", Manifest("Branch", name, spec).serialize()).status());
+  return WaitBranch(
+             client, name,
+             [](const value& v) {
+               return JsonString(v.at("status"), "phase") == control::kPhaseReady;
+             },
+             absl::StrCat("restore point \"", name, "\" to be ready"))
+      .status();
+}
+
+// Removes a restore point that protects nothing (the migration did not reach the parent).
+absl::Status DropRestorePoint(const ApiClient& client, const std::string& name) {
+  PGB_ASSIGN_OR_RETURN(value b, client.Get("/v1/branches/" + name));
+  value spec = b.at("spec");
+  spec["protected"] = value::boolean(false);
+  PGB_RETURN_IF_ERROR(
+      client.Post("/v1/apply", Manifest("Branch", name, spec).serialize()).status());
+  PGB_RETURN_IF_ERROR(client.Delete("/v1/branches/" + name).status());
+  return WaitGone(client, "/v1/branches/" + name,
+                  absl::StrCat("restore point \"", name, "\" to be deleted"));
+}
+
+}  // namespace
+
+absl::Status BranchPromote(const CliContext& ctx, const PromoteOptions& o) {
+  PGB_ASSIGN_OR_RETURN(ApiClient client, ctx.Client());
+  PGB_ASSIGN_OR_RETURN(value b, client.Get("/v1/branches/" + o.branch));
+  const std::string parent = JsonString(b.at("spec"), "parent");
+  if (parent.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("branch \"", o.branch,
+                     "\" has no parent: promote moves a child's changes into its parent"));
+  }
+  PGB_ASSIGN_OR_RETURN(value p, client.Get("/v1/branches/" + parent));
+  if (!o.dry_run && JsonBool(p.at("spec"), "protected") && !o.allow_protected) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "parent \"", parent,
+        "\" is protected: promoting into it needs --allow-protected (a restore point is taken "
+        "first); rehearse without touching it with --dry-run"));
+  }
+  for (const std::string& f : o.checks) {
+    bool readable = false;
+    (void)ReadFile(f, &readable);
+    if (!readable) return absl::InvalidArgumentError(absl::StrCat("--check: cannot read ", f));
+  }
+  // The parent is written through its read-write endpoint.
+  PGB_ASSIGN_OR_RETURN(value parent_ep, ReadableEndpoint(client, parent));
+  if (!o.dry_run && JsonString(parent_ep.at("spec"), "type") != "ReadWrite") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("parent \"", parent,
+                     "\" has no read-write endpoint to apply the migration "
+                     "through; create one: pgbranch endpoint create ",
+                     parent, " --branch ", parent));
+  }
+  PGB_ASSIGN_OR_RETURN(value branch_ep, ReadableEndpoint(client, o.branch));
+
+  MigrationPlan plan;
+  if (!o.file.empty()) {
+    bool readable = false;
+    std::string sql = ReadFile(o.file, &readable);
+    if (!readable) return absl::InvalidArgumentError(absl::StrCat("--file: cannot read ", o.file));
+    PGB_ASSIGN_OR_RETURN(plan, PlanFromScript(o.file, sql));
+    if (plan.statements.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--file ", o.file, " has no statements"));
+    }
+  } else {
+    PGB_ASSIGN_OR_RETURN(plan, CapturedPlan(ctx, client, o.branch, parent,
+                                            JsonString(b.at("status"), "timelineID")));
+  }
+
+  // Conflicts first: an object changed on both sides since the branch point is refused with the
+  // diff, before anything is created.
+  SchemaDiffOptions diff_options;
+  diff_options.branch = o.branch;
+  PGB_ASSIGN_OR_RETURN(SchemaComparison comparison, CompareSchemas(ctx, diff_options));
+  value doc = value::object();
+  doc["branch"] = value::string(o.branch);
+  doc["parent"] = value::string(parent);
+  doc["dryRun"] = value::boolean(o.dry_run);
+  doc["source"] = value::string(plan.source);
+  doc["schemaDiff"] = SchemaComparisonJson(comparison);
+  if (comparison.conflicts > 0) {
+    doc["result"] = value::string("Refused");
+    if (ctx.json()) {
+      PrintJson(doc);
+    } else {
+      PrintSchemaComparison(comparison);
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refused: ", comparison.conflicts, " object(s) changed on both ", o.branch, " and ", parent,
+        " since the branch point (the diff above); reconcile them on ", o.branch,
+        " (for example `pgbranch branch reset ", o.branch,
+        "` and apply your change again), then promote"));
+  }
+  if (!ctx.json()) {
+    std::cout << (o.dry_run ? "rehearsing" : "promoting") << " " << o.branch << " into " << parent
+              << ": " << plan.statements.size() << " statement(s), the " << plan.source << "\n";
+    if (!plan.ignored.empty()) {
+      std::cout << "  ignored (promote uses its own transaction): "
+                << absl::StrJoin(plan.ignored, ", ") << "\n";
+    }
+    int drift = 0;
+    for (const auto& c : comparison.changes) drift += c.side == ChangeSide::kParent ? 1 : 0;
+    std::cout << "  schema check: no conflicts with " << parent
+              << (drift > 0 ? absl::StrCat(" (", drift, " object(s) changed there since: drift)")
+                            : std::string())
+              << "\n";
+  }
+
+  PGB_ASSIGN_OR_RETURN(Rehearsal rehearsal, Rehearse(ctx, client, o, parent, branch_ep, plan));
+  doc["rehearsal"] = RehearsalJson(rehearsal);
+  if (!ctx.json()) PrintRehearsal(rehearsal, o.branch);
+  if (!rehearsal.ok()) {
+    doc["result"] = value::string("RehearsalFailed");
+    if (ctx.json()) PrintJson(doc);
+    return absl::FailedPreconditionError(RehearsalFailure(rehearsal, parent));
+  }
+  if (o.dry_run) {
+    doc["result"] = value::string("Rehearsed");
+    if (ctx.json()) {
+      PrintJson(doc);
+    } else {
+      std::cout << "dry run: the migration applies to " << parent
+                << "'s current head; promote it with:\n  pgbranch branch promote " << o.branch
+                << (o.file.empty() ? "" : " --file " + o.file) << "\n";
+    }
+    return absl::OkStatus();
+  }
+
+  const std::string restore_point = RestorePointName(parent, absl::Now());
+  PGB_RETURN_IF_ERROR(CreateRestorePoint(client, restore_point, parent, o.restore_point_ttl));
+  doc["restorePoint"] = value::string(restore_point);
+  if (!ctx.json()) {
+    std::cout << "restore point " << restore_point << " taken (protected, expires in "
+              << o.restore_point_ttl << ")\napplying to " << parent << "...\n"
+              << std::flush;
+  }
+  PGB_ASSIGN_OR_RETURN(ConnectionInfo pc, EndpointConnection(ctx, parent_ep));
+  absl::StatusOr<std::unique_ptr<PqSession>> session = PqSession::Connect(pc.uri, kApplicationName);
+  ApplyReport applied;
+  if (session.ok()) {
+    applied = MigrationApplier(session->get()).Apply(plan);
+    session->reset();
+  } else {
+    applied.error = std::string(session.status().message());
+  }
+  doc["applied"] = ApplyJson(applied);
+  const std::string rollback =
+      absl::StrCat("pgbranch branch restore ", parent, " --to ", restore_point);
+  if (!ctx.json()) PrintApply(applied);
+  if (!applied.committed) {
+    // Nothing reached the parent: the restore point protects nothing.
+    absl::Status dropped = DropRestorePoint(client, restore_point);
+    doc["result"] = value::string("Failed");
+    doc["restorePointDeleted"] = value::boolean(dropped.ok());
+    if (ctx.json()) PrintJson(doc);
+    return absl::AbortedError(absl::StrCat(
+        "applying to ", parent, " failed: ", applied.error, "\n  ", parent,
+        " is unchanged (the transaction rolled back); ",
+        dropped.ok()
+            ? absl::StrCat("restore point ", restore_point, " deleted again")
+            : absl::StrCat("remove restore point ", restore_point, " with `pgbranch branch update ",
+                           restore_point, " --no-protected && pgbranch branch delete ",
+                           restore_point, "`")));
+  }
+  doc["rollback"] = value::string(rollback);
+  if (!applied.complete) {
+    doc["result"] = value::string("PartlyApplied");
+    if (ctx.json()) PrintJson(doc);
+    return absl::AbortedError(absl::StrCat(
+        "the transaction committed on ", parent,
+        " but a statement after it failed: ", applied.error,
+        "\n  the statements before it stay applied; finish by hand, or roll back with:\n  ",
+        rollback));
+  }
+  doc["result"] = value::string("Promoted");
+  if (ctx.json()) {
+    PrintJson(doc);
+    return absl::OkStatus();
+  }
+  std::cout << "promoted " << o.branch << " into " << parent << " (" << applied.statements.size()
+            << " statement(s) in " << Millis(applied.duration) << ")\nroll back with:\n  "
+            << rollback << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace pgbranch::cli
