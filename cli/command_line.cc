@@ -43,7 +43,8 @@ resources (the same YAML as the Kubernetes CRDs, apiVersion pgbranch.io/v1alpha1
                                  schema changes, object by object (default: three-way
                                  against the parent at the branch point)
   branch promote NAME [--dry-run] [--file FILE.sql] [--check FILE.sql]...
-                [--check-command CMD] [--allow-protected] [--restore-point-ttl D]
+                [--check-command CMD] [--allow-protected]
+                [--restore-point-ttl D | --keep-restore-point]
                                  apply NAME's migration (the DDL run on it, or --file) to its
                                  parent: conflict check, rehearsal on a throwaway copy of the
                                  parent with your checks, restore point, then the parent
@@ -311,11 +312,15 @@ void CommandLine::DefineBranch() {
       ->type_name("CMD");
   CLI::Option* allow =
       promote->add_flag("--allow-protected", p.allow_protected, "promote into a protected parent");
+  CLI::Option* rp_ttl = promote
+                            ->add_option("--restore-point-ttl", p.restore_point_ttl,
+                                         "the parent's restore point expires after D (default 7d)")
+                            ->type_name("D")
+                            ->check(DurationValidator());
   promote
-      ->add_option("--restore-point-ttl", p.restore_point_ttl,
-                   "how long the parent's restore point is kept (default 7d)")
-      ->type_name("D")
-      ->check(DurationValidator());
+      ->add_flag("--keep-restore-point", p.keep_restore_point,
+                 "the restore point is protected and never expires (delete it by hand)")
+      ->excludes(rp_ttl);
   promote->callback([this, allow] {
     if (promote_.dry_run && allow->count() > 0) {
       throw CLI::ValidationError(

@@ -37,6 +37,7 @@ using web::json::value;
 
 constexpr char kRehearsalTtl[] = "1h";
 constexpr char kApplicationName[] = "pgbranch promote";
+constexpr char kRestorePointLabel[] = "pgbranch.io/restore-point-of";
 
 // A statement on one line for a report: whitespace collapsed, cut at 110 characters.
 std::string OneLine(const std::string& sql) {
@@ -321,14 +322,23 @@ std::string RestorePointName(const std::string& parent, absl::Time now) {
                      absl::FormatTime("%Y%m%d-%H%M%S", now, absl::UTCTimeZone()));
 }
 
+// No endpoint (nothing runs on it, nothing writes to it) and labelled with its parent. The
+// controller refuses a protected branch that expires: by default it expires (its storage is what
+// the parent changes meanwhile); `keep` protects it and keeps it until deleted by hand.
 absl::Status CreateRestorePoint(const ApiClient& client, const std::string& name,
-                                const std::string& parent, const std::string& ttl) {
+                                const std::string& parent, const PromoteOptions& o) {
   value spec = value::object();
   spec["parent"] = value::string(parent);
-  spec["ttl"] = value::string(ttl);
-  spec["protected"] = value::boolean(true);
-  PGB_RETURN_IF_ERROR(
-      client.Post("/v1/create", Manifest("Branch", name, spec).serialize()).status());
+  if (o.keep_restore_point) {
+    spec["protected"] = value::boolean(true);
+    spec["noExpiry"] = value::boolean(true);
+  } else {
+    spec["ttl"] = value::string(o.restore_point_ttl);
+  }
+  value m = Manifest("Branch", name, spec);
+  m["metadata"]["labels"] = value::object();
+  m["metadata"]["labels"][kRestorePointLabel] = value::string(parent);
+  PGB_RETURN_IF_ERROR(client.Post("/v1/create", m.serialize()).status());
   return WaitBranch(
              client, name,
              [](const value& v) {
@@ -341,10 +351,13 @@ absl::Status CreateRestorePoint(const ApiClient& client, const std::string& name
 // Removes a restore point that protects nothing (the migration did not reach the parent).
 absl::Status DropRestorePoint(const ApiClient& client, const std::string& name) {
   PGB_ASSIGN_OR_RETURN(value b, client.Get("/v1/branches/" + name));
-  value spec = b.at("spec");
-  spec["protected"] = value::boolean(false);
-  PGB_RETURN_IF_ERROR(
-      client.Post("/v1/apply", Manifest("Branch", name, spec).serialize()).status());
+  if (JsonBool(b.at("spec"), "protected")) {
+    value spec = b.at("spec");
+    spec["protected"] = value::boolean(false);
+    value m = Manifest("Branch", name, spec);
+    m["metadata"]["labels"] = b.at("metadata").at("labels");
+    PGB_RETURN_IF_ERROR(client.Post("/v1/apply", m.serialize()).status());
+  }
   PGB_RETURN_IF_ERROR(client.Delete("/v1/branches/" + name).status());
   return WaitGone(client, "/v1/branches/" + name,
                   absl::StrCat("restore point \"", name, "\" to be deleted"));
@@ -458,11 +471,13 @@ absl::Status BranchPromote(const CliContext& ctx, const PromoteOptions& o) {
   }
 
   const std::string restore_point = RestorePointName(parent, absl::Now());
-  PGB_RETURN_IF_ERROR(CreateRestorePoint(client, restore_point, parent, o.restore_point_ttl));
+  PGB_RETURN_IF_ERROR(CreateRestorePoint(client, restore_point, parent, o));
   doc["restorePoint"] = value::string(restore_point);
   if (!ctx.json()) {
-    std::cout << "restore point " << restore_point << " taken (protected, expires in "
-              << o.restore_point_ttl << ")\napplying to " << parent << "...\n"
+    std::cout << "restore point " << restore_point << " taken ("
+              << (o.keep_restore_point ? "protected, kept until deleted"
+                                       : "expires in " + o.restore_point_ttl)
+              << ")\napplying to " << parent << "...\n"
               << std::flush;
   }
   PGB_ASSIGN_OR_RETURN(ConnectionInfo pc, EndpointConnection(ctx, parent_ep));
@@ -475,8 +490,10 @@ absl::Status BranchPromote(const CliContext& ctx, const PromoteOptions& o) {
     applied.error = std::string(session.status().message());
   }
   doc["applied"] = ApplyJson(applied);
-  const std::string rollback =
-      absl::StrCat("pgbranch branch restore ", parent, " --to ", restore_point);
+  // `branch restore` (the parent's data reset to the restore point under the same connection
+  // strings) is the next increment; until then the restore point is read through an endpoint.
+  const std::string read_restore_point =
+      absl::StrCat("pgbranch endpoint create ", restore_point, " --branch ", restore_point);
   if (!ctx.json()) PrintApply(applied);
   if (!applied.committed) {
     // Nothing reached the parent: the restore point protects nothing.
@@ -493,15 +510,14 @@ absl::Status BranchPromote(const CliContext& ctx, const PromoteOptions& o) {
                            restore_point, " --no-protected && pgbranch branch delete ",
                            restore_point, "`")));
   }
-  doc["rollback"] = value::string(rollback);
+  doc["readRestorePoint"] = value::string(read_restore_point);
   if (!applied.complete) {
     doc["result"] = value::string("PartlyApplied");
     if (ctx.json()) PrintJson(doc);
-    return absl::AbortedError(absl::StrCat(
-        "the transaction committed on ", parent,
-        " but a statement after it failed: ", applied.error,
-        "\n  the statements before it stay applied; finish by hand, or roll back with:\n  ",
-        rollback));
+    return absl::AbortedError(
+        absl::StrCat("the transaction committed on ", parent, " but a statement after it failed: ",
+                     applied.error, "\n  the statements before it stay applied; finish by hand (",
+                     parent, " as it was before is kept in restore point ", restore_point, ")"));
   }
   doc["result"] = value::string("Promoted");
   if (ctx.json()) {
@@ -509,8 +525,9 @@ absl::Status BranchPromote(const CliContext& ctx, const PromoteOptions& o) {
     return absl::OkStatus();
   }
   std::cout << "promoted " << o.branch << " into " << parent << " (" << applied.statements.size()
-            << " statement(s) in " << Millis(applied.duration) << ")\nroll back with:\n  "
-            << rollback << "\n";
+            << " statement(s) in " << Millis(applied.duration) << ")\n"
+            << parent << " as it was before is kept in " << restore_point
+            << " (to compare or copy from); read it with:\n  " << read_restore_point << "\n";
   return absl::OkStatus();
 }
 

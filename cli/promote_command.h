@@ -19,6 +19,7 @@ struct PromoteOptions {
   std::string check_command;        // --check-command CMD
   bool allow_protected = false;
   std::string restore_point_ttl = "7d";
+  bool keep_restore_point = false;  // protected and kept until deleted, instead of the TTL
 };
 
 // Dry run: the three-way schema check, then the rehearsal on a throwaway branch of the parent's
