@@ -22,6 +22,13 @@ constexpr char kLocksSql[] =
 
 std::string Text(const std::optional<std::string>& v) { return v.value_or(""); }
 
+int Strength(const std::string& mode) {
+  if (mode == "AccessExclusiveLock") return 4;
+  if (mode == "ExclusiveLock") return 3;
+  if (mode == "ShareRowExclusiveLock") return 2;
+  return 1;
+}
+
 }  // namespace
 
 bool StatementReport::TakesAccessExclusive() const {
@@ -69,8 +76,17 @@ absl::Status MigrationApplier::Run(const std::string& sql, bool in_transaction,
       auto rel = before->find(lock.first);
       // A relation the statement created is locked by its creator and blocks no one.
       if (rel == before->end() || locks_before.count(lock)) continue;
-      r->locks.push_back({rel->second.name, lock.second});
+      // One entry per relation, with the strongest mode taken.
+      auto same = std::find_if(r->locks.begin(), r->locks.end(),
+                               [&](const LockTaken& t) { return t.relation == rel->second.name; });
+      if (same == r->locks.end()) {
+        r->locks.push_back({rel->second.name, lock.second});
+      } else if (Strength(lock.second) > Strength(same->mode)) {
+        same->mode = lock.second;
+      }
     }
+    std::sort(r->locks.begin(), r->locks.end(),
+              [](const LockTaken& a, const LockTaken& b) { return a.relation < b.relation; });
   }
   absl::StatusOr<std::map<std::string, Relation>> after = Relations();
   if (!after.ok()) return after.status();
@@ -78,6 +94,7 @@ absl::Status MigrationApplier::Run(const std::string& sql, bool in_transaction,
     auto a = after->find(oid);
     if (a != after->end() && a->second.filenode != rel.filenode) r->rewritten.push_back(rel.name);
   }
+  std::sort(r->rewritten.begin(), r->rewritten.end());
   return absl::OkStatus();
 }
 

@@ -26,8 +26,9 @@ struct StatementReport {
   absl::Duration duration;
   std::string error;  // the server's message when this statement failed
   // Locks this statement took on relations that existed before it, from ShareLock up (they
-  // block writes; AccessExclusiveLock blocks reads too). Only seen inside the transaction: a
-  // non-transactional statement has released its locks when it returns.
+  // block writes; AccessExclusiveLock blocks reads too): the strongest per relation, by name. Only
+  // seen inside the transaction: a non-transactional statement has released its locks when it
+  // returns.
   std::vector<LockTaken> locks;
   // Relations that existed before and got a new file (relfilenode): rewritten, with the time
   // and the locks that take on a big table.

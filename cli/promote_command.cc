@@ -24,6 +24,7 @@
 #include "cli/resource_util.h"
 #include "cli/schema_diff.h"
 #include "cli/scratch_branch.h"
+#include "cli/sql_script.h"
 #include "common/status_macros.h"
 #include "operator/model/json.h"
 #include "operator/model/resources.h"
@@ -43,7 +44,7 @@ constexpr char kRestorePointLabel[] = "pgbranch.io/restore-point-of";
 std::string OneLine(const std::string& sql) {
   std::string out;
   bool space = false;
-  for (char c : sql) {
+  for (char c : WithoutLeadingComments(sql)) {
     if (c == '\n' || c == '\t' || c == ' ' || c == '\r') {
       space = !out.empty();
       continue;

@@ -172,6 +172,20 @@ std::vector<std::string> LeadingKeywords(const std::string& statement, size_t n)
   return words;
 }
 
+std::string WithoutLeadingComments(const std::string& statement) {
+  size_t i = 0;
+  while (i < statement.size()) {
+    if (std::isspace(static_cast<unsigned char>(statement[i]))) {
+      ++i;
+    } else if (StartsComment(statement, i)) {
+      i = SkipComment(statement, i);
+    } else {
+      break;
+    }
+  }
+  return i >= statement.size() ? "" : statement.substr(i);
+}
+
 bool IsNonTransactional(const std::string& statement) {
   std::vector<std::string> w = LeadingKeywords(statement, 6);
   if (w.empty()) return false;

@@ -19,6 +19,9 @@ absl::StatusOr<std::vector<std::string>> SplitSqlStatements(const std::string& s
 // "CONCURRENTLY", ...); stops at the first token that is not a bare word.
 std::vector<std::string> LeadingKeywords(const std::string& statement, size_t n);
 
+// `statement` without the comments and whitespace before its first token (for display).
+std::string WithoutLeadingComments(const std::string& statement);
+
 // Statements PostgreSQL refuses inside a transaction block: CREATE/DROP INDEX CONCURRENTLY,
 // REINDEX ... CONCURRENTLY, VACUUM, CREATE/DROP DATABASE, CREATE/DROP TABLESPACE,
 // ALTER SYSTEM, CREATE/DROP SUBSCRIPTION.
