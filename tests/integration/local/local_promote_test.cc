@@ -83,6 +83,44 @@ class LocalPromoteTest : public ::testing::Test {
 
 LocalMode* LocalPromoteTest::local_ = nullptr;
 
+TEST_F(LocalPromoteTest, CaptureRecordsEachClientStatementOnceOnItsOwnBranch) {
+  CreateBranch("capture", "development");
+  const std::string uri = local_->Connstr("capture");
+  const std::string own =
+      "SELECT string_agg(command_tag || ': ' || query, ' | ' ORDER BY id) FROM pgbranch.ddl_log "
+      "WHERE timeline = 'capture'";
+  EXPECT_EQ(local_->Query(uri, own), "") << "nothing of the parent's history is the branch's";
+  EXPECT_NE(local_->Query(uri, "SELECT count(*) FROM pgbranch.ddl_log"), "0")
+      << "the parent's rows come with its data";
+  // A multi-statement string and a DO block: once each, as sent; a rolled-back statement and
+  // DML: not at all.
+  local_->Query(uri, "CREATE TABLE a (i int); CREATE INDEX a_i ON a (i); INSERT INTO a VALUES (1)");
+  local_->Query(uri,
+                "DO $$ BEGIN EXECUTE 'CREATE TABLE b (i int)'; EXECUTE 'DROP TABLE b'; END $$");
+  EXPECT_NE(local_->Psql(uri, "BEGIN; CREATE TABLE c (i int); SELECT 1/0; COMMIT").exit_code, 0);
+  local_->Query(uri, "UPDATE a SET i = 2");
+  EXPECT_EQ(local_->Query(uri, own),
+            "CREATE TABLE: CREATE TABLE a (i int); CREATE INDEX a_i ON a (i); INSERT INTO a "
+            "VALUES (1) | CREATE TABLE: DO $$ BEGIN EXECUTE 'CREATE TABLE b (i int)'; EXECUTE "
+            "'DROP TABLE b'; END $$");
+  // The login role reads the log but cannot change it or switch the capture off.
+  EXPECT_NE(local_->Psql(uri, "DELETE FROM pgbranch.ddl_log").exit_code, 0);
+  EXPECT_NE(local_->Psql(uri, "ALTER EVENT TRIGGER pgbranch_capture_ddl DISABLE").exit_code, 0);
+  // A child starts with no statements of its own; a reset drops the branch's.
+  CreateBranch("capture-child", "capture");
+  EXPECT_EQ(local_->Query(local_->Connstr("capture-child"),
+                          "SELECT count(*) FROM pgbranch.ddl_log WHERE timeline = "
+                          "'capture-child'"),
+            "0");
+  EXPECT_EQ(local_->Cli({"branch", "delete", "capture-child"}).exit_code, 0);
+  ASSERT_EQ(local_->Cli({"branch", "reset", "capture"}).exit_code, 0);
+  EXPECT_EQ(local_->Query(uri, own), "");
+  // Its own objects are not the user's schema.
+  CommandResult diff = local_->Cli({"branch", "schema-diff", "capture", "--two-way"});
+  EXPECT_TRUE(absl::StrContains(diff.out, "no schema differences")) << diff.Describe();
+  EXPECT_EQ(local_->Cli({"branch", "delete", "capture"}).exit_code, 0);
+}
+
 TEST_F(LocalPromoteTest, DeveloperPromotesAJsonbColumnAndItsIndexes) {
   CreateBranch("dev-alex", "development");
   const std::string dev = local_->Connstr("dev-alex");
