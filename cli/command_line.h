@@ -35,6 +35,7 @@ class CommandLine {
   const BranchCreateOptions& branch_create() const { return branch_create_; }
   const EndpointCreateOptions& endpoint_create() const { return endpoint_create_; }
   const BranchUpdateOptions& branch_update() const { return branch_update_; }
+  const PromoteOptions& promote() const { return promote_; }
   // "branch create": the chosen command's path below `pgbranch`.
   std::string Chosen() const;
   const KubeFlags& kube_flags() const { return kube_; }
