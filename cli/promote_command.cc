@@ -451,9 +451,18 @@ absl::Status BranchPromote(const CliContext& ctx, const PromoteOptions& o) {
               << "\n";
   }
 
+  const absl::Time rehearsal_start = absl::Now();
   PGB_ASSIGN_OR_RETURN(Rehearsal rehearsal, Rehearse(ctx, client, o, parent, branch_ep, plan));
+  const absl::Duration rehearsal_took = absl::Now() - rehearsal_start;
   doc["rehearsal"] = RehearsalJson(rehearsal);
-  if (!ctx.json()) PrintRehearsal(rehearsal, o.branch);
+  // The whole rehearsal: branch and compute, migration, checks, comparison, deletion.
+  doc["rehearsal"]["totalMs"] = value::number(absl::ToInt64Milliseconds(rehearsal_took));
+  if (!ctx.json()) {
+    PrintRehearsal(rehearsal, o.branch);
+    std::cout << "  the rehearsal took "
+              << absl::FormatDuration(absl::Trunc(rehearsal_took, absl::Milliseconds(10)))
+              << " in all\n";
+  }
   if (!rehearsal.ok()) {
     doc["result"] = value::string("RehearsalFailed");
     if (ctx.json()) PrintJson(doc);
@@ -472,10 +481,13 @@ absl::Status BranchPromote(const CliContext& ctx, const PromoteOptions& o) {
   }
 
   const std::string restore_point = RestorePointName(parent, absl::Now());
+  const absl::Time restore_start = absl::Now();
   PGB_RETURN_IF_ERROR(CreateRestorePoint(client, restore_point, parent, o));
+  const absl::Duration restore_took = absl::Now() - restore_start;
   doc["restorePoint"] = value::string(restore_point);
+  doc["restorePointMs"] = value::number(absl::ToInt64Milliseconds(restore_took));
   if (!ctx.json()) {
-    std::cout << "restore point " << restore_point << " taken ("
+    std::cout << "restore point " << restore_point << " taken in " << Millis(restore_took) << " ("
               << (o.keep_restore_point ? "protected, kept until deleted"
                                        : "expires in " + o.restore_point_ttl)
               << ")\napplying to " << parent << "...\n"
