@@ -42,6 +42,12 @@ resources (the same YAML as the Kubernetes CRDs, apiVersion pgbranch.io/v1alpha1
   branch schema-diff NAME [--against OTHER] [--two-way] [--exit-code]
                                  schema changes, object by object (default: three-way
                                  against the parent at the branch point)
+  branch promote NAME [--dry-run] [--file FILE.sql] [--check FILE.sql]...
+                [--check-command CMD] [--allow-protected]
+                [--restore-point-ttl D | --keep-restore-point]
+                                 apply NAME's migration (the DDL run on it, or --file) to its
+                                 parent: conflict check, rehearsal on a throwaway copy of the
+                                 parent with your checks, restore point, then the parent
   endpoint create NAME --branch B [--type read-write|read-only] [--lsn L | --at RFC3339]
                 [--suspend-timeout D] [--wait=false]
   endpoint list | get NAME | delete NAME
@@ -279,6 +285,48 @@ void CommandLine::DefineBranch() {
       ->type_name("OTHER");
   diff->add_flag("--two-way", d.two_way, "against the parent's current schema only");
   diff->add_flag("--exit-code", d.exit_code, "exit 1 when there are differences (CI gates)");
+
+  PromoteOptions& p = promote_;
+  CLI::App* promote = Command(
+      branch, "promote",
+      "apply a branch's migration (the DDL run on it since it branched, or --file) to its parent: "
+      "checked for conflicts, rehearsed on a throwaway copy of the parent with your checks, then "
+      "applied after a restore point (docs/promotion.md)",
+      [this](const CliContext& ctx) { return BranchPromote(ctx, promote_); });
+  Name(promote, &p.branch, "the branch whose changes go to its parent");
+  promote->add_flag("--dry-run", p.dry_run, "rehearse only: the parent is not touched");
+  promote
+      ->add_option("--file", p.file,
+                   "promote this SQL script instead of the captured DDL (for data changes such "
+                   "as backfills, which are not captured)")
+      ->type_name("FILE.sql");
+  promote
+      ->add_option("--check", p.checks,
+                   "a SQL file run on the rehearsal after the migration; it fails on an error or "
+                   "when its last query returns false (repeatable)")
+      ->type_name("FILE.sql");
+  promote
+      ->add_option("--check-command", p.check_command,
+                   "a shell command run after the migration with the rehearsal's connection "
+                   "string in PGBRANCH_REHEARSAL_URI and DATABASE_URL; fails on a non-zero exit")
+      ->type_name("CMD");
+  CLI::Option* allow =
+      promote->add_flag("--allow-protected", p.allow_protected, "promote into a protected parent");
+  CLI::Option* rp_ttl = promote
+                            ->add_option("--restore-point-ttl", p.restore_point_ttl,
+                                         "the parent's restore point expires after D (default 7d)")
+                            ->type_name("D")
+                            ->check(DurationValidator());
+  promote
+      ->add_flag("--keep-restore-point", p.keep_restore_point,
+                 "the restore point is protected and never expires (delete it by hand)")
+      ->excludes(rp_ttl);
+  promote->callback([this, allow] {
+    if (promote_.dry_run && allow->count() > 0) {
+      throw CLI::ValidationError(
+          "--allow-protected has no use with --dry-run (it changes nothing)");
+    }
+  });
 }
 
 void CommandLine::DefineEndpoint() {

@@ -12,6 +12,7 @@
 #include "cli/cli_context.h"
 #include "cli/kube_target.h"
 #include "cli/local_commands.h"
+#include "cli/promote_command.h"
 #include "cli/resource_commands.h"
 #include "cli/schema_diff.h"
 
@@ -34,6 +35,7 @@ class CommandLine {
   const BranchCreateOptions& branch_create() const { return branch_create_; }
   const EndpointCreateOptions& endpoint_create() const { return endpoint_create_; }
   const BranchUpdateOptions& branch_update() const { return branch_update_; }
+  const PromoteOptions& promote() const { return promote_; }
   // "branch create": the chosen command's path below `pgbranch`.
   std::string Chosen() const;
   const KubeFlags& kube_flags() const { return kube_; }
@@ -75,6 +77,7 @@ class CommandLine {
   bool update_protected_ = false, update_no_protected_ = false;
   EndpointCreateOptions endpoint_create_;
   SchemaDiffOptions schema_diff_;
+  PromoteOptions promote_;
 };
 
 }  // namespace pgbranch::cli

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -69,8 +70,11 @@ absl::StatusOr<value> EndpointOf(const ApiClient& client, const std::string& bra
 
 absl::StatusOr<std::string> DumpSchema(const std::string& uri, const std::string& path) {
   std::string err_path = path + ".err";
-  std::string cmd = absl::StrCat(kPgDump, " --schema-only --no-owner --no-privileges -f '", path,
-                                 "' '", uri, "' 2>'", err_path, "'");
+  // The DDL capture's schema is pgbranch's, not the user's (compute/ddl_capture.h).
+  std::string cmd = absl::StrCat(kPgDump,
+                                 " --schema-only --no-owner --no-privileges "
+                                 "--exclude-schema=pgbranch -f '",
+                                 path, "' '", uri, "' 2>'", err_path, "'");
   std::string ignored;
   int rc = Capture(cmd, &ignored);
   std::ifstream in(path);
@@ -108,7 +112,15 @@ absl::StatusOr<std::vector<SchemaObject>> SchemaOf(const CliContext& ctx, const 
   auto text = DumpSchema(c.uri, path);
   ::unlink(path.c_str());
   if (!text.ok()) return text.status();
-  return ParseSchemaDump(*text);
+  std::vector<SchemaObject> objects = ParseSchemaDump(*text);
+  // Its event triggers belong to no schema: --exclude-schema keeps them.
+  objects.erase(std::remove_if(objects.begin(), objects.end(),
+                               [](const SchemaObject& o) {
+                                 return o.type == "EVENT TRIGGER" &&
+                                        o.name.rfind("pgbranch_capture_", 0) == 0;
+                               }),
+                objects.end());
+  return objects;
 }
 
 // A read-only endpoint on `parent` at `lsn`, deleted when this goes out of scope.
@@ -205,7 +217,22 @@ value ChangeJson(const SchemaChange& c, bool three_way) {
 
 }  // namespace
 
-absl::StatusOr<bool> SchemaDiff(const CliContext& ctx, const SchemaDiffOptions& o) {
+absl::StatusOr<web::json::value> ReadableEndpoint(const ApiClient& client,
+                                                  const std::string& branch) {
+  return EndpointOf(client, branch);
+}
+
+absl::StatusOr<std::vector<SchemaObject>> ReadSchema(const CliContext& ctx,
+                                                     const web::json::value& endpoint) {
+  char dir_template[] = "/tmp/pgbranch-schema.XXXXXX";
+  if (::mkdtemp(dir_template) == nullptr) return absl::InternalError("mkdtemp failed");
+  const std::string dir = dir_template;
+  auto objects = SchemaOf(ctx, endpoint, dir, "schema");
+  ::rmdir(dir.c_str());
+  return objects;
+}
+
+absl::StatusOr<SchemaComparison> CompareSchemas(const CliContext& ctx, const SchemaDiffOptions& o) {
   PGB_ASSIGN_OR_RETURN(ApiClient client, ctx.Client());
   PGB_ASSIGN_OR_RETURN(value b, client.Get("/v1/branches/" + o.branch));
   const std::string parent = JsonString(b.at("spec"), "parent");
@@ -233,57 +260,66 @@ absl::StatusOr<bool> SchemaDiff(const CliContext& ctx, const SchemaDiffOptions& 
     ~RemoveDir() { ::rmdir(dir.c_str()); }
   } remove_dir{dir};
 
+  SchemaComparison out;
+  out.branch = o.branch;
+  out.other = other;
+  out.three_way = three_way;
+  out.branch_point = branch_point;
   PGB_ASSIGN_OR_RETURN(std::vector<SchemaObject> theirs, SchemaOf(ctx, theirs_ep, dir, "theirs"));
   PGB_ASSIGN_OR_RETURN(std::vector<SchemaObject> ours, SchemaOf(ctx, ours_ep, dir, "ours"));
-  std::vector<SchemaChange> changes;
   if (three_way) {
     BranchPointEndpoint base_ep(client, BaseEndpointName(o.branch));
     PGB_ASSIGN_OR_RETURN(value base_obj, base_ep.Start(other, branch_point));
     PGB_ASSIGN_OR_RETURN(std::vector<SchemaObject> base, SchemaOf(ctx, base_obj, dir, "base"));
-    changes = ThreeWaySchemaDiff(base, ours, theirs);
+    out.changes = ThreeWaySchemaDiff(base, ours, theirs);
   } else {
-    changes = TwoWaySchemaDiff(theirs, ours);
+    out.changes = TwoWaySchemaDiff(theirs, ours);
   }
-  int conflicts = 0;
-  for (const auto& c : changes) conflicts += c.conflict ? 1 : 0;
+  for (const auto& c : out.changes) out.conflicts += c.conflict ? 1 : 0;
+  return out;
+}
 
-  if (ctx.json()) {
-    value v = value::object();
-    v["branch"] = value::string(o.branch);
-    v["against"] = value::string(other);
-    v["mode"] = value::string(three_way ? "three-way" : "two-way");
-    if (three_way) v["branchPointLSN"] = value::number(branch_point);
-    v["identical"] = value::boolean(changes.empty());
-    v["conflicts"] = value::number(conflicts);
-    value arr = value::array();
-    size_t i = 0;
-    for (const auto& c : changes) arr[i++] = ChangeJson(c, three_way);
-    v["changes"] = arr;
-    PrintJson(v);
-    return !changes.empty();
-  }
+web::json::value SchemaComparisonJson(const SchemaComparison& d) {
+  value v = value::object();
+  v["branch"] = value::string(d.branch);
+  v["against"] = value::string(d.other);
+  v["mode"] = value::string(d.three_way ? "three-way" : "two-way");
+  if (d.three_way) v["branchPointLSN"] = value::number(d.branch_point);
+  v["identical"] = value::boolean(d.changes.empty());
+  v["conflicts"] = value::number(d.conflicts);
+  value arr = value::array();
+  size_t i = 0;
+  for (const auto& c : d.changes) arr[i++] = ChangeJson(c, d.three_way);
+  v["changes"] = arr;
+  return v;
+}
+
+void PrintSchemaComparison(const SchemaComparison& d) {
+  const std::string& other = d.other;
+  const auto& changes = d.changes;
   if (changes.empty()) {
-    std::cout << "no schema differences between " << o.branch << " and " << other
-              << (three_way ? " (neither changed its schema since the branch point)" : "") << "\n";
-    return false;
+    std::cout << "no schema differences between " << d.branch << " and " << other
+              << (d.three_way ? " (neither changed its schema since the branch point)" : "")
+              << "\n";
+    return;
   }
-  if (!three_way) {
-    std::cout << "schema of " << o.branch << " against " << other << ": " << changes.size()
-              << " object(s) differ (- " << other << ", + " << o.branch << ")\n\n";
-    for (const auto& c : changes) PrintChange(c, o.branch, other, false);
-    return true;
+  if (!d.three_way) {
+    std::cout << "schema of " << d.branch << " against " << other << ": " << changes.size()
+              << " object(s) differ (- " << other << ", + " << d.branch << ")\n\n";
+    for (const auto& c : changes) PrintChange(c, d.branch, other, false);
+    return;
   }
-  std::cout << "schema of " << o.branch << " against " << other
-            << ", three-way from the branch point (LSN " << branch_point << ")\n";
+  std::cout << "schema of " << d.branch << " against " << other
+            << ", three-way from the branch point (LSN " << d.branch_point << ")\n";
   const struct {
     ChangeSide side;
     std::string title;
   } sections[] = {
-      {ChangeSide::kBranch, absl::StrCat("changed on ", o.branch, " since it branched")},
+      {ChangeSide::kBranch, absl::StrCat("changed on ", d.branch, " since it branched")},
       {ChangeSide::kParent,
-       absl::StrCat("changed on ", other, " since the branch point (drift; not ", o.branch,
+       absl::StrCat("changed on ", other, " since the branch point (drift; not ", d.branch,
                     "'s changes)")},
-      {ChangeSide::kBoth, absl::StrCat("changed on both (", conflicts, " conflict(s))")},
+      {ChangeSide::kBoth, absl::StrCat("changed on both (", d.conflicts, " conflict(s))")},
   };
   for (const auto& section : sections) {
     int n = 0;
@@ -291,10 +327,19 @@ absl::StatusOr<bool> SchemaDiff(const CliContext& ctx, const SchemaDiffOptions& 
     if (n == 0) continue;
     std::cout << "\n" << section.title << ": " << n << " object(s)\n";
     for (const auto& c : changes) {
-      if (c.side == section.side) PrintChange(c, o.branch, other, true);
+      if (c.side == section.side) PrintChange(c, d.branch, other, true);
     }
   }
-  return true;
+}
+
+absl::StatusOr<bool> SchemaDiff(const CliContext& ctx, const SchemaDiffOptions& o) {
+  PGB_ASSIGN_OR_RETURN(SchemaComparison d, CompareSchemas(ctx, o));
+  if (ctx.json()) {
+    PrintJson(SchemaComparisonJson(d));
+  } else {
+    PrintSchemaComparison(d);
+  }
+  return !d.changes.empty();
 }
 
 }  // namespace pgbranch::cli

@@ -36,7 +36,9 @@ std::string RenderPostgresqlConf(const ComputeConfig& config, const ComputeLayou
       // stderr is captured into workdir/postgres.log by the agent.
       "logging_collector = off\n", "log_destination = 'stderr'\n", "log_line_prefix = '%m [%p] '\n",
       "cluster_name = ",
-      QuoteConfValue(config.endpoint.empty() ? config.timeline : config.endpoint), "\n");
+      QuoteConfValue(config.endpoint.empty() ? config.timeline : config.endpoint), "\n",
+      // Read by the DDL capture (compute/ddl_capture.h): which branch a statement ran on.
+      "pgbranch.timeline = ", QuoteConfValue(config.timeline), "\n");
   if (config.mode == ComputeMode::kReadOnly) {
     // With standby.signal in the data directory: replay the branch's WAL, then serve reads.
     absl::StrAppend(&out, "hot_standby = on\n");

@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "compute/ddl_capture.h"
 #include "compute/scram_verifier.h"
 
 namespace pgbranch::compute {
@@ -131,9 +132,11 @@ absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_
                        const std::string& role, const std::string& database,
                        const std::string& password, const std::function<void()>& connected) {
   Conn conn(PQconnectdb(conninfo.c_str()));
+  bool in_database = true;
   if (PQstatus(conn.get()) != CONNECTION_OK && !fallback_conninfo.empty() &&
       ErrorOf(conn.get()).find("does not exist") != std::string::npos) {
     conn.reset(PQconnectdb(fallback_conninfo.c_str()));
+    in_database = false;
   }
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     return absl::UnavailableError(
@@ -186,7 +189,17 @@ absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_
     }
     LogInfo("Created database", {{"database", database}, {"owner", role}});
   }
-  return absl::OkStatus();
+  // The DDL capture lives in the database itself (children inherit it with the data).
+  if (!in_database) {
+    conn.reset(PQconnectdb(conninfo.c_str()));
+    if (PQstatus(conn.get()) != CONNECTION_OK) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot connect to database ", database, ": ", ErrorOf(conn.get())));
+    }
+    PQsetNoticeProcessor(
+        conn.get(), [](void*, const char*) {}, nullptr);
+  }
+  return EnsureDdlCapture(conn.get());
 }
 
 }  // namespace pgbranch::compute

@@ -20,7 +20,8 @@ absl::StatusOr<std::string> ReadPasswordFile(const std::string& path);
 // SCRAM verifier is computed here with PQencryptPasswordConn, so the password itself never
 // reaches the server or its logs) or a SCRAM-SHA-256 verifier, set as given: local mode hands
 // the compute its branch's verifier, the very one the proxy checks clients against.
-// Errors if the server is in recovery.
+// Then installs the DDL capture in `database` (compute/ddl_capture.h). Errors if the server is in
+// recovery.
 //
 // `conninfo` should name `database`: the first backend of a database after a recovery rebuilds
 // its relation cache init file (cold catalog reads through pagefs), which the first client

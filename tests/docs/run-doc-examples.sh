@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every shell example of the user docs as written, in order, against a real local instance:
 #   docs/quickstart.md  after scripts/demo.sh's setup (the state the quick start continues from)
+#   docs/promotion.md   after the quick start, on the same instance
 #   README.md           the "Local mode" section, from a fresh state directory; then its
 #                       pageserver and pagefs sections, in one shell
 #   docs/pageserver.md  the pageserver and pagectl by hand
@@ -88,6 +89,10 @@ PGBRANCH_BUILD_DIR=$BUILD PGBRANCH_PROXY_PORT=0 PGBRANCH_SKIP_BUILD=1 "$ROOT/scr
 extract "$ROOT/docs/quickstart.md" | as_built |
   sed "s#^export PGBRANCH_HOME=[^ ]*#export PGBRANCH_HOME=$PGBRANCH_HOME#" >"$WORK/quickstart.sh"
 (cd "$ROOT" && run_doc docs/quickstart.md "$WORK/quickstart.sh")
+# docs/promotion.md continues from the quick start's state (main protected, the sample loaded).
+extract "$ROOT/docs/promotion.md" | as_built |
+  sed "s#^export PGBRANCH_HOME=[^ ]*#export PGBRANCH_HOME=$PGBRANCH_HOME#" >"$WORK/promotion.sh"
+(cd "$ROOT" && run_doc docs/promotion.md "$WORK/promotion.sh")
 "$BUILD/bin/pgbranch" local down >/dev/null
 
 # --- README.md, "Local mode": from nothing ---------------------------------------------------

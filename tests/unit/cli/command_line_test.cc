@@ -37,6 +37,38 @@ TEST(CommandLineTest, DecimalLsn) {
   EXPECT_EQ(cl.endpoint_create().type, "read-only");
 }
 
+TEST(CommandLineTest, FillsBranchPromote) {
+  CommandLine cl;
+  EXPECT_EQ(ParseArgs(cl, {"branch", "promote", "dev", "--check", "a.sql", "--check", "b.sql",
+                           "--check-command", "make test", "--allow-protected",
+                           "--restore-point-ttl", "2d"}),
+            std::nullopt);
+  EXPECT_EQ(cl.Chosen(), "branch promote");
+  EXPECT_EQ(cl.promote().branch, "dev");
+  EXPECT_FALSE(cl.promote().dry_run);
+  EXPECT_EQ(cl.promote().checks, (std::vector<std::string>{"a.sql", "b.sql"}));
+  EXPECT_EQ(cl.promote().check_command, "make test");
+  EXPECT_TRUE(cl.promote().allow_protected);
+  EXPECT_EQ(cl.promote().restore_point_ttl, "2d");
+  CommandLine defaults;
+  EXPECT_EQ(ParseArgs(defaults, {"branch", "promote", "dev", "--dry-run", "--file", "m.sql"}),
+            std::nullopt);
+  EXPECT_TRUE(defaults.promote().dry_run);
+  EXPECT_EQ(defaults.promote().file, "m.sql");
+  EXPECT_EQ(defaults.promote().restore_point_ttl, "7d");
+  EXPECT_FALSE(defaults.promote().keep_restore_point);
+}
+
+TEST(CommandLineTest, RefusesContradictoryPromoteFlags) {
+  CommandLine a, b, c, d;
+  EXPECT_EQ(ParseArgs(a, {"branch", "promote", "dev", "--dry-run", "--allow-protected"}), 2);
+  EXPECT_EQ(ParseArgs(b, {"branch", "promote", "dev", "--restore-point-ttl", "1d",
+                          "--keep-restore-point"}),
+            2);
+  EXPECT_EQ(ParseArgs(c, {"branch", "promote", "dev", "--restore-point-ttl", "soon"}), 2);
+  EXPECT_EQ(ParseArgs(d, {"branch", "promote"}), 2);
+}
+
 TEST(CommandLineTest, UsageErrorsExitTwo) {
   for (std::initializer_list<const char*> bad : {
            std::initializer_list<const char*>{"endpoint", "create", "x", "--branch", "b",
