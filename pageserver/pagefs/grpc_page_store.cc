@@ -17,6 +17,10 @@ namespace {
 
 namespace v1 = ::pgbranch::pageserver::v1;
 
+// Commit requests up to this size are written by the thread that issues them when the stream is
+// idle (CommitAsync).
+constexpr size_t kInlineSendMaxBytes = 256 << 10;
+
 absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
@@ -98,10 +102,12 @@ class GrpcPageStore : public PageStore {
     return pipeline_.Issue(mutations, [&](uint64_t) -> absl::Status {
       v1::CommitRequest req = CommitRequestFor(generation, mutations);
       std::unique_lock<std::mutex> lock(outbox_mu_);
-      if (outbox_.empty() && !sending_) {
-        // Nothing ahead of it and nothing being written: write it on this thread (one thread
-        // handoff fewer on a lone commit's path). Still in sequence order: Issue holds its lock,
-        // and the writer thread writes nothing while sending_ is set.
+      if (outbox_.empty() && !sending_ && req.ByteSizeLong() <= kInlineSendMaxBytes) {
+        // Small, nothing ahead of it and nothing being written: write it on this thread (one
+        // thread handoff fewer on a lone commit's path, such as a WAL fsync). Still in sequence
+        // order: Issue holds its lock, and the writer thread writes nothing while sending_ is
+        // set. Large flushes still go through the writer thread, so the caller does not wait
+        // for their transfer.
         sending_ = true;
         lock.unlock();
         absl::Status s = pipeline_.poison();
