@@ -17,6 +17,10 @@ namespace {
 
 namespace v1 = ::pgbranch::pageserver::v1;
 
+// Commit requests up to this size are written by the thread that issues them when the stream is
+// idle (CommitAsync).
+constexpr size_t kInlineSendMaxBytes = 256 << 10;
+
 absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
@@ -97,8 +101,23 @@ class GrpcPageStore : public PageStore {
                                        const std::vector<PageMutation>& mutations) override {
     return pipeline_.Issue(mutations, [&](uint64_t) -> absl::Status {
       v1::CommitRequest req = CommitRequestFor(generation, mutations);
+      std::unique_lock<std::mutex> lock(outbox_mu_);
+      if (outbox_.empty() && !sending_ && req.ByteSizeLong() <= kInlineSendMaxBytes) {
+        // Small, nothing ahead of it and nothing being written: write it on this thread (one
+        // thread handoff fewer on a lone commit's path, such as a WAL fsync). Still in sequence
+        // order: Issue holds its lock, and the writer thread writes nothing while sending_ is
+        // set. Large flushes still go through the writer thread, so the caller does not wait
+        // for their transfer.
+        sending_ = true;
+        lock.unlock();
+        absl::Status s = pipeline_.poison();
+        if (s.ok()) s = Send(req, false);
+        lock.lock();
+        sending_ = false;
+        outbox_cv_.notify_all();
+        return s;  // Issue poisons the pipeline on an error
+      }
       // Queued for the writer thread, in sequence order (Issue holds its lock).
-      std::lock_guard<std::mutex> lock(outbox_mu_);
       if (!writer_.joinable()) writer_ = std::thread([this] { WriteLoop(); });
       outbox_.push_back(std::move(req));
       outbox_cv_.notify_all();
@@ -182,26 +201,32 @@ class GrpcPageStore : public PageStore {
     bool ended = false;      // the reader saw the stream end
   };
 
-  // The writer thread: sends the queued requests in order. Once the pipeline is poisoned it sends
-  // nothing more (whatever is queued is dropped: nothing may be applied after a lost commit).
+  // The writer thread: sends the queued requests in order, one at a time (never while a commit
+  // is written inline by CommitAsync). Once the pipeline is poisoned it sends nothing more
+  // (whatever is queued is dropped: nothing may be applied after a lost commit).
   void WriteLoop() {
     std::unique_lock<std::mutex> lock(outbox_mu_);
     while (true) {
-      outbox_cv_.wait(lock, [&] { return stop_writer_ || !outbox_.empty(); });
+      outbox_cv_.wait(lock, [&] {
+        return (stop_writer_ && outbox_.empty()) || (!outbox_.empty() && !sending_);
+      });
       if (outbox_.empty()) return;  // stopping, all sent
       v1::CommitRequest req = std::move(outbox_.front());
       outbox_.pop_front();
       // More queued behind it: let gRPC coalesce the writes (the last one flushes).
       bool more = !outbox_.empty();
+      sending_ = true;
       lock.unlock();
       absl::Status s = pipeline_.poison();
       if (s.ok()) s = Send(req, more);
       if (!s.ok()) pipeline_.Poison(s);
       lock.lock();
+      sending_ = false;
     }
   }
 
-  // Sends one request on the stream, opening it if needed. Writer thread only.
+  // Sends one request on the stream, opening it if needed. One caller at a time: whoever set
+  // sending_ (the writer thread, or CommitAsync inline).
   absl::Status Send(const v1::CommitRequest& req, bool more) {
     for (int attempt = 0;; ++attempt) {
       Stream* st;
@@ -345,7 +370,8 @@ class GrpcPageStore : public PageStore {
   std::condition_variable outbox_cv_;
   std::deque<v1::CommitRequest> outbox_;  // guarded by outbox_mu_
   bool stop_writer_ = false;              // guarded by outbox_mu_
-  std::thread writer_;                    // started by the first CommitAsync
+  bool sending_ = false;  // a request is being written (Send runs); guarded by outbox_mu_
+  std::thread writer_;    // started by the first CommitAsync
 };
 
 }  // namespace

@@ -1,15 +1,19 @@
 // PageService.CommitStream: pipelined commits over one bidirectional stream.
 //
-// Two threads per stream. The handler's thread reads requests into a queue; a committer thread
-// takes everything queued as one round (consecutive requests of one generation, bounded in count
-// and bytes), commits it with Engine::CommitSequence -- in order, each request at its own LSN,
-// one log write and fdatasync for the round -- and answers each request in order. Requests that
-// arrive while a round is being made durable form the next round.
+// Two threads per stream (the handler's and a helper) share two roles: the reader (reads the
+// next request into a queue) and the committer (takes everything queued as one round --
+// consecutive requests of one generation, bounded in count and bytes -- commits it with
+// Engine::CommitSequence, in order, each request at its own LSN, one log write and fdatasync for
+// the round, and answers each request in order). A thread that has read a request while no round
+// is running commits it itself, and the other thread takes over reading: a lone commit is read,
+// made durable and answered by one thread, with no handoff. Requests that arrive while a round is
+// being made durable form the next round.
 //
 // Invariant: the requests of a stream are applied in the order sent, and never one after a
-// request that failed. The first failure gets an answer carrying its error (the stream's last
-// answer); the committer stops, the reader drops whatever else arrives until the client
-// half-closes, and the call ends with that error.
+// request that failed. At most one thread reads and at most one commits (and writes answers) at
+// a time. The first failure gets an answer carrying its error (the stream's last answer); no
+// round is committed after it, whatever else arrives is dropped until the client half-closes,
+// and the call ends with that error.
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -38,8 +42,10 @@ struct StreamQueue {
   std::condition_variable cv;
   std::deque<v1::CommitRequest> requests;  // guarded by mu
   uint64_t bytes = 0;                      // of `requests`; guarded by mu
+  bool reading = false;                    // a thread holds the reader role; guarded by mu
+  bool committing = false;                 // a thread holds the committer role; guarded by mu
   bool eof = false;                        // the client half-closed or left; guarded by mu
-  bool failed = false;                     // the committer stopped; guarded by mu
+  bool failed = false;                     // no round is committed any more; guarded by mu
 };
 
 }  // namespace
@@ -48,16 +54,79 @@ grpc::Status PageServiceImpl::CommitStream(
     grpc::ServerContext* ctx,
     grpc::ServerReaderWriter<v1::CommitResponse, v1::CommitRequest>* stream) {
   StreamQueue queue;
-  absl::Status final_status;  // written by the committer, read after it is joined
-  std::thread committer([&] {
-    std::string tenant, timeline;  // of the stream's first request
-    bool authorized = false;
+  // Of the committer role (only its holder touches them).
+  absl::Status final_status;     // read after both threads are done
+  std::string tenant, timeline;  // of the stream's first request
+  bool authorized = false;
+
+  // Commits one round and answers it. Committer role only; false once the stream failed.
+  auto commit_round = [&](std::vector<v1::CommitRequest>& round) -> bool {
+    if (tenant.empty() && timeline.empty()) {
+      tenant = round[0].tenant_id();
+      timeline = round[0].timeline_id();
+    }
+    std::vector<storage::CommitResult> results;
+    grpc::Status gs = HandleFn("CommitStream", ctx, tenant, timeline, [&]() -> absl::Status {
+      if (!authorized) {
+        PGB_RETURN_IF_ERROR(Authorize(ctx, false, tenant, timeline));
+        authorized = true;
+      }
+      std::vector<std::vector<storage::Mutation>> batches;
+      batches.reserve(round.size());
+      absl::Status mismatch;
+      for (v1::CommitRequest& r : round) {
+        if (r.tenant_id() != tenant || r.timeline_id() != timeline) {
+          // Commit the requests before it, then fail with this one.
+          mismatch = absl::InvalidArgumentError(
+              absl::StrCat("a commit stream serves one timeline (", tenant, "/", timeline,
+                           "); this request names ", r.tenant_id(), "/", r.timeline_id()));
+          break;
+        }
+        std::vector<storage::Mutation> muts;
+        muts.reserve(r.mutations_size());
+        for (auto& m : *r.mutable_mutations()) {
+          muts.push_back(
+              {std::move(*m.mutable_key()), std::move(*m.mutable_value()), m.tombstone()});
+        }
+        batches.push_back(std::move(muts));
+      }
+      absl::Status s;
+      if (!batches.empty()) {
+        s = engine_->CommitSequence(tenant, timeline, round[0].generation(), &batches, &results);
+      }
+      return s.ok() ? mismatch : s;
+    });
+    bool write_ok = true;
+    for (const storage::CommitResult& r : results) {
+      v1::CommitResponse resp;
+      resp.set_lsn(r.lsn);
+      resp.set_commit_time_micros(r.time_micros);
+      if (!stream->Write(resp)) {
+        write_ok = false;
+        break;
+      }
+    }
+    if (!gs.ok()) {
+      v1::CommitResponse resp;
+      resp.set_error_code(static_cast<int>(gs.error_code()));
+      resp.set_error_message(gs.error_message());
+      if (write_ok) stream->Write(resp);
+      final_status =
+          absl::Status(static_cast<absl::StatusCode>(gs.error_code()), gs.error_message());
+    } else if (!write_ok) {
+      // The client is gone: what it sent is applied in order up to here; stop.
+      final_status = absl::CancelledError("the client left the commit stream");
+    }
+    return final_status.ok();
+  };
+
+  // Each thread takes whichever role is free and has work: committing what is queued first
+  // (so that the thread which read a lone request commits it), else reading.
+  auto work = [&] {
+    std::unique_lock<std::mutex> lock(queue.mu);
     while (true) {
-      std::vector<v1::CommitRequest> round;
-      {
-        std::unique_lock<std::mutex> lock(queue.mu);
-        queue.cv.wait(lock, [&] { return !queue.requests.empty() || queue.eof; });
-        if (queue.requests.empty()) return;
+      if (!queue.committing && !queue.failed && !queue.requests.empty()) {
+        std::vector<v1::CommitRequest> round;
         uint64_t bytes = 0;
         uint64_t generation = queue.requests.front().generation();
         while (!queue.requests.empty() && round.size() < kMaxRoundRequests &&
@@ -69,90 +138,47 @@ grpc::Status PageServiceImpl::CommitStream(
           round.push_back(std::move(queue.requests.front()));
           queue.requests.pop_front();
         }
-        queue.cv.notify_all();  // room for the reader
-      }
-      if (tenant.empty() && timeline.empty()) {
-        tenant = round[0].tenant_id();
-        timeline = round[0].timeline_id();
-      }
-      std::vector<storage::CommitResult> results;
-      grpc::Status gs = HandleFn("CommitStream", ctx, tenant, timeline, [&]() -> absl::Status {
-        if (!authorized) {
-          PGB_RETURN_IF_ERROR(Authorize(ctx, false, tenant, timeline));
-          authorized = true;
+        queue.committing = true;
+        queue.cv.notify_all();  // the reader role is free (or room for the reader)
+        lock.unlock();
+        bool ok = commit_round(round);
+        lock.lock();
+        queue.committing = false;
+        if (!ok) {
+          queue.failed = true;
+          queue.requests.clear();
+          queue.bytes = 0;
         }
-        std::vector<std::vector<storage::Mutation>> batches;
-        batches.reserve(round.size());
-        absl::Status mismatch;
-        for (v1::CommitRequest& r : round) {
-          if (r.tenant_id() != tenant || r.timeline_id() != timeline) {
-            // Commit the requests before it, then fail with this one.
-            mismatch = absl::InvalidArgumentError(
-                absl::StrCat("a commit stream serves one timeline (", tenant, "/", timeline,
-                             "); this request names ", r.tenant_id(), "/", r.timeline_id()));
-            break;
-          }
-          std::vector<storage::Mutation> muts;
-          muts.reserve(r.mutations_size());
-          for (auto& m : *r.mutable_mutations()) {
-            muts.push_back(
-                {std::move(*m.mutable_key()), std::move(*m.mutable_value()), m.tombstone()});
-          }
-          batches.push_back(std::move(muts));
-        }
-        absl::Status s;
-        if (!batches.empty()) {
-          s = engine_->CommitSequence(tenant, timeline, round[0].generation(), &batches, &results);
-        }
-        return s.ok() ? mismatch : s;
-      });
-      bool write_ok = true;
-      for (const storage::CommitResult& r : results) {
-        v1::CommitResponse resp;
-        resp.set_lsn(r.lsn);
-        resp.set_commit_time_micros(r.time_micros);
-        if (!stream->Write(resp)) {
-          write_ok = false;
-          break;
-        }
+        queue.cv.notify_all();
+        continue;
       }
-      if (!gs.ok()) {
-        v1::CommitResponse resp;
-        resp.set_error_code(static_cast<int>(gs.error_code()));
-        resp.set_error_message(gs.error_message());
-        if (write_ok) stream->Write(resp);
-        final_status =
-            absl::Status(static_cast<absl::StatusCode>(gs.error_code()), gs.error_message());
-      } else if (!write_ok) {
-        // The client is gone: what it sent is applied in order up to here; stop.
-        final_status = absl::CancelledError("the client left the commit stream");
+      if (!queue.reading && !queue.eof && (queue.failed || queue.bytes < kMaxQueuedBytes)) {
+        queue.reading = true;
+        lock.unlock();
+        v1::CommitRequest req;
+        bool ok = stream->Read(&req);
+        lock.lock();
+        queue.reading = false;
+        if (!ok) {
+          queue.eof = true;
+        } else if (!queue.failed) {  // else dropped: nothing after a failure is applied
+          queue.bytes += RequestBytes(req);
+          queue.requests.push_back(std::move(req));
+        }
+        queue.cv.notify_all();
+        continue;
       }
-      if (!final_status.ok()) {
-        std::lock_guard<std::mutex> lock(queue.mu);
-        queue.failed = true;
-        queue.requests.clear();
-        queue.bytes = 0;
+      if (queue.eof && !queue.reading && !queue.committing &&
+          (queue.failed || queue.requests.empty())) {
         queue.cv.notify_all();
         return;
       }
+      queue.cv.wait(lock);
     }
-  });
-  v1::CommitRequest req;
-  while (stream->Read(&req)) {
-    std::unique_lock<std::mutex> lock(queue.mu);
-    queue.cv.wait(lock, [&] { return queue.failed || queue.bytes < kMaxQueuedBytes; });
-    if (queue.failed) continue;  // dropped: nothing after a failure is applied
-    queue.bytes += RequestBytes(req);
-    queue.requests.push_back(std::move(req));
-    req = v1::CommitRequest();
-    queue.cv.notify_all();
-  }
-  {
-    std::lock_guard<std::mutex> lock(queue.mu);
-    queue.eof = true;
-    queue.cv.notify_all();
-  }
-  committer.join();
+  };
+  std::thread helper(work);
+  work();
+  helper.join();
   if (final_status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(final_status.code()),
                       std::string(final_status.message()));
