@@ -90,8 +90,12 @@ absl::StatusOr<value> WaitEndpointRunning(const ApiClient& client, const std::st
         // Progress for people: a new database runs initdb, which takes a few seconds.
         if (!told && absl::Now() - start > absl::Milliseconds(1500)) {
           told = true;
+          // Only a root branch's first start runs initdb; a child starts from its parent's data.
+          std::string branch = JsonString(last.at("spec"), "branch");
+          auto b = client.Get("/v1/branches/" + branch);
+          bool root = b.ok() && JsonString(b->at("spec"), "parent").empty();
           std::cerr << "waiting for endpoint \"" << name << "\" to start (" << phase
-                    << "; a new database runs initdb first)..." << std::endl;
+                    << (root ? "; a new database runs initdb first" : "") << ")..." << std::endl;
         }
         if (phase == control::kPhaseFailed) {
           std::string why = JsonString(st, "message");
