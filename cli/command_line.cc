@@ -48,6 +48,10 @@ resources (the same YAML as the Kubernetes CRDs, apiVersion pgbranch.io/v1alpha1
                                  apply NAME's migration (the DDL run on it, or --file) to its
                                  parent: conflict check, rehearsal on a throwaway copy of the
                                  parent with your checks, restore point, then the parent
+  branch restore NAME --to RESTORE_POINT [--keep-current-as KEPT] [--allow-protected]
+                                 NAME's data back to its restore point (a child branch never
+                                 written to, as promote takes); connection strings keep
+                                 working; NAME's state before is kept as branch KEPT
   endpoint create NAME --branch B [--type read-write|read-only] [--lsn L | --at RFC3339]
                 [--suspend-timeout D] [--wait=false]
   endpoint list | get NAME | delete NAME
@@ -321,6 +325,21 @@ void CommandLine::DefineBranch() {
       ->add_flag("--keep-restore-point", p.keep_restore_point,
                  "the restore point is protected and never expires (delete it by hand)")
       ->excludes(rp_ttl);
+  RestoreOptions& r = restore_;
+  CLI::App* restore = Command(
+      branch, "restore",
+      "reset a branch's data to a restore point of it (a child branch never written to, such as "
+      "the one `branch promote` takes); its endpoints and connection strings stay; its state "
+      "before is kept as a branch (docs/promotion.md)",
+      [this](const CliContext& ctx) { return BranchRestore(ctx, restore_); });
+  Name(restore, &r.parent, "the branch to restore");
+  restore->add_option("--to", r.to, "the restore point")->type_name("RESTORE_POINT")->required();
+  restore
+      ->add_option("--keep-current-as", r.keep_current_as,
+                   "the branch that keeps the state before the restore (default "
+                   "NAME-before-restore-YYYYMMDD-HHMMSS)")
+      ->type_name("KEPT");
+  restore->add_flag("--allow-protected", r.allow_protected, "restore a protected branch");
   promote->callback([this, allow] {
     if (promote_.dry_run && allow->count() > 0) {
       throw CLI::ValidationError(

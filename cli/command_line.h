@@ -14,6 +14,7 @@
 #include "cli/local_commands.h"
 #include "cli/promote_command.h"
 #include "cli/resource_commands.h"
+#include "cli/restore_command.h"
 #include "cli/schema_diff.h"
 
 // pgbranch's commands and flags (CLI11). Parse() reads and validates the whole command line
@@ -36,6 +37,7 @@ class CommandLine {
   const EndpointCreateOptions& endpoint_create() const { return endpoint_create_; }
   const BranchUpdateOptions& branch_update() const { return branch_update_; }
   const PromoteOptions& promote() const { return promote_; }
+  const RestoreOptions& restore() const { return restore_; }
   // "branch create": the chosen command's path below `pgbranch`.
   std::string Chosen() const;
   const KubeFlags& kube_flags() const { return kube_; }
@@ -78,6 +80,7 @@ class CommandLine {
   EndpointCreateOptions endpoint_create_;
   SchemaDiffOptions schema_diff_;
   PromoteOptions promote_;
+  RestoreOptions restore_;
 };
 
 }  // namespace pgbranch::cli

@@ -112,6 +112,10 @@ absl::StatusOr<value> KubeApi::Call(const std::string& method, const std::string
       return branches ? DeleteBranch(name) : DeleteEndpoint(name);
     }
     if (branches && action == "reset" && post) return Reset(name);
+    if (branches && action == "restore" && post) {
+      return absl::UnimplementedError(
+          "branch restore runs in local mode only so far (docs/promotion.md, \"Restore\")");
+    }
     if (!branches && action == "suspend" && post) {
       return Annotate(name, control::kAnnotationSuspendRequestedAt);
     }

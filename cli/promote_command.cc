@@ -307,10 +307,11 @@ absl::Status BranchPromote(const CliContext& ctx, const PromoteOptions& o) {
     applied.error = std::string(session.status().message());
   }
   doc["applied"] = ApplyJson(applied);
-  // `branch restore` (the parent's data reset to the restore point under the same connection
-  // strings) is the next increment; until then the restore point is read through an endpoint.
-  const std::string read_restore_point =
-      absl::StrCat("pgbranch endpoint create ", restore_point, " --branch ", restore_point);
+  // The rollback: the parent's data back to the restore point under the same connection strings
+  // (restore_command.h). The restore point must stay unwritten for it: no read-write endpoint.
+  const std::string rollback =
+      absl::StrCat("pgbranch branch restore ", parent, " --to ", restore_point,
+                   JsonBool(p.at("spec"), "protected") ? " --allow-protected" : "");
   if (!ctx.json()) PrintApply(applied);
   if (!applied.committed) {
     // Nothing reached the parent: the restore point protects nothing.
@@ -327,14 +328,15 @@ absl::Status BranchPromote(const CliContext& ctx, const PromoteOptions& o) {
                            restore_point, " --no-protected && pgbranch branch delete ",
                            restore_point, "`")));
   }
-  doc["readRestorePoint"] = value::string(read_restore_point);
+  doc["rollback"] = value::string(rollback);
   if (!applied.complete) {
     doc["result"] = value::string("PartlyApplied");
     if (ctx.json()) PrintJson(doc);
     return absl::AbortedError(
         absl::StrCat("the transaction committed on ", parent, " but a statement after it failed: ",
                      applied.error, "\n  the statements before it stay applied; finish by hand (",
-                     parent, " as it was before is kept in restore point ", restore_point, ")"));
+                     parent, " as it was before is kept in restore point ", restore_point,
+                     "; roll back with `", rollback, "`)"));
   }
   doc["result"] = value::string("Promoted");
   if (ctx.json()) {
@@ -343,8 +345,8 @@ absl::Status BranchPromote(const CliContext& ctx, const PromoteOptions& o) {
   }
   std::cout << "promoted " << o.branch << " into " << parent << " (" << applied.statements.size()
             << " statement(s) in " << Millis(applied.duration) << ")\n"
-            << parent << " as it was before is kept in " << restore_point
-            << " (to compare or copy from); read it with:\n  " << read_restore_point << "\n";
+            << parent << " as it was before is kept in " << restore_point << "; roll back with:\n  "
+            << rollback << "\n";
   return absl::OkStatus();
 }
 

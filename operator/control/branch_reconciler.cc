@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "operator/control/branch_restore.h"
 #include "operator/control/conditions.h"
 #include "operator/control/start_point.h"
 #include "operator/model/field_error.h"
@@ -40,7 +41,8 @@ uint64_t DivergedBytes(const TimelineInfo& info) {
 }
 
 bool ResetPending(const Branch& b) {
-  return !b.spec.parent.empty() && b.spec.reset_generation > b.status.observed_reset_generation;
+  return (!b.spec.parent.empty() && b.spec.reset_generation > b.status.observed_reset_generation) ||
+         RestorePending(b);
 }
 
 absl::Status BranchReconciler::Write(const Branch& b, const BranchStatus& st) {
@@ -160,6 +162,22 @@ absl::StatusOr<std::optional<ReconcileResult>> BranchReconciler::EnsureTimeline(
   const absl::Time now = ctx_.Now();
   const int64_t gen = b.metadata.generation;
   const std::string tenant = ctx_.tenant_for_namespace(ns);
+  // Keeps a restored branch's previous state: its timeline is made by that restore (then it is
+  // adopted below as an existing timeline); an empty one of the id would make the restore fail.
+  if (WaitsForRestore(b)) {
+    auto made = ctx_.timelines->GetTimeline(tenant, ctx_.timeline_for_branch(b));
+    if (!made.ok() && !absl::IsNotFound(made.status())) return made.status();
+    if (!made.ok()) {
+      st->phase = kPhasePending;
+      SetCondition(&st->conditions, "Ready", false, "WaitingForRestore",
+                   absl::StrCat("keeps the state of branch ",
+                                b.metadata.annotations.at(kAnnotationRestoreOf),
+                                " before its restore; waiting for the restore"),
+                   gen, now);
+      PGB_RETURN_IF_ERROR(Write(b, *st));
+      return ReconcileResult::After(absl::Seconds(1));
+    }
+  }
   std::string parent_timeline;
   if (!b.spec.parent.empty()) {
     std::optional<Branch> parent = ctx_.store->GetBranch(ns, b.spec.parent);
@@ -250,7 +268,8 @@ absl::StatusOr<std::optional<ReconcileResult>> BranchReconciler::MaybeReset(cons
   const std::string& ns = b.metadata.namespace_;
   const absl::Time now = ctx_.Now();
   const int64_t gen = b.metadata.generation;
-  if (b.spec.protected_) {
+  const bool restore = RestorePending(current);
+  if (b.spec.protected_ && !restore) {  // a restore of a protected branch was allowed explicitly
     SetCondition(&st->conditions, "ResetRefused", true, "Protected",
                  "a protected branch cannot be reset; set protected: false first", gen, now);
     return std::nullopt;
@@ -272,6 +291,13 @@ absl::StatusOr<std::optional<ReconcileResult>> BranchReconciler::MaybeReset(cons
         now);
     PGB_RETURN_IF_ERROR(Write(b, *st));
     return ReconcileResult::After(absl::Milliseconds(100));
+  }
+  if (restore) {
+    PGB_RETURN_IF_ERROR(BranchRestore(ctx_).Run(b, st));
+    for (const Endpoint& e : ctx_.store->ListBranchEndpoints(ns, b.metadata.name)) {
+      if (e.spec.branch == b.metadata.name) ctx_.Enqueue(Kind::kEndpoint, ns, e.metadata.name);
+    }
+    return std::nullopt;
   }
   auto lsn = ctx_.timelines->ResetTimeline(st->tenant_id, st->timeline_id);
   if (!lsn.ok()) {
@@ -325,6 +351,14 @@ absl::StatusOr<ReconcileResult> BranchReconciler::Finalize(const Branch& b, Bran
   }
   if (!st->timeline_id.empty()) {
     absl::Status s = ctx_.timelines->DeleteTimeline(st->tenant_id, st->timeline_id);
+    if (absl::IsFailedPrecondition(s)) {
+      // Another branch's data is built on this timeline (it keeps the state of a restored
+      // branch, see branch_restore.h): the branch stays until that one is deleted.
+      SetCondition(&st->conditions, "Ready", false, "HasDependents",
+                   absl::StrCat("cannot delete: ", s.message()), b.metadata.generation, now);
+      PGB_RETURN_IF_ERROR(Write(b, *st));
+      return ReconcileResult::After(absl::Seconds(30));
+    }
     if (!s.ok() && !absl::IsNotFound(s)) return s;
   }
   PGB_RETURN_IF_ERROR(ctx_.store->RemoveBranch(ns, name));

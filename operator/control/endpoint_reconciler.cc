@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "operator/control/branch_reconciler.h"
+#include "operator/control/branch_restore.h"
 #include "operator/control/conditions.h"
 #include "operator/model/duration.h"
 #include "operator/model/json.h"
@@ -98,8 +99,10 @@ absl::StatusOr<ReconcileResult> EndpointReconciler::Reconcile(const std::string&
     waiting = absl::StrCat("branch ", e.spec.branch, " does not exist");
   } else if (branch->status.timeline_id.empty()) {
     waiting = absl::StrCat("waiting for branch ", e.spec.branch, " to be ready");
-  } else if (ResetPending(*branch) && !branch->spec.protected_) {
-    waiting = absl::StrCat("branch ", e.spec.branch, " is being reset from its parent");
+  } else if (ResetPending(*branch) && (!branch->spec.protected_ || RestorePending(*branch))) {
+    waiting = absl::StrCat("branch ", e.spec.branch,
+                           RestorePending(*branch) ? " is being restored to a restore point"
+                                                   : " is being reset from its parent");
   }
   if (!waiting.empty()) {
     if (Active(obs.state)) PGB_RETURN_IF_ERROR(ctx_.computes->Stop(ns, name));

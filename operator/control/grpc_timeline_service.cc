@@ -87,6 +87,19 @@ absl::StatusOr<uint64_t> GrpcTimelineService::ResetTimeline(const std::string& t
   return resp.ancestor_lsn();
 }
 
+absl::Status GrpcTimelineService::RewindTimeline(const std::string& tenant_id,
+                                                 const std::string& timeline_id, uint64_t lsn,
+                                                 const std::string& backup_id) {
+  if (lsn == 0) return absl::InvalidArgumentError("a rewind needs an LSN");
+  v1::ResetTimelineRequest req;
+  req.set_tenant_id(tenant_id);
+  req.set_timeline_id(timeline_id);
+  req.set_backup_timeline_id(backup_id);
+  req.set_rewind_lsn(lsn);
+  v1::ResetTimelineResponse resp;
+  return client_->Call(&Stub::ResetTimeline, req, &resp);
+}
+
 absl::Status GrpcTimelineService::SetRetention(const std::string& tenant_id,
                                                const std::string& timeline_id,
                                                std::optional<absl::Duration> window,

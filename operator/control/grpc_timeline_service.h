@@ -25,6 +25,8 @@ class GrpcTimelineService : public TimelineService {
                                            const std::string& timeline_id) override;
   absl::Status DeleteTimeline(const std::string& tenant_id,
                               const std::string& timeline_id) override;
+  absl::Status RewindTimeline(const std::string& tenant_id, const std::string& timeline_id,
+                              uint64_t lsn, const std::string& backup_id) override;
   absl::StatusOr<uint64_t> ResetTimeline(const std::string& tenant_id,
                                          const std::string& timeline_id) override;
   absl::Status SetRetention(const std::string& tenant_id, const std::string& timeline_id,

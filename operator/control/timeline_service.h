@@ -46,6 +46,12 @@ class TimelineService {
   // Resets a child timeline to its parent's head; returns the new branch point.
   virtual absl::StatusOr<uint64_t> ResetTimeline(const std::string& tenant_id,
                                                  const std::string& timeline_id) = 0;
+  // Rewinds a timeline (a root too) to `lsn` of its own history in one step: the current state
+  // becomes timeline `backup_id` (which adopts the children and becomes the timeline's parent);
+  // the timeline keeps its id. OUT_OF_RANGE outside its own history, ALREADY_EXISTS when
+  // `backup_id` is taken.
+  virtual absl::Status RewindTimeline(const std::string& tenant_id, const std::string& timeline_id,
+                                      uint64_t lsn, const std::string& backup_id) = 0;
   virtual absl::Status SetRetention(const std::string& tenant_id, const std::string& timeline_id,
                                     std::optional<absl::Duration> window,
                                     std::optional<uint64_t> bytes) = 0;

@@ -216,6 +216,24 @@ void ApiServer::Handle(web::http::http_request request) {
         if (!s.ok()) return fail(s);
         return reply(status_codes::OK, Message("deletion requested"));
       }
+      // Body: {"to": RESTORE_POINT, "keepCurrentAs": NAME, "allowProtected": bool}.
+      if (!name.empty() && action == "restore" && method == methods::POST) {
+        value body = request.extract_json(true).get();
+        if (!body.is_object() || !body.has_string_field("to") ||
+            !body.has_string_field("keepCurrentAs")) {
+          return fail(absl::InvalidArgumentError(
+              "a restore needs \"to\" (the restore point) and \"keepCurrentAs\""));
+        }
+        LocalStore::RestoreRequest r;
+        r.parent = name;
+        r.restore_point = body.at("to").as_string();
+        r.keep_as = body.at("keepCurrentAs").as_string();
+        r.allow_protected =
+            body.has_boolean_field("allowProtected") && body.at("allowProtected").as_bool();
+        auto b = store->RequestRestore(ns, r);
+        if (!b.ok()) return fail(b.status());
+        return reply(status_codes::OK, control::ToJson(*b));
+      }
       if (!name.empty() && action == "reset" && method == methods::POST) {
         auto b = store->RequestReset(ns, name);
         if (!b.ok()) return fail(b.status());

@@ -19,6 +19,7 @@
 #include "operator/model/duration.h"
 #include "operator/model/field_error.h"
 #include "operator/model/json.h"
+#include "operator/model/manifest.h"
 
 namespace pgbranch::cli {
 namespace {
@@ -514,6 +515,16 @@ absl::Status LocalStore::UserDeleteBranch(const std::string& ns, const std::stri
           absl::StrCat("branch \"", name, "\" has child branches: ", absl::StrJoin(children, ", "),
                        "; delete them first"));
     }
+    // It keeps the state a branch was restored from: that branch's data is built on it.
+    for (const auto& [k, o] : branches_) {
+      if (k.first == ns && k.second != name && !it->second.status.timeline_id.empty() &&
+          o.status.parent_timeline_id == it->second.status.timeline_id && o.spec.parent != name) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("branch \"", name, "\" keeps the state of \"", k.second,
+                         "\" before it was restored, and the restored data of \"", k.second,
+                         "\" is built on it: it can be deleted only after \"", k.second, "\""));
+      }
+    }
     if (!it->second.metadata.deletion_timestamp) {
       it->second.metadata.deletion_timestamp = absl::FromUnixMicros(clock_->NowMicros());
       PGB_RETURN_IF_ERROR(SaveLocked());
@@ -578,6 +589,15 @@ absl::StatusOr<Branch> LocalStore::RequestReset(const std::string& ns, const std
       return absl::FailedPreconditionError(absl::StrCat(
           "branch \"", name, "\" is protected and cannot be reset; unprotect it first"));
     }
+    // After a restore of the parent this branch's data hangs off the parent's previous state:
+    // a reset would bring that state, not the parent's.
+    if (auto p = branches_.find({ns, b.spec.parent});
+        p != branches_.end() && !b.status.parent_timeline_id.empty() &&
+        b.status.parent_timeline_id != p->second.status.timeline_id) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "branch \"", name, "\" was made from a state of \"", b.spec.parent,
+          "\" that was replaced by `branch restore` since; delete it and create it again"));
+    }
     if (b.metadata.deletion_timestamp) {
       return absl::FailedPreconditionError(absl::StrCat("branch \"", name, "\" is being deleted"));
     }
@@ -587,6 +607,90 @@ absl::StatusOr<Branch> LocalStore::RequestReset(const std::string& ns, const std
     out = b;
   }
   Notify(Kind::kBranch, ns, name);
+  return out;
+}
+
+absl::StatusOr<Branch> LocalStore::RequestRestore(const std::string& ns, const RestoreRequest& r) {
+  Branch out;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = branches_.find({ns, r.parent});
+    if (it == branches_.end()) {
+      return absl::NotFoundError(absl::StrCat("branch \"", r.parent, "\" does not exist"));
+    }
+    Branch& b = it->second;
+    if (b.metadata.deletion_timestamp) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("branch \"", r.parent, "\" is being deleted"));
+    }
+    if (b.spec.protected_ && !r.allow_protected) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("branch \"", r.parent,
+                       "\" is protected: restoring it discards its changes since the restore "
+                       "point and needs --allow-protected"));
+    }
+    if (b.status.timeline_id.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat("branch \"", r.parent, "\" is not ready"));
+    }
+    if (b.spec.reset_generation > b.status.observed_reset_generation) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("a reset or restore of branch \"", r.parent, "\" is in progress"));
+    }
+    auto rp = branches_.find({ns, r.restore_point});
+    if (rp == branches_.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("restore point \"", r.restore_point, "\" does not exist"));
+    }
+    if (rp->second.spec.parent != r.parent) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "branch \"", r.restore_point, "\" is not a restore point of \"", r.parent,
+          "\": a restore point is a child branch of the branch it restores (its parent is ",
+          rp->second.spec.parent.empty() ? "none" : "\"" + rp->second.spec.parent + "\"", ")"));
+    }
+    if (rp->second.metadata.deletion_timestamp || rp->second.status.timeline_id.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("restore point \"", r.restore_point, "\" is being deleted or not ready"));
+    }
+    PGB_RETURN_IF_ERROR(control::ValidateName("branch", r.keep_as));
+    if (branches_.count({ns, r.keep_as})) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("branch \"", r.keep_as,
+                       "\" already exists; name the branch that keeps the current "
+                       "state with --keep-current-as"));
+    }
+    const absl::Time now = absl::FromUnixMicros(clock_->NowMicros());
+    Branch keep;
+    keep.metadata.name = r.keep_as;
+    keep.metadata.namespace_ = ns;
+    keep.metadata.uid = NewUid();
+    keep.metadata.generation = 1;
+    keep.metadata.creation_timestamp = now;
+    keep.metadata.annotations[control::kAnnotationRestoreOf] = r.parent;
+    keep.spec.parent = b.spec.parent;  // the previous state's place in the tree
+    keep.spec.no_expiry = true;
+    keep.status.phase = control::kPhasePending;
+    branches_[{ns, r.keep_as}] = keep;
+    ++b.spec.reset_generation;
+    ++b.metadata.generation;
+    b.metadata.annotations[control::kAnnotationRestoreTo] = r.restore_point;
+    b.metadata.annotations[control::kAnnotationRestoreKeepAs] = r.keep_as;
+    b.metadata.annotations[control::kAnnotationRestoreGeneration] =
+        std::to_string(b.spec.reset_generation);
+    absl::Status saved = SaveLocked();
+    if (!saved.ok()) {  // nothing half-made: the in-memory state goes back too
+      branches_.erase({ns, r.keep_as});
+      --b.spec.reset_generation;
+      --b.metadata.generation;
+      for (const char* a : {control::kAnnotationRestoreTo, control::kAnnotationRestoreKeepAs,
+                            control::kAnnotationRestoreGeneration}) {
+        b.metadata.annotations.erase(a);
+      }
+      return saved;
+    }
+    out = b;
+  }
+  Notify(Kind::kBranch, ns, r.keep_as);
+  Notify(Kind::kBranch, ns, r.parent);
   return out;
 }
 

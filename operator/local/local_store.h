@@ -82,6 +82,16 @@ class LocalStore : public control::ObjectStore {
   absl::StatusOr<control::Endpoint> RequestStart(const std::string& ns, const std::string& name);
   // Raises spec.resetGeneration: the reconciler resets the branch from its parent.
   absl::StatusOr<control::Branch> RequestReset(const std::string& ns, const std::string& name);
+  // `branch restore PARENT --to RESTORE_POINT` (operator/control/branch_restore.h): creates the
+  // branch `keep_as` that will keep PARENT's current state and raises PARENT's
+  // spec.resetGeneration with the restore's annotations, in one save. Returns PARENT.
+  struct RestoreRequest {
+    std::string parent;
+    std::string restore_point;
+    std::string keep_as;
+    bool allow_protected = false;
+  };
+  absl::StatusOr<control::Branch> RequestRestore(const std::string& ns, const RestoreRequest& r);
 
   // --- Routes for the proxy: each endpoint's own port ---
   struct Route {

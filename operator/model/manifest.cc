@@ -173,7 +173,10 @@ absl::StatusOr<Branch> ParseBranch(const YAML::Node& doc, const std::string& whe
   if (auto r = GetUint(spec["resetGeneration"], "spec.resetGeneration", &errors)) {
     s.reset_generation = static_cast<int64_t>(*r);
   }
-  if (s.reset_generation > 0 && s.parent.empty()) {
+  // A root's resetGeneration counts its restores (`branch restore`, which records them in
+  // annotations; local mode only: the CRD's rule still refuses it).
+  if (s.reset_generation > 0 && s.parent.empty() &&
+      !b.metadata.annotations.count(kAnnotationRestoreGeneration)) {
     errors.Add("spec.resetGeneration", "only a branch with a parent can be reset");
   }
   if (YAML::Node r = spec["retention"]) {

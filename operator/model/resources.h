@@ -121,6 +121,16 @@ struct EndpointStatus {
 // suspend request starts the compute again, as after an idle suspend.
 //  - suspend: stop the compute now (clean fast shutdown), sessions or not, and keep it stopped;
 //  - start: start it now, as a wake does (it counts as activity for suspendTimeout).
+// `pgbranch branch restore PARENT --to RESTORE_POINT` (docs/promotion.md), as annotations so the
+// Branch schema does not change. On PARENT: the restore point, the branch that keeps PARENT's
+// current state, and the spec.resetGeneration the restore is for (raising resetGeneration with
+// these equal to it asks for a restore instead of a reset). On the branch that keeps the state:
+// PARENT's name (its timeline is made by PARENT's restore, not by its own reconciler).
+inline constexpr char kAnnotationRestoreTo[] = "pgbranch.io/restore-to";
+inline constexpr char kAnnotationRestoreKeepAs[] = "pgbranch.io/restore-keep-current-as";
+inline constexpr char kAnnotationRestoreGeneration[] = "pgbranch.io/restore-generation";
+inline constexpr char kAnnotationRestoreOf[] = "pgbranch.io/restore-of";
+
 inline constexpr char kAnnotationSuspendRequestedAt[] = "pgbranch.io/suspend-requested-at";
 inline constexpr char kAnnotationStartRequestedAt[] = "pgbranch.io/start-requested-at";
 

@@ -316,8 +316,12 @@ grpc::Status PageServiceImpl::ResetTimeline(grpc::ServerContext* ctx,
                                             v1::ResetTimelineResponse* resp) {
   return Handle("ResetTimeline", ctx, req->tenant_id(), req->timeline_id(), [&]() -> absl::Status {
     PGB_RETURN_IF_ERROR(Authorize(ctx, false, req->tenant_id(), req->timeline_id()));
-    PGB_ASSIGN_OR_RETURN(auto r, engine_->ResetTimeline(req->tenant_id(), req->timeline_id(),
-                                                        req->backup_timeline_id()));
+    PGB_ASSIGN_OR_RETURN(auto r,
+                         req->rewind_lsn() != 0
+                             ? engine_->RewindTimeline(req->tenant_id(), req->timeline_id(),
+                                                       req->rewind_lsn(), req->backup_timeline_id())
+                             : engine_->ResetTimeline(req->tenant_id(), req->timeline_id(),
+                                                      req->backup_timeline_id()));
     resp->set_ancestor_lsn(r.ancestor_lsn);
     resp->set_backup_timeline_id(r.backup_timeline_id);
     resp->set_generation(r.generation);

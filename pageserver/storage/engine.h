@@ -22,6 +22,7 @@ namespace pgbranch::storage {
 
 namespace pb {
 class LogRecord;
+class Reset;
 class Manifest;
 }  // namespace pb
 
@@ -93,6 +94,13 @@ class Engine {
   absl::StatusOr<ResetResult> ResetTimeline(const std::string& tenant_id,
                                             const std::string& timeline_id,
                                             const std::string& backup_id);
+  // Rewinds a timeline (a root too) to `lsn` of its own history, in one log record: the current
+  // state becomes the new timeline `backup_id` (same ancestor, data, history and children), and
+  // the timeline an empty child of it at `lsn`; the writer is fenced. A crash leaves either the
+  // old state or the new one. ancestor_lsn of the result is `lsn`.
+  absl::StatusOr<ResetResult> RewindTimeline(const std::string& tenant_id,
+                                             const std::string& timeline_id, uint64_t lsn,
+                                             const std::string& backup_id);
   absl::StatusOr<TimelineInfo> SetRetention(const std::string& tenant_id,
                                             const std::string& timeline_id,
                                             const Retention& retention);
@@ -153,6 +161,9 @@ class Engine {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   TimelineInfo MakeInfo(const Timeline* tl) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void DeleteTimelineLocked(Timeline* tl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The rewind half of a Reset record (RewindTimeline).
+  absl::Status ApplyRewindLocked(Timeline* tl, const pb::Reset& r)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Maintenance internals; the caller holds maint_mu_. A checkpoint holds the write queue only
   // to freeze the in-memory layers and switch log segments; files are written while commits go

@@ -265,6 +265,48 @@ absl::StatusOr<ResetResult> Engine::ResetTimeline(const std::string& tenant_id,
   return result;
 }
 
+absl::StatusOr<ResetResult> Engine::RewindTimeline(const std::string& tenant_id,
+                                                   const std::string& timeline_id, uint64_t lsn,
+                                                   const std::string& backup_id) {
+  if (backup_id.empty()) {
+    return absl::InvalidArgumentError("a rewind needs a backup timeline for the current state");
+  }
+  PGB_RETURN_IF_ERROR(ValidateId("backup timeline", backup_id));
+  ResetResult result;
+  absl::Status s = RunExclusive([&]() -> absl::Status {
+    pb::LogRecord record;
+    {
+      absl::ReaderMutexLock l(&mu_);
+      PGB_ASSIGN_OR_RETURN(Timeline * tl, FindTimeline(tenant_id, timeline_id));
+      if (timelines_.count(TimelineKey(tenant_id, backup_id))) {
+        return absl::AlreadyExistsError(absl::StrCat("timeline ", backup_id, " already exists"));
+      }
+      if (lsn < tl->ancestor_lsn || lsn > tl->head_lsn) {
+        return absl::OutOfRangeError(absl::StrCat("LSN ", lsn, " is outside timeline ", timeline_id,
+                                                  "'s own history [", tl->ancestor_lsn, ", ",
+                                                  tl->head_lsn, "]"));
+      }
+      PGB_RETURN_IF_ERROR(CheckReadableLsn(tl, lsn));
+      pb::Reset* r = record.mutable_reset();
+      r->set_tenant_id(tenant_id);
+      r->set_timeline_id(timeline_id);
+      r->set_backup_id(backup_id);
+      r->set_time_micros(clock_->NowMicros());
+      r->set_generation(tl->generation + 1);
+      r->set_ancestor_lsn(lsn);
+      r->set_rewind(true);
+      result = {lsn, backup_id, tl->generation + 1};
+    }
+    return LogAndApply({record});
+  });
+  if (!s.ok()) return s;
+  LogInfo("Rewound timeline into its own history", {{"tenant", tenant_id},
+                                                    {"timeline", timeline_id},
+                                                    {"lsn", std::to_string(lsn)},
+                                                    {"backup", backup_id}});
+  return result;
+}
+
 absl::StatusOr<TimelineInfo> Engine::SetRetention(const std::string& tenant_id,
                                                   const std::string& timeline_id,
                                                   const Retention& retention) {
@@ -306,6 +348,44 @@ absl::Status Engine::AddLease(const std::string& tenant_id, const std::string& t
                                                                     ttl_seconds * 1'000'000);
     return LogAndApply({record});
   });
+}
+
+absl::Status Engine::ApplyRewindLocked(Timeline* tl, const pb::Reset& r) {
+  if (timelines_.count(TimelineKey(r.tenant_id(), r.backup_id()))) {
+    return absl::DataLossError("log: rewind into an existing backup timeline");
+  }
+  // The backup takes the timeline's place in the tree (same ancestor, data, history, children);
+  // the timeline becomes an empty child of it at the LSN rewound to.
+  auto backup = std::make_unique<Timeline>();
+  Timeline* b = backup.get();
+  b->tenant_id = tl->tenant_id;
+  b->timeline_id = r.backup_id();
+  b->ancestor = tl->ancestor;
+  b->ancestor_lsn = tl->ancestor_lsn;
+  b->head_lsn = tl->head_lsn;
+  b->gc_cutoff = tl->gc_cutoff;
+  b->created_micros = tl->created_micros;  // the root's age orders roots (engine_read.cc)
+  b->retention = tl->retention;
+  b->leases = tl->leases;
+  b->points = tl->points;
+  b->TakeDataFrom(*tl);
+  b->children = std::move(tl->children);
+  tl->children.clear();
+  b->children.push_back(tl);
+  for (Timeline* c : b->children) c->ancestor = b;
+  if (b->ancestor != nullptr) {
+    std::replace(b->ancestor->children.begin(), b->ancestor->children.end(), tl, b);
+  }
+  const LsnPoint* p = b->PointAtOrBelow(r.ancestor_lsn());
+  tl->ancestor = b;
+  tl->ancestor_lsn = r.ancestor_lsn();
+  tl->head_lsn = r.ancestor_lsn();
+  tl->gc_cutoff = r.ancestor_lsn();
+  tl->generation = r.generation();
+  tl->leases.clear();
+  tl->points = {{r.ancestor_lsn(), r.time_micros(), 0, p ? p->logical_size : 0}};
+  timelines_[TimelineKey(r.tenant_id(), r.backup_id())] = std::move(backup);
+  return absl::OkStatus();
 }
 
 absl::Status Engine::ApplyRecord(const pb::LogRecord& record, bool replay) {
@@ -384,6 +464,7 @@ absl::Status Engine::ApplyRecord(const pb::LogRecord& record, bool replay) {
     case pb::LogRecord::kReset: {
       const pb::Reset& r = record.reset();
       PGB_ASSIGN_OR_RETURN(Timeline * tl, find(r.tenant_id(), r.timeline_id()));
+      if (r.rewind()) return ApplyRewindLocked(tl, r);
       Timeline* parent = tl->ancestor;
       if (parent == nullptr) return absl::DataLossError("log: reset of a root timeline");
       if (!r.backup_id().empty()) {

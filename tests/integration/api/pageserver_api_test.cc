@@ -116,6 +116,79 @@ TEST_F(PageserverApiTest, BadRequestsGetTheRightStatusAndTheServerStaysUp) {
   EXPECT_EQ(list.tenants_size(), 1);
 }
 
+// `branch restore`'s storage half over gRPC: ResetTimeline with rewind_lsn keeps the timeline's
+// id, moves its current state to the backup, and survives a kill -9 of the pageserver.
+TEST_F(PageserverApiTest, RewindOverGrpcSurvivesAKill) {
+  uint64_t gen = 0;
+  {
+    grpc::ClientContext ctx;
+    v1::AcquireWriterRequest req;
+    req.set_tenant_id("t1");
+    req.set_timeline_id("main");
+    v1::AcquireWriterResponse resp;
+    ASSERT_TRUE(stub_->AcquireWriter(&ctx, req, &resp).ok());
+    gen = resp.generation();
+  }
+  auto commit = [&](const std::string& value) {
+    grpc::ClientContext ctx;
+    v1::CommitRequest req;
+    req.set_tenant_id("t1");
+    req.set_timeline_id("main");
+    req.set_generation(gen);
+    auto* m = req.add_mutations();
+    m->set_key("k");
+    m->set_value(value);
+    v1::CommitResponse resp;
+    EXPECT_TRUE(stub_->Commit(&ctx, req, &resp).ok());
+    return resp.lsn();
+  };
+  auto read = [&](const std::string& timeline) {
+    grpc::ClientContext ctx;
+    v1::ReadRequest req;
+    req.set_tenant_id("t1");
+    req.set_timeline_id(timeline);
+    req.add_keys("k");
+    v1::ReadResponse resp;
+    grpc::Status s = stub_->Read(&ctx, req, &resp);
+    return s.ok() && resp.values_size() == 1 ? resp.values(0).data()
+                                             : "<" + s.error_message() + ">";
+  };
+  const uint64_t l1 = commit("before");
+  commit("promoted");
+  auto rewind = [&](uint64_t lsn, const std::string& backup) {
+    grpc::ClientContext ctx;
+    v1::ResetTimelineRequest req;
+    req.set_tenant_id("t1");
+    req.set_timeline_id("main");
+    req.set_backup_timeline_id(backup);
+    req.set_rewind_lsn(lsn);
+    v1::ResetTimelineResponse resp;
+    grpc::Status s = stub_->ResetTimeline(&ctx, req, &resp);
+    if (s.ok()) {
+      EXPECT_EQ(resp.ancestor_lsn(), lsn);
+    }
+    return Code(s);
+  };
+  EXPECT_EQ(rewind(l1, ""), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(rewind(999, "main-old"), grpc::StatusCode::OUT_OF_RANGE);
+  ASSERT_EQ(rewind(l1, "main-old"), grpc::StatusCode::OK);
+  EXPECT_EQ(read("main"), "before");
+  EXPECT_EQ(read("main-old"), "promoted");
+  server_->Kill();
+  ASSERT_TRUE(server_->Start().ok());
+  stub_ = server_->NewStub();
+  EXPECT_EQ(read("main"), "before");
+  EXPECT_EQ(read("main-old"), "promoted");
+  grpc::ClientContext ctx;
+  v1::GetTimelineRequest req;
+  req.set_tenant_id("t1");
+  req.set_timeline_id("main");
+  v1::Timeline tl;
+  ASSERT_TRUE(stub_->GetTimeline(&ctx, req, &tl).ok());
+  EXPECT_EQ(tl.ancestor_timeline_id(), "main-old");
+  EXPECT_EQ(tl.ancestor_lsn(), l1);
+}
+
 TEST_F(PageserverApiTest, HealthServiceReportsServing) {
   auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
   grpc::ByteBuffer request_buf, response_buf;

@@ -1,7 +1,8 @@
 // `pgbranch branch promote` end to end on real computes: the developer workflow (a JSONB column
 // and its GIN index captured on dev-alex and promoted to development), a failing migration and a
 // broken user check caught in the rehearsal with the parent untouched, a non-transactional
-// statement applied after the transaction, conflicts and a protected parent refused. One local
+// statement applied after the transaction, conflicts and a protected parent refused, promote then
+// `branch restore` (and its refusals). One local
 // instance; `main` (protected) holds the ecommerce sample, `development` is its child.
 #include <gtest/gtest.h>
 
@@ -288,6 +289,95 @@ TEST_F(LocalPromoteTest, BrokenUserCheckIsCaughtInTheRehearsal) {
   EXPECT_EQ(ok.exit_code, 0) << ok.Describe();
   EXPECT_EQ(Dump(parent), before);
   EXPECT_EQ(local_->Cli({"branch", "delete", "dev-rename"}).exit_code, 0);
+}
+
+// Promote into a protected root, then roll back with the command promote prints: the parent's
+// exact schema and data come back under the same connection string; its state before is kept
+// as a branch; refusals change nothing.
+TEST_F(LocalPromoteTest, RestoreAfterAPromotionBringsBackTheParentUnderTheSameConnectionString) {
+  ASSERT_EQ(local_->Cli({"branch", "create", "shop", "--protected"}).exit_code, 0);
+  const std::string shop = local_->Connstr("shop");
+  ASSERT_EQ(local_->Psql(shop, SampleSql()).exit_code, 0);
+  // At rest: a running compute's sequences are WAL-logged 32 values ahead, so a restore point
+  // taken of it (as any branch, or a crash) shows them advanced, as PostgreSQL does after a crash.
+  ASSERT_EQ(local_->Cli({"endpoint", "suspend", "shop"}).exit_code, 0);
+  CreateBranch("shop-dev", "shop");
+  CreateBranch("shop-other", "shop");  // a child written to: keeps its data, cannot be restored to
+  local_->Query(local_->Connstr("shop-other"), "CREATE TABLE ecommerce.other_t (i int)");
+  local_->Query(local_->Connstr("shop-dev"),
+                "ALTER TABLE ecommerce.customers ADD COLUMN loyalty_tier text");
+  const std::string before = Dump(shop);
+
+  web::json::value done = local_->CliJson({"branch", "promote", "shop-dev", "--allow-protected"});
+  ASSERT_TRUE(done.is_object());
+  ASSERT_EQ(done.at("result").as_string(), "Promoted") << done.serialize();
+  const std::string rp = done.at("restorePoint").as_string();
+  EXPECT_EQ(done.at("rollback").as_string(),
+            absl::StrCat("pgbranch branch restore shop --to ", rp, " --allow-protected"));
+  ASSERT_TRUE(HasColumn(shop, "customers", "loyalty_tier"));
+  // An acknowledged write after the restore point: discarded only because the user asks.
+  local_->Query(shop, "INSERT INTO ecommerce.customers (email, name) VALUES ('late@x', 'late')");
+  const std::string promoted = Dump(shop);
+  ASSERT_NE(promoted, before);
+
+  // Refused, nothing changed: a protected parent without the flag, a missing branch or restore
+  // point, a branch that is not a restore point of the parent, a child that was written to.
+  const std::string branches_before = Branches();
+  auto refused = [&](std::vector<std::string> args, const std::string& why) {
+    std::vector<std::string> cmd = {"branch", "restore"};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    CommandResult r = local_->Cli(cmd);
+    EXPECT_NE(r.exit_code, 0) << r.Describe();
+    EXPECT_TRUE(absl::StrContains(r.err, why)) << r.Describe();
+    EXPECT_EQ(Branches(), branches_before) << r.Describe();
+  };
+  refused({"shop", "--to", rp}, "--allow-protected");
+  refused({"shop", "--to", "nope", "--allow-protected"}, "\"nope\" does not exist");
+  refused({"nope", "--to", rp}, "branch \"nope\" does not exist");
+  refused({"shop", "--to", "development", "--allow-protected"},
+          "\"development\" is not a restore point of \"shop\"");
+  refused({"shop", "--to", "shop-other", "--allow-protected"}, "was written to");
+  EXPECT_EQ(Dump(shop), promoted);
+
+  // The restore: same URI, the exact dump from before the promotion.
+  CommandResult r = local_->Cli({"branch", "restore", "shop", "--to", rp, "--allow-protected",
+                                 "--keep-current-as", "shop-promoted"});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_TRUE(absl::StrContains(r.out, "shop's changes since ")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "remain readable in branch shop-promoted")) << r.out;
+  EXPECT_EQ(local_->Connstr("shop"), shop);
+  EXPECT_EQ(Dump(shop), before);
+  EXPECT_FALSE(HasColumn(shop, "customers", "loyalty_tier"));
+  // Written to again, and still there after its compute restarts.
+  local_->Query(shop, "CREATE TABLE ecommerce.after_restore (i int)");
+  ASSERT_EQ(local_->Cli({"endpoint", "suspend", "shop"}).exit_code, 0);
+  EXPECT_EQ(local_->Query(shop, "SELECT count(*) FROM ecommerce.after_restore"), "0");
+
+  // The other child keeps its data; the discarded state is readable in the kept branch.
+  EXPECT_EQ(local_->Query(local_->Connstr("shop-other"), "SELECT count(*) FROM ecommerce.other_t"),
+            "0");
+  ASSERT_EQ(
+      local_->Cli({"endpoint", "create", "shop-promoted", "--branch", "shop-promoted"}).exit_code,
+      0);
+  EXPECT_EQ(Dump(local_->Connstr("shop-promoted")), promoted);
+  // shop's data is built on the kept branch; the other child's parent state was replaced.
+  CommandResult del = local_->Cli({"branch", "delete", "shop-promoted"});
+  EXPECT_NE(del.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(del.err, "keeps the state of \"shop\"")) << del.Describe();
+  CommandResult reset = local_->Cli({"branch", "reset", "shop-other"});
+  EXPECT_NE(reset.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(reset.err, "replaced by `branch restore`")) << reset.Describe();
+
+  // Everything goes away in order: nothing is left behind.
+  for (const std::string& b : {std::string("shop-dev"), std::string("shop-other"), rp}) {
+    EXPECT_EQ(local_->Cli({"branch", "delete", b}).exit_code, 0) << b;
+  }
+  CommandResult unprotect = local_->Cli({"branch", "update", "shop", "--no-protected"});
+  EXPECT_EQ(unprotect.exit_code, 0) << unprotect.Describe();
+  EXPECT_EQ(local_->Cli({"branch", "delete", "shop"}).exit_code, 0);
+  CommandResult last = local_->Cli({"branch", "delete", "shop-promoted"});
+  EXPECT_EQ(last.exit_code, 0) << last.Describe();
+  EXPECT_FALSE(absl::StrContains(Branches(), "shop"));
 }
 
 TEST_F(LocalPromoteTest, ConflictsAndAProtectedParentAreRefused) {

@@ -59,6 +59,24 @@ TEST(CommandLineTest, FillsBranchPromote) {
   EXPECT_FALSE(defaults.promote().keep_restore_point);
 }
 
+TEST(CommandLineTest, FillsBranchRestoreAndNeedsTheRestorePoint) {
+  CommandLine cl;
+  EXPECT_EQ(ParseArgs(cl, {"branch", "restore", "main", "--to", "main-before-promote-1",
+                           "--keep-current-as", "main-old", "--allow-protected"}),
+            std::nullopt);
+  EXPECT_EQ(cl.Chosen(), "branch restore");
+  EXPECT_EQ(cl.restore().parent, "main");
+  EXPECT_EQ(cl.restore().to, "main-before-promote-1");
+  EXPECT_EQ(cl.restore().keep_current_as, "main-old");
+  EXPECT_TRUE(cl.restore().allow_protected);
+  CommandLine defaults, missing, no_name;
+  EXPECT_EQ(ParseArgs(defaults, {"branch", "restore", "main", "--to", "rp"}), std::nullopt);
+  EXPECT_EQ(defaults.restore().keep_current_as, "");
+  EXPECT_FALSE(defaults.restore().allow_protected);
+  EXPECT_EQ(ParseArgs(missing, {"branch", "restore", "main"}), 2);
+  EXPECT_EQ(ParseArgs(no_name, {"branch", "restore", "--to", "rp"}), 2);
+}
+
 TEST(CommandLineTest, RefusesContradictoryPromoteFlags) {
   CommandLine a, b, c, d;
   EXPECT_EQ(ParseArgs(a, {"branch", "promote", "dev", "--dry-run", "--allow-protected"}), 2);

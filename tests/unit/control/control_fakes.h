@@ -71,6 +71,31 @@ class FakeTimelineService : public TimelineService {
     ++resets;
     return it->second.ancestor_lsn;
   }
+  absl::Status RewindTimeline(const std::string& tenant, const std::string& id, uint64_t lsn,
+                              const std::string& backup_id) override {
+    if (!available) return absl::UnavailableError("pageserver down");
+    auto it = timelines.find(id);
+    if (it == timelines.end()) return absl::NotFoundError("no timeline " + id);
+    if (timelines.count(backup_id)) return absl::AlreadyExistsError(backup_id + " exists");
+    TimelineInfo& t = it->second;
+    if (lsn < t.ancestor_lsn || lsn > t.head_lsn) return absl::OutOfRangeError("lsn");
+    TimelineInfo b = t;
+    b.timeline_id = backup_id;
+    b.children.push_back(id);
+    for (const std::string& c : b.children) timelines[c].ancestor_timeline_id = backup_id;
+    if (!b.ancestor_timeline_id.empty()) {
+      for (std::string& c : timelines[b.ancestor_timeline_id].children) {
+        if (c == id) c = backup_id;
+      }
+    }
+    TimelineInfo& n = timelines[id];
+    n.children.clear();
+    n.ancestor_lsn = lsn;
+    n.head_lsn = lsn;
+    timelines[backup_id] = b;
+    ++rewinds;
+    return absl::OkStatus();
+  }
   absl::Status SetRetention(const std::string&, const std::string& id,
                             std::optional<absl::Duration> window,
                             std::optional<uint64_t>) override {
@@ -110,6 +135,7 @@ class FakeTimelineService : public TimelineService {
   std::vector<std::string> deleted;
   std::map<std::string, absl::Duration> retention;
   int resets = 0;
+  int rewinds = 0;
 };
 
 // Computes that do what they are told at once; tests move them between states.

@@ -98,6 +98,11 @@ class LockedTimelineService : public control::TimelineService {
     std::lock_guard<std::mutex> l(mu_);
     return fake_.ResetTimeline(tenant, id);
   }
+  absl::Status RewindTimeline(const std::string& tenant, const std::string& id, uint64_t lsn,
+                              const std::string& backup_id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    return fake_.RewindTimeline(tenant, id, lsn, backup_id);
+  }
   absl::Status SetRetention(const std::string& tenant, const std::string& id,
                             std::optional<absl::Duration> window,
                             std::optional<uint64_t> bytes) override {

@@ -142,6 +142,86 @@ TEST_F(EngineTest, ResetToParentHeadWithBackup) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+// Rewind (`branch restore`): the timeline keeps its id and goes back to an LSN of its own
+// history; the old state moves to the backup, which adopts the children.
+TEST_F(EngineTest, RewindKeepsTheIdAndMovesTheOldStateToTheBackup) {
+  uint64_t l1 = Commit("main", gen_, Put("a", "1"));
+  Branch("main", "rp");  // the restore point, at l1
+  Commit("main", gen_, Put("a", "2"));
+  Commit("main", gen_, Put("b", "new"));
+  ASSERT_TRUE(h_->Checkpoint().ok());  // part of the old state in layer files
+  Commit("main", gen_, Put("c", "mem"));
+  auto r = h_->RewindTimeline("t1", "main", l1, "main-old");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->ancestor_lsn, l1);
+  auto check = [&] {
+    EXPECT_EQ(Get("main", "a"), "1");
+    EXPECT_EQ(Get("main", "b"), "<absent>");
+    EXPECT_EQ(Get("main", "c"), "<absent>");
+    EXPECT_EQ(Get("main-old", "a"), "2");
+    EXPECT_EQ(Get("main-old", "b"), "new");
+    EXPECT_EQ(Get("main-old", "c"), "mem");
+    EXPECT_EQ(Get("rp", "a"), "1");
+    auto main = h_->GetTimeline("t1", "main");
+    ASSERT_TRUE(main.ok());
+    EXPECT_EQ(main->ancestor_id, "main-old");
+    EXPECT_EQ(main->ancestor_lsn, l1);
+    auto rp = h_->GetTimeline("t1", "rp");
+    ASSERT_TRUE(rp.ok());
+    EXPECT_EQ(rp->ancestor_id, "main-old");
+    // The backup is the root now, so the old root cannot be deleted while it is referenced.
+    EXPECT_EQ(h_->DeleteTimeline("t1", "main-old").code(), absl::StatusCode::kFailedPrecondition);
+  };
+  check();
+  // The old writer is fenced; a new one writes on the rewound timeline only.
+  EXPECT_FALSE(h_->Commit("t1", "main", gen_, Put("a", "x")).ok());
+  auto g = h_->AcquireWriter("t1", "main");
+  ASSERT_TRUE(g.ok());
+  uint64_t l2 = Commit("main", *g, Put("d", "after"));
+  EXPECT_GT(l2, l1);
+  h_.Crash();
+  check();
+  EXPECT_EQ(Get("main", "d"), "after");
+  ASSERT_TRUE(h_->Checkpoint().ok());
+  h_.Crash();
+  check();
+  EXPECT_EQ(Get("main", "d"), "after");
+  EXPECT_EQ(Get("main-old", "d"), "<absent>");
+}
+
+TEST_F(EngineTest, RewindRefusesBadRequestsAndAFailedOneChangesNothing) {
+  uint64_t l1 = Commit("main", gen_, Put("a", "1"));
+  Commit("main", gen_, Put("a", "2"));
+  Branch("main", "dev");
+  Branch("main", "taken");
+  EXPECT_EQ(h_->RewindTimeline("t1", "main", l1, "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(h_->RewindTimeline("t1", "main", l1, "taken").status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(h_->RewindTimeline("t1", "main", 999, "b").status().code(),
+            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(h_->RewindTimeline("t1", "nope", l1, "b").status().code(), absl::StatusCode::kNotFound);
+  // A rewind whose log write fails (a crash before it is durable) leaves the old state.
+  h_.env().SetSyncFailure(true);
+  EXPECT_FALSE(h_->RewindTimeline("t1", "main", l1, "main-old").ok());
+  h_.env().SetSyncFailure(false);
+  h_.Crash();
+  EXPECT_EQ(Get("main", "a"), "2");
+  EXPECT_EQ(h_->GetTimeline("t1", "main-old").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(h_->GetTimeline("t1", "dev")->ancestor_id, "main");
+  // A child can be rewound within its own history only (not below its branch point).
+  auto g = h_->AcquireWriter("t1", "dev");
+  ASSERT_TRUE(g.ok());
+  uint64_t d1 = Commit("dev", *g, Put("a", "dev1"));
+  Commit("dev", *g, Put("a", "dev2"));
+  EXPECT_EQ(h_->RewindTimeline("t1", "dev", l1, "dev-old").status().code(),
+            absl::StatusCode::kOutOfRange);
+  ASSERT_TRUE(h_->RewindTimeline("t1", "dev", d1, "dev-old").ok());
+  EXPECT_EQ(Get("dev", "a"), "dev1");
+  EXPECT_EQ(Get("dev-old", "a"), "dev2");
+  EXPECT_EQ(h_->GetTimeline("t1", "dev-old")->ancestor_id, "main");
+}
+
 TEST_F(EngineTest, AcknowledgedCommitsSurviveACrashAtEveryStage) {
   Commit("main", gen_, Put("a", "1"));
   ASSERT_TRUE(h_->Checkpoint().ok());
