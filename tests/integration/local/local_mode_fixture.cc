@@ -158,4 +158,11 @@ bool LocalMode::Mounted(const std::string& endpoint) const {
   return false;
 }
 
+std::string SampleSql() {
+  std::ifstream in(std::string(PGBRANCH_SOURCE_DIR) + "/scripts/sql/ecommerce.sql");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
 }  // namespace pgbranch::testing

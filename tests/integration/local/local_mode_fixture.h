@@ -13,6 +13,9 @@
 // controller, compute agents, pagefs mounts and PostgreSQL 15). Needs root and /dev/fuse.
 namespace pgbranch::testing {
 
+// The ecommerce sample of the quick start (scripts/sql/ecommerce.sql), as SQL text.
+std::string SampleSql();
+
 // Every process's command line (arguments joined by spaces), keyed by pid.
 std::vector<std::pair<std::string, std::string>> CommandLines();
 

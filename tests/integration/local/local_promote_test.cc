@@ -16,13 +16,6 @@
 namespace pgbranch::testing {
 namespace {
 
-std::string SampleSql() {
-  std::ifstream in(std::string(PGBRANCH_SOURCE_DIR) + "/scripts/sql/ecommerce.sql");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
-
 class LocalPromoteTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {

@@ -13,13 +13,6 @@
 namespace pgbranch::testing {
 namespace {
 
-std::string SampleSql() {
-  std::ifstream in(std::string(PGBRANCH_SOURCE_DIR) + "/scripts/sql/ecommerce.sql");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
-
 // Idempotent, as a migration tool would write it.
 constexpr char kLoyaltyMigration[] =
     "ALTER TABLE ecommerce.customers ADD COLUMN IF NOT EXISTS loyalty_tier text; "
