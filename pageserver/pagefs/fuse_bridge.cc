@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/hop_trace.h"
+
 namespace pgbranch::pagefs {
 namespace {
 
@@ -18,8 +20,11 @@ FuseContext* Ctx(fuse_req_t req) { return static_cast<FuseContext*>(fuse_req_use
 class OpTimer {
  public:
   OpTimer(fuse_req_t req, const char* op)
-      : metrics_(Ctx(req)->metrics), op_(op), start_(std::chrono::steady_clock::now()) {}
+      : metrics_(Ctx(req)->metrics), op_(op), start_(std::chrono::steady_clock::now()) {
+    HopTrace::Mark("fuse_op_in", 0, op);
+  }
   void Done(int err) {
+    HopTrace::Mark("fuse_op_done", static_cast<uint64_t>(err), op_);
     if (metrics_ == nullptr) return;
     metrics_->ObserveOp(
         op_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(), err);

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/hop_trace.h"
 #include "common/log.h"
 #include "pageserver/pagefs/commit_pipeline.h"
 #include "pageserver/pagefs/page_store.h"
@@ -244,7 +245,10 @@ class GrpcPageStore : public PageStore {
       }
       grpc::WriteOptions wo;
       if (more) wo.set_buffer_hint();
-      if (st->rw->Write(req, wo)) {
+      HopTrace::Mark("commit_write");
+      bool written = st->rw->Write(req, wo);
+      HopTrace::Mark("commit_written");
+      if (written) {
         std::lock_guard<std::mutex> lock(stream_mu_);
         if (st->ended) {
           // The stream ended around our write: it may or may not have been applied.
@@ -295,6 +299,7 @@ class GrpcPageStore : public PageStore {
   void ReadAnswers(Stream* st) {
     v1::CommitResponse resp;
     while (st->rw->Read(&resp)) {
+      HopTrace::Mark("answer_read", resp.lsn());
       if (resp.error_code() != 0) {
         absl::Status error(static_cast<absl::StatusCode>(resp.error_code()), resp.error_message());
         LogError("A pipelined commit failed; every later write and fsync fails",

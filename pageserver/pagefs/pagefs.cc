@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/hop_trace.h"
 #include "common/log.h"
 #include "pageserver/pagefs/pagefs_inode.h"
 
@@ -541,8 +542,10 @@ int PageFs::Fsync(uint64_t ino) {
     std::unique_lock<std::mutex> lock(inode->mu);
     if (int err = FlushInodeLocked(inode.get(), lock, &seq)) return err;
   }
+  HopTrace::Mark("fsync_issued", seq);
   // Its own flush and everything issued before it (seq 0: nothing to flush; wait for all).
   if (int err = WaitDurable(seq)) return err;
+  HopTrace::Mark("fsync_durable", seq);
   // An fsync seldom comes alone: a checkpoint or initdb fsyncs file after file, each of which
   // would wait for a durable round of its own at the pageserver. Issue what the others hold
   // now, behind this one (it is durable already): the next fsync waits for one round holding

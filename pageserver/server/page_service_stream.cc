@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/hop_trace.h"
 #include "common/status_macros.h"
 #include "pageserver/server/page_service.h"
 
@@ -65,6 +66,7 @@ grpc::Status PageServiceImpl::CommitStream(
       tenant = round[0].tenant_id();
       timeline = round[0].timeline_id();
     }
+    HopTrace::Mark("srv_round", round.size());
     std::vector<storage::CommitResult> results;
     grpc::Status gs = HandleFn("CommitStream", ctx, tenant, timeline, [&]() -> absl::Status {
       if (!authorized) {
@@ -101,7 +103,9 @@ grpc::Status PageServiceImpl::CommitStream(
       v1::CommitResponse resp;
       resp.set_lsn(r.lsn);
       resp.set_commit_time_micros(r.time_micros);
-      if (!stream->Write(resp)) {
+      bool written = stream->Write(resp);
+      HopTrace::Mark("srv_answered", r.lsn);
+      if (!written) {
         write_ok = false;
         break;
       }
@@ -157,6 +161,7 @@ grpc::Status PageServiceImpl::CommitStream(
         lock.unlock();
         v1::CommitRequest req;
         bool ok = stream->Read(&req);
+        HopTrace::Mark("srv_read");
         lock.lock();
         queue.reading = false;
         if (!ok) {

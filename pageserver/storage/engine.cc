@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/coding.h"
+#include "common/hop_trace.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "pageserver/storage/storage.pb.h"
@@ -307,11 +308,13 @@ absl::Status Engine::AppendToLog(const std::vector<std::string>& records) {
     s = log_->AddRecord(r);
     if (!s.ok()) break;
   }
+  HopTrace::Mark("log_written", records.size());
   bool sync_failed = false;
   if (s.ok()) {
     s = log_->Sync();
     sync_failed = !s.ok();
   }
+  HopTrace::Mark("log_synced", records.size());
   if (s.ok()) {
     dirty_ = true;
     return s;
