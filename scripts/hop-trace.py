@@ -23,17 +23,17 @@ HOPS = [
     ("fuse_op_in:setattr", "FUSE SETATTR arrives (file times)"),
     ("fuse_op_done:setattr", "SETATTR handled"),
     ("fuse_op_in:fsync", "FUSE FSYNC arrives"),
-    ("fsync_issued", "commit built and issued"),
-    ("commit_write", "stream write starts"),
-    ("commit_written", "stream write returns"),
+    ("commit_write", "pagefs: stream write starts"),
+    ("commit_written", "pagefs: stream write returns"),
     ("srv_read", "pageserver: request read"),
     ("srv_round", "pageserver: round starts"),
     ("log_written", "pageserver: log record written"),
     ("log_synced", "pageserver: fdatasync done"),
     ("srv_answered", "pageserver: answer written"),
     ("answer_read", "pagefs: answer read"),
-    ("fsync_durable", "FSYNC thread sees it durable"),
-    ("fuse_op_done:fsync", "FSYNC replied"),
+    ("fsync_replied_by_reader", "pagefs: answer reader replies to FSYNC"),
+    ("fsync_durable", "pagefs: FSYNC thread sees it durable"),
+    ("fuse_op_done:fsync", "FSYNC thread done (replies if the reader did not)"),
 ]
 
 

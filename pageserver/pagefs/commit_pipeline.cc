@@ -41,7 +41,7 @@ absl::StatusOr<uint64_t> CommitPipeline::Issue(
 }
 
 void CommitPipeline::Ack() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (inflight_.empty()) return;  // an answer to nothing: the transport poisons on its own
   Entry& e = inflight_.front();
   for (const std::string& k : e.keys) {
@@ -51,7 +51,17 @@ void CommitPipeline::Ack() {
   inflight_bytes_ -= e.bytes;
   acked_ = e.seq;
   inflight_.pop_front();
+  std::vector<std::function<void()>> ready;
+  if (poison_.ok()) {
+    auto end = hooks_.upper_bound(acked_);
+    for (auto it = hooks_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+    hooks_.erase(hooks_.begin(), end);
+  }
+  // Woken after the unlock, a waiter (an fsync's FUSE thread) runs at once instead of blocking
+  // again on mu_ while this thread still holds it.
+  lock.unlock();
   cv_.notify_all();
+  for (auto& hook : ready) hook();
 }
 
 void CommitPipeline::Poison(const absl::Status& status) {
@@ -59,6 +69,7 @@ void CommitPipeline::Poison(const absl::Status& status) {
   if (poison_.ok()) {
     poison_ = status.ok() ? absl::UnavailableError("commit pipeline failed") : status;
   }
+  hooks_.clear();  // their waiters report the poison
   cv_.notify_all();
 }
 
@@ -94,6 +105,19 @@ absl::Status CommitPipeline::WaitDurable(uint64_t seq) {
 absl::Status CommitPipeline::Sync() {
   std::unique_lock<std::mutex> lock(mu_);
   return WaitLocked(lock, issued_);
+}
+
+void CommitPipeline::OnDurable(uint64_t seq, std::function<void()> hook) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!poison_.ok()) return;
+    if (seq == 0) seq = issued_;
+    if (acked_ < seq) {
+      hooks_.emplace(seq, std::move(hook));
+      return;
+    }
+  }
+  hook();
 }
 
 absl::Status CommitPipeline::BeforeRead(const std::vector<std::string>& keys) {

@@ -59,6 +59,14 @@ class CommitPipeline {
   absl::Status WaitDurable(uint64_t seq);
   // WaitDurable of the last commit issued so far (OK at once if none).
   absl::Status Sync();
+  // Runs `hook` once commit `seq` (0: the last commit issued so far) is acknowledged while the
+  // pipeline is not poisoned: at once on the calling thread if it already is, else on the thread
+  // that acknowledges it (the transport's answer reader), outside the pipeline's lock. Never runs
+  // it once the pipeline is poisoned (the hook is dropped). `hook` must not block and must not
+  // call into the pipeline. A waiter that must act as soon as a commit is durable -- an fsync
+  // replying to the kernel -- does so without a thread wakeup; it still waits (WaitDurable) for
+  // the errors and the ack timeout.
+  void OnDurable(uint64_t seq, std::function<void()> hook);
   // Read-your-writes for reads at the head: waits until every commit issued so far that touches
   // one of `keys` (or a key in [start, end), end empty: unbounded) is acknowledged; returns at
   // once when none is in flight. The poison if poisoned.
@@ -90,7 +98,8 @@ class CommitPipeline {
   std::deque<Entry> inflight_;  // issued, not yet acknowledged, in sequence order
   uint64_t inflight_bytes_ = 0;
   uint64_t issued_ = 0, acked_ = 0;
-  std::map<std::string, int> pending_keys_;  // key -> in-flight commits that touch it
+  std::map<std::string, int> pending_keys_;               // key -> in-flight commits that touch it
+  std::multimap<uint64_t, std::function<void()>> hooks_;  // OnDurable, by sequence number
   absl::Status poison_;
 };
 

@@ -128,6 +128,9 @@ class GrpcPageStore : public PageStore {
 
   absl::Status WaitDurable(uint64_t seq) override { return pipeline_.WaitDurable(seq); }
   absl::Status Sync() override { return pipeline_.Sync(); }
+  void OnDurable(uint64_t seq, std::function<void()> hook) override {
+    pipeline_.OnDurable(seq, std::move(hook));
+  }
 
   absl::StatusOr<uint64_t> AcquireWriter() override {
     v1::AcquireWriterRequest req;

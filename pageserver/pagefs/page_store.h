@@ -55,6 +55,10 @@ class PageStore {
   virtual absl::Status WaitDurable(uint64_t seq) = 0;
   // Waits until everything issued so far is durable.
   virtual absl::Status Sync() = 0;
+  // Runs `hook` once commit `seq` (0: everything issued so far) is durable and the store is not
+  // poisoned, at once or on another thread (CommitPipeline::OnDurable); a caller still waits
+  // with WaitDurable/Sync for errors. Stores without pipelining never run it.
+  virtual void OnDurable(uint64_t seq, std::function<void()> hook) {}
   // Acquires the writer generation (fencing any older writer); returns it.
   virtual absl::StatusOr<uint64_t> AcquireWriter() = 0;
   virtual absl::StatusOr<uint64_t> LsnForTimestamp(int64_t micros) = 0;

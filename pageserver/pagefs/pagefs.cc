@@ -529,7 +529,7 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
   return 0;
 }
 
-int PageFs::Fsync(uint64_t ino) {
+int PageFs::Fsync(uint64_t ino, const std::function<void()>& on_durable) {
   if (options_.read_only) return 0;
   std::shared_ptr<Inode> inode;
   {
@@ -543,6 +543,7 @@ int PageFs::Fsync(uint64_t ino) {
     if (int err = FlushInodeLocked(inode.get(), lock, &seq)) return err;
   }
   HopTrace::Mark("fsync_issued", seq);
+  if (on_durable) store_->OnDurable(seq, on_durable);
   // Its own flush and everything issued before it (seq 0: nothing to flush; wait for all).
   if (int err = WaitDurable(seq)) return err;
   HopTrace::Mark("fsync_durable", seq);

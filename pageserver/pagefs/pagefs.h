@@ -152,7 +152,11 @@ class PageFs {
   int Release(uint64_t ino);
   int Read(uint64_t ino, uint64_t offset, size_t size, std::string* out);
   int Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsync);
-  int Fsync(uint64_t ino);
+  // Returns once the file's writes (and every commit before them) are durable, or the error.
+  // `on_durable`, if set, also runs as soon as they are durable -- possibly before Fsync returns,
+  // on the thread that received the pageserver's answer (PageStore::OnDurable) -- and never on
+  // an error.
+  int Fsync(uint64_t ino, const std::function<void()>& on_durable = nullptr);
   int FsyncDir(uint64_t ino);
   int Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
   int ReadDir(uint64_t ino, std::vector<DirListing>* out);

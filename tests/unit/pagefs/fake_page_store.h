@@ -96,6 +96,9 @@ class FakePageStore : public PageStore {
   }
   absl::Status WaitDurable(uint64_t seq) override { return pipeline()->WaitDurable(seq); }
   absl::Status Sync() override { return pipeline()->Sync(); }
+  void OnDurable(uint64_t seq, std::function<void()> hook) override {
+    pipeline()->OnDurable(seq, std::move(hook));
+  }
   absl::StatusOr<uint64_t> AcquireWriter() override {
     std::lock_guard<std::mutex> lock(mu_);
     pipeline_ = std::make_shared<CommitPipeline>(limits_);

@@ -50,6 +50,32 @@ TEST(CommitPipelineTest, NumbersInOrderAndWaitsForAcknowledgement) {
   EXPECT_TRUE(sync.get().ok());
 }
 
+TEST(CommitPipelineTest, OnDurableRunsOnceItsCommitIsAcknowledgedAndNeverAfterAPoison) {
+  CommitPipeline p;
+  auto send = [](uint64_t) { return absl::OkStatus(); };
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(p.Issue(Put("k", "v"), send).ok());
+  std::vector<std::string> ran;
+  p.OnDurable(2, [&] { ran.push_back("2"); });
+  p.OnDurable(0, [&] { ran.push_back("all"); });  // 0: the last issued, 3
+  p.Ack();
+  EXPECT_TRUE(ran.empty());
+  p.Ack();  // acknowledges 2, on this thread
+  EXPECT_EQ(ran, (std::vector<std::string>{"2"}));
+  p.OnDurable(1, [&] { ran.push_back("1 at once"); });
+  EXPECT_EQ(ran, (std::vector<std::string>{"2", "1 at once"}));
+  p.Ack();
+  EXPECT_EQ(ran, (std::vector<std::string>{"2", "1 at once", "all"}));
+
+  // A poisoned pipeline drops its hooks: their waiters report the error instead.
+  ASSERT_TRUE(p.Issue(Put("k", "v"), send).ok());
+  p.OnDurable(4, [&] { ran.push_back("4"); });
+  p.Poison(absl::UnavailableError("stream broke"));
+  p.Ack();  // even an answer that arrives after the poison
+  p.OnDurable(4, [&] { ran.push_back("4 late"); });
+  EXPECT_EQ(ran.size(), 3u);
+  EXPECT_FALSE(p.WaitDurable(4).ok());
+}
+
 TEST(CommitPipelineTest, ReadsWaitOnlyForCommitsThatTouchWhatTheyRead) {
   CommitPipeline p;
   auto send = [](uint64_t) { return absl::OkStatus(); };
@@ -212,6 +238,31 @@ TEST_F(PageFsPipelineTest, FsyncWaitsForItsFlushAndEverythingIssuedBeforeIt) {
   ASSERT_EQ(fs_->Read(ino, 0, 100, &data), 0);
   EXPECT_EQ(data, "xata");
   EXPECT_NE(Lookup("h"), 0u);
+}
+
+TEST_F(PageFsPipelineTest, FsyncRunsItsDurableHookWhenTheFlushIsAcknowledged) {
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  store_.HoldCommits(true);
+  ASSERT_EQ(Create("g"), 0);
+  ASSERT_EQ(fs_->Write(f, 0, "data", false), 0);
+  std::atomic<int> hooks{0};
+  auto fsync = std::async(std::launch::async, [&] { return fs_->Fsync(f, [&] { ++hooks; }); });
+  EXPECT_TRUE(StillBlocked(fsync));
+  EXPECT_EQ(store_.ReleaseHeld(1), 1u);  // the create of g: not yet the flush of f
+  EXPECT_TRUE(StillBlocked(fsync));
+  EXPECT_EQ(hooks.load(), 0);
+  EXPECT_EQ(store_.ReleaseHeld(), 1u);
+  EXPECT_EQ(fsync.get(), 0);
+  EXPECT_EQ(hooks.load(), 1);
+  // A lost flush: the hook never runs, the fsync reports the error.
+  ASSERT_EQ(fs_->Write(f, 0, "more", false), 0);
+  auto lost = std::async(std::launch::async, [&] { return fs_->Fsync(f, [&] { ++hooks; }); });
+  EXPECT_TRUE(StillBlocked(lost));
+  store_.DropHeld();  // the stream broke
+  EXPECT_EQ(lost.get(), EIO);
+  EXPECT_EQ(hooks.load(), 1);
+  store_.HoldCommits(false);
 }
 
 TEST_F(PageFsPipelineTest, ReadsAtTheHeadSeeIssuedCommits) {
