@@ -99,30 +99,12 @@ class GrpcPageStore : public PageStore {
 
   absl::StatusOr<uint64_t> CommitAsync(uint64_t generation,
                                        const std::vector<PageMutation>& mutations) override {
-    return pipeline_.Issue(mutations, [&](uint64_t) -> absl::Status {
-      v1::CommitRequest req = CommitRequestFor(generation, mutations);
-      std::unique_lock<std::mutex> lock(outbox_mu_);
-      if (outbox_.empty() && !sending_ && req.ByteSizeLong() <= kInlineSendMaxBytes) {
-        // Small, nothing ahead of it and nothing being written: write it on this thread (one
-        // thread handoff fewer on a lone commit's path, such as a WAL fsync). Still in sequence
-        // order: Issue holds its lock, and the writer thread writes nothing while sending_ is
-        // set. Large flushes still go through the writer thread, so the caller does not wait
-        // for their transfer.
-        sending_ = true;
-        lock.unlock();
-        absl::Status s = pipeline_.poison();
-        if (s.ok()) s = Send(req, false);
-        lock.lock();
-        sending_ = false;
-        outbox_cv_.notify_all();
-        return s;  // Issue poisons the pipeline on an error
-      }
-      // Queued for the writer thread, in sequence order (Issue holds its lock).
-      if (!writer_.joinable()) writer_ = std::thread([this] { WriteLoop(); });
-      outbox_.push_back(std::move(req));
-      outbox_cv_.notify_all();
-      return absl::OkStatus();
-    });
+    return Issue(generation, mutations, /*inline_ok=*/true);
+  }
+
+  absl::StatusOr<uint64_t> CommitInBackground(uint64_t generation,
+                                              const std::vector<PageMutation>& mutations) override {
+    return Issue(generation, mutations, /*inline_ok=*/false);
   }
 
   absl::Status WaitDurable(uint64_t seq) override { return pipeline_.WaitDurable(seq); }
@@ -223,6 +205,36 @@ class GrpcPageStore : public PageStore {
       lock.lock();
       sending_ = false;
     }
+  }
+
+  // CommitAsync and CommitInBackground. `inline_ok`: a small commit may be written on the
+  // caller's thread when nothing is queued or being written.
+  absl::StatusOr<uint64_t> Issue(uint64_t generation, const std::vector<PageMutation>& mutations,
+                                 bool inline_ok) {
+    return pipeline_.Issue(mutations, [&](uint64_t) -> absl::Status {
+      v1::CommitRequest req = CommitRequestFor(generation, mutations);
+      std::unique_lock<std::mutex> lock(outbox_mu_);
+      if (inline_ok && outbox_.empty() && !sending_ && req.ByteSizeLong() <= kInlineSendMaxBytes) {
+        // Small, nothing ahead of it and nothing being written: write it on this thread (one
+        // thread handoff fewer on a lone commit's path, such as a WAL fsync). Still in sequence
+        // order: Issue holds its lock, and the writer thread writes nothing while sending_ is
+        // set. Large flushes still go through the writer thread, so the caller does not wait
+        // for their transfer.
+        sending_ = true;
+        lock.unlock();
+        absl::Status s = pipeline_.poison();
+        if (s.ok()) s = Send(req, false);
+        lock.lock();
+        sending_ = false;
+        outbox_cv_.notify_all();
+        return s;  // Issue poisons the pipeline on an error
+      }
+      // Queued for the writer thread, in sequence order (Issue holds its lock).
+      if (!writer_.joinable()) writer_ = std::thread([this] { WriteLoop(); });
+      outbox_.push_back(std::move(req));
+      outbox_cv_.notify_all();
+      return absl::OkStatus();
+    });
   }
 
   // Sends one request on the stream, opening it if needed. One caller at a time: whoever set

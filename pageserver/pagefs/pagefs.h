@@ -196,8 +196,14 @@ class PageFs {
                     std::shared_ptr<Inode>* child);
   int CheckWritable();
   // Issues a batch (pipelined: in order, without waiting for durability); its sequence number in
-  // *seq if not null. Maps a failure to errno (CommitFailed). Takes no lock.
-  int Commit(const std::vector<PageMutation>& mutations, uint64_t* seq = nullptr);
+  // *seq if not null. Maps a failure to errno (CommitFailed). Takes no lock. `kBackground` (the
+  // namespace changes, whose durability nobody waits for before the next fsync/fsyncdir) lets the
+  // store send it from its own thread (PageStore::CommitInBackground): the caller does not wait
+  // for a network write. `kSoon` (a flush an fsync is about to wait for) may be sent at once on
+  // this thread.
+  enum class Send { kBackground, kSoon };
+  int Commit(const std::vector<PageMutation>& mutations, uint64_t* seq = nullptr,
+             Send send = Send::kBackground);
   // Waits until commit `seq` and everything issued before it are durable (seq 0: everything
   // issued so far). 0 or an errno (CommitFailed).
   int WaitDurable(uint64_t seq);

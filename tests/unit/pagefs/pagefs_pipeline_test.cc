@@ -180,6 +180,26 @@ TEST_F(PageFsPipelineTest, NamespaceChangesReturnBeforeTheyAreDurableAndFsyncDir
   EXPECT_NE(Lookup("d"), 0u);
 }
 
+TEST_F(PageFsPipelineTest, NamespaceChangesAreSentInTheBackgroundAndFsyncFlushesAtOnce) {
+  uint64_t f;
+  uint64_t async = store_.async_commits(), background = store_.background_commits();
+  ASSERT_EQ(Create("f", &f), 0);
+  fs::InodeAttr in, out;
+  in.size = 0;
+  ASSERT_EQ(fs_->Rename(kRoot, "f", kRoot, "g", 0), 0);
+  ASSERT_EQ(fs_->SetAttr(f, PageFs::kSetSize, in, &out), 0);
+  // Nobody waits for these before the next fsync: none is sent on the caller's thread.
+  EXPECT_EQ(store_.async_commits() - async, 3u);
+  EXPECT_EQ(store_.background_commits() - background, 3u);
+  // An fsync's own flush is about to be waited for: it may be sent at once.
+  ASSERT_EQ(fs_->Write(f, 0, "data", false), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  EXPECT_EQ(store_.async_commits() - async, 4u);
+  EXPECT_EQ(store_.background_commits() - background, 3u);
+  ASSERT_EQ(fs_->Unlink(kRoot, "g"), 0);
+  EXPECT_EQ(store_.background_commits() - background, 4u);
+}
+
 TEST_F(PageFsPipelineTest, FsyncWaitsForItsFlushAndEverythingIssuedBeforeIt) {
   uint64_t f;
   ASSERT_EQ(Create("f", &f), 0);
