@@ -160,11 +160,19 @@ absl::Status RunDdlBench(const BenchConfig& config) {
   }
   absl::StrAppend(&sql, "CHECKPOINT;\n");
   double wall[2];
+  std::string activity;
   for (int i = 0; i < 2; ++i) {
     Progress(absl::StrCat("ddl: ", rounds, " rounds on ", ClusterPair::side(i)));
+    std::string before = i == 1 ? pair.Metrics() : "";
     auto r = pair.Psql(i, sql);
     if (!r.ok()) return r.status();
     wall[i] = *r;
+    if (i == 1) {
+      std::string after = pair.Metrics();
+      activity =
+          absl::StrCat(Activity(before, after, kOpCount, kOpSum, "op"), Commits(before, after),
+                       "; pageserver reads: ", Activity(before, after, kRpcCount, kRpcSum, "rpc"));
+    }
   }
   Table table(absl::StrFormat("DDL-heavy psql script (%d rounds of 11 statements)", rounds),
               {"workload", "local disk", "pagefs", "pagefs/local", "target", "ok?"});
@@ -175,6 +183,7 @@ absl::Status RunDdlBench(const BenchConfig& config) {
       "each round: CREATE TABLE + INSERT 2000 rows + CREATE INDEX + ALTER TABLE ADD COLUMN + "
       "CTAS + TRUNCATE + INSERT + CREATE INDEX + DROP INDEX + DROP TABLE x2; CHECKPOINT every 4 "
       "rounds; autocommit, fsync on");
+  table.Note(absl::StrCat("FUSE operations during the script on pagefs: ", activity));
   table.Print();
   return absl::OkStatus();
 }
