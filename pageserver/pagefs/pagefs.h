@@ -191,6 +191,10 @@ class PageFs {
   // change issued before it) to *out in key order. E2BIG once more than `max_entries` were found
   // (0: no limit); otherwise 0 or an errno.
   int ScanDirLocked(uint64_t ino, size_t max_entries, std::vector<DirListing>* out);
+  // A complete directory's entries from dirents_ (in name order, as the store lists them),
+  // appended to *out: no round trip, and no wait for the pipelined commits that change it.
+  // False (and *out as it was) if the inode of an entry is not loaded (its type is unknown).
+  bool ListFromMemoryLocked(uint64_t ino, std::vector<DirListing>* out);
   // Loads the directory `parent_ino` and its entry `name`; 0 or an errno.
   int ResolveLocked(uint64_t parent_ino, const std::string& name, std::shared_ptr<Inode>* parent,
                     std::shared_ptr<Inode>* child);
