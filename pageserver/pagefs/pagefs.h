@@ -79,7 +79,10 @@ struct DirListing {
 //    the issued changes (invariant (I): each LSN is a state a crash could have left);
 //  - namespace changes (create, mkdir, symlink, link, unlink, rmdir, rename, truncate, chmod...)
 //    are issued in order, each as one atomic batch, before they return; durable at the next
-//    fsync/fsyncdir of anything (which waits for everything issued before it);
+//    fsync/fsyncdir of anything (which waits for everything issued before it). They are issued
+//    with PageStore::CommitInBackground: numbered and queued, sent by the store's writer thread,
+//    so the FUSE thread waits for no network write (an fsync's own flush may be sent inline);
+//  - a directory this mount knows whole (created here, or listed once) is listed from memory;
 //  - file data is buffered per inode and issued by fsync/fdatasync (or O_DSYNC writes, or when
 //    the dirty bytes pass the limit); fsync, fdatasync and O_DSYNC writes return 0 only once their
 //    own flush and everything issued before it are durable; FlushAll (unmount) waits for all;
