@@ -121,7 +121,9 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  OpTimer t(req, "forget");
   Ctx(req)->fs->Forget(ino, nlookup);
+  t.Done(0);
   fuse_reply_none(req);
 }
 
@@ -339,7 +341,9 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
 }
 
 void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  OpTimer t(req, "release");
   Ctx(req)->fs->Release(ino);
+  t.Done(0);
   fuse_reply_err(req, 0);
 }
 
@@ -362,8 +366,10 @@ void OpFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
 
 // A directory handle holds the listing taken at opendir.
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  OpTimer t(req, "opendir");
   auto* listing = new std::vector<DirListing>();
   int err = Ctx(req)->fs->ReadDir(ino, listing);
+  t.Done(err);
   if (err) {
     delete listing;
     fuse_reply_err(req, err);

@@ -100,34 +100,19 @@ class GrpcPageStore : public PageStore {
 
   absl::StatusOr<uint64_t> CommitAsync(uint64_t generation,
                                        const std::vector<PageMutation>& mutations) override {
-    return pipeline_.Issue(mutations, [&](uint64_t) -> absl::Status {
-      v1::CommitRequest req = CommitRequestFor(generation, mutations);
-      std::unique_lock<std::mutex> lock(outbox_mu_);
-      if (outbox_.empty() && !sending_ && req.ByteSizeLong() <= kInlineSendMaxBytes) {
-        // Small, nothing ahead of it and nothing being written: write it on this thread (one
-        // thread handoff fewer on a lone commit's path, such as a WAL fsync). Still in sequence
-        // order: Issue holds its lock, and the writer thread writes nothing while sending_ is
-        // set. Large flushes still go through the writer thread, so the caller does not wait
-        // for their transfer.
-        sending_ = true;
-        lock.unlock();
-        absl::Status s = pipeline_.poison();
-        if (s.ok()) s = Send(req, false);
-        lock.lock();
-        sending_ = false;
-        outbox_cv_.notify_all();
-        return s;  // Issue poisons the pipeline on an error
-      }
-      // Queued for the writer thread, in sequence order (Issue holds its lock).
-      if (!writer_.joinable()) writer_ = std::thread([this] { WriteLoop(); });
-      outbox_.push_back(std::move(req));
-      outbox_cv_.notify_all();
-      return absl::OkStatus();
-    });
+    return Issue(generation, mutations, /*inline_ok=*/true);
+  }
+
+  absl::StatusOr<uint64_t> CommitInBackground(uint64_t generation,
+                                              const std::vector<PageMutation>& mutations) override {
+    return Issue(generation, mutations, /*inline_ok=*/false);
   }
 
   absl::Status WaitDurable(uint64_t seq) override { return pipeline_.WaitDurable(seq); }
-  absl::Status Sync() override { return pipeline_.Sync(); }
+  absl::Status Sync() override {
+    SendQueuedHere();
+    return pipeline_.Sync();
+  }
   void OnDurable(uint64_t seq, std::function<void()> hook) override {
     pipeline_.OnDurable(seq, std::move(hook));
   }
@@ -227,6 +212,69 @@ class GrpcPageStore : public PageStore {
       lock.lock();
       sending_ = false;
     }
+  }
+
+  // CommitAsync and CommitInBackground. `inline_ok`: a small commit may be written on the
+  // caller's thread when nothing is queued or being written.
+  absl::StatusOr<uint64_t> Issue(uint64_t generation, const std::vector<PageMutation>& mutations,
+                                 bool inline_ok) {
+    return pipeline_.Issue(mutations, [&](uint64_t) -> absl::Status {
+      v1::CommitRequest req = CommitRequestFor(generation, mutations);
+      std::unique_lock<std::mutex> lock(outbox_mu_);
+      if (inline_ok && req.ByteSizeLong() <= kInlineSendMaxBytes) {
+        // Small, and its caller is about to wait for it (an fsync's flush): write it on this
+        // thread, after whatever the writer thread has not picked up yet (one thread handoff
+        // fewer on the path of a WAL fsync, also right after a namespace change). Still in
+        // sequence order: Issue holds its lock, and nobody else writes while sending_ is set.
+        // Large flushes still go through the writer thread.
+        absl::Status s;
+        if (SendHereLocked(lock, &req, outbox_.size(), &s)) return s;  // Issue poisons on error
+      }
+      // Queued for the writer thread, in sequence order (Issue holds its lock).
+      if (!writer_.joinable()) writer_ = std::thread([this] { WriteLoop(); });
+      outbox_.push_back(std::move(req));
+      outbox_cv_.notify_all();
+      return absl::OkStatus();
+    });
+  }
+
+  // Takes the sending role if nobody holds it, and writes on this thread the first `queued`
+  // requests of the outbox (in order), then `own` if not null. Caller holds `lock` on outbox_mu_.
+  // False (nothing done) if another thread is writing: it, or the writer thread after it, sends
+  // them. *s: the first error, which the caller turns into the pipeline's poison.
+  bool SendHereLocked(std::unique_lock<std::mutex>& lock, const v1::CommitRequest* own,
+                      size_t queued, absl::Status* s) {
+    if (sending_) return false;
+    sending_ = true;
+    *s = absl::OkStatus();
+    for (; s->ok() && queued > 0 && !outbox_.empty(); --queued) {
+      v1::CommitRequest req = std::move(outbox_.front());
+      outbox_.pop_front();
+      bool more = own != nullptr || (queued > 1 && !outbox_.empty());
+      lock.unlock();
+      *s = pipeline_.poison();
+      if (s->ok()) *s = Send(req, more);
+      lock.lock();
+    }
+    if (s->ok() && own != nullptr) {
+      lock.unlock();
+      *s = pipeline_.poison();
+      if (s->ok()) *s = Send(*own, false);
+      lock.lock();
+    }
+    sending_ = false;
+    outbox_cv_.notify_all();
+    return true;
+  }
+
+  // Before waiting for everything issued: writes what the writer thread has not picked up yet on
+  // this thread, rather than wait for that thread to be scheduled (on a busy machine, a whole
+  // time slice). Only what is queued now: later requests are the writer thread's.
+  void SendQueuedHere() {
+    std::unique_lock<std::mutex> lock(outbox_mu_);
+    if (outbox_.empty()) return;
+    absl::Status s;
+    if (SendHereLocked(lock, nullptr, outbox_.size(), &s) && !s.ok()) pipeline_.Poison(s);
   }
 
   // Sends one request on the stream, opening it if needed. One caller at a time: whoever set

@@ -1,5 +1,8 @@
 #include "pageserver/pagefs/page_cache.h"
 
+#include <iterator>
+#include <vector>
+
 namespace pgbranch::pagefs {
 
 std::optional<std::string> PageCache::Get(uint64_t ino, uint64_t block) {
@@ -23,14 +26,11 @@ void PageCache::Put(uint64_t ino, uint64_t block, std::string page) {
   if (capacity_ == 0) return;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = map_.find({ino, block});
-  if (it != map_.end()) {
-    bytes_ -= it->second->page.size();
-    lru_.erase(it->second);
-    map_.erase(it);
-  }
+  if (it != map_.end()) RemoveLocked(it->second);
   bytes_ += page.size();
   lru_.push_front({{ino, block}, std::move(page)});
   map_[{ino, block}] = lru_.begin();
+  blocks_[ino].insert(block);
   EvictLocked();
 }
 
@@ -38,30 +38,37 @@ void PageCache::Erase(uint64_t ino, uint64_t block) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = map_.find({ino, block});
   if (it == map_.end()) return;
-  bytes_ -= it->second->page.size();
-  lru_.erase(it->second);
-  map_.erase(it);
+  RemoveLocked(it->second);
 }
 
 void PageCache::EraseFrom(uint64_t ino, uint64_t first_block) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto it = lru_.begin(); it != lru_.end();) {
-    if (it->key.ino == ino && it->key.block >= first_block) {
-      bytes_ -= it->page.size();
-      map_.erase(it->key);
-      it = lru_.erase(it);
-    } else {
-      ++it;
-    }
+  auto file = blocks_.find(ino);
+  if (file == blocks_.end()) return;
+  // Copied: RemoveLocked edits the set (and drops it once empty).
+  std::vector<uint64_t> doomed(file->second.lower_bound(first_block), file->second.end());
+  for (uint64_t block : doomed) RemoveLocked(map_.at({ino, block}));
+}
+
+size_t PageCache::pages() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return map_.size();
+}
+
+void PageCache::RemoveLocked(std::list<Entry>::iterator it) {
+  const Key key = it->key;
+  bytes_ -= it->page.size();
+  map_.erase(key);
+  auto file = blocks_.find(key.ino);
+  if (file != blocks_.end()) {
+    file->second.erase(key.block);
+    if (file->second.empty()) blocks_.erase(file);
   }
+  lru_.erase(it);
 }
 
 void PageCache::EvictLocked() {
-  while (bytes_ > capacity_ && !lru_.empty()) {
-    bytes_ -= lru_.back().page.size();
-    map_.erase(lru_.back().key);
-    lru_.pop_back();
-  }
+  while (bytes_ > capacity_ && !lru_.empty()) RemoveLocked(std::prev(lru_.end()));
 }
 
 }  // namespace pgbranch::pagefs

@@ -4,6 +4,7 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -20,8 +21,10 @@ class PageCache {
   bool Contains(uint64_t ino, uint64_t block);
   void Put(uint64_t ino, uint64_t block, std::string page);
   void Erase(uint64_t ino, uint64_t block);
-  // Drops every page of `ino` at or above `first_block`.
+  // Drops every page of `ino` at or above `first_block`. Costs the pages dropped (an index per
+  // inode), not the size of the cache: every unlink and truncate calls it.
   void EraseFrom(uint64_t ino, uint64_t first_block);
+  size_t pages();
 
   uint64_t hits() const { return hits_; }
   uint64_t misses() const { return misses_; }
@@ -39,12 +42,17 @@ class PageCache {
     std::string page;
   };
   void EvictLocked();
+  // Removes one entry from the list, the map and the per-inode index.
+  void RemoveLocked(std::list<Entry>::iterator it);
 
   std::mutex mu_;
   uint64_t capacity_;
   uint64_t bytes_ = 0;
   std::list<Entry> lru_;  // front: most recent
   std::unordered_map<Key, std::list<Entry>::iterator, KeyHash> map_;
+  // ino -> its cached blocks: exactly the keys of map_, grouped (an inode without pages has no
+  // entry).
+  std::unordered_map<uint64_t, std::set<uint64_t>> blocks_;
   uint64_t hits_ = 0, misses_ = 0;
 };
 

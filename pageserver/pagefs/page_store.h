@@ -51,6 +51,14 @@ class PageStore {
   // (read-your-writes: they wait for those that touch what they read).
   virtual absl::StatusOr<uint64_t> CommitAsync(uint64_t generation,
                                                const std::vector<PageMutation>& mutations) = 0;
+  // CommitAsync for a commit that nobody waits for soon (a namespace change, durable at the next
+  // fsync/fsyncdir): the store may hand it to a background sender instead of sending it on the
+  // caller's thread, so the caller returns without a network write. Same order and contract as
+  // CommitAsync (the two kinds share one sequence).
+  virtual absl::StatusOr<uint64_t> CommitInBackground(uint64_t generation,
+                                                      const std::vector<PageMutation>& mutations) {
+    return CommitAsync(generation, mutations);
+  }
   // Waits until commit `seq` and everything issued before it are durable.
   virtual absl::Status WaitDurable(uint64_t seq) = 0;
   // Waits until everything issued so far is durable.

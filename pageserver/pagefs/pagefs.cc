@@ -253,10 +253,11 @@ int PageFs::CommitFailed(const absl::Status& s) {
   return absl::IsResourceExhausted(s) ? ENOSPC : EIO;
 }
 
-int PageFs::Commit(const std::vector<PageMutation>& mutations, uint64_t* seq) {
+int PageFs::Commit(const std::vector<PageMutation>& mutations, uint64_t* seq, Send send) {
   if (mutations.empty()) return 0;
   auto start = std::chrono::steady_clock::now();
-  auto issued = store_->CommitAsync(generation_, mutations);
+  auto issued = send == Send::kSoon ? store_->CommitAsync(generation_, mutations)
+                                    : store_->CommitInBackground(generation_, mutations);
   if (commit_observer_) {
     commit_observer_(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -503,7 +504,7 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
   lock.unlock();
   int err = 0;
   for (const auto& batch : batches) {
-    err = Commit(batch, seq);
+    err = Commit(batch, seq, Send::kSoon);
     if (err) break;
   }
   lock.lock();

@@ -79,7 +79,10 @@ struct DirListing {
 //    the issued changes (invariant (I): each LSN is a state a crash could have left);
 //  - namespace changes (create, mkdir, symlink, link, unlink, rmdir, rename, truncate, chmod...)
 //    are issued in order, each as one atomic batch, before they return; durable at the next
-//    fsync/fsyncdir of anything (which waits for everything issued before it);
+//    fsync/fsyncdir of anything (which waits for everything issued before it). They are issued
+//    with PageStore::CommitInBackground: numbered and queued, sent by the store's writer thread,
+//    so the FUSE thread waits for no network write (an fsync's own flush may be sent inline);
+//  - a directory this mount knows whole (created here, or listed once) is listed from memory;
 //  - file data is buffered per inode and issued by fsync/fdatasync (or O_DSYNC writes, or when
 //    the dirty bytes pass the limit); fsync, fdatasync and O_DSYNC writes return 0 only once their
 //    own flush and everything issued before it are durable; FlushAll (unmount) waits for all;
@@ -195,13 +198,23 @@ class PageFs {
   // change issued before it) to *out in key order. E2BIG once more than `max_entries` were found
   // (0: no limit); otherwise 0 or an errno.
   int ScanDirLocked(uint64_t ino, size_t max_entries, std::vector<DirListing>* out);
+  // A complete directory's entries from dirents_ (in name order, as the store lists them),
+  // appended to *out: no round trip, and no wait for the pipelined commits that change it.
+  // False (and *out as it was) if the inode of an entry is not loaded (its type is unknown).
+  bool ListFromMemoryLocked(uint64_t ino, std::vector<DirListing>* out);
   // Loads the directory `parent_ino` and its entry `name`; 0 or an errno.
   int ResolveLocked(uint64_t parent_ino, const std::string& name, std::shared_ptr<Inode>* parent,
                     std::shared_ptr<Inode>* child);
   int CheckWritable();
   // Issues a batch (pipelined: in order, without waiting for durability); its sequence number in
-  // *seq if not null. Maps a failure to errno (CommitFailed). Takes no lock.
-  int Commit(const std::vector<PageMutation>& mutations, uint64_t* seq = nullptr);
+  // *seq if not null. Maps a failure to errno (CommitFailed). Takes no lock. `kBackground` (the
+  // namespace changes, whose durability nobody waits for before the next fsync/fsyncdir) lets the
+  // store send it from its own thread (PageStore::CommitInBackground): the caller does not wait
+  // for a network write. `kSoon` (a flush an fsync is about to wait for) may be sent at once on
+  // this thread.
+  enum class Send { kBackground, kSoon };
+  int Commit(const std::vector<PageMutation>& mutations, uint64_t* seq = nullptr,
+             Send send = Send::kBackground);
   // Waits until commit `seq` and everything issued before it are durable (seq 0: everything
   // issued so far). 0 or an errno (CommitFailed).
   int WaitDurable(uint64_t seq);

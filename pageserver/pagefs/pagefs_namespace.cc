@@ -486,6 +486,26 @@ int PageFs::Rename(uint64_t parent_ino, const std::string& name, uint64_t new_pa
   return 0;
 }
 
+bool PageFs::ListFromMemoryLocked(uint64_t ino, std::vector<DirListing>* out) {
+  const size_t first = out->size();
+  for (auto it = dirents_.lower_bound({ino, std::string()});
+       it != dirents_.end() && it->first.first == ino; ++it) {
+    if (it->second == 0) continue;  // a known-absent name
+    auto child = FindLocked(it->second);
+    if (!child) {
+      out->resize(first);  // its type is unknown here: the store lists it
+      return false;
+    }
+    uint8_t dtype;
+    {
+      std::lock_guard<std::mutex> lock(child->mu);
+      dtype = fs::DirentType(child->attr.type());
+    }
+    out->push_back({it->first.second, it->second, dtype});
+  }
+  return true;
+}
+
 int PageFs::ReadDir(uint64_t ino, std::vector<DirListing>* out) {
   std::lock_guard<std::mutex> lock(mu_);
   int err = 0;
@@ -495,6 +515,7 @@ int PageFs::ReadDir(uint64_t ino, std::vector<DirListing>* out) {
   out->clear();
   out->push_back({".", ino, DT_DIR});
   out->push_back({"..", dir->parent ? dir->parent : ino, DT_DIR});
+  if (dir->complete && ListFromMemoryLocked(ino, out)) return 0;
   err = ScanDirLocked(ino, 0, out);
   if (err != 0) return err;
   PreloadEntriesLocked(ino, *out);

@@ -76,6 +76,64 @@ absl::Status RunOps(const std::string& dir, int n, OpSamples* out) {
 
 std::string Us(double seconds) { return absl::StrFormat("%.0f us", seconds * 1e6); }
 
+// The FUSE operations the kernel sends for one create / truncate / rename / unlink, and what each
+// costs inside pagefs, from pagefs's metrics: `k` operations of one kind in a row, scraped before
+// and after, divided by k. The files are filled (16 KiB, fsync'd) between the phases, untimed.
+absl::Status TraceOps(const std::string& dir, int metrics_port, int k,
+                      std::vector<std::pair<std::string, std::string>>* out) {
+  std::string before;
+  auto start = [&]() -> absl::Status {
+    auto m = HttpGet(metrics_port, "/metrics");
+    if (!m.ok()) return m.status();
+    before = *m;
+    return absl::OkStatus();
+  };
+  auto finish = [&](const std::string& what) -> absl::Status {
+    auto m = HttpGet(metrics_port, "/metrics");
+    if (!m.ok()) return m.status();
+    out->push_back(
+        {what, absl::StrCat(Activity(before, *m, kOpCount, kOpSum, "op", k), "; pageserver reads: ",
+                            Activity(before, *m, kRpcCount, kRpcSum, "rpc", k))});
+    return absl::OkStatus();
+  };
+  auto fill_all = [&](const char* prefix) -> absl::Status {
+    for (int i = 0; i < k; ++i) {
+      absl::Status s = FillAndSync(absl::StrCat(dir, "/", prefix, i));
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  };
+  absl::Status s = start();
+  for (int i = 0; s.ok() && i < k; ++i) {
+    std::string a = absl::StrCat(dir, "/t", i);
+    int fd = open(a.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
+    if (fd < 0) return Errno("create", a);
+    close(fd);
+  }
+  if (s.ok()) s = finish("create (open O_CREAT|O_EXCL + close)");
+  if (s.ok()) s = fill_all("t");
+  if (s.ok()) s = start();
+  for (int i = 0; s.ok() && i < k; ++i) {
+    std::string a = absl::StrCat(dir, "/t", i);
+    if (truncate(a.c_str(), 0) != 0) return Errno("truncate", a);
+  }
+  if (s.ok()) s = finish("truncate to 0");
+  if (s.ok()) s = fill_all("t");
+  if (s.ok()) s = start();
+  for (int i = 0; s.ok() && i < k; ++i) {
+    std::string a = absl::StrCat(dir, "/t", i), b = absl::StrCat(dir, "/u", i);
+    if (rename(a.c_str(), b.c_str()) != 0) return Errno("rename", a);
+  }
+  if (s.ok()) s = finish("rename");
+  if (s.ok()) s = start();
+  for (int i = 0; s.ok() && i < k; ++i) {
+    std::string b = absl::StrCat(dir, "/u", i);
+    if (unlink(b.c_str()) != 0) return Errno("unlink", b);
+  }
+  if (s.ok()) s = finish("unlink");
+  return s;
+}
+
 }  // namespace
 
 absl::Status RunNamespaceBench(const BenchConfig& config) {
@@ -86,7 +144,9 @@ absl::Status RunNamespaceBench(const BenchConfig& config) {
   s = env.CreateTimeline("ns", "");
   if (!s.ok()) return s;
   std::string mnt = env.dir() + "/mnt";
-  auto mount = env.Mount("ns", mnt);
+  auto metrics_port = FreeLoopbackPort();
+  if (!metrics_port.ok()) return metrics_port.status();
+  auto mount = env.Mount("ns", mnt, *metrics_port);
   if (!mount.ok()) return mount.status();
   std::string local_dir = env.dir() + "/local";
   std::string pagefs_dir = mnt + "/d";
@@ -99,6 +159,13 @@ absl::Status RunNamespaceBench(const BenchConfig& config) {
   if (!s.ok()) return s;
   Progress(absl::StrCat("namespace: ", n, " rounds on pagefs"));
   s = RunOps(pagefs_dir, n, &onfs);
+  if (!s.ok()) return s;
+  std::vector<std::pair<std::string, std::string>> trace;
+  std::string trace_dir = mnt + "/trace";
+  if (mkdir(trace_dir.c_str(), 0755) != 0) return Errno("mkdir", trace_dir);
+  constexpr int kTraced = 100;
+  Progress(absl::StrCat("namespace: tracing ", kTraced, " of each operation on pagefs"));
+  s = TraceOps(trace_dir, *metrics_port, kTraced, &trace);
   if (!s.ok()) return s;
   int rc = (*mount)->Unmount();
   if (rc != 0) return absl::InternalError(absl::StrCat("pagefs exited with ", rc));
@@ -120,6 +187,13 @@ absl::Status RunNamespaceBench(const BenchConfig& config) {
       "untimed between the operations: 16 KiB written and fsync'd to the file before the "
       "truncate and before the rename; local = a directory on the disk under --dir");
   table.Print();
+  Table ops(absl::StrFormat("FUSE operations per namespace operation (%d traced of each)", kTraced),
+            {"operation", "FUSE ops the kernel sent, per operation (mean time inside pagefs)"});
+  for (auto& [what, activity] : trace) ops.Add({what, activity});
+  ops.Note(
+      "from pagefs's metrics (pgbranch_pagefs_operation_duration_seconds), scraped around each "
+      "phase");
+  ops.Print();
   return absl::OkStatus();
 }
 

@@ -21,9 +21,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -463,6 +465,71 @@ absl::StatusOr<std::unique_ptr<testing::PagefsMount>> PagefsEnv::Mount(
   if (!s.ok()) return s;
   chmod(mountpoint.c_str(), 0755);
   return mount;
+}
+
+const char kOpCount[] = "pgbranch_pagefs_operation_duration_seconds_count";
+const char kOpSum[] = "pgbranch_pagefs_operation_duration_seconds_sum";
+const char kRpcCount[] = "pgbranch_pagefs_store_rpc_duration_seconds_count";
+const char kRpcSum[] = "pgbranch_pagefs_store_rpc_duration_seconds_sum";
+
+// label value -> (count, sum) of a histogram labelled by `label`, from a /metrics text.
+std::map<std::string, std::pair<double, double>> Histograms(const std::string& text,
+                                                            const std::string& count_name,
+                                                            const std::string& sum_name,
+                                                            const std::string& label) {
+  std::map<std::string, std::pair<double, double>> out;
+  std::istringstream in(text);
+  std::string line;
+  const std::string key = label + "=\"";
+  while (std::getline(in, line)) {
+    bool is_count = line.rfind(count_name + "{", 0) == 0;
+    bool is_sum = line.rfind(sum_name + "{", 0) == 0;
+    if (!is_count && !is_sum) continue;
+    size_t p = line.find(key);
+    size_t sp = line.rfind(' ');
+    if (p == std::string::npos || sp == std::string::npos) continue;
+    p += key.size();
+    std::string value = line.substr(p, line.find('"', p) - p);
+    double v = 0;
+    if (!absl::SimpleAtod(line.substr(sp + 1), &v)) continue;
+    (is_count ? out[value].first : out[value].second) = v;
+  }
+  return out;
+}
+
+// What pagefs did between two scrapes: "read 1200 (mean 85 us), ..." per operation and per RPC.
+std::string Activity(const std::string& before, const std::string& after, const char* count_name,
+                     const char* sum_name, const std::string& label, double per) {
+  auto b = Histograms(before, count_name, sum_name, label);
+  auto a = Histograms(after, count_name, sum_name, label);
+  std::string out;
+  for (const auto& [name, cs] : a) {
+    double n = cs.first - b[name].first;
+    double sum = cs.second - b[name].second;
+    if (n < 1) continue;
+    if (per != 1) {
+      absl::StrAppend(&out, out.empty() ? "" : ", ",
+                      absl::StrFormat("%s %.2f (mean %.0f us)", name, n / per, sum / n * 1e6));
+      continue;
+    }
+    absl::StrAppend(
+        &out, out.empty() ? "" : ", ",
+        absl::StrFormat("%s %.0f (mean %.0f us, total %.2f s)", name, n, sum / n * 1e6, sum));
+  }
+  return out.empty() ? "none recorded" : out;
+}
+
+// ", commits 12 (mean 1.2 ms)" between two scrapes.
+std::string Commits(const std::string& before, const std::string& after) {
+  const std::string name = "pgbranch_pagefs_commit_duration_seconds";
+  auto get = [](const std::string& text, const std::string& metric) {
+    double v = MetricValue(text, metric, "");
+    return v < 0 ? 0 : v;
+  };
+  double n = get(after, name + "_count") - get(before, name + "_count");
+  double sum = get(after, name + "_sum") - get(before, name + "_sum");
+  return absl::StrFormat(", commit %.0f (mean %.0f us, total %.2f s)", n, n > 0 ? sum / n * 1e6 : 0,
+                         sum);
 }
 
 }  // namespace pgbranch::pagefs_bench

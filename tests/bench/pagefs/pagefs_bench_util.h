@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -85,6 +86,20 @@ using bench_common::HttpGet;
 // The value of the sample of `name` whose labels contain `labels` (e.g. `op="fsync"`; empty:
 // the first sample), or -1.
 using bench_common::MetricValue;
+
+// pagefs metrics (names of the /metrics samples) and what changed between two scrapes.
+extern const char kOpCount[], kOpSum[], kRpcCount[], kRpcSum[];
+// label value -> (count, sum) of a histogram labelled by `label`, from a /metrics text.
+std::map<std::string, std::pair<double, double>> Histograms(const std::string& text,
+                                                            const std::string& count_name,
+                                                            const std::string& sum_name,
+                                                            const std::string& label);
+// What pagefs did between two scrapes, per label value: "read 1200 (mean 85 us, total 0.1 s)";
+// with `per` != 1, the counts divided by it ("unlink 1.00 (mean 40 us)": per operation traced).
+std::string Activity(const std::string& before, const std::string& after, const char* count_name,
+                     const char* sum_name, const std::string& label, double per = 1);
+// ", commit 12 (mean 1.2 ms, total 0.01 s)" between two scrapes.
+std::string Commits(const std::string& before, const std::string& after);
 
 // Creates `dir` owned by postgres with mode 0700.
 absl::Status MakePostgresDir(const std::string& dir);

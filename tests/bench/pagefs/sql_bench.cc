@@ -38,7 +38,10 @@ class ClusterPair {
     if (s.ok()) s = env_.CreateTimeline(name_, "");
     if (!s.ok()) return s;
     std::string mnt = env_.dir() + "/mnt";
-    auto mount = env_.Mount(name_, mnt);
+    auto port = FreeLoopbackPort();
+    if (!port.ok()) return port.status();
+    metrics_port_ = *port;
+    auto mount = env_.Mount(name_, mnt, metrics_port_);
     if (!mount.ok()) return mount.status();
     mount_ = std::move(*mount);
     std::string roots[2] = {env_.dir() + "/local", mnt};
@@ -62,6 +65,11 @@ class ClusterPair {
   PgCluster& cluster(int i) { return *clusters_[i]; }
   static const char* side(int i) { return i == 0 ? "local disk" : "pagefs"; }
   const std::string& dir() const { return env_.dir(); }
+  // pagefs's /metrics text (empty if unavailable).
+  std::string Metrics() {
+    auto m = HttpGet(metrics_port_, "/metrics");
+    return m.ok() ? *m : "";
+  }
 
   // Writes `sql` to a file and runs it with psql (autocommit, stop at the first error).
   absl::StatusOr<double> Psql(int i, const std::string& sql) {
@@ -80,6 +88,7 @@ class ClusterPair {
   std::string name_;
   std::unique_ptr<testing::PagefsMount> mount_;
   std::unique_ptr<PgCluster> clusters_[2];
+  int metrics_port_ = 0;
 };
 
 std::string Us(double seconds) { return absl::StrFormat("%.0f us", seconds * 1e6); }
@@ -92,6 +101,7 @@ absl::Status RunDropTablesBench(const BenchConfig& config) {
   absl::Status s = pair.Start();
   if (!s.ok()) return s;
   double drop_s[2], checkpoint_s[2];
+  std::string checkpoint_activity;
   for (int i = 0; i < 2; ++i) {
     Progress(absl::StrCat("drop-tables: ", n, " tables on ", ClusterPair::side(i)));
     std::string create, drop;
@@ -105,10 +115,16 @@ absl::Status RunDropTablesBench(const BenchConfig& config) {
     r = pair.Psql(i, drop);
     if (!r.ok()) return r.status();
     drop_s[i] = *r;
+    std::string before = i == 1 ? pair.Metrics() : "";
     double t0 = NowSeconds();
     s = pair.cluster(i).Sql("CHECKPOINT");
     if (!s.ok()) return s;
     checkpoint_s[i] = NowSeconds() - t0;
+    if (i == 1) {
+      std::string after = pair.Metrics();
+      checkpoint_activity =
+          absl::StrCat(Activity(before, after, kOpCount, kOpSum, "op"), Commits(before, after));
+    }
   }
   Table table(absl::StrFormat("drop %d one-row tables, then CHECKPOINT", n),
               {"step", "local disk", "pagefs", "pagefs/local", "target", "ok?"});
@@ -118,6 +134,8 @@ absl::Status RunDropTablesBench(const BenchConfig& config) {
   table.Add({"CHECKPOINT after the drops", Secs(checkpoint_s[0]), Secs(checkpoint_s[1]),
              Ratio(ratio), "<= 3.0x", OkIf(ratio <= 3.0)});
   table.Note("pagefs/local: higher is slower on pagefs; fsync on");
+  table.Note(
+      absl::StrCat("FUSE operations during the CHECKPOINT on pagefs: ", checkpoint_activity));
   table.Print();
   return absl::OkStatus();
 }
@@ -142,11 +160,19 @@ absl::Status RunDdlBench(const BenchConfig& config) {
   }
   absl::StrAppend(&sql, "CHECKPOINT;\n");
   double wall[2];
+  std::string activity;
   for (int i = 0; i < 2; ++i) {
     Progress(absl::StrCat("ddl: ", rounds, " rounds on ", ClusterPair::side(i)));
+    std::string before = i == 1 ? pair.Metrics() : "";
     auto r = pair.Psql(i, sql);
     if (!r.ok()) return r.status();
     wall[i] = *r;
+    if (i == 1) {
+      std::string after = pair.Metrics();
+      activity =
+          absl::StrCat(Activity(before, after, kOpCount, kOpSum, "op"), Commits(before, after),
+                       "; pageserver reads: ", Activity(before, after, kRpcCount, kRpcSum, "rpc"));
+    }
   }
   Table table(absl::StrFormat("DDL-heavy psql script (%d rounds of 11 statements)", rounds),
               {"workload", "local disk", "pagefs", "pagefs/local", "target", "ok?"});
@@ -157,6 +183,7 @@ absl::Status RunDdlBench(const BenchConfig& config) {
       "each round: CREATE TABLE + INSERT 2000 rows + CREATE INDEX + ALTER TABLE ADD COLUMN + "
       "CTAS + TRUNCATE + INSERT + CREATE INDEX + DROP INDEX + DROP TABLE x2; CHECKPOINT every 4 "
       "rounds; autocommit, fsync on");
+  table.Note(absl::StrCat("FUSE operations during the script on pagefs: ", activity));
   table.Print();
   return absl::OkStatus();
 }

@@ -11,7 +11,10 @@
 //      remount everything acknowledged by an fsync is there;
 //  (c) kill -9 of pagefs with file data in the kernel's writeback cache and in pagefs's buffers:
 //      what fsync and O_DSYNC writes acknowledged is there, and every unsynced page reads as
-//      either its old or its new contents.
+//      either its old or its new contents;
+//  (d) kill -9 of pagefs after pipelined truncates (sent by the commit stream's writer thread, not
+//      waited for) and before the fsync: a prefix of the files is truncated, each either whole or
+//      empty, and no page of a truncated file comes back when it grows again.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -304,6 +307,48 @@ TEST_F(PipelineCrashTest, KillOfPagefsKeepsWhatFsyncAndODsyncWritesAcknowledged)
   EXPECT_EQ(unsynced.find_first_not_of('u'), std::string::npos);
   std::cerr << overwritten << " of " << kPages / 2 << " unsynced overwrites and "
             << unsynced.size() / kPage << " of 128 unsynced pages survived the kill\n";
+  EXPECT_EQ(mount->Unmount(), 0);
+}
+
+// (d) kill -9 of pagefs between pipelined truncates and the fsync that would make them durable.
+TEST_F(PipelineCrashTest, KillOfPagefsAfterPipelinedTruncatesLeavesAPrefixOfThem) {
+  constexpr int kFiles = 40;
+  const std::string data(3 * 8192, 'k');
+  auto mount = Mount();
+  ASSERT_NE(mount, nullptr);
+  for (int i = 0; i < kFiles; ++i) {
+    ASSERT_EQ(WriteAndFsync(absl::StrCat("t", i), data), 0) << "file " << i;
+  }
+  ASSERT_EQ(FsyncPath(dir_.path() + "/mnt", O_RDONLY | O_DIRECTORY), 0);
+  ASSERT_EQ(kill(server_->pid(), SIGSTOP), 0);  // the truncates stay in flight
+  for (int i = 0; i < kFiles; ++i) {
+    ASSERT_EQ(truncate(Path(absl::StrCat("t", i)).c_str(), 0), 0) << "file " << i;
+  }
+  // Half of them reach the pageserver before pagefs dies, maybe.
+  ASSERT_EQ(kill(server_->pid(), SIGCONT), 0);
+  mount->Kill();
+  mount = Mount();
+  ASSERT_NE(mount, nullptr);
+  int truncated = 0;
+  for (int i = 0; i < kFiles; ++i) {
+    struct stat st;
+    ASSERT_EQ(stat(Path(absl::StrCat("t", i)).c_str(), &st), 0) << strerror(errno);
+    if (st.st_size == 0) {
+      EXPECT_EQ(truncated, i) << "file " << i << " is truncated but an earlier one is not";
+      ++truncated;
+      // Grown again, it reads as zeros: none of its old pages is left behind.
+      ASSERT_EQ(truncate(Path(absl::StrCat("t", i)).c_str(), off_t{3} * 8192), 0);
+      int fd = open(Path(absl::StrCat("t", i)).c_str(), O_RDONLY);
+      ASSERT_GE(fd, 0) << strerror(errno);
+      std::string got(data.size(), 'x');
+      ASSERT_EQ(read(fd, got.data(), got.size()), static_cast<ssize_t>(got.size()));
+      close(fd);
+      EXPECT_EQ(got, std::string(data.size(), '\0')) << "file " << i;
+    } else {
+      ASSERT_EQ(st.st_size, static_cast<off_t>(data.size())) << "file " << i;
+    }
+  }
+  std::cerr << truncated << " of " << kFiles << " unsynced truncates survived the kill\n";
   EXPECT_EQ(mount->Unmount(), 0);
 }
 

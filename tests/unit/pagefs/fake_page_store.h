@@ -94,6 +94,15 @@ class FakePageStore : public PageStore {
       return absl::OkStatus();
     });
   }
+  // Like CommitAsync (the fake applies or holds both alike); counted apart.
+  absl::StatusOr<uint64_t> CommitInBackground(uint64_t generation,
+                                              const std::vector<PageMutation>& mutations) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++background_commits_;
+    }
+    return CommitAsync(generation, mutations);
+  }
   absl::Status WaitDurable(uint64_t seq) override { return pipeline()->WaitDurable(seq); }
   absl::Status Sync() override { return pipeline()->Sync(); }
   void OnDurable(uint64_t seq, std::function<void()> hook) override {
@@ -164,6 +173,11 @@ class FakePageStore : public PageStore {
   uint64_t async_commits() {
     std::lock_guard<std::mutex> lock(mu_);
     return async_commits_;
+  }
+  // Of async_commits(), those issued through CommitInBackground.
+  uint64_t background_commits() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return background_commits_;
   }
 
   void set_fail_commits(bool fail) {
@@ -255,6 +269,7 @@ class FakePageStore : public PageStore {
   bool hold_ = false;
   std::deque<Held> held_;
   uint64_t async_commits_ = 0;
+  uint64_t background_commits_ = 0;
   uint64_t scans_ = 0;
   std::function<void()> after_read_;
 };

@@ -1,5 +1,6 @@
 // Pipelined commits: CommitPipeline itself, and pagefs over a FakePageStore whose commits can be
 // held (issued, not yet applied), released in order, or lost (a broken stream).
+#include <dirent.h>
 #include <fcntl.h>
 
 #include <atomic>
@@ -204,6 +205,61 @@ TEST_F(PageFsPipelineTest, NamespaceChangesReturnBeforeTheyAreDurableAndFsyncDir
   EXPECT_EQ(Lookup("a"), 0u);
   EXPECT_NE(Lookup("b"), 0u);
   EXPECT_NE(Lookup("d"), 0u);
+}
+
+TEST_F(PageFsPipelineTest, NamespaceChangesAreSentInTheBackgroundAndFsyncFlushesAtOnce) {
+  uint64_t f;
+  uint64_t async = store_.async_commits(), background = store_.background_commits();
+  ASSERT_EQ(Create("f", &f), 0);
+  fs::InodeAttr in, out;
+  in.size = 0;
+  ASSERT_EQ(fs_->Rename(kRoot, "f", kRoot, "g", 0), 0);
+  ASSERT_EQ(fs_->SetAttr(f, PageFs::kSetSize, in, &out), 0);
+  // Nobody waits for these before the next fsync: none is sent on the caller's thread.
+  EXPECT_EQ(store_.async_commits() - async, 3u);
+  EXPECT_EQ(store_.background_commits() - background, 3u);
+  // An fsync's own flush is about to be waited for: it may be sent at once.
+  ASSERT_EQ(fs_->Write(f, 0, "data", false), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  EXPECT_EQ(store_.async_commits() - async, 4u);
+  EXPECT_EQ(store_.background_commits() - background, 3u);
+  ASSERT_EQ(fs_->Unlink(kRoot, "g"), 0);
+  EXPECT_EQ(store_.background_commits() - background, 4u);
+}
+
+TEST_F(PageFsPipelineTest, ListingADirectoryThisMountKnowsWholeWaitsForNoCommit) {
+  fs::InodeAttr attr;
+  uint64_t d, sub;
+  ASSERT_EQ(fs_->Mkdir(kRoot, "d", 0755, 0, 0, &attr, &d), 0);
+  ASSERT_EQ(fs_->Mkdir(d, "sub", 0755, 0, 0, &attr, &sub), 0);
+  ASSERT_EQ(fs_->Create(d, "b", 0644, O_RDWR | O_CREAT | O_EXCL, 0, 0, &attr, &sub), 0);
+  ASSERT_EQ(fs_->Create(d, "a", 0644, O_RDWR | O_CREAT | O_EXCL, 0, 0, &attr, &sub), 0);
+  store_.HoldCommits(true);
+  ASSERT_EQ(fs_->Rename(d, "b", d, "c", 0), 0);  // in flight
+  uint64_t scans = store_.scans();
+  auto listing = std::async(std::launch::async, [&] {
+    std::vector<DirListing> out;
+    int err = fs_->ReadDir(d, &out);
+    std::string names;
+    for (const DirListing& e : out) names += e.name + (e.dtype == DT_DIR ? "/ " : " ");
+    return err == 0 ? names : std::string("error");
+  });
+  ASSERT_EQ(listing.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(listing.get(), "./ ../ a c sub/ ");
+  EXPECT_EQ(store_.scans(), scans);
+  store_.ReleaseHeld();
+  store_.HoldCommits(false);
+  // A fresh mount lists the same from the store.
+  ASSERT_EQ(fs_->FsyncDir(kRoot), 0);
+  CrashAndMount();
+  fs::InodeAttr dattr;
+  uint64_t dino;
+  ASSERT_EQ(fs_->Lookup(kRoot, "d", &dattr, &dino), 0);
+  std::vector<DirListing> out;
+  ASSERT_EQ(fs_->ReadDir(dino, &out), 0);
+  std::string names;
+  for (const DirListing& e : out) names += e.name + (e.dtype == DT_DIR ? "/ " : " ");
+  EXPECT_EQ(names, "./ ../ a c sub/ ");
 }
 
 TEST_F(PageFsPipelineTest, FsyncWaitsForItsFlushAndEverythingIssuedBeforeIt) {
