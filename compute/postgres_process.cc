@@ -17,8 +17,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
-#include "compute/directory_change_waiter.h"
 #include "common/status_macros.h"
+#include "compute/directory_change_waiter.h"
 #include "compute/postgres_conf.h"
 
 namespace pgbranch::compute {

@@ -71,15 +71,15 @@ struct RoleState {
 absl::StatusOr<RoleState> LookUpRole(PGconn* conn, const std::string& role,
                                      const std::string& database) {
   const char* values[] = {role.c_str(), database.c_str(), kDdlCaptureVersion};
-  Result r(PQexecParams(
-      conn,
-      "SELECT pg_catalog.pg_is_in_recovery(), a.oid IS NOT NULL, "
-      "coalesce(a.rolpassword, ''), coalesce(a.rolcanlogin, false), "
-      "EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $2), "
-      "EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'pgbranch' AND "
-      "pg_catalog.obj_description(oid, 'pg_namespace') = $3) "
-      "FROM (VALUES (1)) AS one LEFT JOIN pg_catalog.pg_authid a ON a.rolname = $1",
-      3, nullptr, values, nullptr, nullptr, 0));
+  Result r(
+      PQexecParams(conn,
+                   "SELECT pg_catalog.pg_is_in_recovery(), a.oid IS NOT NULL, "
+                   "coalesce(a.rolpassword, ''), coalesce(a.rolcanlogin, false), "
+                   "EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $2), "
+                   "EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'pgbranch' AND "
+                   "pg_catalog.obj_description(oid, 'pg_namespace') = $3) "
+                   "FROM (VALUES (1)) AS one LEFT JOIN pg_catalog.pg_authid a ON a.rolname = $1",
+                   3, nullptr, values, nullptr, nullptr, 0));
   if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) {
     return absl::InternalError(ErrorOf(conn));
   }

@@ -91,8 +91,8 @@ class LocalComputeRuntime : public control::ComputeRuntime {
     bool stop_requested = false;
     absl::Time stop_time;
     control::ComputeObservation obs;
-    std::string parameters_yaml;     // the "parameters:" section of compute.yaml
-    std::string parameters_message;  // the agent's report on the last change
+    std::string parameters_yaml;       // the "parameters:" section of compute.yaml
+    std::string parameters_message;    // the agent's report on the last change
     bool wait_start_supported = true;  // its agent serves /status/wait-start (Monitor thread)
     std::thread monitor;
   };
