@@ -13,6 +13,7 @@ class HttpTransport : public ApiTransport {
   explicit HttpTransport(std::string base_url) : base_url_(std::move(base_url)) {}
   absl::StatusOr<web::json::value> Call(const std::string& method, const std::string& path,
                                         const std::string& body) const override;
+  bool HoldsWaits() const override { return true; }
 
  private:
   std::string base_url_;
@@ -76,6 +77,10 @@ ApiClient::ApiClient(std::string base_url)
 
 absl::StatusOr<web::json::value> ApiClient::Get(const std::string& path) const {
   return transport_->Call(web::http::methods::GET, path, "");
+}
+absl::StatusOr<web::json::value> ApiClient::GetWhen(const std::string& path,
+                                                    const std::string& wait) const {
+  return Get(transport_->HoldsWaits() ? absl::StrCat(path, "?wait=", wait) : path);
 }
 absl::StatusOr<web::json::value> ApiClient::Post(const std::string& path,
                                                  const std::string& body) const {

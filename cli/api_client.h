@@ -24,6 +24,9 @@ class ApiTransport {
   // How often a command polls while it waits for a phase: often on this machine, gently
   // against a shared API server.
   virtual absl::Duration PollInterval() const { return absl::Milliseconds(10); }
+  // Whether a GET of one branch or endpoint takes ?wait=STATE (the local controller holds the
+  // answer until the object reaches it, up to 2 s; operator/local/api_server.cc).
+  virtual bool HoldsWaits() const { return false; }
 };
 
 class ApiClient {
@@ -34,6 +37,9 @@ class ApiClient {
       : transport_(std::move(transport)) {}
 
   absl::StatusOr<web::json::value> Get(const std::string& path) const;
+  // GET of one object, held by the server until it reaches `wait` ("ready" for a branch,
+  // "running" for an endpoint) when the transport supports it; else a plain GET.
+  absl::StatusOr<web::json::value> GetWhen(const std::string& path, const std::string& wait) const;
   absl::StatusOr<web::json::value> Post(const std::string& path,
                                         const std::string& body = "") const;
   absl::StatusOr<web::json::value> Delete(const std::string& path) const;

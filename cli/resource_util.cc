@@ -65,7 +65,8 @@ absl::StatusOr<value> WaitBranch(const ApiClient& client, const std::string& nam
   value last;
   absl::Status s = WaitFor(
       [&]() -> absl::StatusOr<bool> {
-        PGB_ASSIGN_OR_RETURN(last, client.Get("/v1/branches/" + name));
+        // A local controller holds the answer until the branch is Ready or Failed (2 s at most).
+        PGB_ASSIGN_OR_RETURN(last, client.GetWhen("/v1/branches/" + name, "ready"));
         const value& st = last.at("status");
         if (JsonString(st, "phase") == control::kPhaseFailed) {
           return absl::AbortedError(
@@ -84,7 +85,8 @@ absl::StatusOr<value> WaitEndpointRunning(const ApiClient& client, const std::st
   bool told = false;
   absl::Status s = WaitFor(
       [&]() -> absl::StatusOr<bool> {
-        PGB_ASSIGN_OR_RETURN(last, client.Get("/v1/endpoints/" + name));
+        // Held by a local controller until Running and routed, or Failed (2 s at most).
+        PGB_ASSIGN_OR_RETURN(last, client.GetWhen("/v1/endpoints/" + name, "running"));
         const value& st = last.at("status");
         std::string phase = JsonString(st, "phase");
         // Progress for people: a new database runs initdb, which takes a few seconds.

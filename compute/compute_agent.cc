@@ -66,11 +66,16 @@ absl::StatusOr<std::vector<std::string>> QueryColumn(const std::string& conninfo
   return out;
 }
 
-// Below this much WAL since the last checkpoint's redo point, a branch replays it faster than
-// the parent checkpoints (a checkpoint writes every dirty buffer and fsyncs each file through
-// pagefs): the checkpoint is skipped. Replay of a branch of a branch stays bounded all the same:
-// every ancestor's data directory had its redo point within this distance of its branch point.
-constexpr int64_t kCheckpointMinWalBytes = 1 << 20;
+// Below this much WAL since the last checkpoint's redo point, nothing but the checkpoint's own
+// records (running transactions, the checkpoint record: ~200 bytes) followed it: the checkpoint
+// is skipped. Any write beyond that is cheaper checkpointed here than replayed by the branch: a
+// branch starts by crash recovery (recovery_choice.h), which reads every page the WAL touches
+// cold through pagefs and then writes and fsyncs them all again in its synchronous
+// end-of-recovery checkpoint, on the branch's start path; here the pages are in shared buffers
+// and the parent would write them at its next checkpoint anyway. Replay of a branch of a branch
+// stays bounded all the same: every ancestor's data directory had its redo point within this
+// distance of its branch point.
+constexpr int64_t kCheckpointMinWalBytes = 1024;
 
 // CHECKPOINT unless less than kCheckpointMinWalBytes of WAL was written since the last one (a
 // superuser connection over the socket). Sets `*wal_bytes` to that distance and `*done`.
@@ -568,7 +573,17 @@ void ComputeAgent::SamplerLoop() {
 }
 
 HttpResponse ComputeAgent::Handle(const std::string& method, const std::string& path) {
-  if (path == "/status") {
+  if (path == "/status/wait-start") {
+    // The local controller's poll while the compute starts: answered once the start ended (or
+    // after 1 s) instead of polled every few ms (a connection, a thread wake-up and a JSON
+    // document each, on the CPUs the start itself needs).
+    auto hold_until = std::chrono::steady_clock::now() + seconds(1);
+    while (status_.state() == ComputeState::kStarting &&
+           std::chrono::steady_clock::now() < hold_until) {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+  }
+  if (path == "/status" || path == "/status/wait-start") {
     RefreshActivity(false);
     return {200, "application/json", ComputeStatus::ToJson(status_.View())};
   }
@@ -619,7 +634,8 @@ HttpResponse ComputeAgent::Handle(const std::string& method, const std::string& 
   }
   return {
       404, "application/json",
-      "{\"message\":\"not found: GET /status, /metrics, /readyz or /healthz, POST /checkpoint\"}"};
+      "{\"message\":\"not found: GET /status, /status/wait-start, /metrics, /readyz or /healthz, "
+      "POST /checkpoint\"}"};
 }
 
 }  // namespace pgbranch::compute

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "compute/directory_change_waiter.h"
 #include "compute/postgres_conf.h"
 
 namespace pgbranch::compute {
@@ -312,6 +313,11 @@ absl::Status PostgresProcess::WaitReady(std::chrono::milliseconds timeout,
                                         const ShouldAbort& should_abort, const Sleep& sleep) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto next_promote_request = std::chrono::steady_clock::time_point::min();
+  // Woken by the postmaster's rewrites of postmaster.pid rather than polling it through FUSE
+  // (each look is an open, read and release at pagefs, hundreds per start, on the CPUs the
+  // start itself needs); the timeout bounds the time to notice an exit, a stop signal or a
+  // change inotify did not report.
+  DirectoryChangeWaiter changes(layout_.data_dir);
   while (true) {
     // The status line says when PostgreSQL accepts connections: the postmaster writes "ready"
     // (or "standby") once it listens and admits them, as `pg_ctl start -w` relies on. No ping:
@@ -337,7 +343,11 @@ absl::Status PostgresProcess::WaitReady(std::chrono::milliseconds timeout,
                        std::chrono::duration_cast<std::chrono::seconds>(timeout).count(),
                        " s: ", TailOfFile(layout_.postgres_log, 3, log_offset_)));
     }
-    sleep(std::chrono::milliseconds(2));
+    if (changes.ok()) {
+      changes.Wait(std::chrono::milliseconds(20));
+    } else {
+      sleep(std::chrono::milliseconds(2));
+    }
   }
 }
 

@@ -96,7 +96,7 @@ class PostgresProcess {
   // recovery's synchronous end-of-recovery checkpoint (seconds through FUSE).
   absl::Status Start(bool promote = false);
 
-  // Polls postmaster.pid until PostgreSQL accepts connections (after a start with
+  // Watches postmaster.pid until PostgreSQL accepts connections (after a start with
   // `promote`: until it has been promoted; the status line says "ready", never "standby").
   // Errors when the postmaster exits (quoting its log), when `should_abort` says so, or after
   // `timeout`.

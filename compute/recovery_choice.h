@@ -19,7 +19,7 @@
 //     checkpoint in the background, where it competes with the role step and the first queries.
 //
 // A branch taken at its parent's head replays little (the controller has the parent's compute
-// CHECKPOINT before branching once 1 MB of WAL was written since its last one): crash recovery
+// CHECKPOINT before branching once anything was written since its last one): crash recovery
 // then is the cheaper (measured: README.md, issue 11). Much WAL to replay (a crashed compute, a
 // branch at an old LSN) keeps the promotion, whose checkpoint does not delay the start.
 namespace pgbranch::compute {

@@ -64,18 +64,22 @@ struct RoleState {
   std::string verifier;  // pg_authid.rolpassword, empty when NULL
   bool can_login = false;
   bool database_exists = false;
+  // The connected database holds the current DDL capture (ddl_capture.h).
+  bool ddl_capture_current = false;
 };
 
 absl::StatusOr<RoleState> LookUpRole(PGconn* conn, const std::string& role,
                                      const std::string& database) {
-  const char* values[] = {role.c_str(), database.c_str()};
+  const char* values[] = {role.c_str(), database.c_str(), kDdlCaptureVersion};
   Result r(
       PQexecParams(conn,
                    "SELECT pg_catalog.pg_is_in_recovery(), a.oid IS NOT NULL, "
                    "coalesce(a.rolpassword, ''), coalesce(a.rolcanlogin, false), "
-                   "EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $2) "
+                   "EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $2), "
+                   "EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'pgbranch' AND "
+                   "pg_catalog.obj_description(oid, 'pg_namespace') = $3) "
                    "FROM (VALUES (1)) AS one LEFT JOIN pg_catalog.pg_authid a ON a.rolname = $1",
-                   2, nullptr, values, nullptr, nullptr, 0));
+                   3, nullptr, values, nullptr, nullptr, 0));
   if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) {
     return absl::InternalError(ErrorOf(conn));
   }
@@ -86,6 +90,7 @@ absl::StatusOr<RoleState> LookUpRole(PGconn* conn, const std::string& role,
   out.verifier = PQgetvalue(r.get(), 0, 2);
   out.can_login = flag(3);
   out.database_exists = flag(4);
+  out.ddl_capture_current = flag(5);
   return out;
 }
 
@@ -189,7 +194,9 @@ absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_
     }
     LogInfo("Created database", {{"database", database}, {"owner", role}});
   }
-  // The DDL capture lives in the database itself (children inherit it with the data).
+  // The DDL capture lives in the database itself (children inherit it with the data). Already
+  // current (the usual case: a branch inherits it): seen by the statement above.
+  if (in_database && state.ddl_capture_current) return absl::OkStatus();
   if (!in_database) {
     conn.reset(PQconnectdb(conninfo.c_str()));
     if (PQstatus(conn.get()) != CONNECTION_OK) {

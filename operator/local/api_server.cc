@@ -136,6 +136,13 @@ void ApiServer::Handle(web::http::http_request request) {
     }
   };
   auto fail = [&](const absl::Status& s) { reply(HttpStatusFor(s), ErrorBody(s)); };
+  // GET of one branch or endpoint with ?wait=ready|running: the answer is held (up to 2 s)
+  // until `reached`, so a waiting CLI asks once instead of every 10 ms (each request costs both
+  // processes CPU that a starting compute needs on a small machine). Unknown values: no hold.
+  auto hold = [&](const std::function<bool()>& reached) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(2);
+    while (!reached() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(2));
+  };
   try {
     const std::string method = request.method();
     const std::string path = request.relative_uri().path();
@@ -206,6 +213,13 @@ void ApiServer::Handle(web::http::http_request request) {
         return reply(status_codes::OK, Items(items));
       }
       if (!name.empty() && action.empty() && method == methods::GET) {
+        if (query["wait"] == "ready") {
+          hold([&] {
+            auto b = store->GetBranch(ns, name);
+            return !b || b->status.phase == control::kPhaseReady ||
+                   b->status.phase == control::kPhaseFailed;
+          });
+        }
         auto b = store->GetBranch(ns, name);
         if (!b)
           return fail(absl::NotFoundError(absl::StrCat("branch \"", name, "\" does not exist")));
@@ -248,6 +262,14 @@ void ApiServer::Handle(web::http::http_request request) {
         return reply(status_codes::OK, Items(items));
       }
       if (!name.empty() && action.empty() && method == methods::GET) {
+        if (query["wait"] == "running") {
+          hold([&] {
+            auto e = store->GetEndpoint(ns, name);
+            return !e || e->status.phase == control::kPhaseFailed ||
+                   (e->status.phase == control::kPhaseRunning &&
+                    controller_->ProxyAppliedVersion() >= store->RoutesVersion());
+          });
+        }
         auto e = store->GetEndpoint(ns, name);
         if (!e) {
           return fail(absl::NotFoundError(absl::StrCat("endpoint \"", name, "\" does not exist")));

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/cpprest.h"
@@ -373,13 +374,23 @@ bool LocalComputeRuntime::Exited(Compute* c, int* status) {
   return true;
 }
 
-bool LocalComputeRuntime::Poll(Compute* c, ComputeObservation* obs,
+bool LocalComputeRuntime::Poll(Compute* c, bool starting, ComputeObservation* obs,
                                std::string* parameters_message) {
   if (c->status_port == 0) {
     c->status_port = std::atoi(ReadFileOrEmpty(c->workdir + "/status.port").c_str());
     if (c->status_port == 0) return false;
   }
-  auto body = net::HttpGet(c->status_port, "/status", absl::Seconds(2));
+  // While it starts, the agent holds the answer until the start ended (up to 1 s): the state
+  // change is seen at once without polling every few ms. An agent without that page (started by
+  // an older build, adopted) answers 404: plain polls from then on.
+  const bool hold = starting && c->wait_start_supported;
+  auto body = net::HttpGet(c->status_port, hold ? "/status/wait-start" : "/status",
+                           absl::Seconds(hold ? 3 : 2));
+  if (hold && absl::IsFailedPrecondition(body.status()) &&
+      absl::StrContains(body.status().message(), "HTTP 404")) {
+    c->wait_start_supported = false;
+    return false;
+  }
   if (!body.ok()) return false;
   web::json::value v;
   try {
@@ -414,7 +425,12 @@ void LocalComputeRuntime::Monitor(std::string key, std::shared_ptr<Compute> c) {
     if (Exited(c.get(), &status)) break;
     ComputeObservation obs;
     std::string parameters_message;
-    bool answered = Poll(c.get(), &obs, &parameters_message);
+    bool starting_now;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      starting_now = c->obs.state == ComputeState::kStarting && !c->stop_requested;
+    }
+    bool answered = Poll(c.get(), starting_now, &obs, &parameters_message);
     bool changed = false;
     bool escalate = false;
     {

@@ -91,16 +91,19 @@ class LocalComputeRuntime : public control::ComputeRuntime {
     bool stop_requested = false;
     absl::Time stop_time;
     control::ComputeObservation obs;
-    std::string parameters_yaml;     // the "parameters:" section of compute.yaml
-    std::string parameters_message;  // the agent's report on the last change
+    std::string parameters_yaml;       // the "parameters:" section of compute.yaml
+    std::string parameters_message;    // the agent's report on the last change
+    bool wait_start_supported = true;  // its agent serves /status/wait-start (Monitor thread)
     std::thread monitor;
   };
 
   void Monitor(std::string key, std::shared_ptr<Compute> c);
   // Whether the agent exited (reaped, with its wait status, if it is our child).
   static bool Exited(Compute* c, int* status);
-  // Reads the agent's /status into `obs`; false if it did not answer.
-  bool Poll(Compute* c, control::ComputeObservation* obs, std::string* parameters_message);
+  // Reads the agent's /status into `obs`; false if it did not answer. `starting`: the agent
+  // may hold the answer until its start ended.
+  bool Poll(Compute* c, bool starting, control::ComputeObservation* obs,
+            std::string* parameters_message);
 
   const LocalComputeOptions options_;
   const ChangeFn on_change_;

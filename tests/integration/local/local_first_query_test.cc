@@ -1,6 +1,6 @@
 // A new branch's first query: a branch of a running parent sees every row the parent committed
-// before `branch create` (the parent checkpoints first when it wrote more than 1 MB of WAL since
-// its last checkpoint, so the branch replays little WAL);
+// before `branch create` (the parent checkpoints first when it wrote anything since its last
+// checkpoint, so the branch replays next to no WAL);
 // `branch create --wait=false` prints a connection string that works at once, the proxy holding
 // the first client until the compute runs (no error, no retry), also for a branch of a branch
 // that is itself still starting, and for its connection through the proxy's shared port.
@@ -57,8 +57,8 @@ TEST_F(LocalFirstQueryTest, BranchOfRunningParentSeesItsLastCommittedRow) {
   const std::string dev_uri = PrintedUri(r.out);
   ASSERT_FALSE(dev_uri.empty()) << r.out;
   EXPECT_EQ(local_->Query(dev_uri, "SELECT count(*), min(v) FROM t"), "41001|-7");
-  // The parent checkpointed first (more than 1 MB of WAL since its last checkpoint), so the
-  // branch starts from a nearly clean image.
+  // The parent checkpointed first (it wrote since its last checkpoint), so the branch starts
+  // from a nearly clean image.
   EXPECT_TRUE(absl::StrContains(ControllerLog(),
                                 "msg=\"Checkpointed the parent before branching\" "
                                 "namespace=default branch=dev parent=main"))
@@ -69,6 +69,25 @@ TEST_F(LocalFirstQueryTest, BranchOfRunningParentSeesItsLastCommittedRow) {
   EXPECT_EQ(local_->Query(main_uri, "SELECT count(*), min(v) FROM t"), "41002|-8");
   EXPECT_EQ(local_->Query(dev_uri, "SELECT count(*), min(v) FROM t"), "41002|-9");
   EXPECT_EQ(local_->Cli({"branch", "delete", "dev"}).exit_code, 0);
+}
+
+TEST_F(LocalFirstQueryTest, ParentWithOneNewRowIsCheckpointedBeforeBranching) {
+  // One row is enough (its page's full image after the last checkpoint is ~8 KB of WAL): the
+  // branch would otherwise read that page cold and write it again at its end-of-recovery
+  // checkpoint, on its start path.
+  const std::string main_uri = local_->Connstr("main");
+  local_->Query(main_uri, "INSERT INTO t VALUES (-11)");
+  CommandResult r =
+      local_->Cli({"branch", "create", "small", "--parent", "main", "--suspend-timeout", "0s"});
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  const std::string uri = PrintedUri(r.out);
+  ASSERT_FALSE(uri.empty()) << r.out;
+  EXPECT_EQ(local_->Query(uri, "SELECT count(*) FROM t WHERE v = -11"), "1");
+  EXPECT_TRUE(absl::StrContains(ControllerLog(),
+                                "msg=\"Checkpointed the parent before branching\" "
+                                "namespace=default branch=small parent=main"))
+      << ControllerLog();
+  EXPECT_EQ(local_->Cli({"branch", "delete", "small"}).exit_code, 0);
 }
 
 TEST_F(LocalFirstQueryTest, WaitFalseConnectionStringWorksAtOnce) {

@@ -1,0 +1,38 @@
+#include "compute/directory_change_waiter.h"
+
+#include <poll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <thread>
+
+namespace pgbranch::compute {
+
+DirectoryChangeWaiter::DirectoryChangeWaiter(const std::string& dir) {
+  fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd_ < 0) return;
+  if (inotify_add_watch(fd_, dir.c_str(), IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO) <
+      0) {
+    close(fd_);
+    fd_ = -1;
+  }
+}
+
+DirectoryChangeWaiter::~DirectoryChangeWaiter() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void DirectoryChangeWaiter::Wait(std::chrono::milliseconds timeout) {
+  if (fd_ < 0) {
+    std::this_thread::sleep_for(timeout);
+    return;
+  }
+  pollfd p = {fd_, POLLIN, 0};
+  if (poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return;  // timeout or EINTR
+  // Drain: one wake-up per batch of changes.
+  alignas(inotify_event) char buf[4096];
+  while (read(fd_, buf, sizeof(buf)) > 0) {
+  }
+}
+
+}  // namespace pgbranch::compute
