@@ -125,7 +125,7 @@ out=$(python3 - "$ROOT" "$D" "$WORK/device-plugin.yaml" <<'PY'
 import sys, yaml, copy
 root, rendered = sys.argv[1], [list(yaml.safe_load_all(open(f))) for f in sys.argv[2:]]
 errors = []
-for path in ("crds/branches.pgbranch.io.yaml", "crds/endpoints.pgbranch.io.yaml", "crds/protected-branch-policy.yaml"):
+for path in ("crds/branches.pgbranch.io.yaml", "crds/endpoints.pgbranch.io.yaml", "crds/promotions.pgbranch.io.yaml", "crds/protected-branch-policy.yaml"):
     for src in yaml.safe_load_all(open(f"{root}/{path}")):
         if not src:
             continue
