@@ -78,9 +78,17 @@ absl::StatusOr<std::vector<std::string>> SplitSqlStatements(const std::string& s
   size_t start = 0;
   size_t i = 0;
   bool at_line_start = true;
+  // As psql's lexer: words of the current statement, and the depth of BEGIN/CASE ... END
+  // blocks opened after its first word. A semicolon inside one (the statements of a
+  // SQL-standard function body, CREATE FUNCTION ... BEGIN ATOMIC ...; ...; END) does not end
+  // the statement; a leading BEGIN (a transaction) opens nothing.
+  int words = 0;
+  int begin_depth = 0;
   auto flush = [&](size_t end) {
     std::string stmt(absl::StripAsciiWhitespace(sql.substr(start, end - start)));
     if (HasContent(stmt)) out.push_back(std::move(stmt));
+    words = 0;
+    begin_depth = 0;
   };
   while (i < sql.size()) {
     const char c = sql[i];
@@ -142,8 +150,23 @@ absl::StatusOr<std::vector<std::string>> SplitSqlStatements(const std::string& s
       }
       i = end + tag.size();
     } else if (c == ';') {
+      if (begin_depth > 0) {
+        ++i;
+        continue;
+      }
       flush(i);
       start = ++i;
+    } else if (IsIdentStart(c) && (i == 0 || !IsIdentChar(sql[i - 1]))) {
+      size_t j = i;
+      while (j < sql.size() && IsIdentChar(sql[j])) ++j;
+      const std::string word = absl::AsciiStrToUpper(sql.substr(i, j - i));
+      ++words;
+      if (word == "BEGIN" || word == "CASE") {
+        if (words > 1) ++begin_depth;
+      } else if (word == "END" && begin_depth > 0) {
+        --begin_depth;
+      }
+      i = j;
     } else {
       ++i;
     }

@@ -80,8 +80,12 @@ OperatorController::OperatorController(const OperatorConfig& config, kube::KubeC
   ctx.starting_poll = absl::Seconds(2);
   branches_ = std::make_unique<control::BranchReconciler>(ctx);
   endpoints_ = std::make_unique<control::EndpointReconciler>(ctx);
-  sql_ = std::make_unique<PodSqlConnector>(client_, config_.compute.role, config_.compute.database,
-                                           config_.compute.pg_port);
+  sql_ = std::make_unique<PodSqlConnector>(
+      client_,
+      [this](const std::string& ns, const std::string& name) {
+        return CacheGet(kube::kPods, ns, name);
+      },
+      config_.compute.role, config_.compute.database, config_.compute.pg_port);
   promotions_ = std::make_unique<control::PromotionReconciler>(
       client_, sql_.get(), clock_,
       [this](const value& obj, bool warning, const std::string& reason,

@@ -4,7 +4,6 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "cli/pq_session.h"
-#include "operator/k8s/pod_compute_runtime.h"
 #include "operator/model/json.h"
 
 namespace pgbranch::k8s {
@@ -33,9 +32,8 @@ std::string PodSqlConnector::Uri(const std::string& ip, const std::string& passw
 
 absl::StatusOr<std::unique_ptr<cli::SqlSession>> PodSqlConnector::Connect(
     const std::string& ns, const std::string& endpoint) {
-  absl::StatusOr<web::json::value> pod =
-      client_->Get(kube::kPods, ns, PodComputeRuntime::PodName(endpoint));
-  if (!pod.ok() || !PodComputeRuntime::PodServing(*pod)) {
+  std::optional<web::json::value> pod = pods_(ns, PodComputeRuntime::PodName(endpoint));
+  if (!pod || !PodComputeRuntime::PodServing(*pod)) {
     return absl::UnavailableError(
         absl::StrCat("endpoint ", endpoint, " has no serving compute pod yet"));
   }

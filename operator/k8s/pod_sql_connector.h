@@ -4,6 +4,7 @@
 #include <string>
 
 #include "operator/control/sql_connector.h"
+#include "operator/k8s/pod_compute_runtime.h"
 #include "operator/kube/kube_client.h"
 
 // SqlConnector for computes in pods: libpq to the compute pod's IP (the operator reaches computes
@@ -13,8 +14,14 @@ namespace pgbranch::k8s {
 
 class PodSqlConnector : public control::SqlConnector {
  public:
-  PodSqlConnector(kube::KubeClient* client, std::string role, std::string database, int pg_port)
-      : client_(client), role_(std::move(role)), database_(std::move(database)), port_(pg_port) {}
+  // `pods` looks a pod up (the operator's informer cache), as PodComputeRuntime does.
+  PodSqlConnector(kube::KubeClient* client, PodComputeRuntime::PodLookup pods, std::string role,
+                  std::string database, int pg_port)
+      : client_(client),
+        pods_(std::move(pods)),
+        role_(std::move(role)),
+        database_(std::move(database)),
+        port_(pg_port) {}
 
   absl::StatusOr<std::unique_ptr<cli::SqlSession>> Connect(const std::string& ns,
                                                            const std::string& endpoint) override;
@@ -24,6 +31,7 @@ class PodSqlConnector : public control::SqlConnector {
 
  private:
   kube::KubeClient* const client_;
+  const PodComputeRuntime::PodLookup pods_;
   const std::string role_;
   const std::string database_;
   const int port_;

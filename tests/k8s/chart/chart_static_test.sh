@@ -53,7 +53,7 @@ expect() {  # expect NAME FILE PYTHON-EXPR EXPECTED
 }
 D=$WORK/defaults.yaml
 expect "defaults: object kinds" "$D" '" ".join(kinds())' \
-  "ClusterRole ClusterRole ClusterRoleBinding ClusterRoleBinding ConfigMap CustomResourceDefinition CustomResourceDefinition Deployment Deployment NetworkPolicy NetworkPolicy NetworkPolicy PodDisruptionBudget PodDisruptionBudget PodDisruptionBudget Role RoleBinding Secret Service Service Service Service ServiceAccount ServiceAccount StatefulSet ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding"
+  "ClusterRole ClusterRole ClusterRoleBinding ClusterRoleBinding ConfigMap CustomResourceDefinition CustomResourceDefinition CustomResourceDefinition Deployment Deployment NetworkPolicy NetworkPolicy NetworkPolicy PodDisruptionBudget PodDisruptionBudget PodDisruptionBudget Role RoleBinding Secret Service Service Service Service ServiceAccount ServiceAccount StatefulSet ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding"
 expect "defaults: operator watches every namespace" "$D" 'flags("pgbranch-operator", "--namespaces")' "['--namespaces=']"
 expect "defaults: operator reaches the pageserver pod by its stable name" "$D" 'flags("pgbranch-operator", "--pageserver", "--compute-pageserver")' \
   "['--pageserver=pgbranch-pageserver-0.pgbranch-pageserver.pgbranch-system.svc.cluster.local:6400', '--compute-pageserver=pgbranch-pageserver-0.pgbranch-pageserver.pgbranch-system.svc.cluster.local:6400']"
