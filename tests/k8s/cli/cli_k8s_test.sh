@@ -262,8 +262,12 @@ expect "the rehearsal branch is gone" 0 "" \
   bash -c "[[ -z \$(kubectl get branches.pgbranch.io -l pgbranch.io/promotion=dev-score -o name | grep rehearsal) ]]"
 expect "a read-only endpoint on the restore point" 0 "is running" \
   pgb endpoint create rp-ro --branch "$RP" --type read-only
+# The restore point never had a read-write endpoint: its role's password is main's (its data
+# is main's), not the one rp-ro's Secret holds; log in with main's.
+MAINPW=$(sed -E 's#^postgresql://[^:]+:([^@]+)@.*#\1#' <<<"$MAIN")
+RPURI=$(pgb connstr rp-ro | sed -E "s#^(postgresql://[^:]+:)[^@]+@#\1$MAINPW@#")
 expect "the restore point holds main as it was: no score column, main's rows" 0 "0|2" \
-  q "$(pgb connstr rp-ro)" "select count(*) filter (where column_name = 'score'), (select count(*) from t) from information_schema.columns where table_name = 't'"
+  q "$RPURI" "select count(*) filter (where column_name = 'score'), (select count(*) from t) from information_schema.columns where table_name = 't'"
 expect "endpoint delete rp-ro" 0 'endpoint "rp-ro" deleted' pgb endpoint delete rp-ro
 expect "Promoted event on the Promotion" 0 "Promoted" \
   kubectl get events --field-selector involvedObject.kind=Promotion,involvedObject.name=dev-score
