@@ -67,7 +67,7 @@ expect "defaults: restricted security context" "$D" '[(c["securityContext"]["run
 expect "defaults: pageserver PVC and fsGroup" "$D" '(one("StatefulSet")["spec"]["volumeClaimTemplates"][0]["spec"], one("StatefulSet")["spec"]["template"]["spec"]["securityContext"]["fsGroup"])' \
   "({'accessModes': ['ReadWriteOnce'], 'resources': {'requests': {'storage': '20Gi'}}}, 10001)"
 expect "defaults: CRDs, protected-branch policy and token Secret kept on uninstall" "$D" 'sorted(d["kind"] for d in docs if (d["metadata"].get("annotations") or {}).get("helm.sh/resource-policy") == "keep")' \
-  "['CustomResourceDefinition', 'CustomResourceDefinition', 'Secret', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']"
+  "['CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition', 'Secret', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']"
 expect "defaults: suspendTimeout default 5m" "$D" 'one("CustomResourceDefinition", "endpoints.pgbranch.io")["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["suspendTimeout"]["default"]' "5m"
 expect "defaults: images from appVersion" "$D" 'sorted(c["image"] for d in docs if d["kind"] in ("Deployment", "StatefulSet") for c in d["spec"]["template"]["spec"]["containers"])' \
   "['docker.io/pgbranch/operator:0.1.0', 'docker.io/pgbranch/pageserver:0.1.0', 'docker.io/pgbranch/proxy:0.1.0']"

@@ -193,9 +193,9 @@ int Run() {
                        "key":"up.sql"}}}})"));
   ok &= Step("promotion: rehearsal branch and endpoint created",
              Eventually([&] { return Exists(api, kube::kEndpoints, "promote-dev-rehearsal-1"); }));
-  ok &= Step("promotion: rehearsal compute pod created", Eventually([&] {
-               return Exists(api, kube::kPods, "promote-dev-rehearsal-1-compute");
-             }));
+  ok &=
+      Step("promotion: rehearsal compute pod created",
+           Eventually([&] { return Exists(api, kube::kPods, "promote-dev-rehearsal-1-compute"); }));
   if (auto pod = api.Get(kube::kPods, kNs, "promote-dev-rehearsal-1-compute"); pod.ok()) {
     value p = *pod;
     p["status"] = k8s::testing::Obj(
@@ -208,12 +208,9 @@ int Run() {
   (void)api.Delete(kube::kPromotions, kNs, "promote-dev");
   (void)api.Delete(kube::kEndpoints, kNs, "promote-dev-rehearsal-1");
   (void)api.Delete(kube::kBranches, kNs, "promote-dev-rehearsal-1");
-  ok &= Step("promotion: rehearsal branch gone", Eventually(
-                                                     [&] {
-                                                       return !Exists(api, kube::kBranches,
-                                                                      "promote-dev-rehearsal-1");
-                                                     },
-                                                     20000));
+  ok &= Step(
+      "promotion: rehearsal branch gone",
+      Eventually([&] { return !Exists(api, kube::kBranches, "promote-dev-rehearsal-1"); }, 20000));
 
   // A branch whose TTL runs out: the operator deletes it.
   (void)api.Create(kube::kBranches, kNs,

@@ -302,6 +302,17 @@ expect "a Promotion's spec cannot change" 1 "cannot change after creation" \
 expect "bad Promotions: nothing created" 1 'promotions.pgbranch.io "bad" not found' \
   kubectl get promotion bad
 
+# Rolling back: main's data back to the restore point, under the same connection string; what
+# main was becomes branch main-promoted (main, a root, is restored: the policy lets a restore
+# raise a root's resetGeneration).
+expect "branch restore main --to the restore point" 0 "restored to $RP" \
+  pgb branch restore main --to "$RP" --keep-current-as main-promoted
+expect "main after the restore: no score column, main's rows, same connection string" 0 "0|2" \
+  q "$MAIN" "select count(*) filter (where column_name = 'score'), (select count(*) from t) from information_schema.columns where table_name = 't'"
+expect "main-promoted keeps main as it was promoted" 0 "Ready" \
+  kubectl get branches.pgbranch.io main-promoted -o jsonpath='{.status.phase}'
+expect "a plain reset of the root main is refused" 1 "only a child can be reset" pgb branch reset main
+
 # Cleanup: the Promotions are records (deleting them keeps the restore point); the restore
 # point is main's child until deleted.
 expect "delete the Promotions" 0 "deleted" kubectl delete promotion dev-score dev-broken
@@ -314,6 +325,8 @@ expect "branch delete dev -o json" 0 "dev" \
   bash -c "pgbranch --kube -o json branch delete dev | python3 -c 'import json,sys; d=json.load(sys.stdin)[\"deleted\"]; assert d[\"endpoints\"] == [\"dev\"], d; print(d[\"name\"])'"
 check "dev's endpoint is gone too" 60 bash -c "! kubectl get endpoints.pgbranch.io dev >/dev/null 2>&1"
 expect "branch delete main" 0 'branch "main" deleted' kpgb branch delete main
+expect "branch delete main-promoted (main's data was built on it)" 0 'branch "main-promoted" deleted' \
+  pgb branch delete main-promoted
 expect "nothing left" 0 "" bash -c "[[ -z \$(kubectl get branches.pgbranch.io,endpoints.pgbranch.io -o name) ]]"
 
 # ---- pgbranch not installed ------------------------------------------------------------------
