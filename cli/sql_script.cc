@@ -78,16 +78,25 @@ absl::StatusOr<std::vector<std::string>> SplitSqlStatements(const std::string& s
   size_t start = 0;
   size_t i = 0;
   bool at_line_start = true;
-  // As psql's lexer: words of the current statement, and the depth of BEGIN/CASE ... END
-  // blocks opened after its first word. A semicolon inside one (the statements of a
-  // SQL-standard function body, CREATE FUNCTION ... BEGIN ATOMIC ...; ...; END) does not end
-  // the statement; a leading BEGIN (a transaction) opens nothing.
-  int words = 0;
+  // As psql's lexer: in CREATE [OR REPLACE] FUNCTION|PROCEDURE, BEGIN ... END blocks outside
+  // parentheses (and CASE ... END inside them) are counted, and a semicolon inside one (the
+  // statements of a SQL-standard body, BEGIN ATOMIC ...; ...; END) does not end the statement.
+  // Elsewhere BEGIN is a transaction or a name (a column called begin) and opens nothing.
+  std::vector<std::string> words;  // the statement's first four words, upper-cased
+  int word_count = 0;
+  int paren_depth = 0;
   int begin_depth = 0;
+  auto in_routine = [&] {
+    auto w = [&](size_t k) { return k < words.size() ? words[k] : std::string(); };
+    const std::string kind = w(1) == "OR" && w(2) == "REPLACE" ? w(3) : w(1);
+    return w(0) == "CREATE" && (kind == "FUNCTION" || kind == "PROCEDURE");
+  };
   auto flush = [&](size_t end) {
     std::string stmt(absl::StripAsciiWhitespace(sql.substr(start, end - start)));
     if (HasContent(stmt)) out.push_back(std::move(stmt));
-    words = 0;
+    words.clear();
+    word_count = 0;
+    paren_depth = 0;
     begin_depth = 0;
   };
   while (i < sql.size()) {
@@ -149,6 +158,9 @@ absl::StatusOr<std::vector<std::string>> SplitSqlStatements(const std::string& s
             absl::StrCat("line ", LineOf(sql, i), ": unterminated dollar quote ", tag));
       }
       i = end + tag.size();
+    } else if (c == '(' || c == ')') {
+      paren_depth += c == '(' ? 1 : (paren_depth > 0 ? -1 : 0);
+      ++i;
     } else if (c == ';') {
       if (begin_depth > 0) {
         ++i;
@@ -160,11 +172,15 @@ absl::StatusOr<std::vector<std::string>> SplitSqlStatements(const std::string& s
       size_t j = i;
       while (j < sql.size() && IsIdentChar(sql[j])) ++j;
       const std::string word = absl::AsciiStrToUpper(sql.substr(i, j - i));
-      ++words;
-      if (word == "BEGIN" || word == "CASE") {
-        if (words > 1) ++begin_depth;
-      } else if (word == "END" && begin_depth > 0) {
-        --begin_depth;
+      if (word_count++ < 4) words.push_back(word);
+      if (in_routine() && paren_depth == 0) {
+        if (word == "BEGIN") {
+          ++begin_depth;
+        } else if (word == "CASE") {
+          if (begin_depth > 0) ++begin_depth;
+        } else if (word == "END" && begin_depth > 0) {
+          --begin_depth;
+        }
       }
       i = j;
     } else {

@@ -434,6 +434,18 @@ void PromotionReconciler::DeleteRehearsal(const std::string& ns, const std::stri
 absl::StatusOr<ReconcileResult> PromotionReconciler::Apply(Pass& p) {
   const std::string parent = JsonString(p.st, "parent");
   const std::string rp = JsonString(p.st, "restorePoint");
+  // Once the transaction may have committed, the restore point is never made (again): one made
+  // now would hold the migrated parent.
+  if (!JsonString(p.st, "applyTransaction").empty()) {
+    absl::StatusOr<std::string> ep = ServingEndpoint(p, parent, true);
+    if (absl::IsFailedPrecondition(ep.status())) {
+      return Fail(p, "NoReadWriteEndpoint", std::string(ep.status().message()));
+    }
+    if (!ep.ok()) return Wait(p, std::string(ep.status().message()));
+    absl::StatusOr<std::unique_ptr<cli::SqlSession>> session = sql_->Connect(p.ns, *ep);
+    if (!session.ok()) return Wait(p, std::string(session.status().message()));
+    return Resume(p, session->get());
+  }
   PGB_RETURN_IF_ERROR(EnsureRestorePoint(p, rp));
   absl::StatusOr<value> rpb = client_->Get(kube::kBranches, p.ns, rp);
   if (!rpb.ok()) return rpb.status();
@@ -463,7 +475,6 @@ absl::StatusOr<ReconcileResult> PromotionReconciler::Apply(Pass& p) {
   if (!ep.ok()) return Wait(p, std::string(ep.status().message()));
   absl::StatusOr<std::unique_ptr<cli::SqlSession>> session = sql_->Connect(p.ns, *ep);
   if (!session.ok()) return Wait(p, std::string(session.status().message()));
-  if (!JsonString(p.st, "applyTransaction").empty()) return Resume(p, session->get());
 
   absl::StatusOr<cli::MigrationPlan> plan = SamePlan(p);
   if (absl::IsUnavailable(plan.status())) return Wait(p, std::string(plan.status().message()));

@@ -49,10 +49,18 @@ TEST(SqlScriptTest, BeginAtomicBodiesAreOneStatement) {
                               "create procedure p() begin atomic insert into t values (1); "
                               "insert into t values (2); end",
                               "BEGIN", "SELECT CASE WHEN true THEN 1 END", "COMMIT", "END"));
-  // Words that only contain BEGIN or END open and close nothing.
-  s = SplitSqlStatements("SELECT begins, ends_at, \"begin\" FROM t; SELECT 2");
+  // Outside a routine, and words that only contain BEGIN or END, open and close nothing.
+  s = SplitSqlStatements(
+      "ALTER TABLE t ADD COLUMN begin int; SELECT begins, ends_at, \"begin\" FROM t; "
+      "CREATE OR REPLACE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END; "
+      "SELECT 2");
   ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(s->size(), 2u);
+  EXPECT_THAT(
+      *s,
+      ElementsAre("ALTER TABLE t ADD COLUMN begin int", "SELECT begins, ends_at, \"begin\" FROM t",
+                  "CREATE OR REPLACE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC "
+                  "SELECT 1; END",
+                  "SELECT 2"));
 }
 
 TEST(SqlScriptTest, DoubledQuotesAndDollarsInsideWords) {

@@ -292,6 +292,24 @@ TEST_F(PromotionReconcilerTest, RestartAfterCommitDoesNotApplyAgain) {
   EXPECT_EQ(sql_.dbs["main"].log, std::vector<std::string>{"SELECT txid_status(777)"});
 }
 
+// The restore point deleted after the transaction id was recorded is not made again: it would
+// hold the migrated parent.
+TEST_F(PromotionReconcilerTest, RestorePointIsNotRetakenAfterCommit) {
+  Promotion(R"({"branch":"dev","migration":{"sql":"ALTER TABLE t ADD COLUMN c int"}})");
+  RunUntilWait();
+  SetPhase(kube::kEndpoints, St("rehearsalBranch"), kPhaseRunning);
+  RunUntilWait();
+  const std::string rp = St("restorePoint");
+  value p = Get(kube::kPromotions, "p1");
+  p["status"]["applyTransaction"] = value::string("777");
+  ASSERT_TRUE(api_.UpdateStatus(kube::kPromotions, "ns", p).ok());
+  ASSERT_TRUE(api_.Delete(kube::kBranches, "ns", rp).ok());
+  RunUntilWait();
+  EXPECT_EQ(St("phase"), kPromotionSucceeded);
+  EXPECT_TRUE(Get(kube::kBranches, rp).is_null());
+  EXPECT_EQ(sql_.dbs["main"].log, std::vector<std::string>{"SELECT txid_status(777)"});
+}
+
 TEST_F(PromotionReconcilerTest, RestartAfterAbortedTransactionAppliesOnce) {
   Promotion(R"({"branch":"dev","migration":{"sql":"ALTER TABLE t ADD COLUMN c int"}})");
   RunUntilWait();
