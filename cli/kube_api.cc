@@ -113,8 +113,13 @@ absl::StatusOr<value> KubeApi::Call(const std::string& method, const std::string
     }
     if (branches && action == "reset" && post) return Reset(name);
     if (branches && action == "restore" && post) {
-      return absl::UnimplementedError(
-          "branch restore runs in local mode only so far (docs/promotion.md, \"Restore\")");
+      value b;
+      try {
+        b = value::parse(body);
+      } catch (const std::exception& e) {
+        return absl::InvalidArgumentError(absl::StrCat("restore: the request body: ", e.what()));
+      }
+      return Restore(name, b);
     }
     if (!branches && action == "suspend" && post) {
       return Annotate(name, control::kAnnotationSuspendRequestedAt);
@@ -375,6 +380,97 @@ absl::StatusOr<value> KubeApi::Reset(const std::string& name) const {
     absl::StatusOr<value> written = client_->Update(kube::kBranches, ns_, b);
     if (absl::IsAborted(written.status()) && attempt < 3) continue;
     if (!written.ok()) return Error(written.status(), "update", kube::kBranches, name);
+    return Normalized(*written, false);
+  }
+}
+
+absl::StatusOr<value> KubeApi::Restore(const std::string& name, const value& body) const {
+  const std::string to = JsonString(body, "to");
+  const std::string keep = JsonString(body, "keepCurrentAs");
+  if (to.empty() || keep.empty()) {
+    return absl::InvalidArgumentError(
+        "a restore needs \"to\" (the restore point) and "
+        "\"keepCurrentAs\"");
+  }
+  PGB_ASSIGN_OR_RETURN(value b, GetObject(kube::kBranches, "branch", name));
+  if (Deleting(b)) {
+    return absl::FailedPreconditionError(absl::StrCat("branch \"", name, "\" is being deleted"));
+  }
+  if (JsonBool(b.at("spec"), "protected") && !JsonBool(body, "allowProtected")) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("branch \"", name,
+                     "\" is protected: restoring it discards its changes since the restore "
+                     "point and needs --allow-protected"));
+  }
+  const value st = b.has_field("status") ? b.at("status") : value::object();
+  if (JsonString(st, "timelineID").empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("branch \"", name, "\" is not ready"));
+  }
+  if (JsonInt(b.at("spec"), "resetGeneration") > JsonInt(st, "observedResetGeneration")) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("a reset or restore of branch \"", name, "\" is in progress"));
+  }
+  absl::StatusOr<value> rp = client_->Get(kube::kBranches, ns_, to);
+  if (absl::IsNotFound(rp.status())) {
+    return absl::NotFoundError(absl::StrCat("restore point \"", to, "\" does not exist"));
+  }
+  if (!rp.ok()) return Error(rp.status(), "get", kube::kBranches, to);
+  const std::string rp_parent = JsonString(rp->at("spec"), "parent");
+  if (rp_parent != name) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "branch \"", to, "\" is not a restore point of \"", name,
+        "\": a restore point is a child branch of the branch it restores (its parent is ",
+        rp_parent.empty() ? "none" : "\"" + rp_parent + "\"", ")"));
+  }
+  if (Deleting(*rp) || !rp->has_field("status") ||
+      JsonString(rp->at("status"), "timelineID").empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("restore point \"", to, "\" is being deleted or not ready"));
+  }
+  // The branch that keeps NAME's current state: where NAME is in the tree, made by the restore.
+  value kspec = value::object();
+  if (const std::string parent = JsonString(b.at("spec"), "parent"); !parent.empty()) {
+    kspec["parent"] = value::string(parent);
+  }
+  kspec["noExpiry"] = value::boolean(true);
+  value kept = value::object();
+  kept["apiVersion"] = value::string(control::kApiVersion);
+  kept["kind"] = value::string("Branch");
+  kept["metadata"] = value::object();
+  kept["metadata"]["name"] = value::string(keep);
+  kept["metadata"]["namespace"] = value::string(ns_);
+  kept["metadata"]["annotations"] = value::object();
+  kept["metadata"]["annotations"][control::kAnnotationRestoreOf] = value::string(name);
+  kept["spec"] = kspec;
+  absl::StatusOr<value> created = client_->Create(kube::kBranches, ns_, kept);
+  if (absl::IsAlreadyExists(created.status())) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "branch \"", keep,
+        "\" already exists; name the branch that keeps the current state with --keep-current-as"));
+  }
+  if (!created.ok()) return Error(created.status(), "create", kube::kBranches, keep);
+  for (int attempt = 0;; ++attempt) {
+    const int64_t gen = JsonInt(b.at("spec"), "resetGeneration") + 1;
+    b["spec"]["resetGeneration"] = value::number(gen);
+    if (!b.at("metadata").has_field("annotations")) b["metadata"]["annotations"] = value::object();
+    b["metadata"]["annotations"][control::kAnnotationRestoreTo] = value::string(to);
+    b["metadata"]["annotations"][control::kAnnotationRestoreKeepAs] = value::string(keep);
+    b["metadata"]["annotations"][control::kAnnotationRestoreGeneration] =
+        value::string(std::to_string(gen));
+    if (b.has_field("status")) b.erase("status");
+    absl::StatusOr<value> written = client_->Update(kube::kBranches, ns_, b);
+    if (absl::IsAborted(written.status()) && attempt < 3) {
+      absl::StatusOr<value> again = client_->Get(kube::kBranches, ns_, name);
+      if (again.ok()) {
+        b = *again;
+        continue;
+      }
+    }
+    if (!written.ok()) {
+      // Nothing half-made: the keeping branch goes again (its timeline was never made).
+      (void)client_->Delete(kube::kBranches, ns_, keep);
+      return Error(written.status(), "update", kube::kBranches, name);
+    }
     return Normalized(*written, false);
   }
 }

@@ -46,6 +46,11 @@ class KubeApi : public ApiTransport {
   absl::StatusOr<web::json::value> DeleteBranch(const std::string& name) const;
   absl::StatusOr<web::json::value> DeleteEndpoint(const std::string& name) const;
   absl::StatusOr<web::json::value> Reset(const std::string& name) const;
+  // `branch restore NAME --to RP --keep-current-as KEPT` (docs/promotion.md): creates KEPT
+  // (annotated restore-of NAME; the operator makes its timeline), then raises NAME's
+  // resetGeneration with the restore annotations. KEPT is deleted again when the update fails.
+  absl::StatusOr<web::json::value> Restore(const std::string& name,
+                                           const web::json::value& body) const;
   absl::StatusOr<web::json::value> Annotate(const std::string& name,
                                             const std::string& annotation) const;
   absl::Status Error(const absl::Status& s, const std::string& verb, const kube::Resource& r,

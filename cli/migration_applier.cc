@@ -127,6 +127,19 @@ ApplyReport MigrationApplier::Apply(const MigrationPlan& plan) {
         return report;
       }
     }
+    if (before_commit_) {
+      absl::StatusOr<SqlResult> txid = session_->Exec("SELECT txid_current()::text");
+      absl::Status recorded = !txid.ok() ? txid.status()
+                              : txid->rows.size() != 1 || txid->rows[0].empty() || !txid->rows[0][0]
+                                  ? absl::InternalError("txid_current() returned no value")
+                                  : before_commit_(*txid->rows[0][0]);
+      if (!recorded.ok()) {
+        (void)session_->Exec("ROLLBACK");
+        report.error = absl::StrCat("before COMMIT: ", recorded.message());
+        report.duration = now_() - start;
+        return report;
+      }
+    }
     absl::Status committed = session_->Exec("COMMIT").status();
     if (!committed.ok()) {
       (void)session_->Exec("ROLLBACK");

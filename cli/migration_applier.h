@@ -56,6 +56,14 @@ class MigrationApplier {
   // statement that fails leaves the committed transaction and the statements before it applied.
   ApplyReport Apply(const MigrationPlan& plan);
 
+  // Called after the transactional statements ran and before COMMIT, with the transaction's id
+  // (txid_current()). An error rolls the transaction back (the report's error says why). The
+  // operator's Promotion records the id durably here: after a crash, txid_status(id) on the same
+  // database tells whether the transaction committed, so it is never applied twice.
+  void SetBeforeCommit(std::function<absl::Status(const std::string& txid)> hook) {
+    before_commit_ = std::move(hook);
+  }
+
  private:
   struct Relation {
     std::string name;
@@ -70,6 +78,7 @@ class MigrationApplier {
 
   SqlSession* session_;
   std::function<absl::Time()> now_;
+  std::function<absl::Status(const std::string& txid)> before_commit_;
 };
 
 }  // namespace pgbranch::cli

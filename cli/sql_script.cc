@@ -78,9 +78,26 @@ absl::StatusOr<std::vector<std::string>> SplitSqlStatements(const std::string& s
   size_t start = 0;
   size_t i = 0;
   bool at_line_start = true;
+  // As psql's lexer: in CREATE [OR REPLACE] FUNCTION|PROCEDURE, BEGIN ... END blocks outside
+  // parentheses (and CASE ... END inside them) are counted, and a semicolon inside one (the
+  // statements of a SQL-standard body, BEGIN ATOMIC ...; ...; END) does not end the statement.
+  // Elsewhere BEGIN is a transaction or a name (a column called begin) and opens nothing.
+  std::vector<std::string> words;  // the statement's first four words, upper-cased
+  int word_count = 0;
+  int paren_depth = 0;
+  int begin_depth = 0;
+  auto in_routine = [&] {
+    auto w = [&](size_t k) { return k < words.size() ? words[k] : std::string(); };
+    const std::string kind = w(1) == "OR" && w(2) == "REPLACE" ? w(3) : w(1);
+    return w(0) == "CREATE" && (kind == "FUNCTION" || kind == "PROCEDURE");
+  };
   auto flush = [&](size_t end) {
     std::string stmt(absl::StripAsciiWhitespace(sql.substr(start, end - start)));
     if (HasContent(stmt)) out.push_back(std::move(stmt));
+    words.clear();
+    word_count = 0;
+    paren_depth = 0;
+    begin_depth = 0;
   };
   while (i < sql.size()) {
     const char c = sql[i];
@@ -141,9 +158,31 @@ absl::StatusOr<std::vector<std::string>> SplitSqlStatements(const std::string& s
             absl::StrCat("line ", LineOf(sql, i), ": unterminated dollar quote ", tag));
       }
       i = end + tag.size();
+    } else if (c == '(' || c == ')') {
+      paren_depth += c == '(' ? 1 : (paren_depth > 0 ? -1 : 0);
+      ++i;
     } else if (c == ';') {
+      if (begin_depth > 0) {
+        ++i;
+        continue;
+      }
       flush(i);
       start = ++i;
+    } else if (IsIdentStart(c) && (i == 0 || !IsIdentChar(sql[i - 1]))) {
+      size_t j = i;
+      while (j < sql.size() && IsIdentChar(sql[j])) ++j;
+      const std::string word = absl::AsciiStrToUpper(sql.substr(i, j - i));
+      if (word_count++ < 4) words.push_back(word);
+      if (in_routine() && paren_depth == 0) {
+        if (word == "BEGIN") {
+          ++begin_depth;
+        } else if (word == "CASE") {
+          if (begin_depth > 0) ++begin_depth;
+        } else if (word == "END" && begin_depth > 0) {
+          --begin_depth;
+        }
+      }
+      i = j;
     } else {
       ++i;
     }

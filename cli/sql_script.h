@@ -7,7 +7,9 @@
 
 // SQL text as PostgreSQL's lexer would cut it into statements: semicolons outside quotes
 // ('...', E'...' with backslash escapes, "..."), dollar quotes ($$...$$, $tag$...$tag$) and
-// comments (-- to the end of the line, nested /* */). No I/O; unit-tested alone.
+// comments (-- to the end of the line, nested /* */), and the BEGIN ... END bodies of
+// CREATE [OR REPLACE] FUNCTION|PROCEDURE (SQL-standard bodies: BEGIN ATOMIC ...; ...; END), as
+// psql cuts them. No I/O; unit-tested alone.
 namespace pgbranch::cli {
 
 // The statements of `sql`, each without its semicolon, surrounding whitespace trimmed; empty

@@ -269,6 +269,15 @@ absl::StatusOr<std::optional<ReconcileResult>> BranchReconciler::MaybeReset(cons
   const absl::Time now = ctx_.Now();
   const int64_t gen = b.metadata.generation;
   const bool restore = RestorePending(current);
+  // A root has nothing to reset from; the API server's policy refuses it already (a restore is
+  // the only way back for a root), this covers clusters without the policy.
+  if (b.spec.parent.empty() && !restore) {
+    SetCondition(&st->conditions, "ResetRefused", true, "RootBranch",
+                 "a root branch has no parent to reset from; restore it to a restore point "
+                 "instead (pgbranch branch restore)",
+                 gen, now);
+    return std::nullopt;
+  }
   if (b.spec.protected_ && !restore) {  // a restore of a protected branch was allowed explicitly
     SetCondition(&st->conditions, "ResetRefused", true, "Protected",
                  "a protected branch cannot be reset; set protected: false first", gen, now);

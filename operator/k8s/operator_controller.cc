@@ -80,6 +80,18 @@ OperatorController::OperatorController(const OperatorConfig& config, kube::KubeC
   ctx.starting_poll = absl::Seconds(2);
   branches_ = std::make_unique<control::BranchReconciler>(ctx);
   endpoints_ = std::make_unique<control::EndpointReconciler>(ctx);
+  sql_ = std::make_unique<PodSqlConnector>(
+      client_,
+      [this](const std::string& ns, const std::string& name) {
+        return CacheGet(kube::kPods, ns, name);
+      },
+      config_.compute.role, config_.compute.database, config_.compute.pg_port);
+  promotions_ = std::make_unique<control::PromotionReconciler>(
+      client_, sql_.get(), clock_,
+      [this](const value& obj, bool warning, const std::string& reason,
+             const std::string& message) {
+        if (events_) events_("Promotion", obj, warning ? "Warning" : "Normal", reason, message);
+      });
 
   kube::Informer::Options opts;
   opts.resync_period = absl::Seconds(config_.resync_seconds);
@@ -104,19 +116,30 @@ OperatorController::OperatorController(const OperatorConfig& config, kube::KubeC
     ph.on_delete = [this](const value& o) { OnPod(o); };
     pod_informers_.push_back(
         std::make_unique<kube::Informer>(client_, kube::kPods, ns, ph, pod_opts));
+    kube::Informer::Handlers prh;
+    auto on_promotion = [this](const value& o) {
+      if (leading_) promotion_queue_.Add(kube::ObjectKey(o));
+    };
+    prh.on_add = on_promotion;
+    prh.on_update = [on_promotion](const value&, const value& o) { on_promotion(o); };
+    promotion_informers_.push_back(
+        std::make_unique<kube::Informer>(client_, kube::kPromotions, ns, prh, opts));
   }
 }
 
 OperatorController::~OperatorController() { Shutdown(); }
 
 void OperatorController::Start() {
-  for (auto* list : {&branch_informers_, &endpoint_informers_, &pod_informers_}) {
+  for (auto* list :
+       {&branch_informers_, &endpoint_informers_, &pod_informers_, &promotion_informers_}) {
     for (auto& inf : *list) inf->Start();
   }
   metrics_thread_ = std::thread(&OperatorController::PhaseMetricsLoop, this);
 }
 
 bool OperatorController::Synced() {
+  // Promotions are left out: an operator installed without the Promotion CRD (an older chart)
+  // still syncs and reconciles Branches and Endpoints.
   for (auto* list : {&branch_informers_, &endpoint_informers_, &pod_informers_}) {
     for (auto& inf : *list) {
       if (!inf->HasSynced()) return false;
@@ -127,6 +150,8 @@ bool OperatorController::Synced() {
 
 bool OperatorController::WaitForSync(absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
+  // Promotions are left out: an operator installed without the Promotion CRD (an older chart)
+  // still syncs and reconciles Branches and Endpoints.
   for (auto* list : {&branch_informers_, &endpoint_informers_, &pod_informers_}) {
     for (auto& inf : *list) {
       if (!inf->WaitForSync(std::max(absl::ZeroDuration(), deadline - absl::Now()))) return false;
@@ -149,13 +174,18 @@ void OperatorController::SetLeading(bool leading) {
       for (const value& o : inf->List())
         Enqueue(control::Kind::kEndpoint, kube::NamespaceOf(o), kube::NameOf(o));
     }
+    for (auto& inf : promotion_informers_) {
+      for (const value& o : inf->List()) promotion_queue_.Add(kube::ObjectKey(o));
+    }
     workers_.emplace_back(&OperatorController::Work, this, control::Kind::kBranch);
     workers_.emplace_back(&OperatorController::Work, this, control::Kind::kEndpoint);
+    workers_.emplace_back(&OperatorController::WorkPromotions, this);
   } else {
     if (!leading_.exchange(false)) return;
     metrics_->SetLeader(false);
     branch_queue_.ShutDown();
     endpoint_queue_.ShutDown();
+    promotion_queue_.ShutDown();
     for (auto& t : workers_) {
       if (t.joinable()) t.join();
     }
@@ -168,7 +198,9 @@ void OperatorController::Shutdown() {
   SetLeading(false);  // stops the queues and joins the workers (there are none if never leading)
   branch_queue_.ShutDown();
   endpoint_queue_.ShutDown();
-  for (auto* list : {&branch_informers_, &endpoint_informers_, &pod_informers_}) {
+  promotion_queue_.ShutDown();
+  for (auto* list :
+       {&branch_informers_, &endpoint_informers_, &pod_informers_, &promotion_informers_}) {
     for (auto& inf : *list) inf->Stop();
   }
   if (metrics_thread_.joinable()) metrics_thread_.join();
@@ -369,6 +401,29 @@ void OperatorController::Work(control::Kind kind) {
     if (leading_) ProcessKey(kind, *key);
     q.Done(*key);
     metrics_->SetQueueDepth(static_cast<double>(branch_queue_.Len() + endpoint_queue_.Len()));
+  }
+}
+
+void OperatorController::WorkPromotions() {
+  while (auto key = promotion_queue_.Get()) {
+    if (leading_) {
+      const size_t slash = key->find('/');
+      const absl::Time start = absl::Now();
+      absl::StatusOr<control::ReconcileResult> result =
+          promotions_->Reconcile(key->substr(0, slash), key->substr(slash + 1));
+      metrics_->Reconciled("promotion", result.ok(), absl::ToDoubleSeconds(absl::Now() - start));
+      if (!result.ok()) {
+        LogWarning("Reconcile failed",
+                   {{"kind", "promotion"}, {"key", *key}, {"error", result.status().ToString()}});
+        promotion_queue_.AddRateLimited(*key);
+      } else {
+        promotion_queue_.Forget(*key);
+        if (result->requeue_after != absl::InfiniteDuration()) {
+          promotion_queue_.AddAfter(*key, result->requeue_after);
+        }
+      }
+    }
+    promotion_queue_.Done(*key);
   }
 }
 

@@ -14,18 +14,20 @@
 #include "operator/control/activity_tracker.h"
 #include "operator/control/branch_reconciler.h"
 #include "operator/control/endpoint_reconciler.h"
+#include "operator/control/promotion_reconciler.h"
 #include "operator/control/timeline_service.h"
 #include "operator/k8s/kube_object_store.h"
 #include "operator/k8s/operator_config.h"
 #include "operator/k8s/operator_metrics.h"
 #include "operator/k8s/pod_compute_runtime.h"
+#include "operator/k8s/pod_sql_connector.h"
 #include "operator/kube/informer.h"
 #include "operator/kube/kube_client.h"
 #include "operator/kube/work_queue.h"
 
-// The Kubernetes side of the operator: informers for Branches, Endpoints and compute Pods in the
-// watched namespaces, one work queue and one worker per kind, and the shared reconcile core
-// (control::BranchReconciler / EndpointReconciler) over KubeObjectStore and PodComputeRuntime.
+// The Kubernetes side of the operator: informers for Branches, Endpoints, Promotions and compute
+// Pods in the watched namespaces, one work queue and one worker per kind, and the shared reconcile
+// core (control::BranchReconciler / EndpointReconciler) over KubeObjectStore and PodComputeRuntime.
 //
 // Level-triggered: every event, timer (requeue_after) and resync enqueues a key; a pass reads
 // the caches and converges. Before the first pass over an object the operator's finalizer is
@@ -80,6 +82,8 @@ class OperatorController {
   std::vector<std::string> Indexed(const std::map<std::string, std::set<std::string>>& index,
                                    const std::string& ns, const std::string& owner);
   void OnPod(const web::json::value& obj);
+  // Promotions have their own queue and worker: a pass may block while a migration runs.
+  void WorkPromotions();
   void Enqueue(control::Kind kind, const std::string& ns, const std::string& name);
 
   void Work(control::Kind kind);
@@ -100,13 +104,17 @@ class OperatorController {
   std::unique_ptr<PodComputeRuntime> runtime_;
   std::unique_ptr<control::BranchReconciler> branches_;
   std::unique_ptr<control::EndpointReconciler> endpoints_;
+  std::unique_ptr<PodSqlConnector> sql_;
+  std::unique_ptr<control::PromotionReconciler> promotions_;
 
   std::vector<std::unique_ptr<kube::Informer>> branch_informers_;
   std::vector<std::unique_ptr<kube::Informer>> endpoint_informers_;
   std::vector<std::unique_ptr<kube::Informer>> pod_informers_;
+  std::vector<std::unique_ptr<kube::Informer>> promotion_informers_;
 
   kube::WorkQueue branch_queue_;
   kube::WorkQueue endpoint_queue_;
+  kube::WorkQueue promotion_queue_;
 
   std::mutex mu_;
   std::map<std::string, std::set<std::string>> children_;  // ns/parent -> names. GUARDED_BY(mu_)

@@ -113,6 +113,8 @@ class KubeClient {
 // Well-known resources.
 inline const Resource kBranches{"pgbranch.io", "v1alpha1", "branches"};
 inline const Resource kEndpoints{"pgbranch.io", "v1alpha1", "endpoints"};
+inline const Resource kPromotions{"pgbranch.io", "v1alpha1", "promotions"};
+inline const Resource kConfigMaps{"", "v1", "configmaps"};
 inline const Resource kPods{"", "v1", "pods"};
 inline const Resource kServices{"", "v1", "services"};
 inline const Resource kSecrets{"", "v1", "secrets"};

@@ -53,7 +53,7 @@ expect() {  # expect NAME FILE PYTHON-EXPR EXPECTED
 }
 D=$WORK/defaults.yaml
 expect "defaults: object kinds" "$D" '" ".join(kinds())' \
-  "ClusterRole ClusterRole ClusterRoleBinding ClusterRoleBinding ConfigMap CustomResourceDefinition CustomResourceDefinition Deployment Deployment NetworkPolicy NetworkPolicy NetworkPolicy PodDisruptionBudget PodDisruptionBudget PodDisruptionBudget Role RoleBinding Secret Service Service Service Service ServiceAccount ServiceAccount StatefulSet ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding"
+  "ClusterRole ClusterRole ClusterRoleBinding ClusterRoleBinding ConfigMap CustomResourceDefinition CustomResourceDefinition CustomResourceDefinition Deployment Deployment NetworkPolicy NetworkPolicy NetworkPolicy PodDisruptionBudget PodDisruptionBudget PodDisruptionBudget Role RoleBinding Secret Service Service Service Service ServiceAccount ServiceAccount StatefulSet ValidatingAdmissionPolicy ValidatingAdmissionPolicyBinding"
 expect "defaults: operator watches every namespace" "$D" 'flags("pgbranch-operator", "--namespaces")' "['--namespaces=']"
 expect "defaults: operator reaches the pageserver pod by its stable name" "$D" 'flags("pgbranch-operator", "--pageserver", "--compute-pageserver")' \
   "['--pageserver=pgbranch-pageserver-0.pgbranch-pageserver.pgbranch-system.svc.cluster.local:6400', '--compute-pageserver=pgbranch-pageserver-0.pgbranch-pageserver.pgbranch-system.svc.cluster.local:6400']"
@@ -67,7 +67,7 @@ expect "defaults: restricted security context" "$D" '[(c["securityContext"]["run
 expect "defaults: pageserver PVC and fsGroup" "$D" '(one("StatefulSet")["spec"]["volumeClaimTemplates"][0]["spec"], one("StatefulSet")["spec"]["template"]["spec"]["securityContext"]["fsGroup"])' \
   "({'accessModes': ['ReadWriteOnce'], 'resources': {'requests': {'storage': '20Gi'}}}, 10001)"
 expect "defaults: CRDs, protected-branch policy and token Secret kept on uninstall" "$D" 'sorted(d["kind"] for d in docs if (d["metadata"].get("annotations") or {}).get("helm.sh/resource-policy") == "keep")' \
-  "['CustomResourceDefinition', 'CustomResourceDefinition', 'Secret', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']"
+  "['CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition', 'Secret', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']"
 expect "defaults: suspendTimeout default 5m" "$D" 'one("CustomResourceDefinition", "endpoints.pgbranch.io")["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["suspendTimeout"]["default"]' "5m"
 expect "defaults: images from appVersion" "$D" 'sorted(c["image"] for d in docs if d["kind"] in ("Deployment", "StatefulSet") for c in d["spec"]["template"]["spec"]["containers"])' \
   "['docker.io/pgbranch/operator:0.1.0', 'docker.io/pgbranch/pageserver:0.1.0', 'docker.io/pgbranch/proxy:0.1.0']"
@@ -125,7 +125,7 @@ out=$(python3 - "$ROOT" "$D" "$WORK/device-plugin.yaml" <<'PY'
 import sys, yaml, copy
 root, rendered = sys.argv[1], [list(yaml.safe_load_all(open(f))) for f in sys.argv[2:]]
 errors = []
-for path in ("crds/branches.pgbranch.io.yaml", "crds/endpoints.pgbranch.io.yaml", "crds/protected-branch-policy.yaml"):
+for path in ("crds/branches.pgbranch.io.yaml", "crds/endpoints.pgbranch.io.yaml", "crds/promotions.pgbranch.io.yaml", "crds/protected-branch-policy.yaml"):
     for src in yaml.safe_load_all(open(f"{root}/{path}")):
         if not src:
             continue

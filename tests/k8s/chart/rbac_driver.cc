@@ -107,6 +107,7 @@ int Run() {
   config.identity = "driver";
   config.compute.pageserver = "pageserver:6400";
   config.compute.status_port = ClosedPort();
+  config.compute.pg_port = ClosedPort();  // the Promotion's SQL connections fail fast
   // As with --pageserver-signing-key-file: computes get a tenant token Secret.
   auto signer = TokenSigner::FromKey("chart-rbac-driver-signing-key-0123456789");
   if (!signer.ok()) return Step("token signer", false) ? 0 : 1;
@@ -177,6 +178,39 @@ int Run() {
   }
   ok &= Step("events created and aggregated",
              Has(op, "events", "create") && Has(op, "events", "patch"));
+
+  // A Promotion of dev into main with its migration in a ConfigMap: the operator reads it,
+  // writes status, creates the rehearsal branch and endpoint (owned by the Promotion), and
+  // reads the rehearsal endpoint's credentials Secret to connect (which fails here: no
+  // PostgreSQL, so it stays Rehearsing).
+  (void)api.Create(kube::kConfigMaps, kNs, k8s::testing::Obj(R"({"apiVersion":"v1",
+      "kind":"ConfigMap","metadata":{"name":"migration","namespace":"team"},
+      "data":{"up.sql":"ALTER TABLE t ADD COLUMN c int;"}})"));
+  (void)api.Create(kube::kPromotions, kNs,
+                   k8s::testing::Obj(R"({"apiVersion":"pgbranch.io/v1alpha1","kind":"Promotion",
+                       "metadata":{"name":"promote-dev","namespace":"team"},
+                       "spec":{"branch":"dev","migration":{"configMapRef":{"name":"migration",
+                       "key":"up.sql"}}}})"));
+  ok &= Step("promotion: rehearsal branch and endpoint created",
+             Eventually([&] { return Exists(api, kube::kEndpoints, "promote-dev-rehearsal-1"); }));
+  ok &=
+      Step("promotion: rehearsal compute pod created",
+           Eventually([&] { return Exists(api, kube::kPods, "promote-dev-rehearsal-1-compute"); }));
+  if (auto pod = api.Get(kube::kPods, kNs, "promote-dev-rehearsal-1-compute"); pod.ok()) {
+    value p = *pod;
+    p["status"] = k8s::testing::Obj(
+        R"({"phase":"Running","podIP":"127.0.0.1","conditions":[{"type":"Ready","status":"True"}]})");
+    (void)api.Put(kube::kPods, p);
+  }
+  ok &= Step("promotion: credentials read to connect to the rehearsal",
+             Eventually([&] { return Has(op, "secrets", "get"); }, 20000) &&
+                 Has(op, "configmaps", "get") && Has(op, "promotions/status", "update"));
+  (void)api.Delete(kube::kPromotions, kNs, "promote-dev");
+  (void)api.Delete(kube::kEndpoints, kNs, "promote-dev-rehearsal-1");
+  (void)api.Delete(kube::kBranches, kNs, "promote-dev-rehearsal-1");
+  ok &= Step(
+      "promotion: rehearsal branch gone",
+      Eventually([&] { return !Exists(api, kube::kBranches, "promote-dev-rehearsal-1"); }, 20000));
 
   // A branch whose TTL runs out: the operator deletes it.
   (void)api.Create(kube::kBranches, kNs,

@@ -10,6 +10,9 @@
 #   bad input: unknown parent, duplicate name, protected delete, protected reset through apply
 #   (the admission policy's message), a parent with children, unknown branch, unknown context,
 #   no kubeconfig, RBAC forbidden, CRDs missing (at the end); automatic choice of Kubernetes (said once on stderr);
+#   a Promotion (docs/promotion.md) of dev's captured DDL into main: Succeeded, main has the
+#   column and index with its rows, the restore point holds main as it was, a failing migration
+#   is caught in the rehearsal, bad manifests are refused with the CRD's messages;
 #   the plugin's help says `kubectl pgbranch`.
 # One line per check; exits non-zero if any fails; 77 without root.
 # Env: PGBRANCH_ROOT, PGBRANCH_BIN_DIR (pgbranch, kubectl-pgbranch and the daemons),
@@ -218,12 +221,112 @@ kubectl create namespace other >/dev/null
 expect "-n other: an empty list" 0 "NAME" kpgb -n other branch list
 [[ $OUT != *main* ]] && pass "-n other: main is not there" || fail "-n other: main is not there" "$OUT"
 
+# ---- Promotion (docs/promotion.md): dev's schema change into main, as a resource ------------
+# dev's DDL is captured as it runs; the operator rehearses it on a copy of main's head, takes a
+# restore point of main, then applies it to main through main's compute pod.
+q "$DEV" "alter table t add column score int not null default 0; create index t_score on t (score)" >/dev/null
+q "$MAIN" "insert into t values (3, 'main after dev branched')" >/dev/null
+cat >"$CLI_TMP/promotion.yaml" <<YAML
+apiVersion: pgbranch.io/v1alpha1
+kind: Promotion
+metadata: {name: dev-score}
+spec:
+  branch: dev
+  checks:
+    - name: score-column
+      sql: select count(*) = 1 from information_schema.columns where table_name = 't' and column_name = 'score'
+  restorePoint: {ttl: 2h}
+YAML
+t=$(now_ms)
+expect "kubectl apply Promotion dev-score" 0 "promotion.pgbranch.io/dev-score created" \
+  kubectl apply -f "$CLI_TMP/promotion.yaml"
+promotion_phase() { kubectl get promotion "$1" -o jsonpath='{.status.phase}'; }
+check "Promotion dev-score Succeeded" 300 \
+  bash -c "[[ \$(kubectl get promotion dev-score -o jsonpath='{.status.phase}') == Succeeded ]]"
+echo "      Promotion to Succeeded: $(( $(now_ms) - t )) ms"
+RP=$(kubectl get promotion dev-score -o jsonpath='{.status.restorePoint}')
+expect "status: 2 statements applied, a restore point, how to roll back" 0 "2 $RP" \
+  kubectl get promotion dev-score -o jsonpath='{.status.appliedStatements} {.status.restorePoint}'
+[[ -n $RP ]] && pass "status.restorePoint is set ($RP)" || fail "status.restorePoint is set" "$OUT"
+expect "kubectl get promotions: printer columns" 0 "Succeeded" kubectl get promotions
+[[ $OUT == *BRANCH*PARENT*PHASE*STATEMENTS*"RESTORE POINT"* && $OUT == *dev-score*dev*main* ]] &&
+  pass "kubectl get promotions: columns" || fail "kubectl get promotions: columns" "$OUT"
+expect "main has the promoted column, its rows kept" 0 "0|2" \
+  q "$MAIN" "select sum(score), count(*) from t"
+expect "main has the promoted index" 0 "t_score" \
+  q "$MAIN" "select indexname from pg_indexes where tablename = 't' and indexname = 't_score'"
+expect "the restore point is a Ready child of main, labelled" 0 "main Ready main" \
+  kubectl get branches.pgbranch.io "$RP" \
+  -o jsonpath='{.spec.parent} {.status.phase} {.metadata.labels.pgbranch\.io/restore-point-of}'
+expect "the rehearsal branch is gone" 0 "" \
+  bash -c "[[ -z \$(kubectl get branches.pgbranch.io -l pgbranch.io/promotion=dev-score -o name | grep rehearsal) ]]"
+expect "a read-only endpoint on the restore point" 0 "is running" \
+  pgb endpoint create rp-ro --branch "$RP" --type read-only
+# The restore point never had a read-write endpoint: its role's password is main's (its data
+# is main's), not the one rp-ro's Secret holds; log in with main's.
+MAINPW=$(sed -E 's#^postgresql://[^:]+:([^@]+)@.*#\1#' <<<"$MAIN")
+RPURI=$(pgb connstr rp-ro | sed -E "s#^(postgresql://[^:]+:)[^@]+@#\1$MAINPW@#")
+expect "the restore point holds main as it was: no score column, main's rows" 0 "0|2" \
+  q "$RPURI" "select count(*) filter (where column_name = 'score'), (select count(*) from t) from information_schema.columns where table_name = 't'"
+expect "endpoint delete rp-ro" 0 'endpoint "rp-ro" deleted' pgb endpoint delete rp-ro
+expect "Promoted event on the Promotion" 0 "Promoted" \
+  kubectl get events --field-selector involvedObject.kind=Promotion,involvedObject.name=dev-score
+
+# A migration that fails in the rehearsal: Failed, main untouched, no restore point.
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: pgbranch.io/v1alpha1
+kind: Promotion
+metadata: {name: dev-broken}
+spec:
+  branch: dev
+  migration: {sql: "alter table t add column score int"}
+YAML
+check "Promotion dev-broken Failed" 300 \
+  bash -c "[[ \$(kubectl get promotion dev-broken -o jsonpath='{.status.phase}') == Failed ]]"
+expect "dev-broken: the failing statement and main untouched" 0 "main is untouched" \
+  kubectl get promotion dev-broken -o jsonpath='{.status.message}'
+[[ $OUT == *'column "score" of relation "t" already exists'* ]] &&
+  pass "dev-broken: the server's error" || fail "dev-broken: the server's error" "$OUT"
+expect "dev-broken: no restore point" 0 "" \
+  bash -c "[[ -z \$(kubectl get promotion dev-broken -o jsonpath='{.status.restorePoint}') ]]"
+
+# Bad manifests: refused by the API server with the CRD's messages, nothing created.
+expect "bad Promotion: sql and configMapRef both" 1 "exactly one of sql" \
+  bash -c "printf 'apiVersion: pgbranch.io/v1alpha1\nkind: Promotion\nmetadata: {name: bad}\nspec: {branch: dev, migration: {sql: select 1, configMapRef: {name: m, key: k}}}\n' | kubectl apply -f -"
+expect "bad Promotion: no branch" 1 "spec.branch: Required value" \
+  bash -c "printf 'apiVersion: pgbranch.io/v1alpha1\nkind: Promotion\nmetadata: {name: bad}\nspec: {allowProtected: true}\n' | kubectl apply -f -"
+expect "bad Promotion: ttl and keep" 1 "ttl and keep: true exclude each other" \
+  bash -c "printf 'apiVersion: pgbranch.io/v1alpha1\nkind: Promotion\nmetadata: {name: bad}\nspec: {branch: dev, restorePoint: {ttl: 1h, keep: true}}\n' | kubectl apply -f -"
+expect "a Promotion's spec cannot change" 1 "cannot change after creation" \
+  kubectl patch promotion dev-score --type merge -p '{"spec":{"branch":"main"}}'
+expect "bad Promotions: nothing created" 1 'promotions.pgbranch.io "bad" not found' \
+  kubectl get promotion bad
+
+# Rolling back: main's data back to the restore point, under the same connection string; what
+# main was becomes branch main-promoted (main, a root, is restored: the policy lets a restore
+# raise a root's resetGeneration).
+expect "branch restore main --to the restore point" 0 "restored to $RP" \
+  pgb branch restore main --to "$RP" --keep-current-as main-promoted
+expect "main after the restore: no score column, main's rows, same connection string" 0 "0|2" \
+  q "$MAIN" "select count(*) filter (where column_name = 'score'), (select count(*) from t) from information_schema.columns where table_name = 't'"
+expect "main-promoted keeps main as it was promoted" 0 "Ready" \
+  kubectl get branches.pgbranch.io main-promoted -o jsonpath='{.status.phase}'
+expect "a plain reset of the root main is refused" 1 "only a child can be reset" pgb branch reset main
+
+# Cleanup: the Promotions are records (deleting them keeps the restore point); the restore
+# point is main's child until deleted.
+expect "delete the Promotions" 0 "deleted" kubectl delete promotion dev-score dev-broken
+expect "the restore point outlives its Promotion" 0 "$RP" kubectl get branches.pgbranch.io "$RP" -o name
+expect "branch delete the restore point" 0 "deleted" pgb branch delete "$RP"
+
 # ---- deletes ---------------------------------------------------------------------------------
 expect "branch delete feature (with its endpoint)" 0 'branch "feature" deleted' pgb branch delete feature
 expect "branch delete dev -o json" 0 "dev" \
   bash -c "pgbranch --kube -o json branch delete dev | python3 -c 'import json,sys; d=json.load(sys.stdin)[\"deleted\"]; assert d[\"endpoints\"] == [\"dev\"], d; print(d[\"name\"])'"
 check "dev's endpoint is gone too" 60 bash -c "! kubectl get endpoints.pgbranch.io dev >/dev/null 2>&1"
 expect "branch delete main" 0 'branch "main" deleted' kpgb branch delete main
+expect "branch delete main-promoted (main's data was built on it)" 0 'branch "main-promoted" deleted' \
+  pgb branch delete main-promoted
 expect "nothing left" 0 "" bash -c "[[ -z \$(kubectl get branches.pgbranch.io,endpoints.pgbranch.io -o name) ]]"
 
 # ---- pgbranch not installed ------------------------------------------------------------------

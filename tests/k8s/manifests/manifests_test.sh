@@ -36,8 +36,8 @@ k() { kubectl --request-timeout=30s "$@"; }
 # ---- install ---------------------------------------------------------------------------------
 echo "== install CRDs, policy and samples"
 if out=$(k apply --server-side -f "$ROOT/crds/branches.pgbranch.io.yaml" \
-  -f "$ROOT/crds/endpoints.pgbranch.io.yaml" 2>&1); then pass "CRDs apply"; else fail "CRDs apply" "$out"; fi
-if out=$(k wait --for condition=Established --timeout=60s crd/branches.pgbranch.io crd/endpoints.pgbranch.io 2>&1); then
+  -f "$ROOT/crds/endpoints.pgbranch.io.yaml" -f "$ROOT/crds/promotions.pgbranch.io.yaml" 2>&1); then pass "CRDs apply"; else fail "CRDs apply" "$out"; fi
+if out=$(k wait --for condition=Established --timeout=60s crd/branches.pgbranch.io crd/endpoints.pgbranch.io crd/promotions.pgbranch.io 2>&1); then
   pass "CRDs Established"
 else
   fail "CRDs Established" "$out"
@@ -161,7 +161,6 @@ reject "ttl and noExpiry" "give exactly one of spec.ttl, spec.expireTime and spe
 reject "ttl and expireTime" "give exactly one of spec.ttl, spec.expireTime and spec.noExpiry: true" < <(branch "x" <<<$'parent: main\nttl: 1h\nexpireTime: "2030-01-01T00:00:00Z"')
 reject "noExpiry: false alone" "give exactly one of spec.ttl, spec.expireTime and spec.noExpiry: true" < <(branch "x" <<<$'parent: main\nnoExpiry: false')
 reject "protected branch with a ttl" "a protected branch cannot expire" < <(branch "x" <<<$'parent: main\nttl: 1h\nprotected: true')
-reject "resetGeneration on a root branch" "only a branch with a parent can be reset" < <(branch "x" <<<$'noExpiry: true\nresetGeneration: 1')
 reject "ttl not a duration" "spec.ttl must be a duration" < <(branch "x" <<<$'parent: main\nttl: 1 hour')
 reject "ttl without unit" "spec.ttl must be a duration" < <(branch "x" <<<$'parent: main\nttl: "90"')
 reject "ttl with unknown unit" "spec.ttl must be a duration" < <(branch "x" <<<$'parent: main\nttl: 2w')
@@ -227,6 +226,12 @@ reject_patch "resetGeneration lowered" "spec.resetGeneration can only grow" bran
 reject_patch "resetGeneration removed" "spec.resetGeneration can only grow" branch/dev-alex '{"spec":{"resetGeneration":null}}'
 ok_patch "ttl changed" branch/dev-alex '{"spec":{"ttl":"14d"}}'
 ok_patch "ttl swapped for noExpiry" branch/dev-alex '{"spec":{"ttl":null,"noExpiry":true}}'
+promotion() { printf 'apiVersion: pgbranch.io/v1alpha1\nkind: Promotion\nmetadata:\n  name: %s\nspec:\n' "$1"; sed 's/^/  /'; }
+reject "promotion without a branch" "spec.branch: Required value" < <(promotion "p" <<<'allowProtected: true')
+reject "promotion with sql and configMapRef" "spec.migration needs exactly one of sql" < <(promotion "p" <<<$'branch: dev\nmigration:\n  sql: select 1\n  configMapRef: {name: m, key: k}')
+reject "promotion restore point ttl and keep" "ttl and keep: true exclude each other" < <(promotion "p" <<<$'branch: dev\nrestorePoint: {ttl: 1h, keep: true}')
+reject "promotion restore point ttl not a duration" "spec.restorePoint.ttl must be a duration" < <(promotion "p" <<<$'branch: dev\nrestorePoint: {ttl: a week}')
+reject "promotion branch not a name" "spec.branch must be a branch name" < <(promotion "p" <<<'branch: Dev_Alex')
 reject_patch "endpoint branch changed" "spec.branch is immutable" endpoint.pgbranch.io/dev-alex '{"spec":{"branch":"main"}}'
 reject_patch "endpoint type changed" "spec.type is immutable" endpoint.pgbranch.io/dev-alex '{"spec":{"type":"ReadOnly"}}'
 ok_patch "endpoint suspendTimeout changed" endpoint.pgbranch.io/dev-alex '{"spec":{"suspendTimeout":"15m"}}'
@@ -253,6 +258,22 @@ reject_patch "reset of a protected branch refused" "branch staging is protected 
 reject_patch "unprotect and reset in one update refused" "branch staging is protected and cannot be reset" branch/staging '{"spec":{"protected":false,"resetGeneration":1}}'
 reject_patch "protect and reset in one update refused" "branch dev-alex is protected and cannot be reset" branch/dev-alex '{"spec":{"protected":true,"resetGeneration":3}}'
 ok_patch "metadata update of a protected branch allowed" branch/main '{"metadata":{"labels":{"tier":"prod"}}}'
+# A root has no parent to reset from (the policy, since the CRD cannot see annotations); a
+# restore (`pgbranch branch restore`) names the resetGeneration it raises in an annotation,
+# which is also the explicit exception for a protected branch.
+reject "resetGeneration on a new root branch" "only a branch with a parent can be reset" < <(branch "x" <<<$'noExpiry: true\nresetGeneration: 1')
+reject_patch "reset of a root branch refused" "only a branch with a parent can be reset" branch/scratch '{"spec":{"resetGeneration":1}}'
+reject_patch "restore annotation for another generation refused" "only a branch with a parent can be reset" branch/scratch '{"metadata":{"annotations":{"pgbranch.io/restore-generation":"7"}},"spec":{"resetGeneration":1}}'
+if out=$(k patch branch/scratch --dry-run=server --type merge -p '{"metadata":{"annotations":{"pgbranch.io/restore-generation":"1"}},"spec":{"resetGeneration":1}}' 2>&1); then
+  pass "restore of a root branch allowed"
+else
+  fail "restore of a root branch allowed" "$out"
+fi
+if out=$(k patch branch/main --dry-run=server --type merge -p '{"metadata":{"annotations":{"pgbranch.io/restore-generation":"1"}},"spec":{"resetGeneration":1}}' 2>&1); then
+  pass "restore of a protected root branch allowed (explicit)"
+else
+  fail "restore of a protected root branch allowed (explicit)" "$out"
+fi
 if out=$(k patch branch staging --subresource=status --type merge -p '{"status":{"phase":"Ready"}}' 2>&1); then
   pass "status subresource of a protected branch writable"
 else

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "cli/api_errors.h"
 #include "cli/cli_context.h"
 #include "cli/command_line.h"
@@ -195,6 +196,65 @@ TEST_F(KubeApiTest, ResetRaisesResetGeneration) {
   EXPECT_EQ(JsonInt(Stored(kube::kBranches, "dev").at("spec"), "resetGeneration"), 1);
   r = Post("/v1/branches/main/reset");
   EXPECT_EQ(r.status().message(), "branch \"main\" is a root branch: only a child can be reset");
+}
+
+// `branch restore --kube`: the keeping branch first, then the annotated resetGeneration; every
+// refusal before anything is created.
+TEST_F(KubeApiTest, RestoreCreatesTheKeepingBranchThenAsksForTheRestore) {
+  CreateBranch("main", "noExpiry: true, protected: true");
+  CreateBranch("rp", "parent: main, ttl: 7d");
+  CreateBranch("other", "noExpiry: true");
+  for (const char* name : {"main", "rp", "other"}) {
+    value b = Stored(kube::kBranches, name);
+    b["status"] = value::object();
+    b["status"]["timelineID"] = value::string(std::string("t-") + name);
+    ASSERT_TRUE(fake_->UpdateStatus(kube::kBranches, kNs, b).ok());
+  }
+  const std::string body = R"({"to":"rp","keepCurrentAs":"main-kept","allowProtected":false})";
+  auto r = Post("/v1/branches/main/restore", body);
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "needs --allow-protected")) << r.status();
+  r = Post("/v1/branches/main/restore",
+           R"({"to":"other","keepCurrentAs":"main-kept","allowProtected":true})");
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "is not a restore point of \"main\""))
+      << r.status();
+  r = Post("/v1/branches/main/restore",
+           R"({"to":"ghost","keepCurrentAs":"main-kept","allowProtected":true})");
+  EXPECT_TRUE(absl::IsNotFound(r.status())) << r.status();
+  r = Post("/v1/branches/main/restore",
+           R"({"to":"rp","keepCurrentAs":"other","allowProtected":true})");
+  EXPECT_TRUE(absl::IsAlreadyExists(r.status())) << r.status();
+  EXPECT_EQ(fake_->Calls(FakeKubeApi::Verb::kUpdate), 0);
+  EXPECT_TRUE(absl::IsNotFound(fake_->Get(kube::kBranches, kNs, "main-kept").status()));
+
+  r = Post("/v1/branches/main/restore",
+           R"({"to":"rp","keepCurrentAs":"main-kept","allowProtected":true})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  value main = Stored(kube::kBranches, "main");
+  EXPECT_EQ(JsonInt(main.at("spec"), "resetGeneration"), 1);
+  const value& a = main.at("metadata").at("annotations");
+  EXPECT_EQ(JsonString(a, "pgbranch.io/restore-to"), "rp");
+  EXPECT_EQ(JsonString(a, "pgbranch.io/restore-keep-current-as"), "main-kept");
+  EXPECT_EQ(JsonString(a, "pgbranch.io/restore-generation"), "1");
+  value kept = Stored(kube::kBranches, "main-kept");
+  EXPECT_EQ(JsonString(kept.at("metadata").at("annotations"), "pgbranch.io/restore-of"), "main");
+  EXPECT_FALSE(kept.at("spec").has_field("parent"));
+}
+
+// The update refused (the admission policy, a conflict): the keeping branch goes again.
+TEST_F(KubeApiTest, RestoreLeavesNothingHalfMade) {
+  CreateBranch("main");
+  CreateBranch("rp", "parent: main, ttl: 7d");
+  for (const char* name : {"main", "rp"}) {
+    value b = Stored(kube::kBranches, name);
+    b["status"] = value::object();
+    b["status"]["timelineID"] = value::string(std::string("t-") + name);
+    ASSERT_TRUE(fake_->UpdateStatus(kube::kBranches, kNs, b).ok());
+  }
+  fake_->FailNext(FakeKubeApi::Verb::kUpdate, 1, absl::PermissionDeniedError("denied"));
+  auto r = Post("/v1/branches/main/restore", R"({"to":"rp","keepCurrentAs":"main-kept"})");
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsNotFound(fake_->Get(kube::kBranches, kNs, "main-kept").status()));
+  EXPECT_EQ(JsonInt(Stored(kube::kBranches, "main").at("spec"), "resetGeneration"), 0);
 }
 
 TEST_F(KubeApiTest, SuspendAndStartAreTheOperatorsAnnotations) {

@@ -156,5 +156,31 @@ TEST_F(MigrationApplierTest, OnlyNonTransactionalStatementsNeedNoTransaction) {
   EXPECT_EQ(s_.log, std::vector<std::string>{"VACUUM shop.customers"});
 }
 
+TEST_F(MigrationApplierTest, BeforeCommitSeesTheTransactionIdAndCanRollItBack) {
+  s_.effects["SELECT txid_current()::text"] = [](FakeSession*) -> absl::StatusOr<SqlResult> {
+    SqlResult r;
+    r.rows.push_back({std::string("742")});
+    return r;
+  };
+  std::string seen;
+  MigrationApplier a(&s_);
+  a.SetBeforeCommit([&](const std::string& txid) {
+    seen = txid;
+    return absl::AbortedError("status write conflicted");
+  });
+  ApplyReport r = a.Apply(Plan({{"ALTER TABLE shop.customers ADD a int", true}}));
+  EXPECT_EQ(seen, "742");
+  EXPECT_FALSE(r.committed);
+  EXPECT_EQ(r.error, "before COMMIT: status write conflicted");
+  EXPECT_EQ(s_.log, (std::vector<std::string>{"BEGIN", "ALTER TABLE shop.customers ADD a int",
+                                              "SELECT txid_current()::text", "ROLLBACK"}));
+
+  s_.log.clear();
+  a.SetBeforeCommit([&](const std::string&) { return absl::OkStatus(); });
+  r = a.Apply(Plan({{"ALTER TABLE shop.customers ADD a int", true}}));
+  EXPECT_TRUE(r.committed && r.complete);
+  EXPECT_EQ(s_.log.back(), "COMMIT");
+}
+
 }  // namespace
 }  // namespace pgbranch::cli

@@ -28,6 +28,41 @@ TEST(SqlScriptTest, SplitsOnSemicolonsOutsideQuotesAndComments) {
   EXPECT_EQ((*s)[4], "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $fn$ SELECT 1; $fn$");
 }
 
+// SQL-standard function bodies hold statements of their own: cut as psql cuts them.
+TEST(SqlScriptTest, BeginAtomicBodiesAreOneStatement) {
+  auto s = SplitSqlStatements(
+      "CREATE FUNCTION tier(total numeric) RETURNS text LANGUAGE sql\n"
+      "BEGIN ATOMIC\n"
+      "  SELECT CASE WHEN total > 1000 THEN 'gold' ELSE 'basic' END;\n"
+      "END;\n"
+      "create procedure p() begin atomic insert into t values (1); insert into t values (2); "
+      "end;\n"
+      "BEGIN;\n"
+      "SELECT CASE WHEN true THEN 1 END;\n"
+      "COMMIT;\n"
+      "END;\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_THAT(*s, ElementsAre("CREATE FUNCTION tier(total numeric) RETURNS text LANGUAGE sql\n"
+                              "BEGIN ATOMIC\n"
+                              "  SELECT CASE WHEN total > 1000 THEN 'gold' ELSE 'basic' END;\n"
+                              "END",
+                              "create procedure p() begin atomic insert into t values (1); "
+                              "insert into t values (2); end",
+                              "BEGIN", "SELECT CASE WHEN true THEN 1 END", "COMMIT", "END"));
+  // Outside a routine, and words that only contain BEGIN or END, open and close nothing.
+  s = SplitSqlStatements(
+      "ALTER TABLE t ADD COLUMN begin int; SELECT begins, ends_at, \"begin\" FROM t; "
+      "CREATE OR REPLACE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END; "
+      "SELECT 2");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_THAT(
+      *s,
+      ElementsAre("ALTER TABLE t ADD COLUMN begin int", "SELECT begins, ends_at, \"begin\" FROM t",
+                  "CREATE OR REPLACE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC "
+                  "SELECT 1; END",
+                  "SELECT 2"));
+}
+
 TEST(SqlScriptTest, DoubledQuotesAndDollarsInsideWords) {
   auto s = SplitSqlStatements("SELECT 'it''s;' AS a$b; SELECT $1;");
   ASSERT_TRUE(s.ok()) << s.status();
