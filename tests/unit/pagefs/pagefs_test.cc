@@ -293,36 +293,5 @@ TEST_F(PageFsTest, AnFsyncIssuesWhatOtherFilesBufferAfterItself) {
   EXPECT_EQ(store_.head(), head);
 }
 
-TEST_F(PageFsTest, BulkWritesAreIssuedPastTheIssueThresholdWithoutAnFsync) {
-  PageFsOptions options;
-  options.issue_bytes = 8 * fs::kPageSize;
-  Remount(options);
-  fs_->StartBackgroundFlusher();
-  uint64_t small = CreateFile(kRoot, "small"), bulk = CreateFile(kRoot, "bulk");
-  ASSERT_EQ(fs_->Write(small, 0, "x", false), 0);
-  // Below the threshold (one page buffered for each write so far): nothing is issued.
-  uint64_t head = store_.head();
-  std::string page(fs::kPageSize, 'b');
-  for (uint64_t b = 0; b < 6; ++b) ASSERT_EQ(fs_->Write(bulk, b * fs::kPageSize, page, false), 0);
-  EXPECT_EQ(store_.head(), head);
-  // Past it, the writer wakes the flusher, which issues every dirty file, the small one too
-  // (polled: the flusher is a thread).
-  ASSERT_EQ(fs_->Write(bulk, 6 * fs::kPageSize, page, false), 0);
-  bool issued = false;
-  for (int i = 0; i < 2000 && !issued; ++i) {
-    auto r = store_.Read(0, {fs::PageKey(bulk, 6), fs::PageKey(small, 0)});
-    ASSERT_TRUE(r.ok());
-    issued = (*r)[0].has_value() && (*r)[1].has_value();
-    if (!issued) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ASSERT_TRUE(issued);
-  EXPECT_EQ(StoredAttr(store_, bulk).size, 7 * fs::kPageSize);
-  // The fsync still finds nothing left to commit and waits for what was issued.
-  head = store_.head();
-  ASSERT_EQ(fs_->Fsync(bulk), 0);
-  ASSERT_EQ(fs_->Fsync(small), 0);
-  EXPECT_EQ(store_.head(), head);
-}
-
 }  // namespace
 }  // namespace pgbranch::pagefs
