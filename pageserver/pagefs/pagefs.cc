@@ -65,7 +65,7 @@ void PageFs::StartBackgroundFlusher() {
       bool requested = issue_requested_;
       issue_requested_ = false;
       if (fenced_ || poisoned_) continue;
-      if (!requested && dirty_bytes_ < IssueThreshold()) continue;
+      if (!requested && dirty_bytes_ <= options_.dirty_limit_bytes / 2) continue;
       lock.unlock();
       absl::Status s = IssueAll();
       if (!s.ok()) LogWarning("Background flush failed", {{"error", s.ToString()}});
@@ -457,24 +457,8 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
   if (dirty_bytes_ > options_.dirty_limit_bytes) {
     absl::Status s = IssueAll();
     if (!s.ok()) return EIO;
-  } else if (dirty_bytes_ >= IssueThreshold()) {
-    RequestIssue();  // the flusher sends it while the writes go on
   }
   return 0;
-}
-
-uint64_t PageFs::IssueThreshold() const {
-  return std::max<uint64_t>(fs::kPageSize,
-                            std::min(options_.issue_bytes, options_.dirty_limit_bytes / 2));
-}
-
-void PageFs::RequestIssue() {
-  {
-    std::lock_guard<std::mutex> lock(flusher_mu_);
-    if (issue_requested_) return;
-    issue_requested_ = true;
-  }
-  flusher_cv_.notify_all();
 }
 
 void PageFs::WaitForFlush(Inode* inode, std::unique_lock<std::mutex>& lock) {
@@ -570,7 +554,13 @@ int PageFs::Fsync(uint64_t ino) {
     std::lock_guard<std::mutex> lock(dirty_set_mu_);
     others = !dirty_set_.empty();
   }
-  if (others) RequestIssue();
+  if (others) {
+    {
+      std::lock_guard<std::mutex> lock(flusher_mu_);
+      issue_requested_ = true;
+    }
+    flusher_cv_.notify_all();
+  }
   return 0;
 }
 

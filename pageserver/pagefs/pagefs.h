@@ -28,11 +28,6 @@ struct PageFsOptions {
   int64_t at_micros = 0;                // read-only: serve the newest LSN at or before this time
   uint64_t cache_bytes = 256ull << 20;  // clean page cache
   uint64_t dirty_limit_bytes = 48ull << 20;  // buffered writes above this force a flush
-  // The background flusher issues buffered writes (as pipelined commits, nothing waits for them)
-  // once this much is dirty, so that a bulk load keeps the pageserver busy while PostgreSQL
-  // writes, instead of sending it all at the next fsync or at the dirty limit. Issuing early is
-  // always allowed: a crash could have left the data written. Capped at dirty_limit_bytes / 2.
-  uint64_t issue_bytes = 4ull << 20;
   // Read-ahead: once a file is read sequentially (a read starts where the one before ended), a
   // read that misses the cache also fetches up to this many pages past its end, in the same Read
   // RPC, into the clean cache (0: off). The kernel's own read-ahead sends at most 128 KiB per
@@ -214,10 +209,6 @@ class PageFs {
   absl::Status IssueAll(bool every_inode = false);
   // Records that `inode` holds buffered pages or attributes (caller holds inode->mu).
   void MarkDirtyLocked(const Inode& inode);
-  // Dirty bytes at which the background flusher issues what is buffered.
-  uint64_t IssueThreshold() const;
-  // Wakes the background flusher to issue every dirty inode now.
-  void RequestIssue();
   // Shared tail of create/mkdir/mknod/symlink.
   int MakeNodeLocked(uint64_t parent, const std::string& name, fs::InodeAttr attr,
                      fs::InodeAttr* out, uint64_t* out_ino);
