@@ -295,17 +295,23 @@ absl::Status Engine::RunExclusive(const std::function<absl::Status()>& fn) {
   return s;
 }
 
-absl::Status Engine::AppendToLog(const std::vector<std::string>& records) {
+std::string Engine::Frame(const pb::LogRecord& record) {
+  std::string frame(LogWriter::kHeaderSize, '\0');
+  record.AppendToString(&frame);
+  return frame;
+}
+
+absl::Status Engine::AppendToLog(std::vector<std::string>* frames) {
   if (!poisoned_.ok()) return poisoned_;
   uint64_t total = 0;
-  for (const std::string& r : records) total += 8 + r.size();
+  for (const std::string& f : *frames) total += f.size();
   // A full segment: continue in the spare, already zero-filled. (A group larger than a whole
   // segment grows the segment instead.)
   if (!log_->Fits(total) && log_->Size() > 0) PGB_RETURN_IF_ERROR(RollSegment());
   uint64_t before = log_->Size();
   absl::Status s;
-  for (const std::string& r : records) {
-    s = log_->AddRecord(r);
+  for (std::string& f : *frames) {
+    s = log_->AddFramedRecord(&f);
     if (!s.ok()) break;
   }
   HopTrace::Mark("log_written", records.size());
@@ -353,9 +359,9 @@ absl::Status Engine::RollSegment() {
 }
 
 absl::Status Engine::LogAndApply(const std::vector<pb::LogRecord>& records) {
-  std::vector<std::string> encoded;
-  for (const auto& r : records) encoded.push_back(r.SerializeAsString());
-  PGB_RETURN_IF_ERROR(AppendToLog(encoded));
+  std::vector<std::string> frames;
+  for (const auto& r : records) frames.push_back(Frame(r));
+  PGB_RETURN_IF_ERROR(AppendToLog(&frames));
   absl::MutexLock l(&mu_);
   for (const auto& r : records) {
     absl::Status s = ApplyRecord(r, /*replay=*/false);
@@ -517,7 +523,7 @@ void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
             pm->set_value(m.value);
           }
         }
-        records.push_back(record.SerializeAsString());
+        records.push_back(Frame(record));
         w->results.push_back({lsn, time});
       }
       valid.push_back(w);
@@ -525,7 +531,7 @@ void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
     }
   }
   if (valid.empty()) return;
-  absl::Status s = AppendToLog(records);
+  absl::Status s = AppendToLog(&records);
   if (!s.ok()) {
     for (Writer* w : valid) w->status = s;
     return;

@@ -140,7 +140,11 @@ class Engine {
   absl::Status RunExclusive(const std::function<absl::Status()>& fn);
   void ProcessCommitGroup(std::vector<Writer*>& group);
   // Appends records and syncs; on failure truncates the log back and returns the error.
-  absl::Status AppendToLog(const std::vector<std::string>& records);
+  // Writes the frames (from Frame) to the log in order and fdatasyncs; their headers are filled
+  // in place.
+  absl::Status AppendToLog(std::vector<std::string>* frames);
+  // A record serialised behind room for its log frame header (LogWriter::AddFramedRecord).
+  static std::string Frame(const pb::LogRecord& record);
   // Validates, logs and applies one metadata record. Caller is the queue holder.
   absl::Status LogAndApply(const std::vector<pb::LogRecord>& records);
   absl::Status ApplyRecord(const pb::LogRecord& record, bool replay)

@@ -41,6 +41,22 @@ absl::Status LogWriter::AddRecord(std::string_view payload) {
   return absl::OkStatus();
 }
 
+absl::Status LogWriter::AddFramedRecord(std::string* framed) {
+  if (framed->size() < kHeaderSize)
+    return absl::InvalidArgumentError("a log frame without a header");
+  std::string_view payload = std::string_view(*framed).substr(kHeaderSize);
+  std::string header;
+  PutFixed32(&header, Crc32(payload, seed_));
+  PutFixed32(&header, static_cast<uint32_t>(payload.size()));
+  framed->replace(0, kHeaderSize, header);
+  absl::Status s = Reserve(framed->size());
+  if (!s.ok()) return s;
+  s = file_->WriteAt(end_, *framed);
+  if (!s.ok()) return s;
+  end_ += framed->size();
+  return absl::OkStatus();
+}
+
 absl::Status LogWriter::TruncateTo(uint64_t size) {
   if (size >= end_) return absl::OkStatus();
   // Zero the dropped records so a reader stops at `size`.

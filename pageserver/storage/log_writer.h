@@ -38,6 +38,12 @@ class LogWriter {
   // Zero-fills so that at least `bytes` more bytes of records fit, and syncs.
   absl::Status Reserve(uint64_t bytes);
   absl::Status AddRecord(std::string_view payload);
+  // The frame's header bytes, in front of each payload.
+  static constexpr size_t kHeaderSize = 8;
+  // Like AddRecord, for a payload that already follows kHeaderSize bytes of room at the front of
+  // *framed (serialised there, so that the payload of a large commit is not copied once more to
+  // be framed). Fills the header in place and writes the whole frame.
+  absl::Status AddFramedRecord(std::string* framed);
   // Whether records of `bytes` in all fit in the zero-filled space.
   bool Fits(uint64_t bytes) const { return end_ + bytes <= allocated_; }
   absl::Status Sync() { return file_->Sync(); }

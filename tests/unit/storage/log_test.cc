@@ -30,6 +30,27 @@ TEST(LogTest, RoundTripsRecordsAndStopsAtATornTail) {
   EXPECT_LT(r.ValidBytes(), r.TotalBytes());
 }
 
+TEST(LogTest, AFramedRecordIsTheSameBytesAsAddRecordAndAFrameWithoutAHeaderIsRefused) {
+  MemEnv env;
+  auto a = env.NewWritableFile("/a");
+  auto b = env.NewWritableFile("/b");
+  ASSERT_TRUE(a.ok() && b.ok());
+  LogWriter wa(std::move(*a), 7, 4096), wb(std::move(*b), 7, 4096);
+  std::string big(100000, 'y');
+  ASSERT_TRUE(wa.AddRecord("first").ok());
+  ASSERT_TRUE(wa.AddRecord(big).ok());
+  std::string f1 = std::string(LogWriter::kHeaderSize, '\0') + "first";
+  std::string f2 = std::string(LogWriter::kHeaderSize, '\0') + big;
+  ASSERT_TRUE(wb.AddFramedRecord(&f1).ok());
+  ASSERT_TRUE(wb.AddFramedRecord(&f2).ok());
+  ASSERT_EQ(wa.Size(), wb.Size());
+  EXPECT_EQ(ReadFileToString(&env, "/a")->substr(0, wa.Size()),
+            ReadFileToString(&env, "/b")->substr(0, wb.Size()));
+  std::string short_frame = "abc";
+  EXPECT_FALSE(wb.AddFramedRecord(&short_frame).ok());
+  EXPECT_EQ(wb.Size(), wa.Size());  // nothing written
+}
+
 TEST(LogTest, RejectsACorruptRecordAndAZeroFilledTail) {
   MemEnv env;
   auto f = env.NewWritableFile("/log");
