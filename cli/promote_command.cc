@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "cli/captured_ddl.h"
 #include "cli/check_runner.h"
 #include "cli/connection_info.h"
 #include "cli/migration_applier.h"
@@ -55,27 +56,19 @@ absl::StatusOr<MigrationPlan> CapturedPlan(const CliContext& ctx, const ApiClien
   PGB_ASSIGN_OR_RETURN(ConnectionInfo c, EndpointConnection(ctx, ep));
   PGB_ASSIGN_OR_RETURN(std::unique_ptr<PqSession> session,
                        PqSession::Connect(c.uri, kApplicationName));
-  // Timeline ids are [a-z0-9-] (validated by the pageserver); quoted all the same.
-  absl::StatusOr<SqlResult> rows = session->Exec(
-      absl::StrCat("SELECT id, command_tag, query FROM pgbranch.ddl_log WHERE timeline = '",
-                   absl::StrReplaceAll(timeline, {{"'", "''"}}), "' ORDER BY id"));
-  if (!rows.ok()) {
-    if (rows.status().message().find("42P01") != std::string::npos) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "branch \"", branch,
-          "\" has no DDL capture (its compute started before pgbranch had it): restart its "
-          "endpoint (`pgbranch endpoint suspend ",
-          branch, "`, then connect), or promote a script with --file migration.sql"));
-    }
+  absl::StatusOr<std::vector<CapturedStatement>> captured = ReadCapturedDdl(*session, timeline);
+  if (absl::IsNotFound(captured.status())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "branch \"", branch,
+        "\" has no DDL capture (its compute started before pgbranch had it): restart its "
+        "endpoint (`pgbranch endpoint suspend ",
+        branch, "`, then connect), or promote a script with --file migration.sql"));
+  }
+  if (!captured.ok()) {
     return absl::UnavailableError(
-        absl::StrCat("reading the captured DDL of ", branch, ": ", rows.status().message()));
+        absl::StrCat("reading the captured DDL of ", branch, ": ", captured.status().message()));
   }
-  std::vector<CapturedStatement> captured;
-  for (const auto& row : rows->rows) {
-    captured.push_back(
-        {std::stoll(row[0].value_or("0")), row[1].value_or(""), row[2].value_or("")});
-  }
-  PGB_ASSIGN_OR_RETURN(MigrationPlan plan, PlanFromCapture(branch, captured));
+  PGB_ASSIGN_OR_RETURN(MigrationPlan plan, PlanFromCapture(branch, *captured));
   if (plan.statements.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "nothing to promote: no DDL was run on branch \"", branch, "\" since it branched from ",

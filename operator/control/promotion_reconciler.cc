@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "cli/captured_ddl.h"
 #include "cli/migration_applier.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -237,27 +238,19 @@ absl::StatusOr<cli::MigrationPlan> PromotionReconciler::CapturedPlan(Pass& p, co
   if (!session.ok()) return absl::UnavailableError(std::string(session.status().message()));
   const std::string timeline =
       Has(b, "status") ? JsonString(b.at("status"), "timelineID") : std::string();
-  absl::StatusOr<cli::SqlResult> rows = (*session)->Exec(
-      absl::StrCat("SELECT id, command_tag, query FROM pgbranch.ddl_log WHERE timeline = '",
-                   absl::StrReplaceAll(timeline, {{"'", "''"}}), "' ORDER BY id"));
-  if (!rows.ok()) {
-    if (rows.status().message().find("42P01") != std::string::npos) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "branch \"", branch,
-          "\" has no DDL capture (its compute started before pgbranch had it): give the "
-          "migration in spec.migration"));
-    }
+  absl::StatusOr<std::vector<cli::CapturedStatement>> captured =
+      cli::ReadCapturedDdl(**session, timeline);
+  if (absl::IsNotFound(captured.status())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("branch \"", branch,
+                     "\" has no DDL capture (its compute started before pgbranch had it): give the "
+                     "migration in spec.migration"));
+  }
+  if (!captured.ok()) {
     return absl::UnavailableError(
-        absl::StrCat("reading the captured DDL of ", branch, ": ", rows.status().message()));
+        absl::StrCat("reading the captured DDL of ", branch, ": ", captured.status().message()));
   }
-  std::vector<cli::CapturedStatement> captured;
-  for (const auto& row : rows->rows) {
-    if (row.size() < 3) continue;
-    int64_t id = 0;
-    (void)absl::SimpleAtoi(row[0].value_or("0"), &id);
-    captured.push_back({id, row[1].value_or(""), row[2].value_or("")});
-  }
-  PGB_ASSIGN_OR_RETURN(cli::MigrationPlan plan, cli::PlanFromCapture(branch, captured));
+  PGB_ASSIGN_OR_RETURN(cli::MigrationPlan plan, cli::PlanFromCapture(branch, *captured));
   if (plan.statements.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("nothing to promote: no DDL was run on branch \"", branch,
