@@ -314,13 +314,13 @@ absl::Status Engine::AppendToLog(std::vector<std::string>* frames) {
     s = log_->AddFramedRecord(&f);
     if (!s.ok()) break;
   }
-  HopTrace::Mark("log_written", records.size());
+  HopTrace::Mark("log_written", frames->size());
   bool sync_failed = false;
   if (s.ok()) {
     s = log_->Sync();
     sync_failed = !s.ok();
   }
-  HopTrace::Mark("log_synced", records.size());
+  HopTrace::Mark("log_synced", frames->size());
   if (s.ok()) {
     dirty_ = true;
     return s;
