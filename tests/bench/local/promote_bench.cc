@@ -94,6 +94,7 @@ std::string SecsOrDash(double s) { return s < 0 ? "-" : pb::Secs(s); }
 struct Baseline {
   double rehearsal = 0, rehearsal_migration = 0, restore_point = 0, apply = 0;
   int64_t restore_point_bytes = 0;
+  int64_t apply_wal_bytes = 0, apply_growth_bytes = 0;  // WAL the apply wrote; database growth
 };
 
 // The same migration by hand on PostgreSQL 15 on the local disk: rehearse on a copy of the
@@ -163,9 +164,24 @@ absl::StatusOr<Baseline> RunLocalDisk(const pb::BenchConfig& config, int64_t row
   b.restore_point_bytes = *rp;
 
   pb::Progress("local disk: apply");
+  auto lsn = [&]() -> absl::StatusOr<std::string> {
+    std::string v;
+    if (auto s = (*pq)->Query(shop, "SELECT pg_current_wal_lsn()::text", &v); !s.ok()) return s;
+    return v;
+  };
+  absl::StatusOr<std::string> lsn_before = lsn();
+  if (!lsn_before.ok()) return lsn_before.status();
   t0 = pb::NowSeconds();
   if (auto s = (*pq)->Query(shop, migration); !s.ok()) return s;
   b.apply = pb::NowSeconds() - t0;
+  auto wal = SqlNumber(
+      *pq, shop,
+      absl::StrCat("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '", *lsn_before, "')::bigint"));
+  if (!wal.ok()) return wal.status();
+  b.apply_wal_bytes = *wal;
+  auto after = SqlNumber(*pq, shop, "SELECT pg_database_size(current_database())");
+  if (!after.ok()) return after.status();
+  b.apply_growth_bytes = *after - *db_bytes;
   if (auto s = pg_ctl({"-m", "fast", "stop"}); !s.ok()) return s;
   return b;
 }
@@ -254,7 +270,13 @@ absl::Status RunPromote(const pb::BenchConfig& config) {
   t.Add({"restore point: its own pages", MiB(static_cast<double>(*rp_own)),
          MiB(static_cast<double>(local->restore_point_bytes)), "pg_database_size of the copy"});
   t.Add({"parent: page versions the apply wrote",
-         MiB(static_cast<double>(*main_after - *main_before)), "-", ""});
+         MiB(static_cast<double>(*main_after - *main_before)),
+         MiB(static_cast<double>(local->apply_wal_bytes + local->apply_growth_bytes)),
+         "WAL of the apply + database growth"});
+  t.Add({"  of which WAL / growth, by hand", "-",
+         absl::StrCat(MiB(static_cast<double>(local->apply_wal_bytes)), " / ",
+                      MiB(static_cast<double>(local->apply_growth_bytes))),
+         "pg_wal_lsn_diff, pg_database_size"});
   t.Note(absl::StrCat("parent: ", rows, " rows, customers ", MiB(static_cast<double>(*table_size)),
                       " (pg_total_relation_size), database ", MiB(static_cast<double>(*db_size)),
                       " on pagefs, ", MiB(static_cast<double>(local_db_bytes)),
