@@ -3,7 +3,7 @@
 # first query through the proxy, proxy overhead (pgbench -S). Prints its tables and keeps a copy.
 # Needs root (FUSE mounts; PostgreSQL runs as the postgres user) and postgresql-15.
 #
-#   scripts/bench-local.sh [--quick] [--only wake|branch|proxy|depth|write] [--dir DIR]
+#   scripts/bench-local.sh [--quick] [--only wake|branch|proxy|depth|write|promote] [--dir DIR]
 #
 # Arguments go to local-bench unchanged (--quick: CI smoke run, < 2 min). The output is also
 # written to $BENCH_OUT (default: build/bench/pagefs-bench-<UTC time>.txt).

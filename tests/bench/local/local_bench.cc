@@ -1,13 +1,14 @@
 // local-bench: local mode against the anchors of DESIGN.md section 7, one table per section.
 // Not a test: nothing here fails on a slow number.
 //
-//   local-bench [--quick] [--only wake|branch|proxy|depth|write] [--dir DIR]
+//   local-bench [--quick] [--only wake|branch|proxy|depth|write|promote] [--dir DIR]
 //
 //   wake    connect → first query result on a suspended endpoint (scale to zero), p50/p99
 //   branch  `pgbranch branch create` of a running database → first query through the proxy
 //   proxy   pgbench -S through the proxy versus directly to the compute's PostgreSQL
 //   depth   new branch → first query at branch depth 1, 8, 32, with and without --wait=false
 //   write   single-row INSERT/UPDATE latency: via proxy, direct, local disk
+//   promote `branch promote` of a migration with a backfill into a 1 GB parent vs local disk
 //
 // Each section runs its own local instance (pageserver, controller, proxy) under --dir.
 // Needs root (FUSE, PostgreSQL as the postgres user).
@@ -42,7 +43,7 @@ using pgbranch::testing::RunCommand;
 using Instance = pgbranch::local_bench::LocalInstance;
 
 constexpr char kUsage[] =
-    "usage: local-bench [--quick] [--only wake|branch|proxy|depth|write] [--dir DIR]\n"
+    "usage: local-bench [--quick] [--only wake|branch|proxy|depth|write|promote] [--dir DIR]\n"
     "  --quick   few cycles, short runs (CI smoke run)\n"
     "  --only    run one section\n"
     "  --dir     where the local instances' state directories go (default /tmp)\n";
@@ -212,7 +213,8 @@ int main(int argc, char** argv) {
                                    {"branch", RunBranch},
                                    {"proxy", RunProxy},
                                    {"depth", pgbranch::local_bench::RunFirstQuery},
-                                   {"write", pgbranch::local_bench::RunWriteLatency}};
+                                   {"write", pgbranch::local_bench::RunWriteLatency},
+                                   {"promote", pgbranch::local_bench::RunPromote}};
   bool known = args.only.empty();
   for (const auto& s : sections) known = known || s.name == args.only;
   if (!known) {

@@ -11,5 +11,8 @@ namespace pgbranch::local_bench {
 absl::Status RunFirstQuery(const pagefs_bench::BenchConfig& config);
 // write: single-row INSERT/UPDATE latency through the proxy, direct, and on the local disk.
 absl::Status RunWriteLatency(const pagefs_bench::BenchConfig& config);
+// promote: `pgbranch branch promote` of a migration with a backfill into a parent of ~1 GB
+// (rehearsal, restore point, apply, the restore point's storage) versus by hand on the local disk.
+absl::Status RunPromote(const pagefs_bench::BenchConfig& config);
 
 }  // namespace pgbranch::local_bench
