@@ -116,7 +116,7 @@ check "protected child branch staging Ready" 30 is_phase branch staging Ready
 out=$(k patch branch staging --type merge -p '{"spec":{"resetGeneration":1}}' 2>&1)
 if [[ $? -ne 0 && $out == *protected* ]]; then pass "resetting a protected branch is refused by the API server"; else fail "resetting a protected branch is refused by the API server" "$out"; fi
 out=$(k patch branch main --type merge -p '{"spec":{"resetGeneration":1}}' 2>&1)
-if [[ $? -ne 0 && $out == *"needs spec.parent"* ]]; then pass "resetting a root branch is refused (CEL)"; else fail "resetting a root branch is refused (CEL)" "$out"; fi
+if [[ $? -ne 0 && $out == *"needs spec.parent"* ]]; then pass "resetting a root branch is refused (admission policy)"; else fail "resetting a root branch is refused (admission policy)" "$out"; fi
 
 echo "== protection (ValidatingAdmissionPolicy)"
 out=$(k delete branch main --wait=false 2>&1)
