@@ -45,10 +45,7 @@ absl::StatusOr<std::string> Write(pb::Libpq* pq, const std::string& uri, const s
 // A branch of `parent` with its endpoint, written to; waits until it runs.
 absl::StatusOr<std::string> NewLevel(const LocalInstance& inst, pb::Libpq* pq,
                                      const std::string& parent, const std::string& name) {
-  CommandResult c =
-      inst.Cli({"branch", "create", name, "--parent", parent, "--suspend-timeout", "0s"});
-  if (c.exit_code != 0) return absl::InternalError(c.Describe());
-  absl::StatusOr<std::string> uri = inst.Connstr(name);
+  absl::StatusOr<std::string> uri = inst.CreateBranch(name, parent);
   if (!uri.ok()) return uri.status();
   absl::StatusOr<std::string> n = Write(pq, *uri, name);
   if (!n.ok()) return n.status();
@@ -129,9 +126,7 @@ absl::Status MeasureOne(const LocalInstance& inst, pb::Libpq* pq, const std::str
 }
 
 absl::Status RunChain(LocalInstance& inst, const pb::BenchConfig& config) {
-  CommandResult r = inst.Cli({"branch", "create", "main", "--suspend-timeout", "0s"});
-  if (r.exit_code != 0) return absl::InternalError(r.Describe());
-  absl::StatusOr<std::string> uri = inst.Connstr("main");
+  absl::StatusOr<std::string> uri = inst.CreateBranch("main");
   if (!uri.ok()) return uri.status();
   absl::StatusOr<pb::Libpq*> pq = pb::Libpq::Get();
   if (!pq.ok()) return pq.status();

@@ -51,9 +51,7 @@ constexpr char kUsage[] =
 absl::Status RunWake(const pb::BenchConfig& config) {
   Instance inst(config.base_dir);
   if (auto s = inst.Up(); !s.ok()) return s;
-  CommandResult r = inst.Cli({"branch", "create", "main", "--suspend-timeout", "1s"});
-  if (r.exit_code != 0) return absl::InternalError(r.Describe());
-  auto uri = inst.Connstr("main");
+  auto uri = inst.CreateBranch("main", "", "1s");
   if (!uri.ok()) return uri.status();
   auto pq = pb::Libpq::Get();
   if (!pq.ok()) return pq.status();
@@ -87,9 +85,7 @@ absl::Status RunWake(const pb::BenchConfig& config) {
 absl::Status RunBranch(const pb::BenchConfig& config) {
   Instance inst(config.base_dir);
   if (auto s = inst.Up(); !s.ok()) return s;
-  CommandResult r = inst.Cli({"branch", "create", "main", "--suspend-timeout", "0s"});
-  if (r.exit_code != 0) return absl::InternalError(r.Describe());
-  auto main_uri = inst.Connstr("main");
+  auto main_uri = inst.CreateBranch("main");
   if (!main_uri.ok()) return main_uri.status();
   auto pq = pb::Libpq::Get();
   if (!pq.ok()) return pq.status();
@@ -148,9 +144,7 @@ absl::Status RunProxy(const pb::BenchConfig& config) {
   // Plain TCP on both paths, so the table compares the relay itself (PostgreSQL's own port has
   // no TLS; with TLS, each client connection through the proxy also pays a handshake).
   if (auto s = inst.Up({"--no-tls"}); !s.ok()) return s;
-  CommandResult r = inst.Cli({"branch", "create", "main", "--suspend-timeout", "0s"});
-  if (r.exit_code != 0) return absl::InternalError(r.Describe());
-  auto uri = inst.Connstr("main");
+  auto uri = inst.CreateBranch("main");
   if (!uri.ok()) return uri.status();
   const int scale = config.quick ? 1 : 10;
   const std::string seconds = config.quick ? "3" : "15";

@@ -52,6 +52,17 @@ absl::StatusOr<std::string> LocalInstance::Connstr(const std::string& endpoint) 
   return std::string(absl::StripAsciiWhitespace(r.out));
 }
 
+absl::StatusOr<std::string> LocalInstance::CreateBranch(const std::string& name,
+                                                        const std::string& parent,
+                                                        const std::string& suspend_timeout) const {
+  std::vector<std::string> args = {"branch", "create", name};
+  if (!parent.empty()) args.insert(args.end(), {"--parent", parent});
+  args.insert(args.end(), {"--suspend-timeout", suspend_timeout});
+  CommandResult r = Cli(args);
+  if (r.exit_code != 0) return absl::InternalError(r.Describe());
+  return Connstr(name);
+}
+
 absl::StatusOr<int> LocalInstance::DirectPort(const std::string& endpoint) const {
   auto body = net::HttpRequest("POST", controller_port_, "/v1/endpoints/" + endpoint + "/wake", "",
                                absl::Seconds(120));

@@ -28,6 +28,10 @@ class LocalInstance {
   absl::Status Up(const std::vector<std::string>& extra = {});
   testing::CommandResult Cli(const std::vector<std::string>& args) const;
   absl::StatusOr<std::string> Connstr(const std::string& endpoint) const;
+  // `branch create name [--parent parent] --suspend-timeout suspend_timeout` (which waits until
+  // its compute runs), then its connection string through the proxy.
+  absl::StatusOr<std::string> CreateBranch(const std::string& name, const std::string& parent = "",
+                                           const std::string& suspend_timeout = "0s") const;
   // Where the compute's PostgreSQL listens (waking it if needed).
   absl::StatusOr<int> DirectPort(const std::string& endpoint) const;
   // The endpoint's status.phase from the controller's API.

@@ -3,7 +3,7 @@
 // restore point costs in storage, next to the same steps done by hand on PostgreSQL 15 on the
 // local disk (a copy of the database for the rehearsal and for the restore point).
 #include <fstream>
-#include <functional>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -103,30 +103,11 @@ struct Baseline {
 absl::StatusOr<Baseline> RunLocalDisk(const pb::BenchConfig& config, int64_t rows,
                                       int64_t* db_bytes) {
   pb::ScratchDir local_dir(config.base_dir);
-  absl::StatusOr<int> port = pb::FreeLoopbackPort();
-  if (!port.ok()) return port.status();
-  const std::string pg_dir = local_dir.path() + "/pg";
-  if (auto s = pb::MakePostgresDir(pg_dir); !s.ok()) return s;
-  pb::PgCluster local(pg_dir + "/pgdata", pg_dir + "/sock", *port, pg_dir + "/initdb.log");
-  if (auto t = local.InitDb(); !t.ok()) return t.status();
-  auto pg_ctl = [&](const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"pg_ctl", "-D", pg_dir + "/pgdata", "-w", "-t", "120"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return pb::RunAsPostgres(argv, pg_dir + "/pg_ctl.log").status();
-  };
-  if (auto s =
-          pg_ctl({"-l", pg_dir + "/server.log", "-o",
-                  absl::StrCat("-p ", *port, " -k ", pg_dir, "/sock -c listen_addresses=127.0.0.1"),
-                  "start"});
-      !s.ok()) {
-    return s;
-  }
-  struct Stopper {
-    std::function<absl::Status(const std::vector<std::string>&)> stop;
-    ~Stopper() { (void)stop({"-m", "immediate", "stop"}); }
-  } stopper{pg_ctl};
-  const std::string admin = absl::StrCat("postgresql://postgres@127.0.0.1:", *port, "/postgres");
-  const std::string shop = absl::StrCat("postgresql://postgres@127.0.0.1:", *port, "/shop");
+  absl::StatusOr<std::unique_ptr<pb::PgCluster>> local =
+      pb::StartLoopbackCluster(local_dir.path() + "/pg");
+  if (!local.ok()) return local.status();
+  const std::string admin = (*local)->TcpUri("postgres");
+  const std::string shop = (*local)->TcpUri("shop");
   auto pq = pb::Libpq::Get();
   if (!pq.ok()) return pq.status();
   if (auto s = (*pq)->Query(admin, "CREATE DATABASE shop"); !s.ok()) return s;
@@ -145,11 +126,7 @@ absl::StatusOr<Baseline> RunLocalDisk(const pb::BenchConfig& config, int64_t row
     return s;
   }
   double t1 = pb::NowSeconds();
-  if (auto s = (*pq)->Query(
-          absl::StrCat("postgresql://postgres@127.0.0.1:", *port, "/shop_rehearsal"), migration);
-      !s.ok()) {
-    return s;
-  }
+  if (auto s = (*pq)->Query((*local)->TcpUri("shop_rehearsal"), migration); !s.ok()) return s;
   double t2 = pb::NowSeconds();
   if (auto s = (*pq)->Query(admin, "DROP DATABASE shop_rehearsal"); !s.ok()) return s;
   b.rehearsal = pb::NowSeconds() - t0;
@@ -182,7 +159,7 @@ absl::StatusOr<Baseline> RunLocalDisk(const pb::BenchConfig& config, int64_t row
   auto after = SqlNumber(*pq, shop, "SELECT pg_database_size(current_database())");
   if (!after.ok()) return after.status();
   b.apply_growth_bytes = *after - *db_bytes;
-  if (auto s = pg_ctl({"-m", "fast", "stop"}); !s.ok()) return s;
+  if (auto s = (*local)->Stop(); !s.ok()) return s;
   return b;
 }
 
@@ -192,9 +169,7 @@ absl::Status RunPromote(const pb::BenchConfig& config) {
   const int64_t rows = config.quick ? 200'000 : 5'600'000;
   LocalInstance inst(config.base_dir);
   if (auto s = inst.Up(); !s.ok()) return s;
-  CommandResult r = inst.Cli({"branch", "create", "main", "--suspend-timeout", "0s"});
-  if (r.exit_code != 0) return absl::InternalError(r.Describe());
-  absl::StatusOr<std::string> uri = inst.Connstr("main");
+  absl::StatusOr<std::string> uri = inst.CreateBranch("main");
   if (!uri.ok()) return uri.status();
   absl::StatusOr<pb::Libpq*> pq = pb::Libpq::Get();
   if (!pq.ok()) return pq.status();
@@ -209,9 +184,7 @@ absl::Status RunPromote(const pb::BenchConfig& config) {
   if (!table_size.ok()) return table_size.status();
 
   // The developer's branch, where the migration is written and tried first.
-  r = inst.Cli({"branch", "create", "feature", "--parent", "main", "--suspend-timeout", "0s"});
-  if (r.exit_code != 0) return absl::InternalError(r.Describe());
-  absl::StatusOr<std::string> feature = inst.Connstr("feature");
+  absl::StatusOr<std::string> feature = inst.CreateBranch("feature", "main");
   if (!feature.ok()) return feature.status();
   pb::ScratchDir files(config.base_dir);
   const std::string migration_file = files.path() + "/loyalty.sql";
@@ -224,7 +197,8 @@ absl::Status RunPromote(const pb::BenchConfig& config) {
   if (!main_before.ok()) return main_before.status();
   pb::Progress("pagefs: pgbranch branch promote feature");
   t0 = pb::NowSeconds();
-  r = inst.Cli({"-o", "json", "branch", "promote", "feature", "--file", migration_file});
+  CommandResult r =
+      inst.Cli({"-o", "json", "branch", "promote", "feature", "--file", migration_file});
   const double promote_wall = pb::NowSeconds() - t0;
   if (r.exit_code != 0) return inst.Explain(absl::InternalError("promote: " + r.Describe()));
   web::json::value doc = web::json::value::parse(r.out);

@@ -1,7 +1,7 @@
 // local-bench --only write: single-row INSERT and UPDATE latency, one client, through the proxy
 // versus directly to the compute's PostgreSQL (on pagefs) versus PostgreSQL on the local disk.
 #include <fstream>
-#include <functional>
+#include <memory>
 #include <regex>
 
 #include "absl/strings/str_cat.h"
@@ -41,9 +41,7 @@ absl::Status RunWriteLatency(const pb::BenchConfig& config) {
   LocalInstance inst(config.base_dir);
   // Plain TCP everywhere, as in the proxy section: the table compares the paths, not TLS.
   if (auto s = inst.Up({"--no-tls"}); !s.ok()) return s;
-  CommandResult r = inst.Cli({"branch", "create", "main", "--suspend-timeout", "0s"});
-  if (r.exit_code != 0) return absl::InternalError(r.Describe());
-  absl::StatusOr<std::string> uri = inst.Connstr("main");
+  absl::StatusOr<std::string> uri = inst.CreateBranch("main");
   if (!uri.ok()) return uri.status();
   absl::StatusOr<pb::Libpq*> pq = pb::Libpq::Get();
   if (!pq.ok()) return pq.status();
@@ -54,33 +52,11 @@ absl::Status RunWriteLatency(const pb::BenchConfig& config) {
 
   // PostgreSQL 15 on the local disk, same durability (fsync, synchronous_commit on), over TCP.
   pb::ScratchDir local_dir(config.base_dir);
-  absl::StatusOr<int> local_port = pb::FreeLoopbackPort();
-  if (!local_port.ok()) return local_port.status();
-  // Everything the postgres user writes lives in a directory it owns.
-  const std::string pg_dir = local_dir.path() + "/pg";
-  if (auto s = pb::MakePostgresDir(pg_dir); !s.ok()) return s;
-  pb::PgCluster local(pg_dir + "/pgdata", pg_dir + "/sock", *local_port, pg_dir + "/initdb.log");
-  if (auto t = local.InitDb(); !t.ok()) return t.status();
-  // Started here rather than by PgCluster::Start, which turns TCP off.
-  auto pg_ctl = [&](const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {"pg_ctl", "-D", pg_dir + "/pgdata", "-w", "-t", "120"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return pb::RunAsPostgres(argv, pg_dir + "/pg_ctl.log").status();
-  };
-  if (auto s = pg_ctl(
-          {"-l", pg_dir + "/server.log", "-o",
-           absl::StrCat("-p ", *local_port, " -k ", pg_dir, "/sock -c listen_addresses=127.0.0.1"),
-           "start"});
-      !s.ok()) {
-    return s;
-  }
-  struct Stopper {
-    std::function<absl::Status(const std::vector<std::string>&)> stop;
-    ~Stopper() { (void)stop({"-m", "immediate", "stop"}); }
-  } stopper{pg_ctl};
-  if (auto s = local.Sql(kSetup); !s.ok()) return s;
-  const std::string local_uri =
-      absl::StrCat("postgresql://postgres@127.0.0.1:", *local_port, "/postgres");
+  absl::StatusOr<std::unique_ptr<pb::PgCluster>> local =
+      pb::StartLoopbackCluster(local_dir.path() + "/pg");
+  if (!local.ok()) return local.status();
+  if (auto s = (*local)->Sql(kSetup); !s.ok()) return s;
+  const std::string local_uri = (*local)->TcpUri("postgres");
 
   const std::string insert_sql = local_dir.path() + "/insert.sql";
   const std::string update_sql = local_dir.path() + "/update.sql";
@@ -120,7 +96,7 @@ absl::Status RunWriteLatency(const pb::BenchConfig& config) {
       "the default configuration, the compute the one pgbranch-compute writes"));
   t.Note("proxy hop: via proxy minus pagefs direct (the relay's share of each round trip)");
   t.Print();
-  return pg_ctl({"-m", "fast", "stop"});
+  return (*local)->Stop();
 }
 
 }  // namespace pgbranch::local_bench

@@ -284,7 +284,12 @@ absl::Status PgCluster::Configure(const std::vector<std::string>& lines) {
   return absl::OkStatus();
 }
 
-absl::Status PgCluster::Start() {
+std::string PgCluster::ServerOptions(Listen listen) const {
+  return absl::StrCat("-p ", port_, " -k ", socket_dir_,
+                      " -c listen_addresses=", listen == Listen::kLoopbackTcp ? "127.0.0.1" : "");
+}
+
+absl::Status PgCluster::Start(Listen listen) {
   // pg_ctl (as postgres) appends the server's log to this file.
   std::string server_log = log_ + ".server";
   int fd = open(server_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -294,10 +299,9 @@ absl::Status PgCluster::Start() {
     return absl::InternalError(absl::StrCat("cannot create ", server_log));
   }
   close(fd);
-  auto r = RunAsPostgres(
-      {"pg_ctl", "start", "-D", data_dir_, "-w", "-t", "120", "-l", log_ + ".server", "-o",
-       absl::StrCat("-p ", port_, " -k ", socket_dir_, " -c listen_addresses=")},
-      log_);
+  auto r = RunAsPostgres({"pg_ctl", "start", "-D", data_dir_, "-w", "-t", "120", "-l",
+                          log_ + ".server", "-o", ServerOptions(listen)},
+                         log_);
   if (!r.ok()) {
     return absl::InternalError(
         absl::StrCat(r.status().message(), "\nserver log:\n", FileTail(log_ + ".server", 1500)));
@@ -355,7 +359,7 @@ absl::StatusOr<double> PgCluster::StartUntilConnected(double timeout_s) {
   if (!pq.ok()) return pq.status();
   double t0 = NowSeconds();
   auto r = RunAsPostgres({"pg_ctl", "start", "-D", data_dir_, "-W", "-l", log_ + ".server", "-o",
-                          absl::StrCat("-p ", port_, " -k ", socket_dir_, " -c listen_addresses=")},
+                          ServerOptions(Listen::kSocketOnly)},
                          log_);
   if (!r.ok()) return r.status();
   running_ = true;
@@ -371,6 +375,10 @@ absl::StatusOr<double> PgCluster::StartUntilConnected(double timeout_s) {
 std::string PgCluster::ConnInfo() const {
   return absl::StrCat("host=", socket_dir_, " port=", port_,
                       " dbname=postgres user=postgres connect_timeout=5");
+}
+
+std::string PgCluster::TcpUri(const std::string& dbname) const {
+  return absl::StrCat("postgresql://postgres@127.0.0.1:", port_, "/", dbname);
 }
 
 absl::Status PgCluster::Sql(const std::string& sql, std::string* value) {
@@ -390,6 +398,17 @@ absl::StatusOr<std::string> PgCluster::Pgbench(const std::vector<std::string>& a
   auto r = RunAsPostgres(argv, out);
   if (!r.ok()) return r.status();
   return FileTail(out, 0);
+}
+
+absl::StatusOr<std::unique_ptr<PgCluster>> StartLoopbackCluster(const std::string& dir) {
+  absl::StatusOr<int> port = FreeLoopbackPort();
+  if (!port.ok()) return port.status();
+  // Everything the postgres user writes lives in a directory it owns.
+  if (auto s = MakePostgresDir(dir); !s.ok()) return s;
+  auto pg = std::make_unique<PgCluster>(dir + "/pgdata", dir + "/sock", *port, dir + "/pg.log");
+  if (auto t = pg->InitDb(); !t.ok()) return t.status();
+  if (auto s = pg->Start(PgCluster::Listen::kLoopbackTcp); !s.ok()) return s;
+  return pg;
 }
 
 double ParseTps(const std::string& output) {

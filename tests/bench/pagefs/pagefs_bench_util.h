@@ -138,9 +138,13 @@ class Libpq {
   absl::Status RunOn(void* conn, const std::string& sql, std::string* value);
 };
 
-// A PostgreSQL 15 cluster in `data_dir`, reached over a Unix socket in `socket_dir`.
+// A PostgreSQL 15 cluster in `data_dir`, reached over a Unix socket in `socket_dir` (and, when
+// started with Listen::kLoopbackTcp, over TCP on 127.0.0.1).
 class PgCluster {
  public:
+  // Where the server accepts connections besides its Unix socket.
+  enum class Listen { kSocketOnly, kLoopbackTcp };
+
   PgCluster(std::string data_dir, std::string socket_dir, int port, std::string log);
   ~PgCluster();  // stops it (immediate) if running
 
@@ -148,15 +152,17 @@ class PgCluster {
   absl::StatusOr<double> InitDb();
   // Appends settings to postgresql.conf.
   absl::Status Configure(const std::vector<std::string>& lines);
-  absl::Status Start();  // pg_ctl start -w
-  absl::Status Stop();   // pg_ctl stop -m fast -w (a clean shutdown)
+  absl::Status Start(Listen listen = Listen::kSocketOnly);  // pg_ctl start -w
+  absl::Status Stop();  // pg_ctl stop -m fast -w (a clean shutdown)
   // SIGKILL of the postmaster and of every child of it (a crash of the whole server); returns once
   // they are all gone. The data directory is left as the crash left it.
   absl::Status Crash();
   // pg_ctl start without waiting, then connection attempts every millisecond until one succeeds:
   // the seconds from the start to the first accepted connection (after a crash: crash recovery).
   absl::StatusOr<double> StartUntilConnected(double timeout_s);
-  std::string ConnInfo() const;
+  std::string ConnInfo() const;  // over the Unix socket
+  // postgresql://postgres@127.0.0.1:<port>/<dbname>: over TCP (Start(Listen::kLoopbackTcp)).
+  std::string TcpUri(const std::string& dbname) const;
   absl::Status Sql(const std::string& sql, std::string* value = nullptr);
   // Runs pgbench with `args` (connection options are added); returns the output.
   absl::StatusOr<std::string> Pgbench(const std::vector<std::string>& args);
@@ -168,7 +174,15 @@ class PgCluster {
   std::string data_dir_, socket_dir_, log_;
   int port_;
   bool running_ = false;
+  // The postmaster's options: port, socket directory, listen_addresses.
+  std::string ServerOptions(Listen listen) const;
 };
+
+// PostgreSQL 15 on the local disk with the default configuration (fsync, synchronous_commit on)
+// in `dir` (created, owned by postgres), listening on a free port of 127.0.0.1 and on a Unix
+// socket: the baseline the local-bench sections set pgbranch against. Stopped (immediate) when
+// destroyed; Stop() for a clean shutdown.
+absl::StatusOr<std::unique_ptr<PgCluster>> StartLoopbackCluster(const std::string& dir);
 
 // "tps = 1234.5 (without initial connection time)" -> 1234.5; -1 if absent.
 double ParseTps(const std::string& pgbench_output);
