@@ -430,14 +430,10 @@ absl::StatusOr<ReconcileResult> PromotionReconciler::Apply(Pass& p) {
   // Once the transaction may have committed, the restore point is never made (again): one made
   // now would hold the migrated parent.
   if (!JsonString(p.st, "applyTransaction").empty()) {
-    absl::StatusOr<std::string> ep = ServingEndpoint(p, parent, true);
-    if (absl::IsFailedPrecondition(ep.status())) {
-      return Fail(p, "NoReadWriteEndpoint", std::string(ep.status().message()));
-    }
-    if (!ep.ok()) return Wait(p, std::string(ep.status().message()));
-    absl::StatusOr<std::unique_ptr<cli::SqlSession>> session = sql_->Connect(p.ns, *ep);
-    if (!session.ok()) return Wait(p, std::string(session.status().message()));
-    return Resume(p, session->get());
+    absl::StatusOr<ReconcileResult> outcome;
+    std::unique_ptr<cli::SqlSession> session = ConnectParent(p, &outcome);
+    if (session == nullptr) return outcome;
+    return Resume(p, session.get());
   }
   PGB_RETURN_IF_ERROR(EnsureRestorePoint(p, rp));
   absl::StatusOr<value> rpb = client_->Get(kube::kBranches, p.ns, rp);
@@ -461,13 +457,9 @@ absl::StatusOr<ReconcileResult> PromotionReconciler::Apply(Pass& p) {
   }
   SetCondition(p, "RestorePointReady", true, "RestorePointReady",
                absl::StrCat(rp, " holds ", parent, " as it was before the promotion"));
-  absl::StatusOr<std::string> ep = ServingEndpoint(p, parent, true);
-  if (absl::IsFailedPrecondition(ep.status())) {
-    return Fail(p, "NoReadWriteEndpoint", std::string(ep.status().message()));
-  }
-  if (!ep.ok()) return Wait(p, std::string(ep.status().message()));
-  absl::StatusOr<std::unique_ptr<cli::SqlSession>> session = sql_->Connect(p.ns, *ep);
-  if (!session.ok()) return Wait(p, std::string(session.status().message()));
+  absl::StatusOr<ReconcileResult> outcome;
+  std::unique_ptr<cli::SqlSession> session = ConnectParent(p, &outcome);
+  if (session == nullptr) return outcome;
 
   absl::StatusOr<cli::MigrationPlan> plan = SamePlan(p);
   if (absl::IsUnavailable(plan.status())) return Wait(p, std::string(plan.status().message()));
@@ -479,7 +471,7 @@ absl::StatusOr<ReconcileResult> PromotionReconciler::Apply(Pass& p) {
       Str(absl::StrCat("applying ", plan->statements.size(), " statement(s) to ", parent));
   PGB_RETURN_IF_ERROR(WriteStatus(p));
   Event(p, false, "Applying", JsonString(p.st, "message"));
-  cli::MigrationApplier applier(session->get());
+  cli::MigrationApplier applier(session.get());
   // The transaction id is durable in status before COMMIT is sent (see the header).
   applier.SetBeforeCommit([&](const std::string& txid) {
     p.st["applyTransaction"] = Str(txid);
@@ -488,7 +480,7 @@ absl::StatusOr<ReconcileResult> PromotionReconciler::Apply(Pass& p) {
     return s;
   });
   cli::ApplyReport report = applier.Apply(*plan);
-  session->reset();
+  session.reset();
   if (!report.committed) {
     if (!JsonString(p.st, "applyTransaction").empty() || report.failed < 0) {
       // COMMIT's outcome unknown (the connection broke), or it never started: the next pass
@@ -531,6 +523,25 @@ absl::StatusOr<ReconcileResult> PromotionReconciler::Apply(Pass& p) {
   PGB_RETURN_IF_ERROR(WriteStatus(p));
   Event(p, false, "Promoted", JsonString(p.st, "message"));
   return ReconcileResult::Done();
+}
+
+std::unique_ptr<cli::SqlSession> PromotionReconciler::ConnectParent(
+    Pass& p, absl::StatusOr<ReconcileResult>* outcome) {
+  absl::StatusOr<std::string> ep = ServingEndpoint(p, JsonString(p.st, "parent"), true);
+  if (absl::IsFailedPrecondition(ep.status())) {
+    *outcome = Fail(p, "NoReadWriteEndpoint", std::string(ep.status().message()));
+    return nullptr;
+  }
+  if (!ep.ok()) {
+    *outcome = Wait(p, std::string(ep.status().message()));
+    return nullptr;
+  }
+  absl::StatusOr<std::unique_ptr<cli::SqlSession>> session = sql_->Connect(p.ns, *ep);
+  if (!session.ok()) {
+    *outcome = Wait(p, std::string(session.status().message()));
+    return nullptr;
+  }
+  return std::move(*session);
 }
 
 absl::StatusOr<ReconcileResult> PromotionReconciler::Resume(Pass& p, cli::SqlSession* session) {

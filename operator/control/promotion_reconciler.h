@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -91,6 +92,10 @@ class PromotionReconciler {
   // A Running endpoint of `branch` (read-write when asked); UNAVAILABLE while it starts (a
   // suspended one is asked to start), FAILED_PRECONDITION when there is none.
   absl::StatusOr<std::string> ServingEndpoint(Pass& p, const std::string& branch, bool read_write);
+  // A session on the parent's (status.parent) read-write endpoint. Null when there is none (the
+  // Promotion fails: NoReadWriteEndpoint) or it cannot be reached yet (a Wait), with what the
+  // pass returns in `*outcome`.
+  std::unique_ptr<cli::SqlSession> ConnectParent(Pass& p, absl::StatusOr<ReconcileResult>* outcome);
   absl::Status EnsureRehearsal(Pass& p, const std::string& name);
   absl::Status EnsureRestorePoint(Pass& p, const std::string& name);
   void DeleteRehearsal(const std::string& ns, const std::string& name);
