@@ -31,13 +31,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
-#include "tests/support/pagefs_mount.h"
-#include "tests/support/pageserver_process.h"
+#include "tests/support/pagefs_server_fixture.h"
 
 namespace pgbranch::testing {
 namespace {
-
-namespace v1 = pageserver::v1;
 
 // The operations of step i: create f<i>, rename it to g<i>, then unlink g<i-2> (or, for the first
 // two steps, mkdir m<i>). Every prefix of the sequence leaves a different set of names.
@@ -106,35 +103,8 @@ std::set<std::string> Listing(const std::string& dir) {
   return names;
 }
 
-class PipelineCrashTest : public ::testing::Test {
+class PipelineCrashTest : public PagefsServerTest {
  protected:
-  void SetUp() override {
-    server_ = std::make_unique<PageserverProcess>(dir_.path() + "/pageserver");
-    absl::Status s = server_->Start();
-    ASSERT_TRUE(s.ok()) << s;
-    auto stub = server_->NewStub();
-    grpc::ClientContext ctx;
-    v1::CreateTenantRequest req;
-    req.set_tenant_id("t1");
-    req.set_root_timeline_id("main");
-    v1::Tenant tenant;
-    grpc::Status gs = stub->CreateTenant(&ctx, req, &tenant);
-    ASSERT_TRUE(gs.ok()) << gs.error_message();
-  }
-
-  std::unique_ptr<PagefsMount> Mount() {
-    PagefsMount::Options o;
-    o.pageserver = server_->address();
-    o.tenant = "t1";
-    o.timeline = "main";
-    o.mountpoint = dir_.path() + "/mnt";
-    auto mount = std::make_unique<PagefsMount>(o);
-    absl::Status s = mount->Mount();
-    EXPECT_TRUE(s.ok()) << s;
-    return s.ok() ? std::move(mount) : nullptr;
-  }
-  std::string Path(const std::string& rel) const { return dir_.path() + "/mnt/" + rel; }
-
   // The state after the crash must be the model after some prefix of `issued` operations that
   // holds at least the `acknowledged` ones. Returns that prefix's length (-1: none matches).
   int MatchPrefix(const std::set<std::string>& seen, int acknowledged, int issued) {
@@ -156,9 +126,6 @@ class PipelineCrashTest : public ::testing::Test {
     close(fd);
     return err;
   }
-
-  TempDir dir_;
-  std::unique_ptr<PageserverProcess> server_;
 };
 
 // (a) kill -9 of pagefs between pipelined namespace commits and the fsync that depends on them.

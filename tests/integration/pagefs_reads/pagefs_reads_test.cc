@@ -21,13 +21,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "tests/support/pagefs_mount.h"
-#include "tests/support/pageserver_process.h"
+#include "tests/support/pagefs_server_fixture.h"
 
 namespace pgbranch::testing {
 namespace {
-
-namespace v1 = pageserver::v1;
 
 constexpr size_t kPage = 8192;
 constexpr uint64_t kPages = 256;
@@ -51,37 +48,12 @@ bool ParseImage(const std::string& page, uint64_t p, uint64_t* v) {
   return got_p == p && page == PageImage(p, *v);
 }
 
-class PagefsReadsTest : public ::testing::Test {
+// pagefs with no page cache of its own: every read it is asked reaches a dirty page or the
+// pageserver.
+class PagefsReadsTest : public PagefsServerTest {
  protected:
-  void SetUp() override {
-    server_ = std::make_unique<PageserverProcess>(dir_.path() + "/pageserver");
-    absl::Status s = server_->Start();
-    ASSERT_TRUE(s.ok()) << s;
-    auto stub = server_->NewStub();
-    grpc::ClientContext ctx;
-    v1::CreateTenantRequest req;
-    req.set_tenant_id("t1");
-    req.set_root_timeline_id("main");
-    v1::Tenant tenant;
-    grpc::Status gs = stub->CreateTenant(&ctx, req, &tenant);
-    ASSERT_TRUE(gs.ok()) << gs.error_message();
-  }
-  std::unique_ptr<PagefsMount> Mount() {
-    PagefsMount::Options o;
-    o.pageserver = server_->address();
-    o.tenant = "t1";
-    o.timeline = "main";
-    o.mountpoint = dir_.path() + "/mnt";
-    o.extra_args = {"--cache-mb", "0"};
-    auto mount = std::make_unique<PagefsMount>(o);
-    absl::Status s = mount->Mount();
-    EXPECT_TRUE(s.ok()) << s;
-    return s.ok() ? std::move(mount) : nullptr;
-  }
-  std::string File() const { return dir_.path() + "/mnt/f"; }
-
-  TempDir dir_;
-  std::unique_ptr<PageserverProcess> server_;
+  std::unique_ptr<PagefsMount> Mount() { return PagefsServerTest::Mount({"--cache-mb", "0"}); }
+  std::string File() const { return Path("f"); }
 };
 
 TEST_F(PagefsReadsTest, ConcurrentMissesNeverAnswerAStalePage) {

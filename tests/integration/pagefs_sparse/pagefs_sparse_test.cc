@@ -28,8 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "pageserver/fs/fs_layout.h"
-#include "tests/support/pagefs_mount.h"
-#include "tests/support/pageserver_process.h"
+#include "tests/support/pagefs_server_fixture.h"
 
 namespace pgbranch::testing {
 namespace {
@@ -64,37 +63,21 @@ void ResetPeakRss(pid_t pid) {
   out << "5";
 }
 
-class PagefsSparseTest : public ::testing::Test {
+class PagefsSparseTest : public PagefsServerTest {
  protected:
   void SetUp() override {
-    server_ = std::make_unique<PageserverProcess>(dir_.path() + "/pageserver");
-    absl::Status s = server_->Start();
-    ASSERT_TRUE(s.ok()) << s;
+    PagefsServerTest::SetUp();
+    if (HasFatalFailure()) return;
     stub_ = server_->NewStub();
-    grpc::ClientContext ctx;
-    v1::CreateTenantRequest req;
-    req.set_tenant_id("t1");
-    req.set_root_timeline_id("main");
-    v1::Tenant tenant;
-    grpc::Status gs = stub_->CreateTenant(&ctx, req, &tenant);
-    ASSERT_TRUE(gs.ok()) << gs.error_message();
   }
 
   // Mounts the timeline read-write; `pause_after_batches` > 0 sets the test hook.
   std::unique_ptr<PagefsMount> Mount(int pause_after_batches = 0) {
-    PagefsMount::Options o;
-    o.pageserver = server_->address();
-    o.tenant = "t1";
-    o.timeline = "main";
-    o.mountpoint = dir_.path() + "/mnt";
     if (pause_after_batches > 0) setenv(kPauseHook, std::to_string(pause_after_batches).c_str(), 1);
-    auto mount = std::make_unique<PagefsMount>(o);
-    absl::Status s = mount->Mount();
+    std::unique_ptr<PagefsMount> mount = PagefsServerTest::Mount();
     unsetenv(kPauseHook);
-    EXPECT_TRUE(s.ok()) << s;
-    return s.ok() ? std::move(mount) : nullptr;
+    return mount;
   }
-  std::string Path(const std::string& name) const { return dir_.path() + "/mnt/" + name; }
 
   // pagefs pipelines its commits: what it issued is durable (and visible to other readers of the
   // pageserver) once an fsync of anything returns. (Not while an unlink in the root directory is
@@ -112,8 +95,8 @@ class PagefsSparseTest : public ::testing::Test {
     while (true) {
       grpc::ClientContext ctx;
       v1::ScanRequest req;
-      req.set_tenant_id("t1");
-      req.set_timeline_id("main");
+      req.set_tenant_id(kTenant);
+      req.set_timeline_id(kTimeline);
       req.set_start(start);
       req.set_end(range.end);
       req.set_limit(10000);
@@ -133,8 +116,8 @@ class PagefsSparseTest : public ::testing::Test {
   bool InodeStored(uint64_t ino) {
     grpc::ClientContext ctx;
     v1::ReadRequest req;
-    req.set_tenant_id("t1");
-    req.set_timeline_id("main");
+    req.set_tenant_id(kTenant);
+    req.set_timeline_id(kTimeline);
     req.add_keys(fs::InodeKey(ino));
     v1::ReadResponse resp;
     grpc::Status s = stub_->Read(&ctx, req, &resp);
@@ -210,8 +193,6 @@ class PagefsSparseTest : public ::testing::Test {
     EXPECT_LT(peak_kb, kMaxPeakKb) << what;
   }
 
-  TempDir dir_;
-  std::unique_ptr<PageserverProcess> server_;
   std::unique_ptr<v1::PageService::Stub> stub_;
 };
 
