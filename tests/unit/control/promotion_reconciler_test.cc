@@ -71,6 +71,10 @@ class FakeConnector : public SqlConnector {
 
 value J(const std::string& s) { return value::parse(s); }
 
+constexpr char kAddColumn[] = "ALTER TABLE t ADD COLUMN c int";
+constexpr char kAddColumnSpec[] =
+    R"({"branch":"dev","migration":{"sql":"ALTER TABLE t ADD COLUMN c int"}})";
+
 class PromotionReconcilerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -127,6 +131,31 @@ class PromotionReconcilerTest : public ::testing::Test {
     return n;
   }
 
+  // The steps the other reconcilers and the computes take between passes, each followed by the
+  // passes it lets run:
+  //  - a Promotion of kAddColumn from dev, passed until it waits for its rehearsal's compute;
+  void StartAddColumn() {
+    Promotion(kAddColumnSpec);
+    RunUntilWait();
+  }
+  //  - the rehearsal's compute runs: passed until it waits for the restore point;
+  void RehearsalRuns() {
+    SetPhase(kube::kEndpoints, St("rehearsalBranch"), kPhaseRunning);
+    RunUntilWait();
+  }
+  //  - both, and the restore point Ready: the next pass applies to the parent.
+  void UpToApply() {
+    StartAddColumn();
+    RehearsalRuns();
+    SetPhase(kube::kBranches, St("restorePoint"), kPhaseReady);
+  }
+  // Sets status.<key> as an operator that stopped midway left it.
+  void SetStatus(const std::string& key, const value& v) {
+    value p = Get(kube::kPromotions, "p1");
+    p["status"][key] = v;
+    ASSERT_TRUE(api_.UpdateStatus(kube::kPromotions, "ns", p).ok());
+  }
+
   FakeClock clock_;
   kube::FakeKubeApi api_{&clock_};
   FakeConnector sql_;
@@ -137,8 +166,6 @@ class PromotionReconcilerTest : public ::testing::Test {
         events_.push_back((warning ? "Warning " : "Normal ") + reason);
       }};
 };
-
-constexpr char kAddColumn[] = "ALTER TABLE t ADD COLUMN c int";
 
 TEST_F(PromotionReconcilerTest, RehearsesTakesRestorePointThenAppliesOnce) {
   Promotion(R"({"branch":"dev","migration":{"sql":"ALTER TABLE t ADD COLUMN c int;"},
@@ -156,8 +183,7 @@ TEST_F(PromotionReconcilerTest, RehearsesTakesRestorePointThenAppliesOnce) {
   EXPECT_FALSE(Get(kube::kEndpoints, rehearsal).is_null());
   EXPECT_TRUE(sql_.dbs["main"].log.empty());
 
-  SetPhase(kube::kEndpoints, rehearsal, kPhaseRunning);
-  RunUntilWait();
+  RehearsalRuns();
   EXPECT_EQ(Count(rehearsal, kAddColumn), 1);
   EXPECT_EQ(Count(rehearsal, "SELECT true"), 1);
   EXPECT_EQ(St("phase"), kPromotionApplying);
@@ -188,13 +214,11 @@ TEST_F(PromotionReconcilerTest, RehearsesTakesRestorePointThenAppliesOnce) {
 }
 
 TEST_F(PromotionReconcilerTest, FailingRehearsalLeavesTheParentUntouched) {
-  Promotion(R"({"branch":"dev","migration":{"sql":"ALTER TABLE t ADD COLUMN c int"}})");
-  RunUntilWait();
+  StartAddColumn();
   const std::string rehearsal = St("rehearsalBranch");
   sql_.dbs[rehearsal].answers[kAddColumn] =
       absl::InvalidArgumentError("column \"c\" of relation \"t\" already exists");
-  SetPhase(kube::kEndpoints, rehearsal, kPhaseRunning);
-  RunUntilWait();
+  RehearsalRuns();
   EXPECT_EQ(St("phase"), kPromotionFailed);
   EXPECT_EQ(St("reason"), "RehearsalFailed");
   EXPECT_TRUE(absl::StrContains(St("message"), "already exists")) << St("message");
@@ -210,13 +234,12 @@ TEST_F(PromotionReconcilerTest, FailingCheckStopsBeforeTheParent) {
   Promotion(R"({"branch":"dev","migration":{"sql":"ALTER TABLE t ADD COLUMN c int"},
                 "checks":[{"name":"no-nulls","sql":"SELECT false"}]})");
   RunUntilWait();
-  SetPhase(kube::kEndpoints, St("rehearsalBranch"), kPhaseRunning);
   sql_.dbs[St("rehearsalBranch")].answers["SELECT false"] = [] {
     cli::SqlResult r;
     r.rows.push_back({std::string("f")});
     return r;
   }();
-  RunUntilWait();
+  RehearsalRuns();
   EXPECT_EQ(St("phase"), kPromotionFailed);
   EXPECT_TRUE(absl::StrContains(St("message"), "check \"no-nulls\" failed")) << St("message");
   EXPECT_TRUE(sql_.dbs["main"].log.empty());
@@ -226,8 +249,7 @@ TEST_F(PromotionReconcilerTest, RefusesProtectedParentWithoutAllowProtected) {
   value main = Get(kube::kBranches, "main");
   main["spec"]["protected"] = value::boolean(true);
   ASSERT_TRUE(api_.Update(kube::kBranches, "ns", main).ok());
-  Promotion(R"({"branch":"dev","migration":{"sql":"ALTER TABLE t ADD COLUMN c int"}})");
-  RunUntilWait();
+  StartAddColumn();
   EXPECT_EQ(St("phase"), kPromotionFailed);
   EXPECT_EQ(St("reason"), "ParentProtected");
   EXPECT_TRUE(absl::StrContains(St("message"), "allowProtected")) << St("message");
@@ -250,8 +272,7 @@ TEST_F(PromotionReconcilerTest, PromotesCapturedDdlOfTheBranch) {
   RunUntilWait();
   EXPECT_EQ(StInt("statements"), 1);
   EXPECT_TRUE(absl::StrContains(sql_.dbs["dev"].log[0], "WHERE timeline = 't-dev'"));
-  SetPhase(kube::kEndpoints, St("rehearsalBranch"), kPhaseRunning);
-  RunUntilWait();
+  RehearsalRuns();
   SetPhase(kube::kBranches, St("restorePoint"), kPhaseReady);
   RunUntilWait();
   EXPECT_EQ(St("phase"), kPromotionSucceeded);
@@ -267,8 +288,7 @@ TEST_F(PromotionReconcilerTest, MigrationFromConfigMapThatChangedMidwayIsNotAppl
   value cm = Get(kube::kConfigMaps, "m");
   cm["data"]["up.sql"] = value::string("DROP TABLE t;");
   ASSERT_TRUE(api_.Update(kube::kConfigMaps, "ns", cm).ok());
-  SetPhase(kube::kEndpoints, St("rehearsalBranch"), kPhaseRunning);
-  RunUntilWait();
+  RehearsalRuns();
   EXPECT_EQ(St("phase"), kPromotionFailed);
   EXPECT_EQ(St("reason"), "MigrationChanged");
   EXPECT_TRUE(sql_.dbs["main"].log.empty());
@@ -277,15 +297,9 @@ TEST_F(PromotionReconcilerTest, MigrationFromConfigMapThatChangedMidwayIsNotAppl
 // The operator stopped after the transaction id was recorded: txid_status decides, and a
 // committed migration is never applied again.
 TEST_F(PromotionReconcilerTest, RestartAfterCommitDoesNotApplyAgain) {
-  Promotion(R"({"branch":"dev","migration":{"sql":"ALTER TABLE t ADD COLUMN c int"}})");
-  RunUntilWait();
-  SetPhase(kube::kEndpoints, St("rehearsalBranch"), kPhaseRunning);
-  RunUntilWait();
-  SetPhase(kube::kBranches, St("restorePoint"), kPhaseReady);
+  UpToApply();
   // Where a killed operator left it: Applying, with the id written before COMMIT.
-  value p = Get(kube::kPromotions, "p1");
-  p["status"]["applyTransaction"] = value::string("777");
-  ASSERT_TRUE(api_.UpdateStatus(kube::kPromotions, "ns", p).ok());
+  SetStatus("applyTransaction", value::string("777"));
   sql_.dbs["main"].txid_status = "committed";
   RunUntilWait();
   EXPECT_EQ(St("phase"), kPromotionSucceeded);
@@ -295,14 +309,10 @@ TEST_F(PromotionReconcilerTest, RestartAfterCommitDoesNotApplyAgain) {
 // The restore point deleted after the transaction id was recorded is not made again: it would
 // hold the migrated parent.
 TEST_F(PromotionReconcilerTest, RestorePointIsNotRetakenAfterCommit) {
-  Promotion(R"({"branch":"dev","migration":{"sql":"ALTER TABLE t ADD COLUMN c int"}})");
-  RunUntilWait();
-  SetPhase(kube::kEndpoints, St("rehearsalBranch"), kPhaseRunning);
-  RunUntilWait();
+  StartAddColumn();
+  RehearsalRuns();
   const std::string rp = St("restorePoint");
-  value p = Get(kube::kPromotions, "p1");
-  p["status"]["applyTransaction"] = value::string("777");
-  ASSERT_TRUE(api_.UpdateStatus(kube::kPromotions, "ns", p).ok());
+  SetStatus("applyTransaction", value::string("777"));
   ASSERT_TRUE(api_.Delete(kube::kBranches, "ns", rp).ok());
   RunUntilWait();
   EXPECT_EQ(St("phase"), kPromotionSucceeded);
@@ -311,14 +321,8 @@ TEST_F(PromotionReconcilerTest, RestorePointIsNotRetakenAfterCommit) {
 }
 
 TEST_F(PromotionReconcilerTest, RestartAfterAbortedTransactionAppliesOnce) {
-  Promotion(R"({"branch":"dev","migration":{"sql":"ALTER TABLE t ADD COLUMN c int"}})");
-  RunUntilWait();
-  SetPhase(kube::kEndpoints, St("rehearsalBranch"), kPhaseRunning);
-  RunUntilWait();
-  SetPhase(kube::kBranches, St("restorePoint"), kPhaseReady);
-  value p = Get(kube::kPromotions, "p1");
-  p["status"]["applyTransaction"] = value::string("777");
-  ASSERT_TRUE(api_.UpdateStatus(kube::kPromotions, "ns", p).ok());
+  UpToApply();
+  SetStatus("applyTransaction", value::string("777"));
   sql_.dbs["main"].txid_status = "aborted";
   RunUntilWait();
   EXPECT_EQ(St("phase"), kPromotionSucceeded);
@@ -327,11 +331,7 @@ TEST_F(PromotionReconcilerTest, RestartAfterAbortedTransactionAppliesOnce) {
 }
 
 TEST_F(PromotionReconcilerTest, StatusConflictBeforeCommitRollsBack) {
-  Promotion(R"({"branch":"dev","migration":{"sql":"ALTER TABLE t ADD COLUMN c int"}})");
-  RunUntilWait();
-  SetPhase(kube::kEndpoints, St("rehearsalBranch"), kPhaseRunning);
-  RunUntilWait();
-  SetPhase(kube::kBranches, St("restorePoint"), kPhaseReady);
+  UpToApply();
   // The "applying" message write passes; the transaction id write is refused.
   sql_.dbs["main"].before = [this](const std::string& sql) {
     if (sql == "SELECT txid_current()::text") {
@@ -349,11 +349,8 @@ TEST_F(PromotionReconcilerTest, StatusConflictBeforeCommitRollsBack) {
 }
 
 TEST_F(PromotionReconcilerTest, InterruptedRehearsalStartsOverOnAFreshCopy) {
-  Promotion(R"({"branch":"dev","migration":{"sql":"ALTER TABLE t ADD COLUMN c int"}})");
-  RunUntilWait();
-  value p = Get(kube::kPromotions, "p1");
-  p["status"]["rehearsalStarted"] = value::boolean(true);  // killed mid-rehearsal
-  ASSERT_TRUE(api_.UpdateStatus(kube::kPromotions, "ns", p).ok());
+  StartAddColumn();
+  SetStatus("rehearsalStarted", value::boolean(true));  // killed mid-rehearsal
   RunUntilWait();
   EXPECT_EQ(St("rehearsalBranch"), "p1-rehearsal-2");
   EXPECT_EQ(StInt("rehearsalAttempt"), 2);
