@@ -1,5 +1,8 @@
 #include "cli/daemon_supervisor.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 
@@ -7,6 +10,9 @@ namespace pgbranch::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The daemons restarted when they die (the controller is the process this runs in).
+const std::vector<Daemon> kSupervised = {Daemon::kPageserver, Daemon::kProxy};
 
 }  // namespace
 
@@ -45,19 +51,22 @@ void DaemonSupervisor::CheckOnce() {
   absl::StatusOr<LocalInstance> inst = ctx_.Instance();
   if (!inst.ok() || inst->pageserver.empty() || inst->proxy_port == 0) return;  // not up yet
   bool changed = false;
-  if (daemons_.Find(Daemon::kPageserver) == 0 || daemons_.Find(Daemon::kProxy) == 0) {
+  std::vector<pid_t> pids = daemons_.FindAll(kSupervised);
+  if (std::count(pids.begin(), pids.end(), 0) > 0) {
     absl::StatusOr<LocalDaemons::Lock> lock = daemons_.Acquire(absl::ZeroDuration());
     if (!lock.ok()) return;  // `local up` or `local down` is at work
     inst = ctx_.Instance();  // re-read under the lock
     if (!inst.ok()) return;
-    Supervise(Daemon::kPageserver, &*inst, &changed);
-    Supervise(Daemon::kProxy, &*inst, &changed);
+    pids = daemons_.FindAll(kSupervised);
+    for (size_t i = 0; i < kSupervised.size(); ++i) {
+      Supervise(kSupervised[i], pids[i] != 0, &*inst, &changed);
+    }
     if (changed) {
       absl::Status s = ctx_.WriteInstance(*inst);
       if (!s.ok()) LogError("Cannot record the restarted daemons", {{"error", s.ToString()}});
     }
   } else {
-    for (Daemon d : {Daemon::kPageserver, Daemon::kProxy}) {
+    for (Daemon d : kSupervised) {
       Backoff& b = backoff_[d];
       if (b.up_since == Clock::time_point{}) b.up_since = Clock::now();
       if (Clock::now() - b.up_since > std::chrono::minutes(1)) b.delay = std::chrono::seconds(1);
@@ -74,8 +83,8 @@ void DaemonSupervisor::CheckOnce() {
                                                daemons_.LogPath(Daemon::kPageserver), ")"));
 }
 
-void DaemonSupervisor::Supervise(Daemon d, LocalInstance* inst, bool* changed) {
-  if (daemons_.Find(d) != 0) return;
+void DaemonSupervisor::Supervise(Daemon d, bool running, LocalInstance* inst, bool* changed) {
+  if (running) return;
   Backoff& b = backoff_[d];
   b.up_since = {};
   if (Clock::now() < b.next_try) return;

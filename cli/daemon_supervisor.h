@@ -17,7 +17,9 @@
 // and only while nobody else holds the daemons lock (`local up` repairing, `local down`
 // stopping). Restarts reuse the recorded address (LocalDaemons) and update local.json. Back-off
 // per daemon: 1 s after a restart, doubling to 30 s while it keeps dying; back to 1 s once it
-// has run for a minute. Every restart is logged.
+// has run for a minute. Every restart is logged. Each check reads the processes' command lines
+// (/proc/*/cmdline) once for both daemons; a check that finds one missing reads them once more
+// under the lock, since whoever held it may have started the daemon meanwhile.
 namespace pgbranch::cli {
 
 class DaemonSupervisor {
@@ -43,8 +45,9 @@ class DaemonSupervisor {
 
   void Loop();
   void CheckOnce();
-  // Restarts `d` if it is not running and its back-off allows; holds the daemons lock.
-  void Supervise(Daemon d, LocalInstance* inst, bool* changed);
+  // Restarts `d` if it is not running (`running`: found under the daemons lock, which the
+  // caller holds) and its back-off allows.
+  void Supervise(Daemon d, bool running, LocalInstance* inst, bool* changed);
 
   const CliContext ctx_;
   const LocalDaemons daemons_;

@@ -70,6 +70,12 @@ std::vector<std::string> LocalDaemons::Identity(Daemon d) const {
 
 pid_t LocalDaemons::Find(Daemon d) const { return PidWithArgs(Identity(d)); }
 
+std::vector<pid_t> LocalDaemons::FindAll(const std::vector<Daemon>& ds) const {
+  std::vector<std::vector<std::string>> identities;
+  for (Daemon d : ds) identities.push_back(Identity(d));
+  return PidsWithArgs(identities);
+}
+
 absl::Status LocalDaemons::Start(Daemon d, LocalInstance* inst) const {
   const std::string bin = CliContext::BinDir();
   const std::string port_file = PortFile(d);

@@ -33,6 +33,8 @@ class LocalDaemons {
 
   // The pid of the running daemon, 0 if none runs.
   pid_t Find(Daemon d) const;
+  // Find of each of `ds`, in order, from one read of the processes' command lines.
+  std::vector<pid_t> FindAll(const std::vector<Daemon>& ds) const;
 
   // Starts `d` on the address recorded in `inst` (any free port if none is recorded) and waits
   // until it listens; records its address and pid in `inst` (the caller writes local.json).

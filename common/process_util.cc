@@ -57,18 +57,31 @@ absl::StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv, const 
 
 bool ProcessAlive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
 
-pid_t PidWithArgs(const std::vector<std::string>& args) {
-  std::string needle;
-  for (const auto& a : args) needle += a + std::string(1, '\0');
+pid_t PidWithArgs(const std::vector<std::string>& args) { return PidsWithArgs({args})[0]; }
+
+std::vector<pid_t> PidsWithArgs(const std::vector<std::vector<std::string>>& args_list) {
+  std::vector<std::string> needles;
+  for (const auto& args : args_list) {
+    std::string needle;
+    for (const auto& a : args) needle += a + std::string(1, '\0');
+    needles.push_back(std::move(needle));
+  }
+  std::vector<pid_t> pids(args_list.size(), 0);
+  size_t missing = pids.size();
   std::error_code ec;
   for (const auto& p : std::filesystem::directory_iterator("/proc", ec)) {
+    if (missing == 0) break;
     std::string name = p.path().filename().string();
     if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    if (ReadFileOrEmpty((p.path() / "cmdline").string()).find(needle) != std::string::npos) {
-      return std::atoi(name.c_str());
+    const std::string cmdline = ReadFileOrEmpty((p.path() / "cmdline").string());
+    for (size_t i = 0; i < needles.size(); ++i) {
+      if (pids[i] == 0 && cmdline.find(needles[i]) != std::string::npos) {
+        pids[i] = std::atoi(name.c_str());
+        --missing;
+      }
     }
   }
-  return 0;
+  return pids;
 }
 
 std::string CommandLine(pid_t pid) {

@@ -25,6 +25,9 @@ bool ProcessAlive(pid_t pid);
 
 // The pid of the first process whose command line holds `args` consecutively, 0 if none.
 pid_t PidWithArgs(const std::vector<std::string>& args);
+// PidWithArgs of each entry of `args_list`, in order, from one read of every process's command
+// line (a pass over /proc costs a read of each process's cmdline, whatever is looked for).
+std::vector<pid_t> PidsWithArgs(const std::vector<std::vector<std::string>>& args_list);
 
 // Every process whose command line (arguments joined by spaces) contains `needle`, except this
 // process.
