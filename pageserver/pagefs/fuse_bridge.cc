@@ -18,15 +18,23 @@ namespace {
 
 FuseContext* Ctx(fuse_req_t req) { return static_cast<FuseContext*>(fuse_req_userdata(req)); }
 
-// Measures one operation for the metrics.
+// Measures one operation for the metrics: from the request's arrival to pagefs's reply.
+// Copyable, so that whoever replies (for fsync, possibly another thread) can record it.
 class OpTimer {
  public:
   OpTimer(fuse_req_t req, const char* op)
       : metrics_(Ctx(req)->metrics), op_(op), start_(std::chrono::steady_clock::now()) {
     HopTrace::Mark("fuse_op_in", 0, op);
   }
-  void Done(int err) {
-    HopTrace::Mark("fuse_op_done", static_cast<uint64_t>(err), op_);
+  // The operation is handled and about to be answered with `err`.
+  void Done(int err) const {
+    Handled(err);
+    Replied(err);
+  }
+  // The handler is done (the hop trace's mark), whoever replies.
+  void Handled(int err) const { HopTrace::Mark("fuse_op_done", static_cast<uint64_t>(err), op_); }
+  // The reply `err` is sent: the latency metric.
+  void Replied(int err) const {
     if (metrics_ == nullptr) return;
     metrics_->ObserveOp(
         op_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(), err);
@@ -350,18 +358,24 @@ void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 // The thread that reads the pageserver's answer replies as soon as the commit is durable, so
 // the caller of fsync wakes without this thread being woken first (one thread wakeup fewer on
 // every commit's path). This thread replies only if that did not happen: errors, nothing to wait
-// for. Exactly one reply: whoever sets `replied` first.
+// for. Exactly one reply: whoever sets `replied` first; the latency metric ends at that reply
+// (recorded after it, off the reply's path) and has the result the caller got.
 void OpFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
-  OpTimer t(req, "fsync");
+  const OpTimer t(req, "fsync");
   auto replied = std::make_shared<std::atomic<bool>>(false);
-  int err = Ctx(req)->fs->Fsync(ino, [req, replied] {
+  // `t` by value: the reader may run this after OpFsync returned.
+  int err = Ctx(req)->fs->Fsync(ino, [req, replied, t] {
     if (!replied->exchange(true)) {
       HopTrace::Mark("fsync_replied_by_reader");
       fuse_reply_err(req, 0);
+      t.Replied(0);
     }
   });
-  t.Done(err);
-  if (!replied->exchange(true)) fuse_reply_err(req, err);
+  t.Handled(err);
+  if (!replied->exchange(true)) {
+    fuse_reply_err(req, err);
+    t.Replied(err);
+  }
 }
 
 // A directory handle holds the listing taken at opendir.

@@ -13,7 +13,8 @@ PageFsMetrics::PageFsMetrics()
                .Register(*registry_)),
       latency_(prometheus::BuildHistogram()
                    .Name("pgbranch_pagefs_operation_duration_seconds")
-                   .Help("Filesystem operation latency by kind (fsync includes the commit)")
+                   .Help("Filesystem operation latency by kind, from the request's arrival to "
+                         "pagefs's reply (fsync: until the commit is durable)")
                    .Register(*registry_)),
       commit_latency_(
           prometheus::BuildHistogram()
