@@ -237,8 +237,7 @@ int CheckSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, int* t
   return 0;
 }
 
-void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
-               fuse_file_info* fi) {
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   OpTimer t(req, "setattr");
   const int asked = to_set;
   if (int err = CheckSetattr(req, ino, *attr, &to_set, fi)) {

@@ -7,8 +7,8 @@
 // leaves no error on the file (the kernel then writes back the file's ctime with that process's
 // credentials), and a name unlinked or renamed through the mount is never served stale.
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <grp.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -108,10 +108,10 @@ class PagefsAccessTest : public ::testing::Test {
 };
 
 TEST_F(PagefsAccessTest, AnotherUserMeetsThePosixRules) {
-  MakeDir(M("closed"), 0755);     // root's, others may only search
-  MakeDir(M("open"), 0777);       // anyone may create and delete
-  MakeDir(M("sticky"), 01777);    // like /tmp
-  MakeDir(M("private"), 0700);    // PostgreSQL's data directory
+  MakeDir(M("closed"), 0755);   // root's, others may only search
+  MakeDir(M("open"), 0777);     // anyone may create and delete
+  MakeDir(M("sticky"), 01777);  // like /tmp
+  MakeDir(M("private"), 0700);  // PostgreSQL's data directory
   WriteFile(M("closed/public"), 0644);
   WriteFile(M("closed/secret"), 0600);
   WriteFile(M("sticky/roots"), 0666);
@@ -122,8 +122,7 @@ TEST_F(PagefsAccessTest, AnotherUserMeetsThePosixRules) {
               if (OpenErr(M("closed/new"), O_CREAT | O_WRONLY | O_EXCL) != EACCES) return 1;
               if (Err(mkdir(M("closed/d").c_str(), 0755)) != EACCES) return 2;
               if (Err(unlink(M("closed/public").c_str())) != EACCES) return 3;
-              if (Err(rename(M("closed/public").c_str(), M("open/x").c_str())) != EACCES)
-                return 4;
+              if (Err(rename(M("closed/public").c_str(), M("open/x").c_str())) != EACCES) return 4;
               if (OpenErr(M("closed/public"), O_RDONLY) != 0) return 5;
               if (OpenErr(M("closed/public"), O_WRONLY) != EACCES) return 6;
               if (OpenErr(M("closed/public"), O_RDONLY | O_TRUNC) != EACCES) return 7;
@@ -202,8 +201,7 @@ TEST_F(PagefsAccessTest, NamesChangedThroughTheMountAreNeverStale) {
   MakeDir(M("d"), 0777);
   EXPECT_EQ(AsNobody([&] { return OpenErr(M("d/x"), O_CREAT | O_WRONLY) == 0 ? 0 : 1; }), 0);
   ASSERT_EQ(chmod(M("d").c_str(), 0755), 0);
-  EXPECT_EQ(AsNobody([&] { return OpenErr(M("d/y"), O_CREAT | O_WRONLY) == EACCES ? 0 : 1; }),
-            0);
+  EXPECT_EQ(AsNobody([&] { return OpenErr(M("d/y"), O_CREAT | O_WRONLY) == EACCES ? 0 : 1; }), 0);
 }
 
 }  // namespace

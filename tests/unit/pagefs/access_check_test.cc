@@ -96,11 +96,11 @@ TEST(AccessCheckTest, ChmodChownAndTimes) {
   EXPECT_EQ(owner.MayChmod(f), 0);
   EXPECT_EQ(other.MayChmod(f), EPERM);
   EXPECT_EQ(g.Caller(0, 0).MayChmod(f), 0);
-  EXPECT_EQ(owner.MayChown(f, 101, std::nullopt), EPERM);      // give it away
-  EXPECT_EQ(owner.MayChown(f, 100, std::nullopt), 0);          // to itself
-  EXPECT_EQ(owner.MayChown(f, std::nullopt, 201), 0);          // to one of its groups
-  EXPECT_EQ(owner.MayChown(f, std::nullopt, 202), EPERM);      // not one of its groups
-  EXPECT_EQ(other.MayChown(f, std::nullopt, 200), EPERM);      // not the owner
+  EXPECT_EQ(owner.MayChown(f, 101, std::nullopt), EPERM);  // give it away
+  EXPECT_EQ(owner.MayChown(f, 100, std::nullopt), 0);      // to itself
+  EXPECT_EQ(owner.MayChown(f, std::nullopt, 201), 0);      // to one of its groups
+  EXPECT_EQ(owner.MayChown(f, std::nullopt, 202), EPERM);  // not one of its groups
+  EXPECT_EQ(other.MayChown(f, std::nullopt, 200), EPERM);  // not the owner
   EXPECT_EQ(g.Caller(0, 0).MayChown(f, 5, 6), 0);
   EXPECT_TRUE(owner.MaySetTimes(f));
   EXPECT_FALSE(other.MaySetTimes(f));
