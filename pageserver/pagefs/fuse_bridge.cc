@@ -417,6 +417,10 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   int mask = 0;
   if ((fi->flags & O_ACCMODE) != O_WRONLY) mask |= R_OK;
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) mask |= W_OK;
+  // execve opens the file read-only with the kernel's __FMODE_EXEC flag: it needs execute
+  // permission, not read (the kernel itself only checks that some execute bit is set).
+  constexpr int kFmodeExec = 040;
+  if (fi->flags & kFmodeExec) mask = X_OK;
   int err = Check(req, who, ino, mask);
   if (err == 0) err = Ctx(req)->fs->Open(ino, fi->flags);
   t.Done(err);

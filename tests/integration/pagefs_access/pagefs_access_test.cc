@@ -175,6 +175,41 @@ TEST_F(PagefsAccessTest, AnotherUserMeetsThePosixRules) {
             0);
 }
 
+// Executing needs execute permission of the caller's class, not read: an execute-only program
+// runs for others, one only its owner may execute does not.
+TEST_F(PagefsAccessTest, ExecuteNeedsExecutePermission) {
+  std::string prog = "/bin/true";
+  if (access(prog.c_str(), X_OK) != 0) prog = "/usr/bin/true";
+  {
+    int in = open(prog.c_str(), O_RDONLY);
+    ASSERT_GE(in, 0);
+    int out = open(M("true").c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0700);
+    ASSERT_GE(out, 0);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof(buf))) > 0) ASSERT_EQ(write(out, buf, n), n);
+    ASSERT_EQ(fsync(out), 0);
+    close(out);
+    close(in);
+  }
+  auto run = [&] {
+    pid_t pid = fork();
+    if (pid == 0) {
+      execl(M("true").c_str(), "true", static_cast<char*>(nullptr));
+      _exit(errno == EACCES ? 13 : 99);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 200;
+  };
+  ASSERT_EQ(chmod(M("true").c_str(), 0711), 0);
+  EXPECT_EQ(AsNobody(run), 0);
+  EXPECT_EQ(AsNobody([&] { return OpenErr(M("true"), O_RDONLY) == EACCES ? 0 : 1; }), 0);
+  ASSERT_EQ(chmod(M("true").c_str(), 0700), 0);
+  EXPECT_EQ(AsNobody(run), 13);
+  EXPECT_EQ(run(), 0);  // root
+}
+
 // The kernel caches names and attributes for a day (pagefs is the only writer of its mount):
 // every change made through the mount updates its cache, so nothing is served stale.
 TEST_F(PagefsAccessTest, NamesChangedThroughTheMountAreNeverStale) {
