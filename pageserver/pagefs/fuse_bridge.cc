@@ -3,15 +3,18 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/hop_trace.h"
+#include "pageserver/pagefs/access_check.h"
 
 namespace pgbranch::pagefs {
 namespace {
@@ -60,6 +63,48 @@ void ToStat(uint64_t ino, const fs::InodeAttr& a, struct stat* st) {
   st->st_atim = {a.atime_ns / 1'000'000'000, a.atime_ns % 1'000'000'000};
   st->st_mtim = {a.mtime_ns / 1'000'000'000, a.mtime_ns % 1'000'000'000};
   st->st_ctim = {a.ctime_ns / 1'000'000'000, a.ctime_ns % 1'000'000'000};
+}
+
+// The caller of a request, for pagefs's own permission checks (access_check.h: the mount has no
+// default_permissions). Its supplementary groups are read only if a check needs them.
+AccessCheck Caller(fuse_req_t req) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  return AccessCheck(c->uid, c->gid, [req] {
+    std::vector<gid_t> groups(32);
+    int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+    if (n > static_cast<int>(groups.size())) {
+      groups.resize(static_cast<size_t>(n));
+      n = fuse_req_getgroups(req, n, groups.data());
+    }
+    groups.resize(static_cast<size_t>(std::clamp(n, 0, static_cast<int>(groups.size()))));
+    return groups;
+  });
+}
+
+// 0 if the caller may `mask` (R_OK, W_OK, X_OK) on inode `ino`; an errno otherwise.
+int Check(fuse_req_t req, AccessCheck& who, uint64_t ino, int mask) {
+  fs::InodeAttr attr;
+  if (int err = Ctx(req)->fs->GetAttr(ino, &attr)) return err;
+  return who.May(attr, mask);
+}
+
+// The attributes of `name` in `parent` without counting a kernel lookup. ENOENT if absent.
+int Peek(fuse_req_t req, uint64_t parent, const char* name, fs::InodeAttr* attr) {
+  uint64_t ino = 0;
+  if (int err = Ctx(req)->fs->Lookup(parent, name, attr, &ino)) return err;
+  Ctx(req)->fs->Forget(ino, 1);
+  return 0;
+}
+
+// Whether the caller may remove `name` from `parent` (unlink, rmdir): write and search on the
+// directory, and the sticky bit's rule (which needs the entry's owner).
+int CheckDelete(fuse_req_t req, AccessCheck& who, uint64_t parent, const char* name) {
+  fs::InodeAttr dir, child;
+  if (int err = Ctx(req)->fs->GetAttr(parent, &dir)) return err;
+  if (int err = who.May(dir, W_OK | X_OK)) return err;
+  if (!(dir.mode & S_ISVTX) || who.privileged()) return 0;
+  if (int err = Peek(req, parent, name, &child)) return err;
+  return who.StickyAllows(dir, child);
 }
 
 void ReplyEntry(fuse_req_t req, uint64_t ino, const fs::InodeAttr& attr) {
@@ -111,7 +156,9 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   OpTimer t(req, "lookup");
   fs::InodeAttr attr;
   uint64_t ino = 0;
-  int err = Ctx(req)->fs->Lookup(parent, name, &attr, &ino);
+  AccessCheck who = Caller(req);
+  int err = Check(req, who, parent, X_OK);
+  if (err == 0) err = Ctx(req)->fs->Lookup(parent, name, &attr, &ino);
   t.Done(err == ENOENT ? 0 : err);
   if (err == ENOENT) {
     // A negative entry the kernel may cache: only this mount changes the namespace.
@@ -164,8 +211,48 @@ int64_t NowNs() {
   return TimespecNs(ts);
 }
 
-void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+// Whether the caller may make the changes in `to_set` to inode `ino` (the rules of chmod, chown,
+// truncate and utimes; access_check.h). Times the caller may not set are dropped from `to_set`
+// rather than refused: the kernel writes back its own cached times with the credentials of any
+// process that caused it (an unlink or rename by a writer of the directory), and a refusal would
+// surface as a write error on the file.
+int CheckSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, int* to_set,
+                 fuse_file_info* fi) {
+  AccessCheck who = Caller(req);
+  fs::InodeAttr cur;
+  if (int err = Ctx(req)->fs->GetAttr(ino, &cur)) return err;
+  if (*to_set & FUSE_SET_ATTR_MODE) {
+    if (int err = who.MayChmod(cur)) return err;
+  }
+  if (*to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
+    if (*to_set & FUSE_SET_ATTR_UID) uid = attr.st_uid;
+    if (*to_set & FUSE_SET_ATTR_GID) gid = attr.st_gid;
+    if (int err = who.MayChown(cur, uid, gid)) return err;
+  }
+  // ftruncate comes with the handle, which the kernel has checked is open for writing.
+  if ((*to_set & FUSE_SET_ATTR_SIZE) && fi == nullptr) {
+    if (int err = who.May(cur, W_OK)) return err;
+  }
+  constexpr int kTimes = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_CTIME |
+                         FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW;
+  if ((*to_set & kTimes) && !who.MaySetTimes(cur)) {
+    if ((*to_set & ~kTimes) == 0 && (*to_set & (FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
+      return EACCES;  // utimes(NULL) by someone who may not write: refused, as the kernel does
+    *to_set &= ~kTimes;
+  }
+  return 0;
+}
+
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   OpTimer t(req, "setattr");
+  const int asked = to_set;
+  if (int err = CheckSetattr(req, ino, *attr, &to_set, fi)) {
+    t.Done(err);
+    fuse_reply_err(req, err);
+    return;
+  }
   fs::InodeAttr in;
   int flags = 0;
   if (to_set & FUSE_SET_ATTR_MODE) flags |= PageFs::kSetMode, in.mode = attr->st_mode;
@@ -181,7 +268,9 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   if (to_set & FUSE_SET_ATTR_ATIME_NOW) flags |= PageFs::kSetAtime, in.atime_ns = NowNs();
   if (to_set & FUSE_SET_ATTR_MTIME_NOW) flags |= PageFs::kSetMtime, in.mtime_ns = NowNs();
   fs::InodeAttr out;
-  int err = Ctx(req)->fs->SetAttr(ino, flags, in, &out);
+  int err = (asked != 0 && to_set == 0)
+                ? Ctx(req)->fs->GetAttr(ino, &out)  // nothing the caller may change: a no-op
+                : Ctx(req)->fs->SetAttr(ino, flags, in, &out);
   t.Done(err);
   if (err) {
     fuse_reply_err(req, err);
@@ -207,7 +296,11 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
   const fuse_ctx* c = fuse_req_ctx(req);
   fs::InodeAttr attr;
   uint64_t ino;
-  int err = Ctx(req)->fs->Mknod(parent, name, mode & ~c->umask, rdev, c->uid, c->gid, &attr, &ino);
+  AccessCheck who = Caller(req);
+  int err = Check(req, who, parent, W_OK | X_OK);
+  if (err == 0) {
+    err = Ctx(req)->fs->Mknod(parent, name, mode & ~c->umask, rdev, c->uid, c->gid, &attr, &ino);
+  }
   t.Done(err);
   if (err) {
     fuse_reply_err(req, err);
@@ -221,7 +314,11 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   const fuse_ctx* c = fuse_req_ctx(req);
   fs::InodeAttr attr;
   uint64_t ino;
-  int err = Ctx(req)->fs->Mkdir(parent, name, mode & ~c->umask, c->uid, c->gid, &attr, &ino);
+  AccessCheck who = Caller(req);
+  int err = Check(req, who, parent, W_OK | X_OK);
+  if (err == 0) {
+    err = Ctx(req)->fs->Mkdir(parent, name, mode & ~c->umask, c->uid, c->gid, &attr, &ino);
+  }
   t.Done(err);
   if (err) {
     fuse_reply_err(req, err);
@@ -232,14 +329,18 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
 
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   OpTimer t(req, "unlink");
-  int err = Ctx(req)->fs->Unlink(parent, name);
+  AccessCheck who = Caller(req);
+  int err = CheckDelete(req, who, parent, name);
+  if (err == 0) err = Ctx(req)->fs->Unlink(parent, name);
   t.Done(err);
   fuse_reply_err(req, err);
 }
 
 void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   OpTimer t(req, "rmdir");
-  int err = Ctx(req)->fs->Rmdir(parent, name);
+  AccessCheck who = Caller(req);
+  int err = CheckDelete(req, who, parent, name);
+  if (err == 0) err = Ctx(req)->fs->Rmdir(parent, name);
   t.Done(err);
   fuse_reply_err(req, err);
 }
@@ -249,7 +350,9 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
   const fuse_ctx* c = fuse_req_ctx(req);
   fs::InodeAttr attr;
   uint64_t ino;
-  int err = Ctx(req)->fs->Symlink(parent, name, link, c->uid, c->gid, &attr, &ino);
+  AccessCheck who = Caller(req);
+  int err = Check(req, who, parent, W_OK | X_OK);
+  if (err == 0) err = Ctx(req)->fs->Symlink(parent, name, link, c->uid, c->gid, &attr, &ino);
   t.Done(err);
   if (err) {
     fuse_reply_err(req, err);
@@ -258,10 +361,39 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
   ReplyEntry(req, ino, attr);
 }
 
+// Whether the caller may rename `name` in `parent` to `newname` in `newparent`: write and search
+// on both directories, the sticky bit's rule for the entry and for the one it replaces, and write
+// on a directory that moves to another parent (its ".." changes).
+int CheckRename(fuse_req_t req, AccessCheck& who, uint64_t parent, const char* name,
+                uint64_t newparent, const char* newname) {
+  fs::InodeAttr dir, newdir, child, target;
+  if (int err = Ctx(req)->fs->GetAttr(parent, &dir)) return err;
+  if (int err = who.May(dir, W_OK | X_OK)) return err;
+  if (newparent != parent) {
+    if (int err = Ctx(req)->fs->GetAttr(newparent, &newdir)) return err;
+    if (int err = who.May(newdir, W_OK | X_OK)) return err;
+  } else {
+    newdir = dir;
+  }
+  bool sticky = ((dir.mode | newdir.mode) & S_ISVTX) && !who.privileged();
+  if (!sticky && newparent == parent) return 0;
+  if (int err = Peek(req, parent, name, &child)) return err;
+  if (int err = who.StickyAllows(dir, child)) return err;
+  if (newparent != parent && child.IsDirectory()) {
+    if (int err = who.May(child, W_OK)) return err;
+  }
+  int err = Peek(req, newparent, newname, &target);
+  if (err == ENOENT) return 0;
+  if (err) return err;
+  return who.StickyAllows(newdir, target);
+}
+
 void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
   OpTimer t(req, "rename");
-  int err = Ctx(req)->fs->Rename(parent, name, newparent, newname, flags);
+  AccessCheck who = Caller(req);
+  int err = CheckRename(req, who, parent, name, newparent, newname);
+  if (err == 0) err = Ctx(req)->fs->Rename(parent, name, newparent, newname, flags);
   t.Done(err);
   fuse_reply_err(req, err);
 }
@@ -269,7 +401,9 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
 void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
   OpTimer t(req, "link");
   fs::InodeAttr attr;
-  int err = Ctx(req)->fs->Link(ino, newparent, newname, &attr);
+  AccessCheck who = Caller(req);
+  int err = Check(req, who, newparent, W_OK | X_OK);
+  if (err == 0) err = Ctx(req)->fs->Link(ino, newparent, newname, &attr);
   t.Done(err);
   if (err) {
     fuse_reply_err(req, err);
@@ -287,7 +421,16 @@ uint64_t SyncHandle(fuse_req_t req, int flags) {
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   OpTimer t(req, "open");
-  int err = Ctx(req)->fs->Open(ino, fi->flags);
+  AccessCheck who = Caller(req);
+  int mask = 0;
+  if ((fi->flags & O_ACCMODE) != O_WRONLY) mask |= R_OK;
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) mask |= W_OK;
+  // execve opens the file read-only with the kernel's __FMODE_EXEC flag: it needs execute
+  // permission, not read (the kernel itself only checks that some execute bit is set).
+  constexpr int kFmodeExec = 040;
+  if (fi->flags & kFmodeExec) mask = X_OK;
+  int err = Check(req, who, ino, mask);
+  if (err == 0) err = Ctx(req)->fs->Open(ino, fi->flags);
   t.Done(err);
   if (err) {
     fuse_reply_err(req, err);
@@ -304,8 +447,12 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   const fuse_ctx* c = fuse_req_ctx(req);
   fs::InodeAttr attr;
   uint64_t ino;
-  int err =
-      Ctx(req)->fs->Create(parent, name, mode & ~c->umask, fi->flags, c->uid, c->gid, &attr, &ino);
+  AccessCheck who = Caller(req);
+  int err = Check(req, who, parent, W_OK | X_OK);
+  if (err == 0) {
+    err = Ctx(req)->fs->Create(parent, name, mode & ~c->umask, fi->flags, c->uid, c->gid, &attr,
+                               &ino);
+  }
   t.Done(err);
   if (err) {
     fuse_reply_err(req, err);
@@ -381,6 +528,12 @@ void OpFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
 // A directory handle holds the listing taken at opendir.
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   OpTimer t(req, "opendir");
+  AccessCheck who = Caller(req);
+  if (int err = Check(req, who, ino, R_OK)) {
+    t.Done(err);
+    fuse_reply_err(req, err);
+    return;
+  }
   auto* listing = new std::vector<DirListing>();
   int err = Ctx(req)->fs->ReadDir(ino, listing);
   t.Done(err);
@@ -421,6 +574,15 @@ void OpFsyncdir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
   int err = Ctx(req)->fs->FsyncDir(ino);
   t.Done(err);
   fuse_reply_err(req, err);  // never ENOSYS or EOPNOTSUPP (DESIGN.md section 3)
+}
+
+// access(2) and chdir(2): the kernel asks, as the mount has no default_permissions.
+void OpAccess(fuse_req_t req, fuse_ino_t ino, int mask) {
+  OpTimer t(req, "access");
+  AccessCheck who = Caller(req);
+  int err = Check(req, who, ino, mask);
+  t.Done(err);
+  fuse_reply_err(req, err);
 }
 
 void OpStatfs(fuse_req_t req, fuse_ino_t) {
@@ -467,6 +629,7 @@ fuse_lowlevel_ops MakeOps() {
   ops.releasedir = OpReleasedir;
   ops.fsyncdir = OpFsyncdir;
   ops.statfs = OpStatfs;
+  ops.access = OpAccess;
   ops.create = OpCreate;
   ops.fallocate = OpFallocate;
   return ops;

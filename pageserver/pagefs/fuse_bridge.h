@@ -12,7 +12,8 @@
 namespace pgbranch::pagefs {
 
 // The libfuse low-level operations table for a PageFs; the session's userdata must point to a
-// FuseContext. Handlers only convert between FUSE structures and PageFs calls.
+// FuseContext. Handlers convert between FUSE structures and PageFs calls, and check the caller's
+// permissions first (access_check.h: the mount has no default_permissions).
 struct FuseContext {
   PageFs* fs;
   PageFsMetrics* metrics;             // may be null

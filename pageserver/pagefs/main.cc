@@ -170,8 +170,9 @@ int Run(const Flags& f) {
   pagefs::FuseContext ctx{&pfs, &metrics, 86400.0};
   ctx.allow_writeback_cache = !f.no_writeback_cache;
 
-  std::string options =
-      "allow_other,default_permissions,fsname=pagefs:" + so.timeline_id + ",subtype=pagefs";
+  // No default_permissions: pagefs checks permissions itself (access_check.h), so the kernel
+  // needs no GETATTR of a directory before each namespace change in it.
+  std::string options = "allow_other,fsname=pagefs:" + so.timeline_id + ",subtype=pagefs";
   if (f.read_only) options += ",ro";
   std::vector<std::string> arg_storage = {"pagefs", "-o", options};
   std::vector<char*> argv;
