@@ -55,7 +55,8 @@ void DefineFlags(CLI::App& app, Flags* f) {
       "A read-write mount acquires the timeline's writer generation (fencing any older writer);\n"
       "a read-only mount serves one fixed LSN. SIGTERM or an unmount flushes and exits 0.");
   app.set_version_flag("--version", cli::Version(), "print the version and exit");
-  app.add_option("--pageserver", f->pageserver, "pageserver address, host:port")
+  app.add_option("--pageserver", f->pageserver,
+                 "pageserver address, host:port (or unix:PATH on the same host)")
       ->required()
       ->type_name("ADDR");
   app.add_option("--tenant", f->tenant, "tenant ID")->required()->type_name("T");

@@ -17,7 +17,9 @@
 //      empty, and no page of a truncated file comes back when it grows again;
 //  (e) the same as (c) for PostgreSQL's WAL files (pg_wal/*), which pagefs opens with direct I/O:
 //      each write(2) is a WRITE to pagefs, fdatasync an FSYNC, an O_DSYNC write durable when it
-//      returns (the kernel does not fsync after a direct write: pagefs must).
+//      returns (the kernel does not fsync after a direct write: pagefs must);
+//  (f) the commit path over a Unix domain socket (pageserver --listen-unix, pagefs --pageserver
+//      unix:PATH): kill -9 of pagefs keeps what fsync acknowledged.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -412,6 +414,43 @@ TEST_F(PipelineCrashTest, KillOfPagefsKeepsAcknowledgedWalWritesUnderDirectIo) {
         << "page " << i << " is neither what was fdatasync'd nor the later write";
   }
   EXPECT_EQ(read_file("pg_wal/000000010000000000000002"), std::string(size_t{kPage} * kPages, 'd'));
+  EXPECT_EQ(mount->Unmount(), 0);
+}
+
+// (f) pagefs connected over the pageserver's Unix socket: commits go over it, and what fsync
+// acknowledged survives kill -9 of pagefs (read back over TCP).
+TEST_F(PipelineCrashTest, KillOfPagefsOverAUnixSocketKeepsWhatFsyncAcknowledged) {
+  ASSERT_EQ(server_->Stop(), 0);
+  const std::string sock = dir_.path() + "/pageserver.sock";
+  server_ = std::make_unique<PageserverProcess>(dir_.path() + "/pageserver",
+                                                std::vector<std::string>{"--listen-unix", sock});
+  absl::Status s = server_->Start();
+  ASSERT_TRUE(s.ok()) << s;
+  PagefsMount::Options o;
+  o.pageserver = "unix:" + sock;
+  o.tenant = "t1";
+  o.timeline = "main";
+  o.mountpoint = dir_.path() + "/mnt";
+  auto over_unix = std::make_unique<PagefsMount>(o);
+  s = over_unix->Mount();
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_EQ(mkdir(Path("pg_wal").c_str(), 0700), 0) << strerror(errno);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(WriteAndFsync(absl::StrCat("pg_wal/f", i), std::string(8192, 'a' + i)), 0) << i;
+  }
+  ASSERT_EQ(FsyncPath(Path("pg_wal"), O_RDONLY | O_DIRECTORY), 0);
+  over_unix->Kill();
+
+  auto mount = Mount();  // over TCP
+  ASSERT_NE(mount, nullptr);
+  for (int i = 0; i < 20; ++i) {
+    std::string got(8192, '\0');
+    int fd = open(Path(absl::StrCat("pg_wal/f", i)).c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0) << i << ": " << strerror(errno);
+    ASSERT_EQ(read(fd, got.data(), got.size()), 8192) << i;
+    close(fd);
+    EXPECT_EQ(got, std::string(8192, 'a' + i)) << i;
+  }
   EXPECT_EQ(mount->Unmount(), 0);
 }
 
