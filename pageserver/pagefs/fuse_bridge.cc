@@ -107,6 +107,12 @@ int CheckDelete(fuse_req_t req, AccessCheck& who, uint64_t parent, const char* n
   return who.StickyAllows(dir, child);
 }
 
+// Tells WalFiles about the entry `name` of `parent` the kernel is about to learn.
+void NoteEntry(fuse_req_t req, uint64_t parent, const char* name, uint64_t ino,
+               const fs::InodeAttr& attr) {
+  if (Ctx(req)->wal_direct_io) Ctx(req)->wal_files.Note(parent, name, ino, S_ISDIR(attr.mode));
+}
+
 void ReplyEntry(fuse_req_t req, uint64_t ino, const fs::InodeAttr& attr) {
   fuse_entry_param e;
   memset(&e, 0, sizeof(e));
@@ -172,18 +178,23 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     fuse_reply_err(req, err);
     return;
   }
+  NoteEntry(req, parent, name, ino, attr);
   ReplyEntry(req, ino, attr);
 }
 
 void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   OpTimer t(req, "forget");
   Ctx(req)->fs->Forget(ino, nlookup);
+  Ctx(req)->wal_files.Forget(ino);
   t.Done(0);
   fuse_reply_none(req);
 }
 
 void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
-  for (size_t i = 0; i < count; ++i) Ctx(req)->fs->Forget(forgets[i].ino, forgets[i].nlookup);
+  for (size_t i = 0; i < count; ++i) {
+    Ctx(req)->fs->Forget(forgets[i].ino, forgets[i].nlookup);
+    Ctx(req)->wal_files.Forget(forgets[i].ino);
+  }
   fuse_reply_none(req);
 }
 
@@ -306,6 +317,7 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
     fuse_reply_err(req, err);
     return;
   }
+  NoteEntry(req, parent, name, ino, attr);
   ReplyEntry(req, ino, attr);
 }
 
@@ -324,6 +336,7 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
     fuse_reply_err(req, err);
     return;
   }
+  NoteEntry(req, parent, name, ino, attr);
   ReplyEntry(req, ino, attr);
 }
 
@@ -409,14 +422,25 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
     fuse_reply_err(req, err);
     return;
   }
+  NoteEntry(req, newparent, newname, ino, attr);
   ReplyEntry(req, ino, attr);
 }
 
 // fi->fh carries whether writes through this handle are synchronous (O_DSYNC / O_SYNC). With the
 // writeback cache the kernel makes such a write durable itself (an fsync of the range after the
-// copy), and a WRITE at writeback may come through any handle: none is synchronous then.
-uint64_t SyncHandle(fuse_req_t req, int flags) {
-  return !Ctx(req)->writeback_cache && (flags & (O_DSYNC | O_SYNC)) ? 1 : 0;
+// copy), and a WRITE at writeback may come through any handle: none is synchronous then. A
+// direct-I/O handle's write(2) is its WRITE, and the kernel does not fsync after it: pagefs
+// makes it durable before replying, as without the writeback cache.
+uint64_t SyncHandle(fuse_req_t req, int flags, bool direct_io) {
+  return (direct_io || !Ctx(req)->writeback_cache) && (flags & (O_DSYNC | O_SYNC)) ? 1 : 0;
+}
+
+// Sets the open reply's caching: a WAL file (WalFiles) bypasses the page cache.
+void SetCaching(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  bool direct = Ctx(req)->wal_direct_io && Ctx(req)->wal_files.Contains(ino);
+  fi->direct_io = direct ? 1 : 0;
+  fi->keep_cache = direct ? 0 : 1;  // single writer: the kernel's cached pages stay valid
+  fi->fh = SyncHandle(req, fi->flags, direct);
 }
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -436,8 +460,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_err(req, err);
     return;
   }
-  fi->keep_cache = 1;  // single writer: the kernel's cached pages stay valid across opens
-  fi->fh = SyncHandle(req, fi->flags);
+  SetCaching(req, ino, fi);
   fuse_reply_open(req, fi);
 }
 
@@ -458,8 +481,8 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     fuse_reply_err(req, err);
     return;
   }
-  fi->keep_cache = 1;
-  fi->fh = SyncHandle(req, fi->flags);
+  NoteEntry(req, parent, name, ino, attr);
+  SetCaching(req, ino, fi);
   fuse_entry_param e;
   memset(&e, 0, sizeof(e));
   e.ino = ino;

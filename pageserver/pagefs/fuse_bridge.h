@@ -8,6 +8,7 @@
 
 #include "pageserver/pagefs/pagefs.h"
 #include "pageserver/pagefs/pagefs_metrics.h"
+#include "pageserver/pagefs/wal_files.h"
 
 namespace pgbranch::pagefs {
 
@@ -23,6 +24,10 @@ struct FuseContext {
   // in the kernel's page cache and reaches pagefs as large WRITEs at writeback, fsync or close.
   // (Written once at INIT, read by every worker thread.)
   std::atomic<bool> writeback_cache{false};
+  // PostgreSQL's WAL files (pg_wal/*) are opened with direct I/O (see WalFiles);
+  // --no-wal-direct-io clears it.
+  bool wal_direct_io = true;
+  WalFiles wal_files;
 };
 
 const fuse_lowlevel_ops* PageFsOperations();

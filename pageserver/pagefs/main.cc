@@ -43,6 +43,7 @@ struct Flags {
   bool read_only = false;
   bool foreground = false;
   bool no_writeback_cache = false;
+  bool no_wal_direct_io = false;
   std::string mountpoint;
 };
 
@@ -54,7 +55,8 @@ void DefineFlags(CLI::App& app, Flags* f) {
       "A read-write mount acquires the timeline's writer generation (fencing any older writer);\n"
       "a read-only mount serves one fixed LSN. SIGTERM or an unmount flushes and exits 0.");
   app.set_version_flag("--version", cli::Version(), "print the version and exit");
-  app.add_option("--pageserver", f->pageserver, "pageserver address, host:port")
+  app.add_option("--pageserver", f->pageserver,
+                 "pageserver address, host:port (or unix:PATH on the same host)")
       ->required()
       ->type_name("ADDR");
   app.add_option("--tenant", f->tenant, "tenant ID")->required()->type_name("T");
@@ -81,6 +83,9 @@ void DefineFlags(CLI::App& app, Flags* f) {
   app.add_flag("--no-writeback-cache", f->no_writeback_cache,
                "send every write(2) to pagefs (default: the kernel caches writes and sends them "
                "in large WRITEs)");
+  app.add_flag("--no-wal-direct-io", f->no_wal_direct_io,
+               "cache PostgreSQL's WAL files (pg_wal/*) in the kernel like other files (default: "
+               "direct I/O, one round trip fewer per WAL fsync)");
   app.add_flag("-f,--foreground", f->foreground,
                "stay in the foreground (default: detach once "
                "mounted)");
@@ -169,6 +174,7 @@ int Run(const Flags& f) {
   pfs.StartBackgroundFlusher();
   pagefs::FuseContext ctx{&pfs, &metrics, 86400.0};
   ctx.allow_writeback_cache = !f.no_writeback_cache;
+  ctx.wal_direct_io = !f.no_wal_direct_io;
 
   // No default_permissions: pagefs checks permissions itself (access_check.h), so the kernel
   // needs no GETATTR of a directory before each namespace change in it.

@@ -25,6 +25,8 @@ absl::Status ApplyYaml(const std::string& path, ServerConfig* c) {
       const YAML::Node& v = kv.second;
       if (key == "listen") {
         c->listen = v.as<std::string>();
+      } else if (key == "listen_unix") {
+        c->listen_unix = v.as<std::string>();
       } else if (key == "metrics_listen") {
         c->metrics_listen = v.as<std::string>();
       } else if (key == "data_dir") {
@@ -65,7 +67,8 @@ absl::Status ParseNumber(const std::string& flag, const std::string& s, T* out) 
 }  // namespace
 
 std::string ServerUsage() {
-  return "usage: pgbranch-pageserver --data-dir DIR [--listen ADDR] [--metrics-listen ADDR]\n"
+  return "usage: pgbranch-pageserver --data-dir DIR [--listen ADDR] [--listen-unix PATH]\n"
+         "         [--metrics-listen ADDR]\n"
          "         [--config FILE] [--token-file FILE] [--token-signing-key-file FILE]\n"
          "         [--tls-cert FILE --tls-key FILE]\n"
          "         [--history-seconds N] [--history-bytes N] [--memtable-flush-mb N]\n"
@@ -86,6 +89,11 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& a
       {"--listen",
        [&](const std::string& v) {
          c.listen = v;
+         return absl::OkStatus();
+       }},
+      {"--listen-unix",
+       [&](const std::string& v) {
+         c.listen_unix = v;
          return absl::OkStatus();
        }},
       {"--metrics-listen",
@@ -171,6 +179,10 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& a
   if (c.data_dir.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--data-dir (or data_dir in the config file) is required\n", ServerUsage()));
+  }
+  if (!c.listen_unix.empty() && c.listen_unix[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listen-unix (listen_unix) must be an absolute path, not '", c.listen_unix, "'"));
   }
   if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
     return absl::InvalidArgumentError("TLS needs both --tls-cert and --tls-key");

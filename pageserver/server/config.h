@@ -13,6 +13,7 @@ namespace pgbranch::pageserver {
 //
 // YAML keys:
 //   listen: 127.0.0.1:6400          metrics_listen: 127.0.0.1:9400
+//   listen_unix: /run/pgbranch/pageserver.sock
 //   data_dir: /var/lib/pgbranch/pageserver
 //   retention: {history_seconds: 604800, history_bytes: 0}
 //   auth: {token_file: /etc/pgbranch/tokens.yaml, signing_key_file: /etc/pgbranch/signing-key}
@@ -21,6 +22,9 @@ namespace pgbranch::pageserver {
 //   log_level: info
 struct ServerConfig {
   std::string listen = "127.0.0.1:6400";
+  // Also serve on this Unix domain socket (absolute path; empty: not). For clients on the same
+  // host, e.g. pagefs --pageserver unix:PATH: the commit path of each fsync crosses it twice.
+  std::string listen_unix;
   std::string metrics_listen;  // empty: no metrics endpoint
   std::string data_dir;
   std::string token_file;        // static tokens (YAML)

@@ -98,6 +98,10 @@ int Run(const pgbranch::pageserver::ServerConfig& config) {
   }
   int port = 0;
   builder.AddListeningPort(config.listen, creds, &port);
+  int unix_port = 0;  // gRPC reports 1 for a bound Unix socket
+  if (!config.listen_unix.empty()) {
+    builder.AddListeningPort("unix:" + config.listen_unix, creds, &unix_port);
+  }
   builder.RegisterService(&service);
   int max_bytes = static_cast<int>(config.max_message_mb << 20);
   builder.SetMaxReceiveMessageSize(max_bytes);
@@ -105,6 +109,10 @@ int Run(const pgbranch::pageserver::ServerConfig& config) {
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     LogError("Cannot listen", {{"listen", config.listen}});
+    return 1;
+  }
+  if (!config.listen_unix.empty() && unix_port == 0) {
+    LogError("Cannot listen on the Unix socket", {{"listen_unix", config.listen_unix}});
     return 1;
   }
   server->GetHealthCheckService()->SetServingStatus(true);
@@ -116,6 +124,7 @@ int Run(const pgbranch::pageserver::ServerConfig& config) {
   LogInfo("Serving",
           {{"listen", config.listen},
            {"port", std::to_string(port)},
+           {"listen_unix", config.listen_unix},
            {"data_dir", config.data_dir},
            {"auth", config.signing_key_file.empty()
                         ? (auth.enabled() ? "tokens" : "disabled")

@@ -14,9 +14,15 @@
 //      either its old or its new contents;
 //  (d) kill -9 of pagefs after pipelined truncates (sent by the commit stream's writer thread, not
 //      waited for) and before the fsync: a prefix of the files is truncated, each either whole or
-//      empty, and no page of a truncated file comes back when it grows again.
+//      empty, and no page of a truncated file comes back when it grows again;
+//  (e) the same as (c) for PostgreSQL's WAL files (pg_wal/*), which pagefs opens with direct I/O:
+//      each write(2) is a WRITE to pagefs, fdatasync an FSYNC, an O_DSYNC write durable when it
+//      returns (the kernel does not fsync after a direct write: pagefs must);
+//  (f) the commit path over a Unix domain socket (pageserver --listen-unix, pagefs --pageserver
+//      unix:PATH): kill -9 of pagefs keeps what fsync acknowledged.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -316,6 +322,102 @@ TEST_F(PipelineCrashTest, KillOfPagefsAfterPipelinedTruncatesLeavesAPrefixOfThem
     }
   }
   std::cerr << truncated << " of " << kFiles << " unsynced truncates survived the kill\n";
+  EXPECT_EQ(mount->Unmount(), 0);
+}
+
+// (e) kill -9 of pagefs with WAL written as PostgreSQL writes it: 8 KiB pages, each fdatasync'd
+// (wal_sync_method=fdatasync), or through an O_DSYNC descriptor (open_datasync), then unsynced
+// pages. pg_wal/* files are opened with direct I/O (no page cache: a shared mapping is refused).
+TEST_F(PipelineCrashTest, KillOfPagefsKeepsAcknowledgedWalWritesUnderDirectIo) {
+  constexpr int kPage = 8192, kPages = 64;
+  auto page = [](char c) { return std::string(kPage, c); };
+  auto mount = Mount();
+  ASSERT_NE(mount, nullptr);
+  ASSERT_EQ(mkdir(Path("pg_wal").c_str(), 0700), 0) << strerror(errno);
+  ASSERT_EQ(FsyncPath(dir_.path() + "/mnt", O_RDONLY | O_DIRECTORY), 0);
+  int fd = open(Path("pg_wal/000000010000000000000001").c_str(), O_CREAT | O_RDWR, 0600);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  int dfd = open(Path("pg_wal/000000010000000000000002").c_str(), O_CREAT | O_RDWR | O_DSYNC, 0600);
+  ASSERT_GE(dfd, 0) << strerror(errno);
+  ASSERT_EQ(FsyncPath(Path("pg_wal"), O_RDONLY | O_DIRECTORY), 0);
+  // Direct I/O: the kernel cannot keep a shared mapping coherent and refuses it.
+  ASSERT_EQ(ftruncate(fd, kPage), 0);
+  void* map = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  EXPECT_EQ(map, MAP_FAILED) << "pg_wal/* should be opened with direct I/O";
+  if (map != MAP_FAILED) munmap(map, kPage);
+  for (int i = 0; i < kPages; ++i) {
+    ASSERT_EQ(pwrite(fd, page(static_cast<char>('a' + i % 26)).data(), kPage, off_t{i} * kPage),
+              kPage);
+    ASSERT_EQ(fdatasync(fd), 0) << strerror(errno);
+    ASSERT_EQ(pwrite(dfd, page('d').data(), kPage, off_t{i} * kPage), kPage) << strerror(errno);
+  }
+  // Unsynced: the second half overwritten (each page either old or new after the crash).
+  for (int i = kPages / 2; i < kPages; ++i) {
+    ASSERT_EQ(pwrite(fd, page('Z').data(), kPage, off_t{i} * kPage), kPage);
+  }
+  mount->Kill();
+  close(fd);
+  close(dfd);
+
+  mount = Mount();
+  ASSERT_NE(mount, nullptr);
+  auto read_file = [&](const std::string& name) {
+    std::string out;
+    int rfd = open(Path(name).c_str(), O_RDONLY);
+    EXPECT_GE(rfd, 0) << name << ": " << strerror(errno);
+    if (rfd < 0) return out;
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(rfd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+    close(rfd);
+    return out;
+  };
+  std::string wal = read_file("pg_wal/000000010000000000000001");
+  ASSERT_EQ(wal.size(), size_t{kPage} * kPages);
+  for (int i = 0; i < kPages; ++i) {
+    std::string got = wal.substr(size_t{kPage} * i, kPage);
+    if (i >= kPages / 2 && got == page('Z')) continue;
+    ASSERT_EQ(got, page(static_cast<char>('a' + i % 26)))
+        << "page " << i << " is neither what was fdatasync'd nor the later write";
+  }
+  EXPECT_EQ(read_file("pg_wal/000000010000000000000002"), std::string(size_t{kPage} * kPages, 'd'));
+  EXPECT_EQ(mount->Unmount(), 0);
+}
+
+// (f) pagefs connected over the pageserver's Unix socket: commits go over it, and what fsync
+// acknowledged survives kill -9 of pagefs (read back over TCP).
+TEST_F(PipelineCrashTest, KillOfPagefsOverAUnixSocketKeepsWhatFsyncAcknowledged) {
+  ASSERT_EQ(server_->Stop(), 0);
+  const std::string sock = dir_.path() + "/pageserver.sock";
+  server_ = std::make_unique<PageserverProcess>(dir_.path() + "/pageserver",
+                                                std::vector<std::string>{"--listen-unix", sock});
+  absl::Status s = server_->Start();
+  ASSERT_TRUE(s.ok()) << s;
+  PagefsMount::Options o;
+  o.pageserver = "unix:" + sock;
+  o.tenant = "t1";
+  o.timeline = "main";
+  o.mountpoint = dir_.path() + "/mnt";
+  auto over_unix = std::make_unique<PagefsMount>(o);
+  s = over_unix->Mount();
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_EQ(mkdir(Path("pg_wal").c_str(), 0700), 0) << strerror(errno);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(WriteAndFsync(absl::StrCat("pg_wal/f", i), std::string(8192, 'a' + i)), 0) << i;
+  }
+  ASSERT_EQ(FsyncPath(Path("pg_wal"), O_RDONLY | O_DIRECTORY), 0);
+  over_unix->Kill();
+
+  auto mount = Mount();  // over TCP
+  ASSERT_NE(mount, nullptr);
+  for (int i = 0; i < 20; ++i) {
+    std::string got(8192, '\0');
+    int fd = open(Path(absl::StrCat("pg_wal/f", i)).c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0) << i << ": " << strerror(errno);
+    ASSERT_EQ(read(fd, got.data(), got.size()), 8192) << i;
+    close(fd);
+    EXPECT_EQ(got, std::string(8192, 'a' + i)) << i;
+  }
   EXPECT_EQ(mount->Unmount(), 0);
 }
 

@@ -33,6 +33,21 @@ TEST(ServerConfigTest, SigningKeyFileFromYamlOrFlag) {
   EXPECT_EQ(flag->signing_key_file, "/other");
 }
 
+TEST(ServerConfigTest, UnixSocketFromYamlOrFlagMustBeAbsolute) {
+  std::string path = testing::TempDir() + "/pageserver-unix.yaml";
+  std::ofstream(path) << "data_dir: /d\nlisten_unix: /run/ps.sock\n";
+  auto yaml = ParseServerConfig({"--config", path});
+  ASSERT_TRUE(yaml.ok()) << yaml.status();
+  EXPECT_EQ(yaml->listen_unix, "/run/ps.sock");
+  auto flag = ParseServerConfig({"--data-dir", "/d", "--listen-unix", "/tmp/x.sock"});
+  ASSERT_TRUE(flag.ok()) << flag.status();
+  EXPECT_EQ(flag->listen_unix, "/tmp/x.sock");
+  EXPECT_EQ(ParseServerConfig({"--data-dir", "/d"})->listen_unix, "");
+  auto relative = ParseServerConfig({"--data-dir", "/d", "--listen-unix", "ps.sock"});
+  ASSERT_FALSE(relative.ok());
+  EXPECT_NE(relative.status().message().find("absolute path"), std::string::npos);
+}
+
 TEST(ServerConfigTest, RejectsBadInputWithReadableMessages) {
   auto missing = ParseServerConfig({});
   EXPECT_NE(missing.status().message().find("--data-dir"), std::string::npos);
