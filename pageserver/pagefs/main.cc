@@ -40,7 +40,7 @@ using namespace pgbranch;
 struct Flags {
   std::string pageserver, tenant, timeline, token_file, tls_ca, at, metrics_listen;
   std::string prefetch_postgres;
-  uint32_t prefetch_blocks = 8;
+  uint32_t prefetch_blocks = 4;
   std::string log_level = "info";
   uint64_t lsn = 0;  // 0: not given
   std::optional<uint64_t> cache_mb, dirty_mb;
@@ -91,7 +91,7 @@ void DefineFlags(CLI::App& app, Flags* f) {
              "connections read")
           ->type_name("DIR");
   app.add_option("--prefetch-blocks", f->prefetch_blocks,
-                 "with --prefetch-postgres: pages prefetched per catalog file (default 8)")
+                 "with --prefetch-postgres: pages prefetched per catalog file (default 4)")
       ->type_name("N")
       ->check(CLI::Range(1, 1024))
       ->needs(prefetch);
