@@ -68,10 +68,6 @@ absl::Status PagefsProcess::RunFusermount(const std::vector<std::string>& args) 
   o.argv = {"/usr/bin/fusermount3"};
   if (access(o.argv[0].c_str(), X_OK) != 0) o.argv[0] = "/bin/fusermount3";
   o.argv.insert(o.argv.end(), args.begin(), args.end());
-  // The catalogs' first pages, which PostgreSQL's start and its first backends (the role step's,
-  // the first client's) read cold otherwise, one round trip each: fetched in the background in
-  // a few batched reads while PostgreSQL starts (ComputeLayout: mnt/pgdata).
-  o.argv.insert(o.argv.end(), {"--prefetch-postgres", "pgdata"});
   o.argv.push_back(mountpoint_);
   o.output_path = log_path_;
   absl::StatusOr<ChildProcess> done = RunToCompletion(o, std::chrono::seconds(10));
