@@ -108,6 +108,10 @@ absl::Status PagefsProcess::Mount(std::chrono::milliseconds timeout,
   if (!config_.pagefs_metrics_listen.empty()) {
     o.argv.insert(o.argv.end(), {"--metrics-listen", config_.pagefs_metrics_listen});
   }
+  // The catalogs' first pages, which PostgreSQL's start and its first backends (the role step's,
+  // the first client's) read cold otherwise, one round trip each: fetched in the background in
+  // a few batched reads while PostgreSQL starts (ComputeLayout: mnt/pgdata).
+  o.argv.insert(o.argv.end(), {"--prefetch-postgres", "pgdata"});
   o.argv.push_back(mountpoint_);
   o.output_path = log_path_;
   // If the agent dies, pagefs flushes and unmounts on its own.

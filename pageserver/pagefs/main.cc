@@ -2,7 +2,8 @@
 //
 //   pagefs --pageserver ADDR --tenant T --timeline X [--token-file F] [--tls-ca F]
 //          [--read-only [--lsn L | --at RFC3339]] [--cache-mb N] [--dirty-mb N]
-//          [--metrics-listen ADDR] [--foreground] [--log-level L] MOUNTPOINT
+//          [--metrics-listen ADDR] [--prefetch-postgres DIR [--prefetch-blocks N]]
+//          [--foreground] [--log-level L] MOUNTPOINT
 //
 // A read-write mount acquires the timeline's writer generation (fencing any older writer); a
 // read-only mount serves one fixed LSN. SIGTERM or an unmount flushes and exits 0; a failure to
@@ -26,6 +27,7 @@
 #include "cli/flags.h"
 #include "cli/version.h"
 #include "common/log.h"
+#include "pageserver/pagefs/catalog_prefetch.h"
 #include "pageserver/pagefs/fuse_bridge.h"
 #include "pageserver/pagefs/page_store.h"
 #include "pageserver/pagefs/pagefs.h"
@@ -37,6 +39,8 @@ using namespace pgbranch;
 
 struct Flags {
   std::string pageserver, tenant, timeline, token_file, tls_ca, at, metrics_listen;
+  std::string prefetch_postgres;
+  uint32_t prefetch_blocks = 4;
   std::string log_level = "info";
   uint64_t lsn = 0;  // 0: not given
   std::optional<uint64_t> cache_mb, dirty_mb;
@@ -80,6 +84,19 @@ void DefineFlags(CLI::App& app, Flags* f) {
       ->check(CLI::Range(1, 60));
   app.add_option("--metrics-listen", f->metrics_listen, "serve Prometheus metrics on ADDR")
       ->type_name("ADDR");
+  auto* prefetch =
+      app.add_option(
+             "--prefetch-postgres", f->prefetch_postgres,
+             "once mounted, prefetch in the background the system catalogs' first pages of the "
+             "PostgreSQL data directory DIR (relative to the mount), which a server's start and "
+             "first "
+             "connections read")
+          ->type_name("DIR");
+  app.add_option("--prefetch-blocks", f->prefetch_blocks,
+                 "with --prefetch-postgres: pages prefetched per catalog file (default 4)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 1024))
+      ->needs(prefetch);
   app.add_flag("--no-writeback-cache", f->no_writeback_cache,
                "send every write(2) to pagefs (default: the kernel caches writes and sends them "
                "in large WRITEs)");
@@ -201,6 +218,12 @@ int Run(const Flags& f) {
                       {"lsn", std::to_string(pfs.lsn())},
                       {"generation", std::to_string(pfs.generation())}});
   Report("");
+  // After the report: the mount is usable at once; reads that miss meanwhile fetch alone.
+  if (!f.prefetch_postgres.empty()) {
+    pfs.StartPrefetch([&pfs, &f] {
+      return pagefs::PostgresCatalogPlan(&pfs, f.prefetch_postgres, f.prefetch_blocks);
+    });
+  }
 
   std::atomic<bool> stop{false};
   std::mutex mu;

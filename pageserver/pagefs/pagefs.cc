@@ -47,6 +47,7 @@ PageFs::~PageFs() {
   flusher_cv_.notify_all();
   if (flusher_.joinable()) flusher_.join();
   if (collector_.joinable()) collector_.join();
+  if (prefetcher_.joinable()) prefetcher_.join();
 }
 
 void PageFs::StartBackgroundFlusher() {
@@ -787,6 +788,7 @@ PageFsStats PageFs::Stats() {
   s.cache_hits = cache_.hits();
   s.cache_misses = cache_.misses();
   s.readahead_pages = readahead_fetched_;
+  s.prefetched_pages = prefetched_pages_;
   ReadBatcher::Stats rs = reader_.stats();
   s.page_reads = rs.reads;
   s.page_read_rpcs = rs.rpcs;

@@ -60,6 +60,7 @@ struct PageFsStats {
   uint64_t dirty_bytes = 0;
   uint64_t pages_deleted = 0;      // page deletions committed by unlink, truncate and collection
   uint64_t orphans_collected = 0;  // orphaned inodes whose deletion finished
+  uint64_t prefetched_pages = 0;   // pages Prefetch put into the cache
   bool fenced = false;
 };
 
@@ -175,6 +176,27 @@ class PageFs {
   // read-write mount, the collection of the orphans found at mount (CollectOrphans).
   void StartBackgroundFlusher();
 
+  // Prefetching (pagefs_prefetch.cc): the first `max_blocks` pages of a file, into the clean cache.
+  struct PrefetchFile {
+    uint64_t ino;
+    uint32_t max_blocks;
+  };
+  struct PrefetchResult {
+    uint64_t cached = 0;   // pages put into the cache
+    uint64_t dropped = 0;  // pages read but not cached: their file changed meanwhile
+    uint64_t rpcs = 0;
+    absl::Status status;  // the first failed read (the prefetch then stops)
+  };
+  // Reads the pages of `files` not cached, dirty or being flushed, in few multi-key Read RPCs,
+  // and caches them under the rule of Read (a file changed meanwhile is not cached). Only inodes
+  // already loaded (listed or looked up) are prefetched. Best effort; stops early once the
+  // destructor runs. Blocks: tests call it directly.
+  PrefetchResult Prefetch(const std::vector<PrefetchFile>& files);
+  // Runs `plan` and then Prefetch of what it returns on a background thread (the destructor
+  // waits for it): the mount is usable at once, and a read that misses meanwhile fetches its page
+  // itself. At most one per mount.
+  void StartPrefetch(std::function<std::vector<PrefetchFile>()> plan);
+
   bool read_only() const { return options_.read_only; }
   uint64_t lsn() const { return lsn_; }
   uint64_t generation() const { return generation_; }
@@ -288,6 +310,8 @@ class PageFs {
   std::set<uint64_t> reclaiming_;
   std::atomic<bool> stop_{false};  // set by the destructor: background work ends
   std::thread collector_;
+  std::thread prefetcher_;
+  std::atomic<uint64_t> prefetched_pages_{0};
   std::mutex flusher_mu_;
   std::condition_variable flusher_cv_;
   bool flusher_stop_ = false;  // guarded by flusher_mu_

@@ -1,5 +1,8 @@
 // local-bench --only depth: a new branch → first query through the proxy, at branch depth 1, 8
 // and 32, with `branch create` waiting (the default) and with --wait=false; where the time goes.
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <regex>
 
@@ -14,7 +17,20 @@ namespace {
 namespace pb = pagefs_bench;
 using testing::CommandResult;
 
-constexpr int kDepths[] = {1, 8, 32};
+constexpr int kAllDepths[] = {1, 8, 32};
+
+// PGBRANCH_BENCH_DEPTHS ("1" or "1,8"): measure only these of kAllDepths (default all).
+std::vector<int> Depths() {
+  std::vector<int> out;
+  const char* only = getenv("PGBRANCH_BENCH_DEPTHS");
+  for (int d : kAllDepths) {
+    if (only == nullptr ||
+        absl::StrCat(",", only, ",").find(absl::StrCat(",", d, ",")) != std::string::npos) {
+      out.push_back(d);
+    }
+  }
+  return out;
+}
 
 // The samples of one (depth, mode): end to end, and each step of the start path.
 struct Runs {
@@ -119,6 +135,21 @@ absl::Status MeasureOne(const LocalInstance& inst, pb::Libpq* pq, const std::str
   runs->role.Add(started ? std::atof(started->Field("role_seconds").c_str()) : 0);
   runs->after.Add(Since(started ? started->ts : never, wall2));
   pb::Progress(absl::StrCat(name, ": ", pb::Ms(t2 - t0), " (create ", pb::Ms(t1 - t0), ")"));
+  // PGBRANCH_BENCH_KEEP_LOGS=DIR: the branch's compute directory's logs are copied there first.
+  if (const char* keep = getenv("PGBRANCH_BENCH_KEEP_LOGS")) {
+    std::string from = absl::StrCat(inst.dir(), "/computes/", name);
+    std::string to = absl::StrCat(keep, "/", name);
+    std::filesystem::create_directories(to);
+    for (const char* f : {"compute.log", "postgres.log", "pagefs.log"}) {
+      std::error_code ec;
+      std::filesystem::copy_file(absl::StrCat(from, "/", f), absl::StrCat(to, "/", f),
+                                 std::filesystem::copy_options::overwrite_existing, ec);
+    }
+    std::error_code ec;
+    std::filesystem::copy_file(absl::StrCat(inst.dir(), "/logs/controller.log"),
+                               absl::StrCat(keep, "/controller.log"),
+                               std::filesystem::copy_options::overwrite_existing, ec);
+  }
   // Two computes at most besides the chain's head: the machine has 2 cores.
   CommandResult d = inst.Cli({"branch", "delete", name});
   if (d.exit_code != 0) return absl::InternalError(d.Describe());
@@ -136,14 +167,16 @@ absl::Status RunChain(LocalInstance& inst, const pb::BenchConfig& config) {
       !s.ok()) {
     return s;
   }
-  const int runs_per_mode = config.quick ? 2 : 7;
+  int runs_per_mode = config.quick ? 2 : 7;
+  // PGBRANCH_BENCH_DEPTH_RUNS=N: N runs per (depth, mode) instead.
+  if (const char* n = getenv("PGBRANCH_BENCH_DEPTH_RUNS")) runs_per_mode = std::max(1, atoi(n));
   // The chain: main is level 0, level k a branch of level k-1, each written to while its
   // parent's compute still ran (each is a crash image of its parent). A branch of level d-1 has
   // depth d. Only the chain's head keeps its compute.
   std::string head = "main", head_uri = *uri;
   int level = 0;
   std::map<std::pair<int, bool>, Runs> results;
-  for (int depth : kDepths) {
+  for (int depth : Depths()) {
     while (level < depth - 1) {
       ++level;
       std::string name = absl::StrCat("l", level);
@@ -170,7 +203,7 @@ absl::Status RunChain(LocalInstance& inst, const pb::BenchConfig& config) {
                "client retries", "p50 / depth 1", "target", "met"});
   for (bool wait : {true, false}) {
     const double base = results[{1, wait}].total.Quantile(0.5);
-    for (int depth : kDepths) {
+    for (int depth : Depths()) {
       const Runs& x = results[{depth, wait}];
       const double ratio = x.total.Quantile(0.5) / base;
       t.Add({std::to_string(depth), wait ? "waits" : "--wait=false",
@@ -202,7 +235,7 @@ absl::Status RunChain(LocalInstance& inst, const pb::BenchConfig& config) {
       {"depth", "branch create", "→ timeline", "→ agent", "mount", "pg start → redo", "WAL replay",
        "→ ready (promotion)", "role", "running → first row"});
   for (bool wait : {true, false}) {
-    for (int depth : kDepths) {
+    for (int depth : Depths()) {
       const Runs& x = results[{depth, wait}];
       b.Add({std::to_string(depth), wait ? "waits" : "--wait=false",
              pb::Ms(x.timeline.Quantile(0.5)), pb::Ms(x.spawn.Quantile(0.5)),

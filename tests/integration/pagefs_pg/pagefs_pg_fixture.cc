@@ -162,8 +162,10 @@ absl::StatusOr<uint64_t> PagefsPgTest::HeadLsn(const std::string& timeline) {
 }
 
 absl::StatusOr<std::unique_ptr<PagefsMount>> PagefsPgTest::MountTimeline(
-    const std::string& timeline, const std::string& name) {
+    const std::string& timeline, const std::string& name,
+    const std::vector<std::string>& extra_args) {
   PagefsMount::Options o;
+  o.extra_args = extra_args;
   o.pageserver = server_->address();
   o.tenant = "t1";
   o.timeline = timeline;

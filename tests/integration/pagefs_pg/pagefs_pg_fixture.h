@@ -86,9 +86,10 @@ class PagefsPgTest : public ::testing::Test {
   absl::StatusOr<uint64_t> HeadLsn(const std::string& timeline);
 
   // Mounts `timeline` read-write at <tmp>/mnt/<name> (root directory made traversable by
-  // postgres).
-  absl::StatusOr<std::unique_ptr<PagefsMount>> MountTimeline(const std::string& timeline,
-                                                             const std::string& name);
+  // postgres), with pagefs's `extra_args`.
+  absl::StatusOr<std::unique_ptr<PagefsMount>> MountTimeline(
+      const std::string& timeline, const std::string& name,
+      const std::vector<std::string>& extra_args = {});
   // A PostgreSQL instance on <mount>/pgdata with its sockets in <tmp>/s/<name>.
   std::unique_ptr<PostgresInstance> NewPostgres(const PagefsMount& mount, const std::string& name,
                                                 std::vector<std::string> settings = {});

@@ -1,0 +1,116 @@
+// pagefs: prefetching chosen pages of files into the clean cache, in the background.
+//
+// Safety: a prefetched page enters the cache under the same rule as a page a read fetched
+// (PageFs::Read): the blocks are chosen under the inode's lock at its `version` (none dirty,
+// none flushing, none cached), read at the mount's LSN (at the head: after every change issued
+// before the read, the store's read-your-writes), and cached only if, under the lock again,
+// `version` has not moved and the inode was not deleted. A write, flush or truncate in between
+// bumps `version`: the pages are dropped, never cached stale.
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "pageserver/pagefs/pagefs.h"
+#include "pageserver/pagefs/pagefs_inode.h"
+
+namespace pgbranch::pagefs {
+namespace {
+
+// Keys per Read RPC: small enough that a foreground read missing meanwhile does not wait long
+// behind the prefetch at the pageserver, large enough to cost few round trips.
+constexpr size_t kPrefetchKeysPerRpc = 256;
+
+}  // namespace
+
+PageFs::PrefetchResult PageFs::Prefetch(const std::vector<PrefetchFile>& files) {
+  PrefetchResult result;
+  // What one RPC carries: per inode, the blocks chosen and the version they were chosen at.
+  struct Chosen {
+    std::shared_ptr<Inode> inode;
+    uint64_t version;
+    std::vector<uint64_t> blocks;
+  };
+  size_t next = 0;
+  while (next < files.size() && !stop_) {
+    std::vector<Chosen> batch;
+    std::vector<std::string> keys;
+    for (; next < files.size() && keys.size() < kPrefetchKeysPerRpc; ++next) {
+      const PrefetchFile& f = files[next];
+      std::shared_ptr<Inode> inode;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        inode = FindLocked(f.ino);
+      }
+      if (!inode) continue;  // only inodes the caller has loaded (listed, looked up)
+      Chosen c{inode, 0, {}};
+      std::lock_guard<std::mutex> lock(inode->mu);
+      if (inode->deleted || !inode->attr.IsRegular()) continue;
+      c.version = inode->version;
+      uint64_t end = std::min<uint64_t>(fs::PageCount(inode->attr.size), f.max_blocks);
+      for (uint64_t b = 0; b < end && keys.size() < kPrefetchKeysPerRpc; ++b) {
+        if (inode->dirty.count(b) || inode->flushing.count(b) || cache_.Contains(f.ino, b)) {
+          continue;
+        }
+        c.blocks.push_back(b);
+        keys.push_back(fs::PageKey(f.ino, b));
+      }
+      if (!c.blocks.empty()) batch.push_back(std::move(c));
+    }
+    if (keys.empty()) continue;
+    ++result.rpcs;
+    auto r = store_->Read(lsn_, keys);
+    if (!r.ok()) {
+      // Best effort: the reads that need these pages fetch them (and report any error).
+      LogWarning("Prefetch read failed", {{"error", r.status().ToString()}});
+      result.status = r.status();
+      return result;
+    }
+    size_t i = 0;
+    for (Chosen& c : batch) {
+      std::lock_guard<std::mutex> lock(c.inode->mu);
+      const bool unchanged = c.inode->version == c.version && !c.inode->deleted;
+      for (uint64_t b : c.blocks) {
+        std::optional<std::string>& page = (*r)[i++];
+        if (!unchanged) {
+          ++result.dropped;
+          continue;
+        }
+        if (page.has_value() && page->size() > fs::kPageSize) continue;  // Read reports it
+        if (cache_.Contains(c.inode->ino, b)) continue;  // a read cached it meanwhile
+        cache_.Put(c.inode->ino, b, page.value_or(""));
+        ++result.cached;
+      }
+    }
+  }
+  prefetched_pages_ += result.cached;
+  return result;
+}
+
+void PageFs::StartPrefetch(std::function<std::vector<PrefetchFile>()> plan) {
+  if (prefetcher_.joinable()) return;
+  prefetcher_ = std::thread([this, plan = std::move(plan)] {
+    // The lowest CPU priority for this thread alone (Linux: a thread's nice value is its own):
+    // on a busy machine the reads it would save must not cost the start they serve its CPU.
+    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19);
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<PrefetchFile> files = plan();
+    auto t1 = std::chrono::steady_clock::now();
+    PrefetchResult r = Prefetch(files);
+    auto ms = [](auto d) {
+      return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+    };
+    LogInfo("Prefetched", {{"files", std::to_string(files.size())},
+                           {"pages", std::to_string(r.cached)},
+                           {"dropped", std::to_string(r.dropped)},
+                           {"rpcs", std::to_string(r.rpcs)},
+                           {"plan_ms", ms(t1 - t0)},
+                           {"read_ms", ms(std::chrono::steady_clock::now() - t1)}});
+  });
+}
+
+}  // namespace pgbranch::pagefs
