@@ -27,9 +27,7 @@ struct PageFsOptions {
   uint64_t lsn = 0;                     // read-only: serve this LSN (0: resolve at mount)
   int64_t at_micros = 0;                // read-only: serve the newest LSN at or before this time
   uint64_t cache_bytes = 256ull << 20;  // clean page cache
-  // Buffered writes above this force a flush. Lower than the commit pipeline's 64 MiB: data
-  // goes out in smaller bursts, so an fsync (a WAL flush) queued behind them waits less.
-  uint64_t dirty_limit_bytes = 16ull << 20;
+  uint64_t dirty_limit_bytes = 48ull << 20;  // buffered writes above this force a flush
   // Read-ahead: once a file is read sequentially (a read starts where the one before ended), a
   // read that misses the cache also fetches up to this many pages past its end, in the same Read
   // RPC, into the clean cache (0: off). The kernel's own read-ahead sends at most 128 KiB per
