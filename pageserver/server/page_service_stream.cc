@@ -99,11 +99,17 @@ grpc::Status PageServiceImpl::CommitStream(
       return s.ok() ? mismatch : s;
     });
     bool write_ok = true;
-    for (const storage::CommitResult& r : results) {
+    for (size_t i = 0; i < results.size(); ++i) {
+      const storage::CommitResult& r = results[i];
       v1::CommitResponse resp;
       resp.set_lsn(r.lsn);
       resp.set_commit_time_micros(r.time_micros);
-      bool written = stream->Write(resp);
+      // The answers of one round go out together: each but the last only buffers (one
+      // transport write per round instead of one per answer; the last, or an error after them,
+      // flushes them all). A round is durable as a whole, so no answer waits for a later one.
+      grpc::WriteOptions wo;
+      if (i + 1 < results.size() && gs.ok()) wo.set_buffer_hint();
+      bool written = stream->Write(resp, wo);
       HopTrace::Mark("srv_answered", r.lsn);
       if (!written) {
         write_ok = false;

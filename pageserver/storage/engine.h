@@ -181,6 +181,8 @@ class Engine {
   // Switches the log to the spare segment (making one now if none is ready). Queue holder only.
   absl::Status RollSegment();
   void DeleteOrphans(const std::set<uint32_t>& also_live);
+  // How many retired log segments are kept for reuse ("recycle-" files).
+  int MaxRecycledSegments() const;
   uint64_t ComputeCutoff(const Timeline* tl, int64_t now) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Drops versions below the cutoff that no reader can see any more; returns how many.
   uint64_t PruneTimeline(Timeline* tl) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

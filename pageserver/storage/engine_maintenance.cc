@@ -285,9 +285,9 @@ void Engine::DeleteOrphans(const std::set<uint32_t>& also_live) {
       uint64_t seq;
       if (sscanf(name.c_str(), "%16" SCNx64 ".log", &seq) != 1 || seq >= log_start_seq_) continue;
       std::string path = JoinPath(wal_dir, name);
-      // Keep a few full-size retired segments for reuse; their blocks need no zero-filling.
+      // Keep full-size retired segments for reuse; their blocks need no zero-filling.
       auto size = env_->GetFileSize(path);
-      if (recycled < 2 && size.ok() && *size >= options_.log_prealloc_bytes &&
+      if (recycled < MaxRecycledSegments() && size.ok() && *size >= options_.log_prealloc_bytes &&
           env_->RenameFile(path, JoinPath(wal_dir, "recycle-" + name)).ok()) {
         ++recycled;
         continue;
@@ -295,6 +295,17 @@ void Engine::DeleteOrphans(const std::set<uint32_t>& also_live) {
       env_->DeleteFile(path).IgnoreError();
     }
   }
+}
+
+int Engine::MaxRecycledSegments() const {
+  // A checkpoint retires the segments written since the last one: about memtable_flush_bytes of
+  // log under a steady write load. Keeping that many (and two more) lets the next ones reuse
+  // them all, so a bulk load does not write every log byte twice (the records, and the zeros
+  // of a fresh segment before them). The cost: that much disk held by idle retired segments.
+  uint64_t per_checkpoint = options_.log_prealloc_bytes == 0
+                                ? 0
+                                : options_.memtable_flush_bytes / options_.log_prealloc_bytes;
+  return static_cast<int>(std::min<uint64_t>(per_checkpoint, 16)) + 2;
 }
 
 uint64_t Engine::ComputeCutoff(const Timeline* tl, int64_t now) const {

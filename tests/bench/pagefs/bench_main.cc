@@ -2,6 +2,7 @@
 // section. Not a test: nothing here fails on a slow number.
 //
 //   pagefs-bench [--quick] [--only SECTION] [--dir DIR]
+//                [--scale N [--shared-buffers SIZE] [--seconds T]]
 //
 // --quick uses small scales and short runs (a CI smoke run of under 90 s); the default runs the
 // full sizes (pgbench -T 20 at -s 10 and -s 50). Needs root (FUSE) and a `postgres` user.
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "tests/bench/common/bench_net.h"
@@ -29,7 +31,47 @@ constexpr char kUsage[] =
     "  --quick   small scales, short runs (CI smoke run, < 90 s)\n"
     "  --only    run one section: pgbench, branch, initdb, recovery, cold-read, namespace,\n"
     "            drop-tables, ddl, write-latency\n"
-    "  --dir     where scratch directories (local PostgreSQL, pageserver data) go (default /tmp)\n";
+    "  --dir     where scratch directories (local PostgreSQL, pageserver data) go (default /tmp)\n"
+    "  --scale N             the pgbench section at this scale only (e.g. 50)\n"
+    "  --shared-buffers SIZE with --scale: PostgreSQL's shared_buffers (default 32MB)\n"
+    "  --seconds T           with --scale: length of each pgbench run (default 20, 5 with "
+    "--quick)\n";
+
+// Takes the pgbench section's own flags out of argv (the rest goes to ParseBenchArgs). Returns
+// -1 to go on, else the exit code.
+int TakePgbenchArgs(int* argc, char** argv, BenchConfig* config) {
+  int out = 1;
+  for (int i = 1; i < *argc; ++i) {
+    std::string a = argv[i];
+    bool ours = a == "--scale" || a == "--shared-buffers" || a == "--seconds";
+    if (!ours) {
+      argv[out++] = argv[i];
+      continue;
+    }
+    if (i + 1 >= *argc) {
+      std::cerr << a << " needs a value\n" << kUsage;
+      return 2;
+    }
+    std::string v = argv[++i];
+    if (a == "--shared-buffers") {
+      config->pgbench_shared_buffers = v;
+      continue;
+    }
+    int n = 0;
+    if (!absl::SimpleAtoi(v, &n) || n <= 0) {
+      std::cerr << a << ": '" << v << "' is not a positive number\n" << kUsage;
+      return 2;
+    }
+    (a == "--scale" ? config->pgbench_scale : config->pgbench_seconds) = n;
+  }
+  *argc = out;
+  if (config->pgbench_scale == 0 &&
+      (!config->pgbench_shared_buffers.empty() || config->pgbench_seconds != 0)) {
+    std::cerr << "--shared-buffers and --seconds go with --scale\n" << kUsage;
+    return 2;
+  }
+  return -1;
+}
 
 struct Section {
   std::string name;
@@ -43,6 +85,7 @@ int main(int argc, char** argv) {
   BenchConfig config;
   std::string only;
   pgbranch::bench_common::BenchArgs args;
+  if (int rc = TakePgbenchArgs(&argc, argv, &config); rc >= 0) return rc;
   if (int rc = pgbranch::bench_common::ParseBenchArgs(argc, argv, kUsage, &args); rc >= 0) {
     return rc;
   }

@@ -27,6 +27,11 @@ inline constexpr char kPgBin[] = "/usr/lib/postgresql/15/bin";
 struct BenchConfig {
   bool quick = false;
   std::string base_dir = "/tmp";  // scratch directories are created under it
+  // The pgbench section at one scale only (0: the mode's scales), with this shared_buffers
+  // (empty: 32MB) and this run length in seconds (0: the mode's).
+  int pgbench_scale = 0;
+  std::string pgbench_shared_buffers;
+  int pgbench_seconds = 0;
 };
 
 // An aligned table with free columns; the first row given is the header.

@@ -14,7 +14,7 @@ namespace {
 struct Scale {
   int scale;
   std::string shared_buffers;
-  bool fits;  // the database fits in shared_buffers
+  const char* fit;  // " (fits)" or " (does not fit)": the database in shared_buffers
 };
 
 struct Mode {
@@ -64,10 +64,15 @@ struct PagefsActivity {
 }  // namespace
 
 absl::Status RunPgbenchBench(const BenchConfig& config) {
-  std::vector<Scale> scales = config.quick
-                                  ? std::vector<Scale>{{5, "128MB", true}, {8, "16MB", false}}
-                                  : std::vector<Scale>{{10, "128MB", true}, {50, "32MB", false}};
-  int seconds = config.quick ? 5 : 20;
+  std::vector<Scale> scales =
+      config.quick ? std::vector<Scale>{{5, "128MB", " (fits)"}, {8, "16MB", " (does not fit)"}}
+                   : std::vector<Scale>{{10, "128MB", " (fits)"}, {50, "32MB", " (does not fit)"}};
+  if (config.pgbench_scale > 0) {
+    const std::string sb =
+        config.pgbench_shared_buffers.empty() ? "32MB" : config.pgbench_shared_buffers;
+    scales = {{config.pgbench_scale, sb, ""}};
+  }
+  int seconds = config.pgbench_seconds > 0 ? config.pgbench_seconds : config.quick ? 5 : 20;
   std::vector<Mode> modes = {{"select-only (-S)", {"-S"}, 0.8}, {"TPC-B-like (default)", {}, 0.5}};
 
   PagefsEnv env(config);
@@ -121,9 +126,8 @@ absl::Status RunPgbenchBench(const BenchConfig& config) {
       std::string bytes;
       s = clusters[i]->Sql("SELECT pg_size_pretty(pg_database_size('postgres'))", &bytes);
       if (!s.ok()) return s;
-      size_label =
-          absl::StrCat("-s ", sc.scale, " (", bytes, "), shared_buffers=", sc.shared_buffers,
-                       sc.fits ? " (fits)" : " (does not fit)");
+      size_label = absl::StrCat("-s ", sc.scale, " (", bytes,
+                                "), shared_buffers=", sc.shared_buffers, sc.fit);
     }
     table.Add({size_label, "pgbench -i (load + vacuum)", Secs(init_s[0]), Secs(init_s[1]),
                Ratio(init_s[0] / init_s[1]), "", ""});

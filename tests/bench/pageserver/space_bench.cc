@@ -101,8 +101,8 @@ absl::Status RunSpaceBench(const BenchConfig& config) {
   }
   table.Note(absl::StrCat("at the end: ", DirBreakdown(server.data_dir())));
   table.Note(
-      "bytes added = layers/ + MANIFEST; wal/ is a fixed pool of at most four 64 MiB "
-      "segments (current, spare, two recycled), shown as 'with wal/'");
+      "bytes added = layers/ + MANIFEST; wal/ is a bounded pool of 64 MiB segments (current, "
+      "spare, up to memtable_flush_mb / 64 + 2 recycled), shown as 'with wal/'");
   table.Note("MiB = 2^20 bytes; the target uses X MB = X MiB");
   table.Print();
   return absl::OkStatus();
