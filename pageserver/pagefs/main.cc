@@ -47,7 +47,7 @@ struct Flags {
   bool read_only = false;
   bool foreground = false;
   bool no_writeback_cache = false;
-  bool no_wal_direct_io = false;
+  bool wal_direct_io = false;
   std::string mountpoint;
 };
 
@@ -100,9 +100,10 @@ void DefineFlags(CLI::App& app, Flags* f) {
   app.add_flag("--no-writeback-cache", f->no_writeback_cache,
                "send every write(2) to pagefs (default: the kernel caches writes and sends them "
                "in large WRITEs)");
-  app.add_flag("--no-wal-direct-io", f->no_wal_direct_io,
-               "cache PostgreSQL's WAL files (pg_wal/*) in the kernel like other files (default: "
-               "direct I/O, one round trip fewer per WAL fsync)");
+  app.add_flag("--wal-direct-io", f->wal_direct_io,
+               "open PostgreSQL's WAL files (pg_wal/*) with direct I/O: one round trip fewer per "
+               "WAL fsync, but every WAL read (recovery, walsender) reaches pagefs (default: "
+               "cached like other files)");
   app.add_flag("-f,--foreground", f->foreground,
                "stay in the foreground (default: detach once "
                "mounted)");
@@ -191,7 +192,7 @@ int Run(const Flags& f) {
   pfs.StartBackgroundFlusher();
   pagefs::FuseContext ctx{&pfs, &metrics, 86400.0};
   ctx.allow_writeback_cache = !f.no_writeback_cache;
-  ctx.wal_direct_io = !f.no_wal_direct_io;
+  ctx.wal_direct_io = f.wal_direct_io;
 
   // No default_permissions: pagefs checks permissions itself (access_check.h), so the kernel
   // needs no GETATTR of a directory before each namespace change in it.

@@ -132,6 +132,18 @@ class PipelineCrashTest : public PagefsServerTest {
     close(fd);
     return err;
   }
+  // The whole content of `name` under the mount ("" and a failure if it cannot be opened).
+  std::string ReadFile(const std::string& name) {
+    std::string out;
+    int rfd = open(Path(name).c_str(), O_RDONLY);
+    EXPECT_GE(rfd, 0) << name << ": " << strerror(errno);
+    if (rfd < 0) return out;
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(rfd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+    close(rfd);
+    return out;
+  }
 };
 
 // (a) kill -9 of pagefs between pipelined namespace commits and the fsync that depends on them.
@@ -251,18 +263,7 @@ TEST_F(PipelineCrashTest, KillOfPagefsKeepsWhatFsyncAndODsyncWritesAcknowledged)
 
   mount = Mount();
   ASSERT_NE(mount, nullptr);
-  auto read_file = [&](const std::string& name) {
-    std::string out;
-    int rfd = open(Path(name).c_str(), O_RDONLY);
-    EXPECT_GE(rfd, 0) << name << ": " << strerror(errno);
-    if (rfd < 0) return out;
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(rfd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-    close(rfd);
-    return out;
-  };
-  std::string synced = read_file("synced");
+  std::string synced = ReadFile("synced");
   ASSERT_EQ(synced.size(), size_t{kPage} * kPages);
   int overwritten = 0;
   for (int i = 0; i < kPages; ++i) {
@@ -274,8 +275,8 @@ TEST_F(PipelineCrashTest, KillOfPagefsKeepsWhatFsyncAndODsyncWritesAcknowledged)
     }
     ASSERT_EQ(got, old_page) << "page " << i << " is neither what was fsync'd nor the later write";
   }
-  EXPECT_EQ(read_file("dsync"), std::string(size_t{kPage} * 64, 'd'));
-  std::string unsynced = read_file("unsynced");
+  EXPECT_EQ(ReadFile("dsync"), std::string(size_t{kPage} * 64, 'd'));
+  std::string unsynced = ReadFile("unsynced");
   EXPECT_LE(unsynced.size(), size_t{kPage} * 128);
   EXPECT_EQ(unsynced.find_first_not_of('u'), std::string::npos);
   std::cerr << overwritten << " of " << kPages / 2 << " unsynced overwrites and "
@@ -327,11 +328,12 @@ TEST_F(PipelineCrashTest, KillOfPagefsAfterPipelinedTruncatesLeavesAPrefixOfThem
 
 // (e) kill -9 of pagefs with WAL written as PostgreSQL writes it: 8 KiB pages, each fdatasync'd
 // (wal_sync_method=fdatasync), or through an O_DSYNC descriptor (open_datasync), then unsynced
-// pages. pg_wal/* files are opened with direct I/O (no page cache: a shared mapping is refused).
+// pages, on a mount with --wal-direct-io (pg_wal/* opened with direct I/O: no page cache, a shared
+// mapping is refused).
 TEST_F(PipelineCrashTest, KillOfPagefsKeepsAcknowledgedWalWritesUnderDirectIo) {
   constexpr int kPage = 8192, kPages = 64;
   auto page = [](char c) { return std::string(kPage, c); };
-  auto mount = Mount();
+  auto mount = Mount({"--wal-direct-io"});
   ASSERT_NE(mount, nullptr);
   ASSERT_EQ(mkdir(Path("pg_wal").c_str(), 0700), 0) << strerror(errno);
   ASSERT_EQ(FsyncPath(dir_.path() + "/mnt", O_RDONLY | O_DIRECTORY), 0);
@@ -359,20 +361,9 @@ TEST_F(PipelineCrashTest, KillOfPagefsKeepsAcknowledgedWalWritesUnderDirectIo) {
   close(fd);
   close(dfd);
 
-  mount = Mount();
+  mount = Mount({"--wal-direct-io"});
   ASSERT_NE(mount, nullptr);
-  auto read_file = [&](const std::string& name) {
-    std::string out;
-    int rfd = open(Path(name).c_str(), O_RDONLY);
-    EXPECT_GE(rfd, 0) << name << ": " << strerror(errno);
-    if (rfd < 0) return out;
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(rfd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-    close(rfd);
-    return out;
-  };
-  std::string wal = read_file("pg_wal/000000010000000000000001");
+  std::string wal = ReadFile("pg_wal/000000010000000000000001");
   ASSERT_EQ(wal.size(), size_t{kPage} * kPages);
   for (int i = 0; i < kPages; ++i) {
     std::string got = wal.substr(size_t{kPage} * i, kPage);
@@ -380,7 +371,7 @@ TEST_F(PipelineCrashTest, KillOfPagefsKeepsAcknowledgedWalWritesUnderDirectIo) {
     ASSERT_EQ(got, page(static_cast<char>('a' + i % 26)))
         << "page " << i << " is neither what was fdatasync'd nor the later write";
   }
-  EXPECT_EQ(read_file("pg_wal/000000010000000000000002"), std::string(size_t{kPage} * kPages, 'd'));
+  EXPECT_EQ(ReadFile("pg_wal/000000010000000000000002"), std::string(size_t{kPage} * kPages, 'd'));
   EXPECT_EQ(mount->Unmount(), 0);
 }
 

@@ -8,7 +8,7 @@
 #include "gtest/gtest.h"
 #include "pageserver/pagefs/catalog_prefetch.h"
 #include "pageserver/pagefs/pagefs.h"
-#include "tests/unit/pagefs/fake_page_store.h"
+#include "tests/unit/pagefs/one_file_fixture.h"
 
 namespace pgbranch::pagefs {
 namespace {
@@ -16,43 +16,16 @@ namespace {
 constexpr uint64_t kRoot = fs::kRootIno;
 constexpr uint64_t kPage = fs::kPageSize;
 
-std::string PageOf(char c) { return std::string(kPage, c); }
-char Fill(uint64_t block) { return static_cast<char>('a' + block % 26); }
-
-class PageFsPrefetchTest : public ::testing::Test {
+class PageFsPrefetchTest : public OneFileTest {
  protected:
-  // A file of `pages` pages (page b filled with Fill(b)), committed; then a fresh mount, with the
-  // file looked up and open (loaded) but none of its pages cached.
-  void SetUpFile(uint64_t pages) {
-    Mount();
-    fs::InodeAttr attr;
-    ASSERT_EQ(fs_->Create(kRoot, "f", 0644, O_RDWR | O_CREAT | O_EXCL, 0, 0, &attr, &ino_), 0);
-    for (uint64_t b = 0; b < pages; ++b) {
-      ASSERT_EQ(fs_->Write(ino_, b * kPage, PageOf(Fill(b)), false), 0);
-    }
-    ASSERT_EQ(fs_->Fsync(ino_), 0);
-    Mount();
-    fs::InodeAttr a;
-    ASSERT_EQ(fs_->Lookup(kRoot, "f", &a, &ino_), 0);
-    ASSERT_EQ(fs_->Open(ino_, O_RDWR), 0);
-  }
-  void Mount() {
-    fs_.reset();
+  static PageFsOptions NoReadAhead() {
     PageFsOptions options;
     options.readahead_pages = 0;  // every miss counted alone
-    fs_ = std::make_unique<PageFs>(&store_, options, &clock_);
-    ASSERT_TRUE(fs_->Mount().ok());
+    return options;
   }
-  void ExpectPage(uint64_t b, char expect = 0) {
-    std::string out;
-    ASSERT_EQ(fs_->Read(ino_, b * kPage, kPage, &out), 0);
-    EXPECT_EQ(out, PageOf(expect != 0 ? expect : Fill(b))) << "block " << b;
-  }
-
-  FakePageStore store_;
-  FakeClock clock_;
-  std::unique_ptr<PageFs> fs_;
-  uint64_t ino_ = 0;
+  void SetUpFile(uint64_t pages) { OneFileTest::SetUpFile(pages, NoReadAhead()); }
+  void Mount() { OneFileTest::Mount(NoReadAhead()); }
+  void ExpectPage(uint64_t b, char expect = 0) { ExpectPages(b, 1, expect); }
 };
 
 TEST_F(PageFsPrefetchTest, CachesTheFirstPagesInOneRpc) {

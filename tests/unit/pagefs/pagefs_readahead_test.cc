@@ -4,8 +4,7 @@
 #include <fcntl.h>
 
 #include "gtest/gtest.h"
-#include "pageserver/pagefs/pagefs.h"
-#include "tests/unit/pagefs/fake_page_store.h"
+#include "tests/unit/pagefs/one_file_fixture.h"
 
 namespace pgbranch::pagefs {
 namespace {
@@ -13,47 +12,7 @@ namespace {
 constexpr uint64_t kRoot = fs::kRootIno;
 constexpr uint64_t kPage = fs::kPageSize;
 
-std::string PageOf(char c) { return std::string(kPage, c); }
-char Fill(uint64_t block) { return static_cast<char>('a' + block % 26); }
-
-class PageFsReadAheadTest : public ::testing::Test {
- protected:
-  // A file of `pages` pages (page b filled with Fill(b)), committed; then a fresh mount, so no
-  // page of it is cached.
-  void SetUpFile(uint64_t pages, PageFsOptions options = {}) {
-    Mount(options);
-    fs::InodeAttr attr;
-    ASSERT_EQ(fs_->Create(kRoot, "f", 0644, O_RDWR | O_CREAT | O_EXCL, 0, 0, &attr, &ino_), 0);
-    for (uint64_t b = 0; b < pages; ++b) {
-      ASSERT_EQ(fs_->Write(ino_, b * kPage, PageOf(Fill(b)), false), 0);
-    }
-    ASSERT_EQ(fs_->Fsync(ino_), 0);
-    Mount(options);
-    fs::InodeAttr a;
-    ASSERT_EQ(fs_->Lookup(kRoot, "f", &a, &ino_), 0);
-    ASSERT_EQ(fs_->Open(ino_, O_RDWR), 0);
-  }
-  void Mount(PageFsOptions options) {
-    fs_.reset();
-    fs_ = std::make_unique<PageFs>(&store_, options, &clock_);
-    ASSERT_TRUE(fs_->Mount().ok());
-  }
-  // Reads `n` pages from block `b`; checks they hold `expect` (Fill by default).
-  void ExpectPages(uint64_t b, uint64_t n, char expect = 0) {
-    std::string out;
-    ASSERT_EQ(fs_->Read(ino_, b * kPage, n * kPage, &out), 0);
-    ASSERT_EQ(out.size(), n * kPage);
-    for (uint64_t i = 0; i < n; ++i) {
-      char want = expect != 0 ? expect : Fill(b + i);
-      EXPECT_EQ(out.substr(i * kPage, kPage), PageOf(want)) << "block " << b + i;
-    }
-  }
-
-  FakePageStore store_;
-  FakeClock clock_;
-  std::unique_ptr<PageFs> fs_;
-  uint64_t ino_ = 0;
-};
+using PageFsReadAheadTest = OneFileTest;
 
 TEST_F(PageFsReadAheadTest, SequentialReadsFetchAheadInOneRpc) {
   SetUpFile(64);
