@@ -28,17 +28,9 @@ absl::Status LogWriter::Reserve(uint64_t bytes) {
 }
 
 absl::Status LogWriter::AddRecord(std::string_view payload) {
-  std::string record;
-  record.reserve(8 + payload.size());
-  PutFixed32(&record, Crc32(payload, seed_));
-  PutFixed32(&record, static_cast<uint32_t>(payload.size()));
-  record.append(payload.data(), payload.size());
-  absl::Status s = Reserve(record.size());
-  if (!s.ok()) return s;
-  s = file_->WriteAt(end_, record);
-  if (!s.ok()) return s;
-  end_ += record.size();
-  return absl::OkStatus();
+  std::string framed(kHeaderSize, '\0');
+  framed.append(payload.data(), payload.size());
+  return AddFramedRecord(&framed);
 }
 
 absl::Status LogWriter::AddFramedRecord(std::string* framed) {
