@@ -185,7 +185,7 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   OpTimer t(req, "forget");
   Ctx(req)->fs->Forget(ino, nlookup);
-  Ctx(req)->wal_files.Forget(ino);
+  if (Ctx(req)->wal_direct_io) Ctx(req)->wal_files.Forget(ino);
   t.Done(0);
   fuse_reply_none(req);
 }
@@ -193,7 +193,7 @@ void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
 void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   for (size_t i = 0; i < count; ++i) {
     Ctx(req)->fs->Forget(forgets[i].ino, forgets[i].nlookup);
-    Ctx(req)->wal_files.Forget(forgets[i].ino);
+    if (Ctx(req)->wal_direct_io) Ctx(req)->wal_files.Forget(forgets[i].ino);
   }
   fuse_reply_none(req);
 }
