@@ -88,6 +88,13 @@ int Check(fuse_req_t req, AccessCheck& who, uint64_t ino, int mask) {
   return who.May(attr, mask);
 }
 
+// Whether the caller may add an entry to directory `parent` (create, mknod, mkdir, symlink,
+// link): write and search on it.
+int CheckAddEntry(fuse_req_t req, uint64_t parent) {
+  AccessCheck who = Caller(req);
+  return Check(req, who, parent, W_OK | X_OK);
+}
+
 // The attributes of `name` in `parent` without counting a kernel lookup. ENOENT if absent.
 int Peek(fuse_req_t req, uint64_t parent, const char* name, fs::InodeAttr* attr) {
   uint64_t ino = 0;
@@ -307,8 +314,7 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
   const fuse_ctx* c = fuse_req_ctx(req);
   fs::InodeAttr attr;
   uint64_t ino;
-  AccessCheck who = Caller(req);
-  int err = Check(req, who, parent, W_OK | X_OK);
+  int err = CheckAddEntry(req, parent);
   if (err == 0) {
     err = Ctx(req)->fs->Mknod(parent, name, mode & ~c->umask, rdev, c->uid, c->gid, &attr, &ino);
   }
@@ -326,8 +332,7 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   const fuse_ctx* c = fuse_req_ctx(req);
   fs::InodeAttr attr;
   uint64_t ino;
-  AccessCheck who = Caller(req);
-  int err = Check(req, who, parent, W_OK | X_OK);
+  int err = CheckAddEntry(req, parent);
   if (err == 0) {
     err = Ctx(req)->fs->Mkdir(parent, name, mode & ~c->umask, c->uid, c->gid, &attr, &ino);
   }
@@ -363,8 +368,7 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
   const fuse_ctx* c = fuse_req_ctx(req);
   fs::InodeAttr attr;
   uint64_t ino;
-  AccessCheck who = Caller(req);
-  int err = Check(req, who, parent, W_OK | X_OK);
+  int err = CheckAddEntry(req, parent);
   if (err == 0) err = Ctx(req)->fs->Symlink(parent, name, link, c->uid, c->gid, &attr, &ino);
   t.Done(err);
   if (err) {
@@ -414,8 +418,7 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
 void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
   OpTimer t(req, "link");
   fs::InodeAttr attr;
-  AccessCheck who = Caller(req);
-  int err = Check(req, who, newparent, W_OK | X_OK);
+  int err = CheckAddEntry(req, newparent);
   if (err == 0) err = Ctx(req)->fs->Link(ino, newparent, newname, &attr);
   t.Done(err);
   if (err) {
@@ -470,8 +473,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   const fuse_ctx* c = fuse_req_ctx(req);
   fs::InodeAttr attr;
   uint64_t ino;
-  AccessCheck who = Caller(req);
-  int err = Check(req, who, parent, W_OK | X_OK);
+  int err = CheckAddEntry(req, parent);
   if (err == 0) {
     err = Ctx(req)->fs->Create(parent, name, mode & ~c->umask, fi->flags, c->uid, c->gid, &attr,
                                &ino);
