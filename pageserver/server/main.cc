@@ -107,12 +107,13 @@ int Run(const pgbranch::pageserver::ServerConfig& config) {
   builder.SetMaxReceiveMessageSize(max_bytes);
   builder.SetMaxSendMessageSize(max_bytes);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) {
-    LogError("Cannot listen", {{"listen", config.listen}});
-    return 1;
-  }
-  if (!config.listen_unix.empty() && unix_port == 0) {
-    LogError("Cannot listen on the Unix socket", {{"listen_unix", config.listen_unix}});
+  // gRPC builds no server if any address fails, so name both.
+  if (!server || port == 0 || (!config.listen_unix.empty() && unix_port == 0)) {
+    LogError(
+        "Cannot listen: is the port in use, or the Unix socket's directory missing or "
+        "not writable?",
+        {{"listen", config.listen},
+         {"listen_unix", config.listen_unix.empty() ? "-" : config.listen_unix}});
     return 1;
   }
   server->GetHealthCheckService()->SetServingStatus(true);
