@@ -77,6 +77,13 @@ absl::StatusOr<std::vector<std::string>> QueryColumn(const std::string& conninfo
 // distance of its branch point.
 constexpr int64_t kCheckpointMinWalBytes = 1024;
 
+// How long after the start the activity sampler opens its connection. A new branch's first
+// client usually connects within tens of ms of "running", and its backend reads the catalogs
+// cold: the sampler's backend (its own cold reads, on the postgres database) waits until that
+// is over. Activity is sampled every second anyway; the proxy reports its client connections
+// on its own.
+constexpr std::chrono::milliseconds kFirstSampleDelay(250);
+
 // CHECKPOINT unless less than kCheckpointMinWalBytes of WAL was written since the last one (a
 // superuser connection over the socket). Sets `*wal_bytes` to that distance and `*done`.
 absl::Status CheckpointIfWorthIt(const std::string& conninfo, int64_t* wal_bytes, bool* done) {
@@ -387,24 +394,24 @@ absl::Status ComputeAgent::StartCompute() {
           {{"endpoint", config_.endpoint},
            {"timeline", config_.timeline},
            {"seconds", Seconds(postgres_seconds_)}});
-  // The activity sampler opens its connection (a new backend: tens of ms) in the background,
-  // once the role step's backend is up rather than alongside it (two backends rebuilding their
-  // relation caches from cold catalogs at once slow the role step, which the start waits for),
-  // and the start does not wait for it: /status answers without blocking on it (TrySample), so
-  // the controller sees "running" at once. It stays on the postgres database: a connection to
-  // the endpoint's would block a DROP DATABASE of it.
+  // The activity sampler opens its connection (a new backend: tens of ms of cold catalog reads
+  // on a new branch) in the background once the role step is done, and the start does not wait
+  // for it: /status answers without blocking on it (TrySample), so the controller sees
+  // "running" at once. Its first connection waits kFirstSampleDelay (SamplerLoop), out of the
+  // way of the role step's backend and of the first client's (on 2 CPUs, a third cold backend
+  // alongside them slowed both). It stays on the postgres database: a connection to the
+  // endpoint's would block a DROP DATABASE of it.
   activity_ = std::make_unique<PgActivitySource>(
       absl::StrCat(postgres_->SocketConnInfo("postgres"), " options='-c statement_timeout=5000'"));
-  auto start_sampler = [this] { sampler_ = std::thread([this] { SamplerLoop(); }); };
   absl::Status role = absl::OkStatus();
   if (config_.mode == ComputeMode::kReadWrite) {
     t = std::chrono::steady_clock::now();
-    role = SetUpRole(postgres_->SocketConnInfo(config_.database),
-                     postgres_->SocketConnInfo("postgres"), config_.role, config_.database,
-                     password_, start_sampler);
+    role =
+        SetUpRole(postgres_->SocketConnInfo(config_.database),
+                  postgres_->SocketConnInfo("postgres"), config_.role, config_.database, password_);
     role_seconds_ = SecondsSince(t);
   }
-  if (!sampler_.joinable()) start_sampler();
+  sampler_ = std::thread([this] { SamplerLoop(); });
   PGB_RETURN_IF_ERROR(role);
   return absl::OkStatus();
 }
@@ -559,10 +566,13 @@ void ComputeAgent::RefreshActivity(bool wait) {
 }
 
 void ComputeAgent::SamplerLoop() {
-  // The connection first (while the agent may still be starting), then a sample every second.
+  // The connection first (after kFirstSampleDelay), then a sample every second.
+  std::unique_lock<std::mutex> lock(sampler_mu_);
+  if (sampler_cv_.wait_for(lock, kFirstSampleDelay, [this] { return sampler_stop_; })) return;
+  lock.unlock();
   absl::StatusOr<ActivitySnapshot> first = activity_->Sample();
   if (first.ok() && status_.state() == ComputeState::kRunning) status_.Observe(*first);
-  std::unique_lock<std::mutex> lock(sampler_mu_);
+  lock.lock();
   while (!sampler_stop_) {
     sampler_cv_.wait_for(lock, seconds(1));
     if (sampler_stop_) break;

@@ -4,7 +4,6 @@
 
 #include <cstring>
 #include <fstream>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -135,7 +134,7 @@ absl::StatusOr<std::string> ReadPasswordFile(const std::string& path) {
 
 absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_conninfo,
                        const std::string& role, const std::string& database,
-                       const std::string& password, const std::function<void()>& connected) {
+                       const std::string& password) {
   Conn conn(PQconnectdb(conninfo.c_str()));
   bool in_database = true;
   if (PQstatus(conn.get()) != CONNECTION_OK && !fallback_conninfo.empty() &&
@@ -149,7 +148,6 @@ absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_
   }
   // This backend has rebuilt the database's relation cache init file: further connections to
   // it start warm.
-  if (connected) connected();
   PQsetNoticeProcessor(
       conn.get(), [](void*, const char*) {}, nullptr);
   PGB_ASSIGN_OR_RETURN(RoleState state, LookUpRole(conn.get(), role, database));

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -26,11 +25,9 @@ absl::StatusOr<std::string> ReadPasswordFile(const std::string& path);
 // `conninfo` should name `database`: the first backend of a database after a recovery rebuilds
 // its relation cache init file (cold catalog reads through pagefs), which the first client
 // connection then finds done. `fallback_conninfo` (the postgres database) is used when
-// `database` does not exist yet. `connected` (optional) is called as soon as the connection is
-// up: from then on another backend's start competes less with this one's.
+// `database` does not exist yet.
 absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_conninfo,
                        const std::string& role, const std::string& database,
-                       const std::string& password,
-                       const std::function<void()>& connected = nullptr);
+                       const std::string& password);
 
 }  // namespace pgbranch::compute
