@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace pgbranch::compute {
 namespace {
@@ -46,19 +47,36 @@ absl::StatusOr<ActivitySnapshot> PgActivitySource::TrySample() {
   return SampleLocked();
 }
 
-absl::StatusOr<ActivitySnapshot> PgActivitySource::SampleLocked() {
-  if (conn_ == nullptr) {
-    conn_ = PQconnectdb(conninfo_.c_str());
-    if (PQstatus(conn_) != CONNECTION_OK) {
-      std::string err = PQerrorMessage(conn_);
-      PQfinish(conn_);
-      conn_ = nullptr;
-      return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", err));
-    }
-    // Notices ("terminating connection...") would go to the agent's stderr unstructured.
-    PQsetNoticeProcessor(
-        conn_, [](void*, const char*) {}, nullptr);
+absl::Status PgActivitySource::ConnectLocked() {
+  if (conn_ != nullptr) return absl::OkStatus();
+  conn_ = PQconnectdb(conninfo_.c_str());
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    std::string err = PQerrorMessage(conn_);
+    PQfinish(conn_);
+    conn_ = nullptr;
+    return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", err));
   }
+  // Notices ("terminating connection...") would go to the agent's stderr unstructured.
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
+  return absl::OkStatus();
+}
+
+absl::Status PgActivitySource::WithConnection(const std::function<absl::Status(PGconn*)>& fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (closed_) return absl::FailedPreconditionError("PostgreSQL is not running");
+  absl::Status s = absl::OkStatus();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (s = ConnectLocked(); !s.ok()) return s;
+    if (s = fn(conn_); s.ok() || PQstatus(conn_) != CONNECTION_BAD) return s;
+    PQfinish(conn_);  // broken (e.g. the backend was terminated): one fresh attempt
+    conn_ = nullptr;
+  }
+  return s;
+}
+
+absl::StatusOr<ActivitySnapshot> PgActivitySource::SampleLocked() {
+  PGB_RETURN_IF_ERROR(ConnectLocked());
   PGresult* r = PQexec(conn_, kQuery);
   if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
     std::string err = PQerrorMessage(conn_);

@@ -2,10 +2,12 @@
 
 #include <libpq-fe.h>
 
+#include <functional>
 #include <mutex>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 // What PostgreSQL is doing, from pg_stat_activity: the input of scale to zero.
@@ -42,10 +44,17 @@ class PgActivitySource : public ActivitySource {
   // A sample only if the connection is open and no other thread is using it (it never
   // connects, never waits): Unavailable otherwise.
   absl::StatusOr<ActivitySnapshot> TrySample();
+  // Runs `fn` on the same connection (connecting first if needed; once more on a fresh one if
+  // it failed because the connection broke, so `fn` must be safe to repeat), holding it
+  // meanwhile: the agent's other superuser work (the parent's checkpoint before a branch) costs
+  // no new backend, and no extra session shows in pg_stat_activity (it would count as a client
+  // and keep the compute from being suspended). FailedPrecondition after Close.
+  absl::Status WithConnection(const std::function<absl::Status(PGconn*)>& fn);
   // Closes the connection (before PostgreSQL stops, so the agent does not hold a backend).
   void Close();
 
  private:
+  absl::Status ConnectLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<ActivitySnapshot> SampleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string conninfo_;

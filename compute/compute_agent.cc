@@ -84,22 +84,17 @@ constexpr int64_t kCheckpointMinWalBytes = 1024;
 // on its own.
 constexpr std::chrono::milliseconds kFirstSampleDelay(250);
 
-// CHECKPOINT unless less than kCheckpointMinWalBytes of WAL was written since the last one (a
-// superuser connection over the socket). Sets `*wal_bytes` to that distance and `*done`.
-absl::Status CheckpointIfWorthIt(const std::string& conninfo, int64_t* wal_bytes, bool* done) {
+// CHECKPOINT unless less than kCheckpointMinWalBytes of WAL was written since the last one, on
+// `conn` (a superuser connection over the socket). Sets `*wal_bytes` to that distance and
+// `*done`. Safe to repeat.
+absl::Status CheckpointIfWorthIt(PGconn* conn, int64_t* wal_bytes, bool* done) {
   *done = false;
-  PGconn* conn = PQconnectdb(conninfo.c_str());
-  if (PQstatus(conn) != CONNECTION_OK) {
-    std::string e = PQerrorMessage(conn);
-    PQfinish(conn);
-    return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", e));
-  }
   absl::Status s = absl::OkStatus();
   PGresult* r = PQexec(conn,
                        "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), "
                        "redo_lsn)::bigint FROM pg_catalog.pg_control_checkpoint()");
   if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-    s = absl::InternalError(PQresultErrorMessage(r));
+    s = absl::InternalError(PQerrorMessage(conn));
   } else {
     *wal_bytes = std::atoll(PQgetvalue(r, 0, 0));
   }
@@ -109,11 +104,10 @@ absl::Status CheckpointIfWorthIt(const std::string& conninfo, int64_t* wal_bytes
     if (PQresultStatus(r) == PGRES_COMMAND_OK) {
       *done = true;
     } else {
-      s = absl::InternalError(PQresultErrorMessage(r));
+      s = absl::InternalError(PQerrorMessage(conn));
     }
     PQclear(r);
   }
-  PQfinish(conn);
   return s;
 }
 
@@ -617,13 +611,17 @@ HttpResponse ComputeAgent::Handle(const std::string& method, const std::string& 
   if (path == "/checkpoint" && method == "POST") {
     // Asked before a branch of this one is taken (BranchReconciler::CheckpointParent): the
     // branch's first start then replays only what was written after it.
-    if (status_.state() != ComputeState::kRunning || config_.mode != ComputeMode::kReadWrite) {
+    if (status_.state() != ComputeState::kRunning || config_.mode != ComputeMode::kReadWrite ||
+        activity_ == nullptr) {
       return {409, "application/json", "{\"message\":\"not a running read-write compute\"}"};
     }
     auto t = std::chrono::steady_clock::now();
     int64_t wal_bytes = 0;
     bool done = false;
-    absl::Status s = CheckpointIfWorthIt(postgres_->SocketConnInfo("postgres"), &wal_bytes, &done);
+    // On the activity sampler's connection: a new backend per request cost more than the
+    // probe itself (tens of ms on a busy machine), on the branch's create path.
+    absl::Status s = activity_->WithConnection(
+        [&](PGconn* conn) { return CheckpointIfWorthIt(conn, &wal_bytes, &done); });
     if (!s.ok()) {
       LogWarning("CHECKPOINT on request failed",
                  {{"endpoint", config_.endpoint}, {"error", s.ToString()}});

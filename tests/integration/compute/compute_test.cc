@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/net_util.h"
 #include "tests/integration/compute/compute_fixture.h"
 
 namespace pgbranch::testing {
@@ -153,6 +154,56 @@ TEST_F(ComputeTest, NewRootBranchServesScramActivityAndSuspends) {
   EXPECT_EQ(CountOf(main->Log(), "recovery=initdb"), 1u) << main->Log();
   EXPECT_EQ(CountOf(main->Log(), "recovery=none"), 1u) << main->Log();
   SuspendAndCheck(main.get(), "after wake");
+}
+
+TEST_F(ComputeTest, CheckpointOnRequestRunsOnTheAgentsOwnConnection) {
+  auto main = NewCompute("main", "main");
+  ASSERT_TRUE(main->Spawn().ok());
+  absl::Status s = main->WaitRunning();
+  ASSERT_TRUE(s.ok()) << s;
+  int port = 0;
+  std::ifstream(main->workdir() + ".port") >> port;
+  ASSERT_GT(port, 0);
+  auto checkpoint = [&] {
+    return net::HttpRequest("POST", port, "/checkpoint", "", absl::Seconds(30));
+  };
+  auto superuser = [&](const std::string& sql) {
+    return RunAsPostgres({"/usr/lib/postgresql/15/bin/psql", "-h", main->workdir() + "/run", "-p",
+                          absl::StrCat(main->pg_port()), "-U", "postgres", "-d", "postgres", "-X",
+                          "-At", "-v", "ON_ERROR_STOP=1", "-c", sql},
+                         "", 120);
+  };
+  CommandResult r = main->Psql("CREATE TABLE items AS SELECT g FROM generate_series(1, 1000) g");
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  absl::StatusOr<std::string> body = checkpoint();
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_TRUE(absl::StrContains(*body, "\"checkpointed\":true")) << *body;
+  // Nothing since: no checkpoint.
+  body = checkpoint();
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_TRUE(absl::StrContains(*body, "\"checkpointed\":false")) << *body;
+  // The agent's connection broken under it (its backend terminated): the next request
+  // reconnects, and checkpoints what was written meanwhile.
+  r = superuser(
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+      "WHERE application_name = 'pgbranch-compute' AND pid <> pg_backend_pid()");
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_NE(r.out, "0\n") << "the agent holds no connection to break";
+  r = main->Psql("INSERT INTO items VALUES (-1)");
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  body = checkpoint();
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_TRUE(absl::StrContains(*body, "\"checkpointed\":true")) << *body;
+  r = superuser(
+      "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), redo_lsn) < 1024 "
+      "FROM pg_control_checkpoint()");
+  EXPECT_EQ(r.out, "t\n") << r.Describe();
+  // The checkpoints opened no session of their own: still nothing that keeps it from suspending.
+  YAML::Node st =
+      WaitForStatus(*main, [](const YAML::Node& n) { return n["client_sessions"].as<int>() == 0; });
+  ASSERT_TRUE(st.IsMap());
+  EXPECT_FALSE(st["busy"].as<bool>());
+  SuspendAndCheck(main.get(), "after checkpoints on request");
 }
 
 TEST_F(ComputeTest, BranchOfARunningComputeAndReadOnlyEndpoint) {
