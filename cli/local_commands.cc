@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <pthread.h>
@@ -273,7 +274,19 @@ absl::Status RunLocalController(const CliContext& ctx, const LocalControllerOpti
   compute.state_dir = ctx.state_dir();
   compute.compute_bin = CliContext::BinDir() + "/pgbranch-compute";
   compute.pagefs_bin = CliContext::BinDir() + "/pagefs";
+  // pagefs mounts reach the pageserver on its Unix socket when the state directory's path
+  // allows one (LocalDaemons::PageserverSocket); the controller's own calls stay on TCP.
   compute.pageserver = pageserver;
+  if (std::string sock = LocalDaemons::PageserverSocket(ctx); !sock.empty()) {
+    compute.pageserver = "unix:" + sock;
+  } else {
+    LogWarning(
+        "The state directory's path is too long for a Unix socket (sockaddr_un holds " +
+            std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
+            " bytes); pagefs mounts reach the pageserver over TCP, which adds latency to every "
+            "fsync. A shorter --state-dir / $PGBRANCH_HOME avoids that",
+        {{"socket", ctx.Path("run/ps.sock")}, {"pageserver", pageserver}});
+  }
   // Each branch's own password (its verifier for the compute; the proxy checks clients against
   // the same verifier, from the routes), deleted with the branch.
   BranchCredentials credentials(ctx.state_dir(), compute.role);
@@ -317,6 +330,7 @@ absl::Status RunLocalController(const CliContext& ctx, const LocalControllerOpti
   }
   LogInfo("Controller started", {{"api", absl::StrCat("http://127.0.0.1:", port)},
                                  {"pageserver", pageserver},
+                                 {"pagefs_pageserver", compute.pageserver},
                                  {"state_dir", ctx.state_dir()}});
   // Restarts the pageserver and the proxy when they die; tells the controller whether the
   // pageserver answers.

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -68,6 +69,12 @@ std::vector<std::string> LocalDaemons::Identity(Daemon d) const {
   return {"--port-file", PortFile(d)};
 }
 
+std::string LocalDaemons::PageserverSocket(const CliContext& ctx) {
+  std::string path = ctx.Path("run/ps.sock");
+  if (path.size() + 1 > sizeof(sockaddr_un::sun_path)) return "";
+  return path;
+}
+
 pid_t LocalDaemons::Find(Daemon d) const { return PidWithArgs(Identity(d)); }
 
 std::vector<pid_t> LocalDaemons::FindAll(const std::vector<Daemon>& ds) const {
@@ -92,6 +99,10 @@ absl::Status LocalDaemons::Start(Daemon d, LocalInstance* inst) const {
               port_file,
               "--log-level",
               "warning"};
+      if (std::string sock = PageserverSocket(ctx_); !sock.empty()) {
+        argv.push_back("--listen-unix");
+        argv.push_back(sock);
+      }
       break;
     case Daemon::kController:
       // The controller listens on the port recorded in local.json, if any (it reads it itself).

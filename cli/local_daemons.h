@@ -50,6 +50,12 @@ class LocalDaemons {
   // Where a daemon writes its port once it listens (STATE/run/...).
   std::string PortFile(Daemon d) const;
 
+  // The pageserver's Unix socket (STATE/run/ps.sock), which the computes' pagefs mounts use
+  // (the commit path of every fsync crosses it twice; cheaper than loopback TCP). Empty when the
+  // path does not fit in sockaddr_un's sun_path: the pageserver then serves TCP only, and
+  // pagefs uses TCP too. Everything else (the controller's own calls, pagectl) uses TCP.
+  static std::string PageserverSocket(const CliContext& ctx);
+
   // The daemons lock: held while this object lives.
   class Lock {
    public:

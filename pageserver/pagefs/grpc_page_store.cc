@@ -1,4 +1,6 @@
 #include <grpcpp/grpcpp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -7,8 +9,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/frame_io.h"
 #include "common/hop_trace.h"
 #include "common/log.h"
+#include "pageserver/pagefs/commit_channel.h"
 #include "pageserver/pagefs/commit_pipeline.h"
 #include "pageserver/pagefs/page_store.h"
 #include "pageserver/proto/pageserver.grpc.pb.h"
@@ -180,10 +184,12 @@ class GrpcPageStore : public PageStore {
     return page;
   }
 
-  // One CommitStream call and the thread that reads its answers.
+  // One CommitStream call, or one connection of the commit channel (--commit-channel), and the
+  // thread that reads its answers.
   struct Stream {
     grpc::ClientContext ctx;
     std::unique_ptr<grpc::ClientReaderWriter<v1::CommitRequest, v1::CommitResponse>> rw;
+    int fd = -1;  // the commit channel's socket (rw is null); closed by CloseStreamLocked
     std::thread reader;
     // Guarded by GrpcPageStore::stream_mu_.
     int64_t unanswered = 0;  // requests written whose answer has not arrived
@@ -297,7 +303,14 @@ class GrpcPageStore : public PageStore {
       grpc::WriteOptions wo;
       if (more) wo.set_buffer_hint();
       HopTrace::Mark("commit_write");
-      bool written = st->rw->Write(req, wo);
+      bool written;
+      if (st->fd >= 0) {
+        std::string frame;
+        AppendFrame(req.SerializeAsString(), &frame);
+        written = WriteAll(st->fd, frame);
+      } else {
+        written = st->rw->Write(req, wo);
+      }
       HopTrace::Mark("commit_written");
       if (written) {
         std::lock_guard<std::mutex> lock(stream_mu_);
@@ -315,14 +328,36 @@ class GrpcPageStore : public PageStore {
       if (attempt > 0 || st->unanswered > 0) {
         return absl::UnavailableError("the commit stream to the pageserver broke");
       }
-      st->ctx.TryCancel();
+      Break(st);
       st->ended = true;
+    }
+  }
+
+  // Ends the stream's transport: its reader sees the end.
+  static void Break(Stream* st) {
+    if (st->fd >= 0) {
+      ::shutdown(st->fd, SHUT_RDWR);
+    } else {
+      st->ctx.TryCancel();
     }
   }
 
   // A pageserver that restarts (local mode's controller brings it back on the same address
   // within seconds) is waited for, up to a minute, like the unary calls' deadline.
   absl::Status OpenStreamLocked() {
+    if (!options_.commit_channel.empty()) {
+      // Up to a minute for a restarting pageserver, as below. Connecting holds stream_mu_, as
+      // WaitForConnected does: nobody else needs the stream meanwhile.
+      absl::StatusOr<int> fd = ConnectCommitChannel(
+          options_.commit_channel, options_.token.empty() ? "" : "Bearer " + options_.token,
+          std::chrono::seconds(60));
+      if (!fd.ok()) return fd.status();
+      stream_ = std::make_unique<Stream>();
+      Stream* st = stream_.get();
+      st->fd = *fd;
+      st->reader = std::thread([this, st] { ReadChannelAnswers(st); });
+      return absl::OkStatus();
+    }
     if (!channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(60))) {
       return absl::UnavailableError(
           absl::StrCat("cannot reach the pageserver at ", options_.address, " to commit"));
@@ -339,11 +374,12 @@ class GrpcPageStore : public PageStore {
   // Cancels and joins the current stream, if any. Caller holds stream_mu_.
   void CloseStreamLocked() {
     if (stream_ == nullptr) return;
-    stream_->ctx.TryCancel();
+    Break(stream_.get());
     std::thread reader = std::move(stream_->reader);
     stream_mu_.unlock();
     if (reader.joinable()) reader.join();
     stream_mu_.lock();
+    if (stream_->fd >= 0) ::close(stream_->fd);
     stream_.reset();
   }
 
@@ -371,6 +407,47 @@ class GrpcPageStore : public PageStore {
     if (st->unanswered > 0) {
       absl::Status lost = absl::UnavailableError(
           absl::StrCat("the commit stream to the pageserver ended with ", st->unanswered,
+                       " commits unanswered (", end.ToString(), ")"));
+      if (pipeline_.poison().ok()) {
+        LogError("Pipelined commits may be lost; every later write and fsync fails",
+                 {{"error", lost.ToString()}});
+      }
+      pipeline_.Poison(lost);
+    }
+  }
+
+  // ReadAnswers for the commit channel: a reader blocked in recv() on the socket.
+  void ReadChannelAnswers(Stream* st) {
+    FrameReader in(st->fd);
+    std::string_view frame;
+    absl::Status end;
+    while ((end = in.Next(/*block=*/true, &frame)).ok()) {
+      v1::CommitResponse resp;
+      if (!resp.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
+        end = absl::DataLossError("the commit channel sent an answer that is not a CommitResponse");
+        break;
+      }
+      HopTrace::Mark("answer_read", resp.lsn());
+      if (resp.error_code() != 0) {
+        absl::Status error(static_cast<absl::StatusCode>(resp.error_code()), resp.error_message());
+        LogError("A pipelined commit failed; every later write and fsync fails",
+                 {{"error", error.ToString()}});
+        pipeline_.Poison(error);
+        ::shutdown(st->fd, SHUT_RDWR);
+        continue;  // until the connection ends
+      }
+      {
+        std::lock_guard<std::mutex> lock(stream_mu_);
+        --st->unanswered;
+      }
+      pipeline_.Ack();
+    }
+    ::shutdown(st->fd, SHUT_RDWR);
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    st->ended = true;
+    if (st->unanswered > 0) {
+      absl::Status lost = absl::UnavailableError(
+          absl::StrCat("the commit channel to the pageserver ended with ", st->unanswered,
                        " commits unanswered (", end.ToString(), ")"));
       if (pipeline_.poison().ok()) {
         LogError("Pipelined commits may be lost; every later write and fsync fails",

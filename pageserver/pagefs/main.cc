@@ -28,6 +28,7 @@
 #include "cli/version.h"
 #include "common/log.h"
 #include "pageserver/pagefs/catalog_prefetch.h"
+#include "pageserver/pagefs/commit_channel.h"
 #include "pageserver/pagefs/fuse_bridge.h"
 #include "pageserver/pagefs/page_store.h"
 #include "pageserver/pagefs/pagefs.h"
@@ -39,6 +40,7 @@ using namespace pgbranch;
 
 struct Flags {
   std::string pageserver, tenant, timeline, token_file, tls_ca, at, metrics_listen;
+  std::string commit_channel;
   std::string prefetch_postgres;
   uint32_t prefetch_blocks = 4;
   std::string log_level = "info";
@@ -63,6 +65,15 @@ void DefineFlags(CLI::App& app, Flags* f) {
                  "pageserver address, host:port (or unix:PATH on the same host)")
       ->required()
       ->type_name("ADDR");
+  app.add_option("--commit-channel", f->commit_channel,
+                 "send commits over the pageserver's commit channel, unix:PATH (its "
+                 "--commit-socket, same host): no gRPC thread handoffs on an fsync's path; "
+                 "everything else stays on --pageserver")
+      ->type_name("unix:PATH")
+      ->check([](const std::string& v) -> std::string {
+        absl::StatusOr<std::string> p = pagefs::CommitChannelPath(v);
+        return p.ok() ? "" : std::string(p.status().message());
+      });
   app.add_option("--tenant", f->tenant, "tenant ID")->required()->type_name("T");
   app.add_option("--timeline", f->timeline, "timeline ID")->required()->type_name("X");
   app.add_option("--token-file", f->token_file, "bearer token for the pageserver")->type_name("F");
@@ -147,6 +158,7 @@ int Run(const Flags& f) {
   so.address = f.pageserver;
   so.tenant_id = f.tenant;
   so.timeline_id = f.timeline;
+  so.commit_channel = f.commit_channel;
   if (!f.token_file.empty()) {
     bool ok;
     so.token = std::string(absl::StripAsciiWhitespace(ReadWholeFile(f.token_file, &ok)));

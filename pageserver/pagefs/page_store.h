@@ -79,6 +79,9 @@ struct GrpcPageStoreOptions {
   std::string timeline_id;
   std::string token;       // empty: no auth
   std::string tls_ca_pem;  // empty: plaintext
+  // "unix:PATH": pipelined commits go over the pageserver's commit channel (--commit-socket)
+  // instead of the CommitStream call; everything else stays on gRPC. Empty: CommitStream.
+  std::string commit_channel;
   // Called after every Read or Scan RPC ("read", "scan", "scan_keys") with its duration and the
   // number of keys asked for (Read) or returned (Scan), for metrics. May be empty.
   std::function<void(const char* rpc, double seconds, size_t keys)> read_observer;

@@ -27,6 +27,8 @@ absl::Status ApplyYaml(const std::string& path, ServerConfig* c) {
         c->listen = v.as<std::string>();
       } else if (key == "listen_unix") {
         c->listen_unix = v.as<std::string>();
+      } else if (key == "commit_socket") {
+        c->commit_socket = v.as<std::string>();
       } else if (key == "metrics_listen") {
         c->metrics_listen = v.as<std::string>();
       } else if (key == "data_dir") {
@@ -68,7 +70,7 @@ absl::Status ParseNumber(const std::string& flag, const std::string& s, T* out) 
 
 std::string ServerUsage() {
   return "usage: pgbranch-pageserver --data-dir DIR [--listen ADDR] [--listen-unix PATH]\n"
-         "         [--metrics-listen ADDR]\n"
+         "         [--commit-socket PATH] [--metrics-listen ADDR]\n"
          "         [--config FILE] [--token-file FILE] [--token-signing-key-file FILE]\n"
          "         [--tls-cert FILE --tls-key FILE]\n"
          "         [--history-seconds N] [--history-bytes N] [--memtable-flush-mb N]\n"
@@ -94,6 +96,11 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& a
       {"--listen-unix",
        [&](const std::string& v) {
          c.listen_unix = v;
+         return absl::OkStatus();
+       }},
+      {"--commit-socket",
+       [&](const std::string& v) {
+         c.commit_socket = v;
          return absl::OkStatus();
        }},
       {"--metrics-listen",
@@ -183,6 +190,10 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& a
   if (!c.listen_unix.empty() && c.listen_unix[0] != '/') {
     return absl::InvalidArgumentError(absl::StrCat(
         "--listen-unix (listen_unix) must be an absolute path, not '", c.listen_unix, "'"));
+  }
+  if (!c.commit_socket.empty() && c.commit_socket[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--commit-socket (commit_socket) must be an absolute path, not '", c.commit_socket, "'"));
   }
   if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
     return absl::InvalidArgumentError("TLS needs both --tls-cert and --tls-key");

@@ -14,6 +14,7 @@ namespace pgbranch::pageserver {
 // YAML keys:
 //   listen: 127.0.0.1:6400          metrics_listen: 127.0.0.1:9400
 //   listen_unix: /run/pgbranch/pageserver.sock
+//   commit_socket: /run/pgbranch/commit.sock
 //   data_dir: /var/lib/pgbranch/pageserver
 //   retention: {history_seconds: 604800, history_bytes: 0}
 //   auth: {token_file: /etc/pgbranch/tokens.yaml, signing_key_file: /etc/pgbranch/signing-key}
@@ -25,6 +26,10 @@ struct ServerConfig {
   // Also serve on this Unix domain socket (absolute path; empty: not). For clients on the same
   // host, e.g. pagefs --pageserver unix:PATH: the commit path of each fsync crosses it twice.
   std::string listen_unix;
+  // Also serve the commit channel on this Unix socket (absolute path; empty: not): pagefs
+  // --commit-channel unix:PATH sends its pipelined commits there, to a thread per connection
+  // blocked in read(), instead of through gRPC (pageserver/server/commit_socket_server.h).
+  std::string commit_socket;
   std::string metrics_listen;  // empty: no metrics endpoint
   std::string data_dir;
   std::string token_file;        // static tokens (YAML)

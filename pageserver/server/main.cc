@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/stop_signals.h"
+#include "pageserver/server/commit_socket_server.h"
 #include "pageserver/server/config.h"
 #include "pageserver/server/page_service.h"
 #include "pageserver/server/server_metrics.h"
@@ -116,6 +117,16 @@ int Run(const pgbranch::pageserver::ServerConfig& config) {
          {"listen_unix", config.listen_unix.empty() ? "-" : config.listen_unix}});
     return 1;
   }
+  // The commit channel, after gRPC (a failure to listen on either fails the start) and before
+  // the port file says the pageserver serves.
+  pgbranch::pageserver::CommitSocketServer commit_socket(engine->get(), &auth, &metrics);
+  if (!config.commit_socket.empty()) {
+    absl::Status s = commit_socket.Start(config.commit_socket);
+    if (!s.ok()) {
+      LogError("Cannot serve the commit channel", {{"error", s.ToString()}});
+      return 1;
+    }
+  }
   server->GetHealthCheckService()->SetServingStatus(true);
   if (!config.port_file.empty()) {
     std::string tmp = config.port_file + ".tmp";
@@ -126,6 +137,7 @@ int Run(const pgbranch::pageserver::ServerConfig& config) {
           {{"listen", config.listen},
            {"port", std::to_string(port)},
            {"listen_unix", config.listen_unix},
+           {"commit_socket", config.commit_socket},
            {"data_dir", config.data_dir},
            {"auth", config.signing_key_file.empty()
                         ? (auth.enabled() ? "tokens" : "disabled")
@@ -148,6 +160,7 @@ int Run(const pgbranch::pageserver::ServerConfig& config) {
   LogInfo("Shutting down", {{"signal", std::to_string(sig)}});
   server->GetHealthCheckService()->SetServingStatus(false);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  commit_socket.Shutdown();  // before the engine closes: no commit runs after it
   {
     std::lock_guard<std::mutex> lock(mu);
     stop = true;

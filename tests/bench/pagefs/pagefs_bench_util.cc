@@ -432,7 +432,22 @@ PagefsEnv::~PagefsEnv() = default;
 
 absl::Status PagefsEnv::Start(const std::string& tenant) {
   tenant_ = tenant;
-  server_ = std::make_unique<testing::PageserverProcess>(scratch_.path() + "/pageserver");
+  // PGBRANCH_BENCH_TRANSPORT: how pagefs reaches the pageserver. "tcp" (default), "unix" (gRPC
+  // over --listen-unix) or "channel" (that, and commits over --commit-socket).
+  const char* transport = std::getenv("PGBRANCH_BENCH_TRANSPORT");
+  transport_ = transport == nullptr ? "tcp" : transport;
+  std::vector<std::string> server_args;
+  if (transport_ == "unix" || transport_ == "channel") {
+    server_args = {"--listen-unix", scratch_.path() + "/ps.sock"};
+  }
+  if (transport_ == "channel") {
+    server_args.insert(server_args.end(), {"--commit-socket", scratch_.path() + "/cs.sock"});
+  } else if (transport_ != "tcp" && transport_ != "unix") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "PGBRANCH_BENCH_TRANSPORT must be tcp, unix or channel, not '", transport_, "'"));
+  }
+  server_ =
+      std::make_unique<testing::PageserverProcess>(scratch_.path() + "/pageserver", server_args);
   absl::Status s = server_->Start();
   if (!s.ok()) return s;
   stub_ = server_->NewStub();
@@ -473,11 +488,16 @@ absl::StatusOr<std::unique_ptr<testing::PagefsMount>> PagefsEnv::Mount(
     const std::string& timeline, const std::string& mountpoint, int metrics_port) {
   testing::PagefsMount::Options o;
   o.pageserver = server_->address();
+  if (transport_ != "tcp") o.pageserver = "unix:" + scratch_.path() + "/ps.sock";
+  if (transport_ == "channel") {
+    o.extra_args = {"--commit-channel", "unix:" + scratch_.path() + "/cs.sock"};
+  }
   o.tenant = tenant_;
   o.timeline = timeline;
   o.mountpoint = mountpoint;
   if (metrics_port > 0) {
-    o.extra_args = {"--metrics-listen", absl::StrCat("127.0.0.1:", metrics_port)};
+    o.extra_args.insert(o.extra_args.end(),
+                        {"--metrics-listen", absl::StrCat("127.0.0.1:", metrics_port)});
   }
   auto mount = std::make_unique<testing::PagefsMount>(o);
   absl::Status s = mount->Mount();

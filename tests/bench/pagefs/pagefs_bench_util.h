@@ -212,6 +212,7 @@ class PagefsEnv {
   ScratchDir scratch_;
   std::string tenant_;
   std::unique_ptr<testing::PageserverProcess> server_;
+  std::string transport_ = "tcp";  // PGBRANCH_BENCH_TRANSPORT
   std::unique_ptr<v1::PageService::Stub> stub_;
 };
 

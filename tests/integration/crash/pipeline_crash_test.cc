@@ -20,6 +20,8 @@
 //      returns (the kernel does not fsync after a direct write: pagefs must);
 //  (f) the commit path over a Unix domain socket (pageserver --listen-unix, pagefs --pageserver
 //      unix:PATH): kill -9 of pagefs keeps what fsync acknowledged.
+// (a)-(e) run twice: commits over gRPC's CommitStream, and over the commit channel (pageserver
+// --commit-socket, pagefs --commit-channel: a plain Unix socket, a thread per connection).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -109,8 +111,26 @@ std::set<std::string> Listing(const std::string& dir) {
   return names;
 }
 
-class PipelineCrashTest : public PagefsServerTest {
+class PipelineCrashTest : public PagefsServerTest, public ::testing::WithParamInterface<bool> {
  protected:
+  // With the commit channel: the pageserver restarted on the same data serving it too.
+  void SetUp() override {
+    PagefsServerTest::SetUp();
+    if (!channel()) return;
+    ASSERT_EQ(server_->Stop(), 0);
+    server_ = std::make_unique<PageserverProcess>(
+        dir_.path() + "/pageserver", std::vector<std::string>{"--commit-socket", sock()});
+    absl::Status s = server_->Start();
+    ASSERT_TRUE(s.ok()) << s;
+  }
+  bool channel() const { return GetParam(); }
+  std::string sock() const { return dir_.path() + "/commit.sock"; }
+  // PagefsServerTest::Mount, over the commit channel when the test runs with it.
+  std::unique_ptr<PagefsMount> Mount(std::vector<std::string> extra_args = {}) {
+    if (channel()) extra_args.insert(extra_args.end(), {"--commit-channel", "unix:" + sock()});
+    return PagefsServerTest::Mount(extra_args);
+  }
+
   // The state after the crash must be the model after some prefix of `issued` operations that
   // holds at least the `acknowledged` ones. Returns that prefix's length (-1: none matches).
   int MatchPrefix(const std::set<std::string>& seen, int acknowledged, int issued) {
@@ -147,7 +167,7 @@ class PipelineCrashTest : public PagefsServerTest {
 };
 
 // (a) kill -9 of pagefs between pipelined namespace commits and the fsync that depends on them.
-TEST_F(PipelineCrashTest, KillOfPagefsBeforeTheFsyncLeavesAPrefixOfTheIssuedOperations) {
+TEST_P(PipelineCrashTest, KillOfPagefsBeforeTheFsyncLeavesAPrefixOfTheIssuedOperations) {
   for (int round = 0; round < 3; ++round) {
     SCOPED_TRACE(absl::StrCat("round ", round));
     std::string d = absl::StrCat("d", round);
@@ -186,7 +206,7 @@ TEST_F(PipelineCrashTest, KillOfPagefsBeforeTheFsyncLeavesAPrefixOfTheIssuedOper
 }
 
 // (b) kill -9 of the pageserver with pipelined commits in flight.
-TEST_F(PipelineCrashTest, KillOfThePageserverWithCommitsInFlightPoisonsPagefs) {
+TEST_P(PipelineCrashTest, KillOfThePageserverWithCommitsInFlightPoisonsPagefs) {
   auto mount = Mount();
   ASSERT_NE(mount, nullptr);
   ASSERT_EQ(mkdir(Path("d").c_str(), 0755), 0) << strerror(errno);
@@ -227,7 +247,7 @@ TEST_F(PipelineCrashTest, KillOfThePageserverWithCommitsInFlightPoisonsPagefs) {
 // (c) kill -9 of pagefs while written data sits in the kernel's writeback cache (never sent to
 // pagefs), in pagefs's buffers (sent, not committed) and in flight. Written 8 KiB at a time, as
 // PostgreSQL writes.
-TEST_F(PipelineCrashTest, KillOfPagefsKeepsWhatFsyncAndODsyncWritesAcknowledged) {
+TEST_P(PipelineCrashTest, KillOfPagefsKeepsWhatFsyncAndODsyncWritesAcknowledged) {
   constexpr int kPage = 8192, kPages = 512;  // 4 MiB
   auto page = [](char c) { return std::string(kPage, c); };
   auto mount = Mount();
@@ -285,7 +305,7 @@ TEST_F(PipelineCrashTest, KillOfPagefsKeepsWhatFsyncAndODsyncWritesAcknowledged)
 }
 
 // (d) kill -9 of pagefs between pipelined truncates and the fsync that would make them durable.
-TEST_F(PipelineCrashTest, KillOfPagefsAfterPipelinedTruncatesLeavesAPrefixOfThem) {
+TEST_P(PipelineCrashTest, KillOfPagefsAfterPipelinedTruncatesLeavesAPrefixOfThem) {
   constexpr int kFiles = 40;
   const std::string data(3 * 8192, 'k');
   auto mount = Mount();
@@ -330,7 +350,7 @@ TEST_F(PipelineCrashTest, KillOfPagefsAfterPipelinedTruncatesLeavesAPrefixOfThem
 // (wal_sync_method=fdatasync), or through an O_DSYNC descriptor (open_datasync), then unsynced
 // pages, on a mount with --wal-direct-io (pg_wal/* opened with direct I/O: no page cache, a shared
 // mapping is refused).
-TEST_F(PipelineCrashTest, KillOfPagefsKeepsAcknowledgedWalWritesUnderDirectIo) {
+TEST_P(PipelineCrashTest, KillOfPagefsKeepsAcknowledgedWalWritesUnderDirectIo) {
   constexpr int kPage = 8192, kPages = 64;
   auto page = [](char c) { return std::string(kPage, c); };
   auto mount = Mount({"--wal-direct-io"});
@@ -377,7 +397,8 @@ TEST_F(PipelineCrashTest, KillOfPagefsKeepsAcknowledgedWalWritesUnderDirectIo) {
 
 // (f) pagefs connected over the pageserver's Unix socket: commits go over it, and what fsync
 // acknowledged survives kill -9 of pagefs (read back over TCP).
-TEST_F(PipelineCrashTest, KillOfPagefsOverAUnixSocketKeepsWhatFsyncAcknowledged) {
+TEST_P(PipelineCrashTest, KillOfPagefsOverAUnixSocketKeepsWhatFsyncAcknowledged) {
+  if (channel()) GTEST_SKIP() << "a gRPC transport test";
   ASSERT_EQ(server_->Stop(), 0);
   const std::string sock = dir_.path() + "/pageserver.sock";
   server_ = std::make_unique<PageserverProcess>(dir_.path() + "/pageserver",
@@ -411,6 +432,11 @@ TEST_F(PipelineCrashTest, KillOfPagefsOverAUnixSocketKeepsWhatFsyncAcknowledged)
   }
   EXPECT_EQ(mount->Unmount(), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Transports, PipelineCrashTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "CommitChannel" : "CommitStream";
+                         });
 
 }  // namespace
 }  // namespace pgbranch::testing

@@ -166,6 +166,11 @@ TEST_F(LocalHealTest, ControllerRestartsAKilledProxyAndPageserver) {
   const std::string uri = local_.Connstr("main");
   local_.Query(uri, "CREATE TABLE t (v int); INSERT INTO t SELECT generate_series(1, 50)");
   const std::string started = PostmasterStart(uri);
+  // The mount reaches the pageserver on its Unix socket (the state directory's path is short),
+  // the pageserver serves it, and the kill below and the restart keep it.
+  const std::string sock = local_.state_dir() + "/run/ps.sock";
+  EXPECT_NE(PidOf("pagefs --pageserver unix:" + sock), 0) << "pagefs is not on the Unix socket";
+  EXPECT_NE(PidOf("--listen-unix " + sock), 0) << "the pageserver does not serve it";
 
   auto controller_log = [&] {
     std::ifstream log(local_.state_dir() + "/logs/controller.log");
@@ -196,6 +201,7 @@ TEST_F(LocalHealTest, ControllerRestartsAKilledProxyAndPageserver) {
   })) << "writes work again";
   EXPECT_EQ(local_.Query(uri, "SELECT count(*) FROM t"), "51");
   EXPECT_TRUE(local_.CliJson({"local", "status"}).at("healthy").as_bool());
+  EXPECT_NE(PidOf("--listen-unix " + sock), 0) << "the restarted pageserver serves the socket";
 }
 
 TEST_F(LocalHealTest, DownAfterAControllerCrashLeavesNoProcessAndNoMount) {
