@@ -95,6 +95,45 @@ TEST(CommitPipelineTest, ReadsWaitOnlyForCommitsThatTouchWhatTheyRead) {
   EXPECT_TRUE(open_scan.get().ok());
 }
 
+TEST(CommitPipelineTest, ReadsWaitForTheLastCommitThatTouchesThemNotForLaterOnes) {
+  CommitPipeline p;
+  auto send = [](uint64_t) { return absl::OkStatus(); };
+  ASSERT_EQ(*p.Issue(Put("a", "1"), send), 1u);
+  ASSERT_EQ(*p.Issue(Put("b", "1"), send), 2u);  // in flight behind "a"
+  auto read_a = std::async(std::launch::async, [&] { return p.BeforeRead({"a"}); });
+  auto scan_a = std::async(std::launch::async, [&] { return p.BeforeScan("a", "b"); });
+  EXPECT_TRUE(StillBlocked(read_a));
+  EXPECT_TRUE(StillBlocked(scan_a));
+  p.Ack();  // 1: every commit that touches "a"; "b"'s is still in flight
+  EXPECT_TRUE(read_a.get().ok());
+  EXPECT_TRUE(scan_a.get().ok());
+  EXPECT_EQ(p.acknowledged(), 1u);
+
+  // A key touched by two in-flight commits waits for the later one, even when an earlier
+  // commit touching it was acknowledged meanwhile.
+  ASSERT_EQ(*p.Issue(Put("a", "2"), send), 3u);
+  ASSERT_EQ(*p.Issue(Put("c", "1"), send), 4u);
+  auto read_ab = std::async(std::launch::async, [&] { return p.BeforeRead({"b", "a"}); });
+  auto scan_all = std::async(std::launch::async, [&] { return p.BeforeScan("a", ""); });
+  auto scan_b = std::async(std::launch::async, [&] { return p.BeforeScan("b", "c"); });
+  p.Ack();  // 2 ("b")
+  EXPECT_TRUE(scan_b.get().ok());
+  EXPECT_TRUE(StillBlocked(read_ab));  // "a" waits for 3
+  p.Ack();                             // 3
+  EXPECT_TRUE(read_ab.get().ok());
+  EXPECT_TRUE(StillBlocked(scan_all));         // "c" waits for 4
+  EXPECT_TRUE(p.BeforeRead({"a", "b"}).ok());  // nothing touching them in flight any more
+  p.Ack();
+  EXPECT_TRUE(scan_all.get().ok());
+
+  // A poison fails a waiting read whatever it waits for.
+  ASSERT_EQ(*p.Issue(Put("a", "3"), send), 5u);
+  auto read_poisoned = std::async(std::launch::async, [&] { return p.BeforeRead({"a"}); });
+  EXPECT_TRUE(StillBlocked(read_poisoned));
+  p.Poison(absl::UnavailableError("stream broke"));
+  EXPECT_TRUE(absl::IsUnavailable(read_poisoned.get()));
+}
+
 TEST(CommitPipelineTest, PoisonFailsEverythingAfterIt) {
   CommitPipeline p;
   auto send = [](uint64_t) { return absl::OkStatus(); };
