@@ -462,6 +462,48 @@ TEST_F(PageFsPipelineTest, SmallTruncateAndUnlinkDeleteByPageNumberWithoutAScan)
   EXPECT_EQ(store_.CountLive(fs::PageKey(f, 0), fs::PageKey(f, 1000)), 0u);
 }
 
+TEST_F(PageFsPipelineTest, ALargeFlushIssuesCommitsAsBuiltAndLeavesItsFileUsable) {
+  // One commit in flight at a time: the flush of 10 MiB (three commits, the last with the
+  // attributes) waits for room after its first.
+  store_.set_pipeline_limits({/*max_bytes=*/1ull << 30, /*max_commits=*/1});
+  Mount();
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  ASSERT_EQ(fs_->FsyncDir(kRoot), 0);
+  const size_t size = 10 << 20;
+  ASSERT_EQ(fs_->Write(f, 0, std::string(size, 'x'), false), 0);
+  store_.HoldCommits(true);
+  auto fsync = std::async(std::launch::async, [&] { return fs_->Fsync(f); });
+  while (store_.held() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(StillBlocked(fsync));
+  EXPECT_EQ(store_.held(), 1u);
+  // The flush holds no lock of the file while it waits: writes and reads go on, and a read
+  // returns the newest bytes (written during the flush, in the held commit, or not yet issued).
+  ASSERT_EQ(fs_->Write(f, 0, "new", false), 0);
+  std::string data;
+  ASSERT_EQ(fs_->Read(f, 0, 5, &data), 0);
+  EXPECT_EQ(data, "newxx");
+  ASSERT_EQ(fs_->Read(f, size - 4, 4, &data), 0);
+  EXPECT_EQ(data, "xxxx");
+  size_t released = 0;
+  while (fsync.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready) {
+    released += store_.ReleaseHeld();
+  }
+  EXPECT_EQ(fsync.get(), 0);
+  EXPECT_EQ(released, 3u);
+  store_.HoldCommits(false);
+  // Served from the clean cache the flush filled, then after a crash from the store.
+  ASSERT_EQ(fs_->Read(f, size - 4, 4, &data), 0);
+  EXPECT_EQ(data, "xxxx");
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  CrashAndMount();
+  fs::InodeAttr attr;
+  ASSERT_EQ(fs_->GetAttr(f, &attr), 0);
+  EXPECT_EQ(attr.size, size);
+  ASSERT_EQ(fs_->Read(f, 0, size, &data), 0);
+  EXPECT_EQ(data, "new" + std::string(size - 3, 'x'));
+}
+
 TEST_F(PageFsPipelineTest, BackpressureBoundsTheCommitsInFlight) {
   store_.set_pipeline_limits({/*max_bytes=*/1ull << 30, /*max_commits=*/2});
   Mount();
