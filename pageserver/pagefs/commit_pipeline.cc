@@ -1,5 +1,7 @@
 #include "pageserver/pagefs/commit_pipeline.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "pageserver/pagefs/page_store.h"
 
@@ -29,7 +31,11 @@ absl::StatusOr<uint64_t> CommitPipeline::Issue(
     seq = e.seq = ++issued_;
     e.issued_at = std::chrono::steady_clock::now();
     inflight_bytes_ += e.bytes;
-    for (const std::string& k : e.keys) ++pending_keys_[k];
+    for (const std::string& k : e.keys) {
+      Pending& pk = pending_keys_[k];
+      ++pk.commits;
+      pk.last = seq;
+    }
     inflight_.push_back(std::move(e));
   }
   absl::Status s = send(seq);
@@ -46,7 +52,7 @@ void CommitPipeline::Ack() {
   Entry& e = inflight_.front();
   for (const std::string& k : e.keys) {
     auto it = pending_keys_.find(k);
-    if (it != pending_keys_.end() && --it->second == 0) pending_keys_.erase(it);
+    if (it != pending_keys_.end() && --it->second.commits == 0) pending_keys_.erase(it);
   }
   inflight_bytes_ -= e.bytes;
   acked_ = e.seq;
@@ -120,25 +126,35 @@ void CommitPipeline::OnDurable(uint64_t seq, std::function<void()> hook) {
   hook();
 }
 
+absl::Status CommitPipeline::WaitForKeysLocked(std::unique_lock<std::mutex>& lock, uint64_t last) {
+  if (last == 0) return absl::OkStatus();
+  // Acknowledgements come in order: once `last` is, so is every earlier commit touching the keys.
+  return WaitLocked(lock, last);
+}
+
 absl::Status CommitPipeline::BeforeRead(const std::vector<std::string>& keys) {
   std::unique_lock<std::mutex> lock(mu_);
   if (!poison_.ok()) return poison_;
   if (inflight_.empty()) return absl::OkStatus();
+  uint64_t last = 0;
   for (const std::string& k : keys) {
-    if (pending_keys_.count(k) != 0) return WaitLocked(lock, issued_);
+    auto it = pending_keys_.find(k);
+    if (it != pending_keys_.end()) last = std::max(last, it->second.last);
   }
-  return absl::OkStatus();
+  return WaitForKeysLocked(lock, last);
 }
 
 absl::Status CommitPipeline::BeforeScan(const std::string& start, const std::string& end) {
   std::unique_lock<std::mutex> lock(mu_);
   if (!poison_.ok()) return poison_;
   if (inflight_.empty()) return absl::OkStatus();
-  auto it = pending_keys_.lower_bound(start);
-  if (it != pending_keys_.end() && (end.empty() || it->first < end)) {
-    return WaitLocked(lock, issued_);
+  uint64_t last = 0;
+  for (auto it = pending_keys_.lower_bound(start);
+       it != pending_keys_.end() && (end.empty() || it->first < end); ++it) {
+    last = std::max(last, it->second.last);
+    if (last == issued_) break;  // nothing later to wait for
   }
-  return absl::OkStatus();
+  return WaitForKeysLocked(lock, last);
 }
 
 uint64_t CommitPipeline::issued() {

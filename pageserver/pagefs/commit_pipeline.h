@@ -68,8 +68,10 @@ class CommitPipeline {
   // the errors and the ack timeout.
   void OnDurable(uint64_t seq, std::function<void()> hook);
   // Read-your-writes for reads at the head: waits until every commit issued so far that touches
-  // one of `keys` (or a key in [start, end), end empty: unbounded) is acknowledged; returns at
-  // once when none is in flight. The poison if poisoned.
+  // one of `keys` (or a key in [start, end), end empty: unbounded) is acknowledged, i.e. until the
+  // last such commit is (acknowledgements come in order); returns at once when none is in
+  // flight. Commits issued after the call, and in-flight commits that touch none of the keys,
+  // are not waited for: they cannot change what the read returns. The poison if poisoned.
   absl::Status BeforeRead(const std::vector<std::string>& keys);
   absl::Status BeforeScan(const std::string& start, const std::string& end);
 
@@ -98,7 +100,13 @@ class CommitPipeline {
   std::deque<Entry> inflight_;  // issued, not yet acknowledged, in sequence order
   uint64_t inflight_bytes_ = 0;
   uint64_t issued_ = 0, acked_ = 0;
-  std::map<std::string, int> pending_keys_;               // key -> in-flight commits that touch it
+  struct Pending {
+    int commits = 0;    // in-flight commits that touch the key
+    uint64_t last = 0;  // the sequence number of the last of them
+  };
+  // Waits (holding `lock` on mu_) until commit `last` is acknowledged (0: nothing to wait for).
+  absl::Status WaitForKeysLocked(std::unique_lock<std::mutex>& lock, uint64_t last);
+  std::map<std::string, Pending> pending_keys_;           // key -> its in-flight commits
   std::multimap<uint64_t, std::function<void()>> hooks_;  // OnDurable, by sequence number
   absl::Status poison_;
 };

@@ -485,28 +485,31 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
   inode->attr_dirty = false;
   inode->flush_running = true;
   uint64_t pages = fs::PageCount(attr.size);
-  std::vector<std::vector<PageMutation>> batches(1);
-  std::vector<std::pair<uint64_t, std::string>> committed;
+  lock.unlock();
+  // Built and issued without the inode's lock: `flushing` does not change until this flush ends
+  // (writes meanwhile go to `dirty` and only read it; truncates and other flushes of this inode
+  // wait for flush_running). Large flushes go in several commits (each atomic; the fsync needs
+  // them all), each issued as soon as it is built: the pageserver works on the first while the
+  // next is built, and a small WAL commit queued behind one at the pageserver waits for 4 MiB,
+  // not for all of it. The inode's attributes go in the last.
+  int err = 0;
+  std::vector<PageMutation> batch;
   size_t batch_bytes = 0;
   for (const auto& [block, page] : inode->flushing) {
     if (block >= pages) continue;  // beyond the end (truncated away)
     std::string_view stored = fs::TrimTrailingZeros(page);
-    batches.back().push_back({fs::PageKey(inode->ino, block), std::string(stored), stored.empty()});
-    committed.emplace_back(block, std::string(stored));
+    batch.push_back({fs::PageKey(inode->ino, block), std::string(stored), stored.empty()});
     batch_bytes += stored.size() + 32;
-    // Large flushes go in several commits (each atomic; the fsync needs them all), so that a
-    // small WAL commit queued behind one at the pageserver waits for 4 MiB, not for all of it.
     if (batch_bytes > (4u << 20)) {
-      batches.emplace_back();
+      err = Commit(batch, seq, Send::kSoon);
+      if (err) break;
+      batch.clear();
       batch_bytes = 0;
     }
   }
-  batches.back().push_back({fs::InodeKey(inode->ino), fs::EncodeInodeAttr(attr), false});
-  lock.unlock();
-  int err = 0;
-  for (const auto& batch : batches) {
+  if (!err) {
+    batch.push_back({fs::InodeKey(inode->ino), fs::EncodeInodeAttr(attr), false});
     err = Commit(batch, seq, Send::kSoon);
-    if (err) break;
   }
   lock.lock();
   inode->flush_running = false;
@@ -524,7 +527,18 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
     LogError("Flush failed; fsync reports EIO from now on", {{"ino", std::to_string(inode->ino)}});
     return err;
   }
-  for (auto& [block, page] : committed) cache_.Put(inode->ino, block, std::move(page));
+  // The clean cache takes the flushed pages as committed (trailing zeros trimmed), moved rather
+  // than copied; a mostly empty page is copied to its length so that it holds no spare capacity.
+  for (auto& [block, page] : inode->flushing) {
+    if (block >= pages) continue;
+    size_t n = fs::TrimTrailingZeros(page).size();
+    if (n < page.size() / 2) {
+      page = std::string(page.data(), n);
+    } else {
+      page.resize(n);
+    }
+    cache_.Put(inode->ino, block, std::move(page));
+  }
   dirty_bytes_ -= flushed_bytes;
   inode->flushing.clear();
   ++inode->version;

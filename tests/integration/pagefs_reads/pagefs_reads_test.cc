@@ -54,9 +54,20 @@ class PagefsReadsTest : public PagefsServerTest {
  protected:
   std::unique_ptr<PagefsMount> Mount() { return PagefsServerTest::Mount({"--cache-mb", "0"}); }
   std::string File() const { return Path("f"); }
+  // The body of the tests below. `bulk_traffic`: meanwhile another thread streams large writes
+  // and fdatasyncs into another file, so that the commit pipeline is seldom empty and reads of
+  // `f` race commits of another file that are in flight (a head read waits only for the
+  // commits that touch its pages, not for those).
+  void RaceReadsAgainstWrites(bool bulk_traffic);
 };
 
-TEST_F(PagefsReadsTest, ConcurrentMissesNeverAnswerAStalePage) {
+TEST_F(PagefsReadsTest, ConcurrentMissesNeverAnswerAStalePage) { RaceReadsAgainstWrites(false); }
+
+TEST_F(PagefsReadsTest, ReadsBehindOtherFilesCommitsNeverAnswerAStalePage) {
+  RaceReadsAgainstWrites(true);
+}
+
+void PagefsReadsTest::RaceReadsAgainstWrites(bool bulk_traffic) {
   {
     auto mount = Mount();
     ASSERT_NE(mount, nullptr);
@@ -113,6 +124,26 @@ TEST_F(PagefsReadsTest, ConcurrentMissesNeverAnswerAStalePage) {
       close(fd);
     });
   }
+  std::thread bulk;
+  if (bulk_traffic) {
+    bulk = std::thread([&] {
+      int bfd = open(Path("bulk").c_str(), O_RDWR | O_CREAT, 0644);
+      if (bfd < 0) {
+        ADD_FAILURE() << "open bulk: " << strerror(errno);
+        return;
+      }
+      std::string chunk(1 << 20, 'b');
+      for (uint64_t i = 0; !done; ++i) {
+        chunk[0] = static_cast<char>(i);
+        if (pwrite(bfd, chunk.data(), chunk.size(), (i % 16) * chunk.size()) < 0 ||
+            (i % 4 == 3 && fdatasync(bfd) != 0)) {
+          ADD_FAILURE() << "bulk write: " << strerror(errno);
+          break;
+        }
+      }
+      close(bfd);
+    });
+  }
   int fd = open(File().c_str(), O_RDWR);
   ASSERT_GE(fd, 0) << strerror(errno);
   std::mt19937_64 rng(99);
@@ -129,6 +160,7 @@ TEST_F(PagefsReadsTest, ConcurrentMissesNeverAnswerAStalePage) {
   close(fd);
   done = true;
   for (auto& t : readers) t.join();
+  if (bulk.joinable()) bulk.join();
   EXPECT_EQ(failures.load(), 0u);
   EXPECT_GT(reads.load(), 0u);
   std::printf("MEASURED %llu checked reads while %llu writes\n",

@@ -95,6 +95,45 @@ TEST(CommitPipelineTest, ReadsWaitOnlyForCommitsThatTouchWhatTheyRead) {
   EXPECT_TRUE(open_scan.get().ok());
 }
 
+TEST(CommitPipelineTest, ReadsWaitForTheLastCommitThatTouchesThemNotForLaterOnes) {
+  CommitPipeline p;
+  auto send = [](uint64_t) { return absl::OkStatus(); };
+  ASSERT_EQ(*p.Issue(Put("a", "1"), send), 1u);
+  ASSERT_EQ(*p.Issue(Put("b", "1"), send), 2u);  // in flight behind "a"
+  auto read_a = std::async(std::launch::async, [&] { return p.BeforeRead({"a"}); });
+  auto scan_a = std::async(std::launch::async, [&] { return p.BeforeScan("a", "b"); });
+  EXPECT_TRUE(StillBlocked(read_a));
+  EXPECT_TRUE(StillBlocked(scan_a));
+  p.Ack();  // 1: every commit that touches "a"; "b"'s is still in flight
+  EXPECT_TRUE(read_a.get().ok());
+  EXPECT_TRUE(scan_a.get().ok());
+  EXPECT_EQ(p.acknowledged(), 1u);
+
+  // A key touched by two in-flight commits waits for the later one, even when an earlier
+  // commit touching it was acknowledged meanwhile.
+  ASSERT_EQ(*p.Issue(Put("a", "2"), send), 3u);
+  ASSERT_EQ(*p.Issue(Put("c", "1"), send), 4u);
+  auto read_ab = std::async(std::launch::async, [&] { return p.BeforeRead({"b", "a"}); });
+  auto scan_all = std::async(std::launch::async, [&] { return p.BeforeScan("a", ""); });
+  auto scan_b = std::async(std::launch::async, [&] { return p.BeforeScan("b", "c"); });
+  p.Ack();  // 2 ("b")
+  EXPECT_TRUE(scan_b.get().ok());
+  EXPECT_TRUE(StillBlocked(read_ab));  // "a" waits for 3
+  p.Ack();                             // 3
+  EXPECT_TRUE(read_ab.get().ok());
+  EXPECT_TRUE(StillBlocked(scan_all));         // "c" waits for 4
+  EXPECT_TRUE(p.BeforeRead({"a", "b"}).ok());  // nothing touching them in flight any more
+  p.Ack();
+  EXPECT_TRUE(scan_all.get().ok());
+
+  // A poison fails a waiting read whatever it waits for.
+  ASSERT_EQ(*p.Issue(Put("a", "3"), send), 5u);
+  auto read_poisoned = std::async(std::launch::async, [&] { return p.BeforeRead({"a"}); });
+  EXPECT_TRUE(StillBlocked(read_poisoned));
+  p.Poison(absl::UnavailableError("stream broke"));
+  EXPECT_TRUE(absl::IsUnavailable(read_poisoned.get()));
+}
+
 TEST(CommitPipelineTest, PoisonFailsEverythingAfterIt) {
   CommitPipeline p;
   auto send = [](uint64_t) { return absl::OkStatus(); };
@@ -421,6 +460,48 @@ TEST_F(PageFsPipelineTest, SmallTruncateAndUnlinkDeleteByPageNumberWithoutAScan)
   ASSERT_EQ(fs_->Unlink(kRoot, "f"), 0);
   EXPECT_EQ(store_.scans(), scans);
   EXPECT_EQ(store_.CountLive(fs::PageKey(f, 0), fs::PageKey(f, 1000)), 0u);
+}
+
+TEST_F(PageFsPipelineTest, ALargeFlushIssuesCommitsAsBuiltAndLeavesItsFileUsable) {
+  // One commit in flight at a time: the flush of 10 MiB (three commits, the last with the
+  // attributes) waits for room after its first.
+  store_.set_pipeline_limits({/*max_bytes=*/1ull << 30, /*max_commits=*/1});
+  Mount();
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  ASSERT_EQ(fs_->FsyncDir(kRoot), 0);
+  const size_t size = 10 << 20;
+  ASSERT_EQ(fs_->Write(f, 0, std::string(size, 'x'), false), 0);
+  store_.HoldCommits(true);
+  auto fsync = std::async(std::launch::async, [&] { return fs_->Fsync(f); });
+  while (store_.held() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(StillBlocked(fsync));
+  EXPECT_EQ(store_.held(), 1u);
+  // The flush holds no lock of the file while it waits: writes and reads go on, and a read
+  // returns the newest bytes (written during the flush, in the held commit, or not yet issued).
+  ASSERT_EQ(fs_->Write(f, 0, "new", false), 0);
+  std::string data;
+  ASSERT_EQ(fs_->Read(f, 0, 5, &data), 0);
+  EXPECT_EQ(data, "newxx");
+  ASSERT_EQ(fs_->Read(f, size - 4, 4, &data), 0);
+  EXPECT_EQ(data, "xxxx");
+  size_t released = 0;
+  while (fsync.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready) {
+    released += store_.ReleaseHeld();
+  }
+  EXPECT_EQ(fsync.get(), 0);
+  EXPECT_EQ(released, 3u);
+  store_.HoldCommits(false);
+  // Served from the clean cache the flush filled, then after a crash from the store.
+  ASSERT_EQ(fs_->Read(f, size - 4, 4, &data), 0);
+  EXPECT_EQ(data, "xxxx");
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  CrashAndMount();
+  fs::InodeAttr attr;
+  ASSERT_EQ(fs_->GetAttr(f, &attr), 0);
+  EXPECT_EQ(attr.size, size);
+  ASSERT_EQ(fs_->Read(f, 0, size, &data), 0);
+  EXPECT_EQ(data, "new" + std::string(size - 3, 'x'));
 }
 
 TEST_F(PageFsPipelineTest, BackpressureBoundsTheCommitsInFlight) {
