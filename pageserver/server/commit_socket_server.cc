@@ -84,13 +84,14 @@ void CommitSocketServer::Shutdown() {
     if (fd >= 0) ::close(fd);
   }
   if (listen_fd_ >= 0) ::close(listen_fd_);
-  std::vector<std::thread> threads;
+  std::map<uint64_t, std::thread> threads;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (int fd : conns_) ::shutdown(fd, SHUT_RDWR);
     threads.swap(conn_threads_);
+    finished_.clear();
   }
-  for (auto& t : threads) t.join();
+  for (auto& [id, t] : threads) t.join();
   if (!path_.empty()) ::unlink(path_.c_str());
 }
 
@@ -102,19 +103,43 @@ void CommitSocketServer::AcceptLoop() {
       if (!stopping_) LogError("The commit socket stopped accepting", {{"error", strerror(errno)}});
       return;
     }
+    ReapFinished();
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {
       ::close(fd);
       return;
     }
     conns_.insert(fd);
-    conn_threads_.emplace_back([this, fd] {
-      Serve(fd);
-      std::lock_guard<std::mutex> l(mu_);
-      conns_.erase(fd);
-      ::close(fd);
-    });
+    uint64_t id = next_conn_id_++;
+    conn_threads_.emplace(id, std::thread([this, fd, id] {
+                            Serve(fd);
+                            std::lock_guard<std::mutex> l(mu_);
+                            conns_.erase(fd);
+                            ::close(fd);
+                            finished_.push_back(id);
+                          }));
   }
+}
+
+void CommitSocketServer::ReapFinished() {
+  std::vector<std::thread> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint64_t id : finished_) {
+      auto it = conn_threads_.find(id);
+      if (it == conn_threads_.end()) continue;
+      done.push_back(std::move(it->second));
+      conn_threads_.erase(it);
+    }
+    finished_.clear();
+  }
+  // Each has only to release mu_ and return: the joins are short.
+  for (std::thread& t : done) t.join();
+}
+
+size_t CommitSocketServer::ConnectionThreadsForTest() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return conn_threads_.size();
 }
 
 void CommitSocketServer::Serve(int fd) {
