@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -287,6 +288,18 @@ absl::Status RunLocalController(const CliContext& ctx, const LocalControllerOpti
             "fsync. A shorter --state-dir / $PGBRANCH_HOME avoids that",
         {{"socket", ctx.Path("run/ps.sock")}, {"pageserver", pageserver}});
   }
+  // Opt-in (the default awaits a quiet-machine A/B): pagefs commits over the pageserver's commit
+  // channel (LocalDaemons::CommitSocket) instead of its CommitStream.
+  if (const char* e = std::getenv("PGBRANCH_LOCAL_COMMIT_CHANNEL"); e && std::string(e) == "1") {
+    if (std::string sock = LocalDaemons::CommitSocket(ctx); !sock.empty()) {
+      compute.commit_channel = "unix:" + sock;
+    } else {
+      LogWarning(
+          "PGBRANCH_LOCAL_COMMIT_CHANNEL=1 is ignored: the state directory's path is too "
+          "long for a Unix socket",
+          {{"socket", ctx.Path("run/pc.sock")}});
+    }
+  }
   // Each branch's own password (its verifier for the compute; the proxy checks clients against
   // the same verifier, from the routes), deleted with the branch.
   BranchCredentials credentials(ctx.state_dir(), compute.role);
@@ -331,6 +344,7 @@ absl::Status RunLocalController(const CliContext& ctx, const LocalControllerOpti
   LogInfo("Controller started", {{"api", absl::StrCat("http://127.0.0.1:", port)},
                                  {"pageserver", pageserver},
                                  {"pagefs_pageserver", compute.pageserver},
+                                 {"pagefs_commit_channel", compute.commit_channel},
                                  {"state_dir", ctx.state_dir()}});
   // Restarts the pageserver and the proxy when they die; tells the controller whether the
   // pageserver answers.

@@ -75,6 +75,12 @@ std::string LocalDaemons::PageserverSocket(const CliContext& ctx) {
   return path;
 }
 
+std::string LocalDaemons::CommitSocket(const CliContext& ctx) {
+  std::string path = ctx.Path("run/pc.sock");
+  if (path.size() + 1 > sizeof(sockaddr_un::sun_path)) return "";
+  return path;
+}
+
 pid_t LocalDaemons::Find(Daemon d) const { return PidWithArgs(Identity(d)); }
 
 std::vector<pid_t> LocalDaemons::FindAll(const std::vector<Daemon>& ds) const {
@@ -101,6 +107,10 @@ absl::Status LocalDaemons::Start(Daemon d, LocalInstance* inst) const {
               "warning"};
       if (std::string sock = PageserverSocket(ctx_); !sock.empty()) {
         argv.push_back("--listen-unix");
+        argv.push_back(sock);
+      }
+      if (std::string sock = CommitSocket(ctx_); !sock.empty()) {
+        argv.push_back("--commit-socket");
         argv.push_back(sock);
       }
       break;

@@ -55,6 +55,10 @@ class LocalDaemons {
   // path does not fit in sockaddr_un's sun_path: the pageserver then serves TCP only, and
   // pagefs uses TCP too. Everything else (the controller's own calls, pagectl) uses TCP.
   static std::string PageserverSocket(const CliContext& ctx);
+  // The pageserver's commit channel socket (STATE/run/pc.sock, pageserver --commit-socket).
+  // Empty when the path does not fit in sun_path. The pageserver always serves it when it
+  // fits; computes use it only when the controller runs with PGBRANCH_LOCAL_COMMIT_CHANNEL=1.
+  static std::string CommitSocket(const CliContext& ctx);
 
   // The daemons lock: held while this object lives.
   class Lock {

@@ -157,6 +157,7 @@ absl::Status Apply(const std::string& key, const YAML::Node& v, ComputeConfig* c
   if (key == "database") return str(&c->database);
   if (key == "password_file") return str(&c->password_file);
   if (key == "pagefs_metrics_listen") return str(&c->pagefs_metrics_listen);
+  if (key == "commit_channel") return str(&c->commit_channel);
   if (key == "log_level") return str(&c->log_level);
   if (key == "pg_port") return num(&c->pg_port, 1, 65535);
   if (key == "stop_timeout_seconds") return num(&c->stop_timeout_seconds, 1, 3600);

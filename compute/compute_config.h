@@ -46,6 +46,7 @@ struct ComputeConfig {
   // Extensions (not in the contract's sample; defaults suit local mode):
   int start_timeout_seconds = 600;    // mount + initdb + recovery before giving up
   std::string pagefs_metrics_listen;  // optional: pagefs --metrics-listen
+  std::string commit_channel;         // optional: pagefs --commit-channel (unix:PATH)
   std::string log_level = "info";     // debug|info|warning|error
 };
 

@@ -108,6 +108,9 @@ absl::Status PagefsProcess::Mount(std::chrono::milliseconds timeout,
   if (!config_.pagefs_metrics_listen.empty()) {
     o.argv.insert(o.argv.end(), {"--metrics-listen", config_.pagefs_metrics_listen});
   }
+  if (!config_.commit_channel.empty()) {
+    o.argv.insert(o.argv.end(), {"--commit-channel", config_.commit_channel});
+  }
   // The catalogs' first pages, which PostgreSQL's start and its first backends (the role step's,
   // the first client's) read cold otherwise, one round trip each: fetched in the background in
   // a few batched reads while PostgreSQL starts (ComputeLayout: mnt/pgdata).

@@ -249,6 +249,9 @@ absl::Status LocalComputeRuntime::Start(const control::ComputeSpec& spec) {
       << "database: " << YamlQuote(options_.database) << "\n"
       << "password_file: " << YamlQuote(password_file) << "\n"
       << "stop_timeout_seconds: " << options_.stop_timeout_seconds << "\n";
+  if (!options_.commit_channel.empty()) {
+    cfg << "commit_channel: " << YamlQuote(options_.commit_channel) << "\n";
+  }
   // Last: UpdateParameters rewrites this section in place.
   c->parameters_yaml = ParametersYaml(spec.postgres_parameters);
   cfg << c->parameters_yaml;

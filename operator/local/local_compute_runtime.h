@@ -29,6 +29,9 @@ struct LocalComputeOptions {
   std::string pagefs_bin;
   std::string pg_bin_dir = "/usr/lib/postgresql/15/bin";
   std::string pageserver;  // host:port
+  // Optional: the computes' pagefs commit over this channel (unix:PATH; compute config key
+  // commit_channel, pagefs --commit-channel). Empty: over the pageserver's CommitStream.
+  std::string commit_channel;
   std::string password_file;
   // When set, the password file of a compute on branch (ns, name): its branch's own
   // (BranchCredentials); `password_file` is then unused.

@@ -15,15 +15,12 @@
 #include "common/hop_trace.h"
 #include "common/log.h"
 #include "pageserver/proto/pageserver.pb.h"
+#include "pageserver/server/commit_round.h"
 
 namespace pgbranch::pageserver {
 namespace {
 
 namespace v1 = ::pgbranch::pageserver::v1;
-
-// The bounds of one round, as CommitStream's.
-constexpr size_t kMaxRoundRequests = 256;
-constexpr uint64_t kMaxRoundBytes = 32ull << 20;
 
 std::string CodeName(absl::StatusCode c) {
   return c == absl::StatusCode::kOk ? "OK" : absl::StatusCodeToString(c);
@@ -84,13 +81,14 @@ void CommitSocketServer::Shutdown() {
     if (fd >= 0) ::close(fd);
   }
   if (listen_fd_ >= 0) ::close(listen_fd_);
-  std::vector<std::thread> threads;
+  std::map<uint64_t, std::thread> threads;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (int fd : conns_) ::shutdown(fd, SHUT_RDWR);
     threads.swap(conn_threads_);
+    finished_.clear();
   }
-  for (auto& t : threads) t.join();
+  for (auto& [id, t] : threads) t.join();
   if (!path_.empty()) ::unlink(path_.c_str());
 }
 
@@ -102,19 +100,43 @@ void CommitSocketServer::AcceptLoop() {
       if (!stopping_) LogError("The commit socket stopped accepting", {{"error", strerror(errno)}});
       return;
     }
+    ReapFinished();
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {
       ::close(fd);
       return;
     }
     conns_.insert(fd);
-    conn_threads_.emplace_back([this, fd] {
-      Serve(fd);
-      std::lock_guard<std::mutex> l(mu_);
-      conns_.erase(fd);
-      ::close(fd);
-    });
+    uint64_t id = next_conn_id_++;
+    conn_threads_.emplace(id, std::thread([this, fd, id] {
+                            Serve(fd);
+                            std::lock_guard<std::mutex> l(mu_);
+                            conns_.erase(fd);
+                            ::close(fd);
+                            finished_.push_back(id);
+                          }));
   }
+}
+
+void CommitSocketServer::ReapFinished() {
+  std::vector<std::thread> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint64_t id : finished_) {
+      auto it = conn_threads_.find(id);
+      if (it == conn_threads_.end()) continue;
+      done.push_back(std::move(it->second));
+      conn_threads_.erase(it);
+    }
+    finished_.clear();
+  }
+  // Each has only to release mu_ and return: the joins are short.
+  for (std::thread& t : done) t.join();
+}
+
+size_t CommitSocketServer::ConnectionThreadsForTest() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return conn_threads_.size();
 }
 
 void CommitSocketServer::Serve(int fd) {
@@ -124,11 +146,9 @@ void CommitSocketServer::Serve(int fd) {
 
   // Answers the first failure and ends the connection (nothing after it is applied).
   auto fail = [&](const absl::Status& s) {
-    v1::CommitResponse resp;
-    resp.set_error_code(static_cast<int>(s.code()));
-    resp.set_error_message(std::string(s.message()));
     std::string out;
-    AppendFrame(resp.SerializeAsString(), &out);
+    AppendFrame(CommitRound::ErrorAnswer(s.code(), std::string(s.message())).SerializeAsString(),
+                &out);
     (void)WriteAll(fd, out);
     ::shutdown(fd, SHUT_WR);
     if (s.code() == absl::StatusCode::kInternal || s.code() == absl::StatusCode::kDataLoss ||
@@ -154,9 +174,8 @@ void CommitSocketServer::Serve(int fd) {
 
   while (true) {
     // Blocks for one request, then takes the requests already received behind it.
-    std::vector<v1::CommitRequest> round;
-    uint64_t bytes = 0;
-    while (round.size() < kMaxRoundRequests && bytes < kMaxRoundBytes) {
+    CommitRound round;
+    while (!round.full()) {
       s = in.Next(/*block=*/round.empty(), &frame);
       // Unavailable: nothing more received yet. Cancelled: the client left (what it sent is
       // still committed, in order). Else a bad frame: commit the requests before it, then fail.
@@ -168,12 +187,11 @@ void CommitSocketServer::Serve(int fd) {
                                                     " bytes is not a CommitRequest"));
         break;
       }
-      if (!round.empty() && req.generation() != round[0].generation()) {
+      if (!round.Accepts(req, frame.size())) {
         in.Unread();  // the next round's
         break;
       }
-      bytes += frame.size();
-      round.push_back(std::move(req));
+      round.Add(std::move(req), frame.size());
     }
     bool parse_failed = !s.ok() && !absl::IsUnavailable(s) && !absl::IsCancelled(s);
     absl::Status bad_frame = parse_failed ? s : absl::OkStatus();
@@ -183,8 +201,8 @@ void CommitSocketServer::Serve(int fd) {
     }
 
     if (tenant.empty() && timeline.empty()) {
-      tenant = round[0].tenant_id();
-      timeline = round[0].timeline_id();
+      tenant = round.front().tenant_id();
+      timeline = round.front().timeline_id();
     }
     HopTrace::Mark("srv_round", round.size());
     auto start = std::chrono::steady_clock::now();
@@ -197,29 +215,7 @@ void CommitSocketServer::Serve(int fd) {
         }
         authorized = true;
       }
-      std::vector<std::vector<storage::Mutation>> batches;
-      batches.reserve(round.size());
-      absl::Status mismatch;
-      for (v1::CommitRequest& r : round) {
-        if (r.tenant_id() != tenant || r.timeline_id() != timeline) {
-          mismatch = absl::InvalidArgumentError(
-              absl::StrCat("a commit channel serves one timeline (", tenant, "/", timeline,
-                           "); this request names ", r.tenant_id(), "/", r.timeline_id()));
-          break;
-        }
-        std::vector<storage::Mutation> muts;
-        muts.reserve(r.mutations_size());
-        for (auto& m : *r.mutable_mutations()) {
-          muts.push_back(
-              {std::move(*m.mutable_key()), std::move(*m.mutable_value()), m.tombstone()});
-        }
-        batches.push_back(std::move(muts));
-      }
-      absl::Status es;
-      if (!batches.empty()) {
-        es = engine_->CommitSequence(tenant, timeline, round[0].generation(), &batches, &results);
-      }
-      return es.ok() ? mismatch : es;
+      return round.Commit(engine_, tenant, timeline, "commit channel", &results);
     }();
     metrics_->ObserveRequest(
         "CommitChannel", CodeName(cs.code()),
@@ -227,10 +223,7 @@ void CommitSocketServer::Serve(int fd) {
     // The answers of the round in one write: a round is durable as a whole.
     std::string out;
     for (const storage::CommitResult& r : results) {
-      v1::CommitResponse resp;
-      resp.set_lsn(r.lsn);
-      resp.set_commit_time_micros(r.time_micros);
-      AppendFrame(resp.SerializeAsString(), &out);
+      AppendFrame(CommitRound::Answer(r).SerializeAsString(), &out);
     }
     bool written = WriteAll(fd, out);
     if (HopTrace::Enabled()) {

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -45,9 +47,14 @@ class CommitSocketServer {
   // Stops accepting, breaks every connection and joins their threads.
   void Shutdown();
 
+  // The connection threads not yet joined (running, or finished and not yet reaped). Tests.
+  size_t ConnectionThreadsForTest();
+
  private:
   void AcceptLoop();
   void Serve(int fd);
+  // Joins the connection threads that have finished. Acceptor only.
+  void ReapFinished();
 
   storage::Engine* engine_;
   const TokenAuth* auth_;
@@ -57,8 +64,13 @@ class CommitSocketServer {
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;
   std::mutex mu_;
-  std::set<int> conns_;                    // open connections; guarded by mu_
-  std::vector<std::thread> conn_threads_;  // guarded by mu_
+  // Invariant: a connection's thread is in conn_threads_ from its accept until it is joined --
+  // by the acceptor once its id is in finished_ (its last step), or by Shutdown. So the threads
+  // kept are those running plus those finished since the last accept, never all ever started.
+  std::set<int> conns_;                           // open connections; guarded by mu_
+  std::map<uint64_t, std::thread> conn_threads_;  // by connection id; guarded by mu_
+  std::vector<uint64_t> finished_;                // ids of exited threads; guarded by mu_
+  uint64_t next_conn_id_ = 0;                     // acceptor only
 };
 
 }  // namespace pgbranch::pageserver

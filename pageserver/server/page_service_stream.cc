@@ -23,13 +23,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/hop_trace.h"
 #include "common/status_macros.h"
+#include "pageserver/server/commit_round.h"
 #include "pageserver/server/page_service.h"
 
 namespace pgbranch::pageserver {
 namespace {
 
-constexpr size_t kMaxRoundRequests = 256;
-constexpr uint64_t kMaxRoundBytes = 32ull << 20;
 constexpr uint64_t kMaxQueuedBytes = 64ull << 20;  // the reader waits above this
 
 uint64_t RequestBytes(const v1::CommitRequest& r) {
@@ -61,10 +60,10 @@ grpc::Status PageServiceImpl::CommitStream(
   bool authorized = false;
 
   // Commits one round and answers it. Committer role only; false once the stream failed.
-  auto commit_round = [&](std::vector<v1::CommitRequest>& round) -> bool {
+  auto commit_round = [&](CommitRound& round) -> bool {
     if (tenant.empty() && timeline.empty()) {
-      tenant = round[0].tenant_id();
-      timeline = round[0].timeline_id();
+      tenant = round.front().tenant_id();
+      timeline = round.front().timeline_id();
     }
     HopTrace::Mark("srv_round", round.size());
     std::vector<storage::CommitResult> results;
@@ -73,37 +72,12 @@ grpc::Status PageServiceImpl::CommitStream(
         PGB_RETURN_IF_ERROR(Authorize(ctx, false, tenant, timeline));
         authorized = true;
       }
-      std::vector<std::vector<storage::Mutation>> batches;
-      batches.reserve(round.size());
-      absl::Status mismatch;
-      for (v1::CommitRequest& r : round) {
-        if (r.tenant_id() != tenant || r.timeline_id() != timeline) {
-          // Commit the requests before it, then fail with this one.
-          mismatch = absl::InvalidArgumentError(
-              absl::StrCat("a commit stream serves one timeline (", tenant, "/", timeline,
-                           "); this request names ", r.tenant_id(), "/", r.timeline_id()));
-          break;
-        }
-        std::vector<storage::Mutation> muts;
-        muts.reserve(r.mutations_size());
-        for (auto& m : *r.mutable_mutations()) {
-          muts.push_back(
-              {std::move(*m.mutable_key()), std::move(*m.mutable_value()), m.tombstone()});
-        }
-        batches.push_back(std::move(muts));
-      }
-      absl::Status s;
-      if (!batches.empty()) {
-        s = engine_->CommitSequence(tenant, timeline, round[0].generation(), &batches, &results);
-      }
-      return s.ok() ? mismatch : s;
+      return round.Commit(engine_, tenant, timeline, "commit stream", &results);
     });
     bool write_ok = true;
     for (size_t i = 0; i < results.size(); ++i) {
       const storage::CommitResult& r = results[i];
-      v1::CommitResponse resp;
-      resp.set_lsn(r.lsn);
-      resp.set_commit_time_micros(r.time_micros);
+      v1::CommitResponse resp = CommitRound::Answer(r);
       // The answers of one round go out together: each but the last only buffers (one
       // transport write per round instead of one per answer; the last, or an error after them,
       // flushes them all). A round is durable as a whole, so no answer waits for a later one.
@@ -117,10 +91,10 @@ grpc::Status PageServiceImpl::CommitStream(
       }
     }
     if (!gs.ok()) {
-      v1::CommitResponse resp;
-      resp.set_error_code(static_cast<int>(gs.error_code()));
-      resp.set_error_message(gs.error_message());
-      if (write_ok) stream->Write(resp);
+      if (write_ok) {
+        stream->Write(CommitRound::ErrorAnswer(static_cast<absl::StatusCode>(gs.error_code()),
+                                               gs.error_message()));
+      }
       final_status =
           absl::Status(static_cast<absl::StatusCode>(gs.error_code()), gs.error_message());
     } else if (!write_ok) {
@@ -136,16 +110,12 @@ grpc::Status PageServiceImpl::CommitStream(
     std::unique_lock<std::mutex> lock(queue.mu);
     while (true) {
       if (!queue.committing && !queue.failed && !queue.requests.empty()) {
-        std::vector<v1::CommitRequest> round;
-        uint64_t bytes = 0;
-        uint64_t generation = queue.requests.front().generation();
-        while (!queue.requests.empty() && round.size() < kMaxRoundRequests &&
-               queue.requests.front().generation() == generation &&
-               (round.empty() || bytes + RequestBytes(queue.requests.front()) <= kMaxRoundBytes)) {
+        CommitRound round;
+        while (!queue.requests.empty()) {
           uint64_t b = RequestBytes(queue.requests.front());
-          bytes += b;
+          if (!round.Accepts(queue.requests.front(), b)) break;
           queue.bytes -= b;
-          round.push_back(std::move(queue.requests.front()));
+          round.Add(std::move(queue.requests.front()), b);
           queue.requests.pop_front();
         }
         queue.committing = true;

@@ -6,6 +6,7 @@
 // branch, and endpoint suspend/start. Real pageserver, controller, proxy, computes, PostgreSQL.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -37,7 +38,11 @@ class LocalValidationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     local_ = new LocalMode();
+    // This suite's computes commit over the pageserver's commit channel (opt-in; the controller
+    // reads the variable when it starts).
+    ::setenv("PGBRANCH_LOCAL_COMMIT_CHANNEL", "1", 1);
     absl::Status s = local_->Up();
+    ::unsetenv("PGBRANCH_LOCAL_COMMIT_CHANNEL");
     ASSERT_TRUE(s.ok()) << s;
     CommandResult r = local_->Cli({"branch", "create", "main", "--protected"});
     ASSERT_EQ(r.exit_code, 0) << r.Describe();
@@ -198,8 +203,22 @@ TEST_F(LocalValidationTest, CreateAndApplyReportWhatTheyDid) {
 }
 
 TEST_F(LocalValidationTest, SuspendStopsTheComputeAndStartBringsItBack) {
+  // Whether a pagefs mount's command line carries the commit channel (the suite's controller
+  // runs with PGBRANCH_LOCAL_COMMIT_CHANNEL=1).
+  auto pagefs_on_commit_channel = [] {
+    const std::string needle = "--commit-channel unix:" + local_->state_dir() + "/run/pc.sock";
+    for (const auto& [pid, cmd] : CommandLines()) {
+      if (cmd.find("pagefs") != std::string::npos && cmd.find(needle) != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  };
   ASSERT_TRUE(local_->WaitPhase("main", "Running"));
   ASSERT_EQ(local_->PostmastersRunning(), 1);
+  // A write committed over the commit channel survives the compute's stop and start.
+  EXPECT_TRUE(pagefs_on_commit_channel()) << "pagefs does not use the commit channel";
+  local_->Query(local_->Connstr("main"), "CREATE TABLE over_channel AS SELECT 42 AS v");
   Reply s = Call(web::http::methods::POST, "/v1/endpoints/main/suspend");
   ASSERT_EQ(s.code, 200) << s.body.serialize();
   EXPECT_EQ(s.body.at("status").at("phase").as_string(), "Suspended");
@@ -209,6 +228,8 @@ TEST_F(LocalValidationTest, SuspendStopsTheComputeAndStartBringsItBack) {
   ASSERT_EQ(st.code, 200) << st.body.serialize();
   ASSERT_TRUE(local_->WaitPhase("main", "Running"));
   EXPECT_EQ(local_->Query(local_->Connstr("main"), "SELECT count(*) FROM t"), "1");
+  EXPECT_EQ(local_->Query(local_->Connstr("main"), "SELECT v FROM over_channel"), "42");
+  EXPECT_TRUE(pagefs_on_commit_channel()) << "the restarted pagefs does not use the commit channel";
   EXPECT_EQ(Call(web::http::methods::POST, "/v1/endpoints/nope/suspend").code, 404);
 }
 

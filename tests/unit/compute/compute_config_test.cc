@@ -27,6 +27,7 @@ pageserver: 127.0.0.1:55401
 tenant: default
 timeline: dev
 token_file: ""                # optional bearer token for the pageserver
+commit_channel: unix:/root/.pgbranch/run/pc.sock
 mode: read-write
 workdir: /root/.pgbranch/computes/dev
 pg_port: 55433
@@ -46,6 +47,7 @@ stop_timeout_seconds: 20
   EXPECT_EQ(c->tenant, "default");
   EXPECT_EQ(c->timeline, "dev");
   EXPECT_EQ(c->token_file, "");
+  EXPECT_EQ(c->commit_channel, "unix:/root/.pgbranch/run/pc.sock");
   EXPECT_EQ(c->mode, ComputeMode::kReadWrite);
   EXPECT_EQ(c->workdir, "/root/.pgbranch/computes/dev");
   EXPECT_EQ(c->pg_port, 55433);
@@ -69,6 +71,7 @@ TEST(ComputeConfigTest, ParsesJsonWithDefaults) {
   EXPECT_EQ(c->status_listen, "127.0.0.1:0");
   EXPECT_EQ(c->stop_timeout_seconds, 20);
   EXPECT_EQ(c->role, "app");
+  EXPECT_EQ(c->commit_channel, "");  // CommitStream unless asked
   EXPECT_EQ(c->parameters.at("work_mem"), "4096");
   EXPECT_EQ(c->parameters.at("jit"), "false");
 }
