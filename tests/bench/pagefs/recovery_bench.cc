@@ -11,6 +11,7 @@
 // cache of the data directory is dropped). The pagefs operations and pageserver RPCs of each
 // restart are printed below the table (the profile).
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -23,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "tests/bench/pagefs/sections.h"
 
 namespace pgbranch::pagefs_bench {
@@ -124,6 +126,7 @@ absl::Status RunRecoveryBench(const BenchConfig& config) {
   // [side][variant]: side 0 local disk, 1 pagefs; variant 0 warm (only PostgreSQL died), 1 cold
   // (the whole compute died: pagefs killed and mounted anew / the local OS cache dropped).
   Run runs[2][2];
+  const char* keep_logs = getenv("PGBRANCH_BENCH_KEEP_LOGS");
   for (int i = 0; i < 2; ++i) {
     const char* where = i == 0 ? "local disk" : "pagefs";
     auto port = FreeLoopbackPort();
@@ -134,8 +137,19 @@ absl::Status RunRecoveryBench(const BenchConfig& config) {
     Progress(absl::StrCat("recovery: initdb + pgbench -i -s ", scale, " on ", where));
     auto t = pg.InitDb();
     if (!t.ok()) return t.status();
-    s = pg.Configure({"listen_addresses = ''", "shared_buffers = 128MB", "max_wal_size = 8GB",
-                      "checkpoint_timeout = 1d", "max_connections = 20"});
+    std::vector<std::string> conf = {"listen_addresses = ''", "shared_buffers = 128MB",
+                                     "max_wal_size = 8GB", "checkpoint_timeout = 1d",
+                                     "max_connections = 20"};
+    // With PGBRANCH_BENCH_KEEP_LOGS=DIR the server logs (copied there at the end) also say where
+    // a start spends its time: the data directory's sync, redo and the end-of-recovery checkpoint.
+    if (keep_logs != nullptr) conf.push_back("log_startup_progress_interval = 100ms");
+    // PGBRANCH_BENCH_RECOVERY_CONF="name = value;...": more settings, on both sides alike.
+    if (const char* extra = getenv("PGBRANCH_BENCH_RECOVERY_CONF")) {
+      for (absl::string_view line : absl::StrSplit(extra, ';', absl::SkipWhitespace())) {
+        conf.emplace_back(line);
+      }
+    }
+    s = pg.Configure(conf);
     if (s.ok()) s = pg.Start();
     if (!s.ok()) return s;
     auto out = pg.Pgbench({"-i", "-q", "-s", std::to_string(scale)});
@@ -169,6 +183,16 @@ absl::Status RunRecoveryBench(const BenchConfig& config) {
       auto restart = pg.StartUntilConnected(600);
       if (!restart.ok()) return restart.status();
       run.restart_s = *restart;
+      if (keep_logs != nullptr) {
+        // What PostgreSQL's recovery prefetcher did (recovery_prefetch), into the server log.
+        std::string stats;
+        (void)pg.Sql(
+            "SELECT format('recovery prefetch: prefetch=%s hit=%s skip_init=%s skip_new=%s "
+            "skip_fpw=%s skip_rep=%s', prefetch, hit, skip_init, skip_new, skip_fpw, skip_rep) "
+            "FROM pg_stat_recovery_prefetch",
+            &stats);
+        Progress(stats);
+      }
       std::string server_log = FileTail(log + ".server", 0);
       run.redo_s = RedoElapsed(server_log.substr(std::min(log_before, server_log.size())));
       if (i == 1) {
@@ -183,6 +207,14 @@ absl::Status RunRecoveryBench(const BenchConfig& config) {
     }
     s = pg.Stop();
     if (!s.ok()) return s;
+    if (keep_logs != nullptr) {
+      std::error_code ec;
+      std::filesystem::create_directories(keep_logs, ec);
+      std::filesystem::copy_file(
+          log + ".server",
+          absl::StrCat(keep_logs, "/recovery-", i == 0 ? "local" : "pagefs", ".log"),
+          std::filesystem::copy_options::overwrite_existing, ec);
+    }
   }
 
   Table table(absl::StrFormat("crash recovery after kill -9: pgbench -s %d, ~%.0f MiB of WAL after "
