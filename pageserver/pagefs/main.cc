@@ -3,7 +3,6 @@
 //   pagefs --pageserver ADDR --tenant T --timeline X [--token-file F] [--tls-ca F]
 //          [--read-only [--lsn L | --at RFC3339]] [--cache-mb N] [--dirty-mb N]
 //          [--metrics-listen ADDR] [--prefetch-postgres DIR [--prefetch-blocks N]]
-//          [--read-ahead-kb N]
 //          [--foreground] [--log-level L] MOUNTPOINT
 //
 // A read-write mount acquires the timeline's writer generation (fencing any older writer); a
@@ -30,7 +29,6 @@
 #include "common/log.h"
 #include "pageserver/pagefs/catalog_prefetch.h"
 #include "pageserver/pagefs/fuse_bridge.h"
-#include "pageserver/pagefs/kernel_readahead.h"
 #include "pageserver/pagefs/page_store.h"
 #include "pageserver/pagefs/pagefs.h"
 #include "pageserver/pagefs/pagefs_metrics.h"
@@ -43,7 +41,6 @@ struct Flags {
   std::string pageserver, tenant, timeline, token_file, tls_ca, at, metrics_listen;
   std::string prefetch_postgres;
   uint32_t prefetch_blocks = 4;
-  uint32_t read_ahead_kb = 4096;
   std::string log_level = "info";
   uint64_t lsn = 0;  // 0: not given
   std::optional<uint64_t> cache_mb, dirty_mb;
@@ -100,12 +97,6 @@ void DefineFlags(CLI::App& app, Flags* f) {
       ->type_name("N")
       ->check(CLI::Range(1, 1024))
       ->needs(prefetch);
-  app.add_option("--read-ahead-kb", f->read_ahead_kb,
-                 "the kernel's read-ahead window for the mount's files, in KiB (0: the kernel's "
-                 "default, 128; needs root): large sequential READs sent ahead of the reader, as "
-                 "crash recovery reads WAL")
-      ->type_name("N")
-      ->check(CLI::Range(0, 65536));
   app.add_flag("--no-writeback-cache", f->no_writeback_cache,
                "send every write(2) to pagefs (default: the kernel caches writes and sends them "
                "in large WRITEs)");
@@ -246,16 +237,6 @@ int Run(const Flags& f) {
     }
   });
 
-  // The kernel's read-ahead window can only be raised once it has processed INIT, which the
-  // session loop below answers: the stat(2) of the mount's root inside Set waits for that.
-  std::thread read_ahead;
-  if (f.read_ahead_kb != 0) {
-    read_ahead = std::thread([&f] {
-      absl::Status ra = pagefs::KernelReadAhead::Set(f.mountpoint, f.read_ahead_kb);
-      if (!ra.ok()) LogWarning("Cannot set the kernel's read-ahead", {{"error", ra.ToString()}});
-    });
-  }
-
   // Up to 32 threads serve requests: every background read (read-ahead, PostgreSQL's prefetch;
   // the kernel keeps up to max_background pending, see fuse_bridge.cc) needs one to reach the
   // ReadBatcher, where concurrent misses share an RPC. libfuse's default is 10.
@@ -267,8 +248,6 @@ int Run(const Flags& f) {
   fuse_loop_cfg_destroy(config);
   absl::Status flushed = pfs.FlushAll();
   fuse_session_unmount(se);
-  // After the unmount: a stat still waiting for INIT (a loop that ended first) fails then.
-  if (read_ahead.joinable()) read_ahead.join();
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
   {

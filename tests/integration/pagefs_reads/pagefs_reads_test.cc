@@ -10,13 +10,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <sys/stat.h>
-
 #include <atomic>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <random>
 #include <string>
@@ -25,7 +21,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "pageserver/pagefs/kernel_readahead.h"
 #include "tests/support/pagefs_server_fixture.h"
 
 namespace pgbranch::testing {
@@ -154,40 +149,6 @@ TEST_F(PagefsReadsTest, ConcurrentMissesNeverAnswerAStalePage) {
     EXPECT_EQ(v, published[p].load()) << "page " << p;
   }
   close(fd);
-}
-
-// The kernel's read-ahead window of the mount (--read-ahead-kb): raised once the kernel has
-// processed INIT (the INIT reply alone can only lower the kernel's 128 KiB default), so that
-// sequential reads (recovery's WAL) arrive as large READs sent ahead of the reader.
-TEST_F(PagefsReadsTest, MountRaisesTheKernelsReadAheadWindow) {
-  auto read_window = [this]() {
-    struct stat st;
-    if (stat(Path("").c_str(), &st) != 0) return std::string("no mount");
-    std::ifstream in(pagefs::KernelReadAhead::SysfsPath(st.st_dev));
-    std::string value;
-    in >> value;
-    return value;
-  };
-  auto wait_for = [&](const std::string& want) {
-    std::string got;
-    for (int i = 0; i < 500 && (got = read_window()) != want; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return got;
-  };
-  {
-    auto mount = PagefsServerTest::Mount({"--read-ahead-kb", "2048"});
-    ASSERT_NE(mount, nullptr);
-    EXPECT_EQ(wait_for("2048"), "2048");
-    EXPECT_EQ(mount->Unmount(), 0);
-  }
-  {
-    auto mount = PagefsServerTest::Mount({"--read-ahead-kb", "0"});  // the kernel's own
-    ASSERT_NE(mount, nullptr);
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    EXPECT_NE(read_window(), "2048");
-    EXPECT_EQ(mount->Unmount(), 0);
-  }
 }
 
 }  // namespace
