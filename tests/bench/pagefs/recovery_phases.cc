@@ -10,10 +10,11 @@
 namespace pgbranch::pagefs_bench {
 namespace {
 
-// Seconds since an arbitrary origin of the %m timestamp that begins the line at `line_start`
+// Milliseconds since an arbitrary origin (integers: a difference is exact) of the %m timestamp that
+// begins the line at `line_start`
 // ("YYYY-MM-DD HH:MM:SS.mmm"); negative if the line does not begin with one. Only differences
 // between two lines of one restart are used, so the time zone does not matter.
-double LineTime(const std::string& log, size_t line_start) {
+int64_t LineTime(const std::string& log, size_t line_start) {
   int y, mo, d, h, mi, s, ms, n = 0;
   if (line_start >= log.size()) return -1;
   if (sscanf(log.c_str() + line_start, "%4d-%2d-%2d %2d:%2d:%2d.%3d%n", &y, &mo, &d, &h, &mi, &s,
@@ -28,7 +29,7 @@ double LineTime(const std::string& log, size_t line_start) {
   int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
   int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   int64_t days = era * 146097 + doe - 719468;
-  return days * 86400.0 + h * 3600 + mi * 60 + s + ms / 1000.0;
+  return (days * 86400 + h * 3600 + mi * 60 + s) * 1000 + ms;
 }
 
 // The start of the line holding `pos`.
@@ -45,7 +46,7 @@ double LsnAt(const std::string& log, size_t pos) {
 }
 
 // Time of the line holding `pos`; negative if `pos` is npos or the line has no timestamp.
-double TimeOf(const std::string& log, size_t pos) {
+int64_t TimeOf(const std::string& log, size_t pos) {
   return pos == std::string::npos ? -1 : LineTime(log, LineStart(log, pos));
 }
 
@@ -57,16 +58,16 @@ RecoveryPhases ParseRecoveryPhases(const std::string& log) {
   size_t p0 = log.find(starts);
   if (p0 == std::string::npos) return out;
   size_t p1 = log.find(done, p0);
-  double t0 = TimeOf(log, p0), t1 = TimeOf(log, p1);
-  if (t0 >= 0 && t1 >= t0) out.redo_s = t1 - t0;
+  int64_t t0 = TimeOf(log, p0), t1 = TimeOf(log, p1);
+  if (t0 >= 0 && t1 >= t0) out.redo_s = (t1 - t0) / 1000.0;
   if (p1 != std::string::npos) {
     double l0 = LsnAt(log, p0 + starts.size()), l1 = LsnAt(log, p1 + done.size());
     if (l0 >= 0 && l1 >= l0) out.wal_bytes = l1 - l0;
   }
   size_t c0 = log.find("checkpoint starting: end-of-recovery", p0);
   size_t c1 = c0 == std::string::npos ? c0 : log.find("checkpoint complete", c0);
-  double ct0 = TimeOf(log, c0), ct1 = TimeOf(log, c1);
-  if (ct0 >= 0 && ct1 >= ct0) out.checkpoint_s = ct1 - ct0;
+  int64_t ct0 = TimeOf(log, c0), ct1 = TimeOf(log, c1);
+  if (ct0 >= 0 && ct1 >= ct0) out.checkpoint_s = (ct1 - ct0) / 1000.0;
   return out;
 }
 
