@@ -3,6 +3,7 @@
 //   pagefs --pageserver ADDR --tenant T --timeline X [--token-file F] [--tls-ca F]
 //          [--read-only [--lsn L | --at RFC3339]] [--cache-mb N] [--dirty-mb N]
 //          [--metrics-listen ADDR] [--prefetch-postgres DIR [--prefetch-blocks N]]
+//          [--read-rpcs-in-flight N]
 //          [--foreground] [--log-level L] MOUNTPOINT
 //
 // A read-write mount acquires the timeline's writer generation (fencing any older writer); a
@@ -43,6 +44,7 @@ struct Flags {
   std::string commit_channel;
   std::string prefetch_postgres;
   uint32_t prefetch_blocks = 4;
+  uint32_t read_rpcs_in_flight = pagefs::PageFsOptions{}.read_rpcs_in_flight;
   std::string log_level = "info";
   uint64_t lsn = 0;  // 0: not given
   std::optional<uint64_t> cache_mb, dirty_mb;
@@ -108,6 +110,12 @@ void DefineFlags(CLI::App& app, Flags* f) {
       ->type_name("N")
       ->check(CLI::Range(1, 1024))
       ->needs(prefetch);
+  app.add_option("--read-rpcs-in-flight", f->read_rpcs_in_flight,
+                 absl::StrCat("Read RPCs to the pageserver at once, each batching the pages the "
+                              "kernel asked for meanwhile (1..64, default ",
+                              f->read_rpcs_in_flight, ")"))
+      ->type_name("N")
+      ->check(CLI::Range(1, 64));
   app.add_flag("--no-writeback-cache", f->no_writeback_cache,
                "send every write(2) to pagefs (default: the kernel caches writes and sends them "
                "in large WRITEs)");
@@ -180,6 +188,7 @@ int Run(const Flags& f) {
   }
   if (f.cache_mb) po.cache_bytes = *f.cache_mb << 20;
   if (f.dirty_mb) po.dirty_limit_bytes = *f.dirty_mb << 20;
+  po.read_rpcs_in_flight = f.read_rpcs_in_flight;
   po.mount_uid = getuid();
   po.mount_gid = getgid();
 

@@ -28,6 +28,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 namespace pgbranch::pagefs_bench {
 
@@ -498,6 +499,12 @@ absl::StatusOr<std::unique_ptr<testing::PagefsMount>> PagefsEnv::Mount(
   if (metrics_port > 0) {
     o.extra_args.insert(o.extra_args.end(),
                         {"--metrics-listen", absl::StrCat("127.0.0.1:", metrics_port)});
+  }
+  // PGBRANCH_BENCH_PAGEFS_ARGS="--flag value ...": more pagefs flags (A/B of a pagefs option).
+  if (const char* extra = getenv("PGBRANCH_BENCH_PAGEFS_ARGS")) {
+    for (absl::string_view arg : absl::StrSplit(extra, ' ', absl::SkipWhitespace())) {
+      o.extra_args.emplace_back(arg);
+    }
   }
   auto mount = std::make_unique<testing::PagefsMount>(o);
   absl::Status s = mount->Mount();

@@ -11,6 +11,7 @@
 // cache of the data directory is dropped). The pagefs operations and pageserver RPCs of each
 // restart are printed below the table (the profile).
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -23,6 +24,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "tests/bench/pagefs/recovery_phases.h"
 #include "tests/bench/pagefs/sections.h"
 
 namespace pgbranch::pagefs_bench {
@@ -80,11 +83,17 @@ void DropLocalCache(const std::string& dir) {
   }
 }
 
+// "41.2" (MiB of WAL replayed) or "-".
+std::string MiB(const RecoveryPhases& p) {
+  return p.wal_bytes < 0 ? std::string("-") : absl::StrFormat("%.1f", p.wal_bytes / 1048576);
+}
+
 struct Run {
   double wal_mib = 0;
   double restart_s = 0;
   double redo_s = -1;
-  double mount_s = 0;  // cold pagefs: the new mount
+  double mount_s = 0;     // cold pagefs: the new mount
+  RecoveryPhases phases;  // from the server log's timestamps
   std::string profile;
 };
 
@@ -124,6 +133,7 @@ absl::Status RunRecoveryBench(const BenchConfig& config) {
   // [side][variant]: side 0 local disk, 1 pagefs; variant 0 warm (only PostgreSQL died), 1 cold
   // (the whole compute died: pagefs killed and mounted anew / the local OS cache dropped).
   Run runs[2][2];
+  const char* keep_logs = getenv("PGBRANCH_BENCH_KEEP_LOGS");
   for (int i = 0; i < 2; ++i) {
     const char* where = i == 0 ? "local disk" : "pagefs";
     auto port = FreeLoopbackPort();
@@ -134,8 +144,20 @@ absl::Status RunRecoveryBench(const BenchConfig& config) {
     Progress(absl::StrCat("recovery: initdb + pgbench -i -s ", scale, " on ", where));
     auto t = pg.InitDb();
     if (!t.ok()) return t.status();
-    s = pg.Configure({"listen_addresses = ''", "shared_buffers = 128MB", "max_wal_size = 8GB",
-                      "checkpoint_timeout = 1d", "max_connections = 20"});
+    std::vector<std::string> conf = {"listen_addresses = ''", "shared_buffers = 128MB",
+                                     "max_wal_size = 8GB",    "checkpoint_timeout = 1d",
+                                     "max_connections = 20",  "log_line_prefix = '%m [%p] '",
+                                     "log_checkpoints = on"};
+    // With PGBRANCH_BENCH_KEEP_LOGS=DIR the server logs (copied there at the end) also say where
+    // a start spends its time: the data directory's sync, redo and the end-of-recovery checkpoint.
+    if (keep_logs != nullptr) conf.push_back("log_startup_progress_interval = 100ms");
+    // PGBRANCH_BENCH_RECOVERY_CONF="name = value;...": more settings, on both sides alike.
+    if (const char* extra = getenv("PGBRANCH_BENCH_RECOVERY_CONF")) {
+      for (absl::string_view line : absl::StrSplit(extra, ';', absl::SkipWhitespace())) {
+        conf.emplace_back(line);
+      }
+    }
+    s = pg.Configure(conf);
     if (s.ok()) s = pg.Start();
     if (!s.ok()) return s;
     auto out = pg.Pgbench({"-i", "-q", "-s", std::to_string(scale)});
@@ -169,8 +191,20 @@ absl::Status RunRecoveryBench(const BenchConfig& config) {
       auto restart = pg.StartUntilConnected(600);
       if (!restart.ok()) return restart.status();
       run.restart_s = *restart;
+      if (keep_logs != nullptr) {
+        // What PostgreSQL's recovery prefetcher did (recovery_prefetch), into the server log.
+        std::string stats;
+        (void)pg.Sql(
+            "SELECT format('recovery prefetch: prefetch=%s hit=%s skip_init=%s skip_new=%s "
+            "skip_fpw=%s skip_rep=%s', prefetch, hit, skip_init, skip_new, skip_fpw, skip_rep) "
+            "FROM pg_stat_recovery_prefetch",
+            &stats);
+        Progress(stats);
+      }
       std::string server_log = FileTail(log + ".server", 0);
-      run.redo_s = RedoElapsed(server_log.substr(std::min(log_before, server_log.size())));
+      std::string restart_log = server_log.substr(std::min(log_before, server_log.size()));
+      run.redo_s = RedoElapsed(restart_log);
+      run.phases = ParseRecoveryPhases(restart_log);
       if (i == 1) {
         auto m = HttpGet(*metrics_port, "/metrics");
         std::string after = m.ok() ? *m : "";
@@ -183,6 +217,14 @@ absl::Status RunRecoveryBench(const BenchConfig& config) {
     }
     s = pg.Stop();
     if (!s.ok()) return s;
+    if (keep_logs != nullptr) {
+      std::error_code ec;
+      std::filesystem::create_directories(keep_logs, ec);
+      std::filesystem::copy_file(
+          log + ".server",
+          absl::StrCat(keep_logs, "/recovery-", i == 0 ? "local" : "pagefs", ".log"),
+          std::filesystem::copy_options::overwrite_existing, ec);
+    }
   }
 
   Table table(absl::StrFormat("crash recovery after kill -9: pgbench -s %d, ~%.0f MiB of WAL after "
@@ -213,6 +255,37 @@ absl::Status RunRecoveryBench(const BenchConfig& config) {
   table.Note(runs[1][0].profile);
   table.Note(runs[1][1].profile);
   table.Print();
+
+  // The phases, from the log's timestamps: redo alone (what the issue's ">= 0.5x local replay
+  // speed" is about) and the end-of-recovery checkpoint, which the restart above also contains.
+  Table phases(
+      "crash recovery phases (from the server log): redo and the end-of-recovery "
+      "checkpoint",
+      {"restart after kill -9 of", "local: redo", "pagefs: redo", "local: checkpoint",
+       "pagefs: checkpoint", "local replay speed", "pagefs replay speed", "pagefs/local", "target",
+       "ok?"});
+  auto secs = [](double x) { return x < 0 ? std::string("-") : Secs(x); };
+  auto speed = [](const RecoveryPhases& p) {
+    double b = p.ReplayBytesPerSecond();
+    return b < 0 ? std::string("-") : absl::StrFormat("%.1f MiB/s", b / 1048576);
+  };
+  for (int v = 0; v < 2; ++v) {
+    const RecoveryPhases& l = runs[0][v].phases;
+    const RecoveryPhases& p = runs[1][v].phases;
+    double lb = l.ReplayBytesPerSecond(), pb = p.ReplayBytesPerSecond();
+    bool known = lb > 0 && pb >= 0;
+    phases.Add({v == 0 ? "postmaster only (warm)" : "whole compute (cold)", secs(l.redo_s),
+                secs(p.redo_s), secs(l.checkpoint_s), secs(p.checkpoint_s), speed(l), speed(p),
+                known ? Ratio(pb / lb) : "-", ">= 0.5x", known ? OkIf(pb / lb >= 0.5) : "-"});
+  }
+  phases.Note(absl::StrFormat(
+      "redo = \"redo starts at\" .. \"redo done at\" (log_line_prefix %%m, ms resolution); "
+      "replay speed = the WAL between the two lines' LSNs (local %s / %s MiB, pagefs %s / %s "
+      "MiB, warm / cold) / redo; checkpoint = \"checkpoint starting: end-of-recovery\" .. "
+      "\"checkpoint complete\"; '-': not found in the log",
+      MiB(runs[0][0].phases), MiB(runs[0][1].phases), MiB(runs[1][0].phases),
+      MiB(runs[1][1].phases)));
+  phases.Print();
   int rc = (*mount)->Unmount();
   if (rc != 0) return absl::InternalError(absl::StrCat("pagefs exited with ", rc, " at unmount"));
   return absl::OkStatus();
