@@ -57,7 +57,7 @@ class LocalDaemons {
   static std::string PageserverSocket(const CliContext& ctx);
   // The pageserver's commit channel socket (STATE/run/pc.sock, pageserver --commit-socket).
   // Empty when the path does not fit in sun_path. The pageserver always serves it when it
-  // fits; computes use it only when the controller runs with PGBRANCH_LOCAL_COMMIT_CHANNEL=1.
+  // fits; computes use it unless the controller runs with PGBRANCH_LOCAL_COMMIT_CHANNEL=0.
   static std::string CommitSocket(const CliContext& ctx);
 
   // The daemons lock: held while this object lives.

@@ -171,6 +171,11 @@ TEST_F(LocalHealTest, ControllerRestartsAKilledProxyAndPageserver) {
   const std::string sock = local_.state_dir() + "/run/ps.sock";
   EXPECT_NE(PidOf("pagefs --pageserver unix:" + sock), 0) << "pagefs is not on the Unix socket";
   EXPECT_NE(PidOf("--listen-unix " + sock), 0) << "the pageserver does not serve it";
+  // Commits go over the commit channel (the default), which the pageserver's kill breaks and
+  // pagefs reconnects once the restarted pageserver serves it again.
+  const std::string channel = local_.state_dir() + "/run/pc.sock";
+  EXPECT_NE(PidOf("--commit-channel unix:" + channel), 0) << "pagefs is not on the commit channel";
+  EXPECT_NE(PidOf("--commit-socket " + channel), 0) << "the pageserver does not serve it";
 
   auto controller_log = [&] {
     std::ifstream log(local_.state_dir() + "/logs/controller.log");
@@ -202,6 +207,7 @@ TEST_F(LocalHealTest, ControllerRestartsAKilledProxyAndPageserver) {
   EXPECT_EQ(local_.Query(uri, "SELECT count(*) FROM t"), "51");
   EXPECT_TRUE(local_.CliJson({"local", "status"}).at("healthy").as_bool());
   EXPECT_NE(PidOf("--listen-unix " + sock), 0) << "the restarted pageserver serves the socket";
+  EXPECT_NE(PidOf("--commit-socket " + channel), 0) << "and the commit channel";
 }
 
 TEST_F(LocalHealTest, DownAfterAControllerCrashLeavesNoProcessAndNoMount) {

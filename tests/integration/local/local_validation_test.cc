@@ -38,11 +38,7 @@ class LocalValidationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     local_ = new LocalMode();
-    // This suite's computes commit over the pageserver's commit channel (opt-in; the controller
-    // reads the variable when it starts).
-    ::setenv("PGBRANCH_LOCAL_COMMIT_CHANNEL", "1", 1);
     absl::Status s = local_->Up();
-    ::unsetenv("PGBRANCH_LOCAL_COMMIT_CHANNEL");
     ASSERT_TRUE(s.ok()) << s;
     CommandResult r = local_->Cli({"branch", "create", "main", "--protected"});
     ASSERT_EQ(r.exit_code, 0) << r.Describe();
@@ -203,8 +199,7 @@ TEST_F(LocalValidationTest, CreateAndApplyReportWhatTheyDid) {
 }
 
 TEST_F(LocalValidationTest, SuspendStopsTheComputeAndStartBringsItBack) {
-  // Whether a pagefs mount's command line carries the commit channel (the suite's controller
-  // runs with PGBRANCH_LOCAL_COMMIT_CHANNEL=1).
+  // Whether a pagefs mount's command line carries the commit channel (local mode's default).
   auto pagefs_on_commit_channel = [] {
     const std::string needle = "--commit-channel unix:" + local_->state_dir() + "/run/pc.sock";
     for (const auto& [pid, cmd] : CommandLines()) {
