@@ -386,34 +386,9 @@ class GrpcPageStore : public PageStore {
   void ReadAnswers(Stream* st) {
     v1::CommitResponse resp;
     while (st->rw->Read(&resp)) {
-      HopTrace::Mark("answer_read", resp.lsn());
-      if (resp.error_code() != 0) {
-        absl::Status error(static_cast<absl::StatusCode>(resp.error_code()), resp.error_message());
-        LogError("A pipelined commit failed; every later write and fsync fails",
-                 {{"error", error.ToString()}});
-        pipeline_.Poison(error);
-        st->ctx.TryCancel();
-        continue;  // until the stream ends
-      }
-      {
-        std::lock_guard<std::mutex> lock(stream_mu_);
-        --st->unanswered;
-      }
-      pipeline_.Ack();
+      if (!OnAnswer(st, resp)) st->ctx.TryCancel();  // read on until the stream ends
     }
-    absl::Status end = FromGrpc(st->rw->Finish());
-    std::lock_guard<std::mutex> lock(stream_mu_);
-    st->ended = true;
-    if (st->unanswered > 0) {
-      absl::Status lost = absl::UnavailableError(
-          absl::StrCat("the commit stream to the pageserver ended with ", st->unanswered,
-                       " commits unanswered (", end.ToString(), ")"));
-      if (pipeline_.poison().ok()) {
-        LogError("Pipelined commits may be lost; every later write and fsync fails",
-                 {{"error", lost.ToString()}});
-      }
-      pipeline_.Poison(lost);
-    }
+    OnStreamEnd(st, "stream", FromGrpc(st->rw->Finish()));
   }
 
   // ReadAnswers for the commit channel: a reader blocked in recv() on the socket.
@@ -427,27 +402,40 @@ class GrpcPageStore : public PageStore {
         end = absl::DataLossError("the commit channel sent an answer that is not a CommitResponse");
         break;
       }
-      HopTrace::Mark("answer_read", resp.lsn());
-      if (resp.error_code() != 0) {
-        absl::Status error(static_cast<absl::StatusCode>(resp.error_code()), resp.error_message());
-        LogError("A pipelined commit failed; every later write and fsync fails",
-                 {{"error", error.ToString()}});
-        pipeline_.Poison(error);
-        ::shutdown(st->fd, SHUT_RDWR);
-        continue;  // until the connection ends
-      }
-      {
-        std::lock_guard<std::mutex> lock(stream_mu_);
-        --st->unanswered;
-      }
-      pipeline_.Ack();
+      if (!OnAnswer(st, resp)) ::shutdown(st->fd, SHUT_RDWR);  // read on until it ends
     }
     ::shutdown(st->fd, SHUT_RDWR);
+    OnStreamEnd(st, "channel", end);
+  }
+
+  // One answer of either transport, in order: acknowledges the next in-flight commit, or
+  // poisons the pipeline with the answer's error and returns false (the caller then ends the
+  // transport: nothing after a failed commit is applied).
+  bool OnAnswer(Stream* st, const v1::CommitResponse& resp) {
+    HopTrace::Mark("answer_read", resp.lsn());
+    if (resp.error_code() != 0) {
+      absl::Status error(static_cast<absl::StatusCode>(resp.error_code()), resp.error_message());
+      LogError("A pipelined commit failed; every later write and fsync fails",
+               {{"error", error.ToString()}});
+      pipeline_.Poison(error);
+      return false;
+    }
+    {
+      std::lock_guard<std::mutex> lock(stream_mu_);
+      --st->unanswered;
+    }
+    pipeline_.Ack();
+    return true;
+  }
+
+  // The transport ended (`end` says why): commits written and not answered may be lost, so the
+  // pipeline is poisoned and every later write and fsync fails.
+  void OnStreamEnd(Stream* st, const char* transport, const absl::Status& end) {
     std::lock_guard<std::mutex> lock(stream_mu_);
     st->ended = true;
     if (st->unanswered > 0) {
       absl::Status lost = absl::UnavailableError(
-          absl::StrCat("the commit channel to the pageserver ended with ", st->unanswered,
+          absl::StrCat("the commit ", transport, " to the pageserver ended with ", st->unanswered,
                        " commits unanswered (", end.ToString(), ")"));
       if (pipeline_.poison().ok()) {
         LogError("Pipelined commits may be lost; every later write and fsync fails",
