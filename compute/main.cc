@@ -18,6 +18,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/mutex_mode.h"
 #include "compute/compute_agent.h"
 #include "compute/compute_config.h"
 #include "compute/config_receiver.h"
@@ -33,6 +34,7 @@ constexpr char kUsage[] =
 }  // namespace
 
 int main(int argc, char** argv) {
+  pgbranch::UseReleaseMutexMode();
   using namespace pgbranch;
   using namespace pgbranch::compute;
   std::string config_path;

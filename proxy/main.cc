@@ -31,6 +31,7 @@
 #include "cli/flags.h"
 #include "cli/version.h"
 #include "common/log.h"
+#include "common/mutex_mode.h"
 #include "common/stop_signals.h"
 #include "operator/kube/kube_config.h"
 #include "operator/kube/rest_kube_client.h"
@@ -340,6 +341,7 @@ int Run(const Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pgbranch::UseReleaseMutexMode();
   // Block the stop signals in every thread; main waits for them.
   pgbranch::BlockStopSignals();
 

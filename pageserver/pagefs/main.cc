@@ -28,6 +28,7 @@
 #include "cli/flags.h"
 #include "cli/version.h"
 #include "common/log.h"
+#include "common/mutex_mode.h"
 #include "pageserver/pagefs/catalog_prefetch.h"
 #include "pageserver/pagefs/commit_channel.h"
 #include "pageserver/pagefs/fuse_bridge.h"
@@ -288,6 +289,7 @@ int Run(const Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pgbranch::UseReleaseMutexMode();
   Flags flags;
   CLI::App app("", "pagefs");
   DefineFlags(app, &flags);

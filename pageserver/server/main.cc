@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/mutex_mode.h"
 #include "common/stop_signals.h"
 #include "pageserver/server/commit_socket_server.h"
 #include "pageserver/server/config.h"
@@ -175,6 +176,7 @@ int Run(const pgbranch::pageserver::ServerConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pgbranch::UseReleaseMutexMode();
   // Block the stop signals in every thread; main waits for them.
   pgbranch::BlockStopSignals();
 
