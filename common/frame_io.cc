@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -30,21 +31,26 @@ bool WriteAll(int fd, std::string_view data) {
 
 absl::Status FrameReader::Peek(long long* size) const {
   *size = -1;
-  if (buf_.size() - off_ < 4) return absl::OkStatus();
+  if (end_ - off_ < 4) return absl::OkStatus();
   const auto* p = reinterpret_cast<const unsigned char*>(buf_.data() + off_);
   uint32_t n = p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
   if (n > max_) {
     return absl::InvalidArgumentError(
         absl::StrCat("a frame of ", n, " bytes is over the limit of ", max_, " bytes"));
   }
-  if (buf_.size() - off_ - 4 >= n) *size = n;
+  if (end_ - off_ - 4 >= n) {
+    *size = n;
+  } else {
+    *size = -1 - static_cast<long long>(n);  // not all buffered: -1 - its size
+  }
   return absl::OkStatus();
 }
 
 absl::Status FrameReader::Next(bool block, std::string_view* frame) {
   // Drop what was consumed before reading more (the caller is done with the last frame).
-  if (off_ > 0 && (off_ == buf_.size() || off_ >= (1u << 20))) {
-    buf_.erase(0, off_);
+  if (off_ > 0 && (off_ == end_ || off_ >= (1u << 20))) {
+    std::memmove(buf_.data(), buf_.data() + off_, end_ - off_);
+    end_ -= off_;
     off_ = 0;
   }
   bool tried = false;
@@ -60,26 +66,23 @@ absl::Status FrameReader::Next(bool block, std::string_view* frame) {
     }
     if (!block && tried) return absl::UnavailableError("no whole frame received yet");
     tried = true;
-    size_t have = buf_.size();
+    // Room for 256 KiB more, or for the rest of the current frame if its header is in. buf_ only
+    // grows (each growth zero-fills once), so reads on the commit path write into room that is
+    // already there.
     size_t want = 256 << 10;
-    if (have - off_ >= 4) {  // the rest of the current frame, at least
-      const auto* p = reinterpret_cast<const unsigned char*>(buf_.data() + off_);
-      size_t n = p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<size_t>(p[3]) << 24);
-      size_t missing = off_ + 4 + n - have;
-      if (missing > want) want = missing;
-    }
-    buf_.resize(have + want);
+    if (size < -1) want = std::max(want, off_ + 4 + static_cast<size_t>(-1 - size) - end_);
+    if (buf_.size() < end_ + want) buf_.resize(end_ + want);
     ssize_t n;
     do {
-      n = ::recv(fd_, buf_.data() + have, want, block ? 0 : MSG_DONTWAIT);
+      n = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, block ? 0 : MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
-    buf_.resize(have + (n > 0 ? static_cast<size_t>(n) : 0));
+    if (n > 0) end_ += static_cast<size_t>(n);
     if (n < 0 && !block && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       return absl::UnavailableError("no whole frame received yet");
     }
     if (n <= 0) {
       std::string why = n == 0 ? "closed" : std::string("broke: ") + std::strerror(errno);
-      if (buf_.size() == off_) return absl::CancelledError(absl::StrCat("the connection ", why));
+      if (end_ == off_) return absl::CancelledError(absl::StrCat("the connection ", why));
       return absl::DataLossError(absl::StrCat("the connection ", why, " in the middle of a frame"));
     }
   }

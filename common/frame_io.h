@@ -38,12 +38,14 @@ class FrameReader {
   void Unread() { off_ = last_; }
 
  private:
-  // Whole frame at off_: its payload size, or -1 if not all of it is buffered.
+  // The frame at off_: its payload size if all of it is buffered; else -1 if not even its
+  // length is, or -1 - its payload size.
   absl::Status Peek(long long* size) const;
 
   int fd_;
   size_t max_;
-  std::string buf_;
+  std::string buf_;  // received bytes in [0, end_); room after them (only grows)
+  size_t end_ = 0;
   size_t off_ = 0;   // first unconsumed byte of buf_
   size_t last_ = 0;  // where the frame last returned started
 };
