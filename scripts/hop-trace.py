@@ -9,8 +9,9 @@ not interleave with another's), stop both, then:
 
 Each fsync that committed something is one sample: from the kernel's first FUSE request of that
 fsync (the WRITE of the dirty pages, then SETATTR for the file times, then FSYNC) to pagefs's
-reply. The table shows, for each hop, the median and p90 of the time since the previous hop and
-of the time since the first request.
+reply. The table shows the hops in the order of their median time, each with the median and p90
+of the time since the previous hop (the latest earlier mark of that commit) and of the time since
+the first request.
 """
 import glob
 import statistics
@@ -37,6 +38,10 @@ HOPS = [
 ]
 
 
+# Hops that can start a commit.
+STARTS = ("fuse_op_in:write", "fuse_op_in:setattr", "fuse_op_in:fsync", "commit_write")
+
+
 def load(prefix):
     events = []
     for path in glob.glob(prefix + ".*"):
@@ -50,41 +55,38 @@ def load(prefix):
 
 
 def samples(events):
-    """One dict hop -> ns per fsync that issued a commit."""
+    """One dict hop -> ns per fsync that issued a commit: the first mark of each hop between the
+    reply to the previous fsync and the reply to this one (a WAL WRITE issues its commit before
+    the FSYNC arrives, so the commit's hops may precede it)."""
     out = []
+    names = {h for h, _ in HOPS}
     last_fsync_done = 0
-    i = 0
-    while i < len(events):
-        t, hop, _ = events[i]
-        if hop != "fuse_op_in:fsync":
-            if hop == "fuse_op_done:fsync":
-                last_fsync_done = t
-            i += 1
-            continue
-        marks = {"fuse_op_in:fsync": t}
-        # The WRITE and SETATTR the kernel sent for this fsync: the last ones since the previous
-        # fsync's reply.
-        for tb, hb, _ in reversed(events[:i]):
-            if tb <= last_fsync_done or tb < t - 5_000_000:
-                break
-            for h in ("fuse_op_in:write", "fuse_op_done:write", "fuse_op_in:setattr",
-                      "fuse_op_done:setattr"):
-                if hb == h and h not in marks:
-                    marks[h] = tb
-        j = i + 1
-        while j < len(events):
-            tj, hj, _ = events[j]
-            if hj == "fuse_op_done:fsync":
-                marks.setdefault(hj, tj)
-                last_fsync_done = tj
-                break
-            if hj == "fuse_op_in:fsync":
-                break  # another fsync overlaps this one: not a clean sample
-            marks.setdefault(hj, tj)
-            j += 1
-        if "fuse_op_done:fsync" in marks and "log_synced" in marks:
-            out.append(marks)
-        i = j + 1 if j < len(events) and events[j][1] == "fuse_op_done:fsync" else i + 1
+    window = []
+    in_fsync = False
+    for t, hop, _ in events:
+        if hop == "fuse_op_in:fsync":
+            if in_fsync:
+                window = []  # another fsync overlaps this one: not a clean sample
+                in_fsync = False
+                continue
+            in_fsync = True
+        if hop in names:
+            window.append((t, hop))
+        if hop == "fuse_op_done:fsync":
+            if in_fsync:
+                marks = {}
+                for tw, hw in window:
+                    if tw > last_fsync_done and tw >= t - 5_000_000:
+                        marks.setdefault(hw, tw)
+                # The commit's first hop: the kernel's first request, or pagefs's write. (The
+                # previous commit's answer may be marked after the previous reply.)
+                first = min((marks[h] for h in STARTS if h in marks), default=t)
+                marks = {h: tm for h, tm in marks.items() if tm >= first}
+                if "log_synced" in marks:
+                    out.append(marks)
+            last_fsync_done = t
+            window = []
+            in_fsync = False
     return out
 
 
@@ -101,13 +103,18 @@ def main():
         xs = sorted(xs)
         return xs[min(len(xs) - 1, int(p * len(xs)))]
 
-    for k, (hop, label) in enumerate(HOPS):
+    def median_since_first(hop):
+        xs = [m[hop] - min(m.values()) for m in commits if hop in m]
+        return statistics.median(xs) if xs else float("inf")
+
+    order = sorted(HOPS, key=lambda h: median_since_first(h[0]))
+    for k, (hop, label) in enumerate(order):
         deltas, totals = [], []
         for m in commits:
             if hop not in m:
                 continue
             first = min(m.values())
-            prev = next((m[h] for h, _ in reversed(HOPS[:k]) if h in m), None)
+            prev = max((m[h] for h, _ in order[:k] if h in m and m[h] <= m[hop]), default=None)
             totals.append((m[hop] - first) / 1000)
             if prev is not None:
                 deltas.append((m[hop] - prev) / 1000)

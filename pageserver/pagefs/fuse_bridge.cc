@@ -117,7 +117,7 @@ int CheckDelete(fuse_req_t req, AccessCheck& who, uint64_t parent, const char* n
 // Tells WalFiles about the entry `name` of `parent` the kernel is about to learn.
 void NoteEntry(fuse_req_t req, uint64_t parent, const char* name, uint64_t ino,
                const fs::InodeAttr& attr) {
-  if (Ctx(req)->wal_direct_io) Ctx(req)->wal_files.Note(parent, name, ino, S_ISDIR(attr.mode));
+  if (Ctx(req)->TracksWal()) Ctx(req)->wal_files.Note(parent, name, ino, S_ISDIR(attr.mode));
 }
 
 void ReplyEntry(fuse_req_t req, uint64_t ino, const fs::InodeAttr& attr) {
@@ -192,7 +192,7 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   OpTimer t(req, "forget");
   Ctx(req)->fs->Forget(ino, nlookup);
-  if (Ctx(req)->wal_direct_io) Ctx(req)->wal_files.Forget(ino);
+  if (Ctx(req)->TracksWal()) Ctx(req)->wal_files.Forget(ino);
   t.Done(0);
   fuse_reply_none(req);
 }
@@ -200,7 +200,7 @@ void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
 void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   for (size_t i = 0; i < count; ++i) {
     Ctx(req)->fs->Forget(forgets[i].ino, forgets[i].nlookup);
-    if (Ctx(req)->wal_direct_io) Ctx(req)->wal_files.Forget(forgets[i].ino);
+    if (Ctx(req)->TracksWal()) Ctx(req)->wal_files.Forget(forgets[i].ino);
   }
   fuse_reply_none(req);
 }
@@ -510,8 +510,10 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
 void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
              fuse_file_info* fi) {
   OpTimer t(req, "write");
+  // A WAL WRITE is about to be fdatasynced: its commit is issued now (FuseContext).
+  bool issue = Ctx(req)->wal_commit_at_write && Ctx(req)->wal_files.Contains(ino);
   int err = Ctx(req)->fs->Write(ino, static_cast<uint64_t>(off), std::string_view(buf, size),
-                                fi->fh != 0);
+                                fi->fh != 0, issue);
   t.Done(err);
   if (err) {
     fuse_reply_err(req, err);
@@ -532,17 +534,20 @@ void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 // every commit's path). This thread replies only if that did not happen: errors, nothing to wait
 // for. Exactly one reply: whoever sets `replied` first; the latency metric ends at that reply
 // (recorded after it, off the reply's path) and has the result the caller got.
-void OpFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
+void OpFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {
   const OpTimer t(req, "fsync");
   auto replied = std::make_shared<std::atomic<bool>>(false);
   // `t` by value: the reader may run this after OpFsync returned.
-  int err = Ctx(req)->fs->Fsync(ino, [req, replied, t] {
-    if (!replied->exchange(true)) {
-      HopTrace::Mark("fsync_replied_by_reader");
-      fuse_reply_err(req, 0);
-      t.Replied(0);
-    }
-  });
+  int err = Ctx(req)->fs->Fsync(
+      ino,
+      [req, replied, t] {
+        if (!replied->exchange(true)) {
+          HopTrace::Mark("fsync_replied_by_reader");
+          fuse_reply_err(req, 0);
+          t.Replied(0);
+        }
+      },
+      datasync != 0);
   t.Handled(err);
   if (!replied->exchange(true)) {
     fuse_reply_err(req, err);

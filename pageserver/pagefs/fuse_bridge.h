@@ -28,7 +28,15 @@ struct FuseContext {
   // WalFiles). Off by default: it did not shorten a one-row commit end to end on the benchmark
   // machine, and WAL replay read each 8 KiB page through its own FUSE READ (4x slower redo).
   bool wal_direct_io = false;
+  // Cleared by --no-wal-commit-at-write. A WRITE to a WAL file issues its commit at once instead
+  // of buffering until the FSYNC: PostgreSQL writes WAL only to fdatasync it, and with the
+  // writeback cache the kernel sends that WRITE first, then (often) a SETATTR with the file
+  // times, then FSYNC -- the pageserver writes and syncs the commit meanwhile, and the FSYNC
+  // waits for it (PageFs::Fsync with datasync leaves times-only changes for a later flush).
+  bool wal_commit_at_write = true;
+  // PostgreSQL's WAL files, tracked when wal_direct_io or wal_commit_at_write is set.
   WalFiles wal_files;
+  bool TracksWal() const { return wal_direct_io || wal_commit_at_write; }
 };
 
 const fuse_lowlevel_ops* PageFsOperations();

@@ -53,6 +53,7 @@ struct Flags {
   bool foreground = false;
   bool no_writeback_cache = false;
   bool wal_direct_io = false;
+  bool no_wal_commit_at_write = false;
   std::string mountpoint;
 };
 
@@ -124,6 +125,10 @@ void DefineFlags(CLI::App& app, Flags* f) {
                "open PostgreSQL's WAL files (pg_wal/*) with direct I/O: one round trip fewer per "
                "WAL fsync, but every WAL read (recovery, walsender) reaches pagefs (default: "
                "cached like other files)");
+  app.add_flag("--no-wal-commit-at-write", f->no_wal_commit_at_write,
+               "buffer the WRITEs of PostgreSQL's WAL files (pg_wal/*) until their FSYNC like "
+               "other files' (default: a WAL WRITE issues its commit at once, so the pageserver "
+               "writes and syncs it while the kernel sends the FSYNC)");
   app.add_flag("-f,--foreground", f->foreground,
                "stay in the foreground (default: detach once "
                "mounted)");
@@ -215,6 +220,7 @@ int Run(const Flags& f) {
   pagefs::FuseContext ctx{&pfs, &metrics, 86400.0};
   ctx.allow_writeback_cache = !f.no_writeback_cache;
   ctx.wal_direct_io = f.wal_direct_io;
+  ctx.wal_commit_at_write = !f.no_wal_commit_at_write;
 
   // No default_permissions: pagefs checks permissions itself (access_check.h), so the kernel
   // needs no GETATTR of a directory before each namespace change in it.

@@ -399,7 +399,7 @@ int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
   }
 }
 
-int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsync) {
+int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsync, bool issue) {
   if (int err = CheckWritable()) return err;
   if (offset > fs::kMaxFileSize || data.size() > fs::kMaxFileSize - offset) return EFBIG;
   std::shared_ptr<Inode> inode;
@@ -443,13 +443,18 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
       pos += n;
     }
     int64_t now = NowNs();
-    inode->attr.size = std::max(inode->attr.size, end);
+    if (end > inode->attr.size) {
+      inode->attr.size = end;
+      inode->attr_size_dirty = true;
+    }
     inode->attr.mtime_ns = inode->attr.ctime_ns = now;
     inode->attr_dirty = true;
     MarkDirtyLocked(*inode);
     ++inode->version;
     over_limit = dirty_bytes_ > options_.dirty_limit_bytes;
-    if (dsync || over_limit) {
+    // `issue`: the commit is on its way (and the pageserver at work) before the kernel's next
+    // requests for this file -- the SETATTR and FSYNC of an fdatasync -- arrive.
+    if (dsync || over_limit || issue) {
       if (int err = FlushInodeLocked(inode.get(), lock, &seq)) return err;
     }
   }
@@ -468,11 +473,17 @@ void PageFs::WaitForFlush(Inode* inode, std::unique_lock<std::mutex>& lock) {
   inode->flush_done.wait(lock, [inode] { return !inode->flush_running; });
 }
 
-int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, uint64_t* seq) {
+int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, uint64_t* seq,
+                             bool datasync) {
   WaitForFlush(inode, lock);
   if (inode->deleted) return 0;
   if (inode->flush_failed || fenced_ || poisoned_) return EIO;
   if (inode->dirty.empty() && !inode->attr_dirty) return 0;
+  // fdatasync needs the data and what reading it back needs (the size), not the times (POSIX;
+  // ext4 alike). They stay buffered, in the dirty set, for the file's next flush. (Otherwise an
+  // fdatasync of a WAL file whose WRITE already issued its commit would wait for one more
+  // durable round at the pageserver, only for the times the kernel sent in between.)
+  if (datasync && inode->dirty.empty() && !inode->attr_size_dirty) return 0;
   // Take the buffered state; the commit runs without the lock. Clean now: out of the dirty set
   // (a write meanwhile puts it back).
   {
@@ -483,6 +494,7 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
   inode->dirty.clear();
   fs::InodeAttr attr = inode->attr;
   inode->attr_dirty = false;
+  inode->attr_size_dirty = false;
   inode->flush_running = true;
   uint64_t pages = fs::PageCount(attr.size);
   lock.unlock();
@@ -522,6 +534,7 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
     }
     inode->flushing.clear();
     inode->attr_dirty = true;
+    inode->attr_size_dirty = true;
     MarkDirtyLocked(*inode);
     inode->flush_failed = true;
     LogError("Flush failed; fsync reports EIO from now on", {{"ino", std::to_string(inode->ino)}});
@@ -545,7 +558,7 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
   return 0;
 }
 
-int PageFs::Fsync(uint64_t ino, const std::function<void()>& on_durable) {
+int PageFs::Fsync(uint64_t ino, const std::function<void()>& on_durable, bool datasync) {
   if (options_.read_only) return 0;
   std::shared_ptr<Inode> inode;
   {
@@ -556,7 +569,7 @@ int PageFs::Fsync(uint64_t ino, const std::function<void()>& on_durable) {
   uint64_t seq = 0;
   {
     std::unique_lock<std::mutex> lock(inode->mu);
-    if (int err = FlushInodeLocked(inode.get(), lock, &seq)) return err;
+    if (int err = FlushInodeLocked(inode.get(), lock, &seq, datasync)) return err;
   }
   HopTrace::Mark("fsync_issued", seq);
   if (on_durable) store_->OnDurable(seq, on_durable);
@@ -569,10 +582,13 @@ int PageFs::Fsync(uint64_t ino, const std::function<void()>& on_durable) {
   // them all and those after it find nothing to wait for. Issuing buffered data early is always
   // allowed (a crash could have left it written), and it was issued at the dirty limit anyway.
   // The background flusher does it, so that this fsync returns at once.
+  // Not for this file alone: after an fdatasync it may hold its times, left for its next flush
+  // (issuing them now would put one more durable round at the pageserver in front of the next
+  // WAL commit).
   bool others;
   {
     std::lock_guard<std::mutex> lock(dirty_set_mu_);
-    others = !dirty_set_.empty();
+    others = dirty_set_.size() > dirty_set_.count(ino);
   }
   if (others) {
     {
@@ -696,6 +712,7 @@ int PageFs::TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mu
     return err;
   }
   inode->attr_dirty = false;
+  inode->attr_size_dirty = false;
   return 0;
 }
 
@@ -777,6 +794,7 @@ int PageFs::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) 
     inode->attr.size = offset + length;
     inode->attr.ctime_ns = NowNs();
     inode->attr_dirty = true;
+    inode->attr_size_dirty = true;
     MarkDirtyLocked(*inode);
     ++inode->version;
   }

@@ -155,12 +155,15 @@ class PageFs {
   int Open(uint64_t ino, int flags);
   int Release(uint64_t ino);
   int Read(uint64_t ino, uint64_t offset, size_t size, std::string* out);
-  int Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsync);
+  // `dsync`: durable before it returns (O_DSYNC). `issue`: its commit is issued before it returns
+  // (not waited for), as for data about to be fsynced (a WAL file's WRITE).
+  int Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsync, bool issue = false);
   // Returns once the file's writes (and every commit before them) are durable, or the error.
   // `on_durable`, if set, also runs as soon as they are durable -- possibly before Fsync returns,
   // on the thread that received the pageserver's answer (PageStore::OnDurable) -- and never on
-  // an error.
-  int Fsync(uint64_t ino, const std::function<void()>& on_durable = nullptr);
+  // an error. `datasync` (fdatasync): a change of the file's times alone is not committed (it
+  // goes with the file's next flush); the data and the size always are.
+  int Fsync(uint64_t ino, const std::function<void()>& on_durable = nullptr, bool datasync = false);
   int FsyncDir(uint64_t ino);
   int Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
   int ReadDir(uint64_t ino, std::vector<DirListing>* out);
@@ -273,7 +276,9 @@ class PageFs {
   // Issues the inode's buffered pages and attributes as pipelined commits (the sequence number of
   // the last in *seq, untouched if nothing was dirty); the caller waits for durability if it
   // must. Called holding the inode's lock, which it releases while the commits are issued.
-  int FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, uint64_t* seq = nullptr);
+  // `datasync`: issue nothing if only the times changed (Fsync).
+  int FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, uint64_t* seq = nullptr,
+                       bool datasync = false);
   // Waits (releasing the inode's lock) until no flush of the inode is in flight.
   static void WaitForFlush(Inode* inode, std::unique_lock<std::mutex>& lock);
   // Truncates under the inode's lock; commits. The new mtime and ctime are `times` (the kernel's,

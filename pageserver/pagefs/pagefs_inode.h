@@ -19,6 +19,9 @@ struct PageFs::Inode {
   // Guarded by mu.
   fs::InodeAttr attr;
   bool attr_dirty = false;
+  // Of attr_dirty: something beyond the times (the size) differs from the store. Without it, the
+  // buffered change is only the times, which an fdatasync leaves for a later flush.
+  bool attr_size_dirty = false;
   std::map<uint64_t, std::string> dirty;  // block -> full page, not yet committed
   // Pages of the commit in flight (taken from `dirty`), readable while the commit runs without
   // the lock. One flush at a time: `flush_running`, waited for on `flush_done`.

@@ -30,6 +30,7 @@ void PageFs::MarkDeletedLocked(Inode* inode) {
   dirty_bytes_ -= inode->dirty.size() * fs::kPageSize;
   inode->dirty.clear();
   inode->attr_dirty = false;
+  inode->attr_size_dirty = false;
 }
 
 bool PageFs::AppendDeleteIfSmall(uint64_t ino, uint64_t size, std::vector<PageMutation>* muts) {

@@ -19,8 +19,12 @@
 //      each write(2) is a WRITE to pagefs, fdatasync an FSYNC, an O_DSYNC write durable when it
 //      returns (the kernel does not fsync after a direct write: pagefs must);
 //  (f) the commit path over a Unix domain socket (pageserver --listen-unix, pagefs --pageserver
-//      unix:PATH): kill -9 of pagefs keeps what fsync acknowledged.
-// (a)-(e) run twice: commits over gRPC's CommitStream, and over the commit channel (pageserver
+//      unix:PATH): kill -9 of pagefs keeps what fsync acknowledged;
+//  (g) WAL through the writeback cache, where each WAL WRITE issues its commit before the FSYNC
+//      arrives: kill -9 of pagefs keeps what fdatasync acknowledged (data and size), and an
+//      fdatasync whose commit was issued at the WRITE and lost to kill -9 of the pageserver fails.
+// (a)-(e) and (g) run twice: commits over gRPC's CommitStream, and over the commit channel
+// (pageserver
 // --commit-socket, pagefs --commit-channel: a plain Unix socket, a thread per connection).
 #include <fcntl.h>
 #include <signal.h>
@@ -31,6 +35,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <set>
 #include <string>
@@ -430,6 +435,65 @@ TEST_P(PipelineCrashTest, KillOfPagefsOverAUnixSocketKeepsWhatFsyncAcknowledged)
     close(fd);
     EXPECT_EQ(got, std::string(8192, 'a' + i)) << i;
   }
+  EXPECT_EQ(mount->Unmount(), 0);
+}
+
+// (g) WAL written as PostgreSQL writes it, through the writeback cache (the default mount): each
+// commit's records appended to the current 8 KiB page, the page rewritten and fdatasync'd. The
+// kernel sends each fdatasync as WRITE, maybe SETATTR (times), FSYNC; pagefs issues the commit at
+// the WRITE and the FSYNC waits for it.
+TEST_P(PipelineCrashTest, WalCommitsIssuedAtTheWriteKeepWhatFdatasyncAcknowledged) {
+  constexpr int kPage = 8192, kPages = 24, kRecords = 4, kRecord = kPage / kRecords;
+  const std::string seg = "pg_wal/000000010000000000000001";
+  auto mount = Mount();
+  ASSERT_NE(mount, nullptr);
+  ASSERT_EQ(mkdir(Path("pg_wal").c_str(), 0700), 0) << strerror(errno);
+  ASSERT_EQ(FsyncPath(dir_.path() + "/mnt", O_RDONLY | O_DIRECTORY), 0);
+  int fd = open(Path(seg).c_str(), O_CREAT | O_RDWR, 0600);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_EQ(FsyncPath(Path("pg_wal"), O_RDONLY | O_DIRECTORY), 0);
+  std::string acknowledged;  // the file as the last fdatasync left it
+  for (int r = 0; r < kPages * kRecords; ++r) {
+    std::string rec(kRecord, static_cast<char>('a' + r % 26));
+    ASSERT_EQ(pwrite(fd, rec.data(), kRecord, off_t{r} * kRecord), kRecord);
+    ASSERT_EQ(fdatasync(fd), 0) << "record " << r << ": " << strerror(errno);
+    acknowledged += rec;
+  }
+  // Unsynced: one more page past the end.
+  ASSERT_EQ(pwrite(fd, std::string(kPage, 'Z').data(), kPage, off_t{kPages} * kPage), kPage);
+  mount->Kill();
+  close(fd);
+
+  mount = Mount();
+  ASSERT_NE(mount, nullptr);
+  std::string wal = ReadFile(seg);
+  ASSERT_GE(wal.size(), acknowledged.size()) << "the size an fdatasync acknowledged was lost";
+  EXPECT_EQ(wal.substr(0, acknowledged.size()), acknowledged);
+  if (wal.size() > acknowledged.size()) {
+    EXPECT_EQ(wal.substr(acknowledged.size()), std::string(kPage, 'Z'));
+  }
+
+  // A WAL WRITE's commit in flight when the pageserver dies: its fdatasync fails, never succeeds.
+  fd = open(Path(seg).c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_EQ(kill(server_->pid(), SIGSTOP), 0);
+  ASSERT_EQ(pwrite(fd, std::string(kRecord, 'Q').data(), kRecord, 0), kRecord);
+  auto synced = std::async(std::launch::async, [fd] { return fdatasync(fd) == 0 ? 0 : errno; });
+  EXPECT_EQ(synced.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
+      << "fdatasync returned while its commit could not be durable";
+  server_->Kill();
+  EXPECT_EQ(synced.get(), EIO);
+  close(fd);
+  mount->Kill();  // poisoned: it could not flush at unmount
+  absl::Status s = server_->Start();
+  ASSERT_TRUE(s.ok()) << s;
+  mount = Mount();
+  ASSERT_NE(mount, nullptr);
+  wal = ReadFile(seg);
+  ASSERT_GE(wal.size(), acknowledged.size());
+  std::string first = wal.substr(0, kRecord);
+  EXPECT_TRUE(first == acknowledged.substr(0, kRecord) || first == std::string(kRecord, 'Q'));
+  EXPECT_EQ(wal.substr(kRecord, acknowledged.size() - kRecord), acknowledged.substr(kRecord));
   EXPECT_EQ(mount->Unmount(), 0);
 }
 

@@ -520,5 +520,74 @@ TEST_F(PageFsPipelineTest, BackpressureBoundsTheCommitsInFlight) {
   EXPECT_NE(Lookup("c"), 0u);
 }
 
+// A WAL file's WRITE (fuse_bridge: wal_commit_at_write) issues its commit before it returns; the
+// fdatasync that follows issues nothing more and returns only once that commit is durable.
+TEST_F(PageFsPipelineTest, AWriteIssuedAtOnceIsWhatItsFdatasyncWaitsFor) {
+  uint64_t f;
+  ASSERT_EQ(Create("wal", &f), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  store_.HoldCommits(true);
+  uint64_t async = store_.async_commits();
+  ASSERT_EQ(fs_->Write(f, 0, "record", false, /*issue=*/true), 0);  // returns before durable
+  EXPECT_EQ(store_.async_commits() - async, 1u);
+  EXPECT_EQ(store_.held(), 1u);
+  // The kernel's SETATTR with the file times comes between the WRITE and the FSYNC.
+  fs::InodeAttr in, out;
+  in.mtime_ns = in.ctime_ns = 1234;
+  ASSERT_EQ(fs_->SetAttr(f, PageFs::kSetMtime | PageFs::kSetCtime, in, &out), 0);
+  std::atomic<int> hooks{0};
+  auto fdatasync = std::async(std::launch::async, [&] {
+    return fs_->Fsync(
+        f, [&] { ++hooks; }, /*datasync=*/true);
+  });
+  EXPECT_TRUE(StillBlocked(fdatasync));
+  EXPECT_EQ(hooks.load(), 0);
+  EXPECT_EQ(store_.async_commits() - async, 1u);  // nothing more: the times wait
+  EXPECT_EQ(store_.ReleaseHeld(), 1u);
+  EXPECT_EQ(fdatasync.get(), 0);
+  EXPECT_EQ(hooks.load(), 1);
+  store_.HoldCommits(false);
+  CrashAndMount();
+  uint64_t ino = Lookup("wal");
+  ASSERT_NE(ino, 0u);
+  ASSERT_EQ(fs_->Open(ino, O_RDONLY), 0);
+  std::string data;
+  ASSERT_EQ(fs_->Read(ino, 0, 100, &data), 0);
+  EXPECT_EQ(data, "record");
+}
+
+// fdatasync commits the data and the size, never only the times; fsync commits the times too.
+// Times left by an fdatasync go with the file's next flush.
+TEST_F(PageFsPipelineTest, FdatasyncLeavesTheTimesAloneForTheNextFlush) {
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  ASSERT_EQ(fs_->Write(f, 0, "data", false), 0);
+  ASSERT_EQ(fs_->Fsync(f, nullptr, /*datasync=*/true), 0);
+  fs::InodeAttr in, out;
+  in.mtime_ns = in.ctime_ns = 1234;
+  ASSERT_EQ(fs_->SetAttr(f, PageFs::kSetMtime | PageFs::kSetCtime, in, &out), 0);
+  uint64_t async = store_.async_commits();
+  ASSERT_EQ(fs_->Fsync(f, nullptr, /*datasync=*/true), 0);
+  EXPECT_EQ(store_.async_commits(), async);
+  // A size change alone (fallocate) is what reading the data back needs: committed.
+  ASSERT_EQ(fs_->Fallocate(f, 0, 0, 3 * 8192), 0);
+  ASSERT_EQ(fs_->Fsync(f, nullptr, /*datasync=*/true), 0);
+  EXPECT_EQ(store_.async_commits(), async + 1);
+  CrashAndMount();
+  fs::InodeAttr attr;
+  ASSERT_EQ(fs_->GetAttr(Lookup("f"), &attr), 0);
+  EXPECT_EQ(attr.size, 3u * 8192);
+  EXPECT_EQ(attr.mtime_ns, 1234);  // carried by the size's commit
+  // fsync commits times alone.
+  f = Lookup("f");
+  in.mtime_ns = in.ctime_ns = 5678;
+  ASSERT_EQ(fs_->SetAttr(f, PageFs::kSetMtime | PageFs::kSetCtime, in, &out), 0);
+  ASSERT_EQ(fs_->Fsync(f, nullptr, /*datasync=*/true), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  CrashAndMount();
+  ASSERT_EQ(fs_->GetAttr(Lookup("f"), &attr), 0);
+  EXPECT_EQ(attr.mtime_ns, 5678);
+}
+
 }  // namespace
 }  // namespace pgbranch::pagefs
