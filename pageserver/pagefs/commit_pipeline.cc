@@ -63,11 +63,12 @@ void CommitPipeline::Ack() {
     for (auto it = hooks_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
     hooks_.erase(hooks_.begin(), end);
   }
-  // Woken after the unlock, a waiter (an fsync's FUSE thread) runs at once instead of blocking
-  // again on mu_ while this thread still holds it.
+  // The hooks first: one replies to an fsync, which its waiter (the fsync's FUSE thread, woken
+  // below) would only delay by taking the CPU. Woken after the unlock, a waiter runs at once
+  // instead of blocking again on mu_ while this thread still holds it.
   lock.unlock();
-  cv_.notify_all();
   for (auto& hook : ready) hook();
+  cv_.notify_all();
 }
 
 void CommitPipeline::Poison(const absl::Status& status) {

@@ -269,7 +269,9 @@ class GrpcPageStore : public PageStore {
       lock.lock();
     }
     sending_ = false;
-    outbox_cv_.notify_all();
+    // The writer thread waits only for queued requests: with none, waking it (on every inline
+    // send, i.e. every WAL commit) would be a context switch for nothing.
+    if (!outbox_.empty()) outbox_cv_.notify_all();
     return true;
   }
 
