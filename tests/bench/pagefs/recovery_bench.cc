@@ -134,6 +134,8 @@ absl::Status RunRecoveryBench(const BenchConfig& config) {
   // (the whole compute died: pagefs killed and mounted anew / the local OS cache dropped).
   Run runs[2][2];
   const char* keep_logs = getenv("PGBRANCH_BENCH_KEEP_LOGS");
+  const char* prefetch_env = getenv("PGBRANCH_BENCH_PAGEFS_RECOVERY_PREFETCH");
+  const std::string pagefs_recovery_prefetch = prefetch_env != nullptr ? prefetch_env : "off";
   for (int i = 0; i < 2; ++i) {
     const char* where = i == 0 ? "local disk" : "pagefs";
     auto port = FreeLoopbackPort();
@@ -151,6 +153,11 @@ absl::Status RunRecoveryBench(const BenchConfig& config) {
     // With PGBRANCH_BENCH_KEEP_LOGS=DIR the server logs (copied there at the end) also say where
     // a start spends its time: the data directory's sync, redo and the end-of-recovery checkpoint.
     if (keep_logs != nullptr) conf.push_back("log_startup_progress_interval = 100ms");
+    // pagefs runs PostgreSQL as pgbranch's computes do (compute/postgres_conf.cc): without the
+    // recovery prefetch, whose look-ahead posix_fadvise reads of pages that redo then restores
+    // from full-page images are each a pageserver round trip on pagefs. The local disk keeps
+    // PostgreSQL's default. PGBRANCH_BENCH_PAGEFS_RECOVERY_PREFETCH=try|on|off overrides it (A/B).
+    if (i == 1) conf.push_back(absl::StrCat("recovery_prefetch = ", pagefs_recovery_prefetch));
     // PGBRANCH_BENCH_RECOVERY_CONF="name = value;...": more settings, on both sides alike.
     if (const char* extra = getenv("PGBRANCH_BENCH_RECOVERY_CONF")) {
       for (absl::string_view line : absl::StrSplit(extra, ';', absl::SkipWhitespace())) {
@@ -245,11 +252,12 @@ absl::Status RunRecoveryBench(const BenchConfig& config) {
                absl::StrFormat("%.1f MiB/s", speed[0]), absl::StrFormat("%.1f MiB/s", speed[1]),
                Ratio(ratio), ">= 0.5x", OkIf(ratio >= 0.5)});
   }
-  table.Note(
+  table.Note(absl::StrCat(
       "restart = pg_ctl start until a connection succeeds: crash recovery (redo, as PostgreSQL "
       "logs it) plus the end-of-recovery checkpoint; replay speed = WAL / restart; "
       "shared_buffers 128MB, fsync on, full_page_writes on; kill -9 hits the postmaster and all "
-      "its children");
+      "its children; recovery_prefetch: local PostgreSQL's default (try), pagefs ",
+      pagefs_recovery_prefetch, " (as pgbranch's computes)"));
   table.Note(absl::StrCat("cold pagefs: the new mount took ", Secs(runs[1][1].mount_s),
                           " (not counted in the restart)"));
   table.Note(runs[1][0].profile);
