@@ -38,9 +38,10 @@ std::string RenderPostgresqlConf(const ComputeConfig& config, const ComputeLayou
       // carries its full image. PostgreSQL's recovery prefetch looks ahead of replay and
       // posix_fadvise()s the pages of later records whose full image is not yet replayed; on
       // pagefs each is a FUSE background read (a pageserver round trip), and the startup process
-      // blocks in posix_fadvise once the kernel's FUSE background queue is full. Measured (pgbench
-      // -s 10, 42 MiB of WAL, cold mount): 3,600 such reads where redo then needed 36, and redo
-      // 2.6x faster without them (README, issue 11). An endpoint parameter may turn it back on.
+      // blocks in posix_fadvise once the kernel's FUSE background queue is full. Measured
+      // (pagefs-bench --only recovery: pgbench -s 10, 42 MiB of WAL, cold mount): ~3,600 such 8 KiB
+      // reads (~1,350 Read RPCs) where replay itself then read ~35, and cold redo 1.2-3.0 s ->
+      // 0.6-1.5 s (issue 11). An endpoint parameter may turn it back on.
       "recovery_prefetch = off\n",
       // stderr is captured into workdir/postgres.log by the agent.
       "logging_collector = off\n", "log_destination = 'stderr'\n", "log_line_prefix = '%m [%p] '\n",
