@@ -134,6 +134,27 @@ TEST(CommitPipelineTest, ReadsWaitForTheLastCommitThatTouchesThemNotForLaterOnes
   EXPECT_TRUE(absl::IsUnavailable(read_poisoned.get()));
 }
 
+TEST(CommitPipelineTest, LastPendingNamesTheLastUnacknowledgedCommitThatTouchesTheKeys) {
+  CommitPipeline p;
+  auto send = [](uint64_t) { return absl::OkStatus(); };
+  EXPECT_EQ(*p.LastPending({"a"}), 0u);
+  ASSERT_TRUE(p.Issue(Put("a", "1"), send).ok());  // 1
+  ASSERT_TRUE(p.Issue(Put("b", "1"), send).ok());  // 2
+  ASSERT_TRUE(p.Issue(Put("a", "2"), send).ok());  // 3
+  ASSERT_TRUE(p.Issue(Put("c", "1"), send).ok());  // 4
+  EXPECT_EQ(*p.LastPending({"a"}), 3u);
+  EXPECT_EQ(*p.LastPending({"b"}), 2u);
+  EXPECT_EQ(*p.LastPending({"b", "c"}), 4u);
+  EXPECT_EQ(*p.LastPending({"z"}), 0u);
+  p.Ack();
+  p.Ack();
+  p.Ack();
+  EXPECT_EQ(*p.LastPending({"a"}), 0u);
+  EXPECT_EQ(*p.LastPending({"c"}), 4u);
+  p.Poison(absl::UnavailableError("lost"));
+  EXPECT_TRUE(absl::IsUnavailable(p.LastPending({"z"}).status()));
+}
+
 TEST(CommitPipelineTest, PoisonFailsEverythingAfterIt) {
   CommitPipeline p;
   auto send = [](uint64_t) { return absl::OkStatus(); };
@@ -313,14 +334,16 @@ TEST_F(PageFsPipelineTest, FsyncWaitsForItsFlushAndEverythingIssuedBeforeIt) {
   EXPECT_TRUE(StillBlocked(fsync));
   EXPECT_EQ(store_.ReleaseHeld(), 1u);  // the flush of f
   EXPECT_EQ(fsync.get(), 0);
-  // Nothing dirty: an fsync still waits for what was issued before it.
+  // Nothing dirty: an fsync waits only for the in-flight commits of its own file, and the create
+  // of h is none of them (FsyncWithNothingBufferedWaitsOnlyForItsFilesLastCommit).
   ASSERT_EQ(Create("h"), 0);
   auto fsync2 = std::async(std::launch::async, [&] { return fs_->Fsync(f); });
-  EXPECT_TRUE(StillBlocked(fsync2));
-  store_.ReleaseHeld();
+  ASSERT_EQ(fsync2.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   EXPECT_EQ(fsync2.get(), 0);
-  // An O_DSYNC write too.
+  // An O_DSYNC write waits for its flush and everything issued before it, h's create included.
   auto dsync = std::async(std::launch::async, [&] { return fs_->Write(f, 0, "x", true); });
+  EXPECT_TRUE(StillBlocked(dsync));
+  EXPECT_EQ(store_.ReleaseHeld(1), 1u);  // the create of h
   EXPECT_TRUE(StillBlocked(dsync));
   store_.ReleaseHeld();
   EXPECT_EQ(dsync.get(), 0);
@@ -333,6 +356,50 @@ TEST_F(PageFsPipelineTest, FsyncWaitsForItsFlushAndEverythingIssuedBeforeIt) {
   ASSERT_EQ(fs_->Read(ino, 0, 100, &data), 0);
   EXPECT_EQ(data, "xata");
   EXPECT_NE(Lookup("h"), 0u);
+}
+
+TEST_F(PageFsPipelineTest, FsyncWithNothingBufferedWaitsOnlyForItsFilesLastCommit) {
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  ASSERT_EQ(fs_->Write(f, 0, "data", false), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  store_.HoldCommits(true);
+  // Nothing of f in flight: at once, whatever else is (and the hook is left to the caller).
+  ASSERT_EQ(Create("g"), 0);
+  std::atomic<int> hooks{0};
+  auto clean = std::async(std::launch::async, [&] { return fs_->Fsync(f, [&] { ++hooks; }); });
+  ASSERT_EQ(clean.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(clean.get(), 0);
+  EXPECT_EQ(hooks.load(), 0);
+  // A chmod of f behind the create of g, and a create after it: the fsync waits for the chmod
+  // (and so for g), not for h.
+  fs::InodeAttr in, out;
+  in.mode = 0600;
+  ASSERT_EQ(fs_->SetAttr(f, PageFs::kSetMode, in, &out), 0);
+  ASSERT_EQ(Create("h"), 0);
+  auto fsync = std::async(std::launch::async, [&] { return fs_->Fsync(f, [&] { ++hooks; }); });
+  EXPECT_TRUE(StillBlocked(fsync));
+  EXPECT_EQ(store_.ReleaseHeld(1), 1u);  // g
+  EXPECT_TRUE(StillBlocked(fsync));
+  EXPECT_EQ(store_.ReleaseHeld(1), 1u);  // the chmod
+  EXPECT_EQ(fsync.get(), 0);
+  EXPECT_EQ(hooks.load(), 1);
+  EXPECT_EQ(store_.held(), 1u);  // h, still in flight
+  // A crash now leaves a prefix of the issued commits holding what the fsync acknowledged: g and
+  // the chmod, without h (as a local disk could, that had not written h's entry yet).
+  CrashAndMount();
+  EXPECT_NE(Lookup("g"), 0u);
+  EXPECT_EQ(Lookup("h"), 0u);
+  fs::InodeAttr attr;
+  ASSERT_EQ(fs_->GetAttr(Lookup("f"), &attr), 0);
+  EXPECT_EQ(attr.mode & 07777, 0600u);
+  // A poisoned store fails it, with nothing of f in flight.
+  uint64_t f2 = Lookup("f");
+  store_.HoldCommits(true);
+  ASSERT_EQ(Create("k"), 0);
+  store_.DropHeld();
+  EXPECT_EQ(fs_->Fsync(f2), EIO);
+  store_.HoldCommits(false);
 }
 
 TEST_F(PageFsPipelineTest, FsyncRunsItsDurableHookWhenTheFlushIsAcknowledged) {
