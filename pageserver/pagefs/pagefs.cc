@@ -577,6 +577,7 @@ int PageFs::Fsync(uint64_t ino, const std::function<void()>& on_durable) {
     auto last = store_->LastPending({fs::InodeKey(ino)});
     if (!last.ok()) return CommitFailed(last.status());
     seq = *last;  // 0: its last commit is durable already (the bridge replies)
+    HopTrace::Mark("fsync_clean", seq);
   }
   if (seq != 0) {
     HopTrace::Mark("fsync_issued", seq);
