@@ -571,6 +571,39 @@ TEST_F(PageFsPipelineTest, ALargeFlushIssuesCommitsAsBuiltAndLeavesItsFileUsable
   EXPECT_EQ(data, "new" + std::string(size - 3, 'x'));
 }
 
+TEST_F(PageFsPipelineTest, ACloseDoesNotWaitForAFlushInFlightOfAFileThatStaysLinked) {
+  // One commit in flight at a time: a flush of 10 MiB stays running (issuing) while held.
+  store_.set_pipeline_limits({/*max_bytes=*/1ull << 30, /*max_commits=*/1});
+  Mount();
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  ASSERT_EQ(fs_->Open(f, O_RDWR), 0);  // two opens
+  ASSERT_EQ(fs_->FsyncDir(kRoot), 0);
+  ASSERT_EQ(fs_->Write(f, 0, std::string(10 << 20, 'x'), false), 0);
+  store_.HoldCommits(true);
+  auto fsync = std::async(std::launch::async, [&] { return fs_->Fsync(f); });
+  while (store_.held() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(StillBlocked(fsync));
+  // Neither close deletes anything: both return while the flush is still being issued, and so
+  // does a lookup behind them (the namespace lock is not held across the flush).
+  auto closes = std::async(std::launch::async, [&] {
+    int a = fs_->Release(f);
+    int b = fs_->Release(f);
+    return a == 0 && b == 0 && Lookup("f") == f;
+  });
+  ASSERT_EQ(closes.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(closes.get());
+  EXPECT_TRUE(StillBlocked(fsync));
+  while (fsync.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready) {
+    store_.ReleaseHeld();
+  }
+  EXPECT_EQ(fsync.get(), 0);
+  store_.HoldCommits(false);
+  fs::InodeAttr attr;
+  ASSERT_EQ(fs_->GetAttr(f, &attr), 0);
+  EXPECT_EQ(attr.size, 10u << 20);
+}
+
 TEST_F(PageFsPipelineTest, BackpressureBoundsTheCommitsInFlight) {
   store_.set_pipeline_limits({/*max_bytes=*/1ull << 30, /*max_commits=*/2});
   Mount();
