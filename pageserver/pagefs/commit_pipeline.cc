@@ -158,6 +158,18 @@ absl::Status CommitPipeline::BeforeScan(const std::string& start, const std::str
   return WaitForKeysLocked(lock, last);
 }
 
+absl::StatusOr<uint64_t> CommitPipeline::LastPending(const std::vector<std::string>& keys) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!poison_.ok()) return poison_;
+  uint64_t last = 0;
+  if (inflight_.empty()) return last;
+  for (const std::string& k : keys) {
+    auto it = pending_keys_.find(k);
+    if (it != pending_keys_.end()) last = std::max(last, it->second.last);
+  }
+  return last;
+}
+
 uint64_t CommitPipeline::issued() {
   std::lock_guard<std::mutex> lock(mu_);
   return issued_;

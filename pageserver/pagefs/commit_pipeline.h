@@ -74,6 +74,11 @@ class CommitPipeline {
   // are not waited for: they cannot change what the read returns. The poison if poisoned.
   absl::Status BeforeRead(const std::vector<std::string>& keys);
   absl::Status BeforeScan(const std::string& start, const std::string& end);
+  // The sequence number of the last unacknowledged commit that touches one of `keys` (0: none is
+  // in flight), or the poison. Waiting for it (WaitDurable) waits for every earlier commit that
+  // touches them too (acknowledgements come in order): how an fsync with nothing of its own to
+  // flush waits only for its file's commits (PageFs::Fsync).
+  absl::StatusOr<uint64_t> LastPending(const std::vector<std::string>& keys);
 
   uint64_t issued();
   uint64_t acknowledged();

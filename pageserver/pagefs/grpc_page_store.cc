@@ -120,6 +120,11 @@ class GrpcPageStore : public PageStore {
   void OnDurable(uint64_t seq, std::function<void()> hook) override {
     pipeline_.OnDurable(seq, std::move(hook));
   }
+  absl::StatusOr<uint64_t> LastPending(const std::vector<std::string>& keys) override {
+    auto last = pipeline_.LastPending(keys);
+    if (last.ok() && *last != 0) SendQueuedHere();  // the caller waits for it: no writer wakeup
+    return last;
+  }
 
   absl::StatusOr<uint64_t> AcquireWriter() override {
     v1::AcquireWriterRequest req;

@@ -63,6 +63,13 @@ class PageStore {
   virtual absl::Status WaitDurable(uint64_t seq) = 0;
   // Waits until everything issued so far is durable.
   virtual absl::Status Sync() = 0;
+  // The sequence number of the last commit issued so far that touches one of `keys` and is not
+  // yet durable (0: none), or the poison (CommitPipeline::LastPending). A store that sends
+  // background commits itself may send what it queued now, as Sync does: the caller is about to
+  // wait. Stores without pipelining: 0 (nothing is ever in flight).
+  virtual absl::StatusOr<uint64_t> LastPending(const std::vector<std::string>& keys) {
+    return uint64_t{0};
+  }
   // Runs `hook` once commit `seq` (0: everything issued so far) is durable and the store is not
   // poisoned, at once or on another thread (CommitPipeline::OnDurable); a caller still waits
   // with WaitDurable/Sync for errors. Stores without pipelining never run it.

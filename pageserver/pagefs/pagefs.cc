@@ -571,11 +571,34 @@ int PageFs::Fsync(uint64_t ino, const std::function<void()>& on_durable, bool da
     std::unique_lock<std::mutex> lock(inode->mu);
     if (int err = FlushInodeLocked(inode.get(), lock, &seq, datasync)) return err;
   }
-  HopTrace::Mark("fsync_issued", seq);
-  if (on_durable) store_->OnDurable(seq, on_durable);
-  // Its own flush and everything issued before it (seq 0: nothing to flush; wait for all).
-  if (int err = WaitDurable(seq)) return err;
-  HopTrace::Mark("fsync_durable", seq);
+  if (seq == 0) {
+    // Nothing of this file was buffered: wait only for the last in-flight commit that touched
+    // its inode, not for every commit issued before this fsync (a run of unlinks, another file's
+    // flush). Why that is enough:
+    //  - every change of a file's data or attributes is a commit that writes its inode key (a
+    //    flush's last commit carries the attributes; a truncate's, a SETATTR's, a create's, a
+    //    link's, an unlink's and a rename's commits write the inode), and the page-only commits of
+    //    a large flush or truncate are issued before that one;
+    //  - a flush another thread started (the background flusher) was waited for by
+    //    FlushInodeLocked (flush_running), so its commits are issued and counted; one that failed
+    //    set flush_failed, which failed the fsync above;
+    //  - acknowledgements come in order, so once that commit is durable every earlier one is,
+    //    and whatever later crash state the pageserver can be left in is a prefix of the issued
+    //    commits holding it: a state a real crash after this fsync could have left (a local disk
+    //    may or may not have made the other, unrelated changes durable too).
+    // fsyncdir still waits for everything issued (a name depends on the whole namespace).
+    auto last = store_->LastPending({fs::InodeKey(ino)});
+    if (!last.ok()) return CommitFailed(last.status());
+    seq = *last;  // 0: its last commit is durable already (the bridge replies)
+    HopTrace::Mark("fsync_clean", seq);
+  }
+  if (seq != 0) {
+    HopTrace::Mark("fsync_issued", seq);
+    if (on_durable) store_->OnDurable(seq, on_durable);
+    // Its own flush (or its inode's last commit) and everything issued before it.
+    if (int err = WaitDurable(seq)) return err;
+    HopTrace::Mark("fsync_durable", seq);
+  }
   // An fsync seldom comes alone: a checkpoint or initdb fsyncs file after file, each of which
   // would wait for a durable round of its own at the pageserver. Issue what the others hold
   // now, behind this one (it is durable already): the next fsync waits for one round holding

@@ -80,13 +80,16 @@ struct DirListing {
 //    the issued changes (invariant (I): each LSN is a state a crash could have left);
 //  - namespace changes (create, mkdir, symlink, link, unlink, rmdir, rename, truncate, chmod...)
 //    are issued in order, each as one atomic batch, before they return; durable at the next
-//    fsync/fsyncdir of anything (which waits for everything issued before it). They are issued
+//    fsyncdir (which waits for everything issued before it), or fsync that waits for them (below).
+//    They are issued
 //    with PageStore::CommitInBackground: numbered and queued, sent by the store's writer thread,
 //    so the FUSE thread waits for no network write (an fsync's own flush may be sent inline);
 //  - a directory this mount knows whole (created here, or listed once) is listed from memory;
 //  - file data is buffered per inode and issued by fsync/fdatasync (or O_DSYNC writes, or when
 //    the dirty bytes pass the limit); fsync, fdatasync and O_DSYNC writes return 0 only once their
-//    own flush and everything issued before it are durable; FlushAll (unmount) waits for all;
+//    own flush and everything issued before it are durable; an fsync with nothing buffered for
+//    its file waits only for the last in-flight commit that wrote the file's inode (and so for
+//    everything before that one; see Fsync); FlushAll (unmount) waits for all;
 //  - reads at the head see every change issued before them (the store's read-your-writes);
 //  - a failed flush is reported by that fsync and every later one (no "fsyncgate"); a commit that
 //    fails or may be lost after it was issued (the stream broke, the pageserver restarted, disk
@@ -158,7 +161,9 @@ class PageFs {
   // `dsync`: durable before it returns (O_DSYNC). `issue`: its commit is issued before it returns
   // (not waited for), as for data about to be fsynced (a WAL file's WRITE).
   int Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsync, bool issue = false);
-  // Returns once the file's writes (and every commit before them) are durable, or the error.
+  // Returns once the file's writes (and every commit before them) are durable, or the error. With
+  // nothing buffered for the file: once the last in-flight commit that wrote its inode (and every
+  // commit before that one) is durable -- at once if none is in flight.
   // `on_durable`, if set, also runs as soon as they are durable -- possibly before Fsync returns,
   // on the thread that received the pageserver's answer (PageStore::OnDurable) -- and never on
   // an error. `datasync` (fdatasync): a change of the file's times alone is not committed (it

@@ -333,10 +333,16 @@ int PageFs::Release(uint64_t ino) {
     inode = FindLocked(ino);
     if (!inode) return 0;
     if (inode->opens > 0) --inode->opens;
+    if (inode->opens > 0 || options_.read_only) return 0;
     std::unique_lock<std::mutex> l(inode->mu);
+    // Only the last close of an unlinked file deletes anything, and only it waits for a flush of
+    // the file in flight (whose pages the deletion must follow). Any other close returns at once:
+    // waiting here would hold mu_, and with it every lookup, open and namespace change, for as
+    // long as another thread issues a large flush. (mu_ is held throughout: no unlink, link or
+    // open changes nlink or opens meanwhile.)
+    if (inode->attr.nlink != 0 || inode->deleted || inode->attr.IsDirectory()) return 0;
     WaitForFlush(inode.get(), l);
-    if (inode->opens == 0 && inode->attr.nlink == 0 && !inode->deleted && !options_.read_only &&
-        !inode->attr.IsDirectory()) {
+    if (inode->attr.nlink == 0 && !inode->deleted) {
       // The last close of an unlinked file (an orphan since its last unlink): delete it now.
       MarkDeletedLocked(inode.get());
       reclaim = true;

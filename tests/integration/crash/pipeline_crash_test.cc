@@ -22,10 +22,15 @@
 //      unix:PATH): kill -9 of pagefs keeps what fsync acknowledged;
 //  (g) WAL through the writeback cache, where each WAL WRITE issues its commit before the FSYNC
 //      arrives: kill -9 of pagefs keeps what fdatasync acknowledged (data and size), and an
-//      fdatasync whose commit was issued at the WRITE and lost to kill -9 of the pageserver fails.
-// (a)-(e) and (g) run twice: commits over gRPC's CommitStream, and over the commit channel
-// (pageserver
-// --commit-socket, pagefs --commit-channel: a plain Unix socket, a thread per connection).
+//      fdatasync whose commit was issued at the WRITE and lost to kill -9 of the pageserver fails;
+//  (h) an fsync of a file with nothing buffered waits only for its own commits in flight, not for
+//      unrelated ones: with the pageserver stopped and namespace operations in flight it returns
+//      at once; an fsync of a file whose commits are in flight returns once they (and everything
+//      before them) are durable; kill -9 of pagefs right after it leaves a prefix of the issued
+//      operations holding everything acknowledged.
+// (a)-(e), (g) and (h) run twice: commits over gRPC's CommitStream, and over the commit channel
+// (pageserver --commit-socket, pagefs --commit-channel: a plain Unix socket, a thread per
+// connection).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -33,6 +38,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -398,6 +404,79 @@ TEST_P(PipelineCrashTest, KillOfPagefsKeepsAcknowledgedWalWritesUnderDirectIo) {
   }
   EXPECT_EQ(ReadFile("pg_wal/000000010000000000000002"), std::string(size_t{kPage} * kPages, 'd'));
   EXPECT_EQ(mount->Unmount(), 0);
+}
+
+// (h) kill -9 of pagefs right after an fsync that had nothing of its file to wait for, and right
+// after one that waited only for its file's commits.
+TEST_P(PipelineCrashTest, KillOfPagefsAfterAnFsyncOfACleanFileLeavesAPrefix) {
+  // Round 0: pagefs is killed right after the fsync of the clean file, with everything else still
+  // in flight (the pageserver stopped). Round 1: right after the fsync of the file that waited.
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    const std::string d = absl::StrCat("d", round), clean_name = absl::StrCat("clean", round),
+                      late_name = absl::StrCat("late", round);
+    auto mount = Mount();
+    ASSERT_NE(mount, nullptr);
+    ASSERT_EQ(mkdir(Path(d).c_str(), 0755), 0) << strerror(errno);
+    ASSERT_EQ(WriteAndFsync(clean_name, "durable data"), 0);
+    int acknowledged = 10 * kOpsPerStep;
+    for (int op = 0; op < acknowledged; ++op) ASSERT_EQ(RunOp(Path(d), op), 0) << "op " << op;
+    ASSERT_EQ(FsyncPath(Path(d), O_RDONLY | O_DIRECTORY), 0);
+    int fd = open(Path(clean_name).c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0) << strerror(errno);
+    // In flight while the pageserver is stopped: operations in d, a new file with data, more
+    // operations in d.
+    ASSERT_EQ(kill(server_->pid(), SIGSTOP), 0);
+    int before_late = acknowledged + 10 * kOpsPerStep;
+    for (int op = acknowledged; op < before_late; ++op) {
+      ASSERT_EQ(RunOp(Path(d), op), 0) << "op " << op;
+    }
+    int lfd = open(Path(late_name).c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+    ASSERT_GE(lfd, 0) << strerror(errno);
+    ASSERT_EQ(write(lfd, "late data", 9), 9);
+    int issued = before_late + 10 * kOpsPerStep;
+    for (int op = before_late; op < issued; ++op) {
+      ASSERT_EQ(RunOp(Path(d), op), 0) << "op " << op;
+    }
+    // Nothing of the clean file is in flight: its fsync does not wait for the stopped pageserver.
+    auto clean = std::async(std::launch::async, [fd] { return fsync(fd) == 0 ? 0 : errno; });
+    bool returned = clean.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+    if (!returned) kill(server_->pid(), SIGCONT);
+    ASSERT_TRUE(returned) << "an fsync with nothing of its file in flight waited for others";
+    EXPECT_EQ(clean.get(), 0);
+    if (round == 0) {
+      mount->Kill();  // the other operations may or may not have reached the pageserver
+      ASSERT_EQ(kill(server_->pid(), SIGCONT), 0);
+    } else {
+      // The new file's flush goes behind everything issued so far: its fsync waits for all.
+      auto late = std::async(std::launch::async, [lfd] { return fsync(lfd) == 0 ? 0 : errno; });
+      ASSERT_EQ(kill(server_->pid(), SIGCONT), 0);
+      EXPECT_EQ(late.get(), 0);
+      mount->Kill();  // right after it
+    }
+    close(fd);
+    close(lfd);
+
+    mount = Mount();
+    ASSERT_NE(mount, nullptr);
+    int k = MatchPrefix(Listing(Path(d)), round == 0 ? acknowledged : issued, issued);
+    std::cerr << "round " << round << ": " << k - acknowledged << " of " << issued - acknowledged
+              << " operations after the last fsyncdir survived the kill\n";
+    EXPECT_EQ(ReadFile(clean_name), "durable data");
+    struct stat st;
+    if (round == 1) {
+      EXPECT_EQ(ReadFile(late_name), "late data");
+    } else if (stat(Path(late_name).c_str(), &st) == 0) {
+      // Its create was issued after op before_late-1 and before op before_late: present only if
+      // the surviving prefix reaches it; its unsynced data may be lost.
+      EXPECT_GE(k, before_late) << "the new file survived but an operation before it did not";
+      std::string got = ReadFile(late_name);
+      EXPECT_TRUE(got.empty() || got == "late data") << got;
+    } else {
+      EXPECT_LE(k, before_late) << "an operation after the new file's create survived, it did not";
+    }
+    EXPECT_EQ(mount->Unmount(), 0);
+  }
 }
 
 // (f) pagefs connected over the pageserver's Unix socket: commits go over it, and what fsync

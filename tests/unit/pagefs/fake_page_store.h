@@ -108,6 +108,9 @@ class FakePageStore : public PageStore {
   void OnDurable(uint64_t seq, std::function<void()> hook) override {
     pipeline()->OnDurable(seq, std::move(hook));
   }
+  absl::StatusOr<uint64_t> LastPending(const std::vector<std::string>& keys) override {
+    return pipeline()->LastPending(keys);
+  }
   absl::StatusOr<uint64_t> AcquireWriter() override {
     std::lock_guard<std::mutex> lock(mu_);
     pipeline_ = std::make_shared<CommitPipeline>(limits_);

@@ -134,6 +134,27 @@ TEST(CommitPipelineTest, ReadsWaitForTheLastCommitThatTouchesThemNotForLaterOnes
   EXPECT_TRUE(absl::IsUnavailable(read_poisoned.get()));
 }
 
+TEST(CommitPipelineTest, LastPendingNamesTheLastUnacknowledgedCommitThatTouchesTheKeys) {
+  CommitPipeline p;
+  auto send = [](uint64_t) { return absl::OkStatus(); };
+  EXPECT_EQ(*p.LastPending({"a"}), 0u);
+  ASSERT_TRUE(p.Issue(Put("a", "1"), send).ok());  // 1
+  ASSERT_TRUE(p.Issue(Put("b", "1"), send).ok());  // 2
+  ASSERT_TRUE(p.Issue(Put("a", "2"), send).ok());  // 3
+  ASSERT_TRUE(p.Issue(Put("c", "1"), send).ok());  // 4
+  EXPECT_EQ(*p.LastPending({"a"}), 3u);
+  EXPECT_EQ(*p.LastPending({"b"}), 2u);
+  EXPECT_EQ(*p.LastPending({"b", "c"}), 4u);
+  EXPECT_EQ(*p.LastPending({"z"}), 0u);
+  p.Ack();
+  p.Ack();
+  p.Ack();
+  EXPECT_EQ(*p.LastPending({"a"}), 0u);
+  EXPECT_EQ(*p.LastPending({"c"}), 4u);
+  p.Poison(absl::UnavailableError("lost"));
+  EXPECT_TRUE(absl::IsUnavailable(p.LastPending({"z"}).status()));
+}
+
 TEST(CommitPipelineTest, PoisonFailsEverythingAfterIt) {
   CommitPipeline p;
   auto send = [](uint64_t) { return absl::OkStatus(); };
@@ -313,14 +334,16 @@ TEST_F(PageFsPipelineTest, FsyncWaitsForItsFlushAndEverythingIssuedBeforeIt) {
   EXPECT_TRUE(StillBlocked(fsync));
   EXPECT_EQ(store_.ReleaseHeld(), 1u);  // the flush of f
   EXPECT_EQ(fsync.get(), 0);
-  // Nothing dirty: an fsync still waits for what was issued before it.
+  // Nothing dirty: an fsync waits only for the in-flight commits of its own file, and the create
+  // of h is none of them (FsyncWithNothingBufferedWaitsOnlyForItsFilesLastCommit).
   ASSERT_EQ(Create("h"), 0);
   auto fsync2 = std::async(std::launch::async, [&] { return fs_->Fsync(f); });
-  EXPECT_TRUE(StillBlocked(fsync2));
-  store_.ReleaseHeld();
+  ASSERT_EQ(fsync2.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   EXPECT_EQ(fsync2.get(), 0);
-  // An O_DSYNC write too.
+  // An O_DSYNC write waits for its flush and everything issued before it, h's create included.
   auto dsync = std::async(std::launch::async, [&] { return fs_->Write(f, 0, "x", true); });
+  EXPECT_TRUE(StillBlocked(dsync));
+  EXPECT_EQ(store_.ReleaseHeld(1), 1u);  // the create of h
   EXPECT_TRUE(StillBlocked(dsync));
   store_.ReleaseHeld();
   EXPECT_EQ(dsync.get(), 0);
@@ -333,6 +356,50 @@ TEST_F(PageFsPipelineTest, FsyncWaitsForItsFlushAndEverythingIssuedBeforeIt) {
   ASSERT_EQ(fs_->Read(ino, 0, 100, &data), 0);
   EXPECT_EQ(data, "xata");
   EXPECT_NE(Lookup("h"), 0u);
+}
+
+TEST_F(PageFsPipelineTest, FsyncWithNothingBufferedWaitsOnlyForItsFilesLastCommit) {
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  ASSERT_EQ(fs_->Write(f, 0, "data", false), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  store_.HoldCommits(true);
+  // Nothing of f in flight: at once, whatever else is (and the hook is left to the caller).
+  ASSERT_EQ(Create("g"), 0);
+  std::atomic<int> hooks{0};
+  auto clean = std::async(std::launch::async, [&] { return fs_->Fsync(f, [&] { ++hooks; }); });
+  ASSERT_EQ(clean.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(clean.get(), 0);
+  EXPECT_EQ(hooks.load(), 0);
+  // A chmod of f behind the create of g, and a create after it: the fsync waits for the chmod
+  // (and so for g), not for h.
+  fs::InodeAttr in, out;
+  in.mode = 0600;
+  ASSERT_EQ(fs_->SetAttr(f, PageFs::kSetMode, in, &out), 0);
+  ASSERT_EQ(Create("h"), 0);
+  auto fsync = std::async(std::launch::async, [&] { return fs_->Fsync(f, [&] { ++hooks; }); });
+  EXPECT_TRUE(StillBlocked(fsync));
+  EXPECT_EQ(store_.ReleaseHeld(1), 1u);  // g
+  EXPECT_TRUE(StillBlocked(fsync));
+  EXPECT_EQ(store_.ReleaseHeld(1), 1u);  // the chmod
+  EXPECT_EQ(fsync.get(), 0);
+  EXPECT_EQ(hooks.load(), 1);
+  EXPECT_EQ(store_.held(), 1u);  // h, still in flight
+  // A crash now leaves a prefix of the issued commits holding what the fsync acknowledged: g and
+  // the chmod, without h (as a local disk could, that had not written h's entry yet).
+  CrashAndMount();
+  EXPECT_NE(Lookup("g"), 0u);
+  EXPECT_EQ(Lookup("h"), 0u);
+  fs::InodeAttr attr;
+  ASSERT_EQ(fs_->GetAttr(Lookup("f"), &attr), 0);
+  EXPECT_EQ(attr.mode & 07777, 0600u);
+  // A poisoned store fails it, with nothing of f in flight.
+  uint64_t f2 = Lookup("f");
+  store_.HoldCommits(true);
+  ASSERT_EQ(Create("k"), 0);
+  store_.DropHeld();
+  EXPECT_EQ(fs_->Fsync(f2), EIO);
+  store_.HoldCommits(false);
 }
 
 TEST_F(PageFsPipelineTest, FsyncRunsItsDurableHookWhenTheFlushIsAcknowledged) {
@@ -502,6 +569,39 @@ TEST_F(PageFsPipelineTest, ALargeFlushIssuesCommitsAsBuiltAndLeavesItsFileUsable
   EXPECT_EQ(attr.size, size);
   ASSERT_EQ(fs_->Read(f, 0, size, &data), 0);
   EXPECT_EQ(data, "new" + std::string(size - 3, 'x'));
+}
+
+TEST_F(PageFsPipelineTest, ACloseDoesNotWaitForAFlushInFlightOfAFileThatStaysLinked) {
+  // One commit in flight at a time: a flush of 10 MiB stays running (issuing) while held.
+  store_.set_pipeline_limits({/*max_bytes=*/1ull << 30, /*max_commits=*/1});
+  Mount();
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  ASSERT_EQ(fs_->Open(f, O_RDWR), 0);  // two opens
+  ASSERT_EQ(fs_->FsyncDir(kRoot), 0);
+  ASSERT_EQ(fs_->Write(f, 0, std::string(10 << 20, 'x'), false), 0);
+  store_.HoldCommits(true);
+  auto fsync = std::async(std::launch::async, [&] { return fs_->Fsync(f); });
+  while (store_.held() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(StillBlocked(fsync));
+  // Neither close deletes anything: both return while the flush is still being issued, and so
+  // does a lookup behind them (the namespace lock is not held across the flush).
+  auto closes = std::async(std::launch::async, [&] {
+    int a = fs_->Release(f);
+    int b = fs_->Release(f);
+    return a == 0 && b == 0 && Lookup("f") == f;
+  });
+  ASSERT_EQ(closes.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(closes.get());
+  EXPECT_TRUE(StillBlocked(fsync));
+  while (fsync.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready) {
+    store_.ReleaseHeld();
+  }
+  EXPECT_EQ(fsync.get(), 0);
+  store_.HoldCommits(false);
+  fs::InodeAttr attr;
+  ASSERT_EQ(fs_->GetAttr(f, &attr), 0);
+  EXPECT_EQ(attr.size, 10u << 20);
 }
 
 TEST_F(PageFsPipelineTest, BackpressureBoundsTheCommitsInFlight) {
