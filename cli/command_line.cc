@@ -1,5 +1,7 @@
 #include "cli/command_line.h"
 
+#include <pplx/threadpool.h>
+
 #include <cstdlib>
 #include <iostream>
 
@@ -506,9 +508,29 @@ std::string CommandLine::Chosen() const {
   return path.size() > app_.get_name().size() ? path.substr(app_.get_name().size() + 1) : "";
 }
 
+namespace {
+
+// cpprestsdk starts a pool of 40 threads at its first request; a command makes a few requests,
+// one at a time, and its process start is on a new branch's path (creating and tearing down 40
+// threads was ~a tenth of the CLI's CPU). The local controller (a long-running server in this
+// binary) keeps the default.
+void SizeHttpThreadPool(const CLI::App* command) {
+  const bool controller = command->get_name() == "controller" && command->get_parent() != nullptr &&
+                          command->get_parent()->get_name() == "local";
+  if (controller) return;
+  try {
+    crossplat::threadpool::initialize_with_threads(2);
+  } catch (const std::exception&) {
+    // Already started: keep it.
+  }
+}
+
+}  // namespace
+
 int CommandLine::Run() {
   auto it = actions_.find(SelectedCommand(app_));
   if (it == actions_.end()) return 2;  // Parse() printed the usage
+  SizeHttpThreadPool(it->first);
   absl::Status s;
   if (it->first->get_name() == "help") {
     s = it->second(CliContext());

@@ -6,9 +6,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "cli/libpq_api.h"
 #include "cli/sql_session.h"
 
-// SqlSession over libpq: one connection, opened by Connect, closed with the object.
+// SqlSession over libpq (loaded on the first Connect, cli/libpq_api.h): one connection, opened by
+// Connect, closed with the object.
 namespace pgbranch::cli {
 
 class PqSession : public SqlSession {
@@ -21,7 +23,8 @@ class PqSession : public SqlSession {
   absl::StatusOr<SqlResult> Exec(const std::string& sql) override;
 
  private:
-  explicit PqSession(PGconn* conn) : conn_(conn) {}
+  PqSession(const LibpqApi* pq, PGconn* conn) : pq_(pq), conn_(conn) {}
+  const LibpqApi* pq_;
   PGconn* conn_;
 };
 

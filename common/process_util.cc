@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,7 +38,12 @@ absl::StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv, const 
       ::dup2(fd, 2);
     }
     if (devnull >= 0) ::dup2(devnull, 0);
-    for (int i = 3; i < 1024; ++i) ::close(i);
+    // One call instead of ~1,000 on the controller's spawn of a compute (a branch's path).
+    bool closed = false;
+#ifdef SYS_close_range
+    closed = ::syscall(SYS_close_range, 3U, ~0U, 0U) == 0;
+#endif
+    for (int i = 3; !closed && i < 1024; ++i) ::close(i);
     if (daemon) {
       pid_t inner = ::fork();
       if (inner != 0) ::_exit(inner < 0 ? 1 : 0);

@@ -1,7 +1,10 @@
 #include "compute/pagefs_process.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -123,6 +126,19 @@ absl::Status PagefsProcess::Mount(std::chrono::milliseconds timeout,
   if (!child.ok()) return child.status();
   child_ = std::move(*child);
 
+  // The mount table is read again only when it changed: the kernel reports a change of this
+  // mount namespace's table on an open /proc/self/mountinfo as POLLPRI (each change once, to
+  // each open file, counted from its open: a mount between the open and the first read is seen
+  // by the read, one after it by the poll). Polled every 2 ms, the table (parsed whole) cost the
+  // agent ~0.3 ms of CPU per read on the CPUs the mount needs. Without the file descriptor the
+  // wait falls back to reading it every 2 ms.
+  int table = ::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+  struct TableCloser {
+    int fd;
+    ~TableCloser() {
+      if (fd >= 0) ::close(fd);
+    }
+  } closer{table};
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     if (IsMountPoint(mountpoint_)) return absl::OkStatus();
@@ -144,7 +160,16 @@ absl::Status PagefsProcess::Mount(std::chrono::milliseconds timeout,
           absl::StrCat("pagefs did not mount within ",
                        std::chrono::duration_cast<std::chrono::seconds>(timeout).count(), " s"));
     }
-    sleep(std::chrono::milliseconds(2));
+    if (table >= 0) {
+      // At most 20 ms: pagefs's exit, a stop and the deadline are checked between waits.
+      pollfd p{table, POLLPRI, 0};
+      if (::poll(&p, 1, 20) < 0 && errno != EINTR) {
+        ::close(table);
+        closer.fd = table = -1;
+      }
+    } else {
+      sleep(std::chrono::milliseconds(2));
+    }
   }
 }
 
