@@ -33,6 +33,15 @@ absl::StatusOr<std::string> CommitChannelPath(const std::string& address) {
   return path;
 }
 
+void SetCommitSendBuffer(int fd) {
+  // Best effort: beyond net.core.wmem_max only with CAP_NET_ADMIN (SO_SNDBUFFORCE); either way the
+  // kernel doubles the value for its bookkeeping.
+  int bytes = kCommitSendBufferBytes;
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) != 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+  }
+}
+
 absl::StatusOr<int> ConnectCommitChannel(const std::string& address,
                                          const std::string& authorization,
                                          std::chrono::milliseconds wait) {
@@ -45,6 +54,7 @@ absl::StatusOr<int> ConnectCommitChannel(const std::string& address,
   while (true) {
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+    SetCommitSendBuffer(fd);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
       std::string hello;
       AppendFrame(std::string(kCommitHello) + authorization, &hello);

@@ -212,6 +212,16 @@ TEST(FsLayoutTest, ZeroPagesAndTrimming) {
   EXPECT_FALSE(IsAllZero(page));
   EXPECT_EQ(TrimTrailingZeros(page).size(), 101u);
   EXPECT_EQ(TrimTrailingZeros(std::string(10, '\0')).size(), 0u);
+  // The last non-zero byte at every position and odd lengths (the scan goes a word at a time).
+  for (size_t len :
+       {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{17}, kPageSize}) {
+    for (size_t last = 0; last < len; ++last) {
+      std::string p(len, '\0');
+      p[last] = '\x01';
+      ASSERT_EQ(TrimTrailingZeros(p).size(), last + 1) << len << " " << last;
+    }
+    EXPECT_EQ(TrimTrailingZeros(std::string(len, '\0')).size(), 0u);
+  }
 
   std::string stored(TrimTrailingZeros(page));
   std::vector<char> out(kPageSize, 'j');
