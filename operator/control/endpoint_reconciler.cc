@@ -298,7 +298,7 @@ absl::Status EndpointReconciler::StartCompute(const Endpoint& e, const Branch& b
     auto info =
         ctx_.timelines->CreateTimeline(spec.tenant_id, spec.timeline_id, b.status.timeline_id,
                                        e.spec.lsn.value_or(0), e.spec.timestamp);
-    if (!info.ok()) return info.status();
+    if (!info.ok()) return WithOlderHistoryHint(e, b, info.status());
   }
   st->timeline_id = spec.timeline_id;
   LogInfo("Starting compute", {{"namespace", spec.ns},
@@ -306,6 +306,27 @@ absl::Status EndpointReconciler::StartCompute(const Endpoint& e, const Branch& b
                                {"branch", spec.branch},
                                {"timeline", spec.timeline_id}});
   return ctx_.computes->Start(spec);
+}
+
+absl::Status EndpointReconciler::WithOlderHistoryHint(const Endpoint& e, const Branch& b,
+                                                      const absl::Status& s) const {
+  // A branch's own history starts at its branch point -- for a restored branch, at the restore
+  // (its older state became the kept branch, its parent). A read-only endpoint pinned before that
+  // point cannot start; name the branch that holds that history.
+  if (!absl::IsOutOfRange(s) || b.status.parent_timeline_id.empty()) return s;
+  for (const Branch& x : ctx_.store->ListBranches(e.metadata.namespace_)) {
+    if (x.status.timeline_id != b.status.parent_timeline_id) continue;
+    // Not "a read-only endpoint on that branch": before that branch's first read-write start
+    // its data holds another branch's password (docs/credentials.md, Limits). A branch made
+    // there gets its own at its first start.
+    return absl::OutOfRangeError(absl::StrCat(
+        s.message(), ". Branch ", b.metadata.name, "'s own history begins at LSN ",
+        b.status.parent_lsn, "; what came before is in branch ", x.metadata.name,
+        ": to read it, delete this endpoint and create a branch there at the same point "
+        "(pgbranch branch create NAME --parent ",
+        x.metadata.name, " with the same --at or --lsn)"));
+  }
+  return s;
 }
 
 absl::Status EndpointReconciler::DropEphemeralTimeline(const Endpoint& e, const Branch& b,

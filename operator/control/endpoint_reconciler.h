@@ -47,6 +47,10 @@ class EndpointReconciler {
   // The read-write endpoint that holds `e`'s branch (none for a ReadOnly `e`).
   std::optional<std::string> ReadWriteHolder(const Endpoint& e) const;
   absl::Status StartCompute(const Endpoint& e, const Branch& b, EndpointStatus* st);
+  // `s`, with the branch that holds the history before `b`'s branch point named, when `s` says
+  // a read-only endpoint's point is before it (OUT_OF_RANGE).
+  absl::Status WithOlderHistoryHint(const Endpoint& e, const Branch& b,
+                                    const absl::Status& s) const;
   // A suspended ReadOnly endpoint keeps no timeline: it would pin its branch (no reset).
   absl::Status DropEphemeralTimeline(const Endpoint& e, const Branch& b, EndpointStatus* st);
   absl::Status Write(const Endpoint& e, const EndpointStatus& st);

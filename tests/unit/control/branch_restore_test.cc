@@ -75,6 +75,29 @@ TEST_F(BranchRestoreTest, RewindsUnderTheSameTimelineAndKeepsTheOldStateAsABranc
   EXPECT_EQ(timelines_.rewinds, 1);
 }
 
+TEST_F(BranchRestoreTest, AReadOnlyEndpointPinnedBeforeTheRestoreNamesTheKeptBranch) {
+  ASSERT_TRUE(Request("rp").ok());
+  Drive();
+  ASSERT_EQ(GetBranch("main").status.phase, kPhaseReady);
+  // main's own history now begins at LSN 10; LSN 5 is in main-old.
+  ApplyEndpoint("ro", "{branch: main, type: ReadOnly, lsn: 5}");
+  ReconcileEndpoint("ro");
+  Endpoint ro = GetEndpoint("ro");
+  EXPECT_EQ(ro.status.phase, kPhaseFailed);
+  EXPECT_NE(ro.status.message.find("before the oldest readable point"), std::string::npos)
+      << ro.status.message;
+  EXPECT_NE(ro.status.message.find("what came before is in branch main-old"), std::string::npos)
+      << ro.status.message;
+  EXPECT_NE(ro.status.message.find("pgbranch branch create NAME --parent main-old"),
+            std::string::npos)
+      << ro.status.message;
+  // The kept branch holds that point: a branch of it there is made.
+  ApplyBranch("at5", "{parent: main-old, lsn: 5, noExpiry: true}");
+  ReconcileBranch("at5");
+  EXPECT_EQ(GetBranch("at5").status.phase, kPhaseReady);
+  EXPECT_EQ(timelines_.timelines["at5"].ancestor_lsn, 5u);
+}
+
 TEST_F(BranchRestoreTest, ACrashAfterTheRewindIsFinishedWithoutASecondRewind) {
   ASSERT_TRUE(Request("rp").ok());
   ReconcileBranch("main");

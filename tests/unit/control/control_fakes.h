@@ -35,6 +35,12 @@ class FakeTimelineService : public TimelineService {
     if (!ancestor.empty()) {
       auto it = timelines.find(ancestor);
       if (it == timelines.end()) return absl::NotFoundError("no timeline " + ancestor);
+      // As the pageserver: a timeline's own history starts at its branch point.
+      if (lsn != 0 && lsn < std::max(it->second.ancestor_lsn, it->second.oldest_readable_lsn)) {
+        return absl::OutOfRangeError("LSN " + std::to_string(lsn) +
+                                     " is before the oldest readable point of timeline " +
+                                     ancestor);
+      }
       t.ancestor_lsn = lsn ? lsn : it->second.head_lsn;
       t.head_lsn = t.ancestor_lsn;
       it->second.children.push_back(id);
