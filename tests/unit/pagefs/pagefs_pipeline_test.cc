@@ -237,6 +237,13 @@ class PageFsPipelineTest : public ::testing::Test {
     uint64_t ino = 0;
     return fs_->Lookup(kRoot, name, &attr, &ino) == 0 ? ino : 0;
   }
+  // The first 100 bytes of `name` (after a crash: what the store kept).
+  void ReadBack(const std::string& name, std::string* data) {
+    uint64_t ino = Lookup(name);
+    ASSERT_NE(ino, 0u);
+    ASSERT_EQ(fs_->Open(ino, O_RDONLY), 0);
+    ASSERT_EQ(fs_->Read(ino, 0, 100, data), 0);
+  }
 
   FakePageStore store_;
   FakeClock clock_;
@@ -349,11 +356,8 @@ TEST_F(PageFsPipelineTest, FsyncWaitsForItsFlushAndEverythingIssuedBeforeIt) {
   EXPECT_EQ(dsync.get(), 0);
   store_.HoldCommits(false);
   CrashAndMount();
-  uint64_t ino = Lookup("f");
-  ASSERT_NE(ino, 0u);
-  ASSERT_EQ(fs_->Open(ino, O_RDONLY), 0);
   std::string data;
-  ASSERT_EQ(fs_->Read(ino, 0, 100, &data), 0);
+  ASSERT_NO_FATAL_FAILURE(ReadBack("f", &data));
   EXPECT_EQ(data, "xata");
   EXPECT_NE(Lookup("h"), 0u);
 }
@@ -648,11 +652,8 @@ TEST_F(PageFsPipelineTest, AWriteIssuedAtOnceIsWhatItsFdatasyncWaitsFor) {
   EXPECT_EQ(hooks.load(), 1);
   store_.HoldCommits(false);
   CrashAndMount();
-  uint64_t ino = Lookup("wal");
-  ASSERT_NE(ino, 0u);
-  ASSERT_EQ(fs_->Open(ino, O_RDONLY), 0);
   std::string data;
-  ASSERT_EQ(fs_->Read(ino, 0, 100, &data), 0);
+  ASSERT_NO_FATAL_FAILURE(ReadBack("wal", &data));
   EXPECT_EQ(data, "record");
 }
 
