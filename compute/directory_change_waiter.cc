@@ -4,6 +4,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <system_error>
 #include <thread>
 
 namespace pgbranch::compute {
@@ -19,7 +20,17 @@ DirectoryChangeWaiter::DirectoryChangeWaiter(const std::string& dir) {
 }
 
 DirectoryChangeWaiter::~DirectoryChangeWaiter() {
-  if (fd_ >= 0) close(fd_);
+  if (fd_ < 0) return;
+  // Closing an inotify descriptor waits for the kernel to retire its watches (an SRCU grace
+  // period: measured 14-21 ms on a loaded 2-vCPU machine, on the agent's start path right after
+  // PostgreSQL said "ready"). Nothing depends on the close having happened: it is done by a
+  // short-lived thread of its own.
+  const int fd = fd_;
+  try {
+    std::thread([fd] { close(fd); }).detach();
+  } catch (const std::system_error&) {
+    close(fd);  // no thread to be had: close it here
+  }
 }
 
 void DirectoryChangeWaiter::Wait(std::chrono::milliseconds timeout) {

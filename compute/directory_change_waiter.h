@@ -14,6 +14,8 @@ namespace pgbranch::compute {
 class DirectoryChangeWaiter {
  public:
   explicit DirectoryChangeWaiter(const std::string& dir);
+  // Returns at once: the descriptor is closed in the background (the close waits for the kernel
+  // to retire the watch, milliseconds to tens of them).
   ~DirectoryChangeWaiter();
   DirectoryChangeWaiter(const DirectoryChangeWaiter&) = delete;
   DirectoryChangeWaiter& operator=(const DirectoryChangeWaiter&) = delete;

@@ -54,6 +54,27 @@ TEST(DirectoryChangeWaiterTest, WakesOnARewriteFromAnotherThread) {
   writer.join();
 }
 
+size_t OpenDescriptors() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+// The destructor leaves the close to a thread of its own: every descriptor is still closed.
+TEST(DirectoryChangeWaiterTest, ClosesItsDescriptorAfterDestruction) {
+  ScratchDir dir;
+  const size_t before = OpenDescriptors();
+  for (int i = 0; i < 20; ++i) {
+    DirectoryChangeWaiter waiter(dir.path());
+    ASSERT_TRUE(waiter.ok());
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (OpenDescriptors() > before && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(OpenDescriptors(), before);
+}
+
 TEST(DirectoryChangeWaiterTest, WithoutTheDirectoryItSleeps) {
   DirectoryChangeWaiter waiter("/nonexistent/pgbranch-test-dir");
   EXPECT_FALSE(waiter.ok());
