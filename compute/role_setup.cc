@@ -2,6 +2,8 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -93,8 +95,14 @@ absl::StatusOr<RoleState> LookUpRole(PGconn* conn, const std::string& role,
   return out;
 }
 
+double MsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+// `before`: how long the connection and the role's look-up took (logged with the change).
 absl::Status SetPassword(PGconn* conn, const std::string& role, const std::string& role_id,
-                         const std::string& password) {
+                         const std::string& password, const std::string& before) {
+  const auto t = std::chrono::steady_clock::now();
   // A pre-hashed verifier is set as given (PostgreSQL stores it unchanged).
   std::string verifier = password;
   if (!IsScramVerifier(password)) {
@@ -114,7 +122,9 @@ absl::Status SetPassword(PGconn* conn, const std::string& role, const std::strin
   if (!altered.ok()) {
     return absl::InternalError(absl::StrCat("ALTER ROLE ", role, ": ", altered.status().message()));
   }
-  LogInfo("Set the role's password", {{"role", role}});
+  char took[32];
+  snprintf(took, sizeof(took), "%.1f", MsSince(t));
+  LogInfo("Set the role's password", {{"role", role}, {"before_ms", before}, {"alter_ms", took}});
   return absl::OkStatus();
 }
 
@@ -135,6 +145,7 @@ absl::StatusOr<std::string> ReadPasswordFile(const std::string& path) {
 absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_conninfo,
                        const std::string& role, const std::string& database,
                        const std::string& password) {
+  const auto t0 = std::chrono::steady_clock::now();
   Conn conn(PQconnectdb(conninfo.c_str()));
   bool in_database = true;
   if (PQstatus(conn.get()) != CONNECTION_OK && !fallback_conninfo.empty() &&
@@ -176,7 +187,9 @@ absl::Status SetUpRole(const std::string& conninfo, const std::string& fallback_
   bool current = IsScramVerifier(password) ? state.verifier == password
                                            : ScramVerifierMatches(state.verifier, password);
   if (!state.role_exists || !state.can_login || !current) {
-    PGB_RETURN_IF_ERROR(SetPassword(conn.get(), role, role_id, password));
+    char before[32];
+    snprintf(before, sizeof(before), "%.1f", MsSince(t0));
+    PGB_RETURN_IF_ERROR(SetPassword(conn.get(), role, role_id, password, before));
   }
   if (!state.database_exists) {
     PGB_ASSIGN_OR_RETURN(std::string db_id, Identifier(conn.get(), database));
