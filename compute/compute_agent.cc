@@ -371,9 +371,13 @@ absl::Status ComputeAgent::StartCompute() {
     }
   }
   promotion_pending_ = promote;
+  t = std::chrono::steady_clock::now();
   PGB_RETURN_IF_ERROR(postgres_->PrepareDataDir(promote));
   PGB_RETURN_IF_ERROR(postgres_->WriteConfigFiles());
   if (ShouldAbort()) return absl::CancelledError("stopped before PostgreSQL started");
+  LogInfo("Starting PostgreSQL", {{"endpoint", config_.endpoint},
+                                  {"timeline", config_.timeline},
+                                  {"prepare_seconds", Seconds(SecondsSince(t))}});
 
   t = std::chrono::steady_clock::now();
   PGB_RETURN_IF_ERROR(postgres_->Start(promote));
