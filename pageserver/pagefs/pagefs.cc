@@ -497,6 +497,10 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
   inode->attr_size_dirty = false;
   inode->flush_running = true;
   uint64_t pages = fs::PageCount(attr.size);
+  // No other flush or truncate of the inode runs until this one ends (flush_running): the bound
+  // holds for the whole build, and is raised below for what this flush issues.
+  const uint64_t stored_blocks = inode->stored_blocks;
+  uint64_t issued_blocks = 0;  // 1 + the highest block this flush puts or deletes
   lock.unlock();
   // Built and issued without the inode's lock: `flushing` does not change until this flush ends
   // (writes meanwhile go to `dirty` and only read it; truncates and other flushes of this inode
@@ -510,6 +514,9 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
   for (const auto& [block, page] : inode->flushing) {
     if (block >= pages) continue;  // beyond the end (truncated away)
     std::string_view stored = fs::TrimTrailingZeros(page);
+    // A zero page where no page was ever issued: a hole already, nothing to delete.
+    if (stored.empty() && block >= stored_blocks) continue;
+    issued_blocks = std::max(issued_blocks, block + 1);
     batch.push_back({fs::PageKey(inode->ino, block), std::string(stored), stored.empty()});
     batch_bytes += stored.size() + 32;
     if (batch_bytes > (4u << 20)) {
@@ -524,6 +531,9 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
     err = Commit(batch, seq, Send::kSoon);
   }
   lock.lock();
+  // Raised whether or not the commits went out: after a failure nothing more is written anyway
+  // (the store is poisoned), and a bound too high only costs deletions of nothing.
+  inode->stored_blocks = std::max(inode->stored_blocks, issued_blocks);
   inode->flush_running = false;
   inode->flush_done.notify_all();
   uint64_t flushed_bytes = inode->flushing.size() * fs::kPageSize;
@@ -699,6 +709,7 @@ int PageFs::TruncateLocked(Inode* inode, uint64_t size, std::unique_lock<std::mu
       if (d != inode->dirty.end()) d->second = page;
       std::string_view stored = fs::TrimTrailingZeros(page);
       muts.push_back({fs::PageKey(inode->ino, b), std::string(stored), stored.empty()});
+      inode->stored_blocks = std::max(inode->stored_blocks, b + 1);
       cache_.Erase(inode->ino, b);
     }
     // Drop buffered pages past the end.

@@ -29,6 +29,15 @@ struct PageFs::Inode {
   bool flush_running = false;
   std::condition_variable flush_done;
   bool flush_failed = false;  // sticky: every later fsync reports EIO
+  // An upper bound on the blocks that may have a page key in the store or in an issued commit:
+  // none at or past it was ever issued. An all-zero page there needs no mutation at all (its
+  // deletion would delete nothing), so zero-filling a new file -- a new WAL segment is 2,048 zero
+  // pages -- commits only its size. ~0 (unknown) for an inode loaded from the store: a crash in
+  // the middle of a flush may have left pages past its size. 0 for one this mount created: its
+  // inode number is new (the superblock's counter moves in the same commit as the create, so
+  // no durable state holds a page of it). Raised by every flush and truncate that issues a page;
+  // never lowered.
+  uint64_t stored_blocks = ~uint64_t{0};
   // Bumped by every change of the data (write, flush, truncate): the epoch that keeps the clean
   // cache clean. A page fetched from the store (asked for or read ahead) is cached only if
   // `version` did not move between choosing the blocks and inserting them, both under `mu`.

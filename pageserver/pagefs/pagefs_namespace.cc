@@ -162,6 +162,7 @@ int PageFs::MakeNodeLocked(uint64_t parent_ino, const std::string& name, fs::Ino
   auto inode = std::make_shared<Inode>(ino);
   inode->attr = attr;
   inode->complete = is_dir;  // new and empty: every entry it will have goes through dirents_
+  inode->stored_blocks = 0;  // a new inode number: no page of it exists anywhere
   inode->parent = parent_ino;
   inode->lookups = 1;
   inodes_[ino] = inode;

@@ -27,9 +27,12 @@
 //      unrelated ones: with the pageserver stopped and namespace operations in flight it returns
 //      at once; an fsync of a file whose commits are in flight returns once they (and everything
 //      before them) are durable; kill -9 of pagefs right after it leaves a prefix of the issued
-//      operations holding everything acknowledged.
-// (a)-(e), (g) and (h) run twice: commits over gRPC's CommitStream, and over the commit channel
-// (pageserver --commit-socket, pagefs --commit-channel: a plain Unix socket, a thread per
+//      operations holding everything acknowledged;
+//  (i) new WAL segments zero-filled (pagefs commits only their size): kill -9 of pagefs or of the
+//      pageserver keeps the synced segment's size, records and zeros; an unsynced one reads as
+//      zeros, and an fsync whose commits were lost fails.
+// (a)-(e), (g), (h) and (i) run twice: commits over gRPC's CommitStream, and over the commit
+// channel (pageserver --commit-socket, pagefs --commit-channel: a plain Unix socket, a thread per
 // connection).
 #include <fcntl.h>
 #include <signal.h>
@@ -41,10 +44,12 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -110,6 +115,31 @@ int FsyncPath(const std::string& path, int flags) {
   int err = rc == 0 ? 0 : errno;
   close(fd);
   return err;
+}
+
+// Stops process `pid` (SIGSTOP) and waits until each of its threads is stopped. kill() returns
+// once the signal is queued, and only one thread is woken to take it: until that thread runs and
+// stops the others, they go on (on a loaded machine, for milliseconds -- time enough for the
+// pageserver to answer a commit issued after kill returned).
+void StopProcess(pid_t pid) {
+  ASSERT_EQ(kill(pid, SIGSTOP), 0) << strerror(errno);
+  for (int attempt = 0; attempt < 5000; ++attempt) {
+    bool all = true;
+    std::error_code ec;
+    for (const auto& t :
+         std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), ec)) {
+      std::ifstream in(t.path() / "stat");
+      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      size_t paren = stat.rfind(')');  // "pid (comm) S ...": comm may hold spaces and parens
+      if (paren == std::string::npos || paren + 2 >= stat.size()) continue;  // thread gone
+      char state = stat[paren + 2];
+      if (state != 'T' && state != 't') all = false;
+    }
+    ASSERT_FALSE(ec) << ec.message();
+    if (all) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  FAIL() << "process " << pid << " did not stop";
 }
 
 std::set<std::string> Listing(const std::string& dir) {
@@ -574,6 +604,81 @@ TEST_P(PipelineCrashTest, WalCommitsIssuedAtTheWriteKeepWhatFdatasyncAcknowledge
   EXPECT_TRUE(first == acknowledged.substr(0, kRecord) || first == std::string(kRecord, 'Q'));
   EXPECT_EQ(wal.substr(kRecord, acknowledged.size() - kRecord), acknowledged.substr(kRecord));
   EXPECT_EQ(mount->Unmount(), 0);
+}
+
+// (i) a new WAL segment zero-filled as PostgreSQL makes one (a temporary file written with zeros
+// 8 KiB at a time, fsync'd, renamed, the directory fsync'd; pagefs commits only its size: no
+// page of a new file was ever stored), then records fdatasync'd into it; another one zero-filled
+// and not synced. Round 0: kill -9 of pagefs; round 1: kill -9 of the pageserver with the
+// second zero-fill in flight, whose fsync must fail. Either way the synced segment keeps its
+// size, its acknowledged records and zeros elsewhere, and the other file (if its name survived)
+// reads as zeros at a size it had.
+TEST_P(PipelineCrashTest, KillAfterZeroFillingNewWalSegmentsKeepsWhatWasAcknowledged) {
+  constexpr int kPage = 8192, kSegPages = 256;  // 2 MiB
+  const std::string zeros(kPage, '\0');
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    const std::string wal = absl::StrCat("pg_wal", round);
+    const std::string seg = wal + "/000000010000000000000001";
+    auto mount = Mount();
+    ASSERT_NE(mount, nullptr);
+    ASSERT_EQ(mkdir(Path(wal).c_str(), 0700), 0) << strerror(errno);
+    ASSERT_EQ(FsyncPath(dir_.path() + "/mnt", O_RDONLY | O_DIRECTORY), 0);
+    auto zero_fill = [&](const std::string& name) {
+      int fd = open(Path(name).c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+      EXPECT_GE(fd, 0) << strerror(errno);
+      for (int i = 0; fd >= 0 && i < kSegPages; ++i) {
+        EXPECT_EQ(pwrite(fd, zeros.data(), kPage, off_t{i} * kPage), kPage) << strerror(errno);
+      }
+      return fd;
+    };
+    int fd = zero_fill(wal + "/xlogtemp.1");
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(fsync(fd), 0) << strerror(errno);
+    ASSERT_EQ(rename(Path(wal + "/xlogtemp.1").c_str(), Path(seg).c_str()), 0) << strerror(errno);
+    ASSERT_EQ(FsyncPath(Path(wal), O_RDONLY | O_DIRECTORY), 0);
+    // Records, each fdatasync'd, in the middle of the segment.
+    std::string acknowledged;
+    for (int i = 0; i < 8; ++i) {
+      std::string rec(kPage, static_cast<char>('a' + i));
+      ASSERT_EQ(pwrite(fd, rec.data(), kPage, off_t{100 + i} * kPage), kPage);
+      ASSERT_EQ(fdatasync(fd), 0) << strerror(errno);
+      acknowledged += rec;
+    }
+    close(fd);
+    if (round == 1) {
+      ASSERT_NO_FATAL_FAILURE(StopProcess(server_->pid()));
+    }
+    int tfd = zero_fill(wal + "/xlogtemp.2");
+    ASSERT_GE(tfd, 0);
+    if (round == 1) {
+      auto synced = std::async(std::launch::async, [tfd] { return fsync(tfd) == 0 ? 0 : errno; });
+      EXPECT_EQ(synced.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
+          << "fsync returned while its commits could not be durable";
+      server_->Kill();
+      EXPECT_EQ(synced.get(), EIO);
+    }
+    mount->Kill();
+    close(tfd);
+    if (round == 1) {
+      absl::Status s = server_->Start();
+      ASSERT_TRUE(s.ok()) << s;
+    }
+    mount = Mount();
+    ASSERT_NE(mount, nullptr);
+    std::string got = ReadFile(seg);
+    ASSERT_EQ(got.size(), size_t{kPage} * kSegPages);
+    EXPECT_EQ(got.substr(size_t{kPage} * 100, acknowledged.size()), acknowledged);
+    got.erase(size_t{kPage} * 100, acknowledged.size());
+    EXPECT_EQ(got.find_first_not_of('\0'), std::string::npos) << "a byte that was never written";
+    struct stat st;
+    if (stat(Path(wal + "/xlogtemp.2").c_str(), &st) == 0) {
+      std::string temp = ReadFile(wal + "/xlogtemp.2");
+      EXPECT_LE(temp.size(), size_t{kPage} * kSegPages);
+      EXPECT_EQ(temp.find_first_not_of('\0'), std::string::npos);
+    }
+    EXPECT_EQ(mount->Unmount(), 0);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, PipelineCrashTest, ::testing::Bool(),

@@ -690,5 +690,63 @@ TEST_F(PageFsPipelineTest, FdatasyncLeavesTheTimesAloneForTheNextFlush) {
   EXPECT_EQ(attr.mtime_ns, 5678);
 }
 
+// Zero-filling a file this mount created (PostgreSQL's new WAL segment: 16 MiB of zeros, then
+// fsync) commits its size and no page: a zero page where no page was ever issued is a hole
+// already. A crash in the middle leaves a prefix: the file at a size it had, reading zeros.
+TEST_F(PageFsPipelineTest, ZeroFillingANewFileCommitsItsSizeAndNoPage) {
+  uint64_t f;
+  ASSERT_EQ(Create("seg", &f), 0);
+  const std::string zeros(16 * 8192, '\0');
+  store_.ResetMaxCommitKeys();
+  store_.HoldCommits(true);
+  ASSERT_EQ(fs_->Write(f, 0, zeros, false, /*issue=*/true), 0);
+  ASSERT_EQ(fs_->Write(f, zeros.size(), zeros, false, /*issue=*/true), 0);
+  EXPECT_EQ(store_.held(), 2u);
+  EXPECT_EQ(store_.ReleaseHeld(1), 1u);     // the first half's size, not the second's
+  EXPECT_EQ(store_.max_commit_keys(), 1u);  // the inode alone, no page key
+  CrashAndMount();
+  fs::InodeAttr attr;
+  f = Lookup("seg");
+  ASSERT_EQ(fs_->GetAttr(f, &attr), 0);
+  EXPECT_EQ(attr.size, zeros.size());
+  ASSERT_EQ(fs_->Open(f, O_RDWR), 0);
+  std::string data;
+  ASSERT_EQ(fs_->Read(f, 8192, 100, &data), 0);
+  EXPECT_EQ(data, std::string(100, '\0'));
+  EXPECT_EQ(store_.CountLive(fs::PageKey(f, 0), fs::PageKey(f + 1, 0)), 0u);
+  // Data, then zeros over it: the zeros delete the stored page (it was issued).
+  ASSERT_EQ(fs_->Write(f, 8192, "data", false), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  EXPECT_EQ(store_.CountLive(fs::PageKey(f, 0), fs::PageKey(f + 1, 0)), 1u);
+  // (An inode loaded from the store: its bound is unknown, every zero page is a deletion.)
+  ASSERT_EQ(fs_->Write(f, 8192, std::string(8192, '\0'), false), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  EXPECT_EQ(store_.CountLive(fs::PageKey(f, 0), fs::PageKey(f + 1, 0)), 0u);
+}
+
+// A file loaded from the store may hold pages past its size (a crash between the page commits
+// and the size commit of a large flush): zeros written there still delete them, so extending
+// the file never brings the old bytes back.
+TEST_F(PageFsPipelineTest, ZerosOverAStoredFileDeleteWhatMayLiePastItsSize) {
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  ASSERT_EQ(fs_->Write(f, 0, "head", false), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  // A page past the size, as such a crash leaves it.
+  ASSERT_TRUE(store_.Commit(fs_->generation(), {{fs::PageKey(f, 3), "stale", false}}).ok());
+  CrashAndMount();
+  f = Lookup("f");
+  ASSERT_NE(f, 0u);
+  ASSERT_EQ(fs_->Open(f, O_RDWR), 0);
+  ASSERT_EQ(fs_->Write(f, 8192, std::string(3 * 8192, '\0'), false), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  CrashAndMount();
+  f = Lookup("f");
+  ASSERT_EQ(fs_->Open(f, O_RDONLY), 0);
+  std::string data;
+  ASSERT_EQ(fs_->Read(f, 3 * 8192, 5, &data), 0);
+  EXPECT_EQ(data, std::string(5, '\0'));
+}
+
 }  // namespace
 }  // namespace pgbranch::pagefs
