@@ -223,7 +223,7 @@ TEST_P(PipelineCrashTest, KillOfPagefsBeforeTheFsyncLeavesAPrefixOfTheIssuedOper
     // are in flight (round 1 lets it go on before pagefs dies, round 0 after); round 2: full
     // speed, killed at once.
     if (round < 2) {
-      ASSERT_EQ(kill(server_->pid(), SIGSTOP), 0);
+      ASSERT_NO_FATAL_FAILURE(StopProcess(server_->pid()));
     }
     for (int op = acknowledged; op < issued; ++op) {
       ASSERT_EQ(RunOp(Path(d), op), 0) << "op " << op << " did not return at once";
@@ -257,7 +257,7 @@ TEST_P(PipelineCrashTest, KillOfThePageserverWithCommitsInFlightPoisonsPagefs) {
   ASSERT_EQ(FsyncPath(Path("d"), O_RDONLY | O_DIRECTORY), 0);
   // In flight: issued while the pageserver is stopped, then it is killed.
   int issued = acknowledged + 20 * kOpsPerStep;
-  ASSERT_EQ(kill(server_->pid(), SIGSTOP), 0);
+  ASSERT_NO_FATAL_FAILURE(StopProcess(server_->pid()));
   for (int op = acknowledged; op < issued; ++op) ASSERT_EQ(RunOp(Path("d"), op), 0) << "op " << op;
   server_->Kill();
   // Never a silent success: the fsync that depends on them fails, and so does every later one.
@@ -355,7 +355,7 @@ TEST_P(PipelineCrashTest, KillOfPagefsAfterPipelinedTruncatesLeavesAPrefixOfThem
     ASSERT_EQ(WriteAndFsync(absl::StrCat("t", i), data), 0) << "file " << i;
   }
   ASSERT_EQ(FsyncPath(dir_.path() + "/mnt", O_RDONLY | O_DIRECTORY), 0);
-  ASSERT_EQ(kill(server_->pid(), SIGSTOP), 0);  // the truncates stay in flight
+  ASSERT_NO_FATAL_FAILURE(StopProcess(server_->pid()));  // the truncates stay in flight
   for (int i = 0; i < kFiles; ++i) {
     ASSERT_EQ(truncate(Path(absl::StrCat("t", i)).c_str(), 0), 0) << "file " << i;
   }
@@ -456,7 +456,7 @@ TEST_P(PipelineCrashTest, KillOfPagefsAfterAnFsyncOfACleanFileLeavesAPrefix) {
     ASSERT_GE(fd, 0) << strerror(errno);
     // In flight while the pageserver is stopped: operations in d, a new file with data, more
     // operations in d.
-    ASSERT_EQ(kill(server_->pid(), SIGSTOP), 0);
+    ASSERT_NO_FATAL_FAILURE(StopProcess(server_->pid()));
     int before_late = acknowledged + 10 * kOpsPerStep;
     for (int op = acknowledged; op < before_late; ++op) {
       ASSERT_EQ(RunOp(Path(d), op), 0) << "op " << op;
@@ -585,7 +585,7 @@ TEST_P(PipelineCrashTest, WalCommitsIssuedAtTheWriteKeepWhatFdatasyncAcknowledge
   // A WAL WRITE's commit in flight when the pageserver dies: its fdatasync fails, never succeeds.
   fd = open(Path(seg).c_str(), O_RDWR);
   ASSERT_GE(fd, 0) << strerror(errno);
-  ASSERT_EQ(kill(server_->pid(), SIGSTOP), 0);
+  ASSERT_NO_FATAL_FAILURE(StopProcess(server_->pid()));
   ASSERT_EQ(pwrite(fd, std::string(kRecord, 'Q').data(), kRecord, 0), kRecord);
   auto synced = std::async(std::launch::async, [fd] { return fdatasync(fd) == 0 ? 0 : errno; });
   EXPECT_EQ(synced.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
