@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/hop_trace.h"
@@ -45,6 +46,13 @@ PageFs::~PageFs() {
     flusher_stop_ = true;
   }
   flusher_cv_.notify_all();
+  {
+    // stop_ is set: taken and released so the read-ahead thread is either before its wait's
+    // check (and sees stop_) or waiting (and gets the notification).
+    std::lock_guard<std::mutex> lock(readahead_mu_);
+  }
+  readahead_cv_.notify_all();
+  if (readahead_thread_.joinable()) readahead_thread_.join();
   if (flusher_.joinable()) flusher_.join();
   if (collector_.joinable()) collector_.join();
   if (prefetcher_.joinable()) prefetcher_.join();
@@ -312,6 +320,7 @@ int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
   out->clear();
   bool sequential = false;
   bool first_pass = true;
+  std::optional<ReadaheadWindow> background;
   while (true) {
     std::vector<uint64_t> missing;
     std::vector<uint64_t> ahead;            // read-ahead: into the cache only
@@ -345,15 +354,34 @@ int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
           missing.push_back(b);
         }
       }
-      if (!missing.empty() && sequential && options_.readahead_pages > 0) {
-        uint64_t end =
-            std::min<uint64_t>(fs::PageCount(file_size), last + 1 + options_.readahead_pages);
-        for (uint64_t b = last + 1; b < end; ++b) {
-          if (inode->dirty.count(b) || inode->flushing.count(b) || cache_.Contains(ino, b))
-            continue;
-          ahead.push_back(b);
+      const uint64_t ra = options_.readahead_pages;
+      const uint64_t file_pages = fs::PageCount(file_size);
+      if (!sequential || ra == 0) {
+        inode->readahead_until = 0;  // a new sequential run starts its read-ahead afresh
+      } else if (!missing.empty()) {
+        // A miss before the read-ahead's end is a window still being fetched in the background:
+        // only the missing pages then. Past it, the window comes with the missing pages.
+        if (first >= inode->readahead_until) {
+          uint64_t end = std::min<uint64_t>(file_pages, last + 1 + ra);
+          for (uint64_t b = last + 1; b < end; ++b) {
+            if (inode->dirty.count(b) || inode->flushing.count(b) || cache_.Contains(ino, b))
+              continue;
+            ahead.push_back(b);
+          }
+          inode->readahead_until = end;
         }
+      } else if (inode->readahead_until < file_pages &&
+                 last + 1 + ra / 2 >= inode->readahead_until) {
+        // Within half a window of the read-ahead's end: the next window, in the background.
+        uint64_t from = std::max(inode->readahead_until, last + 1);
+        uint64_t to = std::min<uint64_t>(file_pages, from + ra);
+        inode->readahead_until = to;
+        background = ReadaheadWindow{ino, from, to};
       }
+    }
+    if (background) {
+      QueueReadahead(*background);
+      background.reset();
     }
     if (!missing.empty()) {
       // Fetch without holding the inode, then check nothing changed meanwhile.

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -32,7 +33,9 @@ struct PageFsOptions {
   // read that misses the cache also fetches up to this many pages past its end, in the same Read
   // RPC, into the clean cache (0: off). The kernel's own read-ahead sends at most 128 KiB per
   // request; this makes a sequential scan (a WAL segment replayed by crash recovery, a sequential
-  // scan of a table) one round trip per MiB instead of one per 128 KiB.
+  // scan of a table) one round trip per MiB instead of one per 128 KiB. A sequential reader that
+  // comes within half a window of the read-ahead's end has the next window fetched on a
+  // background thread, so it finds it cached instead of waiting for it.
   uint32_t readahead_pages = 128;
   // Page reads that miss the cache go through a ReadBatcher: at most this many Read RPCs at once;
   // the misses of other FUSE threads that arrive meanwhile share the next RPC (the prefetches of
@@ -322,6 +325,17 @@ class PageFs {
   std::thread collector_;
   std::thread prefetcher_;
   std::atomic<uint64_t> prefetched_pages_{0};
+  // Asynchronous read-ahead (Read): windows [from, to) of sequentially read files, fetched in
+  // order by one background thread, started at the first window.
+  struct ReadaheadWindow {
+    uint64_t ino, from, to;
+  };
+  void QueueReadahead(const ReadaheadWindow& w);
+  void FetchReadahead(const ReadaheadWindow& w);
+  std::mutex readahead_mu_;
+  std::condition_variable readahead_cv_;
+  std::deque<ReadaheadWindow> readahead_queue_;  // guarded by readahead_mu_
+  std::thread readahead_thread_;                 // started under readahead_mu_
   std::mutex flusher_mu_;
   std::condition_variable flusher_cv_;
   bool flusher_stop_ = false;  // guarded by flusher_mu_

@@ -44,6 +44,9 @@ struct PageFs::Inode {
   uint64_t version = 0;
   // Sequential-read detection for read-ahead: the block after the last read's end (0: none yet).
   uint64_t next_read_block = 0;
+  // Read-ahead was fetched or queued up to this block (exclusive): a sequential reader that
+  // comes within half a window of it queues the next window in the background (PageFs::Read).
+  uint64_t readahead_until = 0;
 
   // Guarded by PageFs::mu_.
   uint64_t parent = 0;  // directories: the parent, for ".."

@@ -1,4 +1,5 @@
-// pagefs: prefetching chosen pages of files into the clean cache, in the background.
+// pagefs: prefetching chosen pages of files into the clean cache, in the background; and the
+// background windows of sequential read-ahead (PageFs::Read).
 //
 // Safety: a prefetched page enters the cache under the same rule as a page a read fetched
 // (PageFs::Read): the blocks are chosen under the inode's lock at its `version` (none dirty,
@@ -111,6 +112,68 @@ void PageFs::StartPrefetch(std::function<std::vector<PrefetchFile>()> plan) {
                            {"plan_ms", ms(t1 - t0)},
                            {"read_ms", ms(std::chrono::steady_clock::now() - t1)}});
   });
+}
+
+void PageFs::QueueReadahead(const ReadaheadWindow& w) {
+  std::lock_guard<std::mutex> lock(readahead_mu_);
+  if (stop_) return;
+  readahead_queue_.push_back(w);
+  if (!readahead_thread_.joinable()) {
+    readahead_thread_ = std::thread([this] {
+      std::unique_lock<std::mutex> l(readahead_mu_);
+      while (true) {
+        readahead_cv_.wait(l, [this] { return stop_ || !readahead_queue_.empty(); });
+        if (stop_) return;
+        ReadaheadWindow next = readahead_queue_.front();
+        readahead_queue_.pop_front();
+        l.unlock();
+        FetchReadahead(next);
+        l.lock();
+      }
+    });
+  }
+  readahead_cv_.notify_one();
+}
+
+void PageFs::FetchReadahead(const ReadaheadWindow& w) {
+  // The rule of Read's read-ahead: the blocks are chosen under the inode's lock at its `version`
+  // (none dirty, none flushing, none cached) and cached only if, under the lock again, `version`
+  // has not moved and the inode is not deleted. Best effort: a failed fetch is dropped (the
+  // reader fetches the pages itself, and reports any error).
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inode = FindLocked(w.ino);
+  }
+  if (!inode) return;
+  uint64_t version = 0;
+  std::vector<uint64_t> blocks;
+  std::vector<std::string> keys;
+  {
+    std::lock_guard<std::mutex> lock(inode->mu);
+    if (inode->deleted) return;
+    version = inode->version;
+    uint64_t end = std::min<uint64_t>(w.to, fs::PageCount(inode->attr.size));
+    for (uint64_t b = w.from; b < end; ++b) {
+      if (inode->dirty.count(b) || inode->flushing.count(b) || cache_.Contains(w.ino, b)) continue;
+      blocks.push_back(b);
+      keys.push_back(fs::PageKey(w.ino, b));
+    }
+  }
+  if (keys.empty()) return;
+  auto r = reader_.Read(lsn_, std::move(keys));
+  if (!r.ok()) return;
+  std::lock_guard<std::mutex> lock(inode->mu);
+  if (inode->version != version || inode->deleted) return;
+  uint64_t cached = 0;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    std::optional<std::string>& page = (*r)[i];
+    if (page.has_value() && page->size() > fs::kPageSize) continue;  // Read reports it
+    if (cache_.Contains(w.ino, blocks[i])) continue;                 // a read cached it meanwhile
+    cache_.Put(w.ino, blocks[i], page.value_or(""));
+    ++cached;
+  }
+  readahead_fetched_ += cached;
 }
 
 }  // namespace pgbranch::pagefs

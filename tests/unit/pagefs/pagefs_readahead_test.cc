@@ -2,6 +2,7 @@
 // clean: a page fetched (asked for or read ahead) never replaces a newer write. And listings that
 // warm the lookups of their entries.
 #include <fcntl.h>
+#include <unistd.h>
 
 #include "gtest/gtest.h"
 #include "tests/unit/pagefs/one_file_fixture.h"
@@ -49,6 +50,64 @@ TEST_F(PageFsReadAheadTest, StopsAtTheEndOfTheFile) {
   ExpectPages(1, 1);
   EXPECT_EQ(fs_->Stats().readahead_pages, 3u);  // blocks 2, 3 and 4: nothing past the end
   ExpectPages(2, 3);
+}
+
+// Waits (at most 10 s) until the mount's read-ahead has cached `pages` pages in all.
+bool WaitForReadAhead(PageFs* fs, uint64_t pages) {
+  for (int i = 0; i < 10000 && fs->Stats().readahead_pages < pages; ++i) usleep(1000);
+  return fs->Stats().readahead_pages >= pages;
+}
+
+// A sequential reader within half a window of the read-ahead's end has the next window fetched
+// in the background: when it gets there, the pages are cached and it does not wait for an RPC.
+TEST_F(PageFsReadAheadTest, TheNextWindowIsFetchedBeforeTheReaderGetsThere) {
+  PageFsOptions options;
+  options.readahead_pages = 16;
+  SetUpFile(64, options);
+  uint64_t reads = store_.reads();
+  ExpectPages(0, 1);
+  ExpectPages(1, 1);  // sequential miss: block 1 and the window 2..17, one RPC
+  EXPECT_EQ(store_.reads(), reads + 2);
+  EXPECT_EQ(fs_->Stats().readahead_pages, 16u);
+  for (uint64_t b = 2; b < 10; ++b) ExpectPages(b, 1);  // block 9: 8 pages (half) before 18
+  ASSERT_TRUE(WaitForReadAhead(fs_.get(), 32));         // 18..33 in the background
+  EXPECT_EQ(store_.reads(), reads + 3);
+  for (uint64_t b = 10; b < 26; ++b) ExpectPages(b, 1);  // block 25 queues 34..49
+  ASSERT_TRUE(WaitForReadAhead(fs_.get(), 48));
+  for (uint64_t b = 26; b < 41; ++b) ExpectPages(b, 1);
+  EXPECT_EQ(store_.reads(), reads + 4);  // no read of the reader's own since block 1
+  EXPECT_EQ(fs_->Stats().cache_misses, 2u);
+}
+
+// A write that lands while a background window is being fetched wins, as in the foreground.
+TEST_F(PageFsReadAheadTest, AWriteDuringABackgroundWindowWins) {
+  PageFsOptions options;
+  options.readahead_pages = 16;
+  SetUpFile(64, options);
+  ExpectPages(0, 1);
+  ExpectPages(1, 1);
+  store_.set_after_read([this] { ASSERT_EQ(fs_->Write(ino_, 20 * kPage, PageOf('Z'), false), 0); });
+  for (uint64_t b = 2; b < 10; ++b) ExpectPages(b, 1);  // queues 18..33; the write hits 20
+  for (int i = 0; i < 10000 && store_.reads() < 4; ++i) usleep(1000);
+  for (uint64_t b = 10; b < 20; ++b) ExpectPages(b, 1);
+  ExpectPages(20, 1, 'Z');
+  ASSERT_EQ(fs_->Fsync(ino_), 0);
+  ExpectPages(20, 1, 'Z');
+  ExpectPages(21, 1);
+}
+
+// A file read again from its start reads ahead again (the first run's read-ahead end is not kept).
+TEST_F(PageFsReadAheadTest, ASecondSequentialRunReadsAheadAgain) {
+  PageFsOptions options;
+  options.readahead_pages = 16;
+  options.cache_bytes = 0;  // nothing stays cached: each run fetches again
+  SetUpFile(64, options);
+  for (int run = 0; run < 2; ++run) {
+    uint64_t reads = store_.reads();
+    ExpectPages(0, 1);
+    ExpectPages(1, 1);
+    EXPECT_EQ(store_.reads(), reads + 2) << "run " << run;
+  }
 }
 
 // The stale-prefetch race: a write lands after the read-ahead RPC read its values and before they
