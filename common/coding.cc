@@ -96,4 +96,8 @@ uint32_t Crc32(std::string_view data, uint32_t init) {
       crc32_z(init, reinterpret_cast<const Bytef*>(data.data()), data.size()));
 }
 
+uint32_t Crc32Combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
+  return static_cast<uint32_t>(crc32_combine(crc_a, crc_b, static_cast<z_off_t>(len_b)));
+}
+
 }  // namespace pgbranch

@@ -13,7 +13,8 @@ uint64_t Arena::Add(std::string_view key, uint64_t lsn, std::string_view value, 
   size_t done = 0;
   while (done < value.size()) {
     uint64_t pos = size_ + done;
-    if (pos / kChunk >= chunks_.size()) chunks_.push_back(std::make_unique<char[]>(kChunk));
+    // Not zero-filled: only bytes below size_ are ever read or written out.
+    if (pos / kChunk >= chunks_.size()) chunks_.emplace_back(new char[kChunk]);
     size_t n = std::min<uint64_t>(value.size() - done, kChunk - pos % kChunk);
     memcpy(chunks_[pos / kChunk].get() + pos % kChunk, value.data() + done, n);
     done += n;

@@ -11,6 +11,7 @@
 #include "common/hop_trace.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "pageserver/storage/commit_record.h"
 #include "pageserver/storage/storage.pb.h"
 
 namespace pgbranch::storage {
@@ -301,7 +302,8 @@ std::string Engine::Frame(const pb::LogRecord& record) {
   return frame;
 }
 
-absl::Status Engine::AppendToLog(std::vector<std::string>* frames) {
+absl::Status Engine::AppendToLog(std::vector<std::string>* frames,
+                                 const std::vector<uint32_t>* crcs) {
   if (!poisoned_.ok()) return poisoned_;
   uint64_t total = 0;
   for (const std::string& f : *frames) total += f.size();
@@ -310,8 +312,9 @@ absl::Status Engine::AppendToLog(std::vector<std::string>* frames) {
   if (!log_->Fits(total) && log_->Size() > 0) PGB_RETURN_IF_ERROR(RollSegment());
   uint64_t before = log_->Size();
   absl::Status s;
-  for (std::string& f : *frames) {
-    s = log_->AddFramedRecord(&f);
+  for (size_t i = 0; i < frames->size(); ++i) {
+    s = crcs ? log_->AddFramedRecord(&(*frames)[i], (*crcs)[i])
+             : log_->AddFramedRecord(&(*frames)[i]);
     if (!s.ok()) break;
   }
   HopTrace::Mark("log_written", frames->size());
@@ -480,6 +483,7 @@ absl::Status Engine::CommitSequence(const std::string& tenant_id, const std::str
 
 void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
   std::vector<std::string> records;
+  std::vector<uint32_t> record_crcs;  // of each record's payload
   std::vector<Writer*> valid;
   std::map<Timeline*, uint64_t> next_lsn;
   std::vector<Timeline*> targets;
@@ -506,24 +510,12 @@ void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
       auto [it, inserted] = next_lsn.emplace(t, t->head_lsn);
       int64_t time = std::max(now, t->points.empty() ? now : t->points.back().time_micros);
       w->results.clear();
-      for (const std::vector<Mutation>& batch : *w->batches) {
+      for (size_t b = 0; b < w->batches->size(); ++b) {
         uint64_t lsn = ++it->second;
-        pb::LogRecord record;
-        pb::Commit* c = record.mutable_commit();
-        c->set_tenant_id(t->tenant_id);
-        c->set_timeline_id(t->timeline_id);
-        c->set_lsn(lsn);
-        c->set_time_micros(time);
-        for (const Mutation& m : batch) {
-          pb::Mutation* pm = c->add_mutations();
-          pm->set_key(m.key);
-          if (m.tombstone) {
-            pm->set_tombstone(true);
-          } else {
-            pm->set_value(m.value);
-          }
-        }
-        records.push_back(Frame(record));
+        uint32_t crc;
+        records.push_back(FrameCommitRecord(t->tenant_id, t->timeline_id, lsn, time,
+                                            (*w->batches)[b], w->crcs[b], &crc));
+        record_crcs.push_back(crc);
         w->results.push_back({lsn, time});
       }
       valid.push_back(w);
@@ -531,12 +523,14 @@ void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
     }
   }
   if (valid.empty()) return;
-  absl::Status s = AppendToLog(&records);
+  HopTrace::Mark("records_built", records.size());
+  absl::Status s = AppendToLog(&records, &record_crcs);
   if (!s.ok()) {
     for (Writer* w : valid) w->status = s;
     return;
   }
   absl::MutexLock l(&mu_);
+  HopTrace::Mark("apply_locked", records.size());
   size_t commits = 0;
   for (size_t i = 0; i < valid.size(); ++i) {
     Writer* w = valid[i];
@@ -549,6 +543,7 @@ void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
   }
   stat_commits_ += commits;
   ++stat_groups_;
+  HopTrace::Mark("applied", commits);
 }
 
 void Engine::ApplyCommit(Timeline* tl, uint64_t lsn, int64_t time_micros,

@@ -140,9 +140,10 @@ class Engine {
   absl::Status RunExclusive(const std::function<absl::Status()>& fn);
   void ProcessCommitGroup(std::vector<Writer*>& group);
   // Appends records and syncs; on failure truncates the log back and returns the error.
-  // Writes the frames (from Frame) to the log in order and fdatasyncs; their headers are filled
-  // in place.
-  absl::Status AppendToLog(std::vector<std::string>* frames);
+  // Writes the frames (from Frame or FrameCommitRecord) to the log in order and fdatasyncs; their
+  // headers are filled in place. `crcs`, if given, holds each frame's payload checksum.
+  absl::Status AppendToLog(std::vector<std::string>* frames,
+                           const std::vector<uint32_t>* crcs = nullptr);
   // A record serialised behind room for its log frame header (LogWriter::AddFramedRecord).
   static std::string Frame(const pb::LogRecord& record);
   // Validates, logs and applies one metadata record. Caller is the queue holder.

@@ -36,10 +36,17 @@ absl::Status LogWriter::AddRecord(std::string_view payload) {
 absl::Status LogWriter::AddFramedRecord(std::string* framed) {
   if (framed->size() < kHeaderSize)
     return absl::InvalidArgumentError("a log frame without a header");
-  std::string_view payload = std::string_view(*framed).substr(kHeaderSize);
+  return AddFramedRecord(framed, Crc32(std::string_view(*framed).substr(kHeaderSize)));
+}
+
+absl::Status LogWriter::AddFramedRecord(std::string* framed, uint32_t payload_crc) {
+  if (framed->size() < kHeaderSize)
+    return absl::InvalidArgumentError("a log frame without a header");
+  uint64_t payload_size = framed->size() - kHeaderSize;
   std::string header;
-  PutFixed32(&header, Crc32(payload, seed_));
-  PutFixed32(&header, static_cast<uint32_t>(payload.size()));
+  // Crc32(payload, seed_): the seed continued by the payload.
+  PutFixed32(&header, Crc32Combine(seed_, payload_crc, payload_size));
+  PutFixed32(&header, static_cast<uint32_t>(payload_size));
   framed->replace(0, kHeaderSize, header);
   absl::Status s = Reserve(framed->size());
   if (!s.ok()) return s;

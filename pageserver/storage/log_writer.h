@@ -44,6 +44,9 @@ class LogWriter {
   // *framed (serialised there, so that the payload of a large commit is not copied once more to
   // be framed). Fills the header in place and writes the whole frame.
   absl::Status AddFramedRecord(std::string* framed);
+  // AddFramedRecord with the payload's checksum already known: `payload_crc` = Crc32(payload)
+  // (init 0), seeded here for this segment without another pass over the payload.
+  absl::Status AddFramedRecord(std::string* framed, uint32_t payload_crc);
   // Whether records of `bytes` in all fit in the zero-filled space.
   bool Fits(uint64_t bytes) const { return end_ + bytes <= allocated_; }
   absl::Status Sync() { return file_->Sync(); }

@@ -15,5 +15,7 @@ absl::Status RunReadBench(const BenchConfig& config);
 absl::Status RunCommitBench(const BenchConfig& config);
 // 4. Disk bytes a branch adds when X MB are written on it.
 absl::Status RunSpaceBench(const BenchConfig& config);
+// 5. Bulk commits over the commit channel: throughput, and the latency of a small commit behind.
+absl::Status RunChannelBench(const BenchConfig& config);
 
 }  // namespace pgbranch::bench
