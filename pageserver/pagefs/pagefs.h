@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -332,6 +333,14 @@ class PageFs {
   };
   void QueueReadahead(const ReadaheadWindow& w);
   void FetchReadahead(const ReadaheadWindow& w);
+  // The clean cache's rule for pages fetched in the background (pagefs_prefetch.cc), under
+  // inode.mu: pages[first + i] is cached for blocks[i], chosen at `version`, only if `version` has
+  // not moved and the inode is not deleted (else all count in *dropped), and only if the page is
+  // well-formed (Read reports it) and not cached meanwhile. Returns how many were cached.
+  uint64_t CacheFetchedLocked(const Inode& inode, uint64_t version,
+                              const std::vector<uint64_t>& blocks,
+                              std::vector<std::optional<std::string>>& pages, size_t first,
+                              uint64_t* dropped);
   std::mutex readahead_mu_;
   std::condition_variable readahead_cv_;
   std::deque<ReadaheadWindow> readahead_queue_;  // guarded by readahead_mu_

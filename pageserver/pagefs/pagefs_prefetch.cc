@@ -74,18 +74,8 @@ PageFs::PrefetchResult PageFs::Prefetch(const std::vector<PrefetchFile>& files) 
     size_t i = 0;
     for (Chosen& c : batch) {
       std::lock_guard<std::mutex> lock(c.inode->mu);
-      const bool unchanged = c.inode->version == c.version && !c.inode->deleted;
-      for (uint64_t b : c.blocks) {
-        std::optional<std::string>& page = (*r)[i++];
-        if (!unchanged) {
-          ++result.dropped;
-          continue;
-        }
-        if (page.has_value() && page->size() > fs::kPageSize) continue;  // Read reports it
-        if (cache_.Contains(c.inode->ino, b)) continue;  // a read cached it meanwhile
-        cache_.Put(c.inode->ino, b, page.value_or(""));
-        ++result.cached;
-      }
+      result.cached += CacheFetchedLocked(*c.inode, c.version, c.blocks, *r, i, &result.dropped);
+      i += c.blocks.size();
     }
   }
   prefetched_pages_ += result.cached;
@@ -164,16 +154,27 @@ void PageFs::FetchReadahead(const ReadaheadWindow& w) {
   auto r = reader_.Read(lsn_, std::move(keys));
   if (!r.ok()) return;
   std::lock_guard<std::mutex> lock(inode->mu);
-  if (inode->version != version || inode->deleted) return;
+  uint64_t dropped = 0;
+  readahead_fetched_ += CacheFetchedLocked(*inode, version, blocks, *r, 0, &dropped);
+}
+
+uint64_t PageFs::CacheFetchedLocked(const Inode& inode, uint64_t version,
+                                    const std::vector<uint64_t>& blocks,
+                                    std::vector<std::optional<std::string>>& pages, size_t first,
+                                    uint64_t* dropped) {
+  if (inode.version != version || inode.deleted) {
+    *dropped += blocks.size();
+    return 0;
+  }
   uint64_t cached = 0;
   for (size_t i = 0; i < blocks.size(); ++i) {
-    std::optional<std::string>& page = (*r)[i];
+    std::optional<std::string>& page = pages[first + i];
     if (page.has_value() && page->size() > fs::kPageSize) continue;  // Read reports it
-    if (cache_.Contains(w.ino, blocks[i])) continue;                 // a read cached it meanwhile
-    cache_.Put(w.ino, blocks[i], page.value_or(""));
+    if (cache_.Contains(inode.ino, blocks[i])) continue;             // a read cached it meanwhile
+    cache_.Put(inode.ino, blocks[i], page.value_or(""));
     ++cached;
   }
-  readahead_fetched_ += cached;
+  return cached;
 }
 
 }  // namespace pgbranch::pagefs

@@ -53,10 +53,8 @@ int main(int argc, char** argv) {
   only = args.only;
   if (!args.dir.empty()) config.base_dir = args.dir;
   std::vector<Section> sections = {
-      {"branch", pgbranch::bench::RunBranchBench},
-      {"read", pgbranch::bench::RunReadBench},
-      {"commit", pgbranch::bench::RunCommitBench},
-      {"space", pgbranch::bench::RunSpaceBench},
+      {"branch", pgbranch::bench::RunBranchBench},   {"read", pgbranch::bench::RunReadBench},
+      {"commit", pgbranch::bench::RunCommitBench},   {"space", pgbranch::bench::RunSpaceBench},
       {"channel", pgbranch::bench::RunChannelBench},
   };
   bool known = only.empty();
