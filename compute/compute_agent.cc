@@ -191,7 +191,7 @@ int ComputeAgent::Run() {
   if (s.ok()) s = StartCompute();
   std::optional<std::string> failure;
   if (s.ok()) {
-    status_.MarkRunning();
+    // Logged before the status says running: whoever sees "running" finds this line in the log.
     LogInfo("Started PostgreSQL", {{"endpoint", config_.endpoint},
                                    {"branch", config_.branch},
                                    {"timeline", config_.timeline},
@@ -202,6 +202,7 @@ int ComputeAgent::Run() {
                                    {"postgres_seconds", Seconds(postgres_seconds_)},
                                    {"role_seconds", Seconds(role_seconds_)},
                                    {"startup_seconds", Seconds(SecondsSince(start_time_))}});
+    status_.MarkRunning();
     failure = Monitor();
   } else if (!absl::IsCancelled(s)) {
     failure = std::string(s.message());
