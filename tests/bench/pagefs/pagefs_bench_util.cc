@@ -279,6 +279,13 @@ absl::Status PgCluster::Configure(const std::vector<std::string>& lines) {
   std::ofstream out(data_dir_ + "/postgresql.conf", std::ios::app);
   out << "\n# pagefs-bench\n";
   for (const std::string& l : lines) out << l << "\n";
+  // PGBRANCH_BENCH_PG_CONF="name = value;...": more settings, on both sides alike (A/B of a
+  // PostgreSQL setting, e.g. wal_sync_method).
+  if (const char* extra = getenv("PGBRANCH_BENCH_PG_CONF")) {
+    for (const auto& l : absl::StrSplit(extra, ';', absl::SkipWhitespace())) {
+      out << std::string(l) << "\n";
+    }
+  }
   out.close();
   if (!out)
     return absl::InternalError(absl::StrCat("cannot write ", data_dir_, "/postgresql.conf"));

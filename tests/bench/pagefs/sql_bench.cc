@@ -190,6 +190,8 @@ absl::Status RunDdlBench(const BenchConfig& config) {
 
 absl::Status RunWriteLatencyBench(const BenchConfig& config) {
   int n = config.quick ? 1500 : 10000;
+  // PGBRANCH_BENCH_WRITES=N: N transactions per statement (a long run to trace).
+  if (const char* e = getenv("PGBRANCH_BENCH_WRITES"); e && atoi(e) > 0) n = atoi(e);
   ClusterPair pair(config, "writelat");
   absl::Status s = pair.Start();
   if (!s.ok()) return s;
