@@ -451,9 +451,19 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
       size_t n = std::min<uint64_t>(fs::kPageSize - in_page, end - pos);
       auto d = inode->dirty.find(b);
       if (d == inode->dirty.end()) {
-        std::string page(fs::kPageSize, '\0');
         bool full = in_page == 0 && n == fs::kPageSize;
         auto f = inode->flushing.find(b);
+        // A whole page of zeros where nothing was ever stored (no page of this block was issued,
+        // none is buffered or in flight): a hole already, which the flush would skip anyway
+        // (FlushInodeLocked). Nothing to buffer: the size below covers it, and a read finds no
+        // page and answers zeros. (PostgreSQL zero-fills every new 16 MiB WAL segment, then
+        // fsyncs it.)
+        if (full && b >= inode->stored_blocks && f == inode->flushing.end() &&
+            fs::TrimTrailingZeros(data.substr(pos - offset, n)).empty()) {
+          pos += n;
+          continue;
+        }
+        std::string page(fs::kPageSize, '\0');
         if (!full && f != inode->flushing.end()) {
           page = f->second;  // newer than the store: its commit is in flight
         } else if (!full && b < fs::PageCount(inode->attr.size)) {

@@ -724,6 +724,40 @@ TEST_F(PageFsPipelineTest, ZeroFillingANewFileCommitsItsSizeAndNoPage) {
   EXPECT_EQ(store_.CountLive(fs::PageKey(f, 0), fs::PageKey(f + 1, 0)), 0u);
 }
 
+// Whole zero pages written where no page of a new file was ever stored are holes already: they
+// are not even buffered (a new WAL segment's 16 MiB of zeros cost no copy and no page to flush),
+// yet read back as zeros, and zeros over a buffered page still replace it.
+TEST_F(PageFsPipelineTest, ZeroPagesOfANewFileAreNotBuffered) {
+  uint64_t f;
+  ASSERT_EQ(Create("seg", &f), 0);
+  ASSERT_EQ(fs_->Write(f, 0, std::string(16 * 8192, '\0'), false), 0);
+  EXPECT_EQ(fs_->Stats().dirty_bytes, 0u);
+  fs::InodeAttr attr;
+  ASSERT_EQ(fs_->GetAttr(f, &attr), 0);
+  EXPECT_EQ(attr.size, 16u * 8192);
+  std::string data;
+  ASSERT_EQ(fs_->Read(f, 5 * 8192, 8192, &data), 0);
+  EXPECT_EQ(data, std::string(8192, '\0'));
+  // A buffered page, then zeros over it (and a partial zero write): the zeros win.
+  ASSERT_EQ(fs_->Write(f, 2 * 8192, "data", false), 0);
+  ASSERT_EQ(fs_->Write(f, 3 * 8192, "more", false), 0);
+  EXPECT_EQ(fs_->Stats().dirty_bytes, 2u * 8192);
+  ASSERT_EQ(fs_->Write(f, 2 * 8192, std::string(8192, '\0'), false), 0);
+  ASSERT_EQ(fs_->Write(f, 3 * 8192, std::string(4, '\0'), false), 0);
+  ASSERT_EQ(fs_->Read(f, 2 * 8192, 2 * 8192, &data), 0);
+  EXPECT_EQ(data, std::string(2 * 8192, '\0'));
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  EXPECT_EQ(fs_->Stats().dirty_bytes, 0u);
+  CrashAndMount();
+  f = Lookup("seg");
+  ASSERT_EQ(fs_->GetAttr(f, &attr), 0);
+  EXPECT_EQ(attr.size, 16u * 8192);
+  ASSERT_EQ(fs_->Open(f, O_RDONLY), 0);
+  ASSERT_EQ(fs_->Read(f, 0, 16 * 8192, &data), 0);
+  EXPECT_EQ(data, std::string(16 * 8192, '\0'));
+  EXPECT_EQ(store_.CountLive(fs::PageKey(f, 0), fs::PageKey(f + 1, 0)), 0u);
+}
+
 // A file loaded from the store may hold pages past its size (a crash between the page commits
 // and the size commit of a large flush): zeros written there still delete them, so extending
 // the file never brings the old bytes back.
