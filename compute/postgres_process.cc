@@ -20,6 +20,7 @@
 #include "common/status_macros.h"
 #include "compute/directory_change_waiter.h"
 #include "compute/postgres_conf.h"
+#include "compute/postmaster_status_reader.h"
 
 namespace pgbranch::compute {
 namespace {
@@ -281,19 +282,6 @@ absl::Status PostgresProcess::Start(bool promote) {
   return absl::OkStatus();
 }
 
-std::string PostgresProcess::PostmasterStatus() const {
-  // postmaster.pid: pid, data directory, start time, port, socket directory, listen address,
-  // shared memory key, status ("starting", "stopping", "ready", "standby"), as pg_ctl reads it.
-  std::ifstream in(layout_.data_dir + "/postmaster.pid");
-  std::string line;
-  std::vector<std::string> lines;
-  while (lines.size() < 8 && std::getline(in, line)) lines.push_back(line);
-  if (lines.size() < 8 || lines[0] != std::to_string(postmaster_.pid())) return "";
-  std::string status = lines[7];
-  while (!status.empty() && status.back() == ' ') status.pop_back();
-  return status;
-}
-
 void PostgresProcess::RequestPromotion() {
   // As pg_ctl promote: the file says what SIGUSR1 means. Written once: the startup process
   // removes it when it acts on it, and a second copy would outlive the promotion (harmless, the
@@ -318,11 +306,14 @@ absl::Status PostgresProcess::WaitReady(std::chrono::milliseconds timeout,
   // start itself needs); the timeout bounds the time to notice an exit, a stop signal or a
   // change inotify did not report.
   DirectoryChangeWaiter changes(layout_.data_dir);
+  // One descriptor on postmaster.pid for the whole wait, closed in the background: a close on
+  // the mount waits for the postmaster's fsync of the file that follows "ready".
+  PostmasterStatusReader status_reader(layout_.data_dir + "/postmaster.pid", postmaster_.pid());
   while (true) {
     // The status line says when PostgreSQL accepts connections: the postmaster writes "ready"
     // (or "standby") once it listens and admits them, as `pg_ctl start -w` relies on. No ping:
     // it would cost a backend start, and the role step connects right after.
-    std::string status = PostmasterStatus();
+    std::string status = status_reader.Read();
     if (status == "ready" || (!promote_ && status == "standby")) return absl::OkStatus();
     // The status line appears once the postmaster has removed old promote files and is about to
     // start the startup process; it takes SIGUSR1 once it serves (earlier ones stay pending).

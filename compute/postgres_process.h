@@ -122,8 +122,6 @@ class PostgresProcess {
 
  private:
   std::vector<std::string> Environment() const;
-  // The status line of our postmaster's postmaster.pid, or "" (not written yet, or not ours).
-  std::string PostmasterStatus() const;
 
   const ComputeConfig& config_;
   const ComputeLayout& layout_;
