@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "compute/directory_change_waiter.h"
+#include "compute/gated_child.h"
 #include "compute/postgres_conf.h"
 #include "compute/postmaster_status_reader.h"
 
@@ -258,14 +259,12 @@ absl::Status PostgresProcess::WriteConfigFiles() const {
   return WriteFileAtomically(layout_.ident_conf, "# Written by pgbranch-compute (empty).\n");
 }
 
-absl::Status PostgresProcess::Start(bool promote) {
-  struct stat st;
-  log_offset_ = stat(layout_.postgres_log.c_str(), &st) == 0 ? st.st_size : 0;
-  promote_ = promote;
-  promote_file_written_ = false;
+SpawnOptions PostgresProcess::PostmasterSpawnOptions(bool promote, bool gated) const {
   SpawnOptions o;
+  // Gated: config_file carries kGatedPrefix, an unknown parameter to a postmaster the start gate
+  // did not reach (it then exits before looking at its data directory).
   o.argv = {config_.pg_bin_dir + "/postgres", "-D", layout_.data_dir, "-c",
-            "config_file=" + layout_.postgresql_conf};
+            absl::StrCat(gated ? kGatedPrefix : "", "config_file=", layout_.postgresql_conf)};
   if (promote) {
     // Nobody may connect to the transient standby (and it never waits for a hot-standby
     // snapshot, which a crash image with an overflowed subtransaction cache never completes).
@@ -276,7 +275,40 @@ absl::Status PostgresProcess::Start(bool promote) {
   o.output_path = layout_.postgres_log;
   // If the agent dies, immediate shutdown: no server may outlive the agent on its mount.
   o.parent_death_signal = SIGQUIT;
-  absl::StatusOr<ChildProcess> child = ChildProcess::Spawn(o);
+  return o;
+}
+
+void PostgresProcess::Prespawn(const std::string& gate_library) {
+  if (gate_library.empty() || gated_.held()) return;
+  absl::StatusOr<GatedChild> gated =
+      GatedChild::Spawn(PostmasterSpawnOptions(/*promote=*/false, /*gated=*/true), gate_library);
+  if (!gated.ok()) {
+    LogWarning("Cannot spawn PostgreSQL ahead of its start",
+               {{"error", gated.status().ToString()}});
+    return;
+  }
+  gated_ = std::move(*gated);
+}
+
+absl::Status PostgresProcess::Start(bool promote) {
+  struct stat st;
+  log_offset_ = stat(layout_.postgres_log.c_str(), &st) == 0 ? st.st_size : 0;
+  promote_ = promote;
+  promote_file_written_ = false;
+  spawned_ahead_ = false;
+  // The postmaster spawned ahead (Prespawn) has the arguments of a start without a promotion.
+  if (gated_.held() && !promote) {
+    absl::StatusOr<ChildProcess> opened = gated_.Open(std::chrono::seconds(10));
+    if (opened.ok()) {
+      postmaster_ = std::move(*opened);
+      spawned_ahead_ = true;
+      return absl::OkStatus();
+    }
+    LogWarning("The postmaster spawned ahead cannot start: spawning another",
+               {{"error", opened.status().ToString()}});
+  }
+  gated_.Discard();
+  absl::StatusOr<ChildProcess> child = ChildProcess::Spawn(PostmasterSpawnOptions(promote, false));
   if (!child.ok()) return child.status();
   postmaster_ = std::move(*child);
   return absl::OkStatus();
