@@ -24,12 +24,13 @@ namespace {
 
 // Closes every descriptor >= 3 so children inherit neither the HTTP listener (which would keep
 // its port bound after the agent exits) nor libpq sockets.
-void CloseInheritedFds() {
+// `first`: the lowest descriptor closed.
+void CloseInheritedFds(int first) {
 #ifdef SYS_close_range
-  if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0) return;
+  if (syscall(SYS_close_range, static_cast<unsigned>(first), ~0U, 0U) == 0) return;
 #endif
   long max = sysconf(_SC_OPEN_MAX);
-  for (int fd = 3; fd < (max > 0 ? max : 1024); ++fd) close(fd);
+  for (int fd = first; fd < (max > 0 ? max : 1024); ++fd) close(fd);
 }
 
 }  // namespace
@@ -87,6 +88,7 @@ absl::StatusOr<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
   int death_signal = options.parent_death_signal;
   bool new_session = options.new_session;
   pid_t parent = getpid();
+  int pass_fd = options.pass_fd;
 
   pid_t pid = fork();
   if (pid < 0) {
@@ -116,7 +118,15 @@ absl::StatusOr<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
     dup2(devnull, 0);
     dup2(out_fd >= 0 ? out_fd : devnull, 1);
     dup2(out_fd >= 0 ? out_fd : devnull, 2);
-    CloseInheritedFds();
+    if (pass_fd >= 0) {
+      // dup2 clears close-on-exec on the copy; a descriptor already 3 keeps its flags.
+      if (pass_fd == 3) {
+        fcntl(3, F_SETFD, 0);
+      } else if (dup2(pass_fd, 3) != 3) {
+        _exit(123);
+      }
+    }
+    CloseInheritedFds(pass_fd >= 0 ? 4 : 3);
     // The agent blocks its signals and ignores SIGPIPE; both would be inherited across exec.
     sigset_t empty;
     sigemptyset(&empty);

@@ -30,6 +30,8 @@ struct SpawnOptions {
   // Sent to the child when the agent dies (0: none). Set after the credential change, which
   // would clear it.
   int parent_death_signal = 0;
+  // Given to the child as its descriptor 3 (-1: none). Every other descriptor >= 3 is closed.
+  int pass_fd = -1;
 };
 
 class ChildProcess {

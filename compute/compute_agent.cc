@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "compute/gated_child.h"
 #include "compute/recovery_choice.h"
 #include "compute/role_setup.h"
 #include "compute/standby_settings.h"
@@ -286,6 +287,11 @@ absl::Status ComputeAgent::StartCompute() {
   PGB_RETURN_IF_ERROR(PrepareWorkdir());
   const ComputeLayout& layout = *layout_;
 
+  // The postmaster is spawned now and held before its main() (PostgresProcess::Prespawn): its
+  // exec and dynamic linking overlap the mount and the steps up to its start.
+  postgres_ = std::make_unique<PostgresProcess>(config_, layout, *user_);
+  postgres_->Prespawn(StartGateLibraryNextToExecutable());
+
   auto t = std::chrono::steady_clock::now();
   absl::Status s = pagefs_->Mount(
       Remaining(), [this] { return ShouldAbort(); }, [this](milliseconds d) { Sleep(d); });
@@ -307,7 +313,6 @@ absl::Status ComputeAgent::StartCompute() {
     return absl::InternalError(absl::StrCat("chmod ", layout.mountpoint, ": ", strerror(errno)));
   }
 
-  postgres_ = std::make_unique<PostgresProcess>(config_, layout, *user_);
   bool initialised = false;
   if (!postgres_->HasCluster()) {
     if (config_.mode == ComputeMode::kReadOnly) {
@@ -392,7 +397,8 @@ absl::Status ComputeAgent::StartCompute() {
                   : "PostgreSQL accepts connections",
           {{"endpoint", config_.endpoint},
            {"timeline", config_.timeline},
-           {"seconds", Seconds(postgres_seconds_)}});
+           {"seconds", Seconds(postgres_seconds_)},
+           {"spawned_ahead", postgres_->spawned_ahead() ? "true" : "false"}});
   // The activity sampler opens its connection (a new backend: tens of ms of cold catalog reads
   // on a new branch) in the background once the role step is done, and the start does not wait
   // for it: /status answers without blocking on it (TrySample), so the controller sees

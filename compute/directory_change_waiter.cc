@@ -1,5 +1,7 @@
 #include "compute/directory_change_waiter.h"
 
+#include "compute/postmaster_status_reader.h"
+
 #include <poll.h>
 #include <sys/inotify.h>
 #include <unistd.h>
@@ -25,12 +27,7 @@ DirectoryChangeWaiter::~DirectoryChangeWaiter() {
   // period: measured 14-21 ms on a loaded 2-vCPU machine, on the agent's start path right after
   // PostgreSQL said "ready"). Nothing depends on the close having happened: it is done by a
   // short-lived thread of its own.
-  const int fd = fd_;
-  try {
-    std::thread([fd] { close(fd); }).detach();
-  } catch (const std::system_error&) {
-    close(fd);  // no thread to be had: close it here
-  }
+  CloseInBackground(fd_);
 }
 
 void DirectoryChangeWaiter::Wait(std::chrono::milliseconds timeout) {

@@ -19,7 +19,9 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "compute/directory_change_waiter.h"
+#include "compute/gated_child.h"
 #include "compute/postgres_conf.h"
+#include "compute/postmaster_status_reader.h"
 
 namespace pgbranch::compute {
 namespace {
@@ -257,14 +259,12 @@ absl::Status PostgresProcess::WriteConfigFiles() const {
   return WriteFileAtomically(layout_.ident_conf, "# Written by pgbranch-compute (empty).\n");
 }
 
-absl::Status PostgresProcess::Start(bool promote) {
-  struct stat st;
-  log_offset_ = stat(layout_.postgres_log.c_str(), &st) == 0 ? st.st_size : 0;
-  promote_ = promote;
-  promote_file_written_ = false;
+SpawnOptions PostgresProcess::PostmasterSpawnOptions(bool promote, bool gated) const {
   SpawnOptions o;
+  // Gated: config_file carries kGatedPrefix, an unknown parameter to a postmaster the start gate
+  // did not reach (it then exits before looking at its data directory).
   o.argv = {config_.pg_bin_dir + "/postgres", "-D", layout_.data_dir, "-c",
-            "config_file=" + layout_.postgresql_conf};
+            absl::StrCat(gated ? kGatedPrefix : "", "config_file=", layout_.postgresql_conf)};
   if (promote) {
     // Nobody may connect to the transient standby (and it never waits for a hot-standby
     // snapshot, which a crash image with an overflowed subtransaction cache never completes).
@@ -275,23 +275,43 @@ absl::Status PostgresProcess::Start(bool promote) {
   o.output_path = layout_.postgres_log;
   // If the agent dies, immediate shutdown: no server may outlive the agent on its mount.
   o.parent_death_signal = SIGQUIT;
-  absl::StatusOr<ChildProcess> child = ChildProcess::Spawn(o);
+  return o;
+}
+
+void PostgresProcess::Prespawn(const std::string& gate_library) {
+  if (gate_library.empty() || gated_.held()) return;
+  absl::StatusOr<GatedChild> gated =
+      GatedChild::Spawn(PostmasterSpawnOptions(/*promote=*/false, /*gated=*/true), gate_library);
+  if (!gated.ok()) {
+    LogWarning("Cannot spawn PostgreSQL ahead of its start",
+               {{"error", gated.status().ToString()}});
+    return;
+  }
+  gated_ = std::move(*gated);
+}
+
+absl::Status PostgresProcess::Start(bool promote) {
+  struct stat st;
+  log_offset_ = stat(layout_.postgres_log.c_str(), &st) == 0 ? st.st_size : 0;
+  promote_ = promote;
+  promote_file_written_ = false;
+  spawned_ahead_ = false;
+  // The postmaster spawned ahead (Prespawn) has the arguments of a start without a promotion.
+  if (gated_.held() && !promote) {
+    absl::StatusOr<ChildProcess> opened = gated_.Open(std::chrono::seconds(10));
+    if (opened.ok()) {
+      postmaster_ = std::move(*opened);
+      spawned_ahead_ = true;
+      return absl::OkStatus();
+    }
+    LogWarning("The postmaster spawned ahead cannot start: spawning another",
+               {{"error", opened.status().ToString()}});
+  }
+  gated_.Discard();
+  absl::StatusOr<ChildProcess> child = ChildProcess::Spawn(PostmasterSpawnOptions(promote, false));
   if (!child.ok()) return child.status();
   postmaster_ = std::move(*child);
   return absl::OkStatus();
-}
-
-std::string PostgresProcess::PostmasterStatus() const {
-  // postmaster.pid: pid, data directory, start time, port, socket directory, listen address,
-  // shared memory key, status ("starting", "stopping", "ready", "standby"), as pg_ctl reads it.
-  std::ifstream in(layout_.data_dir + "/postmaster.pid");
-  std::string line;
-  std::vector<std::string> lines;
-  while (lines.size() < 8 && std::getline(in, line)) lines.push_back(line);
-  if (lines.size() < 8 || lines[0] != std::to_string(postmaster_.pid())) return "";
-  std::string status = lines[7];
-  while (!status.empty() && status.back() == ' ') status.pop_back();
-  return status;
 }
 
 void PostgresProcess::RequestPromotion() {
@@ -318,11 +338,14 @@ absl::Status PostgresProcess::WaitReady(std::chrono::milliseconds timeout,
   // start itself needs); the timeout bounds the time to notice an exit, a stop signal or a
   // change inotify did not report.
   DirectoryChangeWaiter changes(layout_.data_dir);
+  // One descriptor on postmaster.pid for the whole wait, closed in the background: a close on
+  // the mount waits for the postmaster's fsync of the file that follows "ready".
+  PostmasterStatusReader status_reader(layout_.data_dir + "/postmaster.pid", postmaster_.pid());
   while (true) {
     // The status line says when PostgreSQL accepts connections: the postmaster writes "ready"
     // (or "standby") once it listens and admits them, as `pg_ctl start -w` relies on. No ping:
     // it would cost a backend start, and the role step connects right after.
-    std::string status = PostmasterStatus();
+    std::string status = status_reader.Read();
     if (status == "ready" || (!promote_ && status == "standby")) return absl::OkStatus();
     // The status line appears once the postmaster has removed old promote files and is about to
     // start the startup process; it takes SIGUSR1 once it serves (earlier ones stay pending).

@@ -12,6 +12,7 @@
 #include "compute/child_process.h"
 #include "compute/compute_config.h"
 #include "compute/compute_layout.h"
+#include "compute/gated_child.h"
 #include "compute/os_user.h"
 
 // Unmodified PostgreSQL on the mounted branch: preparing the data directory, the postmaster as
@@ -94,7 +95,20 @@ class PostgresProcess {
   // once it has replayed all WAL in pg_wal, exactly as far as crash recovery would, and ends
   // recovery with an end-of-recovery record and a background checkpoint instead of crash
   // recovery's synchronous end-of-recovery checkpoint (seconds through FUSE).
+  //
+  // After Prespawn, a start without `promote` lets the postmaster spawned ahead run; a start
+  // with `promote` (other arguments) discards it and spawns another.
   absl::Status Start(bool promote = false);
+
+  // Spawns the postmaster of a start without a promotion ahead of Start, held before its main()
+  // by the start gate library `gate_library` (gated_child.h; "": not done): its exec and the
+  // dynamic linking of postgres and its ~40 libraries (tens of ms on a loaded machine) then
+  // overlap whatever the agent does until Start (mounting the branch, choosing the recovery,
+  // writing the configuration). It reads nothing of the data directory or the configuration
+  // until Start. Best effort: on failure Start spawns as usual.
+  void Prespawn(const std::string& gate_library);
+  // The last Start let the postmaster spawned ahead run.
+  bool spawned_ahead() const { return spawned_ahead_; }
 
   // Watches postmaster.pid until PostgreSQL accepts connections (after a start with
   // `promote`: until it has been promoted; the status line says "ready", never "standby").
@@ -122,8 +136,7 @@ class PostgresProcess {
 
  private:
   std::vector<std::string> Environment() const;
-  // The status line of our postmaster's postmaster.pid, or "" (not written yet, or not ours).
-  std::string PostmasterStatus() const;
+  SpawnOptions PostmasterSpawnOptions(bool promote, bool gated) const;
 
   const ComputeConfig& config_;
   const ComputeLayout& layout_;
@@ -135,6 +148,9 @@ class PostgresProcess {
   bool promote_ = false;
   bool promote_file_written_ = false;
   ChildProcess postmaster_;
+  // Spawned ahead by Prespawn, until Start.
+  GatedChild gated_;
+  bool spawned_ahead_ = false;
 };
 
 }  // namespace pgbranch::compute

@@ -225,6 +225,8 @@ TEST_F(ComputeTest, BranchOfARunningComputeAndReadOnlyEndpoint) {
          dev->spawn_to_running_ms());
   // A crash image with little WAL after its last checkpoint: crash recovery, no promotion.
   EXPECT_TRUE(absl::StrContains(dev->Log(), "recovery=crash")) << dev->Log();
+  // Its postmaster was spawned before the mount and let run after it (gated_child.h).
+  EXPECT_TRUE(absl::StrContains(dev->Log(), "spawned_ahead=true")) << dev->Log();
   EXPECT_FALSE(FileExists(dev->mountpoint() + "/pgdata/standby.signal"));
   r = dev->Psql("SELECT count(*) FROM items");
   EXPECT_EQ(r.out, "10\n") << r.Describe();
@@ -246,6 +248,7 @@ TEST_F(ComputeTest, BranchOfARunningComputeAndReadOnlyEndpoint) {
          ro->spawn_to_running_ms());
   EXPECT_TRUE(absl::StrContains(ro->Log(), "recovery=standby")) << ro->Log();
   EXPECT_FALSE(absl::StrContains(ro->Log(), "recovery=promote")) << ro->Log();
+  EXPECT_TRUE(absl::StrContains(ro->Log(), "spawned_ahead=true")) << ro->Log();
   r = ro->Psql("SELECT pg_is_in_recovery()");
   EXPECT_EQ(r.out, "t\n") << r.Describe();
   r = ro->Psql("SELECT count(*) FROM items");
@@ -328,6 +331,8 @@ TEST_F(ComputeTest, PromotedBranchOfARunningDatabaseHasCommittedRowsTakesWritesA
   EXPECT_TRUE(absl::StrContains(dev->Log(), "recovery=promote")) << dev->Log();
   EXPECT_FALSE(FileExists(dev->mountpoint() + "/pgdata/standby.signal"));
   EXPECT_FALSE(FileExists(dev->mountpoint() + "/pgdata/promote"));
+  // A promotion has other arguments: the postmaster spawned ahead was discarded, another ran.
+  EXPECT_TRUE(absl::StrContains(dev->Log(), "spawned_ahead=false")) << dev->Log();
 
   const char* kSummary =
       "SELECT count(*), count(*) FILTER (WHERE note = 'updated'), "
