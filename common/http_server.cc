@@ -58,7 +58,7 @@ HttpServer::HttpServer(BodyHandler handler) : handler_(std::move(handler)), acce
 
 HttpServer::~HttpServer() { Stop(); }
 
-absl::Status HttpServer::Start(const std::string& address) {
+absl::Status HttpServer::Start(const std::string& address, int avoid_port) {
   size_t colon = address.rfind(':');
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
@@ -80,21 +80,38 @@ absl::Status HttpServer::Start(const std::string& address) {
     return absl::InvalidArgumentError(
         absl::StrCat("status_listen ", address, ": ", gai_strerror(rc)));
   }
-  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+  auto listen_on = [&](int* bound_port) {
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+      int err = errno;
+      if (fd >= 0) close(fd);
+      errno = err;
+      return -1;
+    }
+    sockaddr_storage bound{};
+    socklen_t len = sizeof(bound);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+    *bound_port =
+        ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                          : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    return fd;
+  };
+  int fd = listen_on(&port_);
+  if (fd >= 0 && port == 0 && avoid_port != 0 && port_ == avoid_port) {
+    // The kernel handed out the port to avoid: bind again while this socket still holds it, so
+    // that the second choice differs, then let it go.
+    int again = listen_on(&port_);
+    close(fd);
+    fd = again;
+  }
+  if (fd < 0) {
     int err = errno;
-    if (fd >= 0) close(fd);
     freeaddrinfo(res);
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ": ", strerror(err)));
   }
   freeaddrinfo(res);
-  sockaddr_storage bound{};
-  socklen_t len = sizeof(bound);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
-  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   listen_fd_ = fd;
   thread_ = std::thread([this] { Serve(); });
   return absl::OkStatus();

@@ -31,8 +31,10 @@ class HttpServer {
   explicit HttpServer(BodyHandler handler);
   ~HttpServer();  // Stop()
 
-  // Binds `address` ("host:port", port 0 = kernel's choice) and starts serving.
-  absl::Status Start(const std::string& address);
+  // Binds `address` ("host:port", port 0 = kernel's choice) and starts serving. With port 0, the
+  // kernel's choice is never `avoid_port` (a port someone chose the same way and released, to be
+  // bound later: local mode's PostgreSQL port).
+  absl::Status Start(const std::string& address, int avoid_port = 0);
   // Stops accepting and joins the thread (a request in progress completes first).
   void Stop();
   int port() const { return port_; }

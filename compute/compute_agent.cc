@@ -239,7 +239,9 @@ int ComputeAgent::Run() {
 }
 
 absl::Status ComputeAgent::StartServing() {
-  PGB_RETURN_IF_ERROR(http_.Start(config_.status_listen));
+  // Local mode chose pg_port by binding port 0 and releasing it: the kernel may hand the same
+  // port to this server's port 0, and PostgreSQL could then not listen (seen in a benchmark run).
+  PGB_RETURN_IF_ERROR(http_.Start(config_.status_listen, config_.pg_port));
   if (!config_.status_port_file.empty()) {
     PGB_RETURN_IF_ERROR(WritePortFile(config_.status_port_file, http_.port()));
   }
