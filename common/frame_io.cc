@@ -53,6 +53,7 @@ absl::Status FrameReader::Next(bool block, std::string_view* frame) {
     end_ -= off_;
     off_ = 0;
   }
+  if (block) drained_ = false;
   bool tried = false;
   while (true) {
     long long size;
@@ -64,7 +65,7 @@ absl::Status FrameReader::Next(bool block, std::string_view* frame) {
       off_ += 4 + static_cast<size_t>(size);
       return absl::OkStatus();
     }
-    if (!block && tried) return absl::UnavailableError("no whole frame received yet");
+    if (!block && (tried || drained_)) return absl::UnavailableError("no whole frame received yet");
     tried = true;
     // Room for 256 KiB more, or for the rest of the current frame if its header is in. buf_ only
     // grows (each growth zero-fills once), so reads on the commit path write into room that is
@@ -76,7 +77,10 @@ absl::Status FrameReader::Next(bool block, std::string_view* frame) {
     do {
       n = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, block ? 0 : MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
-    if (n > 0) end_ += static_cast<size_t>(n);
+    if (n > 0) {
+      drained_ = static_cast<size_t>(n) < buf_.size() - end_;
+      end_ += static_cast<size_t>(n);
+    }
     if (n < 0 && !block && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       return absl::UnavailableError("no whole frame received yet");
     }

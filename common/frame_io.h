@@ -30,9 +30,13 @@ class FrameReader {
   explicit FrameReader(int fd, size_t max_frame = kMaxFrameBytes) : fd_(fd), max_(max_frame) {}
 
   // The next frame, valid until the next call. `block`: wait for it; otherwise take only what
-  // the socket already holds. Errors: Unavailable (!block and no whole frame received yet),
-  // Cancelled (the peer closed the connection, or it broke, between frames), DataLoss (it closed
-  // in the middle of a frame), InvalidArgument (a frame over the limit).
+  // the socket already holds -- as the reads of this call and of the last blocking call found
+  // it: when one of them came back short (it drained the socket, a stream socket's receive
+  // hands over all it holds), no more is asked for, so the round a server makes of one request
+  // after a blocking read costs no extra recv() that would find nothing (EAGAIN). Errors:
+  // Unavailable (!block and no whole frame received yet), Cancelled (the peer closed the
+  // connection, or it broke, between frames), DataLoss (it closed in the middle of a frame),
+  // InvalidArgument (a frame over the limit).
   absl::Status Next(bool block, std::string_view* frame);
   // Gives back the frame the last Next returned: the next Next returns it again.
   void Unread() { off_ = last_; }
@@ -48,6 +52,9 @@ class FrameReader {
   size_t end_ = 0;
   size_t off_ = 0;   // first unconsumed byte of buf_
   size_t last_ = 0;  // where the frame last returned started
+  // The last recv() came back short of the room it had: the socket held nothing more then.
+  // Cleared by every blocking Next (time has passed since, whatever its caller did meanwhile).
+  bool drained_ = false;
 };
 
 }  // namespace pgbranch

@@ -13,6 +13,7 @@
 #include "common/hop_trace.h"
 #include "common/log.h"
 #include "pageserver/pagefs/commit_channel.h"
+#include "pageserver/pagefs/commit_frame.h"
 #include "pageserver/pagefs/commit_pipeline.h"
 #include "pageserver/pagefs/page_store.h"
 #include "pageserver/proto/pageserver.grpc.pb.h"
@@ -189,6 +190,14 @@ class GrpcPageStore : public PageStore {
     return page;
   }
 
+  // A commit on its way: the message for CommitStream, or (--commit-channel: every stream of
+  // this store is a channel) its frame, built straight from the mutations.
+  struct Outgoing {
+    v1::CommitRequest req;
+    std::string frame;
+    size_t bytes() const { return frame.empty() ? req.ByteSizeLong() : frame.size(); }
+  };
+
   // One CommitStream call, or one connection of the commit channel (--commit-channel), and the
   // thread that reads its answers.
   struct Stream {
@@ -211,7 +220,7 @@ class GrpcPageStore : public PageStore {
         return (stop_writer_ && outbox_.empty()) || (!outbox_.empty() && !sending_);
       });
       if (outbox_.empty()) return;  // stopping, all sent
-      v1::CommitRequest req = std::move(outbox_.front());
+      Outgoing req = std::move(outbox_.front());
       outbox_.pop_front();
       // More queued behind it: let gRPC coalesce the writes (the last one flushes).
       bool more = !outbox_.empty();
@@ -230,9 +239,9 @@ class GrpcPageStore : public PageStore {
   absl::StatusOr<uint64_t> Issue(uint64_t generation, const std::vector<PageMutation>& mutations,
                                  bool inline_ok) {
     return pipeline_.Issue(mutations, [&](uint64_t) -> absl::Status {
-      v1::CommitRequest req = CommitRequestFor(generation, mutations);
+      Outgoing req = OutgoingFor(generation, mutations);
       std::unique_lock<std::mutex> lock(outbox_mu_);
-      if (inline_ok && req.ByteSizeLong() <= kInlineSendMaxBytes) {
+      if (inline_ok && req.bytes() <= kInlineSendMaxBytes) {
         // Small, and its caller is about to wait for it (an fsync's flush): write it on this
         // thread, after whatever the writer thread has not picked up yet (one thread handoff
         // fewer on the path of a WAL fsync, also right after a namespace change). Still in
@@ -253,13 +262,13 @@ class GrpcPageStore : public PageStore {
   // requests of the outbox (in order), then `own` if not null. Caller holds `lock` on outbox_mu_.
   // False (nothing done) if another thread is writing: it, or the writer thread after it, sends
   // them. *s: the first error, which the caller turns into the pipeline's poison.
-  bool SendHereLocked(std::unique_lock<std::mutex>& lock, const v1::CommitRequest* own,
-                      size_t queued, absl::Status* s) {
+  bool SendHereLocked(std::unique_lock<std::mutex>& lock, const Outgoing* own, size_t queued,
+                      absl::Status* s) {
     if (sending_) return false;
     sending_ = true;
     *s = absl::OkStatus();
     for (; s->ok() && queued > 0 && !outbox_.empty(); --queued) {
-      v1::CommitRequest req = std::move(outbox_.front());
+      Outgoing req = std::move(outbox_.front());
       outbox_.pop_front();
       bool more = own != nullptr || (queued > 1 && !outbox_.empty());
       lock.unlock();
@@ -292,7 +301,7 @@ class GrpcPageStore : public PageStore {
 
   // Sends one request on the stream, opening it if needed. One caller at a time: whoever set
   // sending_ (the writer thread, or CommitAsync inline).
-  absl::Status Send(const v1::CommitRequest& req, bool more) {
+  absl::Status Send(const Outgoing& req, bool more) {
     for (int attempt = 0;; ++attempt) {
       Stream* st;
       {
@@ -312,11 +321,9 @@ class GrpcPageStore : public PageStore {
       HopTrace::Mark("commit_write");
       bool written;
       if (st->fd >= 0) {
-        std::string frame;
-        AppendFrame(req.SerializeAsString(), &frame);
-        written = WriteAll(st->fd, frame);
+        written = WriteAll(st->fd, req.frame);
       } else {
-        written = st->rw->Write(req, wo);
+        written = st->rw->Write(req.req, wo);
       }
       HopTrace::Mark("commit_written");
       if (written) {
@@ -458,6 +465,16 @@ class GrpcPageStore : public PageStore {
         rpc, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), keys);
   }
 
+  Outgoing OutgoingFor(uint64_t generation, const std::vector<PageMutation>& mutations) const {
+    Outgoing o;
+    if (options_.commit_channel.empty()) {
+      o.req = CommitRequestFor(generation, mutations);
+    } else {
+      AppendCommitFrame(options_.tenant_id, options_.timeline_id, generation, mutations, &o.frame);
+    }
+    return o;
+  }
+
   v1::CommitRequest CommitRequestFor(uint64_t generation,
                                      const std::vector<PageMutation>& mutations) const {
     v1::CommitRequest req;
@@ -496,10 +513,10 @@ class GrpcPageStore : public PageStore {
   // Requests issued, not yet written: the writer thread sends them in order.
   std::mutex outbox_mu_;
   std::condition_variable outbox_cv_;
-  std::deque<v1::CommitRequest> outbox_;  // guarded by outbox_mu_
-  bool stop_writer_ = false;              // guarded by outbox_mu_
-  bool sending_ = false;  // a request is being written (Send runs); guarded by outbox_mu_
-  std::thread writer_;    // started by the first CommitAsync
+  std::deque<Outgoing> outbox_;  // guarded by outbox_mu_
+  bool stop_writer_ = false;     // guarded by outbox_mu_
+  bool sending_ = false;         // a request is being written (Send runs); guarded by outbox_mu_
+  std::thread writer_;           // started by the first CommitAsync
 };
 
 }  // namespace

@@ -64,6 +64,7 @@ void PageCache::RemoveLocked(std::list<Entry>::iterator it) {
     file->second.erase(key.block);
     if (file->second.empty()) blocks_.erase(file);
   }
+  if (pool_ != nullptr) pool_->Give(std::move(it->page));
   lru_.erase(it);
 }
 

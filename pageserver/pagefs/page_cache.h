@@ -8,13 +8,17 @@
 #include <string>
 #include <unordered_map>
 
+#include "pageserver/pagefs/page_buffer_pool.h"
+
 namespace pgbranch::pagefs {
 
 // A bounded LRU cache of clean file pages, keyed by (inode, block). Values are stored pages
 // (possibly shorter than a full page: the tail is zeros). Thread-safe.
 class PageCache {
  public:
-  explicit PageCache(uint64_t capacity_bytes) : capacity_(capacity_bytes) {}
+  // `pool` (optional, outliving the cache): where the pages it drops go, for reuse.
+  explicit PageCache(uint64_t capacity_bytes, PageBufferPool* pool = nullptr)
+      : capacity_(capacity_bytes), pool_(pool) {}
 
   std::optional<std::string> Get(uint64_t ino, uint64_t block);
   // Whether the page is cached (counts neither a hit nor a miss, leaves the LRU order alone).
@@ -47,6 +51,7 @@ class PageCache {
 
   std::mutex mu_;
   uint64_t capacity_;
+  PageBufferPool* const pool_;
   uint64_t bytes_ = 0;
   std::list<Entry> lru_;  // front: most recent
   std::unordered_map<Key, std::list<Entry>::iterator, KeyHash> map_;

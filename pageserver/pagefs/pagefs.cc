@@ -36,7 +36,7 @@ PageFs::PageFs(PageStore* store, const PageFsOptions& options, Clock* clock)
     : store_(store),
       options_(WithTestHooks(options)),
       clock_(clock ? clock : RealClock()),
-      cache_(options.cache_bytes),
+      cache_(options.cache_bytes, &buffers_),
       reader_(store, {.max_in_flight = options.read_rpcs_in_flight}) {}
 
 PageFs::~PageFs() {
@@ -450,28 +450,41 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
       size_t in_page = pos % fs::kPageSize;
       size_t n = std::min<uint64_t>(fs::kPageSize - in_page, end - pos);
       auto d = inode->dirty.find(b);
-      if (d == inode->dirty.end()) {
-        bool full = in_page == 0 && n == fs::kPageSize;
-        auto f = inode->flushing.find(b);
+      if (d == inode->dirty.end() && in_page == 0 && n == fs::kPageSize) {
+        std::string_view whole = data.substr(pos - offset, n);
         // A whole page of zeros where nothing was ever stored (no page of this block was issued,
         // none is buffered or in flight): a hole already, which the flush would skip anyway
         // (FlushInodeLocked). Nothing to buffer: the size below covers it, and a read finds no
         // page and answers zeros. (PostgreSQL zero-fills every new 16 MiB WAL segment, then
         // fsyncs it.)
-        if (full && b >= inode->stored_blocks && f == inode->flushing.end() &&
-            fs::TrimTrailingZeros(data.substr(pos - offset, n)).empty()) {
+        if (b >= inode->stored_blocks && inode->flushing.find(b) == inode->flushing.end() &&
+            fs::TrimTrailingZeros(whole).empty()) {
           pos += n;
           continue;
         }
-        std::string page(fs::kPageSize, '\0');
-        if (!full && f != inode->flushing.end()) {
-          page = f->second;  // newer than the store: its commit is in flight
-        } else if (!full && b < fs::PageCount(inode->attr.size)) {
-          auto base = FetchPage(ino, b);
-          if (!base.ok()) return ErrnoFor(base.status());
-          if (base->has_value()) {
-            size_t keep = std::min<size_t>((*base)->size(), fs::BytesInBlock(inode->attr.size, b));
-            memcpy(page.data(), (*base)->data(), keep);
+        // The write covers the whole page: it is the page (copied once, not zero-filled first).
+        std::string page = buffers_.Take();
+        page.assign(whole);
+        inode->dirty.emplace(b, std::move(page));
+        dirty_bytes_ += fs::kPageSize;
+        pos += n;
+        continue;
+      }
+      if (d == inode->dirty.end()) {
+        std::string page = buffers_.Take();
+        auto f = inode->flushing.find(b);
+        if (f != inode->flushing.end()) {
+          page.assign(f->second);  // newer than the store: its commit is in flight
+        } else {
+          page.assign(fs::kPageSize, '\0');
+          if (b < fs::PageCount(inode->attr.size)) {
+            auto base = FetchPage(ino, b);
+            if (!base.ok()) return ErrnoFor(base.status());
+            if (base->has_value()) {
+              size_t keep =
+                  std::min<size_t>((*base)->size(), fs::BytesInBlock(inode->attr.size, b));
+              memcpy(page.data(), (*base)->data(), keep);
+            }
           }
         }
         d = inode->dirty.emplace(b, std::move(page)).first;
@@ -505,6 +518,10 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
     if (!s.ok()) return EIO;
   }
   return 0;
+}
+
+void PageFs::ReuseValues(std::vector<PageMutation>* batch) {
+  for (PageMutation& m : *batch) buffers_.Give(std::move(m.value));
 }
 
 void PageFs::WaitForFlush(Inode* inode, std::unique_lock<std::mutex>& lock) {
@@ -555,10 +572,13 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
     // A zero page where no page was ever issued: a hole already, nothing to delete.
     if (stored.empty() && block >= stored_blocks) continue;
     issued_blocks = std::max(issued_blocks, block + 1);
-    batch.push_back({fs::PageKey(inode->ino, block), std::string(stored), stored.empty()});
+    std::string value = buffers_.Take();
+    value.assign(stored);
+    batch.push_back({fs::PageKey(inode->ino, block), std::move(value), stored.empty()});
     batch_bytes += stored.size() + 32;
     if (batch_bytes > (4u << 20)) {
       err = Commit(batch, seq, Send::kSoon);
+      ReuseValues(&batch);
       if (err) break;
       batch.clear();
       batch_bytes = 0;
@@ -567,6 +587,7 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
   if (!err) {
     batch.push_back({fs::InodeKey(inode->ino), fs::EncodeInodeAttr(attr), false});
     err = Commit(batch, seq, Send::kSoon);
+    ReuseValues(&batch);
   }
   lock.lock();
   // Raised whether or not the commits went out: after a failure nothing more is written anyway
@@ -594,7 +615,9 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
     if (block >= pages) continue;
     size_t n = fs::TrimTrailingZeros(page).size();
     if (n < page.size() / 2) {
-      page = std::string(page.data(), n);
+      std::string whole = std::move(page);
+      page = std::string(whole.data(), n);
+      buffers_.Give(std::move(whole));
     } else {
       page.resize(n);
     }

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "common/clock.h"
 #include "pageserver/fs/fs_layout.h"
+#include "pageserver/pagefs/page_buffer_pool.h"
 #include "pageserver/pagefs/page_cache.h"
 #include "pageserver/pagefs/page_store.h"
 #include "pageserver/pagefs/read_batcher.h"
@@ -290,6 +291,9 @@ class PageFs {
                        bool datasync = false);
   // Waits (releasing the inode's lock) until no flush of the inode is in flight.
   static void WaitForFlush(Inode* inode, std::unique_lock<std::mutex>& lock);
+  // Gives the values of `batch` back to buffers_ once Commit returned (the store has copied them:
+  // it keeps only the keys).
+  void ReuseValues(std::vector<PageMutation>* batch);
   // Truncates under the inode's lock; commits. The new mtime and ctime are `times` (the kernel's,
   // with the writeback cache) where given (non-zero), now otherwise.
   struct Times {
@@ -305,6 +309,7 @@ class PageFs {
   PageStore* store_;
   const PageFsOptions options_;
   Clock* clock_;
+  PageBufferPool buffers_;  // before cache_, which gives it the pages it drops
   PageCache cache_;
   ReadBatcher reader_;  // every page read from the store (not inodes, not listings)
 

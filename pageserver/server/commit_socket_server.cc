@@ -217,15 +217,16 @@ void CommitSocketServer::Serve(int fd) {
       }
       return round.Commit(engine_, tenant, timeline, "commit channel", &results);
     }();
-    metrics_->ObserveRequest(
-        "CommitChannel", CodeName(cs.code()),
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    // The answers of the round in one write: a round is durable as a whole.
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // The answers of the round in one write: a round is durable as a whole. The metric after it:
+    // the client waits for the answer, not for the histogram.
     std::string out;
     for (const storage::CommitResult& r : results) {
       AppendFrame(CommitRound::Answer(r).SerializeAsString(), &out);
     }
     bool written = WriteAll(fd, out);
+    metrics_->ObserveRequest("CommitChannel", CodeName(cs.code()), seconds);
     if (HopTrace::Enabled()) {
       for (const storage::CommitResult& r : results) HopTrace::Mark("srv_answered", r.lsn);
     }
