@@ -12,6 +12,8 @@ namespace pgbranch {
 void PutFixed32(std::string* dst, uint32_t v);
 void PutFixed64(std::string* dst, uint64_t v);
 void PutVarint64(std::string* dst, uint64_t v);
+// The bytes PutVarint64 writes for `v` (1..10).
+size_t VarintLength(uint64_t v);
 // A varint length followed by the bytes.
 void PutLengthPrefixed(std::string* dst, std::string_view s);
 void PutBigEndian64(std::string* dst, uint64_t v);

@@ -1,5 +1,6 @@
 #include "pageserver/pagefs/commit_frame.h"
 
+#include "common/coding.h"
 #include "pageserver/pagefs/page_store.h"
 
 namespace pgbranch::pagefs {
@@ -10,30 +11,13 @@ namespace {
 constexpr char kLen = 2, kVarint = 0;
 constexpr char Tag(int field, char wire) { return static_cast<char>(field << 3 | wire); }
 
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-void PutVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
 // A length-delimited field of `n` bytes, tag included (0 when empty: proto3 omits it).
-size_t LenFieldSize(size_t n) { return n == 0 ? 0 : 1 + VarintSize(n) + n; }
+size_t LenFieldSize(size_t n) { return n == 0 ? 0 : 1 + VarintLength(n) + n; }
 
 void PutLenField(int field, std::string_view bytes, std::string* out) {
   if (bytes.empty()) return;
   out->push_back(Tag(field, kLen));
-  PutVarint(bytes.size(), out);
+  PutVarint64(out, bytes.size());
   out->append(bytes);
 }
 
@@ -47,10 +31,10 @@ void AppendCommitFrame(std::string_view tenant_id, std::string_view timeline_id,
                        uint64_t generation, const std::vector<PageMutation>& mutations,
                        std::string* out) {
   size_t size = LenFieldSize(tenant_id.size()) + LenFieldSize(timeline_id.size());
-  if (generation != 0) size += 1 + VarintSize(generation);
+  if (generation != 0) size += 1 + VarintLength(generation);
   for (const PageMutation& m : mutations) {
     size_t n = MutationSize(m);
-    size += 1 + VarintSize(n) + n;  // written even when empty (a repeated message)
+    size += 1 + VarintLength(n) + n;  // written even when empty (a repeated message)
   }
   out->reserve(out->size() + 4 + size);
   for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(size >> (8 * i)));
@@ -58,11 +42,11 @@ void AppendCommitFrame(std::string_view tenant_id, std::string_view timeline_id,
   PutLenField(2, timeline_id, out);
   if (generation != 0) {
     out->push_back(Tag(3, kVarint));
-    PutVarint(generation, out);
+    PutVarint64(out, generation);
   }
   for (const PageMutation& m : mutations) {
     out->push_back(Tag(4, kLen));
-    PutVarint(MutationSize(m), out);
+    PutVarint64(out, MutationSize(m));
     PutLenField(1, m.key, out);
     if (m.tombstone) {
       out->push_back(Tag(3, kVarint));

@@ -13,17 +13,8 @@ constexpr uint8_t kVarint = 0, kLen = 2;
 
 constexpr uint8_t Tag(int field, uint8_t type) { return static_cast<uint8_t>(field << 3 | type); }
 
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
 // A length-delimited field of `len` bytes: tag, length, bytes.
-size_t LenFieldSize(size_t len) { return 1 + VarintSize(len) + len; }
+size_t LenFieldSize(size_t len) { return 1 + VarintLength(len) + len; }
 
 size_t MutationSize(const Mutation& m) {
   size_t n = LenFieldSize(m.key.size());                    // key = 1
@@ -43,8 +34,8 @@ std::string FrameCommitRecord(const std::string& tenant_id, const std::string& t
   const uint64_t time = static_cast<uint64_t>(time_micros);
   size_t commit = 0;
   if (!timeline_id.empty()) commit += LenFieldSize(timeline_id.size());
-  if (lsn != 0) commit += 1 + VarintSize(lsn);
-  if (time != 0) commit += 1 + VarintSize(time);
+  if (lsn != 0) commit += 1 + VarintLength(lsn);
+  if (time != 0) commit += 1 + VarintLength(time);
   for (const Mutation& m : mutations) commit += LenFieldSize(MutationSize(m));
   if (!tenant_id.empty()) commit += LenFieldSize(tenant_id.size());
 

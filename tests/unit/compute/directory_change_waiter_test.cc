@@ -1,4 +1,5 @@
 #include "compute/directory_change_waiter.h"
+#include "tests/unit/compute/scratch_dir.h"
 
 #include <gtest/gtest.h>
 
@@ -14,26 +15,10 @@ namespace {
 
 using std::chrono::minutes;
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "dcw-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data()) != nullptr ? tmpl : "";
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // Wait returning at all is the assertion: with a timeout of minutes, a change it missed would
 // hold the test until ctest's own timeout fails it.
 TEST(DirectoryChangeWaiterTest, WakesOnAWriteMadeBeforeTheWait) {
-  ScratchDir dir;
+  ScratchDir dir("dcw");
   DirectoryChangeWaiter waiter(dir.path());
   ASSERT_TRUE(waiter.ok());
   std::ofstream(dir.path() + "/postmaster.pid") << "42\n";
@@ -41,7 +26,7 @@ TEST(DirectoryChangeWaiterTest, WakesOnAWriteMadeBeforeTheWait) {
 }
 
 TEST(DirectoryChangeWaiterTest, WakesOnARewriteFromAnotherThread) {
-  ScratchDir dir;
+  ScratchDir dir("dcw");
   const std::string file = dir.path() + "/postmaster.pid";
   std::ofstream(file) << "starting\n";
   DirectoryChangeWaiter waiter(dir.path());
@@ -62,7 +47,7 @@ size_t OpenDescriptors() {
 
 // The destructor leaves the close to a thread of its own: every descriptor is still closed.
 TEST(DirectoryChangeWaiterTest, ClosesItsDescriptorAfterDestruction) {
-  ScratchDir dir;
+  ScratchDir dir("dcw");
   const size_t before = OpenDescriptors();
   for (int i = 0; i < 20; ++i) {
     DirectoryChangeWaiter waiter(dir.path());

@@ -1,4 +1,5 @@
 #include "compute/gated_child.h"
+#include "tests/unit/compute/scratch_dir.h"
 
 #include <gtest/gtest.h>
 
@@ -18,22 +19,6 @@ using std::chrono::seconds;
 
 // PGBRANCH_START_GATE_LIB: the library's path in the build tree (CMake).
 const std::string kLibrary = PGBRANCH_START_GATE_LIB;
-
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "gate-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data()) != nullptr ? tmpl : "";
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
@@ -57,7 +42,7 @@ SpawnOptions Shell(const std::string& out) {
 }
 
 TEST(GatedChildTest, HeldUntilOpenedThenRunsWithItsArgumentsRestored) {
-  ScratchDir dir;
+  ScratchDir dir("gate");
   const std::string out = dir.path() + "/out";
   absl::StatusOr<GatedChild> gated = GatedChild::Spawn(Shell(out), kLibrary);
   ASSERT_TRUE(gated.ok()) << gated.status();
@@ -76,7 +61,7 @@ TEST(GatedChildTest, HeldUntilOpenedThenRunsWithItsArgumentsRestored) {
 }
 
 TEST(GatedChildTest, DiscardedChildExitsWithoutRunning) {
-  ScratchDir dir;
+  ScratchDir dir("gate");
   const std::string out = dir.path() + "/out";
   absl::StatusOr<GatedChild> gated = GatedChild::Spawn(Shell(out), kLibrary);
   ASSERT_TRUE(gated.ok()) << gated.status();
@@ -87,7 +72,7 @@ TEST(GatedChildTest, DiscardedChildExitsWithoutRunning) {
 }
 
 TEST(GatedChildTest, ChildTheLibraryDidNotReachIsNotOpened) {
-  ScratchDir dir;
+  ScratchDir dir("gate");
   const std::string out = dir.path() + "/out";
   // Not loadable: the loader ignores it and the program runs ungated (here it just exits).
   SpawnOptions o;

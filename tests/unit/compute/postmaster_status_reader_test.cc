@@ -1,4 +1,5 @@
 #include "compute/postmaster_status_reader.h"
+#include "tests/unit/compute/scratch_dir.h"
 
 #include <gtest/gtest.h>
 
@@ -15,22 +16,6 @@
 
 namespace pgbranch::compute {
 namespace {
-
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "psr-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data()) != nullptr ? tmpl : "";
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // postmaster.pid as PostgreSQL 15 writes it; `status` empty: the first seven lines only.
 std::string PidFile(const std::string& pid, const std::string& status) {
@@ -58,13 +43,13 @@ int OpenDescriptorsOn(const std::string& path) {
 }
 
 TEST(PostmasterStatusReaderTest, AbsentFileIsNoStatus) {
-  ScratchDir dir;
+  ScratchDir dir("psr");
   PostmasterStatusReader reader(dir.path() + "/postmaster.pid", 42);
   EXPECT_EQ(reader.Read(), "");
 }
 
 TEST(PostmasterStatusReaderTest, SeesInPlaceRewritesThroughOneDescriptor) {
-  ScratchDir dir;
+  ScratchDir dir("psr");
   const std::string path = dir.path() + "/postmaster.pid";
   std::ofstream(path) << PidFile("42", "");
   PostmasterStatusReader reader(path, 42);
@@ -78,7 +63,7 @@ TEST(PostmasterStatusReaderTest, SeesInPlaceRewritesThroughOneDescriptor) {
 }
 
 TEST(PostmasterStatusReaderTest, AnotherPostmastersFileIsNotOursUntilReplaced) {
-  ScratchDir dir;
+  ScratchDir dir("psr");
   const std::string path = dir.path() + "/postmaster.pid";
   std::ofstream(path) << PidFile("41", "ready   ");
   PostmasterStatusReader reader(path, 42);
@@ -90,7 +75,7 @@ TEST(PostmasterStatusReaderTest, AnotherPostmastersFileIsNotOursUntilReplaced) {
 }
 
 TEST(PostmasterStatusReaderTest, DescriptorIsClosedAfterTheReaderGoes) {
-  ScratchDir dir;
+  ScratchDir dir("psr");
   const std::string path = dir.path() + "/postmaster.pid";
   std::ofstream(path) << PidFile("42", "standby ");
   {
