@@ -3,23 +3,16 @@
 #include <string_view>
 
 #include "common/coding.h"
+#include "common/proto_wire.h"
 #include "pageserver/storage/log_writer.h"
 
 namespace pgbranch::storage {
 namespace {
 
-// Protobuf wire types.
-constexpr uint8_t kVarint = 0, kLen = 2;
-
-constexpr uint8_t Tag(int field, uint8_t type) { return static_cast<uint8_t>(field << 3 | type); }
-
-// A length-delimited field of `len` bytes: tag, length, bytes.
-size_t LenFieldSize(size_t len) { return 1 + VarintLength(len) + len; }
-
 size_t MutationSize(const Mutation& m) {
-  size_t n = LenFieldSize(m.key.size());                    // key = 1
-  if (!m.value.empty()) n += LenFieldSize(m.value.size());  // value = 2
-  if (m.tombstone) n += 2;                                  // tombstone = 3
+  size_t n = ProtoLenFieldSize(m.key.size());                    // key = 1
+  if (!m.value.empty()) n += ProtoLenFieldSize(m.value.size());  // value = 2
+  if (m.tombstone) n += 2;                                       // tombstone = 3
   return n;
 }
 
@@ -33,53 +26,36 @@ std::string FrameCommitRecord(const std::string& tenant_id, const std::string& t
   // zero and empty fields are not written.
   const uint64_t time = static_cast<uint64_t>(time_micros);
   size_t commit = 0;
-  if (!timeline_id.empty()) commit += LenFieldSize(timeline_id.size());
+  if (!timeline_id.empty()) commit += ProtoLenFieldSize(timeline_id.size());
   if (lsn != 0) commit += 1 + VarintLength(lsn);
   if (time != 0) commit += 1 + VarintLength(time);
-  for (const Mutation& m : mutations) commit += LenFieldSize(MutationSize(m));
-  if (!tenant_id.empty()) commit += LenFieldSize(tenant_id.size());
+  for (const Mutation& m : mutations) commit += ProtoLenFieldSize(MutationSize(m));
+  if (!tenant_id.empty()) commit += ProtoLenFieldSize(tenant_id.size());
 
   std::string out;
-  out.reserve(LogWriter::kHeaderSize + LenFieldSize(commit));
+  out.reserve(LogWriter::kHeaderSize + ProtoLenFieldSize(commit));
   out.append(LogWriter::kHeaderSize, '\0');
-  auto put_len = [&](int field, std::string_view bytes) {
-    out.push_back(static_cast<char>(Tag(field, kLen)));
-    PutVarint64(&out, bytes.size());
-    out.append(bytes);
-  };
-  out.push_back(static_cast<char>(Tag(1, kLen)));  // pb::LogRecord.commit = 1
-  PutVarint64(&out, commit);
-  if (!timeline_id.empty()) put_len(1, timeline_id);
-  if (lsn != 0) {
-    out.push_back(static_cast<char>(Tag(2, kVarint)));
-    PutVarint64(&out, lsn);
-  }
-  if (time != 0) {
-    out.push_back(static_cast<char>(Tag(3, kVarint)));
-    PutVarint64(&out, time);
-  }
+  PutProtoLenHeader(&out, 1, commit);  // pb::LogRecord.commit = 1
+  if (!timeline_id.empty()) PutProtoLenField(&out, 1, timeline_id);
+  if (lsn != 0) PutProtoVarintField(&out, 2, lsn);
+  if (time != 0) PutProtoVarintField(&out, 3, time);
   // The checksum runs over the bytes between values, and takes each value's from `crcs`.
   uint32_t crc = 0;
   size_t summed = LogWriter::kHeaderSize;  // out[0, summed) is in `crc` (header excluded)
   for (size_t i = 0; i < mutations.size(); ++i) {
     const Mutation& m = mutations[i];
-    out.push_back(static_cast<char>(Tag(4, kLen)));
-    PutVarint64(&out, MutationSize(m));
-    put_len(1, m.key);
+    PutProtoLenHeader(&out, 4, MutationSize(m));
+    PutProtoLenField(&out, 1, m.key);
     if (!m.value.empty()) {
-      out.push_back(static_cast<char>(Tag(2, kLen)));
-      PutVarint64(&out, m.value.size());
+      PutProtoLenHeader(&out, 2, m.value.size());
       crc = Crc32(std::string_view(out).substr(summed), crc);
       out.append(m.value);
       crc = Crc32Combine(crc, crcs[i], m.value.size());
       summed = out.size();
     }
-    if (m.tombstone) {
-      out.push_back(static_cast<char>(Tag(3, kVarint)));
-      out.push_back(1);
-    }
+    if (m.tombstone) PutProtoVarintField(&out, 3, 1);
   }
-  if (!tenant_id.empty()) put_len(5, tenant_id);
+  if (!tenant_id.empty()) PutProtoLenField(&out, 5, tenant_id);
   *payload_crc = Crc32(std::string_view(out).substr(summed), crc);
   return out;
 }
