@@ -15,7 +15,8 @@
 # Layers: (1) Debian root filesystem from `debootstrap --variant=minbase bookworm` plus the
 # packages of runtime-packages.txt, cached under $PGBRANCH_CACHE/images keyed by a hash of that
 # list (a cold build takes ~1-2 min, later runs reuse the tar); (2) /usr/local/bin with whichever
-# of our binaries exist in --bin-dir (small, re-tarred on every run, deterministic).
+# of our binaries (and the compute's start-gate library) exist in --bin-dir (small, re-tarred on
+# every run, deterministic).
 # Outputs: $OUT/pause.oci.tar and $OUT/pgbranch.oci.tar (default OUT=$PGBRANCH_CACHE/images/out).
 # --import loads them into the containerd of scripts/k8s/node.sh (socket
 # $PGBRANCH_K8S_DIR/containerd/containerd.sock, or $PGBRANCH_CONTAINERD_SOCK), namespace k8s.io;
@@ -39,7 +40,9 @@ DO_IMPORT=0
 PAUSE_ONLY=0
 # Bump when the way the Debian layer is made changes (it is part of the cache key).
 DEBIAN_LAYER_RECIPE=4
-BINARIES=(pgbranch-compute pagefs pgbranch-proxy pgbranch-pageserver pagectl pgbranch-operator)
+# libpgbranch_start_gate.so: next to pgbranch-compute, which preloads it into the postmaster it
+# spawns ahead of the mount (compute/gated_child.h); an image without it starts as before, later.
+BINARIES=(pgbranch-compute pagefs pgbranch-proxy pgbranch-pageserver pagectl pgbranch-operator libpgbranch_start_gate.so)
 
 while (($#)); do
   case $1 in

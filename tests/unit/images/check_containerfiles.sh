@@ -7,7 +7,9 @@
 #     stripped in the build stage, and the ENTRYPOINT binary is among them; every binary of
 #     BINARIES is shipped by some Containerfile;
 #   - the compute image ships the binaries the operator's compute pods run (/usr/local/bin/...
-#     in operator/k8s/pod_compute_runtime.cc);
+#     in operator/k8s/pod_compute_runtime.cc), and next to the agent the library it preloads into
+#     the postmaster (the lib*.so name in compute/gated_child.cc);
+#   - a shipped shared library libX.so is built by the target X (CMake's naming);
 #   - both install scripts/images/runtime-packages.txt, create user pgbranch (10001, group
 #     postgres) and set the same PATH.
 #
@@ -18,6 +20,8 @@ BI=$ROOT/scripts/images/build-images.sh
 problems=0
 problem() { echo "MISMATCH: $*"; problems=$((problems + 1)); }
 nospace() { tr -d ' \t'; }
+# The CMake target that builds a shipped file: libX.so is built by target X.
+target_of() { if [[ $1 =~ ^lib(.*)\.so$ ]]; then echo "${BASH_REMATCH[1]}"; else echo "$1"; fi; }
 
 [[ -f $BI ]] || { echo "missing $BI"; exit 1; }
 read -r -a binaries <<<"$(sed -n 's/^BINARIES=(\(.*\))$/\1/p' "$BI")"
@@ -49,15 +53,18 @@ for name in "${images[@]}"; do
   read -r -a built <<<"$(grep -o -- '--target [A-Za-z0-9_. -]*' "$cf" | sed 's/^--target //' | tr '\n' ' ')"
   read -r -a stripped <<<"$(grep -E '^ *&& strip ' "$cf" | grep -o 'build/bin/[A-Za-z0-9_.-]*' | sed 's#.*/##' | tr '\n' ' ')"
   ((${#copied[@]})) || problem "$name: the Containerfile copies no binary from the build stage"
+  copied_targets=()
   for b in "${copied[@]}"; do
     shipped_anywhere[$b]=1
+    target=$(target_of "$b")
+    copied_targets+=("$target")
     [[ " ${binaries[*]} " == *" $b "* ]] ||
       problem "$name: ships $b, which build-images.sh does not (BINARIES)"
-    [[ " ${built[*]} " == *" $b "* ]] || problem "$name: copies $b but does not build it (--target)"
+    [[ " ${built[*]} " == *" $target "* ]] || problem "$name: copies $b but does not build it (--target $target)"
     [[ " ${stripped[*]} " == *" $b "* ]] || problem "$name: copies $b but does not strip it"
   done
   for b in "${built[@]}"; do
-    [[ " ${copied[*]} " == *" $b "* ]] || problem "$name: builds $b but does not ship it"
+    [[ " ${copied_targets[*]} " == *" $b "* ]] || problem "$name: builds $b but does not ship it"
   done
   entry_bin=$(grep -o '"/usr/local/bin/[^"]*"' <<<"$cf_entry" | head -n1 | tr -d '"' | sed 's#.*/##')
   [[ -n $entry_bin && " ${copied[*]} " == *" $entry_bin "* ]] ||
@@ -75,6 +82,14 @@ for name in "${images[@]}"; do
       [[ " ${copied[*]} " == *" $b "* ]] ||
         problem "compute: compute pods run /usr/local/bin/$b (pod_compute_runtime.cc) but the image lacks it"
     done
+    # The agent preloads this library from the directory of its own executable (gated_child.cc):
+    # without it a compute starts, but spawns its postmaster only after the mount.
+    gate=$(grep -o '"lib[A-Za-z0-9_]*\.so"' "$ROOT/compute/gated_child.cc" 2>/dev/null | head -n1 | tr -d '"')
+    if [[ -z $gate ]]; then
+      problem "compute: no lib*.so name in compute/gated_child.cc"
+    elif [[ " ${copied[*]} " != *" $gate "* ]]; then
+      problem "compute: the agent preloads $gate from its own directory (gated_child.cc) but the image lacks it in /usr/local/bin"
+    fi
   fi
 done
 for b in "${binaries[@]}"; do

@@ -22,9 +22,10 @@ if out=$(bash "$CHECK" "$ROOT" 2>&1); then pass "Containerfiles agree with build
 # ---- mutated copies are caught
 copy_tree() { # dir
   local d=$1 n
-  mkdir -p "$d/scripts/images" "$d/operator/k8s"
+  mkdir -p "$d/scripts/images" "$d/operator/k8s" "$d/compute"
   cp "$ROOT/scripts/images/build-images.sh" "$d/scripts/images/"
   cp "$ROOT/operator/k8s/pod_compute_runtime.cc" "$d/operator/k8s/"
+  cp "$ROOT/compute/gated_child.cc" "$d/compute/"
   for n in operator pageserver proxy compute; do
     mkdir -p "$d/$n"; cp "$ROOT/$n/Containerfile" "$d/$n/"
   done
@@ -40,6 +41,13 @@ expect_mismatch "proxy runs as root" "proxy: USER '0'" 's/^USER 10001:10001$/USE
 expect_mismatch "compute image without pagefs" "compute pods run /usr/local/bin/pagefs" \
   's# /src/build/bin/pagefs##; s#--target pgbranch-compute pagefs#--target pgbranch-compute#; s#strip build/bin/pgbranch-compute build/bin/pagefs#strip build/bin/pgbranch-compute#' \
   compute/Containerfile
+expect_mismatch "compute image without the start gate" "the agent preloads libpgbranch_start_gate.so" \
+  's# /src/build/bin/libpgbranch_start_gate.so##; s# pgbranch_start_gate \\$# \\#; s# build/bin/libpgbranch_start_gate.so##' \
+  compute/Containerfile
+expect_mismatch "compute image ships the start gate unstripped" "copies libpgbranch_start_gate.so but does not strip it" \
+  's# build/bin/libpgbranch_start_gate.so##' compute/Containerfile
+expect_mismatch "build-images.sh without the start gate" "which build-images.sh does not" \
+  's#^BINARIES=(\(.*\) libpgbranch_start_gate.so)$#BINARIES=(\1)#' scripts/images/build-images.sh
 expect_mismatch "operator ENTRYPOINT differs" "operator: ENTRYPOINT" \
   's#^ENTRYPOINT .*#ENTRYPOINT ["/usr/local/bin/pgbranch-proxy"]#' operator/Containerfile
 expect_mismatch "pageserver ships a binary build-images.sh lacks" "which build-images.sh does not" \
