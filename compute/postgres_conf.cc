@@ -1,6 +1,7 @@
 #include "compute/postgres_conf.h"
 
 #include "absl/strings/str_cat.h"
+#include "compute/storage_settings.h"
 
 namespace pgbranch::compute {
 
@@ -33,22 +34,16 @@ std::string RenderPostgresqlConf(const ComputeConfig& config, const ComputeLayou
       // on FUSE, which is only right because a crashed backend must never be recovered on the
       // same mount: PostgreSQL exits instead, the agent fails and a fresh compute replaces it.
       "recovery_init_sync_method = 'syncfs'\n", "restart_after_crash = off\n",
-      // Crash recovery (and a branch's replay from its last checkpoint) with full_page_writes on
-      // reads almost no page from storage: the first change of a page after the checkpoint
-      // carries its full image. PostgreSQL's recovery prefetch looks ahead of replay and
-      // posix_fadvise()s the pages of later records whose full image is not yet replayed; on
-      // pagefs each is a FUSE background read (a pageserver round trip), and the startup process
-      // blocks in posix_fadvise once the kernel's FUSE background queue is full. Measured
-      // (pagefs-bench --only recovery: pgbench -s 10, 42 MiB of WAL, cold mount): ~3,600 such 8 KiB
-      // reads (~1,350 Read RPCs) where replay itself then read ~35, and cold redo 1.2-3.0 s ->
-      // 0.6-1.5 s (issue 11). An endpoint parameter may turn it back on.
-      "recovery_prefetch = off\n",
       // stderr is captured into workdir/postgres.log by the agent.
       "logging_collector = off\n", "log_destination = 'stderr'\n", "log_line_prefix = '%m [%p] '\n",
       "cluster_name = ",
       QuoteConfValue(config.endpoint.empty() ? config.timeline : config.endpoint), "\n",
       // Read by the DDL capture (compute/ddl_capture.h): which branch a statement ran on.
       "pgbranch.timeline = ", QuoteConfValue(config.timeline), "\n");
+  // What pagefs needs rather than a local disk (compute/storage_settings.h).
+  for (const StorageSetting& setting : kPagefsStorageSettings) {
+    absl::StrAppend(&out, setting.name, " = ", setting.value, "\n");
+  }
   if (config.mode == ComputeMode::kReadOnly) {
     // With standby.signal in the data directory: replay the branch's WAL, then serve reads.
     absl::StrAppend(&out, "hot_standby = on\n");

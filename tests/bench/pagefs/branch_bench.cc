@@ -35,7 +35,9 @@ absl::Status RunBranchBench(const BenchConfig& config) {
     PgCluster main(env.dir() + "/mnt-main/pgdata", sock, *port, env.dir() + "/main.log");
     auto t = main.InitDb();
     if (!t.ok()) return t.status();
-    s = main.Configure({"listen_addresses = ''", "shared_buffers = 128MB"});
+    std::vector<std::string> conf = {"listen_addresses = ''", "shared_buffers = 128MB"};
+    for (std::string& l : PagefsComputeSettings()) conf.push_back(std::move(l));
+    s = main.Configure(conf);
     if (s.ok()) s = main.Start();
     if (s.ok()) {
       s =

@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "compute/storage_settings.h"
 
 namespace pgbranch::pagefs_bench {
 
@@ -273,6 +274,14 @@ absl::StatusOr<double> PgCluster::InitDb() {
   return RunAsPostgres(
       {"initdb", "-D", data_dir_, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"},
       log_);
+}
+
+std::vector<std::string> PagefsComputeSettings() {
+  std::vector<std::string> lines;
+  for (const compute::StorageSetting& s : compute::kPagefsStorageSettings) {
+    lines.push_back(absl::StrCat(s.name, " = ", s.value));
+  }
+  return lines;
 }
 
 absl::Status PgCluster::Configure(const std::vector<std::string>& lines) {

@@ -115,6 +115,10 @@ absl::StatusOr<double> RunAsPostgres(const std::vector<std::string>& argv, const
 absl::StatusOr<pid_t> SpawnAsPostgres(const std::vector<std::string>& argv, const std::string& log);
 std::string FileTail(const std::string& path, size_t bytes);
 
+// The settings a compute runs PostgreSQL with on pagefs (compute/storage_settings.h), as
+// postgresql.conf lines: the benchmarks' pagefs side adds them, their local side does not.
+std::vector<std::string> PagefsComputeSettings();
+
 // libpq, loaded with dlopen("libpq.so.5") (a dependency of postgresql-15).
 class Libpq {
  public:

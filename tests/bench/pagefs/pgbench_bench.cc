@@ -112,7 +112,12 @@ absl::Status RunPgbenchBench(const BenchConfig& config) {
                             i == 0 ? "local disk" : "pagefs"));
       auto t = clusters[i]->InitDb();
       if (!t.ok()) return t.status();
-      s = clusters[i]->Configure(conf);
+      std::vector<std::string> side_conf = conf;
+      // pagefs runs PostgreSQL as a compute does (compute/storage_settings.h).
+      if (i == 1) {
+        for (std::string& l : PagefsComputeSettings()) side_conf.push_back(std::move(l));
+      }
+      s = clusters[i]->Configure(side_conf);
       if (s.ok()) s = clusters[i]->Start();
       if (!s.ok()) return s;
       if (i == 1) pagefs.Begin();

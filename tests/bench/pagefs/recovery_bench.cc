@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -153,11 +154,17 @@ absl::Status RunRecoveryBench(const BenchConfig& config) {
     // With PGBRANCH_BENCH_KEEP_LOGS=DIR the server logs (copied there at the end) also say where
     // a start spends its time: the data directory's sync, redo and the end-of-recovery checkpoint.
     if (keep_logs != nullptr) conf.push_back("log_startup_progress_interval = 100ms");
-    // pagefs runs PostgreSQL as pgbranch's computes do (compute/postgres_conf.cc): without the
+    // pagefs runs PostgreSQL as pgbranch's computes do (compute/storage_settings.h): without the
     // recovery prefetch, whose look-ahead posix_fadvise reads of pages that redo then restores
     // from full-page images are each a pageserver round trip on pagefs. The local disk keeps
     // PostgreSQL's default. PGBRANCH_BENCH_PAGEFS_RECOVERY_PREFETCH=try|on|off overrides it (A/B).
-    if (i == 1) conf.push_back(absl::StrCat("recovery_prefetch = ", pagefs_recovery_prefetch));
+    if (i == 1) {
+      for (std::string& l : PagefsComputeSettings()) {
+        if (absl::StartsWith(l, "recovery_prefetch ")) continue;
+        conf.push_back(std::move(l));
+      }
+      conf.push_back(absl::StrCat("recovery_prefetch = ", pagefs_recovery_prefetch));
+    }
     // PGBRANCH_BENCH_RECOVERY_CONF="name = value;...": more settings, on both sides alike.
     if (const char* extra = getenv("PGBRANCH_BENCH_RECOVERY_CONF")) {
       for (absl::string_view line : absl::StrSplit(extra, ';', absl::SkipWhitespace())) {

@@ -55,7 +55,12 @@ class ClusterPair {
       Progress(absl::StrCat(name_, ": initdb + start on ", side));
       auto t = clusters_[i]->InitDb();
       if (!t.ok()) return t.status();
-      s = clusters_[i]->Configure({"max_connections = 20", "listen_addresses = ''"});
+      std::vector<std::string> conf = {"max_connections = 20", "listen_addresses = ''"};
+      // pagefs runs PostgreSQL as a compute does (compute/storage_settings.h).
+      if (i == 1) {
+        for (std::string& l : PagefsComputeSettings()) conf.push_back(std::move(l));
+      }
+      s = clusters_[i]->Configure(conf);
       if (s.ok()) s = clusters_[i]->Start();
       if (!s.ok()) return s;
     }

@@ -34,6 +34,7 @@ TEST(PostgresConfTest, PointsEverythingIntoTheWorkdir) {
   EXPECT_THAT(conf, HasSubstr("full_page_writes = on\n"));
   // Recovery's look-ahead fadvise reads cost round trips for pages redo never reads (pagefs).
   EXPECT_THAT(conf, HasSubstr("recovery_prefetch = off\n"));
+  EXPECT_THAT(conf, HasSubstr("wal_init_zero = off\n"));
   EXPECT_THAT(conf, HasSubstr("log_destination = 'stderr'\n"));
   EXPECT_THAT(conf, Not(HasSubstr("hot_standby")));
 }
