@@ -103,6 +103,7 @@ absl::StatusOr<std::unique_ptr<LogWriter>> Engine::CreateSegment(uint64_t seq) {
   } else {
     PGB_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(path));
     log = std::make_unique<LogWriter>(std::move(file), seq, options_.log_prealloc_bytes);
+    ++stat_zero_fills_;
   }
   absl::Status s = log->Reserve(1);
   // The segment's directory entry must be durable before anything in it is acknowledged.
@@ -156,6 +157,9 @@ absl::Status Engine::Recover() {
       }
     }
   }
+  // A spare file whose zero-fill a crash interrupted (never a "recycle-" file: see FillSpareFile).
+  std::string spare_tmp = JoinPath(JoinPath(dir, "wal"), "spare.tmp");
+  if (env_->FileExists(spare_tmp)) env_->DeleteFile(spare_tmp).IgnoreError();
   PGB_RETURN_IF_ERROR(StartNewSegment(last_seq + 1));
   DeleteOrphans(manifest_layers_);
   absl::ReaderMutexLock l(&mu_);
@@ -324,6 +328,7 @@ absl::Status Engine::AppendToLog(std::vector<std::string>* frames,
     sync_failed = !s.ok();
   }
   HopTrace::Mark("log_synced", frames->size());
+  last_append_micros_.store(std::max<int64_t>(clock_->NowMicros(), 1), std::memory_order_relaxed);
   if (s.ok()) {
     dirty_ = true;
     return s;
@@ -346,6 +351,44 @@ absl::Status Engine::PrepareNextSegment() {
   if (next_log_) return absl::OkStatus();
   PGB_ASSIGN_OR_RETURN(next_log_, CreateSegment(log_seq_ + 1));
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Engine::PrepareLogSpares() {
+  // The next segment: a rename when a "recycle-" file waits, else a zero-fill now (a full
+  // segment will need it, load or not).
+  PGB_RETURN_IF_ERROR(PrepareNextSegment());
+  if (CountRecycledFiles() > 0) return false;
+  int64_t last = last_append_micros_.load(std::memory_order_relaxed);
+  if (last != 0 && clock_->NowMicros() - last < kSpareIdleMicros) return true;
+  // Not an error: without the waiting file the next segment is zero-filled after the switch. (A
+  // full disk must not keep the caller from the checkpoint that frees space.)
+  if (absl::Status s = FillSpareFile(); !s.ok()) {
+    LogWarning("Cannot zero-fill a spare log file", {{"error", s.ToString()}});
+  }
+  return false;
+}
+
+int Engine::CountRecycledFiles() const {
+  int n = 0;
+  if (auto names = env_->GetChildren(JoinPath(options_.data_dir, "wal")); names.ok()) {
+    for (const std::string& name : *names) n += name.rfind("recycle-", 0) == 0;
+  }
+  return n;
+}
+
+absl::Status Engine::FillSpareFile() {
+  std::string wal = JoinPath(options_.data_dir, "wal");
+  std::string tmp = JoinPath(wal, "spare.tmp");
+  PGB_ASSIGN_OR_RETURN(auto file, env_->NewWritableFile(tmp));
+  LogWriter spare(std::move(file), /*seq=*/0, options_.log_prealloc_bytes);
+  absl::Status s = spare.Reserve(1);  // zero-fills the whole segment size and syncs
+  absl::Status c = spare.Close();
+  if (s.ok()) s = c;
+  ++stat_zero_fills_;
+  if (s.ok()) s = env_->RenameFile(tmp, JoinPath(wal, "recycle-spare-" + NewId()));
+  if (s.ok()) s = env_->SyncDir(wal);
+  if (!s.ok()) env_->DeleteFile(tmp).IgnoreError();
+  return s;
 }
 
 absl::Status Engine::RollSegment() {
@@ -616,6 +659,7 @@ EngineStats Engine::Stats() {
   s.compactions = stat_compactions_;
   s.gc_runs = stat_gc_runs_;
   s.gc_versions_dropped = stat_gc_dropped_;
+  s.log_zero_fills = stat_zero_fills_;
   return s;
 }
 

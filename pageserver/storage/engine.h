@@ -113,6 +113,18 @@ class Engine {
   absl::Status RunGc();
 
   EngineStats Stats();
+
+  // Keeps the log's spares ready: the next segment (number log_seq_ + 1) and one zero-filled
+  // "recycle-" file behind it, so that a full segment switches to a ready file and the next
+  // spare after it is the waiting file, renamed. The zero-fill of a new waiting file (a whole
+  // segment written and synced, which slows every commit's fdatasync on the same disk meanwhile)
+  // waits until the log has been idle for kSpareIdleMicros (a new engine's start is). Under
+  // steady load no waiting file is made: the next segment is zero-filled after each switch, as
+  // it would be without the waiting file. The background thread calls it; unit tests drive it.
+  // Returns whether the waiting file is still owed (the caller should come back soon).
+  absl::StatusOr<bool> PrepareLogSpares();
+  static constexpr int64_t kSpareIdleMicros = 500'000;
+
   // Generates a fresh random 32-hex-digit id.
   static std::string NewId();
   static std::string TimelineKey(const std::string& tenant_id, const std::string& timeline_id) {
@@ -179,6 +191,11 @@ class Engine {
   // their bytes are garbage.
   absl::Status MaybeCompact(const std::string& key);
   absl::Status PrepareNextSegment();
+  // Writes a zero-filled segment-sized file as "spare.tmp", syncs it, then renames it to a
+  // "recycle-spare-" name (recovery reads only numbered segments; the rename is atomic, so a
+  // "recycle-" file is always whole) and syncs the directory.
+  absl::Status FillSpareFile();
+  int CountRecycledFiles() const;
   // Switches the log to the spare segment (making one now if none is ready). Queue holder only.
   absl::Status RollSegment();
   void DeleteOrphans(const std::set<uint32_t>& also_live);
@@ -220,7 +237,9 @@ class Engine {
   std::map<std::string, std::unique_ptr<Timeline>> timelines_ ABSL_GUARDED_BY(mu_);
 
   std::atomic<uint64_t> stat_commits_{0}, stat_groups_{0}, stat_bytes_{0}, stat_checkpoints_{0},
-      stat_compactions_{0}, stat_gc_runs_{0}, stat_gc_dropped_{0};
+      stat_compactions_{0}, stat_gc_runs_{0}, stat_gc_dropped_{0}, stat_zero_fills_{0};
+  // When the log was last appended to (0: never since the start): PrepareLogSpares's idle test.
+  std::atomic<int64_t> last_append_micros_{0};
 
   absl::Mutex bg_mu_;
   bool stopping_ ABSL_GUARDED_BY(bg_mu_) = false;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <set>
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -408,12 +409,18 @@ absl::Status Engine::RunGc() {
 
 void Engine::BackgroundLoop() {
   int64_t last_gc = clock_->NowMicros();
+  // The first pass prepares the log's spares at once: a new pageserver has none, and its start
+  // is the one moment known to be idle.
+  bool first = true;
+  bool spare_owed = false;
   while (true) {
     {
       absl::MutexLock l(&bg_mu_);
       auto wake = [this]()
                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(bg_mu_) { return stopping_ || spare_needed_; };
-      bg_mu_.AwaitWithTimeout(absl::Condition(&wake), absl::Seconds(1));
+      // While a spare's zero-fill waits for the log to go idle, look again soon.
+      absl::Duration timeout = spare_owed ? absl::Milliseconds(100) : absl::Seconds(1);
+      if (!std::exchange(first, false)) bg_mu_.AwaitWithTimeout(absl::Condition(&wake), timeout);
       if (stopping_) return;
       spare_needed_ = false;
     }
@@ -422,7 +429,9 @@ void Engine::BackgroundLoop() {
       absl::ReaderMutexLock l(&mu_);
       for (const auto& [id, tl] : timelines_) mem += tl->mem_bytes();
     }
-    absl::Status s = PrepareNextSegment();  // keep a spare log segment ready
+    absl::StatusOr<bool> owed = PrepareLogSpares();  // keep the log's spares ready
+    absl::Status s = owed.status();
+    spare_owed = owed.ok() && *owed;
     int64_t now = clock_->NowMicros();
     if (!s.ok()) {
       LogWarning("Cannot prepare the next log segment", {{"error", s.ToString()}});

@@ -104,6 +104,7 @@ struct EngineStats {
   uint64_t compactions = 0;
   uint64_t gc_runs = 0;
   uint64_t gc_versions_dropped = 0;
+  uint64_t log_zero_fills = 0;  // log segment files zero-filled (new segments and spare files)
 };
 
 struct EngineOptions {

@@ -416,6 +416,95 @@ TEST_F(EngineTest, ACheckpointKeepsItsRetiredSegmentsForReuse) {
   EXPECT_EQ(Get("main", "m36"), "<absent>");
 }
 
+// A new engine has no retired segment to reuse. Its spares -- the next segment and one
+// zero-filled "recycle-" file behind it -- are made up front, so that neither the switch to the
+// next segment nor the spare that follows it zero-fills anything while commits run; the next
+// zero-fill of a waiting file waits until the log is idle.
+TEST_F(EngineTest, LogSparesAreZeroFilledAheadOfNeedAndOnlyWhenIdle) {
+  EXPECT_EQ(h_->Stats().log_zero_fills, 1u);     // the first segment, at the start
+  h_.clock().Advance(Engine::kSpareIdleMicros);  // (the fixture's set-up logged records)
+  auto owed = h_->PrepareLogSpares();
+  ASSERT_TRUE(owed.ok()) << owed.status();
+  EXPECT_FALSE(*owed);
+  EXPECT_EQ(h_->Stats().log_zero_fills, 3u);
+  EXPECT_EQ(Segments(h_.env()).size(), 2u);
+  EXPECT_EQ(Recycled(h_.env()).size(), 1u);
+
+  // Fill the first segment (64 KiB in this harness) and switch to the spare, with no idle time.
+  std::vector<std::pair<std::string, std::string>> written;
+  auto commit = [&](const std::string& key) {
+    written.emplace_back(key, std::string(5000, 'a' + written.size() % 26));
+    Commit("main", gen_, Put(written.back().first, written.back().second));
+  };
+  for (int i = 0; i < 14; ++i) commit("k" + std::to_string(i));
+  ASSERT_EQ(Segments(h_.env()).size(), 2u);  // segment 1 full, 2 in use, no 3 yet
+  // Busy: the next spare is the waiting file, renamed; the new zero-fill is owed, not done.
+  owed = h_->PrepareLogSpares();
+  ASSERT_TRUE(owed.ok()) << owed.status();
+  EXPECT_TRUE(*owed);
+  EXPECT_EQ(h_->Stats().log_zero_fills, 3u);
+  EXPECT_EQ(Segments(h_.env()).size(), 3u);
+  EXPECT_TRUE(Recycled(h_.env()).empty());
+  // Idle for long enough: now it is done.
+  h_.clock().Advance(Engine::kSpareIdleMicros);
+  owed = h_->PrepareLogSpares();
+  ASSERT_TRUE(owed.ok()) << owed.status();
+  EXPECT_FALSE(*owed);
+  EXPECT_EQ(h_->Stats().log_zero_fills, 4u);
+  EXPECT_EQ(Recycled(h_.env()).size(), 1u);
+
+  // Under steady load (no idle time) no waiting file is made: once the renamed one is used up,
+  // the next segment is zero-filled after the switch, as without spare files.
+  for (int i = 0; i < 13; ++i) commit("m" + std::to_string(i));
+  owed = h_->PrepareLogSpares();  // segment 3 in use: the next one is the waiting file, renamed
+  ASSERT_TRUE(owed.ok()) << owed.status();
+  EXPECT_TRUE(*owed);
+  EXPECT_EQ(h_->Stats().log_zero_fills, 4u);
+  for (int i = 0; i < 13; ++i) commit("n" + std::to_string(i));
+  ASSERT_EQ(Segments(h_.env()).size(), 4u);  // segment 4 in use, no 5 yet
+  owed = h_->PrepareLogSpares();
+  ASSERT_TRUE(owed.ok()) << owed.status();
+  EXPECT_TRUE(*owed);
+  EXPECT_EQ(h_->Stats().log_zero_fills, 5u);
+  EXPECT_EQ(Segments(h_.env()).size(), 5u);
+  EXPECT_TRUE(Recycled(h_.env()).empty());
+
+  // A power loss with spares on disk, and a spare file whose zero-fill it interrupted (holding
+  // another segment's records): only what was acknowledged comes back, and the leftover goes.
+  std::string stale = *ReadFileToString(&h_.env(), "/data/wal/" + Segments(h_.env()).front());
+  {
+    auto f = h_.env().NewWritableFile("/data/wal/spare.tmp");
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->Append(stale).ok());
+    ASSERT_TRUE((*f)->Sync().ok());
+  }
+  ASSERT_TRUE(h_.env().SyncDir("/data/wal").ok());
+  h_.Crash();
+  for (const auto& [k, v] : written) EXPECT_EQ(Get("main", k), v) << k;
+  EXPECT_FALSE(h_.env().FileExists("/data/wal/spare.tmp"));
+  commit("after");
+  h_.Crash();
+  EXPECT_EQ(Get("main", "after"), written.back().second);
+}
+
+// The waiting spare file is an optimisation: failing to zero-fill it (a full disk) is no
+// error, so the background pass goes on to the checkpoint that frees space.
+TEST_F(EngineTest, ASpareFileThatDoesNotFitIsNoError) {
+  h_.clock().Advance(Engine::kSpareIdleMicros);
+  h_.env().SetSpaceBudget((64 << 10) + 4096);  // room for the next segment only
+  auto owed = h_->PrepareLogSpares();
+  ASSERT_TRUE(owed.ok()) << owed.status();
+  EXPECT_FALSE(*owed);
+  EXPECT_EQ(Segments(h_.env()).size(), 2u);
+  EXPECT_TRUE(Recycled(h_.env()).empty());
+  EXPECT_FALSE(h_.env().FileExists("/data/wal/spare.tmp"));
+  h_.env().SetSpaceBudget(-1);
+  Commit("main", gen_, Put("a", "1"));
+  ASSERT_TRUE(h_->Checkpoint().ok());
+  h_.Crash();
+  EXPECT_EQ(Get("main", "a"), "1");
+}
+
 TEST_F(EngineTest, FailedSyncRefusesWritesUntilRestart) {
   Commit("main", gen_, Put("a", "1"));
   h_.env().SetSyncFailure(true);
