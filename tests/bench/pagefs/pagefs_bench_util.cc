@@ -28,6 +28,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "compute/storage_settings.h"
 
@@ -282,6 +283,12 @@ std::vector<std::string> PagefsComputeSettings() {
     lines.push_back(absl::StrCat(s.name, " = ", s.value));
   }
   return lines;
+}
+
+std::string PagefsComputeSettingsNote() {
+  return absl::StrCat("pagefs side: PostgreSQL with a compute's settings (",
+                      absl::StrJoin(PagefsComputeSettings(), ", "),
+                      "); local side: PostgreSQL's defaults");
 }
 
 absl::Status PgCluster::Configure(const std::vector<std::string>& lines) {

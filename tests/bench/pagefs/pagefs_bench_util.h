@@ -118,6 +118,8 @@ std::string FileTail(const std::string& path, size_t bytes);
 // The settings a compute runs PostgreSQL with on pagefs (compute/storage_settings.h), as
 // postgresql.conf lines: the benchmarks' pagefs side adds them, their local side does not.
 std::vector<std::string> PagefsComputeSettings();
+// A table note saying so: "pagefs side: PostgreSQL with a compute's settings (a = b, ...); ...".
+std::string PagefsComputeSettingsNote();
 
 // libpq, loaded with dlopen("libpq.so.5") (a dependency of postgresql-15).
 class Libpq {

@@ -181,6 +181,7 @@ absl::Status RunPgbenchBench(const BenchConfig& config) {
       "files plus pagefs's own 256 MiB page cache), so reads rarely reach the disk or the "
       "pageserver");
   table.Note("pgbench -i ratio column: local time / pagefs time (higher is better for pagefs)");
+  table.Note(PagefsComputeSettingsNote());
   for (const std::string& a : activity) table.Note(a);
   table.Print();
   return absl::OkStatus();

@@ -264,7 +264,7 @@ absl::Status RunRecoveryBench(const BenchConfig& config) {
       "logs it) plus the end-of-recovery checkpoint; replay speed = WAL / restart; "
       "shared_buffers 128MB, fsync on, full_page_writes on; kill -9 hits the postmaster and all "
       "its children; recovery_prefetch: local PostgreSQL's default (try), pagefs ",
-      pagefs_recovery_prefetch, " (as pgbranch's computes)"));
+      pagefs_recovery_prefetch, " (as pgbranch's computes; also wal_init_zero = off there)"));
   table.Note(absl::StrCat("cold pagefs: the new mount took ", Secs(runs[1][1].mount_s),
                           " (not counted in the restart)"));
   table.Note(runs[1][0].profile);

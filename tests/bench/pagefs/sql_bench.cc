@@ -141,6 +141,7 @@ absl::Status RunDropTablesBench(const BenchConfig& config) {
   table.Add({"CHECKPOINT after the drops", ms(checkpoint_s[0]), ms(checkpoint_s[1]), Ratio(ratio),
              "<= 3.0x", OkIf(ratio <= 3.0)});
   table.Note("pagefs/local: higher is slower on pagefs; fsync on");
+  table.Note(PagefsComputeSettingsNote());
   table.Note(
       absl::StrCat("FUSE operations during the CHECKPOINT on pagefs: ", checkpoint_activity));
   table.Print();
@@ -190,6 +191,7 @@ absl::Status RunDdlBench(const BenchConfig& config) {
       "each round: CREATE TABLE + INSERT 2000 rows + CREATE INDEX + ALTER TABLE ADD COLUMN + "
       "CTAS + TRUNCATE + INSERT + CREATE INDEX + DROP INDEX + DROP TABLE x2; CHECKPOINT every 4 "
       "rounds; autocommit, fsync on");
+  table.Note(PagefsComputeSettingsNote());
   table.Note(absl::StrCat("FUSE operations during the script on pagefs: ", activity));
   table.Print();
   return absl::OkStatus();
@@ -252,6 +254,7 @@ absl::Status RunWriteLatencyBench(const BenchConfig& config) {
   table.Note(
       "pgbench -n -c 1 -t N -f script -l over a Unix socket; fsync and synchronous_commit on; "
       "latency per transaction (one statement, autocommit)");
+  table.Note(PagefsComputeSettingsNote());
   table.Print();
   return absl::OkStatus();
 }
