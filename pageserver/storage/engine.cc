@@ -89,12 +89,8 @@ std::string Engine::LayerPath(uint32_t id) const {
 absl::StatusOr<std::unique_ptr<LogWriter>> Engine::CreateSegment(uint64_t seq) {
   std::string wal = JoinPath(options_.data_dir, "wal");
   std::string path = SegmentPath(seq);
-  std::string recycled;
-  if (auto names = env_->GetChildren(wal); names.ok()) {
-    for (const std::string& name : *names) {
-      if (name.rfind("recycle-", 0) == 0) recycled = JoinPath(wal, name);
-    }
-  }
+  std::vector<std::string> recycled_files = RecycledFiles();
+  std::string recycled = recycled_files.empty() ? "" : recycled_files.back();
   std::unique_ptr<LogWriter> log;
   if (!recycled.empty() && env_->RenameFile(recycled, path).ok()) {
     PGB_ASSIGN_OR_RETURN(auto file, env_->ReopenWritableFile(path));
@@ -357,7 +353,7 @@ absl::StatusOr<bool> Engine::PrepareLogSpares() {
   // The next segment: a rename when a "recycle-" file waits, else a zero-fill now (a full
   // segment will need it, load or not).
   PGB_RETURN_IF_ERROR(PrepareNextSegment());
-  if (CountRecycledFiles() > 0) return false;
+  if (!RecycledFiles().empty()) return false;
   int64_t last = last_append_micros_.load(std::memory_order_relaxed);
   if (last != 0 && clock_->NowMicros() - last < kSpareIdleMicros) return true;
   // Not an error: without the waiting file the next segment is zero-filled after the switch. (A
@@ -368,12 +364,15 @@ absl::StatusOr<bool> Engine::PrepareLogSpares() {
   return false;
 }
 
-int Engine::CountRecycledFiles() const {
-  int n = 0;
-  if (auto names = env_->GetChildren(JoinPath(options_.data_dir, "wal")); names.ok()) {
-    for (const std::string& name : *names) n += name.rfind("recycle-", 0) == 0;
+std::vector<std::string> Engine::RecycledFiles() const {
+  std::string wal = JoinPath(options_.data_dir, "wal");
+  std::vector<std::string> files;
+  if (auto names = env_->GetChildren(wal); names.ok()) {
+    for (const std::string& name : *names) {
+      if (name.rfind("recycle-", 0) == 0) files.push_back(JoinPath(wal, name));
+    }
   }
-  return n;
+  return files;
 }
 
 absl::Status Engine::FillSpareFile() {

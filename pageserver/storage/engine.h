@@ -195,7 +195,9 @@ class Engine {
   // "recycle-spare-" name (recovery reads only numbered segments; the rename is atomic, so a
   // "recycle-" file is always whole) and syncs the directory.
   absl::Status FillSpareFile();
-  int CountRecycledFiles() const;
+  // Paths of the "recycle-" files in wal/: retired segments and zero-filled spares, each a whole
+  // segment that CreateSegment may rename into place instead of zero-filling a new one.
+  std::vector<std::string> RecycledFiles() const;
   // Switches the log to the spare segment (making one now if none is ready). Queue holder only.
   absl::Status RollSegment();
   void DeleteOrphans(const std::set<uint32_t>& also_live);

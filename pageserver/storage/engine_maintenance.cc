@@ -278,10 +278,7 @@ void Engine::DeleteOrphans(const std::set<uint32_t>& also_live) {
   }
   std::string wal_dir = JoinPath(options_.data_dir, "wal");
   if (auto names = env_->GetChildren(wal_dir); names.ok()) {
-    int recycled = 0;
-    for (const std::string& name : *names) {
-      if (name.rfind("recycle-", 0) == 0) ++recycled;
-    }
+    int recycled = static_cast<int>(RecycledFiles().size());
     for (const std::string& name : *names) {
       uint64_t seq;
       if (sscanf(name.c_str(), "%16" SCNx64 ".log", &seq) != 1 || seq >= log_start_seq_) continue;
