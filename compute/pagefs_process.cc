@@ -116,7 +116,8 @@ absl::Status PagefsProcess::Mount(std::chrono::milliseconds timeout,
   }
   // The catalogs' first pages, which PostgreSQL's start and its first backends (the role step's,
   // the first client's) read cold otherwise, one round trip each: fetched in the background in
-  // a few batched reads while PostgreSQL starts (ComputeLayout: mnt/pgdata).
+  // a few batched reads while PostgreSQL starts (ComputeLayout: mnt/pgdata); and the WAL from
+  // the last checkpoint's redo point, which crash recovery replays (--wal-prefetch-mb).
   o.argv.insert(o.argv.end(), {"--prefetch-postgres", "pgdata"});
   o.argv.push_back(mountpoint_);
   o.output_path = log_path_;

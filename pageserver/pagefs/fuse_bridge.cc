@@ -498,7 +498,9 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
   OpTimer t(req, "read");
   if (Ctx(req)->metrics != nullptr) Ctx(req)->metrics->ObserveReadRequest(size);
   std::string data;
-  int err = Ctx(req)->fs->Read(ino, static_cast<uint64_t>(off), size, &data);
+  // A WAL segment is read front to back by crash recovery: pagefs reads it far ahead.
+  bool stream = Ctx(req)->TracksWal() && Ctx(req)->wal_files.Contains(ino);
+  int err = Ctx(req)->fs->Read(ino, static_cast<uint64_t>(off), size, &data, stream);
   t.Done(err);
   if (err) {
     fuse_reply_err(req, err);

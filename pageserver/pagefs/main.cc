@@ -3,7 +3,8 @@
 //   pagefs --pageserver ADDR --tenant T --timeline X [--token-file F] [--tls-ca F]
 //          [--read-only [--lsn L | --at RFC3339]] [--cache-mb N] [--dirty-mb N]
 //          [--metrics-listen ADDR] [--prefetch-postgres DIR [--prefetch-blocks N]]
-//          [--read-rpcs-in-flight N]
+//          [--wal-prefetch-mb N] [--read-rpcs-in-flight N] [--read-ahead-kb N]
+//          [--wal-read-ahead-kb N]
 //          [--foreground] [--log-level L] MOUNTPOINT
 //
 // A read-write mount acquires the timeline's writer generation (fencing any older writer); a
@@ -32,9 +33,11 @@
 #include "pageserver/pagefs/catalog_prefetch.h"
 #include "pageserver/pagefs/commit_channel.h"
 #include "pageserver/pagefs/fuse_bridge.h"
+#include "pageserver/pagefs/kernel_readahead.h"
 #include "pageserver/pagefs/page_store.h"
 #include "pageserver/pagefs/pagefs.h"
 #include "pageserver/pagefs/pagefs_metrics.h"
+#include "pageserver/pagefs/wal_prefetch.h"
 
 namespace {
 
@@ -46,6 +49,9 @@ struct Flags {
   std::string prefetch_postgres;
   uint32_t prefetch_blocks = 4;
   uint32_t read_rpcs_in_flight = pagefs::PageFsOptions{}.read_rpcs_in_flight;
+  uint32_t wal_prefetch_mb = 64;
+  uint32_t read_ahead_kb = 2048;
+  uint32_t wal_read_ahead_kb = pagefs::PageFsOptions{}.stream_readahead_pages * 8;
   std::string log_level = "info";
   uint64_t lsn = 0;  // 0: not given
   std::optional<uint64_t> cache_mb, dirty_mb;
@@ -112,12 +118,33 @@ void DefineFlags(CLI::App& app, Flags* f) {
       ->type_name("N")
       ->check(CLI::Range(1, 1024))
       ->needs(prefetch);
+  app.add_option("--wal-prefetch-mb", f->wal_prefetch_mb,
+                 "with --prefetch-postgres: how much of the WAL from the last checkpoint's redo "
+                 "point (what crash recovery replays) is read ahead from the mount on, in MiB "
+                 "(0: none; default 64)")
+      ->type_name("N")
+      ->check(CLI::Range(0, 4096));
   app.add_option("--read-rpcs-in-flight", f->read_rpcs_in_flight,
                  absl::StrCat("Read RPCs to the pageserver at once, each batching the pages the "
                               "kernel asked for meanwhile (1..64, default ",
                               f->read_rpcs_in_flight, ")"))
       ->type_name("N")
       ->check(CLI::Range(1, 64));
+  app.add_option("--read-ahead-kb", f->read_ahead_kb,
+                 absl::StrCat("the kernel's read-ahead window for the mount's files, in KiB (0: "
+                              "the kernel's default, 128; needs root; default ",
+                              f->read_ahead_kb,
+                              "): a sequential reader's READs come as up to 1 MiB each, sent "
+                              "ahead of it, as crash recovery reads WAL"))
+      ->type_name("N")
+      ->check(CLI::Range(0, 65536));
+  app.add_option("--wal-read-ahead-kb", f->wal_read_ahead_kb,
+                 absl::StrCat("how far ahead of a sequential reader of a WAL file (crash "
+                              "recovery) pagefs reads in the background, in KiB (0: as other "
+                              "files; default ",
+                              f->wal_read_ahead_kb, ")"))
+      ->type_name("N")
+      ->check(CLI::Range(0, 65536));
   app.add_flag("--no-writeback-cache", f->no_writeback_cache,
                "send every write(2) to pagefs (default: the kernel caches writes and sends them "
                "in large WRITEs)");
@@ -195,6 +222,7 @@ int Run(const Flags& f) {
   if (f.cache_mb) po.cache_bytes = *f.cache_mb << 20;
   if (f.dirty_mb) po.dirty_limit_bytes = *f.dirty_mb << 20;
   po.read_rpcs_in_flight = f.read_rpcs_in_flight;
+  po.stream_readahead_pages = f.wal_read_ahead_kb / 8;
   po.mount_uid = getuid();
   po.mount_gid = getgid();
 
@@ -248,6 +276,27 @@ int Run(const Flags& f) {
                       {"generation", std::to_string(pfs.generation())}});
   Report("");
   // After the report: the mount is usable at once; reads that miss meanwhile fetch alone.
+  // Crash recovery's WAL, from the last checkpoint's redo point, read ahead at the mount's own
+  // priority (the replay waits for these pages; the catalogs only for the first connection).
+  std::thread wal_prefetch;
+  if (!f.prefetch_postgres.empty() && f.wal_prefetch_mb != 0) {
+    wal_prefetch = std::thread([&pfs, &f] {
+      auto t0 = std::chrono::steady_clock::now();
+      uint64_t pages = 0;
+      std::vector<pagefs::WalReadAhead> plan =
+          pagefs::PostgresWalPlan(&pfs, f.prefetch_postgres, uint64_t{f.wal_prefetch_mb} << 20);
+      for (const pagefs::WalReadAhead& w : plan) {
+        pfs.ReadAhead(w.ino, w.from_block, w.to_block);
+        pages += w.to_block - w.from_block;
+      }
+      LogInfo("WAL read-ahead queued",
+              {{"segments", std::to_string(plan.size())},
+               {"pages", std::to_string(pages)},
+               {"plan_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::steady_clock::now() - t0)
+                                              .count())}});
+    });
+  }
   if (!f.prefetch_postgres.empty()) {
     pfs.StartPrefetch([&pfs, &f] {
       return pagefs::PostgresCatalogPlan(&pfs, f.prefetch_postgres, f.prefetch_blocks);
@@ -265,6 +314,17 @@ int Run(const Flags& f) {
     }
   });
 
+  // The kernel's read-ahead window can only be raised once it has processed INIT, which the
+  // session loop below answers: the stat(2) of the mount's root inside Set waits for that. Files
+  // opened before keep the window they opened with (crash recovery opens WAL segments later).
+  std::thread read_ahead;
+  if (f.read_ahead_kb != 0) {
+    read_ahead = std::thread([&f] {
+      absl::Status ra = pagefs::KernelReadAhead::Set(f.mountpoint, f.read_ahead_kb);
+      if (!ra.ok()) LogWarning("Cannot set the kernel's read-ahead", {{"error", ra.ToString()}});
+    });
+  }
+
   // Up to 32 threads serve requests: every background read (read-ahead, PostgreSQL's prefetch;
   // the kernel keeps up to max_background pending, see fuse_bridge.cc) needs one to reach the
   // ReadBatcher, where concurrent misses share an RPC. libfuse's default is 10.
@@ -276,6 +336,9 @@ int Run(const Flags& f) {
   fuse_loop_cfg_destroy(config);
   absl::Status flushed = pfs.FlushAll();
   fuse_session_unmount(se);
+  // After the unmount: a stat still waiting for INIT (a loop that ended first) fails then.
+  if (read_ahead.joinable()) read_ahead.join();
+  if (wal_prefetch.joinable()) wal_prefetch.join();
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
   {

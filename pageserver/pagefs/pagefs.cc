@@ -310,7 +310,7 @@ absl::StatusOr<std::optional<std::string>> PageFs::FetchPage(uint64_t ino, uint6
   return std::move((*r)[0]);
 }
 
-int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
+int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out, bool stream) {
   std::shared_ptr<Inode> inode;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -320,10 +320,11 @@ int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
   out->clear();
   bool sequential = false;
   bool first_pass = true;
-  std::optional<ReadaheadWindow> background;
+  std::vector<ReadaheadWindow> background;
   while (true) {
     std::vector<uint64_t> missing;
     std::vector<uint64_t> ahead;            // read-ahead: into the cache only
+    std::vector<uint64_t> in_flight;        // being fetched by another read: waited for
     std::map<uint64_t, std::string> pages;  // block -> stored page (maybe short)
     uint64_t version, file_size;
     {
@@ -339,7 +340,6 @@ int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
         uint64_t next = inode->next_read_block;
         sequential = next != 0 && (first == next || first + 1 == next);
         inode->next_read_block = last + 1;
-        first_pass = false;
       }
       for (uint64_t b = first; b <= last; ++b) {
         auto d = inode->dirty.find(b);
@@ -350,47 +350,35 @@ int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
           pages[b] = f->second;
         } else if (auto c = cache_.Get(ino, b)) {
           pages[b] = std::move(*c);
+        } else if (inode->fetching.count(b) != 0) {
+          in_flight.push_back(b);
         } else {
           missing.push_back(b);
         }
       }
-      const uint64_t ra = options_.readahead_pages;
-      const uint64_t file_pages = fs::PageCount(file_size);
-      if (!sequential || ra == 0) {
-        inode->readahead_until = 0;  // a new sequential run starts its read-ahead afresh
-      } else if (!missing.empty()) {
-        // A miss before the read-ahead's end is a window still being fetched in the background:
-        // only the missing pages then. Past it, the window comes with the missing pages.
-        if (first >= inode->readahead_until) {
-          uint64_t end = std::min<uint64_t>(file_pages, last + 1 + ra);
-          for (uint64_t b = last + 1; b < end; ++b) {
-            if (inode->dirty.count(b) || inode->flushing.count(b) || cache_.Contains(ino, b))
-              continue;
-            ahead.push_back(b);
-          }
-          inode->readahead_until = end;
-        }
-      } else if (inode->readahead_until < file_pages &&
-                 last + 1 + ra / 2 >= inode->readahead_until) {
-        // Within half a window of the read-ahead's end: the next window, in the background.
-        uint64_t from = std::max(inode->readahead_until, last + 1);
-        uint64_t to = std::min<uint64_t>(file_pages, from + ra);
-        inode->readahead_until = to;
-        background = ReadaheadWindow{ino, from, to};
+      // The read-ahead is decided once per read (a pass after a wait or a race only fetches).
+      if (first_pass) {
+        PlanReadAheadLocked(inode.get(), first, last, sequential, stream, !missing.empty(), &ahead,
+                            &background);
       }
+      first_pass = false;
+      // What this read fetches is in flight until it is cached (or dropped): a concurrent read
+      // of the same pages waits for it instead of fetching them again.
+      for (uint64_t b : missing) inode->fetching.insert(b);
+      for (uint64_t b : ahead) inode->fetching.insert(b);
     }
-    if (background) {
-      QueueReadahead(*background);
-      background.reset();
-    }
+    for (const ReadaheadWindow& w : background) QueueReadahead(w);
+    background.clear();
     if (!missing.empty()) {
       // Fetch without holding the inode, then check nothing changed meanwhile.
       std::vector<std::string> keys;
       for (uint64_t b : missing) keys.push_back(fs::PageKey(ino, b));
       for (uint64_t b : ahead) keys.push_back(fs::PageKey(ino, b));
       auto r = reader_.Read(lsn_, std::move(keys));
-      if (!r.ok()) return ErrnoFor(r.status());
       std::lock_guard<std::mutex> lock(inode->mu);
+      EndFetchLocked(inode.get(), missing);
+      EndFetchLocked(inode.get(), ahead);
+      if (!r.ok()) return ErrnoFor(r.status());
       // The clean cache's invariant: it holds a page only as the store has it and as no write of
       // this mount has changed it since. Every write, flush and truncate bumps `version` under
       // the inode's lock, and the blocks were chosen (none dirty, none flushing) under it at
@@ -410,6 +398,20 @@ int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
       }
       readahead_fetched_ += ahead.size();
     }
+    if (!in_flight.empty()) {
+      // Pages another read (or the background read-ahead) is fetching: wait for that fetch to
+      // end, then look again -- cached if it succeeded and nothing changed meanwhile; otherwise
+      // (a write raced, the fetch failed) this read finds them dirty or missing and fetches them.
+      std::unique_lock<std::mutex> lock(inode->mu);
+      inode->fetch_done.wait(lock, [&] {
+        for (uint64_t b : in_flight) {
+          if (inode->fetching.count(b) != 0) return false;
+        }
+        return true;
+      });
+      ++in_flight_waits_;
+      continue;
+    }
     out->resize(size);
     uint64_t pos = offset;
     while (pos < offset + size) {
@@ -425,6 +427,56 @@ int PageFs::Read(uint64_t ino, uint64_t offset, size_t size, std::string* out) {
     }
     return 0;
   }
+}
+
+void PageFs::PlanReadAheadLocked(Inode* inode, uint64_t first, uint64_t last, bool sequential,
+                                 bool stream, bool missed, std::vector<uint64_t>* ahead,
+                                 std::vector<ReadaheadWindow>* background) {
+  const uint64_t ra = options_.readahead_pages;
+  const uint64_t file_pages = fs::PageCount(inode->attr.size);
+  const uint64_t ino = inode->ino;
+  if (!sequential || ra == 0) {
+    inode->readahead_until = 0;  // a new sequential run starts its read-ahead afresh
+    return;
+  }
+  if (missed) {
+    // A miss before the read-ahead's end is a window still being fetched in the background:
+    // only the missing pages then. Past it, the window comes with the missing pages.
+    if (first >= inode->readahead_until) {
+      uint64_t end = std::min<uint64_t>(file_pages, last + 1 + ra);
+      for (uint64_t b = last + 1; b < end; ++b) {
+        if (inode->dirty.count(b) || inode->flushing.count(b) || inode->fetching.count(b) ||
+            cache_.Contains(ino, b))
+          continue;
+        ahead->push_back(b);
+      }
+      inode->readahead_until = end;
+    }
+  } else if (inode->readahead_until < file_pages && last + 1 + ra / 2 >= inode->readahead_until) {
+    // Within half a window of the read-ahead's end: the next window, in the background.
+    uint64_t from = std::max(inode->readahead_until, last + 1);
+    uint64_t to = std::min<uint64_t>(file_pages, from + ra);
+    inode->readahead_until = to;
+    background->push_back(ReadaheadWindow{ino, from, to});
+  }
+  if (!stream) return;
+  // A stream (a WAL segment under replay): the background keeps windows queued up to
+  // stream_readahead_pages past the reader, fetched one after the other. Whole windows (one Read
+  // RPC of readahead_pages each), not the reader's advance in slices.
+  uint64_t target = std::min<uint64_t>(file_pages, last + 1 + options_.stream_readahead_pages);
+  while (inode->readahead_until < target &&
+         (inode->readahead_until + ra <= target || target == file_pages)) {
+    uint64_t from = std::max(inode->readahead_until, last + 1);
+    uint64_t to = std::min<uint64_t>(file_pages, from + ra);
+    inode->readahead_until = to;
+    background->push_back(ReadaheadWindow{ino, from, to});
+  }
+}
+
+void PageFs::EndFetchLocked(Inode* inode, const std::vector<uint64_t>& blocks) {
+  if (blocks.empty()) return;
+  for (uint64_t b : blocks) inode->fetching.erase(b);
+  inode->fetch_done.notify_all();
 }
 
 int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsync, bool issue) {
@@ -916,6 +968,7 @@ PageFsStats PageFs::Stats() {
   s.cache_misses = cache_.misses();
   s.readahead_pages = readahead_fetched_;
   s.prefetched_pages = prefetched_pages_;
+  s.in_flight_waits = in_flight_waits_;
   ReadBatcher::Stats rs = reader_.stats();
   s.page_reads = rs.reads;
   s.page_read_rpcs = rs.rpcs;

@@ -39,6 +39,13 @@ struct PageFsOptions {
   // comes within half a window of the read-ahead's end has the next window fetched on a
   // background thread, so it finds it cached instead of waiting for it.
   uint32_t readahead_pages = 128;
+  // A file read as a stream (PageFs::Read's `stream`: the bridge says so of PostgreSQL's WAL
+  // segments, which crash recovery replays front to back) and read sequentially has the
+  // background keep windows of readahead_pages queued up to this many pages past the reader, so
+  // that the kernel's READs (up to 1 MiB each, several at once with a large kernel read-ahead
+  // window) find the pages cached or being fetched, and wait for that fetch instead of fetching
+  // them again. 0: a stream is read ahead as any other file.
+  uint32_t stream_readahead_pages = 1024;
   // Page reads that miss the cache go through a ReadBatcher: at most this many Read RPCs at once;
   // the misses of other FUSE threads that arrive meanwhile share the next RPC (the prefetches of
   // crash recovery come as concurrent one-page reads).
@@ -66,6 +73,7 @@ struct PageFsStats {
   uint64_t pages_deleted = 0;      // page deletions committed by unlink, truncate and collection
   uint64_t orphans_collected = 0;  // orphaned inodes whose deletion finished
   uint64_t prefetched_pages = 0;   // pages Prefetch put into the cache
+  uint64_t in_flight_waits = 0;    // reads that waited for pages another read was fetching
   bool fenced = false;
 };
 
@@ -162,7 +170,10 @@ class PageFs {
 
   int Open(uint64_t ino, int flags);
   int Release(uint64_t ino);
-  int Read(uint64_t ino, uint64_t offset, size_t size, std::string* out);
+  // Pages that another read or the read-ahead is fetching are waited for, not fetched again.
+  // `stream`: the file is read front to back as a whole (a WAL segment), see
+  // PageFsOptions::stream_readahead_pages.
+  int Read(uint64_t ino, uint64_t offset, size_t size, std::string* out, bool stream = false);
   // `dsync`: durable before it returns (O_DSYNC). `issue`: its commit is issued before it returns
   // (not waited for), as for data about to be fsynced (a WAL file's WRITE).
   int Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsync, bool issue = false);
@@ -209,6 +220,12 @@ class PageFs {
   // waits for it): the mount is usable at once, and a read that misses meanwhile fetches its page
   // itself. At most one per mount.
   void StartPrefetch(std::function<std::vector<PrefetchFile>()> plan);
+
+  // Queues the blocks [from, to) of file `ino` for the background read-ahead (the thread of
+  // Read's windows, in windows of readahead_pages, under Read's cache rule): best effort, no
+  // wait. Reads of those pages meanwhile wait for a window in flight, or fetch the pages of one
+  // not started yet themselves (the window then skips them).
+  void ReadAhead(uint64_t ino, uint64_t from, uint64_t to);
 
   bool read_only() const { return options_.read_only; }
   uint64_t lsn() const { return lsn_; }
@@ -320,6 +337,7 @@ class PageFs {
   std::atomic<uint64_t> dirty_bytes_{0};
   std::atomic<uint64_t> commits_{0}, bytes_committed_{0};
   std::atomic<uint64_t> readahead_fetched_{0};
+  std::atomic<uint64_t> in_flight_waits_{0};
 
   std::function<void(double)> commit_observer_;
   std::atomic<uint64_t> delete_batches_{0}, pages_deleted_{0}, orphans_collected_{0};
@@ -337,6 +355,16 @@ class PageFs {
     uint64_t ino, from, to;
   };
   void QueueReadahead(const ReadaheadWindow& w);
+  // Read's read-ahead for a read of blocks [first, last] of `inode` (caller holds inode->mu):
+  // the pages to fetch with the read's own misses (*ahead, if it `missed` past the read-ahead's
+  // end) and the windows to queue for the background (*background). Resets the read-ahead of a
+  // read that is not `sequential`; a `stream` is read ahead stream_readahead_pages far.
+  void PlanReadAheadLocked(Inode* inode, uint64_t first, uint64_t last, bool sequential,
+                           bool stream, bool missed, std::vector<uint64_t>* ahead,
+                           std::vector<ReadaheadWindow>* background);
+  // The fetch of `blocks` (in inode->fetching) ended, cached or not: they leave `fetching` and
+  // the reads waiting for them look again. Caller holds inode->mu.
+  static void EndFetchLocked(Inode* inode, const std::vector<uint64_t>& blocks);
   void FetchReadahead(const ReadaheadWindow& w);
   // The clean cache's rule for pages fetched in the background (pagefs_prefetch.cc), under
   // inode.mu: pages[first + i] is cached for blocks[i], chosen at `version`, only if `version` has

@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "pageserver/fs/fs_layout.h"
@@ -47,6 +48,13 @@ struct PageFs::Inode {
   // Read-ahead was fetched or queued up to this block (exclusive): a sequential reader that
   // comes within half a window of it queues the next window in the background (PageFs::Read).
   uint64_t readahead_until = 0;
+  // Blocks a read or the background read-ahead is fetching from the store right now (chosen
+  // under mu: none dirty, flushing or cached then). A read that needs one waits on `fetch_done`
+  // for that fetch to end (PageFs::EndFetchLocked) and then looks again, instead of fetching it
+  // a second time. Every fetcher removes its blocks when its fetch ends, whatever the outcome,
+  // so a wait never outlives the fetch it waits for.
+  std::set<uint64_t> fetching;
+  std::condition_variable fetch_done;
 
   // Guarded by PageFs::mu_.
   uint64_t parent = 0;  // directories: the parent, for ".."

@@ -104,6 +104,13 @@ void PageFs::StartPrefetch(std::function<std::vector<PrefetchFile>()> plan) {
   });
 }
 
+void PageFs::ReadAhead(uint64_t ino, uint64_t from, uint64_t to) {
+  const uint64_t window = options_.readahead_pages != 0 ? options_.readahead_pages : 128;
+  for (uint64_t b = from; b < to; b += window) {
+    QueueReadahead(ReadaheadWindow{ino, b, std::min(to, b + window)});
+  }
+}
+
 void PageFs::QueueReadahead(const ReadaheadWindow& w) {
   std::lock_guard<std::mutex> lock(readahead_mu_);
   if (stop_) return;
@@ -145,17 +152,23 @@ void PageFs::FetchReadahead(const ReadaheadWindow& w) {
     version = inode->version;
     uint64_t end = std::min<uint64_t>(w.to, fs::PageCount(inode->attr.size));
     for (uint64_t b = w.from; b < end; ++b) {
-      if (inode->dirty.count(b) || inode->flushing.count(b) || cache_.Contains(w.ino, b)) continue;
+      if (inode->dirty.count(b) || inode->flushing.count(b) || inode->fetching.count(b) ||
+          cache_.Contains(w.ino, b))
+        continue;
       blocks.push_back(b);
       keys.push_back(fs::PageKey(w.ino, b));
     }
+    // In flight from now until the fetch ends: reads of these pages wait for it (Read).
+    for (uint64_t b : blocks) inode->fetching.insert(b);
   }
   if (keys.empty()) return;
   auto r = reader_.Read(lsn_, std::move(keys));
-  if (!r.ok()) return;
   std::lock_guard<std::mutex> lock(inode->mu);
-  uint64_t dropped = 0;
-  readahead_fetched_ += CacheFetchedLocked(*inode, version, blocks, *r, 0, &dropped);
+  if (r.ok()) {
+    uint64_t dropped = 0;
+    readahead_fetched_ += CacheFetchedLocked(*inode, version, blocks, *r, 0, &dropped);
+  }
+  EndFetchLocked(inode.get(), blocks);
 }
 
 uint64_t PageFs::CacheFetchedLocked(const Inode& inode, uint64_t version,

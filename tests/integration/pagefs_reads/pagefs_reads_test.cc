@@ -8,11 +8,14 @@
 // cache, whose copies a concurrent buffered write may tear), so every read reaches pagefs and,
 // unless the page is dirty or being flushed, the pageserver.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <string>
@@ -21,6 +24,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "pageserver/pagefs/kernel_readahead.h"
 #include "tests/support/pagefs_server_fixture.h"
 
 namespace pgbranch::testing {
@@ -181,6 +185,123 @@ void PagefsReadsTest::RaceReadsAgainstWrites(bool bulk_traffic) {
     EXPECT_EQ(v, published[p].load()) << "page " << p;
   }
   close(fd);
+}
+
+// A WAL segment (pg_wal/...: pagefs reads it far ahead once it is read sequentially, and a read
+// of pages being fetched waits for that fetch) rewritten from its start while a reader streams
+// through it again and again, as PostgreSQL recycles a segment: no read may answer a page older
+// than the last write that returned before it began. pagefs keeps its page cache here (the read-
+// ahead goes there); the reader uses O_DIRECT, so every read reaches pagefs.
+TEST_F(PagefsReadsTest, ARewrittenWalSegmentIsNeverReadStale) {
+  constexpr uint64_t kWalPages = 512;  // 4 MiB
+  const std::string wal = Path("pg_wal/000000010000000000000001");
+  {
+    auto mount = PagefsServerTest::Mount();
+    ASSERT_NE(mount, nullptr);
+    ASSERT_EQ(mkdir(Path("pg_wal").c_str(), 0700), 0) << strerror(errno);
+    int fd = open(wal.c_str(), O_RDWR | O_CREAT, 0600);
+    ASSERT_GE(fd, 0) << strerror(errno);
+    for (uint64_t p = 0; p < kWalPages; ++p) {
+      std::string page = PageImage(p, 0);
+      ASSERT_EQ(pwrite(fd, page.data(), kPage, p * kPage), static_cast<ssize_t>(kPage));
+    }
+    ASSERT_EQ(fsync(fd), 0);
+    close(fd);
+    ASSERT_EQ(mount->Unmount(), 0);
+  }
+  auto mount = PagefsServerTest::Mount();  // a fresh process, with its page cache
+  ASSERT_NE(mount, nullptr);
+  std::vector<std::atomic<uint64_t>> published(kWalPages);
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> failures{0}, scans{0};
+  std::thread reader([&] {
+    int fd = open(wal.c_str(), O_RDONLY | O_DIRECT);
+    if (fd < 0) {
+      ADD_FAILURE() << "open O_DIRECT: " << strerror(errno);
+      ++failures;
+      return;
+    }
+    constexpr size_t kChunk = 8 * kPage;
+    std::unique_ptr<char, decltype(&free)> buf(static_cast<char*>(aligned_alloc(4096, kChunk)),
+                                               &free);
+    while (!done || scans == 0) {
+      for (uint64_t p = 0; p < kWalPages && failures == 0; p += 8) {
+        std::vector<uint64_t> min(8);
+        for (uint64_t i = 0; i < 8; ++i) min[i] = published[p + i].load();
+        ssize_t n = pread(fd, buf.get(), kChunk, p * kPage);
+        for (uint64_t i = 0; i < 8; ++i) {
+          std::string page(buf.get() + i * kPage, kPage);
+          uint64_t v = 0;
+          if (n != static_cast<ssize_t>(kChunk) || !ParseImage(page, p + i, &v) || v < min[i]) {
+            ADD_FAILURE() << "page " << p + i << ": read " << n << " bytes, version " << v
+                          << ", the last write before the read was version " << min[i];
+            ++failures;
+            break;
+          }
+        }
+      }
+      ++scans;
+    }
+    close(fd);
+  });
+  int fd = open(wal.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  for (uint64_t w = 1; w <= 4 && failures == 0; ++w) {
+    for (uint64_t p = 0; p < kWalPages; ++p) {
+      std::string page = PageImage(p, w);
+      ASSERT_EQ(pwrite(fd, page.data(), kPage, p * kPage), static_cast<ssize_t>(kPage));
+      published[p] = w;
+      if (p % 64 == 63) {
+        ASSERT_EQ(fdatasync(fd), 0);
+      }
+    }
+  }
+  close(fd);
+  done = true;
+  reader.join();
+  EXPECT_EQ(failures, 0u);
+  EXPECT_GT(scans, 0u);
+  EXPECT_EQ(mount->Unmount(), 0);
+}
+
+// The kernel's read-ahead window of the mount (--read-ahead-kb): raised once the kernel has
+// processed INIT (the INIT reply alone can only lower the kernel's 128 KiB default), so that
+// sequential reads (recovery's WAL) arrive as large READs sent ahead of the reader.
+TEST_F(PagefsReadsTest, MountRaisesTheKernelsReadAheadWindow) {
+  auto read_window = [this]() {
+    struct stat st;
+    if (stat(Path("").c_str(), &st) != 0) return std::string("no mount");
+    std::ifstream in(pagefs::KernelReadAhead::SysfsPath(st.st_dev));
+    std::string value;
+    in >> value;
+    return value;
+  };
+  auto wait_for = [&](const std::string& want) {
+    std::string got;
+    for (int i = 0; i < 500 && (got = read_window()) != want; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return got;
+  };
+  {
+    auto mount = PagefsServerTest::Mount({"--read-ahead-kb", "4096"});
+    ASSERT_NE(mount, nullptr);
+    EXPECT_EQ(wait_for("4096"), "4096");
+    EXPECT_EQ(mount->Unmount(), 0);
+  }
+  {
+    auto mount = PagefsServerTest::Mount();  // the default
+    ASSERT_NE(mount, nullptr);
+    EXPECT_EQ(wait_for("2048"), "2048");
+    EXPECT_EQ(mount->Unmount(), 0);
+  }
+  {
+    auto mount = PagefsServerTest::Mount({"--read-ahead-kb", "0"});  // the kernel's own
+    ASSERT_NE(mount, nullptr);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_EQ(read_window(), "128");
+    EXPECT_EQ(mount->Unmount(), 0);
+  }
 }
 
 }  // namespace

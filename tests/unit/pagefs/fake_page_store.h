@@ -33,14 +33,18 @@ class FakePageStore : public PageStore {
     }
     std::vector<std::optional<std::string>> out;
     std::function<void()> hook;
+    bool failed = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++reads_;
+      failed = fail_reads_ > 0;
+      if (failed) --fail_reads_;
       if (lsn == 0) lsn = head_;
       for (const auto& k : keys) out.push_back(GetLocked(k, lsn));
       hook.swap(after_read_);
     }
     if (hook) hook();  // the values are read: what the hook changes, this read does not see
+    if (failed) return absl::UnavailableError("injected read failure");
     return out;
   }
   absl::StatusOr<ScanPage> Scan(uint64_t lsn, const std::string& start, const std::string& end,
@@ -215,6 +219,11 @@ class FakePageStore : public PageStore {
     std::lock_guard<std::mutex> lock(mu_);
     return head_;
   }
+  // The next `n` Reads fail (counted in reads(); the after-read hook still runs first).
+  void FailReads(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_reads_ = n;
+  }
   // Runs `hook` once, inside the next Read, after it has read its values (a race in the window
   // between a read RPC's answer and its use).
   void set_after_read(std::function<void()> hook) {
@@ -275,6 +284,7 @@ class FakePageStore : public PageStore {
   uint64_t background_commits_ = 0;
   uint64_t scans_ = 0;
   std::function<void()> after_read_;
+  int fail_reads_ = 0;  // guarded by mu_
 };
 
 }  // namespace pgbranch::pagefs
