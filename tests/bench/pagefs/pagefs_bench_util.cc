@@ -509,7 +509,8 @@ absl::Status PagefsEnv::Checkpoint() {
 }
 
 absl::StatusOr<std::unique_ptr<testing::PagefsMount>> PagefsEnv::Mount(
-    const std::string& timeline, const std::string& mountpoint, int metrics_port) {
+    const std::string& timeline, const std::string& mountpoint, int metrics_port,
+    const std::vector<std::string>& extra_args) {
   testing::PagefsMount::Options o;
   o.pageserver = server_->address();
   if (transport_ != "tcp") o.pageserver = "unix:" + scratch_.path() + "/ps.sock";
@@ -523,6 +524,7 @@ absl::StatusOr<std::unique_ptr<testing::PagefsMount>> PagefsEnv::Mount(
     o.extra_args.insert(o.extra_args.end(),
                         {"--metrics-listen", absl::StrCat("127.0.0.1:", metrics_port)});
   }
+  o.extra_args.insert(o.extra_args.end(), extra_args.begin(), extra_args.end());
   // PGBRANCH_BENCH_PAGEFS_ARGS="--flag value ...": more pagefs flags (A/B of a pagefs option).
   if (const char* extra = getenv("PGBRANCH_BENCH_PAGEFS_ARGS")) {
     for (absl::string_view arg : absl::StrSplit(extra, ' ', absl::SkipWhitespace())) {

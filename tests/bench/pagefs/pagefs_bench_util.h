@@ -207,9 +207,10 @@ class PagefsEnv {
   // A root timeline when `ancestor` is empty, else a branch at the ancestor's head.
   absl::Status CreateTimeline(const std::string& id, const std::string& ancestor);
   // Mounts a timeline read-write at `mountpoint`; `metrics_port` > 0 serves pagefs metrics.
-  absl::StatusOr<std::unique_ptr<testing::PagefsMount>> Mount(const std::string& timeline,
-                                                              const std::string& mountpoint,
-                                                              int metrics_port = 0);
+  // `extra_args`: more pagefs flags.
+  absl::StatusOr<std::unique_ptr<testing::PagefsMount>> Mount(
+      const std::string& timeline, const std::string& mountpoint, int metrics_port = 0,
+      const std::vector<std::string>& extra_args = {});
   // RunMaintenance: the pageserver writes its in-memory layers to layer files.
   absl::Status Checkpoint();
   const std::string& dir() const { return scratch_.path(); }
