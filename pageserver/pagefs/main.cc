@@ -48,7 +48,7 @@ struct Flags {
   uint32_t read_rpcs_in_flight = pagefs::PageFsOptions{}.read_rpcs_in_flight;
   std::string log_level = "info";
   uint64_t lsn = 0;  // 0: not given
-  std::optional<uint64_t> cache_mb, dirty_mb;
+  std::optional<uint64_t> cache_mb, dirty_mb, issue_ahead_mb;
   bool read_only = false;
   bool foreground = false;
   bool no_writeback_cache = false;
@@ -97,6 +97,10 @@ void DefineFlags(CLI::App& app, Flags* f) {
   app.add_option("--dirty-mb", f->dirty_mb, "dirty pages held before a commit (1..60)")
       ->type_name("N")
       ->check(CLI::Range(1, 60));
+  app.add_option("--issue-ahead-mb", f->issue_ahead_mb,
+                 "a file buffering more is issued in the background (0: never)")
+      ->type_name("N")
+      ->check(CLI::Range(0, 60));
   app.add_option("--metrics-listen", f->metrics_listen, "serve Prometheus metrics on ADDR")
       ->type_name("ADDR");
   auto* prefetch =
@@ -194,6 +198,7 @@ int Run(const Flags& f) {
   }
   if (f.cache_mb) po.cache_bytes = *f.cache_mb << 20;
   if (f.dirty_mb) po.dirty_limit_bytes = *f.dirty_mb << 20;
+  if (f.issue_ahead_mb) po.issue_ahead_bytes = *f.issue_ahead_mb << 20;
   po.read_rpcs_in_flight = f.read_rpcs_in_flight;
   po.mount_uid = getuid();
   po.mount_gid = getgid();
