@@ -2,8 +2,8 @@
 //
 //   pagefs --pageserver ADDR --tenant T --timeline X [--token-file F] [--tls-ca F]
 //          [--read-only [--lsn L | --at RFC3339]] [--cache-mb N] [--dirty-mb N]
-//          [--metrics-listen ADDR] [--prefetch-postgres DIR [--prefetch-blocks N]]
-//          [--read-rpcs-in-flight N]
+//          [--issue-ahead-mb N] [--metrics-listen ADDR]
+//          [--prefetch-postgres DIR [--prefetch-blocks N]] [--read-rpcs-in-flight N]
 //          [--foreground] [--log-level L] MOUNTPOINT
 //
 // A read-write mount acquires the timeline's writer generation (fencing any older writer); a
