@@ -2,9 +2,9 @@
 //
 //   pagefs --pageserver ADDR --tenant T --timeline X [--token-file F] [--tls-ca F]
 //          [--read-only [--lsn L | --at RFC3339]] [--cache-mb N] [--dirty-mb N]
-//          [--metrics-listen ADDR] [--prefetch-postgres DIR [--prefetch-blocks N]]
-//          [--wal-prefetch-mb N] [--read-rpcs-in-flight N] [--read-ahead-kb N]
-//          [--wal-read-ahead-kb N]
+//          [--issue-ahead-mb N] [--metrics-listen ADDR]
+//          [--prefetch-postgres DIR [--prefetch-blocks N]] [--wal-prefetch-mb N]
+//          [--read-rpcs-in-flight N] [--read-ahead-kb N] [--wal-read-ahead-kb N]
 //          [--foreground] [--log-level L] MOUNTPOINT
 //
 // A read-write mount acquires the timeline's writer generation (fencing any older writer); a
@@ -54,7 +54,7 @@ struct Flags {
   uint32_t wal_read_ahead_kb = pagefs::PageFsOptions{}.stream_readahead_pages * 8;
   std::string log_level = "info";
   uint64_t lsn = 0;  // 0: not given
-  std::optional<uint64_t> cache_mb, dirty_mb;
+  std::optional<uint64_t> cache_mb, dirty_mb, issue_ahead_mb;
   bool read_only = false;
   bool foreground = false;
   bool no_writeback_cache = false;
@@ -103,6 +103,10 @@ void DefineFlags(CLI::App& app, Flags* f) {
   app.add_option("--dirty-mb", f->dirty_mb, "dirty pages held before a commit (1..60)")
       ->type_name("N")
       ->check(CLI::Range(1, 60));
+  app.add_option("--issue-ahead-mb", f->issue_ahead_mb,
+                 "a file buffering more is issued in the background (0: never)")
+      ->type_name("N")
+      ->check(CLI::Range(0, 60));
   app.add_option("--metrics-listen", f->metrics_listen, "serve Prometheus metrics on ADDR")
       ->type_name("ADDR");
   auto* prefetch =
@@ -221,6 +225,7 @@ int Run(const Flags& f) {
   }
   if (f.cache_mb) po.cache_bytes = *f.cache_mb << 20;
   if (f.dirty_mb) po.dirty_limit_bytes = *f.dirty_mb << 20;
+  if (f.issue_ahead_mb) po.issue_ahead_bytes = *f.issue_ahead_mb << 20;
   po.read_rpcs_in_flight = f.read_rpcs_in_flight;
   po.stream_readahead_pages = f.wal_read_ahead_kb / 8;
   po.mount_uid = getuid();

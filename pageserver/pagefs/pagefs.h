@@ -31,6 +31,14 @@ struct PageFsOptions {
   int64_t at_micros = 0;                // read-only: serve the newest LSN at or before this time
   uint64_t cache_bytes = 256ull << 20;  // clean page cache
   uint64_t dirty_limit_bytes = 48ull << 20;  // buffered writes above this force a flush
+  // A file that buffers more than this (0: never) has it issued by the background flusher, woken
+  // by the write that passes it: a bulk load (COPY, CREATE INDEX) streams to the pageserver while
+  // PostgreSQL produces it, so the pageserver works meanwhile instead of idling until half the
+  // dirty limit has piled up, and a WAL fsync queued behind the data issued before it waits for
+  // a few MiB instead of for such a burst (docs/pagefs.md, "Where pgbench -i's time goes"). Per
+  // file, not in all: the small files of DDL statements still go at their own fsync, so that no
+  // WAL commit queues behind them.
+  uint64_t issue_ahead_bytes = 1ull << 20;
   // Read-ahead: once a file is read sequentially (a read starts where the one before ended), a
   // read that misses the cache also fetches up to this many pages past its end, in the same Read
   // RPC, into the clean cache (0: off). The kernel's own read-ahead sends at most 128 KiB per
@@ -276,6 +284,9 @@ class PageFs {
   // Issues the flush of every dirty inode without waiting (background flusher, dirty limit, after
   // an fsync): those in dirty_set_, or with `every_inode` (unmount) every inode there is.
   absl::Status IssueAll(bool every_inode = false);
+  // The background flusher's issue of the files that passed issue_ahead_bytes (each flushed if it
+  // still buffers that much).
+  void IssueInodes(const std::set<uint64_t>& inos);
   // Records that `inode` holds buffered pages or attributes (caller holds inode->mu).
   void MarkDirtyLocked(const Inode& inode);
   // Shared tail of create/mkdir/mknod/symlink.
@@ -383,6 +394,8 @@ class PageFs {
   bool flusher_stop_ = false;  // guarded by flusher_mu_
   // An fsync asks the flusher to issue every dirty inode now. Guarded by flusher_mu_.
   bool issue_requested_ = false;
+  // Files that passed issue_ahead_bytes, for the flusher to issue. Guarded by flusher_mu_.
+  std::set<uint64_t> stream_requested_;
   std::thread flusher_;
 
   // The inodes that hold buffered pages or attributes: one joins when it is dirtied and leaves

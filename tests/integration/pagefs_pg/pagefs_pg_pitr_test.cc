@@ -148,5 +148,85 @@ TEST_F(PointInTimeTest, PointInTimeBranches) {
   }
 }
 
+// pgbench -i's COPY and index builds stream to the pageserver as they are written (a file that
+// buffers more than --issue-ahead-mb is issued in the background, before any fsync of it): every
+// LSN in the middle of that stream must still be a crash-consistent data directory.
+TEST_F(PointInTimeTest, BranchesInTheMiddleOfABulkLoadRecover) {
+  std::unique_ptr<PagefsMount> mount;
+  std::unique_ptr<PostgresInstance> pg;
+  PG_ASSERT_OK(InitPrimary("main", &mount, &pg));
+  std::vector<BranchPoint> points;
+  {
+    BackgroundPgbench load(pg.get(), {"-i", "-q", "-s", std::to_string(kScale)});
+    uint64_t last_lsn = 0;
+    auto start = std::chrono::steady_clock::now();
+    // Until pgbench ends (its connection's backend is gone) or enough points are taken.
+    while (static_cast<int>(points.size()) < kBranches / 2) {
+      ASSERT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(120));
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+      absl::StatusOr<int64_t> loading =
+          pg->QueryInt("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgbench'");
+      if (!loading.ok() || *loading == 0) break;
+      BranchPoint bp;
+      PG_ASSERT_OK_AND_ASSIGN(bp.lsn, HeadLsn("main"));
+      if (bp.lsn == last_lsn) continue;
+      last_lsn = bp.lsn;
+      bp.id = absl::StrCat("bulk", points.size());
+      PG_ASSERT_OK_AND_ASSIGN(pageserver::v1::Timeline t, CreateBranch(bp.id, "main", bp.lsn));
+      EXPECT_EQ(t.ancestor_lsn(), bp.lsn);
+      points.push_back(bp);
+    }
+    const CommandResult& result = load.Join();
+    ASSERT_EQ(result.exit_code, 0) << result.Describe();
+  }
+  ASSERT_GE(points.size(), 2u) << "the load ended before two branch points were taken";
+  std::cout << "[   INFO   ] " << points.size() << " branch points during pgbench -i, LSN "
+            << points.front().lsn << " to " << points.back().lsn << "\n";
+  PG_ASSERT_OK(pg->Stop(StopMode::kFast));
+  EXPECT_EQ(mount->Unmount(), 0);
+
+  auto check = [&](const BranchPoint& bp) -> absl::Status {
+    absl::StatusOr<std::unique_ptr<PagefsMount>> m = MountTimeline(bp.id, bp.id);
+    if (!m.ok()) return m.status();
+    std::unique_ptr<PostgresInstance> branch = NewPostgres(**m, bp.id);
+    absl::Status s = branch->RemoveStalePidFile();
+    if (s.ok()) s = branch->Start();
+    // A branch taken before pgbench's tables were committed has none; one after has them whole.
+    if (s.ok()) {
+      absl::StatusOr<int64_t> tables =
+          branch->QueryInt("SELECT count(*) FROM pg_class WHERE relname = 'pgbench_accounts'");
+      if (!tables.ok()) {
+        s = tables.status();
+      } else if (*tables == 1) {
+        absl::StatusOr<int64_t> rows = branch->QueryInt("SELECT count(*) FROM pgbench_accounts");
+        if (!rows.ok())
+          s = rows.status();
+        else if (*rows != 0 && *rows != kScale * 100000) {
+          s = absl::InternalError(absl::StrCat(*rows, " pgbench_accounts rows"));
+        }
+      }
+    }
+    if (s.ok()) s = branch->AmCheck();
+    if (!s.ok()) {
+      return absl::InternalError(absl::StrCat("branch ", bp.id, " at LSN ", bp.lsn, ": ",
+                                              s.ToString(), "\n--- log ---\n", branch->LogTail()));
+    }
+    s = branch->Stop(StopMode::kImmediate);
+    if (int code = (*m)->Unmount(); s.ok() && code != 0) {
+      s = absl::InternalError(absl::StrCat("pagefs exit code ", code, " at unmount"));
+    }
+    return s;
+  };
+  std::vector<absl::Status> results(points.size(), absl::UnknownError("not run"));
+  for (size_t first = 0; first < points.size(); first += kParallelChecks) {
+    std::vector<std::thread> workers;
+    for (size_t i = first; i < std::min(points.size(), first + kParallelChecks); ++i) {
+      workers.emplace_back([&, i] { results[i] = check(points[i]); });
+    }
+    for (auto& w : workers) w.join();
+  }
+  for (size_t i = 0; i < points.size(); ++i) EXPECT_TRUE(results[i].ok()) << results[i];
+}
+
 }  // namespace
 }  // namespace pgbranch::testing

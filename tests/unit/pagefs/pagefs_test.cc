@@ -293,5 +293,44 @@ TEST_F(PageFsTest, AnFsyncIssuesWhatOtherFilesBufferAfterItself) {
   EXPECT_EQ(store_.head(), head);
 }
 
+TEST_F(PageFsTest, AFileBufferingPastTheIssueAheadSizeStreamsWithoutAnFsync) {
+  // A bulk load (pgbench -i's COPY) is issued as it arrives, not in bursts of half the dirty
+  // limit: the write that brings a file past issue_ahead_bytes wakes the background flusher,
+  // which issues that file. Files buffering less wait for their fsync (or the dirty limit).
+  PageFsOptions options;
+  options.issue_ahead_bytes = 64 << 10;
+  Remount(options);
+  fs_->StartBackgroundFlusher();
+  uint64_t small = CreateFile(kRoot, "small"), table = CreateFile(kRoot, "table");
+  const std::string page(fs::kPageSize, 'x');
+  for (uint64_t b = 0; b < 7; ++b) {  // 56 KiB: below the size
+    ASSERT_EQ(fs_->Write(small, b * fs::kPageSize, page, false), 0);
+  }
+  for (uint64_t b = 0; b < 16; ++b) {  // 128 KiB, far below the 48 MiB dirty limit
+    ASSERT_EQ(fs_->Write(table, b * fs::kPageSize, page, false), 0);
+  }
+  // The write that brought it to 64 KiB (8 pages) requested the issue, which takes whatever
+  // the file buffers then (at least pages 0-7); what follows stays buffered until it passes the
+  // size again or the file is fsync'd.
+  bool issued = false;
+  for (int i = 0; i < 2000 && !issued; ++i) {
+    auto r = store_.Read(0, {fs::PageKey(table, 0), fs::PageKey(table, 7)});
+    ASSERT_TRUE(r.ok());
+    issued = (*r)[0].has_value() && (*r)[1].has_value();
+    if (!issued) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(issued);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto r = store_.Read(0, {fs::PageKey(small, 0)});
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE((*r)[0].has_value());
+  ASSERT_EQ(fs_->Fsync(table), 0);
+  EXPECT_EQ(StoredAttr(store_, table).size, 16 * fs::kPageSize);
+  r = store_.Read(0, {fs::PageKey(table, 15)});
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE((*r)[0].has_value());
+  ASSERT_EQ(fs_->Fsync(small), 0);
+}
+
 }  // namespace
 }  // namespace pgbranch::pagefs
