@@ -333,10 +333,15 @@ int Run(const Flags& f) {
   // Up to 32 threads serve requests: every background read (read-ahead, PostgreSQL's prefetch;
   // the kernel keeps up to max_background pending, see fuse_bridge.cc) needs one to reach the
   // ReadBatcher, where concurrent misses share an RPC. libfuse's default is 10.
+  // Once started, a thread stays (idle limit = the thread limit): under load (fsyncs waiting for
+  // their commit, bursts of writeback WRITEs) libfuse would otherwise start and end threads all
+  // the time, each start mapping and faulting in a fresh 1 MiB request buffer (TPC-B: ~3% of
+  // pagefs's CPU in page faults and thread starts; docs/pagefs.md "Where TPC-B's CPU goes").
+  constexpr unsigned kMaxThreads = 32;
   fuse_loop_config* config = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(config, 0);
-  fuse_loop_cfg_set_idle_threads(config, 16);
-  fuse_loop_cfg_set_max_threads(config, 32);
+  fuse_loop_cfg_set_idle_threads(config, kMaxThreads);
+  fuse_loop_cfg_set_max_threads(config, kMaxThreads);
   int loop_rc = fuse_session_loop_mt(se, config);
   fuse_loop_cfg_destroy(config);
   absl::Status flushed = pfs.FlushAll();

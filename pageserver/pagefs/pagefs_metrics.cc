@@ -1,5 +1,9 @@
 #include "pageserver/pagefs/pagefs_metrics.h"
 
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
 #include "common/metrics_util.h"
 
@@ -58,11 +62,31 @@ absl::Status PageFsMetrics::Expose(const std::string& address) {
   return ServeMetrics(address, registry_, &exposer_);
 }
 
-void PageFsMetrics::ObserveOp(const char* op, double seconds, int err) {
-  ops_.Add({{"op", op}, {"result", err == 0 ? "ok" : "error"}}).Increment();
+PageFsMetrics::OpMetrics PageFsMetrics::OpMetricsFor(const char* op) {
+  {
+    absl::ReaderMutexLock l(&op_mu_);
+    auto it = op_metrics_.find(op);
+    if (it != op_metrics_.end()) return it->second;  // a copy: an insertion may move entries
+  }
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
       0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1};
-  latency_.Add({{"op", op}}, kBuckets).Observe(seconds);
+  absl::MutexLock l(&op_mu_);
+  auto [it, inserted] = op_metrics_.try_emplace(op);
+  if (inserted) {
+    it->second = {&ops_.Add({{"op", op}, {"result", "ok"}}), &latency_.Add({{"op", op}}, kBuckets)};
+  }
+  return it->second;
+}
+
+void PageFsMetrics::ObserveOp(const char* op, double seconds, int err) {
+  const OpMetrics m = OpMetricsFor(op);
+  // The error counter is made on the first error only (as before: no zero error series).
+  if (err == 0) {
+    m.ok->Increment();
+  } else {
+    ops_.Add({{"op", op}, {"result", "error"}}).Increment();
+  }
+  m.latency->Observe(seconds);
 }
 
 void PageFsMetrics::ObserveStoreRead(const char* rpc, double seconds, size_t keys) {
@@ -85,6 +109,12 @@ void PageFsMetrics::Refresh(const PageFsStats& s) {
     readahead_pages_.Increment(static_cast<double>(s.readahead_pages - last_.readahead_pages));
   }
   last_ = s;
+}
+
+std::string PageFsMetrics::Text() {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return out.str();
 }
 
 }  // namespace pgbranch::pagefs

@@ -9,7 +9,10 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "pageserver/pagefs/pagefs.h"
 
 namespace pgbranch::pagefs {
@@ -27,6 +30,8 @@ class PageFsMetrics {
   // The size of one read the kernel asked for (read-ahead makes them large).
   void ObserveReadRequest(size_t bytes) { read_request_bytes_.Observe(static_cast<double>(bytes)); }
   void Refresh(const PageFsStats& stats);
+  // Every metric in Prometheus's text format (what --metrics-listen serves).
+  std::string Text();
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -44,6 +49,18 @@ class PageFsMetrics {
   prometheus::Counter& bytes_committed_;
   prometheus::Counter& readahead_pages_;
   PageFsStats last_;  // Refresh is called from one thread
+
+  // The metrics of one operation. Family::Add builds and hashes a label map (allocations) and
+  // takes the family's lock on every call: done once per operation name instead of per request.
+  struct OpMetrics {
+    prometheus::Counter* ok;
+    prometheus::Histogram* latency;
+  };
+  OpMetrics OpMetricsFor(const char* op);
+  absl::Mutex op_mu_;
+  // Keyed by the name's address (a string literal at every call site; two addresses of one name
+  // share the same metrics, as Family::Add returns the same child for equal labels).
+  absl::flat_hash_map<const char*, OpMetrics> op_metrics_ ABSL_GUARDED_BY(op_mu_);
 };
 
 }  // namespace pgbranch::pagefs
