@@ -8,7 +8,6 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libcpprest-dev libyaml-cpp-dev prometheus-cpp-dev libgtest-dev libgmock-dev
   libfuse3-dev fuse3 libssl-dev libabsl-dev zlib1g-dev libcli11-dev
-  libgoogle-perftools-dev
   postgresql-15 postgresql-contrib postgresql-client-15
   curl ca-certificates procps psmisc openssl libpq5 libpq-dev
   etcd-server
