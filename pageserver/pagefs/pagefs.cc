@@ -70,19 +70,19 @@ void PageFs::StartBackgroundFlusher() {
   flusher_ = std::thread([this] {
     std::unique_lock<std::mutex> lock(flusher_mu_);
     while (!flusher_stop_) {
-      if (!issue_requested_ && stream_requested_.empty()) {
+      if (!issue_requested_ && issue_ahead_requested_.empty()) {
         flusher_cv_.wait_for(lock, std::chrono::milliseconds(50));
       }
       if (flusher_stop_) break;
       bool requested = issue_requested_;
       issue_requested_ = false;
-      std::set<uint64_t> stream;
-      stream.swap(stream_requested_);
+      std::set<uint64_t> ahead;
+      ahead.swap(issue_ahead_requested_);
       if (fenced_ || poisoned_) continue;
       if (!requested && dirty_bytes_ <= options_.dirty_limit_bytes / 2) {
-        if (stream.empty()) continue;
+        if (ahead.empty()) continue;
         lock.unlock();
-        IssueInodes(stream);
+        IssueInodes(ahead);
         lock.lock();
         continue;
       }
@@ -498,7 +498,7 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
     inode = FindLocked(ino);
     if (!inode) return EBADF;
   }
-  bool over_limit, stream;
+  bool over_limit, issue_ahead;
   uint64_t seq = 0;
   {
     std::unique_lock<std::mutex> lock(inode->mu);
@@ -565,8 +565,8 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
     MarkDirtyLocked(*inode);
     ++inode->version;
     over_limit = dirty_bytes_ > options_.dirty_limit_bytes;
-    stream = options_.issue_ahead_bytes != 0 &&
-             inode->dirty.size() * fs::kPageSize >= options_.issue_ahead_bytes;
+    issue_ahead = options_.issue_ahead_bytes != 0 &&
+                  inode->dirty.size() * fs::kPageSize >= options_.issue_ahead_bytes;
     // `issue`: the commit is on its way (and the pageserver at work) before the kernel's next
     // requests for this file -- the SETATTR and FSYNC of an fdatasync -- arrive.
     if (dsync || over_limit || issue) {
@@ -580,10 +580,10 @@ int PageFs::Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsy
   if (dirty_bytes_ > options_.dirty_limit_bytes) {
     absl::Status s = IssueAll();
     if (!s.ok()) return EIO;
-  } else if (stream) {
+  } else if (issue_ahead) {
     {
       std::lock_guard<std::mutex> lock(flusher_mu_);
-      stream_requested_.insert(ino);
+      issue_ahead_requested_.insert(ino);
     }
     flusher_cv_.notify_all();
   }

@@ -395,7 +395,7 @@ class PageFs {
   // An fsync asks the flusher to issue every dirty inode now. Guarded by flusher_mu_.
   bool issue_requested_ = false;
   // Files that passed issue_ahead_bytes, for the flusher to issue. Guarded by flusher_mu_.
-  std::set<uint64_t> stream_requested_;
+  std::set<uint64_t> issue_ahead_requested_;
   std::thread flusher_;
 
   // The inodes that hold buffered pages or attributes: one joins when it is dirtied and leaves
