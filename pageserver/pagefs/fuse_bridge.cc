@@ -28,6 +28,11 @@ class OpTimer {
   OpTimer(fuse_req_t req, const char* op)
       : metrics_(Ctx(req)->metrics), op_(op), start_(std::chrono::steady_clock::now()) {
     HopTrace::Mark("fuse_op_in", 0, op);
+    FuseContext* ctx = Ctx(req);
+    if (ctx->after_init_pending.load(std::memory_order_acquire) &&
+        ctx->after_init_pending.exchange(false)) {
+      ctx->after_init();
+    }
   }
   // The operation is handled and about to be answered with `err`.
   void Done(int err) const {

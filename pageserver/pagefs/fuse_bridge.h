@@ -5,6 +5,7 @@
 #include <fuse_lowlevel.h>
 
 #include <atomic>
+#include <functional>
 
 #include "pageserver/pagefs/pagefs.h"
 #include "pageserver/pagefs/pagefs_metrics.h"
@@ -37,6 +38,12 @@ struct FuseContext {
   // PostgreSQL's WAL files, tracked when wal_direct_io or wal_commit_at_write is set.
   WalFiles wal_files;
   bool TracksWal() const { return wal_direct_io || wal_commit_at_write; }
+  // Runs once, on the worker thread that answers the first request after INIT, before it
+  // answers: the kernel sends no other request before it has processed the INIT reply (which
+  // sets the mount's read-ahead window), so this is where the window can be raised (main.cc,
+  // KernelReadAhead). Set before the session loop starts; `after_init_pending` arms it.
+  std::function<void()> after_init;
+  std::atomic<bool> after_init_pending{false};
 };
 
 const fuse_lowlevel_ops* PageFsOperations();

@@ -4,8 +4,10 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace pgbranch::pagefs {
 
@@ -14,19 +16,28 @@ namespace pgbranch::pagefs {
 // reader of a pagefs file -- crash recovery reading a 16 MiB WAL segment, a sequential scan --
 // gets 128 KiB READs and, past pagefs's own read-ahead (a synchronous 1 MiB fetch on a miss),
 // waits for a round trip every MiB. The window is a property of the mount's backing device info
-// (/sys/class/bdi/MAJOR:MINOR/read_ahead_kb), which root may raise after INIT: the kernel then
-// sends READs of up to max_pages (1 MiB) and keeps up to `kb` of them in flight ahead of the
-// reader, asynchronously. Files opened before the change keep the window they opened with.
-// It pays only together with pagefs's far read-ahead of WAL and its waiting for pages in flight
-// (PageFs::Read): alone, the kernel's concurrent 1 MiB READs fetched the same pages twice and
-// waited behind each other's Read RPCs (docs/pagefs.md, "Cold crash recovery").
+// (/sys/class/bdi/MAJOR:MINOR/read_ahead_kb), which root may raise once the kernel has processed
+// the INIT reply (it lowers the window to the reply's max_readahead): the kernel then sends READs
+// of up to max_pages (1 MiB) and keeps up to `kb` of them in flight ahead of the reader,
+// asynchronously. Files opened before the change keep the window they opened with.
+//
+// Invariant: nothing here touches the mount itself. A pagefs thread that stat(2)s its own mount
+// waits for a reply from its own FUSE workers; killed at that moment, the process can never
+// finish exiting (the request is owned by a dead worker, and only the close of the process's
+// own /dev/fuse descriptor would abort it). The device comes from /proc/self/mountinfo instead,
+// and pagefs calls Set while it answers its first request after INIT (fuse_bridge.cc).
 class KernelReadAhead {
  public:
-  // The sysfs file of the mount whose st_dev is `dev`: "/sys/class/bdi/0:58/read_ahead_kb".
+  // The sysfs file of the device "MAJOR:MINOR": "/sys/class/bdi/0:58/read_ahead_kb".
   static std::string SysfsPath(dev_t dev);
-  // Sets the window of the mount at `mountpoint` (an existing, initialised FUSE mount: stat(2)
-  // of its root must be answerable) to `kb` KiB. `sysfs_root` replaces "/sys/class/bdi" (tests).
-  static absl::Status Set(const std::string& mountpoint, uint32_t kb,
+  // The device ("MAJOR:MINOR") of the mount at `mountpoint` (absolute, without symlinks) in
+  // `mountinfo` (the text of /proc/self/mountinfo): the last such mount, which hides earlier
+  // ones. NotFound if none.
+  static absl::StatusOr<std::string> DeviceOf(std::string_view mountinfo,
+                                              const std::string& mountpoint);
+  // Writes the window of device `device` ("MAJOR:MINOR") as `kb` KiB. `sysfs_root` replaces
+  // "/sys/class/bdi" (tests).
+  static absl::Status Set(const std::string& device, uint32_t kb,
                           const std::string& sysfs_root = "/sys/class/bdi");
 };
 

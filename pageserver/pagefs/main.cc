@@ -16,8 +16,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -267,6 +269,11 @@ int Run(const Flags& f) {
       fuse_session_new(&args, pagefs::PageFsOperations(), sizeof(fuse_lowlevel_ops), &ctx);
   if (se == nullptr) return Fail("cannot create the FUSE session (is /dev/fuse available?)");
   if (fuse_set_signal_handlers(se) != 0) return Fail("cannot install signal handlers");
+  // The mount point as mountinfo names it (absolute, no symlinks), resolved before the mount:
+  // after it, a path lookup through the mount would wait for this process's own FUSE loop.
+  char resolved[PATH_MAX];
+  const std::string real_mountpoint =
+      ::realpath(f.mountpoint.c_str(), resolved) != nullptr ? resolved : f.mountpoint;
   if (fuse_session_mount(se, f.mountpoint.c_str()) != 0) {
     fuse_remove_signal_handlers(se);
     fuse_session_destroy(se);
@@ -279,6 +286,25 @@ int Run(const Flags& f) {
                       {"mode", f.read_only ? "read-only" : "read-write"},
                       {"lsn", std::to_string(pfs.lsn())},
                       {"generation", std::to_string(pfs.generation())}});
+  // The kernel's read-ahead window, raised on the first request after INIT (FuseContext::
+  // after_init; the INIT reply can only lower it). Never through the mount itself: see
+  // kernel_readahead.h.
+  if (f.read_ahead_kb != 0) {
+    std::ifstream mountinfo("/proc/self/mountinfo");
+    std::stringstream text;
+    text << mountinfo.rdbuf();
+    absl::StatusOr<std::string> device =
+        pagefs::KernelReadAhead::DeviceOf(text.str(), real_mountpoint);
+    if (!device.ok()) {
+      LogWarning("Cannot set the kernel's read-ahead", {{"error", device.status().ToString()}});
+    } else {
+      ctx.after_init = [device = *device, kb = f.read_ahead_kb] {
+        absl::Status ra = pagefs::KernelReadAhead::Set(device, kb);
+        if (!ra.ok()) LogWarning("Cannot set the kernel's read-ahead", {{"error", ra.ToString()}});
+      };
+      ctx.after_init_pending = true;
+    }
+  }
   Report("");
   // After the report: the mount is usable at once; reads that miss meanwhile fetch alone.
   // Crash recovery's WAL, from the last checkpoint's redo point, read ahead at the mount's own
@@ -319,17 +345,6 @@ int Run(const Flags& f) {
     }
   });
 
-  // The kernel's read-ahead window can only be raised once it has processed INIT, which the
-  // session loop below answers: the stat(2) of the mount's root inside Set waits for that. Files
-  // opened before keep the window they opened with (crash recovery opens WAL segments later).
-  std::thread read_ahead;
-  if (f.read_ahead_kb != 0) {
-    read_ahead = std::thread([&f] {
-      absl::Status ra = pagefs::KernelReadAhead::Set(f.mountpoint, f.read_ahead_kb);
-      if (!ra.ok()) LogWarning("Cannot set the kernel's read-ahead", {{"error", ra.ToString()}});
-    });
-  }
-
   // Up to 32 threads serve requests: every background read (read-ahead, PostgreSQL's prefetch;
   // the kernel keeps up to max_background pending, see fuse_bridge.cc) needs one to reach the
   // ReadBatcher, where concurrent misses share an RPC. libfuse's default is 10.
@@ -346,8 +361,6 @@ int Run(const Flags& f) {
   fuse_loop_cfg_destroy(config);
   absl::Status flushed = pfs.FlushAll();
   fuse_session_unmount(se);
-  // After the unmount: a stat still waiting for INIT (a loop that ended first) fails then.
-  if (read_ahead.joinable()) read_ahead.join();
   if (wal_prefetch.joinable()) wal_prefetch.join();
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
