@@ -142,10 +142,7 @@ TEST_F(PageFsInFlightTest, AFailedFetchLeavesTheWaiterToFetchForItself) {
   entered.get_future().wait();
   std::string out;
   std::atomic<bool> done{false};
-  std::thread reader([&] {
-    EXPECT_EQ(fs_->Read(ino_, 18 * kPage, 2 * kPage, &out), 0);
-    done = true;
-  });
+  std::thread reader = ReadInBackground(18, 2, &out, &done);
   usleep(50 * 1000);
   EXPECT_FALSE(done);
   release.set_value();
@@ -169,10 +166,7 @@ TEST_F(PageFsInFlightTest, ConcurrentReadsOfTheSameMissShareOneFetch) {
   std::thread a([&] { EXPECT_EQ(fs_->Read(ino_, 4 * kPage, 4 * kPage, &first), 0); });
   entered.get_future().wait();
   std::atomic<bool> done{false};
-  std::thread b([&] {
-    EXPECT_EQ(fs_->Read(ino_, 4 * kPage, 4 * kPage, &second), 0);
-    done = true;
-  });
+  std::thread b = ReadInBackground(4, 4, &second, &done);
   usleep(50 * 1000);
   EXPECT_FALSE(done);
   release.set_value();
