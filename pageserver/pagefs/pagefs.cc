@@ -455,10 +455,7 @@ void PageFs::PlanReadAheadLocked(Inode* inode, uint64_t first, uint64_t last, bo
     if (first >= inode->readahead_until) {
       uint64_t end = std::min<uint64_t>(file_pages, last + 1 + ra);
       for (uint64_t b = last + 1; b < end; ++b) {
-        if (inode->dirty.count(b) || inode->flushing.count(b) || inode->fetching.count(b) ||
-            cache_.Contains(ino, b))
-          continue;
-        ahead->push_back(b);
+        if (NeedsFetchLocked(*inode, b)) ahead->push_back(b);
       }
       inode->readahead_until = end;
     }
@@ -481,6 +478,11 @@ void PageFs::PlanReadAheadLocked(Inode* inode, uint64_t first, uint64_t last, bo
     inode->readahead_until = to;
     background->push_back(ReadaheadWindow{ino, from, to});
   }
+}
+
+bool PageFs::NeedsFetchLocked(const Inode& inode, uint64_t b) {
+  return !inode.dirty.count(b) && !inode.flushing.count(b) && !inode.fetching.count(b) &&
+         !cache_.Contains(inode.ino, b);
 }
 
 void PageFs::EndFetchLocked(Inode* inode, const std::vector<uint64_t>& blocks) {

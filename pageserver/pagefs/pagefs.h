@@ -373,6 +373,9 @@ class PageFs {
   void PlanReadAheadLocked(Inode* inode, uint64_t first, uint64_t last, bool sequential,
                            bool stream, bool missed, std::vector<uint64_t>* ahead,
                            std::vector<ReadaheadWindow>* background);
+  // Whether block `b` of `inode` is to be fetched from the store: not dirty, flushing, being
+  // fetched (Inode::fetching) or cached. Caller holds inode.mu.
+  bool NeedsFetchLocked(const Inode& inode, uint64_t b);
   // The fetch of `blocks` (in inode->fetching) ended, cached or not: they leave `fetching` and
   // the reads waiting for them look again. Caller holds inode->mu.
   static void EndFetchLocked(Inode* inode, const std::vector<uint64_t>& blocks);

@@ -105,7 +105,8 @@ void PageFs::StartPrefetch(std::function<std::vector<PrefetchFile>()> plan) {
 }
 
 void PageFs::ReadAhead(uint64_t ino, uint64_t from, uint64_t to) {
-  const uint64_t window = options_.readahead_pages != 0 ? options_.readahead_pages : 128;
+  const uint64_t window =
+      options_.readahead_pages != 0 ? options_.readahead_pages : PageFsOptions().readahead_pages;
   for (uint64_t b = from; b < to; b += window) {
     QueueReadahead(ReadaheadWindow{ino, b, std::min(to, b + window)});
   }
@@ -152,9 +153,7 @@ void PageFs::FetchReadahead(const ReadaheadWindow& w) {
     version = inode->version;
     uint64_t end = std::min<uint64_t>(w.to, fs::PageCount(inode->attr.size));
     for (uint64_t b = w.from; b < end; ++b) {
-      if (inode->dirty.count(b) || inode->flushing.count(b) || inode->fetching.count(b) ||
-          cache_.Contains(w.ino, b))
-        continue;
+      if (!NeedsFetchLocked(*inode, b)) continue;
       blocks.push_back(b);
       keys.push_back(fs::PageKey(w.ino, b));
     }

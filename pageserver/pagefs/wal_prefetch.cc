@@ -7,8 +7,8 @@
 #include <optional>
 
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "pageserver/fs/fs_layout.h"
+#include "pageserver/pagefs/dir_walk.h"
 
 namespace pgbranch::pagefs {
 namespace {
@@ -28,22 +28,6 @@ T LoadLe(const std::string& bytes, size_t at) {
   return v;
 }
 
-// The entries of directory `ino` by name; empty on any error.
-std::map<std::string, DirListing> List(PageFs* pfs, uint64_t ino) {
-  std::vector<DirListing> out;
-  std::map<std::string, DirListing> entries;
-  if (pfs->ReadDir(ino, &out) != 0) return entries;
-  for (DirListing& e : out) entries.emplace(e.name, e);
-  return entries;
-}
-
-std::optional<uint64_t> Child(PageFs* pfs, uint64_t dir, const std::string& name, uint8_t type) {
-  auto entries = List(pfs, dir);
-  auto it = entries.find(name);
-  if (it == entries.end() || it->second.dtype != type) return std::nullopt;
-  return it->second.ino;
-}
-
 // The first `n` bytes of file `ino`, if it has them.
 std::optional<std::string> Head(PageFs* pfs, uint64_t ino, size_t n) {
   std::string out;
@@ -61,22 +45,20 @@ std::string WalSegmentName(uint32_t tli, uint64_t segno, uint64_t seg_size) {
 std::vector<WalReadAhead> PostgresWalPlan(PageFs* pfs, const std::string& data_dir,
                                           uint64_t max_bytes) {
   std::vector<WalReadAhead> plan;
-  std::optional<uint64_t> dir = fs::kRootIno;
-  for (absl::string_view part : absl::StrSplit(data_dir, '/', absl::SkipEmpty())) {
-    dir = Child(pfs, *dir, std::string(part), DT_DIR);
-    if (!dir) return plan;
-  }
-  std::optional<uint64_t> global = Child(pfs, *dir, "global", DT_DIR);
+  std::optional<uint64_t> dir = DirWalk::Dir(pfs, data_dir);
+  if (!dir) return plan;
+  std::optional<uint64_t> global = DirWalk::Child(pfs, *dir, "global", DT_DIR);
   std::optional<uint64_t> control =
-      global ? Child(pfs, *global, "pg_control", DT_REG) : std::nullopt;
+      global ? DirWalk::Child(pfs, *global, "pg_control", DT_REG) : std::nullopt;
   std::optional<std::string> head =
       control ? Head(pfs, *control, kTimelineOffset + 4) : std::nullopt;
-  std::optional<uint64_t> wal = Child(pfs, *dir, "pg_wal", DT_DIR);
+  std::optional<uint64_t> wal = DirWalk::Child(pfs, *dir, "pg_wal", DT_DIR);
   if (!head || !wal) return plan;
   const uint64_t redo = LoadLe<uint64_t>(*head, kRedoOffset);
   const uint32_t tli = LoadLe<uint32_t>(*head, kTimelineOffset);
   if (tli == 0) return plan;
-  std::map<std::string, DirListing> segments = List(pfs, *wal);
+  std::map<std::string, DirListing> segments;
+  for (DirListing& e : DirWalk::Entries(pfs, *wal)) segments.emplace(e.name, std::move(e));
   // The segment size: the size of a segment of the timeline (PostgreSQL's are all alike).
   uint64_t seg_size = 0;
   const std::string tli_prefix = absl::StrFormat("%08X", tli);
