@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "common/crc32.h"
+
 namespace pgbranch {
 
 void PutFixed32(std::string* dst, uint32_t v) {
@@ -101,8 +103,7 @@ bool GetLengthPrefixed(std::string_view* in, std::string_view* s) {
 }
 
 uint32_t Crc32(std::string_view data, uint32_t init) {
-  return static_cast<uint32_t>(
-      crc32_z(init, reinterpret_cast<const Bytef*>(data.data()), data.size()));
+  return Crc32Update(init, data.data(), data.size());
 }
 
 uint32_t Crc32Combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {

@@ -46,6 +46,7 @@ ctest --test-dir "$BUILD" --output-on-failure --timeout 1800 -j2
 
 echo "== benchmark smoke runs (quick sizes; full numbers: scripts/bench.sh, scripts/bench-pagefs.sh, scripts/bench-local.sh, scripts/bench-k8s.sh, scripts/bench-k8s-e2e.sh) =="
 PGBRANCH_BIN_DIR="$BUILD/bin" "$BUILD/bin/pageserver-bench" --quick
+"$BUILD/bin/crc32-bench" --quick
 PGBRANCH_BIN_DIR="$BUILD/bin" "$BUILD/bin/pagefs-bench" --quick
 PGBRANCH_BIN_DIR="$BUILD/bin" "$BUILD/bin/local-bench" --quick
 BUILD_DIR="$BUILD" "$ROOT/scripts/bench-k8s.sh" --quick
