@@ -35,9 +35,9 @@ HOPS = [
     ("applied", "pageserver: applied to memory"),
     ("srv_answered", "pageserver: answer written"),
     ("answer_read", "pagefs: answer read"),
-    ("fsync_replied_by_reader", "pagefs: answer reader replies to FSYNC"),
-    ("fsync_durable", "pagefs: FSYNC thread sees it durable"),
-    ("fuse_op_done:fsync", "FSYNC thread done (replies if the reader did not)"),
+    ("fsync_reply_later", "pagefs: FSYNC thread returns, reply left for later"),
+    ("fsync_durable", "pagefs: the fsync's commit is durable (answer reader)"),
+    ("fuse_op_done:fsync", "FSYNC replied"),
 ]
 
 

@@ -57,27 +57,59 @@ void CommitPipeline::Ack() {
   inflight_bytes_ -= e.bytes;
   acked_ = e.seq;
   inflight_.pop_front();
-  std::vector<std::function<void()>> ready;
+  std::vector<std::function<void(const absl::Status&)>> ready;
   if (poison_.ok()) {
     auto end = hooks_.upper_bound(acked_);
     for (auto it = hooks_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
     hooks_.erase(hooks_.begin(), end);
   }
-  // The hooks first: one replies to an fsync, which its waiter (the fsync's FUSE thread, woken
-  // below) would only delay by taking the CPU. Woken after the unlock, a waiter runs at once
-  // instead of blocking again on mu_ while this thread still holds it.
+  // The callbacks first: one replies to an fsync, whose caller waits for nothing else. Woken
+  // after the unlock, a waiter runs at once instead of blocking again on mu_ while this thread
+  // still holds it.
   lock.unlock();
-  for (auto& hook : ready) hook();
+  for (auto& done : ready) done(absl::OkStatus());
   cv_.notify_all();
 }
 
-void CommitPipeline::Poison(const absl::Status& status) {
-  std::lock_guard<std::mutex> lock(mu_);
+std::vector<std::function<void(const absl::Status&)>> CommitPipeline::PoisonLocked(
+    const absl::Status& status) {
   if (poison_.ok()) {
     poison_ = status.ok() ? absl::UnavailableError("commit pipeline failed") : status;
   }
-  hooks_.clear();  // their waiters report the poison
+  std::vector<std::function<void(const absl::Status&)>> failed;
+  failed.reserve(hooks_.size());
+  for (auto& [seq, done] : hooks_) failed.push_back(std::move(done));
+  hooks_.clear();
   cv_.notify_all();
+  return failed;
+}
+
+void CommitPipeline::Poison(const absl::Status& status) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto failed = PoisonLocked(status);
+  absl::Status poison = poison_;
+  lock.unlock();
+  for (auto& done : failed) done(poison);
+}
+
+absl::Status CommitPipeline::OverdueLocked() {
+  if (limits_.ack_timeout.count() == 0 || inflight_.empty()) return absl::OkStatus();
+  if (std::chrono::steady_clock::now() < inflight_.front().issued_at + limits_.ack_timeout) {
+    return absl::OkStatus();
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("the pageserver has not acknowledged commit ", inflight_.front().seq, " for ",
+                   limits_.ack_timeout.count() / 1000.0, " s; every later write and fsync fails"));
+}
+
+void CommitPipeline::PoisonIfOverdue() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!poison_.ok()) return;
+  absl::Status overdue = OverdueLocked();
+  if (overdue.ok()) return;
+  auto failed = PoisonLocked(overdue);
+  lock.unlock();
+  for (auto& done : failed) done(overdue);
 }
 
 void CommitPipeline::WaitUntilLocked(std::unique_lock<std::mutex>& lock,
@@ -87,15 +119,17 @@ void CommitPipeline::WaitUntilLocked(std::unique_lock<std::mutex>& lock,
       cv_.wait(lock);
       continue;
     }
-    const auto deadline = inflight_.front().issued_at + limits_.ack_timeout;
-    if (std::chrono::steady_clock::now() < deadline) {
-      cv_.wait_until(lock, deadline);
+    absl::Status overdue = OverdueLocked();
+    if (overdue.ok()) {
+      cv_.wait_until(lock, inflight_.front().issued_at + limits_.ack_timeout);
       continue;
     }
-    poison_ = absl::DeadlineExceededError(absl::StrCat(
-        "the pageserver has not acknowledged commit ", inflight_.front().seq, " for ",
-        limits_.ack_timeout.count() / 1000.0, " s; every later write and fsync fails"));
-    cv_.notify_all();
+    auto failed = PoisonLocked(overdue);
+    if (failed.empty()) continue;
+    // Outside mu_, as everywhere; the poison is set, so the loop ends once it is taken again.
+    lock.unlock();
+    for (auto& done : failed) done(overdue);
+    lock.lock();
   }
 }
 
@@ -114,17 +148,18 @@ absl::Status CommitPipeline::Sync() {
   return WaitLocked(lock, issued_);
 }
 
-void CommitPipeline::OnDurable(uint64_t seq, std::function<void()> hook) {
+void CommitPipeline::OnDurable(uint64_t seq, std::function<void(const absl::Status&)> done) {
+  absl::Status outcome;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!poison_.ok()) return;
     if (seq == 0) seq = issued_;
-    if (acked_ < seq) {
-      hooks_.emplace(seq, std::move(hook));
+    if (poison_.ok() && acked_ < seq) {
+      hooks_.emplace(seq, std::move(done));
       return;
     }
+    outcome = poison_;
   }
-  hook();
+  done(outcome);
 }
 
 absl::Status CommitPipeline::WaitForKeysLocked(std::unique_lock<std::mutex>& lock, uint64_t last) {

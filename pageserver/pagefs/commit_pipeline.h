@@ -59,14 +59,19 @@ class CommitPipeline {
   absl::Status WaitDurable(uint64_t seq);
   // WaitDurable of the last commit issued so far (OK at once if none).
   absl::Status Sync();
-  // Runs `hook` once commit `seq` (0: the last commit issued so far) is acknowledged while the
-  // pipeline is not poisoned: at once on the calling thread if it already is, else on the thread
-  // that acknowledges it (the transport's answer reader), outside the pipeline's lock. Never runs
-  // it once the pipeline is poisoned (the hook is dropped). `hook` must not block and must not
-  // call into the pipeline. A waiter that must act as soon as a commit is durable -- an fsync
-  // replying to the kernel -- does so without a thread wakeup; it still waits (WaitDurable) for
-  // the errors and the ack timeout.
-  void OnDurable(uint64_t seq, std::function<void()> hook);
+  // Runs `done` exactly once: with OK once commit `seq` (0: the last commit issued so far) and
+  // every commit before it are acknowledged, or with the poison once the pipeline is poisoned
+  // (at once if it already is, whatever was acknowledged). At once on the calling thread if the
+  // outcome is known already; otherwise on the thread that acknowledges the commit (the
+  // transport's answer reader) or that poisons the pipeline (the reader, a sender, Issue's
+  // caller, a waiter or PoisonIfOverdue's caller seeing the ack timeout pass). Always outside
+  // the pipeline's lock. `done` must not block and must not call into the pipeline.
+  // How an fsync is answered without a thread of its own waiting for it (PageFs::Fsync).
+  void OnDurable(uint64_t seq, std::function<void(const absl::Status&)> done);
+  // Poisons the pipeline (DEADLINE_EXCEEDED) if the oldest unacknowledged commit has waited
+  // ack_timeout, as a waiter would: OnDurable callbacks have no thread of their own that waits,
+  // so whoever owns them calls this periodically (PageFs's background flusher, every ~50 ms).
+  void PoisonIfOverdue();
   // Read-your-writes for reads at the head: waits until every commit issued so far that touches
   // one of `keys` (or a key in [start, end), end empty: unbounded) is acknowledged, i.e. until the
   // last such commit is (acknowledgements come in order); returns at once when none is in
@@ -92,7 +97,8 @@ class CommitPipeline {
     std::chrono::steady_clock::time_point issued_at;
   };
   // Waits (holding `lock` on mu_) until `ready()` or the pipeline is poisoned, poisoning it when
-  // the oldest unacknowledged commit passes ack_timeout.
+  // the oldest unacknowledged commit passes ack_timeout (then runs the OnDurable callbacks with
+  // `lock` released for a moment).
   void WaitUntilLocked(std::unique_lock<std::mutex>& lock, const std::function<bool()>& ready);
   // Waits (holding `lock` on mu_) until `seq` is acknowledged or the pipeline is poisoned.
   absl::Status WaitLocked(std::unique_lock<std::mutex>& lock, uint64_t seq);
@@ -111,8 +117,16 @@ class CommitPipeline {
   };
   // Waits (holding `lock` on mu_) until commit `last` is acknowledged (0: nothing to wait for).
   absl::Status WaitForKeysLocked(std::unique_lock<std::mutex>& lock, uint64_t last);
-  std::map<std::string, Pending> pending_keys_;           // key -> its in-flight commits
-  std::multimap<uint64_t, std::function<void()>> hooks_;  // OnDurable, by sequence number
+  std::map<std::string, Pending> pending_keys_;  // key -> its in-flight commits
+  // Sets poison_ (the first error wins) and takes every OnDurable callback, for the caller to run
+  // with `status` once it released mu_. Caller holds mu_.
+  std::vector<std::function<void(const absl::Status&)>> PoisonLocked(const absl::Status& status);
+  // The DEADLINE_EXCEEDED poison if the oldest unacknowledged commit has waited ack_timeout
+  // (OK otherwise). Caller holds mu_.
+  absl::Status OverdueLocked();
+  // OnDurable callbacks by sequence number. Empty once poisoned: Poison takes them all, and a
+  // later OnDurable runs at once.
+  std::multimap<uint64_t, std::function<void(const absl::Status&)>> hooks_;
   absl::Status poison_;
 };
 

@@ -536,30 +536,31 @@ void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   fuse_reply_err(req, 0);
 }
 
-// The thread that reads the pageserver's answer replies as soon as the commit is durable, so
-// the caller of fsync wakes without this thread being woken first (one thread wakeup fewer on
-// every commit's path). This thread replies only if that did not happen: errors, nothing to wait
-// for. Exactly one reply: whoever sets `replied` first; the latency metric ends at that reply
-// (recorded after it, off the reply's path) and has the result the caller got.
+// An fsync that must wait for its commit is answered later (PageFs::kReplyLater), by the thread
+// that learns the outcome -- usually the one that reads the pageserver's answer -- so this worker
+// thread goes back to the session at once instead of blocking until the commit is durable and
+// then being woken only to reply (a thread wakeup and a futex round fewer per WAL commit, and
+// no worker held per fsync in flight). fuse_reply_err may be called from any thread (libfuse's
+// low-level API); `req` is not touched after its reply. The latency metric ends at the reply
+// (recorded after it, off the reply's path). PageFs::FlushAll waits for the replies left
+// before main ends the session, and PageFs's destructor answers any left with EIO.
 void OpFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {
   const OpTimer t(req, "fsync");
-  auto replied = std::make_shared<std::atomic<bool>>(false);
-  // `t` by value: the reader may run this after OpFsync returned.
+  // `t` by value: the reply may run after OpFsync returned.
   int err = Ctx(req)->fs->Fsync(
       ino,
-      [req, replied, t] {
-        if (!replied->exchange(true)) {
-          HopTrace::Mark("fsync_replied_by_reader");
-          fuse_reply_err(req, 0);
-          t.Replied(0);
-        }
+      [req, t](int reply_err) {
+        t.Handled(reply_err);  // the hop trace's end of the fsync: its reply
+        fuse_reply_err(req, reply_err);
+        t.Replied(reply_err);
       },
       datasync != 0);
-  t.Handled(err);
-  if (!replied->exchange(true)) {
-    fuse_reply_err(req, err);
-    t.Replied(err);
+  if (err == PageFs::kReplyLater) {
+    HopTrace::Mark("fsync_reply_later");
+    return;
   }
+  t.Done(err);
+  fuse_reply_err(req, err);
 }
 
 // A directory handle holds the listing taken at opendir.

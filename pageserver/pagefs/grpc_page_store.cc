@@ -118,9 +118,10 @@ class GrpcPageStore : public PageStore {
     SendQueuedHere();
     return pipeline_.Sync();
   }
-  void OnDurable(uint64_t seq, std::function<void()> hook) override {
-    pipeline_.OnDurable(seq, std::move(hook));
+  void OnDurable(uint64_t seq, std::function<void(const absl::Status&)> done) override {
+    pipeline_.OnDurable(seq, std::move(done));
   }
+  void PoisonIfOverdue() override { pipeline_.PoisonIfOverdue(); }
   absl::StatusOr<uint64_t> LastPending(const std::vector<std::string>& keys) override {
     auto last = pipeline_.LastPending(keys);
     if (last.ok() && *last != 0) SendQueuedHere();  // the caller waits for it: no writer wakeup

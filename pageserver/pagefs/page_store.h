@@ -70,10 +70,19 @@ class PageStore {
   virtual absl::StatusOr<uint64_t> LastPending(const std::vector<std::string>& keys) {
     return uint64_t{0};
   }
-  // Runs `hook` once commit `seq` (0: everything issued so far) is durable and the store is not
-  // poisoned, at once or on another thread (CommitPipeline::OnDurable); a caller still waits
-  // with WaitDurable/Sync for errors. Stores without pipelining never run it.
-  virtual void OnDurable(uint64_t seq, std::function<void()> hook) {}
+  // Runs `done` exactly once, with OK once commit `seq` (0: everything issued so far) and every
+  // commit before it are durable, or with the poison once the store is poisoned: at once, or
+  // later on another thread (CommitPipeline::OnDurable; the thread may hold locks of the
+  // store's own, e.g. its stream's while it records a broken stream). `done` must not block
+  // and must not call into the store. Stores without pipelining (every
+  // commit durable when it returns) run it at once with OK.
+  virtual void OnDurable(uint64_t seq, std::function<void(const absl::Status&)> done) {
+    done(absl::OkStatus());
+  }
+  // Poisons the store if its oldest commit in flight has waited longer than the store's ack
+  // timeout (CommitPipeline::PoisonIfOverdue): the timeout of the OnDurable callbacks, which
+  // no thread waits for. Called periodically by their owner (PageFs's background flusher).
+  virtual void PoisonIfOverdue() {}
   // Acquires the writer generation (fencing any older writer); returns it.
   virtual absl::StatusOr<uint64_t> AcquireWriter() = 0;
   virtual absl::StatusOr<uint64_t> LsnForTimestamp(int64_t micros) = 0;

@@ -40,6 +40,10 @@ PageFs::PageFs(PageStore* store, const PageFsOptions& options, Clock* clock)
       reader_(store, {.max_in_flight = options.read_rpcs_in_flight}) {}
 
 PageFs::~PageFs() {
+  // First: a store callback that runs from now on finds the table closed and touches nothing of
+  // this PageFs; one running is waited for. An fsync still waiting gets EIO: whether its commit
+  // becomes durable, nobody will learn.
+  for (FsyncReply& reply : replies_->Close()) reply(EIO);
   stop_ = true;
   {
     std::lock_guard<std::mutex> lock(flusher_mu_);
@@ -74,6 +78,14 @@ void PageFs::StartBackgroundFlusher() {
         flusher_cv_.wait_for(lock, std::chrono::milliseconds(50));
       }
       if (flusher_stop_) break;
+      if (replies_->pending() > 0) {
+        // The ack timeout of the fsyncs that reply later (no thread waits for them): fails them
+        // once the oldest commit in flight is overdue, as a waiting fsync would fail.
+        lock.unlock();
+        store_->PoisonIfOverdue();
+        lock.lock();
+        if (flusher_stop_) break;
+      }
       bool requested = issue_requested_;
       issue_requested_ = false;
       std::set<uint64_t> ahead;
@@ -719,7 +731,7 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
   return 0;
 }
 
-int PageFs::Fsync(uint64_t ino, const std::function<void()>& on_durable, bool datasync) {
+int PageFs::Fsync(uint64_t ino, FsyncReply reply, bool datasync) {
   if (options_.read_only) return 0;
   std::shared_ptr<Inode> inode;
   {
@@ -750,22 +762,45 @@ int PageFs::Fsync(uint64_t ino, const std::function<void()>& on_durable, bool da
     // fsyncdir still waits for everything issued (a name depends on the whole namespace).
     auto last = store_->LastPending({fs::InodeKey(ino)});
     if (!last.ok()) return CommitFailed(last.status());
-    seq = *last;  // 0: its last commit is durable already (the bridge replies)
+    seq = *last;  // 0: its last commit is durable already
     HopTrace::Mark("fsync_clean", seq);
   }
-  if (seq != 0) {
-    HopTrace::Mark("fsync_issued", seq);
-    if (on_durable) store_->OnDurable(seq, on_durable);
+  if (seq == 0) {
+    AfterFsync(ino);
+    return 0;
+  }
+  HopTrace::Mark("fsync_issued", seq);
+  if (!reply) {
     // Its own flush (or its inode's last commit) and everything issued before it.
     if (int err = WaitDurable(seq)) return err;
     HopTrace::Mark("fsync_durable", seq);
+    AfterFsync(ino);
+    return 0;
   }
+  // Reply later: the thread that learns the outcome replies, and this one returns to serve the
+  // next request instead of blocking until the pageserver answered (and then being woken, only
+  // to reply). The callback holds the reply table, not this PageFs, alive: it touches `this` only
+  // inside Finish, which the destructor's Close stops (FsyncReplies' invariants).
+  uint64_t id = replies_->Add(std::move(reply));
+  if (id == 0) return EIO;  // being destroyed: nobody would wait for the outcome
+  store_->OnDurable(seq, [replies = replies_, this, id, ino, seq](const absl::Status& s) {
+    replies->Finish(id, [&](FsyncReply& r) {
+      int err = s.ok() ? 0 : CommitFailed(s);
+      HopTrace::Mark("fsync_durable", seq);
+      r(err);
+      if (err == 0) AfterFsync(ino);
+    });
+  });
+  return kReplyLater;
+}
+
+void PageFs::AfterFsync(uint64_t ino) {
   // An fsync seldom comes alone: a checkpoint or initdb fsyncs file after file, each of which
   // would wait for a durable round of its own at the pageserver. Issue what the others hold
   // now, behind this one (it is durable already): the next fsync waits for one round holding
   // them all and those after it find nothing to wait for. Issuing buffered data early is always
   // allowed (a crash could have left it written), and it was issued at the dirty limit anyway.
-  // The background flusher does it, so that this fsync returns at once.
+  // The background flusher does it, so that this fsync is answered at once.
   // Not for this file alone: after an fdatasync it may hold its times, left for its next flush
   // (issuing them now would put one more durable round at the pageserver in front of the next
   // WAL commit).
@@ -781,7 +816,6 @@ int PageFs::Fsync(uint64_t ino, const std::function<void()>& on_durable, bool da
     }
     flusher_cv_.notify_all();
   }
-  return 0;
 }
 
 int PageFs::FsyncDir(uint64_t ino) {
@@ -797,6 +831,9 @@ absl::Status PageFs::FlushAll() {
   if (int err = WaitDurable(0); err != 0 && s.ok()) {
     s = absl::InternalError(absl::StrCat("waiting for the pipelined commits: ", strerror(err)));
   }
+  // Everything issued is durable or failed, so every fsync left to reply later has its outcome:
+  // wait until their replies are sent, before the caller ends the FUSE session.
+  replies_->WaitIdle();
   return s;
 }
 

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "common/clock.h"
 #include "pageserver/fs/fs_layout.h"
+#include "pageserver/pagefs/fsync_replies.h"
 #include "pageserver/pagefs/page_buffer_pool.h"
 #include "pageserver/pagefs/page_cache.h"
 #include "pageserver/pagefs/page_store.h"
@@ -132,12 +133,16 @@ class PageFs {
   struct Inode;
 
   PageFs(PageStore* store, const PageFsOptions& options, Clock* clock = nullptr);
+  // Runs every fsync reply still waiting with EIO (FlushAll waited for them, if it ran).
+  // Invariant: no reply and no store callback of this PageFs runs once the destructor returns
+  // (FsyncReplies::Close), although the store, which outlives it, may still acknowledge commits.
   ~PageFs();
 
   // Acquires the writer generation (read-write) or fixes the LSN (read-only), and loads the root,
   // creating an empty filesystem on a timeline that holds none (read-write only).
   absl::Status Mount();
-  // Flushes every dirty inode and waits until everything issued is durable (at unmount).
+  // Flushes every dirty inode and waits until everything issued is durable (at unmount), then
+  // until every fsync reply left for later (Fsync) has run: call it before the FUSE session goes.
   absl::Status FlushAll();
   // Deletes the orphaned inodes (and their pages) that were recorded when this filesystem was
   // mounted: the leftovers of a crash in the middle of a delete, or of open unlinked files.
@@ -185,14 +190,25 @@ class PageFs {
   // `dsync`: durable before it returns (O_DSYNC). `issue`: its commit is issued before it returns
   // (not waited for), as for data about to be fsynced (a WAL file's WRITE).
   int Write(uint64_t ino, uint64_t offset, std::string_view data, bool dsync, bool issue = false);
-  // Returns once the file's writes (and every commit before them) are durable, or the error. With
-  // nothing buffered for the file: once the last in-flight commit that wrote its inode (and every
-  // commit before that one) is durable -- at once if none is in flight.
-  // `on_durable`, if set, also runs as soon as they are durable -- possibly before Fsync returns,
-  // on the thread that received the pageserver's answer (PageStore::OnDurable) -- and never on
-  // an error. `datasync` (fdatasync): a change of the file's times alone is not committed (it
-  // goes with the file's next flush); the data and the size always are.
-  int Fsync(uint64_t ino, const std::function<void()>& on_durable = nullptr, bool datasync = false);
+  // An fsync's reply, run once with 0 or an errno (Fsync's reply later).
+  using FsyncReply = std::function<void(int err)>;
+  // Fsync's answer when it will run its `reply` instead (never a valid errno).
+  static constexpr int kReplyLater = -1;
+  // Makes the file's writes durable, with every commit before them. With nothing buffered for
+  // the file: waits only for the last in-flight commit that wrote its inode (and every commit
+  // before that one) -- none if none is in flight. `datasync` (fdatasync): a change of the file's
+  // times alone is not committed (it goes with the file's next flush); the data and the size
+  // always are.
+  // Without `reply`: returns once they are durable (0), or the errno. With `reply`: returns 0 or
+  // an errno if it can answer at once (nothing to wait for, an error before anything was issued,
+  // a poisoned store), and then never runs `reply`; otherwise returns kReplyLater without
+  // waiting, and `reply` runs exactly once -- with 0 once they are durable, with EIO (ENOSPC) if
+  // a commit failed or the ack timeout passed (the store is then poisoned) or the PageFs is
+  // destroyed first -- on whichever thread learns it (the pageserver's answer reader, the
+  // background flusher seeing the ack timeout pass, the destructor; possibly this one, before
+  // Fsync returns). So no FUSE thread is held while the commit crosses the pageserver. The ack
+  // timeout of a reply later is checked by the background flusher (StartBackgroundFlusher).
+  int Fsync(uint64_t ino, FsyncReply reply = nullptr, bool datasync = false);
   int FsyncDir(uint64_t ino);
   int Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
   int ReadDir(uint64_t ino, std::vector<DirListing>* out);
@@ -278,6 +294,9 @@ class PageFs {
   // Waits until commit `seq` and everything issued before it are durable (seq 0: everything
   // issued so far). 0 or an errno (CommitFailed).
   int WaitDurable(uint64_t seq);
+  // After a successful fsync of `ino`: asks the background flusher to issue what the other files
+  // buffer (see Fsync). Takes dirty_set_mu_, then flusher_mu_, never both.
+  void AfterFsync(uint64_t ino);
   // A commit failed or may be lost (the store is poisoned): from now on every write, fsync and
   // namespace change fails with EIO. Returns the errno for `s` (notices fencing).
   int CommitFailed(const absl::Status& s);
@@ -351,6 +370,9 @@ class PageFs {
   std::atomic<uint64_t> in_flight_waits_{0};
 
   std::function<void(double)> commit_observer_;
+  // Fsync replies left for later. Shared with the store's OnDurable callbacks, which may outlive
+  // this PageFs: closed by the destructor.
+  const std::shared_ptr<FsyncReplies> replies_ = std::make_shared<FsyncReplies>();
   std::atomic<uint64_t> delete_batches_{0}, pages_deleted_{0}, orphans_collected_{0};
   // Orphan records found at mount (read-write), for CollectOrphans. Guarded by mu_.
   std::vector<uint64_t> mount_orphans_;

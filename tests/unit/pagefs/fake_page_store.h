@@ -109,9 +109,10 @@ class FakePageStore : public PageStore {
   }
   absl::Status WaitDurable(uint64_t seq) override { return pipeline()->WaitDurable(seq); }
   absl::Status Sync() override { return pipeline()->Sync(); }
-  void OnDurable(uint64_t seq, std::function<void()> hook) override {
-    pipeline()->OnDurable(seq, std::move(hook));
+  void OnDurable(uint64_t seq, std::function<void(const absl::Status&)> done) override {
+    pipeline()->OnDurable(seq, std::move(done));
   }
+  void PoisonIfOverdue() override { pipeline()->PoisonIfOverdue(); }
   absl::StatusOr<uint64_t> LastPending(const std::vector<std::string>& keys) override {
     return pipeline()->LastPending(keys);
   }

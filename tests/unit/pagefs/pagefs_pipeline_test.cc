@@ -51,30 +51,73 @@ TEST(CommitPipelineTest, NumbersInOrderAndWaitsForAcknowledgement) {
   EXPECT_TRUE(sync.get().ok());
 }
 
-TEST(CommitPipelineTest, OnDurableRunsOnceItsCommitIsAcknowledgedAndNeverAfterAPoison) {
+TEST(CommitPipelineTest, OnDurableRunsOnceItsCommitIsAcknowledgedOrThePipelineIsPoisoned) {
   CommitPipeline p;
   auto send = [](uint64_t) { return absl::OkStatus(); };
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(p.Issue(Put("k", "v"), send).ok());
   std::vector<std::string> ran;
-  p.OnDurable(2, [&] { ran.push_back("2"); });
-  p.OnDurable(0, [&] { ran.push_back("all"); });  // 0: the last issued, 3
+  auto record = [&](std::string name) {
+    return [&ran, name](const absl::Status& s) {
+      ran.push_back(s.ok() ? name : name + ": " + std::string(s.message()));
+    };
+  };
+  p.OnDurable(2, record("2"));
+  p.OnDurable(0, record("all"));  // 0: the last issued, 3
   p.Ack();
   EXPECT_TRUE(ran.empty());
   p.Ack();  // acknowledges 2, on this thread
   EXPECT_EQ(ran, (std::vector<std::string>{"2"}));
-  p.OnDurable(1, [&] { ran.push_back("1 at once"); });
+  p.OnDurable(1, record("1 at once"));
   EXPECT_EQ(ran, (std::vector<std::string>{"2", "1 at once"}));
   p.Ack();
   EXPECT_EQ(ran, (std::vector<std::string>{"2", "1 at once", "all"}));
 
-  // A poisoned pipeline drops its hooks: their waiters report the error instead.
+  // A poison runs the callbacks waiting with its error, once; later ones run at once with it.
   ASSERT_TRUE(p.Issue(Put("k", "v"), send).ok());
-  p.OnDurable(4, [&] { ran.push_back("4"); });
+  ASSERT_TRUE(p.Issue(Put("k", "v"), send).ok());
+  p.OnDurable(4, record("4"));
+  p.OnDurable(5, record("5"));
   p.Poison(absl::UnavailableError("stream broke"));
-  p.Ack();  // even an answer that arrives after the poison
-  p.OnDurable(4, [&] { ran.push_back("4 late"); });
-  EXPECT_EQ(ran.size(), 3u);
+  EXPECT_EQ(ran, (std::vector<std::string>{"2", "1 at once", "all", "4: stream broke",
+                                           "5: stream broke"}));
+  p.Poison(absl::InternalError("second"));  // the first error stays; nothing runs again
+  p.Ack();                                  // even an answer that arrives after the poison
+  EXPECT_EQ(ran.size(), 5u);
+  p.OnDurable(4, record("4 late"));
+  p.OnDurable(1, record("1 late"));  // acknowledged, but the pipeline is poisoned
+  EXPECT_EQ(ran.back(), "1 late: stream broke");
+  EXPECT_EQ(ran.size(), 7u);
   EXPECT_FALSE(p.WaitDurable(4).ok());
+}
+
+// OnDurable callbacks have no waiting thread to see the ack timeout pass: their owner calls
+// PoisonIfOverdue periodically.
+TEST(CommitPipelineTest, PoisonIfOverdueFailsTheCallbacksOfAnUnansweredCommit) {
+  auto send = [](uint64_t) { return absl::OkStatus(); };
+  CommitPipeline::Limits patient;
+  patient.ack_timeout = std::chrono::hours(1);
+  CommitPipeline p(patient);
+  ASSERT_TRUE(p.Issue(Put("a", "1"), send).ok());
+  std::vector<absl::Status> got;
+  p.OnDurable(1, [&](const absl::Status& s) { got.push_back(s); });
+  p.PoisonIfOverdue();  // not overdue
+  EXPECT_TRUE(got.empty());
+  EXPECT_TRUE(p.poison().ok());
+
+  CommitPipeline::Limits limits;
+  limits.ack_timeout = std::chrono::milliseconds(1);
+  CommitPipeline q(limits);
+  q.PoisonIfOverdue();  // nothing in flight
+  EXPECT_TRUE(q.poison().ok());
+  ASSERT_TRUE(q.Issue(Put("a", "1"), send).ok());
+  q.OnDurable(1, [&](const absl::Status& s) { got.push_back(s); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // past the timeout, whatever load
+  q.PoisonIfOverdue();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].code(), absl::StatusCode::kDeadlineExceeded) << got[0];
+  EXPECT_EQ(q.Sync().code(), absl::StatusCode::kDeadlineExceeded);
+  q.PoisonIfOverdue();
+  EXPECT_EQ(got.size(), 1u);
 }
 
 TEST(CommitPipelineTest, ReadsWaitOnlyForCommitsThatTouchWhatTheyRead) {
@@ -245,8 +288,22 @@ class PageFsPipelineTest : public ::testing::Test {
     ASSERT_EQ(fs_->Read(ino, 0, 100, data), 0);
   }
 
+  // The errnos of the fsync replies left for later (PageFs::kReplyLater), in the order they ran.
+  PageFs::FsyncReply Record() {
+    return [this](int err) {
+      std::lock_guard<std::mutex> lock(replies_mu_);
+      replies_.push_back(err);
+    };
+  }
+  std::vector<int> replies() {
+    std::lock_guard<std::mutex> lock(replies_mu_);
+    return replies_;
+  }
+
   FakePageStore store_;
   FakeClock clock_;
+  std::mutex replies_mu_;
+  std::vector<int> replies_;  // guarded by replies_mu_; outlives fs_
   std::unique_ptr<PageFs> fs_;
 };
 
@@ -368,26 +425,23 @@ TEST_F(PageFsPipelineTest, FsyncWithNothingBufferedWaitsOnlyForItsFilesLastCommi
   ASSERT_EQ(fs_->Write(f, 0, "data", false), 0);
   ASSERT_EQ(fs_->Fsync(f), 0);
   store_.HoldCommits(true);
-  // Nothing of f in flight: at once, whatever else is (and the hook is left to the caller).
+  // Nothing of f in flight: at once, whatever else is (the caller replies; `reply` never runs).
   ASSERT_EQ(Create("g"), 0);
-  std::atomic<int> hooks{0};
-  auto clean = std::async(std::launch::async, [&] { return fs_->Fsync(f, [&] { ++hooks; }); });
+  auto clean = std::async(std::launch::async, [&] { return fs_->Fsync(f, Record()); });
   ASSERT_EQ(clean.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   EXPECT_EQ(clean.get(), 0);
-  EXPECT_EQ(hooks.load(), 0);
+  EXPECT_TRUE(replies().empty());
   // A chmod of f behind the create of g, and a create after it: the fsync waits for the chmod
   // (and so for g), not for h.
   fs::InodeAttr in, out;
   in.mode = 0600;
   ASSERT_EQ(fs_->SetAttr(f, PageFs::kSetMode, in, &out), 0);
   ASSERT_EQ(Create("h"), 0);
-  auto fsync = std::async(std::launch::async, [&] { return fs_->Fsync(f, [&] { ++hooks; }); });
-  EXPECT_TRUE(StillBlocked(fsync));
+  ASSERT_EQ(fs_->Fsync(f, Record()), PageFs::kReplyLater);
   EXPECT_EQ(store_.ReleaseHeld(1), 1u);  // g
-  EXPECT_TRUE(StillBlocked(fsync));
+  EXPECT_TRUE(replies().empty());
   EXPECT_EQ(store_.ReleaseHeld(1), 1u);  // the chmod
-  EXPECT_EQ(fsync.get(), 0);
-  EXPECT_EQ(hooks.load(), 1);
+  EXPECT_EQ(replies(), std::vector<int>{0});
   EXPECT_EQ(store_.held(), 1u);  // h, still in flight
   // A crash now leaves a prefix of the issued commits holding what the fsync acknowledged: g and
   // the chmod, without h (as a local disk could, that had not written h's entry yet).
@@ -406,28 +460,132 @@ TEST_F(PageFsPipelineTest, FsyncWithNothingBufferedWaitsOnlyForItsFilesLastCommi
   store_.HoldCommits(false);
 }
 
-TEST_F(PageFsPipelineTest, FsyncRunsItsDurableHookWhenTheFlushIsAcknowledged) {
+// An fsync that must wait for its commit returns at once (its FUSE thread serves the next
+// request) and is answered exactly once, by the thread that learns the outcome.
+TEST_F(PageFsPipelineTest, FsyncRepliesLaterOnceItsFlushAndEverythingBeforeItAreDurable) {
   uint64_t f;
   ASSERT_EQ(Create("f", &f), 0);
   store_.HoldCommits(true);
-  ASSERT_EQ(Create("g"), 0);
+  ASSERT_EQ(Create("g"), 0);  // a namespace commit issued before the fsync of f
   ASSERT_EQ(fs_->Write(f, 0, "data", false), 0);
-  std::atomic<int> hooks{0};
-  auto fsync = std::async(std::launch::async, [&] { return fs_->Fsync(f, [&] { ++hooks; }); });
-  EXPECT_TRUE(StillBlocked(fsync));
+  ASSERT_EQ(fs_->Fsync(f, Record()), PageFs::kReplyLater);  // this thread did not wait
+  EXPECT_EQ(store_.held(), 2u);
+  EXPECT_TRUE(replies().empty());
   EXPECT_EQ(store_.ReleaseHeld(1), 1u);  // the create of g: not yet the flush of f
-  EXPECT_TRUE(StillBlocked(fsync));
-  EXPECT_EQ(hooks.load(), 0);
+  EXPECT_TRUE(replies().empty());
+  EXPECT_EQ(store_.ReleaseHeld(), 1u);  // the flush: replied on the acknowledging thread
+  EXPECT_EQ(replies(), std::vector<int>{0});
+  // Exactly once: later commits and a second fsync do not answer it again.
+  ASSERT_EQ(Create("h"), 0);
   EXPECT_EQ(store_.ReleaseHeld(), 1u);
-  EXPECT_EQ(fsync.get(), 0);
-  EXPECT_EQ(hooks.load(), 1);
-  // A lost flush: the hook never runs, the fsync reports the error.
-  ASSERT_EQ(fs_->Write(f, 0, "more", false), 0);
-  auto lost = std::async(std::launch::async, [&] { return fs_->Fsync(f, [&] { ++hooks; }); });
-  EXPECT_TRUE(StillBlocked(lost));
+  EXPECT_EQ(fs_->Fsync(f, Record()), 0);  // nothing of f in flight: at once, by the caller
+  EXPECT_EQ(replies(), std::vector<int>{0});
+  store_.HoldCommits(false);
+  CrashAndMount();
+  std::string data;
+  ASSERT_NO_FATAL_FAILURE(ReadBack("f", &data));
+  EXPECT_EQ(data, "data");
+  EXPECT_NE(Lookup("g"), 0u);
+}
+
+// A fsync with nothing of its own buffered still waits for the namespace commits in flight that
+// wrote its inode, and for everything issued before them.
+TEST_F(PageFsPipelineTest, FsyncReplyLaterWaitsForEarlierPipelinedNamespaceCommits) {
+  store_.HoldCommits(true);
+  ASSERT_EQ(Create("x"), 0);  // before the file's own create
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  ASSERT_EQ(fs_->Rename(kRoot, "f", kRoot, "f2", 0), 0);  // writes f's inode (its ctime)
+  ASSERT_EQ(fs_->Fsync(f, Record()), PageFs::kReplyLater);
+  EXPECT_EQ(store_.ReleaseHeld(1), 1u);  // x
+  EXPECT_TRUE(replies().empty());
+  EXPECT_EQ(store_.ReleaseHeld(1), 1u);  // the create of f
+  EXPECT_TRUE(replies().empty());
+  EXPECT_EQ(store_.ReleaseHeld(), 1u);  // the rename
+  EXPECT_EQ(replies(), std::vector<int>{0});
+  store_.HoldCommits(false);
+}
+
+// A lost commit answers the fsync that waits for it with EIO, once; from then on every fsync
+// gets EIO at once (the store is poisoned), and its `reply` never runs.
+TEST_F(PageFsPipelineTest, ALostFlushRepliesEioOnceAndAPoisonedStoreAnswersEioAtOnce) {
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  store_.HoldCommits(true);
+  ASSERT_EQ(fs_->Write(f, 0, "data", false), 0);
+  ASSERT_EQ(fs_->Fsync(f, Record()), PageFs::kReplyLater);
+  ASSERT_EQ(fs_->Fsync(f, Record()), PageFs::kReplyLater);  // nothing buffered: waits for it too
+  EXPECT_TRUE(replies().empty());
   store_.DropHeld();  // the stream broke
-  EXPECT_EQ(lost.get(), EIO);
-  EXPECT_EQ(hooks.load(), 1);
+  EXPECT_EQ(replies(), (std::vector<int>{EIO, EIO}));
+  // Poisoned: with data buffered (the flush's issue fails) and without.
+  ASSERT_EQ(fs_->Write(f, 0, "more", false), EIO);
+  EXPECT_EQ(fs_->Fsync(f, Record()), EIO);
+  EXPECT_EQ(replies(), (std::vector<int>{EIO, EIO}));
+  store_.HoldCommits(false);
+}
+
+// A failed commit (the pageserver's error answer) poisons the store and fails the fsync.
+TEST_F(PageFsPipelineTest, AFailedCommitRepliesEioToTheFsyncWaitingForIt) {
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  store_.HoldCommits(true);
+  ASSERT_EQ(fs_->Write(f, 0, "data", false), 0);
+  ASSERT_EQ(fs_->Fsync(f, Record()), PageFs::kReplyLater);
+  store_.set_fail_commits(true);
+  EXPECT_EQ(store_.ReleaseHeld(), 0u);  // the flush fails when applied: the pipeline is poisoned
+  EXPECT_EQ(replies(), std::vector<int>{EIO});
+  store_.set_fail_commits(false);
+  EXPECT_EQ(fs_->Fsync(f), EIO);  // the poison stays until a new mount
+  EXPECT_EQ(fs_->FsyncDir(kRoot), EIO);
+  EXPECT_EQ(replies(), std::vector<int>{EIO});
+  store_.HoldCommits(false);
+}
+
+// At unmount, FlushAll returns only once the fsyncs left for later are answered (main then ends
+// the FUSE session); the destructor answers any left with EIO, and nothing of the PageFs runs
+// after it, though the store acknowledges the commit later.
+TEST_F(PageFsPipelineTest, UnmountAnswersTheFsyncsLeftForLaterBeforeThePageFsGoes) {
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  ASSERT_EQ(fs_->Fsync(f), 0);
+  store_.HoldCommits(true);
+  ASSERT_EQ(fs_->Write(f, 0, "data", false), 0);
+  ASSERT_EQ(fs_->Fsync(f, Record()), PageFs::kReplyLater);
+  auto flush = std::async(std::launch::async, [&] { return fs_->FlushAll(); });
+  EXPECT_TRUE(StillBlocked(flush));
+  store_.ReleaseHeld();
+  EXPECT_TRUE(flush.get().ok());
+  EXPECT_EQ(replies(), std::vector<int>{0});  // answered before FlushAll returned
+
+  // Destroyed with an fsync waiting: answered EIO by the destructor, then never again.
+  ASSERT_EQ(fs_->Write(f, 0, "more", false), 0);
+  ASSERT_EQ(fs_->Fsync(f, Record()), PageFs::kReplyLater);
+  fs_.reset();
+  EXPECT_EQ(replies(), (std::vector<int>{0, EIO}));
+  EXPECT_EQ(store_.ReleaseHeld(), 1u);  // acknowledged after the PageFs is gone
+  EXPECT_EQ(replies(), (std::vector<int>{0, EIO}));
+  store_.HoldCommits(false);
+  Mount();
+}
+
+// The ack timeout of an fsync answered later: the background flusher sees it pass.
+TEST_F(PageFsPipelineTest, AnFsyncLeftForLaterFailsOnceTheAckTimeoutPasses) {
+  CommitPipeline::Limits limits;
+  limits.ack_timeout = std::chrono::milliseconds(1);
+  store_.set_pipeline_limits(limits);
+  Mount();  // a new writer: its pipeline has the limits
+  fs_->StartBackgroundFlusher();
+  uint64_t f;
+  ASSERT_EQ(Create("f", &f), 0);
+  store_.HoldCommits(true);
+  std::promise<int> replied;
+  ASSERT_EQ(fs_->Write(f, 0, "data", false), 0);
+  ASSERT_EQ(fs_->Fsync(f, [&](int err) { replied.set_value(err); }), PageFs::kReplyLater);
+  EXPECT_EQ(replied.get_future().get(), EIO);  // no commit is ever acknowledged
+  EXPECT_EQ(fs_->Fsync(f), EIO);
   store_.HoldCommits(false);
 }
 
@@ -639,17 +797,11 @@ TEST_F(PageFsPipelineTest, AWriteIssuedAtOnceIsWhatItsFdatasyncWaitsFor) {
   fs::InodeAttr in, out;
   in.mtime_ns = in.ctime_ns = 1234;
   ASSERT_EQ(fs_->SetAttr(f, PageFs::kSetMtime | PageFs::kSetCtime, in, &out), 0);
-  std::atomic<int> hooks{0};
-  auto fdatasync = std::async(std::launch::async, [&] {
-    return fs_->Fsync(
-        f, [&] { ++hooks; }, /*datasync=*/true);
-  });
-  EXPECT_TRUE(StillBlocked(fdatasync));
-  EXPECT_EQ(hooks.load(), 0);
+  ASSERT_EQ(fs_->Fsync(f, Record(), /*datasync=*/true), PageFs::kReplyLater);
   EXPECT_EQ(store_.async_commits() - async, 1u);  // nothing more: the times wait
+  EXPECT_TRUE(replies().empty());
   EXPECT_EQ(store_.ReleaseHeld(), 1u);
-  EXPECT_EQ(fdatasync.get(), 0);
-  EXPECT_EQ(hooks.load(), 1);
+  EXPECT_EQ(replies(), std::vector<int>{0});
   store_.HoldCommits(false);
   CrashAndMount();
   std::string data;
