@@ -46,13 +46,48 @@ absl::Status FrameReader::Peek(long long* size) const {
   return absl::OkStatus();
 }
 
-absl::Status FrameReader::Next(bool block, std::string_view* frame) {
-  // Drop what was consumed before reading more (the caller is done with the last frame).
+void FrameReader::Compact() {
   if (off_ > 0 && (off_ == end_ || off_ >= (1u << 20))) {
     std::memmove(buf_.data(), buf_.data() + off_, end_ - off_);
     end_ -= off_;
     off_ = 0;
   }
+}
+
+absl::Status FrameReader::NextHeld(bool block, std::string_view* frame) {
+  if (!held_) {
+    Compact();
+    held_ = true;
+  }
+  return Next(block, frame);
+}
+
+void FrameReader::Release() {
+  held_ = false;
+  retired_.clear();
+  const size_t pending = end_ - off_;
+  // Rounds of small frames since the last big one: a bulk connection keeps its buffer (no
+  // regrowth, zero-filled, per frame), one whose burst is over gives it back.
+  if (pending <= kKeepBytes / 2 && largest_ <= kKeepBytes / 4) {
+    ++small_rounds_;
+  } else {
+    small_rounds_ = 0;
+  }
+  largest_ = 0;
+  if (buf_.capacity() > kKeepBytes && small_rounds_ >= kShrinkAfterRounds) {
+    std::string smaller(pending + kReadBytes, '\0');
+    std::memcpy(smaller.data(), buf_.data() + off_, pending);
+    buf_ = std::move(smaller);
+    last_ = 0;
+    off_ = 0;
+    end_ = pending;
+  }
+}
+
+absl::Status FrameReader::Next(bool block, std::string_view* frame) {
+  // Drop what was consumed before reading more (the caller is done with the last frame, and
+  // holds none).
+  if (!held_) Compact();
   if (block) drained_ = false;
   bool tried = false;
   while (true) {
@@ -61,6 +96,7 @@ absl::Status FrameReader::Next(bool block, std::string_view* frame) {
     if (!s.ok()) return s;
     if (size >= 0) {
       last_ = off_;
+      largest_ = std::max(largest_, static_cast<size_t>(size));
       *frame = std::string_view(buf_.data() + off_ + 4, static_cast<size_t>(size));
       off_ += 4 + static_cast<size_t>(size);
       return absl::OkStatus();
@@ -70,9 +106,26 @@ absl::Status FrameReader::Next(bool block, std::string_view* frame) {
     // Room for 256 KiB more, or for the rest of the current frame if its header is in. buf_ only
     // grows (each growth zero-fills once), so reads on the commit path write into room that is
     // already there.
-    size_t want = 256 << 10;
-    if (size < -1) want = std::max(want, off_ + 4 + static_cast<size_t>(-1 - size) - end_);
-    if (buf_.size() < end_ + want) buf_.resize(end_ + want);
+    size_t want = kReadBytes;
+    // The rest of the current frame, if its header is in (at least one byte more otherwise).
+    size_t rest = size < -1 ? off_ + 4 + static_cast<size_t>(-1 - size) - end_ : 1;
+    want = std::max(want, rest);
+    if (buf_.size() < end_ + want) {
+      if (!held_ || off_ == 0) {
+        buf_.resize(end_ + want);
+      } else if (buf_.size() < end_ + std::max(rest, kMinRoom)) {
+        // Held frames point into buf_: move the unconsumed bytes to a new, bigger buffer and
+        // keep the old one until Release. Grown geometrically up to kKeepBytes of spare room,
+        // by what a frame needs beyond that.
+        std::string bigger(end_ - off_ + want + std::min(buf_.size(), kKeepBytes), '\0');
+        std::memcpy(bigger.data(), buf_.data() + off_, end_ - off_);
+        retired_.push_back(std::move(buf_));
+        buf_ = std::move(bigger);
+        end_ -= off_;
+        last_ = last_ >= off_ ? last_ - off_ : 0;
+        off_ = 0;
+      }  // else: read into the room there is (the frame's rest fits)
+    }
     ssize_t n;
     do {
       n = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, block ? 0 : MSG_DONTWAIT);

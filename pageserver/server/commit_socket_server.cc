@@ -15,6 +15,7 @@
 #include "common/hop_trace.h"
 #include "common/log.h"
 #include "pageserver/proto/pageserver.pb.h"
+#include "pageserver/server/commit_request_view.h"
 #include "pageserver/server/commit_round.h"
 
 namespace pgbranch::pageserver {
@@ -147,8 +148,8 @@ void CommitSocketServer::Serve(int fd) {
   // Answers the first failure and ends the connection (nothing after it is applied).
   auto fail = [&](const absl::Status& s) {
     std::string out;
-    AppendFrame(CommitRound::ErrorAnswer(s.code(), std::string(s.message())).SerializeAsString(),
-                &out);
+    CommitRound::AppendErrorAnswerFrame(
+        s.code(), std::string_view(s.message().data(), s.message().size()), &out);
     (void)WriteAll(fd, out);
     ::shutdown(fd, SHUT_WR);
     if (s.code() == absl::StatusCode::kInternal || s.code() == absl::StatusCode::kDataLoss ||
@@ -172,26 +173,33 @@ void CommitSocketServer::Serve(int fd) {
   }
   authorization.assign(frame.substr(kCommitHello.size()));
 
+  // Reused by every round of the connection (they keep their capacity).
+  CommitRound round;
+  std::vector<storage::CommitResult> results;
+  std::string out;
   while (true) {
-    // Blocks for one request, then takes the requests already received behind it.
-    CommitRound round;
+    // Blocks for one request, then takes the requests already received behind it. The requests
+    // are parsed in place: the round's views point into the frames, which `in` holds until the
+    // round is committed.
+    round.Clear();
     while (!round.full()) {
-      s = in.Next(/*block=*/round.empty(), &frame);
+      s = in.NextHeld(/*block=*/round.empty(), &frame);
       // Unavailable: nothing more received yet. Cancelled: the client left (what it sent is
       // still committed, in order). Else a bad frame: commit the requests before it, then fail.
       if (!s.ok()) break;
       HopTrace::Mark("srv_read");
-      v1::CommitRequest req;
-      if (!req.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
+      CommitRequestView req;
+      if (!ParseCommitRequest(frame, &req, round.mutations())) {
         s = absl::InvalidArgumentError(absl::StrCat("a commit channel frame of ", frame.size(),
                                                     " bytes is not a CommitRequest"));
         break;
       }
-      if (!round.Accepts(req, frame.size())) {
+      if (!round.Accepts(req.generation, frame.size())) {
+        round.DropParsed(req);
         in.Unread();  // the next round's
         break;
       }
-      round.Add(std::move(req), frame.size());
+      round.Add(req, frame.size());
     }
     bool parse_failed = !s.ok() && !absl::IsUnavailable(s) && !absl::IsCancelled(s);
     absl::Status bad_frame = parse_failed ? s : absl::OkStatus();
@@ -201,12 +209,12 @@ void CommitSocketServer::Serve(int fd) {
     }
 
     if (tenant.empty() && timeline.empty()) {
-      tenant = round.front().tenant_id();
-      timeline = round.front().timeline_id();
+      tenant = std::string(round.tenant_id());
+      timeline = std::string(round.timeline_id());
     }
     HopTrace::Mark("srv_round", round.size());
     auto start = std::chrono::steady_clock::now();
-    std::vector<storage::CommitResult> results;
+    results.clear();
     absl::Status cs = [&]() -> absl::Status {
       if (!authorized) {
         if (auth_->enabled()) {
@@ -217,14 +225,13 @@ void CommitSocketServer::Serve(int fd) {
       }
       return round.Commit(engine_, tenant, timeline, "commit channel", &results);
     }();
+    in.Release();  // the round's frames are no longer referred to
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     // The answers of the round in one write: a round is durable as a whole. The metric after it:
     // the client waits for the answer, not for the histogram.
-    std::string out;
-    for (const storage::CommitResult& r : results) {
-      AppendFrame(CommitRound::Answer(r).SerializeAsString(), &out);
-    }
+    out.clear();
+    for (const storage::CommitResult& r : results) CommitRound::AppendAnswerFrame(r, &out);
     bool written = WriteAll(fd, out);
     metrics_->ObserveRequest("CommitChannel", CodeName(cs.code()), seconds);
     if (HopTrace::Enabled()) {

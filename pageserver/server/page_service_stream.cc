@@ -62,8 +62,8 @@ grpc::Status PageServiceImpl::CommitStream(
   // Commits one round and answers it. Committer role only; false once the stream failed.
   auto commit_round = [&](CommitRound& round) -> bool {
     if (tenant.empty() && timeline.empty()) {
-      tenant = round.front().tenant_id();
-      timeline = round.front().timeline_id();
+      tenant = std::string(round.tenant_id());
+      timeline = std::string(round.timeline_id());
     }
     HopTrace::Mark("srv_round", round.size());
     std::vector<storage::CommitResult> results;

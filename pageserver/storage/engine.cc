@@ -25,8 +25,10 @@ struct Engine::Writer {
   // One atomic batch per element, each at its own LSN, in order (Commit passes one; a stream's
   // queued requests several). All or none of them are logged: they share the generation check
   // and one log write.
-  std::vector<std::vector<Mutation>>* batches = nullptr;
-  std::vector<std::vector<uint32_t>> crcs;  // of each value, computed before queueing
+  // Batch i is mutations[ends[i - 1], ends[i]).
+  const MutationView* mutations = nullptr;
+  const std::vector<size_t>* ends = nullptr;
+  std::vector<uint32_t> crcs;  // of each mutation's value, computed before queueing
   uint64_t bytes = 0;
   // Exclusive operation.
   const std::function<absl::Status()>* exclusive = nullptr;
@@ -296,34 +298,20 @@ absl::Status Engine::RunExclusive(const std::function<absl::Status()>& fn) {
   return s;
 }
 
-std::string Engine::Frame(const pb::LogRecord& record) {
-  std::string frame(LogWriter::kHeaderSize, '\0');
-  record.AppendToString(&frame);
-  return frame;
-}
-
-absl::Status Engine::AppendToLog(std::vector<std::string>* frames,
-                                 const std::vector<uint32_t>* crcs) {
+absl::Status Engine::AppendToLog(LogBatch* batch) {
   if (!poisoned_.ok()) return poisoned_;
-  uint64_t total = 0;
-  for (const std::string& f : *frames) total += f.size();
   // A full segment: continue in the spare, already zero-filled. (A group larger than a whole
   // segment grows the segment instead.)
-  if (!log_->Fits(total) && log_->Size() > 0) PGB_RETURN_IF_ERROR(RollSegment());
+  if (!log_->Fits(batch->bytes()) && log_->Size() > 0) PGB_RETURN_IF_ERROR(RollSegment());
   uint64_t before = log_->Size();
-  absl::Status s;
-  for (size_t i = 0; i < frames->size(); ++i) {
-    s = crcs ? log_->AddFramedRecord(&(*frames)[i], (*crcs)[i])
-             : log_->AddFramedRecord(&(*frames)[i]);
-    if (!s.ok()) break;
-  }
-  HopTrace::Mark("log_written", frames->size());
+  absl::Status s = log_->AddBatch(batch);
+  HopTrace::Mark("log_written", batch->records());
   bool sync_failed = false;
   if (s.ok()) {
     s = log_->Sync();
     sync_failed = !s.ok();
   }
-  HopTrace::Mark("log_synced", frames->size());
+  HopTrace::Mark("log_synced", batch->records());
   last_append_micros_.store(std::max<int64_t>(clock_->NowMicros(), 1), std::memory_order_relaxed);
   if (s.ok()) {
     dirty_ = true;
@@ -404,9 +392,9 @@ absl::Status Engine::RollSegment() {
 }
 
 absl::Status Engine::LogAndApply(const std::vector<pb::LogRecord>& records) {
-  std::vector<std::string> frames;
-  for (const auto& r : records) frames.push_back(Frame(r));
-  PGB_RETURN_IF_ERROR(AppendToLog(&frames));
+  LogBatch batch;
+  for (const auto& r : records) batch.AddRecord(r.SerializeAsString());
+  PGB_RETURN_IF_ERROR(AppendToLog(&batch));
   absl::MutexLock l(&mu_);
   for (const auto& r : records) {
     absl::Status s = ApplyRecord(r, /*replay=*/false);
@@ -418,12 +406,13 @@ absl::Status Engine::LogAndApply(const std::vector<pb::LogRecord>& records) {
   return absl::OkStatus();
 }
 
-absl::Status Engine::ValidateBatch(const std::vector<Mutation>& mutations, uint64_t* bytes) const {
-  if (mutations.empty()) {
+absl::Status Engine::ValidateBatch(const MutationView* mutations, size_t n, uint64_t* bytes) const {
+  if (n == 0) {
     return absl::InvalidArgumentError("the commit holds no mutations; send at least one");
   }
   *bytes = 0;
-  for (const Mutation& m : mutations) {
+  for (size_t i = 0; i < n; ++i) {
+    const MutationView& m = mutations[i];
     if (m.key.empty() || m.key.size() > options_.max_key_bytes) {
       return absl::InvalidArgumentError(absl::StrCat(
           "key of ", m.key.size(), " bytes: keys must be 1..", options_.max_key_bytes, " bytes"));
@@ -460,32 +449,48 @@ absl::Status Engine::CommitSequence(const std::string& tenant_id, const std::str
                                     uint64_t generation,
                                     std::vector<std::vector<Mutation>>* batches,
                                     std::vector<CommitResult>* results) {
+  std::vector<MutationView> views;
+  std::vector<size_t> ends;
+  ends.reserve(batches->size());
+  for (const std::vector<Mutation>& b : *batches) {
+    for (const Mutation& m : b) views.push_back({m.key, m.value, m.tombstone});
+    ends.push_back(views.size());
+  }
+  absl::Status s = CommitSequence(tenant_id, timeline_id, generation, views, &ends, results);
+  batches->resize(ends.size());
+  return s;
+}
+
+absl::Status Engine::CommitSequence(const std::string& tenant_id, const std::string& timeline_id,
+                                    uint64_t generation, const std::vector<MutationView>& mutations,
+                                    std::vector<size_t>* ends, std::vector<CommitResult>* results) {
   results->clear();
-  if (batches->empty()) return absl::OkStatus();
+  if (ends->empty()) return absl::OkStatus();
   // The valid prefix is committed; the first invalid batch ends the sequence with its error.
   absl::Status invalid;
   uint64_t total = 0;
-  for (size_t i = 0; i < batches->size(); ++i) {
+  for (size_t i = 0, begin = 0; i < ends->size(); begin = (*ends)[i++]) {
     uint64_t bytes = 0;
-    invalid = ValidateBatch((*batches)[i], &bytes);
+    invalid = ValidateBatch(mutations.data() + begin, (*ends)[i] - begin, &bytes);
     if (!invalid.ok()) {
-      batches->resize(i);
+      ends->resize(i);
       break;
     }
     total += bytes;
   }
-  if (batches->empty()) return invalid;
+  if (ends->empty()) return invalid;
 
   Writer w;
   w.tenant_id = &tenant_id;
   w.timeline_id = &timeline_id;
   w.generation = generation;
-  w.batches = batches;
+  w.mutations = mutations.data();
+  w.ends = ends;
   w.bytes = total;
-  w.crcs.resize(batches->size());
-  for (size_t i = 0; i < batches->size(); ++i) {
-    w.crcs[i].reserve((*batches)[i].size());
-    for (const Mutation& m : (*batches)[i]) w.crcs[i].push_back(m.tombstone ? 0 : Crc32(m.value));
+  const size_t n = ends->back();
+  w.crcs.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    w.crcs[i] = mutations[i].tombstone ? 0 : Crc32(mutations[i].value);
   }
 
   {
@@ -524,8 +529,8 @@ absl::Status Engine::CommitSequence(const std::string& tenant_id, const std::str
 }
 
 void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
-  std::vector<std::string> records;
-  std::vector<uint32_t> record_crcs;  // of each record's payload
+  LogBatch& records = group_batch_;
+  records.Clear();
   std::vector<Writer*> valid;
   std::map<Timeline*, uint64_t> next_lsn;
   std::vector<Timeline*> targets;
@@ -552,12 +557,10 @@ void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
       auto [it, inserted] = next_lsn.emplace(t, t->head_lsn);
       int64_t time = std::max(now, t->points.empty() ? now : t->points.back().time_micros);
       w->results.clear();
-      for (size_t b = 0; b < w->batches->size(); ++b) {
+      for (size_t b = 0, begin = 0; b < w->ends->size(); begin = (*w->ends)[b++]) {
         uint64_t lsn = ++it->second;
-        uint32_t crc;
-        records.push_back(FrameCommitRecord(t->tenant_id, t->timeline_id, lsn, time,
-                                            (*w->batches)[b], w->crcs[b], &crc));
-        record_crcs.push_back(crc);
+        AppendCommitRecord(t->tenant_id, t->timeline_id, lsn, time, w->mutations + begin,
+                           (*w->ends)[b] - begin, w->crcs.data() + begin, &records);
         w->results.push_back({lsn, time});
       }
       valid.push_back(w);
@@ -565,23 +568,24 @@ void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
     }
   }
   if (valid.empty()) return;
-  HopTrace::Mark("records_built", records.size());
-  absl::Status s = AppendToLog(&records, &record_crcs);
+  HopTrace::Mark("records_built", records.records());
+  absl::Status s = AppendToLog(&records);
+  records.Clear();  // drops the references to the writers' values
   if (!s.ok()) {
     for (Writer* w : valid) w->status = s;
     return;
   }
   absl::MutexLock l(&mu_);
-  HopTrace::Mark("apply_locked", records.size());
   size_t commits = 0;
+  for (Writer* w : valid) commits += w->ends->size();
+  HopTrace::Mark("apply_locked", commits);
   for (size_t i = 0; i < valid.size(); ++i) {
     Writer* w = valid[i];
     stat_bytes_ += w->bytes;
-    for (size_t b = 0; b < w->batches->size(); ++b) {
-      ApplyCommit(targets[i], w->results[b].lsn, w->results[b].time_micros, (*w->batches)[b],
-                  w->crcs[b]);
+    for (size_t b = 0, begin = 0; b < w->ends->size(); begin = (*w->ends)[b++]) {
+      ApplyCommit(targets[i], w->results[b].lsn, w->results[b].time_micros, w->mutations + begin,
+                  (*w->ends)[b] - begin, w->crcs.data() + begin);
     }
-    commits += w->batches->size();
   }
   stat_commits_ += commits;
   ++stat_groups_;
@@ -589,13 +593,12 @@ void Engine::ProcessCommitGroup(std::vector<Writer*>& group) {
 }
 
 void Engine::ApplyCommit(Timeline* tl, uint64_t lsn, int64_t time_micros,
-                         const std::vector<Mutation>& mutations,
-                         const std::vector<uint32_t>& crcs) {
+                         const MutationView* mutations, size_t n, const uint32_t* crcs) {
   int64_t size = tl->points.empty() ? 0 : tl->points.back().logical_size;
   uint64_t bytes = 0;
   if (!tl->active) tl->active = std::make_shared<Arena>(next_layer_id_++);
-  for (size_t i = 0; i < mutations.size(); ++i) {
-    const Mutation& m = mutations[i];
+  for (size_t i = 0; i < n; ++i) {
+    const MutationView& m = mutations[i];
     const Timeline* owner = nullptr;
     const VersionRef* old = Resolve(tl, lsn, m.key, &owner);
     if (old != nullptr && !old->tombstone()) size -= old->len;

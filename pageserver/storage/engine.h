@@ -14,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "pageserver/storage/log_batch.h"
 #include "pageserver/storage/log_writer.h"
 #include "pageserver/storage/timeline.h"
 #include "pageserver/storage/types.h"
@@ -73,6 +74,13 @@ class Engine {
   absl::Status CommitSequence(const std::string& tenant_id, const std::string& timeline_id,
                               uint64_t generation, std::vector<std::vector<Mutation>>* batches,
                               std::vector<CommitResult>* results);
+  // CommitSequence by reference, the commit channel's: batch i is
+  // mutations[(*ends)[i - 1], (*ends)[i]) (from 0 for the first). The bytes the views refer to
+  // are copied only into the log's write (a small value) and the memtable; they must stay valid
+  // until the call returns. May shorten `ends` (to the batches committed).
+  absl::Status CommitSequence(const std::string& tenant_id, const std::string& timeline_id,
+                              uint64_t generation, const std::vector<MutationView>& mutations,
+                              std::vector<size_t>* ends, std::vector<CommitResult>* results);
 
   // Reads keys as of `lsn` (0: head).
   absl::StatusOr<ReadResult> Read(const std::string& tenant_id, const std::string& timeline_id,
@@ -147,25 +155,20 @@ class Engine {
   std::string SegmentPath(uint64_t seq) const;
   std::string LayerPath(uint32_t id) const;
 
-  absl::Status ValidateBatch(const std::vector<Mutation>& mutations, uint64_t* bytes) const;
+  absl::Status ValidateBatch(const MutationView* mutations, size_t n, uint64_t* bytes) const;
   // Runs `fn` as the sole mutator (front of the write queue).
   absl::Status RunExclusive(const std::function<absl::Status()>& fn);
   void ProcessCommitGroup(std::vector<Writer*>& group);
-  // Appends records and syncs; on failure truncates the log back and returns the error.
-  // Writes the frames (from Frame or FrameCommitRecord) to the log in order and fdatasyncs; their
-  // headers are filled in place. `crcs`, if given, holds each frame's payload checksum.
-  absl::Status AppendToLog(std::vector<std::string>* frames,
-                           const std::vector<uint32_t>* crcs = nullptr);
-  // A record serialised behind room for its log frame header (LogWriter::AddFramedRecord).
-  static std::string Frame(const pb::LogRecord& record);
+  // Writes the records of `batch` to the log in one write and fdatasyncs; on failure truncates the
+  // log back (up to the furthest byte written) and returns the error.
+  absl::Status AppendToLog(LogBatch* batch);
   // Validates, logs and applies one metadata record. Caller is the queue holder.
   absl::Status LogAndApply(const std::vector<pb::LogRecord>& records);
   absl::Status ApplyRecord(const pb::LogRecord& record, bool replay)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `crcs` holds the checksum of each mutation's value.
-  void ApplyCommit(Timeline* tl, uint64_t lsn, int64_t time_micros,
-                   const std::vector<Mutation>& mutations, const std::vector<uint32_t>& crcs)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ApplyCommit(Timeline* tl, uint64_t lsn, int64_t time_micros, const MutationView* mutations,
+                   size_t n, const uint32_t* crcs) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::StatusOr<Timeline*> FindTimeline(const std::string& tenant_id,
                                          const std::string& timeline_id)
@@ -217,6 +220,7 @@ class Engine {
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(queue_mu_);
   // A log failure that could not be undone; all later writes fail until restart.
   absl::Status poisoned_;
+  LogBatch group_batch_;  // the commit group's records; the queue holder's, reused
   // Serialises checkpoints, GC and compaction.
   std::mutex maint_mu_;
   // The spare log segment (number log_seq_ + 1), zero-filled in the background ahead of the

@@ -405,14 +405,16 @@ absl::Status Engine::ApplyRecord(const pb::LogRecord& record, bool replay) {
                                                 " expected LSN ", tl->head_lsn + 1, " got ",
                                                 c.lsn()));
       }
-      std::vector<Mutation> mutations;
+      // Views into the record (no copy of a value but the memtable's).
+      std::vector<MutationView> mutations;
       std::vector<uint32_t> crcs;
       mutations.reserve(c.mutations_size());
+      crcs.reserve(c.mutations_size());
       for (const auto& m : c.mutations()) {
         mutations.push_back({m.key(), m.value(), m.tombstone()});
         crcs.push_back(m.tombstone() ? 0 : Crc32(m.value()));
       }
-      ApplyCommit(tl, c.lsn(), c.time_micros(), mutations, crcs);
+      ApplyCommit(tl, c.lsn(), c.time_micros(), mutations.data(), mutations.size(), crcs.data());
       return absl::OkStatus();
     }
     case pb::LogRecord::kCreateTenant:

@@ -20,6 +20,16 @@ class WritableFile {
   virtual absl::Status Append(std::string_view data) = 0;
   // Overwrites (or extends) the file at `offset`. Later Appends continue at the end of the file.
   virtual absl::Status WriteAt(uint64_t offset, std::string_view data) = 0;
+  // Writes `parts` one after another at `offset` (pwritev: one call for a commit group's records
+  // and the values they reference). On failure any prefix of the bytes may have been written.
+  virtual absl::Status WriteAtV(uint64_t offset, const std::vector<std::string_view>& parts) {
+    for (std::string_view p : parts) {
+      absl::Status s = WriteAt(offset, p);
+      if (!s.ok()) return s;
+      offset += p.size();
+    }
+    return absl::OkStatus();
+  }
   // Makes every appended byte durable (fdatasync). Only after Sync returns OK may a caller
   // acknowledge anything written to this file.
   virtual absl::Status Sync() = 0;

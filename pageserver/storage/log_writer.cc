@@ -5,6 +5,16 @@
 #include "common/coding.h"
 
 namespace pgbranch::storage {
+namespace {
+
+void PutLittleEndian32(char* p, uint32_t v) {
+  p[0] = static_cast<char>(v);
+  p[1] = static_cast<char>(v >> 8);
+  p[2] = static_cast<char>(v >> 16);
+  p[3] = static_cast<char>(v >> 24);
+}
+
+}  // namespace
 
 absl::Status LogWriter::Reserve(uint64_t bytes) {
   if (end_ + bytes <= allocated_) return absl::OkStatus();
@@ -50,17 +60,42 @@ absl::Status LogWriter::AddFramedRecord(std::string* framed, uint32_t payload_cr
   framed->replace(0, kHeaderSize, header);
   absl::Status s = Reserve(framed->size());
   if (!s.ok()) return s;
+  written_ = std::max(written_, end_ + framed->size());
   s = file_->WriteAt(end_, *framed);
   if (!s.ok()) return s;
   end_ += framed->size();
   return absl::OkStatus();
 }
 
+absl::Status LogWriter::AddBatch(LogBatch* batch) {
+  static_assert(LogBatch::kHeaderSize == kHeaderSize);
+  if (batch->empty()) return absl::OkStatus();
+  const auto& records = batch->record_list();
+  for (size_t i = 0; i < records.size(); ++i) {
+    char header[kHeaderSize];
+    // Crc32(payload, seed_): the seed continued by the payload.
+    PutLittleEndian32(header,
+                      Crc32Combine(seed_, records[i].payload_crc, records[i].payload_bytes));
+    PutLittleEndian32(header + 4, static_cast<uint32_t>(records[i].payload_bytes));
+    batch->SetHeader(i, header);
+  }
+  absl::Status s = Reserve(batch->bytes());
+  if (!s.ok()) return s;
+  batch->Pieces(&pieces_);
+  written_ = std::max(written_, end_ + batch->bytes());
+  s = file_->WriteAtV(end_, pieces_);
+  pieces_.clear();
+  if (!s.ok()) return s;
+  end_ += batch->bytes();
+  return absl::OkStatus();
+}
+
 absl::Status LogWriter::TruncateTo(uint64_t size) {
-  if (size >= end_) return absl::OkStatus();
+  uint64_t to = std::max(end_, written_);
+  if (size >= to) return absl::OkStatus();
   // Zero the dropped records so a reader stops at `size`.
-  absl::Status s = file_->WriteAt(size, std::string(end_ - size, '\0'));
-  if (s.ok()) end_ = size;
+  absl::Status s = file_->WriteAt(size, std::string(to - size, '\0'));
+  if (s.ok()) end_ = written_ = size;
   return s;
 }
 

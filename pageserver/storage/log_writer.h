@@ -2,8 +2,10 @@
 
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "pageserver/storage/env.h"
+#include "pageserver/storage/log_batch.h"
 
 namespace pgbranch::storage {
 
@@ -47,10 +49,15 @@ class LogWriter {
   // AddFramedRecord with the payload's checksum already known: `payload_crc` = Crc32(payload)
   // (init 0), seeded here for this segment without another pass over the payload.
   absl::Status AddFramedRecord(std::string* framed, uint32_t payload_crc);
+  // Writes the records of `batch` (their headers filled in place) in one WriteAtV: the same bytes
+  // as AddFramedRecord of each record in turn.
+  absl::Status AddBatch(LogBatch* batch);
   // Whether records of `bytes` in all fit in the zero-filled space.
   bool Fits(uint64_t bytes) const { return end_ + bytes <= allocated_; }
   absl::Status Sync() { return file_->Sync(); }
-  // Drops everything written after `size` (a failed, un-acknowledged group).
+  // Drops everything written after `size` (a failed, un-acknowledged group): zeroes up to the
+  // furthest byte any write reached, failed writes included (a group write that failed part way
+  // may have left whole, valid records behind the end of the records).
   absl::Status TruncateTo(uint64_t size);
   // End of the records (not of the file).
   uint64_t Size() const { return end_; }
@@ -60,7 +67,10 @@ class LogWriter {
   std::unique_ptr<WritableFile> file_;
   uint32_t seed_;
   uint64_t prealloc_bytes_;
-  uint64_t end_ = 0;        // end of the last record
+  uint64_t end_ = 0;  // end of the last record
+  // The furthest byte a record write (succeeded or not) may have reached: >= end_.
+  uint64_t written_ = 0;
+  std::vector<std::string_view> pieces_;  // AddBatch's, kept for their capacity
   uint64_t allocated_ = 0;  // allocated and synced bytes (zero-filled, or a recycled file)
 };
 

@@ -1,5 +1,7 @@
 #include "pageserver/storage/mem_env.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
@@ -18,6 +20,16 @@ class MemWritableFile : public WritableFile {
     return absl::OkStatus();
   }
   absl::Status WriteAt(uint64_t offset, std::string_view data) override {
+    // A write over the write budget is torn: its first bytes land, then it fails.
+    size_t allowed = env_->TakeWriteBudget(data.size());
+    if (allowed < data.size()) {
+      absl::Status s = WriteBytes(offset, data.substr(0, allowed));
+      if (!s.ok()) return s;
+      return absl::InternalError(absl::StrCat("pwrite ", path_, ": EIO (injected)"));
+    }
+    return WriteBytes(offset, data);
+  }
+  absl::Status WriteBytes(uint64_t offset, std::string_view data) {
     uint64_t end = offset + data.size();
     uint64_t size = Size();
     if (end > size) {
@@ -192,6 +204,20 @@ void MemEnv::SetSpaceBudget(int64_t bytes) {
 void MemEnv::SetSyncFailure(bool fail) {
   std::lock_guard<std::mutex> lock(mu_);
   sync_fails_ = fail;
+}
+
+void MemEnv::SetWriteBudget(int64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  write_budget_ = bytes;
+}
+
+size_t MemEnv::TakeWriteBudget(size_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (write_budget_ < 0) return n;
+  size_t allowed = std::min<size_t>(n, static_cast<size_t>(write_budget_));
+  write_budget_ -= static_cast<int64_t>(allowed);
+  if (allowed < n) write_budget_ = -1;  // one fault: the writes after it succeed
+  return allowed;
 }
 
 bool MemEnv::SyncFails() {

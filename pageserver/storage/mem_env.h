@@ -38,6 +38,10 @@ class MemEnv : public Env {
   // Appends fail with ResourceExhausted once `bytes` more bytes have been appended (-1: never).
   void SetSpaceBudget(int64_t bytes);
   void SetSyncFailure(bool fail);
+  // The write (WriteAt, WriteAtV) that takes the written bytes past `bytes` more fails with an
+  // I/O error after writing its first bytes, up to the budget (a torn write); -1: never. One
+  // fault: the writes after it succeed (the budget is reset to -1).
+  void SetWriteBudget(int64_t bytes);
   // Sum of all file sizes (what a `du` would report).
   uint64_t TotalBytes();
   // Flips one byte of a file in place (durably), to test checksums.
@@ -52,6 +56,8 @@ class MemEnv : public Env {
   friend class MemWritableFile;
   absl::Status ConsumeSpace(size_t n);
   bool SyncFails();
+  // How many of `n` bytes the write budget lets through (all of them without a budget).
+  size_t TakeWriteBudget(size_t n);
 
   std::mutex mu_;
   // The live namespace and the one that survives a crash.
@@ -60,6 +66,7 @@ class MemEnv : public Env {
   std::map<std::string, bool> dirs_;
   int64_t space_budget_ = -1;
   bool sync_fails_ = false;
+  int64_t write_budget_ = -1;
 };
 
 }  // namespace pgbranch::storage

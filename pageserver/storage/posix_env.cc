@@ -1,10 +1,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -45,6 +47,38 @@ class PosixWritableFile : public WritableFile {
       p += n;
       left -= static_cast<size_t>(n);
       offset += static_cast<uint64_t>(n);
+    }
+    size_ = std::max(size_, offset);
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteAtV(uint64_t offset, const std::vector<std::string_view>& parts) override {
+    // At most IOV_MAX iovecs per call; a short write continues where it stopped.
+    std::vector<iovec> iov;
+    iov.reserve(std::min<size_t>(parts.size(), IOV_MAX));
+    size_t next = 0;  // first part not yet in iov
+    size_t skip = 0;  // bytes of parts[next] already written (a short write's split part)
+    while (next < parts.size()) {
+      iov.clear();
+      for (size_t i = next; i < parts.size() && iov.size() < IOV_MAX; ++i) {
+        size_t off = i == next ? skip : 0;
+        iov.push_back({const_cast<char*>(parts[i].data() + off), parts[i].size() - off});
+      }
+      ssize_t n =
+          pwritev(fd_, iov.data(), static_cast<int>(iov.size()), static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return IoError("pwritev", path_, errno);
+      }
+      if (n == 0) return IoError("pwritev", path_, EIO);
+      offset += static_cast<uint64_t>(n);
+      size_t left = static_cast<size_t>(n);
+      while (next < parts.size() && left >= parts[next].size() - skip) {
+        left -= parts[next].size() - skip;
+        skip = 0;
+        ++next;
+      }
+      skip += left;
     }
     size_ = std::max(size_, offset);
     return absl::OkStatus();

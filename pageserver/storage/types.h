@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.h"
@@ -22,6 +23,14 @@ struct Retention {
 struct Mutation {
   std::string key;
   std::string value;
+  bool tombstone = false;
+};
+
+// A Mutation by reference: the bytes belong to the caller (a received frame, a request message)
+// and must stay valid until the commit that takes them returns.
+struct MutationView {
+  std::string_view key;
+  std::string_view value;
   bool tombstone = false;
 };
 

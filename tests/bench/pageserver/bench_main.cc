@@ -1,7 +1,7 @@
 // pageserver-bench: measures the pageserver against the anchors of DESIGN.md section 7 and prints
 // one table per section. Not a test: nothing here fails on a slow number.
 //
-//   pageserver-bench [--quick] [--only branch|read|commit|space|channel] [--dir DIR]
+//   pageserver-bench [--quick] [--only branch|read|commit|space|channel|commitcpu] [--dir DIR]
 //
 // --quick uses small sizes (a smoke run of under a minute); the default uses the full sizes
 // (a 10 GiB parent for branch creation, a 1 GiB timeline for the space section).
@@ -26,7 +26,8 @@ namespace {
 using pgbranch::bench::BenchConfig;
 
 constexpr char kUsage[] =
-    "usage: pageserver-bench [--quick] [--only branch|read|commit|space|channel] [--dir DIR]\n"
+    "usage: pageserver-bench [--quick] [--only branch|read|commit|space|channel|commitcpu] [--dir "
+    "DIR]\n"
     "  --quick   small sizes (CI smoke run, < 60 s)\n"
     "  --only    run one section\n"
     "  --dir     where scratch data directories are created (default /tmp)\n";
@@ -53,9 +54,12 @@ int main(int argc, char** argv) {
   only = args.only;
   if (!args.dir.empty()) config.base_dir = args.dir;
   std::vector<Section> sections = {
-      {"branch", pgbranch::bench::RunBranchBench},   {"read", pgbranch::bench::RunReadBench},
-      {"commit", pgbranch::bench::RunCommitBench},   {"space", pgbranch::bench::RunSpaceBench},
+      {"branch", pgbranch::bench::RunBranchBench},
+      {"read", pgbranch::bench::RunReadBench},
+      {"commit", pgbranch::bench::RunCommitBench},
+      {"space", pgbranch::bench::RunSpaceBench},
       {"channel", pgbranch::bench::RunChannelBench},
+      {"commitcpu", pgbranch::bench::RunCommitCpuBench},
   };
   bool known = only.empty();
   for (const Section& s : sections) known = known || s.name == only;

@@ -102,6 +102,7 @@ class BenchServer {
   BenchServer(const BenchConfig& config, std::vector<std::string> extra_args = {});
   absl::Status Start();
   const std::string& data_dir() const { return data_dir_; }
+  pid_t pid() const { return process_->pid(); }
   std::unique_ptr<v1::PageService::Stub> NewStub() const { return process_->NewStub(); }
   v1::PageService::Stub* stub() const { return stub_.get(); }
 

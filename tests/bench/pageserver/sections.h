@@ -17,5 +17,7 @@ absl::Status RunCommitBench(const BenchConfig& config);
 absl::Status RunSpaceBench(const BenchConfig& config);
 // 5. Bulk commits over the commit channel: throughput, and the latency of a small commit behind.
 absl::Status RunChannelBench(const BenchConfig& config);
+// 6. The pageserver's CPU per small commit over the commit channel (pipelined, one connection).
+absl::Status RunCommitCpuBench(const BenchConfig& config);
 
 }  // namespace pgbranch::bench

@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "gtest/gtest.h"
 
 namespace pgbranch {
@@ -66,6 +68,41 @@ TEST_F(FrameReaderTest, NonBlockingNextReadsWhenNoReadDrainedTheSocket) {
   ::close(sv_[1]);
   sv_[1] = -1;
   EXPECT_TRUE(absl::IsCancelled(in.Next(true, &frame)));  // the peer left
+}
+
+// Held frames stay valid while the reader grows its buffer for more; a buffer that a large frame
+// grew is given back once only small frames have come for a while.
+TEST_F(FrameReaderTest, HeldFramesOutliveTheBufferGrowingAndReleaseShrinksIt) {
+  FrameReader in(sv_[0]);
+  std::string_view a, b, big;
+  Send({"first", "second"});
+  ASSERT_TRUE(in.NextHeld(true, &a).ok());
+  ASSERT_TRUE(in.NextHeld(true, &b).ok());
+  const std::string payload(3 << 20, 'p');
+  std::thread sender([&] { Send({payload, "after"}); });
+  ASSERT_TRUE(in.NextHeld(true, &big).ok());
+  EXPECT_EQ(big, payload);
+  EXPECT_EQ(a, "first");  // still valid: the old buffer is kept until Release
+  EXPECT_EQ(b, "second");
+  std::string_view next;
+  ASSERT_TRUE(in.NextHeld(true, &next).ok());
+  EXPECT_EQ(next, "after");
+  in.Unread();  // the next round's
+  sender.join();
+  EXPECT_GT(in.BufferBytesForTest(), FrameReader::kKeepBytes);
+  in.Release();
+  ASSERT_TRUE(in.NextHeld(false, &next).ok());
+  EXPECT_EQ(next, "after");
+  in.Release();
+  // Rounds of small frames only: the buffer is given back after kShrinkAfterRounds of them.
+  EXPECT_GT(in.BufferBytesForTest(), FrameReader::kKeepBytes);
+  for (int i = 0; i < FrameReader::kShrinkAfterRounds; ++i) {
+    Send({"small"});
+    ASSERT_TRUE(in.NextHeld(true, &next).ok());
+    EXPECT_EQ(next, "small");
+    in.Release();
+  }
+  EXPECT_LE(in.BufferBytesForTest(), FrameReader::kKeepBytes);
 }
 
 }  // namespace

@@ -519,6 +519,46 @@ TEST_F(EngineTest, FailedSyncRefusesWritesUntilRestart) {
   Commit("main", gen_, Put("d", "4"));
 }
 
+// A commit group is written with one WriteAtV; one that fails part way (its first records whole
+// on disk, the rest torn) fails every commit of the group, and its records are cut back so that
+// neither the next, shorter group nor a recovery ever finds them. The commits by reference
+// (views into the caller's bytes) log and apply the same commits as Mutation values.
+TEST_F(EngineTest, AGroupWriteThatFailsPartWayLeavesNothingToReplay) {
+  uint64_t l0 = Commit("main", gen_, Put("a", "0"));
+  std::string big(3000, 'B');
+  std::string c_value(200, '3');
+  std::string frame = "a1" + big + "c" + c_value;  // the caller's bytes, viewed
+  std::string_view f(frame);
+  std::vector<MutationView> views = {{f.substr(0, 1), f.substr(1, 1), false},
+                                     {"b", f.substr(2, big.size()), false},
+                                     {"c", f.substr(2 + big.size() + 1), false}};
+  std::vector<size_t> ends = {1, 2, 3};
+  std::vector<CommitResult> results;
+  // The first two records (< 3150 bytes) whole, the third torn; one fault.
+  h_.env().SetWriteBudget(3150);
+  absl::Status s = h_->CommitSequence("t1", "main", gen_, views, &ends, &results);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(results.empty());
+  EXPECT_EQ(Get("main", "b"), "<absent>");
+  // A shorter group over the cut: the failed group's records after it must not come back.
+  EXPECT_EQ(Commit("main", gen_, Put("d", "4")), l0 + 1);
+  h_.Crash();
+  EXPECT_EQ(Get("main", "a"), "0");
+  EXPECT_EQ(Get("main", "b"), "<absent>");
+  EXPECT_EQ(Get("main", "c"), "<absent>");
+  EXPECT_EQ(Get("main", "d"), "4");
+  // By reference, after the failure: the same commits, logged and replayed.
+  ends = {1, 2, 3};
+  ASSERT_TRUE(h_->CommitSequence("t1", "main", gen_, views, &ends, &results).ok());
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[0].lsn, l0 + 2);
+  h_.Crash();
+  EXPECT_EQ(Get("main", "a"), "1");
+  EXPECT_EQ(Get("main", "b"), big);
+  EXPECT_EQ(Get("main", "c"), c_value);
+  EXPECT_EQ(Get("main", "b", l0 + 2), "<absent>");
+}
+
 TEST_F(EngineTest, CommitSequenceGivesEachBatchItsLsnInOneLogWrite) {
   uint64_t l0 = Commit("main", gen_, Put("a", "0"));
   uint64_t groups = h_->Stats().commit_groups;

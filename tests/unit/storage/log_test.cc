@@ -1,5 +1,6 @@
 #include "pageserver/storage/log_writer.h"
 
+#include "common/coding.h"
 #include "gtest/gtest.h"
 #include "pageserver/storage/mem_env.h"
 
@@ -100,6 +101,53 @@ TEST(LogTest, ARecycledSegmentEndsBeforeItsStaleRecords) {
   ASSERT_TRUE(r.ReadRecord(&p));
   EXPECT_EQ(p, "new");
   EXPECT_FALSE(r.ReadRecord(&p));  // the next bytes are segment 1's: wrong checksum seed
+}
+
+// A group write (one WriteAtV of several records) that fails part way may leave whole, valid
+// records behind the end of the log's records: TruncateTo zeroes up to the furthest byte the
+// write reached, so that no reader -- nor the next, shorter group written over it -- finds them.
+TEST(LogTest, AGroupWriteThatFailsPartWayIsCutBackWhole) {
+  MemEnv env;
+  auto f = env.NewWritableFile("/log");
+  ASSERT_TRUE(f.ok());
+  LogWriter w(std::move(*f), 3, 1 << 20);
+  ASSERT_TRUE(w.AddRecord("kept").ok());
+  ASSERT_TRUE(w.Sync().ok());
+  const uint64_t before = w.Size();
+  LogBatch group;
+  group.AddRecord("first of the failed group");
+  const std::string big(4000, 'v');
+  group.BeginRecord();
+  group.AppendValue(big, Crc32(big));  // referenced by the batch, not copied
+  group.EndRecord();
+  group.AddRecord("third of the failed group");
+  // The first two records land whole, the third is torn.
+  env.SetWriteBudget(static_cast<int64_t>(group.bytes() - 10));
+  EXPECT_FALSE(w.AddBatch(&group).ok());
+  EXPECT_EQ(w.Size(), before);
+  {
+    // Before the cut, a reader would find the failed group's whole records.
+    LogReader r(*ReadFileToString(&env, "/log"), 3);
+    std::string_view p;
+    int records = 0;
+    while (r.ReadRecord(&p)) ++records;
+    EXPECT_EQ(records, 3);
+  }
+  ASSERT_TRUE(w.TruncateTo(before).ok());
+  // As long as the failed group's first record: its second would follow, whole, if not cut.
+  const std::string after(std::string("first of the failed group").size(), 'n');
+  LogBatch next;
+  next.AddRecord(after);
+  ASSERT_TRUE(w.AddBatch(&next).ok());
+  ASSERT_TRUE(w.Sync().ok());
+  LogReader r(*ReadFileToString(&env, "/log"), 3);
+  std::string_view p;
+  ASSERT_TRUE(r.ReadRecord(&p));
+  EXPECT_EQ(p, "kept");
+  ASSERT_TRUE(r.ReadRecord(&p));
+  EXPECT_EQ(p, after);
+  EXPECT_FALSE(r.ReadRecord(&p));
+  EXPECT_TRUE(r.CleanTail());
 }
 
 }  // namespace
