@@ -102,6 +102,7 @@ bool GetLengthPrefixed(std::string_view* in, std::string_view* s) {
   return true;
 }
 
+// zlib's value, folded with PCLMULQDQ where the CPU has it (common/crc32.h).
 uint32_t Crc32(std::string_view data, uint32_t init) {
   return Crc32Update(init, data.data(), data.size());
 }

@@ -28,8 +28,7 @@ bool GetFixed64(std::string_view* in, uint64_t* v);
 bool GetVarint64(std::string_view* in, uint64_t* v);
 bool GetLengthPrefixed(std::string_view* in, std::string_view* s);
 
-// CRC-32 (zlib polynomial, zlib's value) of `data`, optionally continuing from `init`; folded
-// with PCLMULQDQ where the CPU has it (common/crc32.h).
+// CRC-32 (zlib polynomial) of `data`, optionally continuing from `init`.
 uint32_t Crc32(std::string_view data, uint32_t init = 0);
 // The Crc32 of A followed by B from crc_a = Crc32(A, init) and crc_b = Crc32(B) (init 0): how a
 // checksum over bytes whose parts were already checksummed costs O(log len_b), not a pass over B.
