@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/frame_io.h"
 #include "pageserver/fs/fs_layout.h"
 
 namespace pgbranch::bench {
@@ -298,6 +300,27 @@ absl::StatusOr<double> LoadPages(const BenchServer& server, const std::string& t
   std::vector<uint64_t> blocks(count);
   for (uint64_t i = 0; i < count; ++i) blocks[i] = first + i;
   return LoadBlocks(server, tenant, timeline, generation, ino, blocks, loaders);
+}
+
+absl::StatusOr<int> ConnectCommitChannel(const std::string& path, int sndbuf_bytes) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError("socket");
+  if (sndbuf_bytes > 0)
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf_bytes, sizeof(sndbuf_bytes));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return absl::UnavailableError(absl::StrCat("connect ", path, ": ", std::strerror(errno)));
+  }
+  std::string hello;
+  AppendFrame(kCommitHello, &hello);
+  if (!WriteAll(fd, hello)) {
+    ::close(fd);
+    return absl::UnavailableError("hello");
+  }
+  return fd;
 }
 
 }  // namespace pgbranch::bench

@@ -140,4 +140,8 @@ absl::StatusOr<double> LoadBlocks(const BenchServer& server, const std::string& 
                                   const std::string& timeline, uint64_t generation, uint64_t ino,
                                   const std::vector<uint64_t>& blocks, int loaders);
 
+// A connection to the pageserver's commit channel at unix socket `path`, its hello sent; a
+// non-zero `sndbuf_bytes` sets SO_SNDBUF first (bulk writers).
+absl::StatusOr<int> ConnectCommitChannel(const std::string& path, int sndbuf_bytes = 0);
+
 }  // namespace pgbranch::bench

@@ -34,27 +34,6 @@ struct ChannelResult {
   double seconds = 0;
 };
 
-absl::StatusOr<int> Connect(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError("socket");
-  int sndbuf = 16 << 20;
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return absl::UnavailableError(absl::StrCat("connect ", path, ": ", std::strerror(errno)));
-  }
-  std::string hello;
-  AppendFrame(kCommitHello, &hello);
-  if (!WriteAll(fd, hello)) {
-    ::close(fd);
-    return absl::UnavailableError("hello");
-  }
-  return fd;
-}
-
 absl::Status RunChannel(const std::string& socket, const std::string& timeline, uint64_t generation,
                         bool with_small, double seconds, ChannelResult* out) {
   static const PageSource* source = new PageSource();
@@ -77,7 +56,7 @@ absl::Status RunChannel(const std::string& socket, const std::string& timeline, 
   for (int i = 0; i < 4; ++i) bulk.push_back(frame(i * kBulkPages, kBulkPages));
   std::string small = frame(1u << 20, 1);
 
-  absl::StatusOr<int> fd = Connect(socket);
+  absl::StatusOr<int> fd = ConnectCommitChannel(socket, 16 << 20);
   if (!fd.ok()) return fd.status();
   struct Sent {
     double at;

@@ -60,25 +60,6 @@ double OnCpuSeconds(pid_t pid) {
   return ns / 1e9;
 }
 
-absl::StatusOr<int> Connect(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError("socket");
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return absl::UnavailableError(absl::StrCat("connect ", path, ": ", std::strerror(errno)));
-  }
-  std::string hello;
-  AppendFrame(kCommitHello, &hello);
-  if (!WriteAll(fd, hello)) {
-    ::close(fd);
-    return absl::UnavailableError("hello");
-  }
-  return fd;
-}
-
 struct CpuResult {
   double seconds = 0, user = 0, sys = 0, on_cpu = 0;
 };
@@ -102,7 +83,7 @@ absl::Status RunCommits(const BenchServer& server, const std::string& socket, ui
     AppendFrame(req.SerializeAsString(), &f);
     frames.push_back(std::move(f));
   }
-  absl::StatusOr<int> fd = Connect(socket);
+  absl::StatusOr<int> fd = ConnectCommitChannel(socket);
   if (!fd.ok()) return fd.status();
   FrameReader in(*fd);
   double u0, s0, u1, s1;
