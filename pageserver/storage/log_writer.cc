@@ -7,11 +7,13 @@
 namespace pgbranch::storage {
 namespace {
 
-void PutLittleEndian32(char* p, uint32_t v) {
-  p[0] = static_cast<char>(v);
-  p[1] = static_cast<char>(v >> 8);
-  p[2] = static_cast<char>(v >> 16);
-  p[3] = static_cast<char>(v >> 24);
+// A record's header: Crc32(payload, seed) -- the seed continued by the payload, whose own
+// checksum (init 0) is `payload_crc` -- and the payload's length.
+std::string RecordHeader(uint32_t seed, uint32_t payload_crc, uint64_t payload_size) {
+  std::string header;
+  PutFixed32(&header, Crc32Combine(seed, payload_crc, payload_size));
+  PutFixed32(&header, static_cast<uint32_t>(payload_size));
+  return header;
 }
 
 }  // namespace
@@ -53,11 +55,7 @@ absl::Status LogWriter::AddFramedRecord(std::string* framed, uint32_t payload_cr
   if (framed->size() < kHeaderSize)
     return absl::InvalidArgumentError("a log frame without a header");
   uint64_t payload_size = framed->size() - kHeaderSize;
-  std::string header;
-  // Crc32(payload, seed_): the seed continued by the payload.
-  PutFixed32(&header, Crc32Combine(seed_, payload_crc, payload_size));
-  PutFixed32(&header, static_cast<uint32_t>(payload_size));
-  framed->replace(0, kHeaderSize, header);
+  framed->replace(0, kHeaderSize, RecordHeader(seed_, payload_crc, payload_size));
   absl::Status s = Reserve(framed->size());
   if (!s.ok()) return s;
   written_ = std::max(written_, end_ + framed->size());
@@ -72,12 +70,8 @@ absl::Status LogWriter::AddBatch(LogBatch* batch) {
   if (batch->empty()) return absl::OkStatus();
   const auto& records = batch->record_list();
   for (size_t i = 0; i < records.size(); ++i) {
-    char header[kHeaderSize];
-    // Crc32(payload, seed_): the seed continued by the payload.
-    PutLittleEndian32(header,
-                      Crc32Combine(seed_, records[i].payload_crc, records[i].payload_bytes));
-    PutLittleEndian32(header + 4, static_cast<uint32_t>(records[i].payload_bytes));
-    batch->SetHeader(i, header);
+    batch->SetHeader(i,
+                     RecordHeader(seed_, records[i].payload_crc, records[i].payload_bytes).data());
   }
   absl::Status s = Reserve(batch->bytes());
   if (!s.ok()) return s;
