@@ -40,9 +40,7 @@ done
 log() { echo "bench-k8s: $*" >&2; }
 now() { date +%s.%3N; }
 elapsed() { python3 -c "print('%.2f' % ($2 - $1))"; }
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+free_port() { python3 "$root/scripts/free-port.py"; }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
 for b in pgbranch-operator pgbranch-pageserver; do

@@ -69,9 +69,7 @@ log() { echo "cluster: $*" >&2; }
 now_ms() { date +%s%3N; }
 since() { echo "$(( ($(now_ms) - $1) ))ms"; }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+free_port() { python3 "$HERE/../free-port.py"; }
 
 # port_busy PORT [HOST]: something holds HOST:PORT (default 127.0.0.1).
 port_busy() {

@@ -28,6 +28,7 @@
 # Environment: PGBRANCH_KUBE_PROXY_MODE (nftables | iptables; default nftables when `nft` exists).
 set -euo pipefail
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DIR=${PGBRANCH_K8S_DIR:-/tmp/pgbranch-k8s}
 SVC=$DIR/services
 LOGS=$DIR/logs
@@ -40,9 +41,7 @@ DOMAIN=cluster.local
 log() { echo "services: $*" >&2; }
 now_ms() { date +%s%3N; }
 since() { echo "$(($(now_ms) - $1))ms"; }
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+free_port() { python3 "$HERE/../free-port.py"; }
 
 # ---- processes (same conventions as cluster.sh and node.sh) ---------------------------------
 alive() {

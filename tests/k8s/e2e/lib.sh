@@ -22,7 +22,7 @@ E2E_OP_PID=""
 E2E_PS_PID=""
 
 now_ms() { date +%s%3N; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { python3 "$E2E_ROOT/scripts/free-port.py"; }
 e2e_log() { echo "[$(date +%H:%M:%S.%3N)] $*"; }
 k() { kubectl --request-timeout=30s "$@"; }
 

@@ -29,4 +29,5 @@ checks_summary() {
   printf '  failed: %s\n' "${failures[@]}"
   return 1
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port: a port a test server can listen on (scripts/free-port.py: outside the ephemeral range)
+free_port() { python3 "$(dirname "${BASH_SOURCE[0]}")/../../../scripts/free-port.py"; }

@@ -7,7 +7,7 @@ set -uo pipefail
 ROOT=${PGBRANCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
 CLUSTER=$ROOT/scripts/k8s/cluster.sh
 export PGBRANCH_K8S_DIR=${PGBRANCH_K8S_TEST_DIR:-/tmp/pgbranch-k8s-manifests.$$}
-export PGBRANCH_K8S_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export PGBRANCH_K8S_PORT=$(python3 "$ROOT/scripts/free-port.py")
 unset KUBECONFIG
 
 # shellcheck source=../lib/checks.sh

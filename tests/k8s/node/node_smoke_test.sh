@@ -26,7 +26,7 @@ T0=$(now_ms)
 declare -A TIMES=()
 ORDER=()
 mark() { TIMES[$1]=$(( $(now_ms) - $2 )); ORDER+=("$1"); echo "== $1: ${TIMES[$1]} ms"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { python3 "$ROOT/scripts/free-port.py"; }
 
 export PGBRANCH_K8S_DIR=/tmp/pgb-node-smoke.$$
 export PGBRANCH_K8S_PORT=$(free_port)
