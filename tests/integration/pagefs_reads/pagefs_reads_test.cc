@@ -42,27 +42,25 @@ constexpr uint64_t kPages = 256;
 constexpr int kReaders = 6;
 constexpr uint64_t kWrites = 1500;
 
-// Page `p` at version `v`: each half holds the page number, the half and the version, then a fill
-// byte derived from all three, so a torn, misplaced or stale half shows.
-std::string PageImage(uint64_t p, uint64_t v) {
-  std::string page;
-  for (uint64_t h = 0; h < 2; ++h) {
-    std::string half(kHalf, static_cast<char>('a' + (p * 7 + v * 3 + h) % 26));
-    memcpy(half.data(), &p, sizeof(p));
-    memcpy(half.data() + sizeof(p), &h, sizeof(h));
-    memcpy(half.data() + 2 * sizeof(p), &v, sizeof(v));
-    page += half;
-  }
-  return page;
+// Half `h` of page `p` at version `v`: the page number, the half and the version, then a fill byte
+// derived from all three, so a torn, misplaced or stale half shows.
+std::string HalfImage(uint64_t p, uint64_t h, uint64_t v) {
+  std::string half(kHalf, static_cast<char>('a' + (p * 7 + v * 3 + h) % 26));
+  memcpy(half.data(), &p, sizeof(p));
+  memcpy(half.data() + sizeof(p), &h, sizeof(h));
+  memcpy(half.data() + 2 * sizeof(p), &v, sizeof(v));
+  return half;
 }
+
+// Page `p` at version `v`: both halves at that version.
+std::string PageImage(uint64_t p, uint64_t v) { return HalfImage(p, 0, v) + HalfImage(p, 1, v); }
 
 // Checks each half of `page` is a whole half of page `p`; their versions in v[0] and v[1].
 bool ParseImage(const std::string& page, uint64_t p, uint64_t v[2]) {
   if (page.size() != kPage) return false;
   for (uint64_t h = 0; h < 2; ++h) {
-    const char* half = page.data() + h * kHalf;
-    memcpy(&v[h], half + 2 * sizeof(p), sizeof(v[h]));
-    if (page.compare(h * kHalf, kHalf, PageImage(p, v[h]), h * kHalf, kHalf) != 0) return false;
+    memcpy(&v[h], page.data() + h * kHalf + 2 * sizeof(p), sizeof(v[h]));
+    if (page.compare(h * kHalf, kHalf, HalfImage(p, h, v[h])) != 0) return false;
   }
   return true;
 }
