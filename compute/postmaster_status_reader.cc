@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -12,14 +13,26 @@
 
 namespace pgbranch::compute {
 
+namespace {
+// Closes started by CloseInBackground and not finished yet.
+std::atomic<int> pending_closes{0};
+}  // namespace
+
 void CloseInBackground(int fd) {
   if (fd < 0) return;
+  pending_closes.fetch_add(1);
   try {
-    std::thread([fd] { close(fd); }).detach();
+    std::thread([fd] {
+      close(fd);
+      pending_closes.fetch_sub(1);
+    }).detach();
   } catch (const std::system_error&) {
     close(fd);
+    pending_closes.fetch_sub(1);
   }
 }
+
+int PendingBackgroundCloses() { return pending_closes.load(); }
 
 PostmasterStatusReader::PostmasterStatusReader(std::string path, pid_t pid)
     : path_(std::move(path)), pid_(std::to_string(pid)) {}

@@ -43,5 +43,8 @@ class PostmasterStatusReader {
 // for descriptors whose close may wait (a FUSE FLUSH, an inotify watch's retirement) and whose
 // closing nothing waits for.
 void CloseInBackground(int fd);
+// How many CloseInBackground calls have not closed their descriptor yet (tests count open
+// descriptors once it is 0).
+int PendingBackgroundCloses();
 
 }  // namespace pgbranch::compute

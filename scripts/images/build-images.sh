@@ -62,6 +62,14 @@ log() { echo "build-images: $*" >&2; }
 
 ARCH=$(dpkg --print-architecture)   # amd64/arm64: same names in OCI
 mkdir -p "$IMG_CACHE" "$OUT"
+# One run at a time per cache: the clean-up of the staging store at the end of a run removes every
+# blob its own images do not use, which can be a concurrent run's (two tests building images at
+# once: seen as the other run's import failing on missing blobs).
+exec 9>"$IMG_CACHE/.build-images.lock"
+if ! flock -n 9; then
+  log "waiting for another build-images run to finish (lock $IMG_CACHE/.build-images.lock)"
+  flock 9
+fi
 LAYOUT=$IMG_CACHE/oci            # blobs of every image we made (content addressed)
 mkdir -p "$LAYOUT/blobs/sha256"
 WORK=$(mktemp -d "$IMG_CACHE/work.XXXXXX")
