@@ -526,6 +526,15 @@ int PageFs::ReadDir(uint64_t ino, std::vector<DirListing>* out) {
   err = ScanDirLocked(ino, 0, out);
   if (err != 0) return err;
   PreloadEntriesLocked(ino, *out);
+  // dirents_ now holds every entry (the listing's, and this mount's newer ones, which it keeps:
+  // mu_ is held throughout), as after ListWholeDirLocked: the next opendir lists from memory
+  // instead of scanning again (PostgreSQL's start opens each database directory ~3 times:
+  // temporary files, unlogged relations before and after redo), and missing names need no
+  // round trip.
+  if (out->size() - 2 <= kMaxCompleteListing) {
+    dir->complete = true;
+    dir->listing_tried = true;
+  }
   return 0;
 }
 

@@ -386,6 +386,49 @@ TEST_F(PageFsPipelineTest, ListingADirectoryThisMountKnowsWholeWaitsForNoCommit)
   EXPECT_EQ(names, "./ ../ a c sub/ ");
 }
 
+// PostgreSQL's start opens each database directory several times: only the first opendir of a
+// directory this mount did not create scans the store; later ones, and lookups of names it does
+// not hold, are answered from memory, with this mount's own changes in them.
+TEST_F(PageFsPipelineTest, ADirectoryListedOnceIsListedFromMemoryWithLaterChanges) {
+  fs::InodeAttr attr;
+  uint64_t d, f;
+  ASSERT_EQ(fs_->Mkdir(kRoot, "d", 0755, 0, 0, &attr, &d), 0);
+  for (const char* name : {"a", "b", "x"}) {
+    ASSERT_EQ(fs_->Create(d, name, 0644, O_RDWR | O_CREAT | O_EXCL, 0, 0, &attr, &f), 0);
+  }
+  ASSERT_EQ(fs_->FsyncDir(d), 0);
+  CrashAndMount();  // a mount that knows nothing of d
+  ASSERT_EQ(fs_->Lookup(kRoot, "d", &attr, &d), 0);
+  auto names = [&] {
+    std::vector<DirListing> out;
+    if (fs_->ReadDir(d, &out) != 0) return std::string("error");
+    std::string s;
+    for (const DirListing& e : out) s += e.name + (e.dtype == DT_DIR ? "/ " : " ");
+    return s;
+  };
+  const uint64_t scans = store_.scans();
+  EXPECT_EQ(names(), "./ ../ a b x ");
+  EXPECT_EQ(store_.scans(), scans + 1);
+  ASSERT_EQ(fs_->Create(d, "c", 0644, O_RDWR | O_CREAT | O_EXCL, 0, 0, &attr, &f), 0);
+  ASSERT_EQ(fs_->Unlink(d, "a"), 0);
+  ASSERT_EQ(fs_->Rename(d, "b", d, "e", 0), 0);
+  ASSERT_EQ(fs_->Rename(d, "x", kRoot, "moved", 0), 0);
+  EXPECT_EQ(names(), "./ ../ c e ");
+  EXPECT_EQ(names(), "./ ../ c e ");
+  const uint64_t reads = store_.reads();
+  uint64_t missing = 0;
+  EXPECT_EQ(fs_->Lookup(d, "no-such-name", &attr, &missing), ENOENT);
+  EXPECT_EQ(fs_->Lookup(d, "a", &attr, &missing), ENOENT);
+  EXPECT_EQ(store_.reads(), reads);
+  EXPECT_EQ(store_.scans(), scans + 1);
+  // What the store holds is the same listing.
+  ASSERT_EQ(fs_->FsyncDir(d), 0);
+  ASSERT_EQ(fs_->FsyncDir(kRoot), 0);
+  CrashAndMount();
+  ASSERT_EQ(fs_->Lookup(kRoot, "d", &attr, &d), 0);
+  EXPECT_EQ(names(), "./ ../ c e ");
+}
+
 TEST_F(PageFsPipelineTest, FsyncWaitsForItsFlushAndEverythingIssuedBeforeIt) {
   uint64_t f;
   ASSERT_EQ(Create("f", &f), 0);
