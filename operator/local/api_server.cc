@@ -138,10 +138,10 @@ void ApiServer::Handle(web::http::http_request request) {
   auto fail = [&](const absl::Status& s) { reply(HttpStatusFor(s), ErrorBody(s)); };
   // GET of one branch or endpoint with ?wait=ready|running: the answer is held (up to 2 s)
   // until `reached`, so a waiting CLI asks once instead of every 10 ms (each request costs both
-  // processes CPU that a starting compute needs on a small machine). Unknown values: no hold.
+  // processes CPU that a starting compute needs on a small machine). The hold is woken by the
+  // controller's changes, not a poll. Unknown values: no hold.
   auto hold = [&](const std::function<bool()>& reached) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(2);
-    while (!reached() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(2));
+    controller_->WaitUntil(reached, absl::Seconds(2));
   };
   try {
     const std::string method = request.method();

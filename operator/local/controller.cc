@@ -62,8 +62,26 @@ void Controller::Enqueue(Kind kind, const std::string& ns, const std::string& na
   {
     std::lock_guard<std::mutex> l(mu_);
     due_[{kind, ns, name}] = absl::InfinitePast();
+    ++changes_;
   }
   cv_.notify_all();
+}
+
+void Controller::WaitUntil(const std::function<bool()>& reached, absl::Duration max) {
+  const absl::Time deadline = absl::Now() + max;
+  std::unique_lock<std::mutex> l(mu_);
+  while (true) {
+    // Read before the check: a change made while `reached` runs is not missed.
+    const uint64_t seen = changes_;
+    l.unlock();
+    const bool done = reached();
+    l.lock();
+    const absl::Time now = absl::Now();
+    if (done || stop_ || now >= deadline) return;
+    // The 20 ms bound covers a change nothing here is told of.
+    cv_.wait_for(l, absl::ToChronoNanoseconds(std::min(deadline - now, absl::Milliseconds(20))),
+                 [&] { return stop_ || changes_ != seen; });
+  }
 }
 
 void Controller::Run() {
@@ -128,6 +146,7 @@ void Controller::ProcessOne(const Key& key) {
       if (!inserted) it->second = std::min(it->second, now + r->requeue_after);
     }
   }
+  ++changes_;
   cv_.notify_all();  // wake waiters re-check
 }
 
@@ -257,6 +276,7 @@ std::vector<LocalStore::Route> Controller::WaitRoutes(int64_t known, absl::Durat
   {
     std::lock_guard<std::mutex> l(mu_);
     proxy_applied_version_ = std::max(proxy_applied_version_, known);
+    ++changes_;
   }
   cv_.notify_all();
   const absl::Time deadline = absl::Now() + wait;

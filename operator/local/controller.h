@@ -1,6 +1,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -55,6 +56,10 @@ class Controller {
   // `wait`. A call with `known` also says that the proxy now serves that version.
   std::vector<LocalStore::Route> WaitRoutes(int64_t known, absl::Duration wait, int64_t* version);
   int64_t ProxyAppliedVersion() const;
+  // Holds the caller until `reached()` is true or `max` has passed, checking it again at each
+  // change the controller makes or learns of (a reconcile done, work queued, routes applied by
+  // the proxy), instead of polling. `reached` is called without the controller's lock held.
+  void WaitUntil(const std::function<bool()>& reached, absl::Duration max);
   void ReportProxyActivity(const std::map<std::string, int>& connections);
 
   void Enqueue(control::Kind kind, const std::string& ns, const std::string& name);
@@ -88,6 +93,7 @@ class Controller {
   int64_t proxy_applied_version_ = 0;      // GUARDED_BY(mu_)
   int64_t routes_seen_version_ = 0;        // GUARDED_BY(mu_)
   bool stop_ = false;                      // GUARDED_BY(mu_)
+  uint64_t changes_ = 0;  // bumped (with cv_ notified) at each change WaitUntil may await. GUARDED_BY(mu_)
   bool pageserver_reachable_ = true;       // GUARDED_BY(mu_)
   std::string pageserver_message_;         // GUARDED_BY(mu_)
   std::thread worker_;
