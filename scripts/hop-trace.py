@@ -7,6 +7,11 @@ not interleave with another's), stop both, then:
 
     scripts/hop-trace.py /tmp/x/trace
 
+With --ops instead (`scripts/hop-trace.py --ops /tmp/x/trace`): per pagefs process, each FUSE
+operation's count and time from its arrival to pagefs's reply (total, median, max, and how many
+took over 100 us), e.g. for where a new branch's start waits on its mount. An operation replied
+by another thread (an fsync answered later) is not counted.
+
 Each fsync that committed something is one sample: from the kernel's first FUSE request of that
 fsync (the WRITE of the dirty pages, then SETATTR for the file times, then FSYNC) to pagefs's
 reply. The table shows the hops in the order of their median time, each with the median and p90
@@ -93,9 +98,44 @@ def samples(events):
     return out
 
 
+def fuse_ops(prefix):
+    """Per trace file with FUSE operations: op -> list of durations (ns), paired per thread."""
+    out = {}
+    for path in sorted(glob.glob(prefix + ".*")):
+        started = {}
+        ops = {}
+        with open(path) as f:
+            rows = sorted(tuple(line.split()) for line in f if len(line.split()) == 4)
+        for t, tid, hop, _ in sorted(rows, key=lambda r: int(r[0])):
+            if hop.startswith("fuse_op_in:"):
+                started[tid] = (int(t), hop[len("fuse_op_in:"):])
+            elif hop.startswith("fuse_op_done:") and tid in started:
+                t0, op = started.pop(tid)
+                if op == hop[len("fuse_op_done:"):]:
+                    ops.setdefault(op, []).append(int(t) - t0)
+        if ops:
+            out[path] = ops
+    return out
+
+
+def print_ops(prefix):
+    per_file = fuse_ops(prefix)
+    if not per_file:
+        sys.exit("no FUSE operation in " + prefix + ".*")
+    for path, ops in per_file.items():
+        print(f"{path}: FUSE operations, arrival to reply")
+        print(f"{'op':<12} {'count':>6} {'total ms':>9} {'median us':>10} {'max us':>8} {'> 100 us':>9}")
+        for op, ds in sorted(ops.items(), key=lambda kv: -sum(kv[1])):
+            print(f"{op:<12} {len(ds):>6} {sum(ds) / 1e6:>9.1f} {statistics.median(ds) / 1e3:>10.0f}"
+                  f" {max(ds) / 1e3:>8.0f} {sum(1 for d in ds if d > 100_000):>9}")
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--ops":
+        print_ops(sys.argv[2])
+        return
     if len(sys.argv) != 2:
-        sys.exit("usage: hop-trace.py PREFIX  (the value of PGBRANCH_HOP_TRACE)")
+        sys.exit("usage: hop-trace.py [--ops] PREFIX  (the value of PGBRANCH_HOP_TRACE)")
     commits = samples(load(sys.argv[1]))
     if not commits:
         sys.exit("no complete fsync commit in " + sys.argv[1] + ".*")
