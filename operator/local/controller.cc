@@ -279,12 +279,7 @@ std::vector<LocalStore::Route> Controller::WaitRoutes(int64_t known, absl::Durat
     ++changes_;
   }
   cv_.notify_all();
-  const absl::Time deadline = absl::Now() + wait;
-  std::unique_lock<std::mutex> l(mu_);
-  while (!stop_ && store_->RoutesVersion() == known && absl::Now() < deadline) {
-    cv_.wait_for(l, std::chrono::milliseconds(20));
-  }
-  l.unlock();
+  WaitUntil([&] { return store_->RoutesVersion() != known; }, wait);
   return store_->Routes(version);
 }
 

@@ -93,9 +93,10 @@ class Controller {
   int64_t proxy_applied_version_ = 0;      // GUARDED_BY(mu_)
   int64_t routes_seen_version_ = 0;        // GUARDED_BY(mu_)
   bool stop_ = false;                      // GUARDED_BY(mu_)
-  uint64_t changes_ = 0;  // bumped (with cv_ notified) at each change WaitUntil may await. GUARDED_BY(mu_)
-  bool pageserver_reachable_ = true;       // GUARDED_BY(mu_)
-  std::string pageserver_message_;         // GUARDED_BY(mu_)
+  // Bumped (with cv_ notified) at each change WaitUntil may await. GUARDED_BY(mu_)
+  uint64_t changes_ = 0;
+  bool pageserver_reachable_ = true;  // GUARDED_BY(mu_)
+  std::string pageserver_message_;    // GUARDED_BY(mu_)
   std::thread worker_;
 };
 
