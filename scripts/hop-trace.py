@@ -12,6 +12,10 @@ operation's count and time from its arrival to pagefs's reply (total, median, ma
 took over 100 us), e.g. for where a new branch's start waits on its mount. An operation replied
 by another thread (an fsync answered later) is not counted.
 
+With --reads (`scripts/hop-trace.py --reads /tmp/x/trace [--names FILE]`): every FUSE READ in
+order, with its blocks and time, those over 100 us starred; FILE (`find MOUNT -printf '%i %P\n'`
+while the mount is up) names the inodes.
+
 Each fsync that committed something is one sample: from the kernel's first FUSE request of that
 fsync (the WRITE of the dirty pages, then SETATTR for the file times, then FSYNC) to pagefs's
 reply. The table shows the hops in the order of their median time, each with the median and p90
@@ -130,12 +134,59 @@ def print_ops(prefix):
                   f" {max(ds) / 1e3:>8.0f} {sum(1 for d in ds if d > 100_000):>9}")
 
 
+def print_reads(prefix, names):
+    """Every FUSE READ of each pagefs trace: when (ms after the trace's first FUSE operation),
+    which inode (its path if --names maps it), which blocks, and how long pagefs took."""
+    for path in sorted(glob.glob(prefix + ".*")):
+        with open(path) as f:
+            rows = sorted((int(r[0]), r[1], r[2], int(r[3]))
+                          for r in (line.split() for line in f) if len(r) == 4)
+        first = next((t for t, _, hop, _ in rows if hop.startswith("fuse_op_in:")), None)
+        if first is None:
+            continue
+        pending = {}  # thread -> (arrival, inode, first block, pages)
+        reads = []
+        for t, tid, hop, ident in rows:
+            if hop == "read_at":
+                pending[tid] = (t, ident >> 40, ident & ((1 << 28) - 1), (ident >> 28) & 0xFFF)
+            elif hop == "fuse_op_done:read" and tid in pending:
+                t0, ino, block, pages = pending.pop(tid)
+                reads.append((t0, ino, block, pages, t - t0))
+        if not reads:
+            continue
+        print(f"{path}: {len(reads)} READs, {sum(1 for r in reads if r[4] > 100_000)} over 100 us")
+        print(f"{'at ms':>8} {'us':>6}  {'blocks':>12}  file")
+        for t0, ino, block, pages, d in reads:
+            span = f"{block}" if pages <= 1 else f"{block}-{block + pages - 1}"
+            mark = " *" if d > 100_000 else ""
+            print(f"{(t0 - first) / 1e6:>8.1f} {d / 1e3:>6.0f}  {span:>12}  "
+                  f"{names.get(ino, 'inode ' + str(ino))}{mark}")
+
+
+def load_names(path):
+    """`find MOUNT -printf '%i %P\\n'` output: inode -> path."""
+    names = {}
+    with open(path) as f:
+        for line in f:
+            ino, _, name = line.rstrip("\n").partition(" ")
+            if ino.isdigit():
+                names[int(ino)] = name
+    return names
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--ops":
         print_ops(sys.argv[2])
         return
+    if len(sys.argv) >= 3 and sys.argv[1] == "--reads":
+        names = {}
+        if len(sys.argv) == 5 and sys.argv[3] == "--names":
+            names = load_names(sys.argv[4])
+        print_reads(sys.argv[2], names)
+        return
     if len(sys.argv) != 2:
-        sys.exit("usage: hop-trace.py [--ops] PREFIX  (the value of PGBRANCH_HOP_TRACE)")
+        sys.exit("usage: hop-trace.py [--ops | --reads] PREFIX [--names FILE]  (PREFIX: the value "
+                 "of PGBRANCH_HOP_TRACE)")
     commits = samples(load(sys.argv[1]))
     if not commits:
         sys.exit("no complete fsync commit in " + sys.argv[1] + ".*")

@@ -501,10 +501,16 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   OpTimer t(req, "read");
+  // Which pages (scripts/hop-trace.py --reads): inode, page count and first 8 KiB block.
+  HopTrace::Mark("read_at", (uint64_t{ino} << 40) | (uint64_t{(size + 8191) / 8192} << 28) |
+                                (static_cast<uint64_t>(off) / 8192 & ((1u << 28) - 1)));
   if (Ctx(req)->metrics != nullptr) Ctx(req)->metrics->ObserveReadRequest(size);
   std::string data;
   // A WAL segment is read front to back by crash recovery: pagefs reads it far ahead.
   bool stream = Ctx(req)->TracksWal() && Ctx(req)->wal_files.Contains(ino);
+  if (Ctx(req)->startup_reads != nullptr && !stream) {
+    Ctx(req)->startup_reads->Record(ino, static_cast<uint64_t>(off), size);
+  }
   int err = Ctx(req)->fs->Read(ino, static_cast<uint64_t>(off), size, &data, stream);
   t.Done(err);
   if (err) {

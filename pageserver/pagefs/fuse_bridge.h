@@ -9,6 +9,7 @@
 
 #include "pageserver/pagefs/pagefs.h"
 #include "pageserver/pagefs/pagefs_metrics.h"
+#include "pageserver/pagefs/startup_reads.h"
 #include "pageserver/pagefs/wal_files.h"
 
 namespace pgbranch::pagefs {
@@ -43,6 +44,9 @@ struct FuseContext {
   // sets the mount's read-ahead window), so this is where the window can be raised (main.cc,
   // KernelReadAhead). Set before the session loop starts; `after_init_pending` arms it.
   std::function<void()> after_init;
+  // Set while a read-write mount with --prefetch-postgres learns what its start reads: every
+  // READ but of a WAL segment is recorded (main.cc). May be null.
+  StartupReads* startup_reads = nullptr;
   std::atomic<bool> after_init_pending{false};
 };
 

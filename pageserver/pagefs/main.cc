@@ -39,6 +39,8 @@
 #include "pageserver/pagefs/page_store.h"
 #include "pageserver/pagefs/pagefs.h"
 #include "pageserver/pagefs/pagefs_metrics.h"
+#include "pageserver/pagefs/startup_read_file.h"
+#include "pageserver/pagefs/startup_reads.h"
 #include "pageserver/pagefs/wal_prefetch.h"
 
 namespace {
@@ -52,6 +54,7 @@ struct Flags {
   uint32_t prefetch_blocks = 4;
   uint32_t read_rpcs_in_flight = pagefs::PageFsOptions{}.read_rpcs_in_flight;
   uint32_t wal_prefetch_mb = 64;
+  uint32_t learn_startup_seconds = 2;
   uint32_t read_ahead_kb = 2048;
   uint32_t wal_read_ahead_kb = pagefs::PageFsOptions{}.stream_readahead_pages * 8;
   std::string log_level = "info";
@@ -123,6 +126,14 @@ void DefineFlags(CLI::App& app, Flags* f) {
                  "with --prefetch-postgres: pages prefetched per catalog file (default 4)")
       ->type_name("N")
       ->check(CLI::Range(1, 1024))
+      ->needs(prefetch);
+  app.add_option("--learn-startup-seconds", f->learn_startup_seconds,
+                 "with --prefetch-postgres on a read-write mount: record the pages read in the "
+                 "first N seconds and keep them in the timeline, where the next start of it and "
+                 "of its branches prefetches exactly those instead of the catalogs' first pages "
+                 "(0: off; default 2)")
+      ->type_name("N")
+      ->check(CLI::Range(0, 600))
       ->needs(prefetch);
   app.add_option("--wal-prefetch-mb", f->wal_prefetch_mb,
                  "with --prefetch-postgres: how much of the WAL from the last checkpoint's redo "
@@ -256,6 +267,13 @@ int Run(const Flags& f) {
   ctx.allow_writeback_cache = !f.no_writeback_cache;
   ctx.wal_direct_io = f.wal_direct_io;
   ctx.wal_commit_at_write = !f.no_wal_commit_at_write;
+  // What this start reads, recorded before the first request arrives (startup_reads.h).
+  constexpr uint64_t kMaxStartupPages = 16384;
+  std::unique_ptr<pagefs::StartupReads> startup_reads;
+  if (!f.read_only && !f.prefetch_postgres.empty() && f.learn_startup_seconds != 0) {
+    startup_reads = std::make_unique<pagefs::StartupReads>(kMaxStartupPages);
+    ctx.startup_reads = startup_reads.get();
+  }
 
   // No default_permissions: pagefs checks permissions itself (access_check.h), so the kernel
   // needs no GETATTR of a directory before each namespace change in it.
@@ -329,8 +347,50 @@ int Run(const Flags& f) {
     });
   }
   if (!f.prefetch_postgres.empty()) {
-    pfs.StartPrefetch([&pfs, &f] {
+    // Exactly what the last start of this timeline (or of an ancestor, before the branch point)
+    // read, in its order, if it left the file; else the catalogs' first pages.
+    pfs.StartPrefetch([&pfs, &f](bool* urgent) {
+      std::vector<pagefs::StartupReads::File> learned =
+          pagefs::StartupReads::Decode(pagefs::StartupReadFile::Load(&pfs));
+      if (!learned.empty()) {
+        *urgent = true;
+        return pagefs::StartupReadFile::Plan(&pfs, learned);
+      }
       return pagefs::PostgresCatalogPlan(&pfs, f.prefetch_postgres, f.prefetch_blocks);
+    });
+  }
+  // After --learn-startup-seconds: the pages read, by path, into the timeline for the next
+  // start (unless the file already says the same). Skipped if the mount ends sooner.
+  std::mutex learn_mu;
+  std::condition_variable learn_cv;
+  bool learn_stop = false;
+  std::thread learner;
+  if (startup_reads) {
+    learner = std::thread([&] {
+      {
+        std::unique_lock<std::mutex> lock(learn_mu);
+        if (learn_cv.wait_for(lock, std::chrono::seconds(f.learn_startup_seconds),
+                              [&] { return learn_stop; })) {
+          startup_reads->Stop();
+          return;
+        }
+      }
+      std::vector<pagefs::StartupReads::Recorded> recorded = startup_reads->Stop();
+      std::vector<pagefs::StartupReads::File> files =
+          pagefs::StartupReadFile::Name(&pfs, f.prefetch_postgres, recorded);
+      std::string text = pagefs::StartupReads::Encode(files);
+      if (files.empty() || text == pagefs::StartupReadFile::Load(&pfs)) return;
+      uint64_t pages = 0;
+      for (const auto& file : files) {
+        for (const auto& range : file.ranges) pages += range.second;
+      }
+      int err = pagefs::StartupReadFile::Save(&pfs, text);
+      if (err != 0) {
+        LogWarning("Cannot keep the pages this start read", {{"error", strerror(err)}});
+        return;
+      }
+      LogInfo("Kept the pages this start read",
+              {{"files", std::to_string(files.size())}, {"pages", std::to_string(pages)}});
     });
   }
 
@@ -359,6 +419,14 @@ int Run(const Flags& f) {
   fuse_loop_cfg_set_max_threads(config, kMaxThreads);
   int loop_rc = fuse_session_loop_mt(se, config);
   fuse_loop_cfg_destroy(config);
+  if (learner.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(learn_mu);
+      learn_stop = true;
+    }
+    learn_cv.notify_all();
+    learner.join();
+  }
   absl::Status flushed = pfs.FlushAll();
   fuse_session_unmount(se);
   if (wal_prefetch.joinable()) wal_prefetch.join();

@@ -224,10 +224,12 @@ class PageFs {
   // read-write mount, the collection of the orphans found at mount (CollectOrphans).
   void StartBackgroundFlusher();
 
-  // Prefetching (pagefs_prefetch.cc): the first `max_blocks` pages of a file, into the clean cache.
+  // Prefetching (pagefs_prefetch.cc): the first `max_blocks` pages of a file, or the pages
+  // `blocks` (in that order) if given, into the clean cache.
   struct PrefetchFile {
     uint64_t ino;
     uint32_t max_blocks;
+    std::vector<uint64_t> blocks = {};
   };
   struct PrefetchResult {
     uint64_t cached = 0;   // pages put into the cache
@@ -242,8 +244,9 @@ class PageFs {
   PrefetchResult Prefetch(const std::vector<PrefetchFile>& files);
   // Runs `plan` and then Prefetch of what it returns on a background thread (the destructor
   // waits for it): the mount is usable at once, and a read that misses meanwhile fetches its page
-  // itself. At most one per mount.
-  void StartPrefetch(std::function<std::vector<PrefetchFile>()> plan);
+  // itself. At most one per mount. The thread runs at the lowest CPU priority unless `plan` sets
+  // *urgent (a plan of exactly the pages the start will read, wanted before the start reads them).
+  void StartPrefetch(std::function<std::vector<PrefetchFile>(bool* urgent)> plan);
 
   // Queues the blocks [from, to) of file `ino` for the background read-ahead (the thread of
   // Read's windows, in windows of readahead_pages, under Read's cache rule): best effort, no

@@ -23,8 +23,10 @@ namespace pgbranch::pagefs {
 namespace {
 
 // Keys per Read RPC: small enough that a foreground read missing meanwhile does not wait long
-// behind the prefetch at the pageserver, large enough to cost few round trips.
+// behind the prefetch at the pageserver, large enough to cost few round trips. The first RPC
+// is smaller: a plan in the order of need (StartupReads) has its first pages wanted at once.
 constexpr size_t kPrefetchKeysPerRpc = 256;
+constexpr size_t kFirstPrefetchKeys = 32;
 
 }  // namespace
 
@@ -36,30 +38,44 @@ PageFs::PrefetchResult PageFs::Prefetch(const std::vector<PrefetchFile>& files) 
     uint64_t version;
     std::vector<uint64_t> blocks;
   };
-  size_t next = 0;
+  size_t next = 0;   // the file
+  uint64_t pos = 0;  // how far into it: a block number, or an index of its `blocks`
   while (next < files.size() && !stop_) {
     std::vector<Chosen> batch;
     std::vector<std::string> keys;
-    for (; next < files.size() && keys.size() < kPrefetchKeysPerRpc; ++next) {
+    const size_t rpc_keys = result.rpcs == 0 ? kFirstPrefetchKeys : kPrefetchKeysPerRpc;
+    while (next < files.size() && keys.size() < rpc_keys) {
       const PrefetchFile& f = files[next];
       std::shared_ptr<Inode> inode;
       {
         std::lock_guard<std::mutex> lock(mu_);
         inode = FindLocked(f.ino);
       }
-      if (!inode) continue;  // only inodes the caller has loaded (listed, looked up)
       Chosen c{inode, 0, {}};
-      std::lock_guard<std::mutex> lock(inode->mu);
-      if (inode->deleted || !inode->attr.IsRegular()) continue;
-      c.version = inode->version;
-      uint64_t end = std::min<uint64_t>(fs::PageCount(inode->attr.size), f.max_blocks);
-      for (uint64_t b = 0; b < end && keys.size() < kPrefetchKeysPerRpc; ++b) {
-        if (inode->dirty.count(b) || inode->flushing.count(b) || cache_.Contains(f.ino, b)) {
-          continue;
+      if (inode) {  // only inodes the caller has loaded (listed, looked up)
+        std::lock_guard<std::mutex> lock(inode->mu);
+        uint64_t end = pos;
+        if (!inode->deleted && inode->attr.IsRegular()) {
+          c.version = inode->version;
+          const uint64_t pages = fs::PageCount(inode->attr.size);
+          end = f.blocks.empty() ? std::min<uint64_t>(pages, f.max_blocks) : f.blocks.size();
+          for (; pos < end && keys.size() < rpc_keys; ++pos) {
+            const uint64_t b = f.blocks.empty() ? pos : f.blocks[pos];
+            if (b >= pages || inode->dirty.count(b) || inode->flushing.count(b) ||
+                cache_.Contains(f.ino, b)) {
+              continue;
+            }
+            c.blocks.push_back(b);
+            keys.push_back(fs::PageKey(f.ino, b));
+          }
         }
-        c.blocks.push_back(b);
-        keys.push_back(fs::PageKey(f.ino, b));
+        if (pos < end) {  // the RPC is full: the rest of this file goes in the next one
+          batch.push_back(std::move(c));
+          break;
+        }
       }
+      ++next;
+      pos = 0;
       if (!c.blocks.empty()) batch.push_back(std::move(c));
     }
     if (keys.empty()) continue;
@@ -82,20 +98,23 @@ PageFs::PrefetchResult PageFs::Prefetch(const std::vector<PrefetchFile>& files) 
   return result;
 }
 
-void PageFs::StartPrefetch(std::function<std::vector<PrefetchFile>()> plan) {
+void PageFs::StartPrefetch(std::function<std::vector<PrefetchFile>(bool* urgent)> plan) {
   if (prefetcher_.joinable()) return;
   prefetcher_ = std::thread([this, plan = std::move(plan)] {
-    // The lowest CPU priority for this thread alone (Linux: a thread's nice value is its own):
-    // on a busy machine the reads it would save must not cost the start they serve its CPU.
-    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19);
     auto t0 = std::chrono::steady_clock::now();
-    std::vector<PrefetchFile> files = plan();
+    bool urgent = false;
+    std::vector<PrefetchFile> files = plan(&urgent);
+    // Otherwise the lowest CPU priority for this thread alone (Linux: a thread's nice value is
+    // its own): on a busy machine the guessed reads it would save must not cost the start they
+    // serve its CPU.
+    if (!urgent) (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19);
     auto t1 = std::chrono::steady_clock::now();
     PrefetchResult r = Prefetch(files);
     auto ms = [](auto d) {
       return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
     };
     LogInfo("Prefetched", {{"files", std::to_string(files.size())},
+                           {"plan", urgent ? "learned" : "guessed"},
                            {"pages", std::to_string(r.cached)},
                            {"dropped", std::to_string(r.dropped)},
                            {"rpcs", std::to_string(r.rpcs)},

@@ -47,6 +47,25 @@ TEST_F(PageFsPrefetchTest, CachesTheFirstPagesInOneRpc) {
   EXPECT_EQ(r.cached, 0u);
 }
 
+// Explicit blocks, in their order, across several RPCs (the first one small): every one cached,
+// none past the end of the file, the others untouched.
+TEST_F(PageFsPrefetchTest, CachesTheBlocksGivenAcrossRpcs) {
+  SetUpFile(400);
+  PageFs::PrefetchFile f{ino_, 0, {}};
+  for (uint64_t b = 399; b >= 100; --b) f.blocks.push_back(b);
+  f.blocks.push_back(7);
+  f.blocks.push_back(5000);  // past the end
+  PageFs::PrefetchResult r = fs_->Prefetch({f, {ino_, 2}});
+  EXPECT_TRUE(r.status.ok());
+  EXPECT_EQ(r.cached, 300u + 1 + 2);
+  EXPECT_EQ(r.rpcs, 3u);  // 32, then 256, then the last 15
+  uint64_t reads = store_.reads();
+  for (uint64_t b : {0, 1, 7, 100, 250, 399}) ExpectPage(b);
+  EXPECT_EQ(store_.reads(), reads);  // all from the cache
+  ExpectPage(50);
+  EXPECT_EQ(store_.reads(), reads + 1);
+}
+
 TEST_F(PageFsPrefetchTest, StopsAtTheEndOfTheFile) {
   SetUpFile(3);
   PageFs::PrefetchResult r = fs_->Prefetch({{ino_, 100}});
@@ -131,7 +150,7 @@ TEST_F(PageFsPrefetchTest, DestroyedWithAPrefetchInFlight) {
   SetUpFile(8);
   std::vector<PageFs::PrefetchFile> files;
   for (int i = 0; i < 2000; ++i) files.push_back({ino_, 8});
-  fs_->StartPrefetch([files] { return files; });
+  fs_->StartPrefetch([files](bool*) { return files; });
   fs_.reset();
   Mount();
   fs::InodeAttr a;
@@ -141,7 +160,7 @@ TEST_F(PageFsPrefetchTest, DestroyedWithAPrefetchInFlight) {
 
 TEST_F(PageFsPrefetchTest, InTheBackgroundServesTheSamePages) {
   SetUpFile(8);
-  fs_->StartPrefetch([this] { return std::vector<PageFs::PrefetchFile>{{ino_, 8}}; });
+  fs_->StartPrefetch([this](bool*) { return std::vector<PageFs::PrefetchFile>{{ino_, 8}}; });
   for (uint64_t b = 0; b < 8; ++b) ExpectPage(b);
 }
 

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pageserver/pagefs/pagefs.h"
+#include "pageserver/pagefs/startup_reads.h"
+
+namespace pgbranch::pagefs {
+
+// The file of StartupReads (StartupReads::kFileName at the mount's root), read, resolved into a
+// prefetch plan, and written, from inside pagefs (never through the mount, like DirWalk). Every
+// failure reads as "no file": the file is a hint, and a start without it only prefetches less
+// exactly (PostgresCatalogPlan).
+class StartupReadFile {
+ public:
+  // The file's text, "" if there is none or it cannot be read.
+  static std::string Load(PageFs* pfs);
+  // The pages of `files` that exist, as a prefetch plan in the file's order (each path resolved
+  // by listing its directories; a path that no longer exists is skipped).
+  static std::vector<PageFs::PrefetchFile> Plan(PageFs* pfs,
+                                                const std::vector<StartupReads::File>& files);
+  // `recorded` by path: the regular files below `data_dir` (relative to the root; its pg_wal is
+  // left out, whose segments differ from start to start), in the order recorded.
+  static std::vector<StartupReads::File> Name(PageFs* pfs, const std::string& data_dir,
+                                              const std::vector<StartupReads::Recorded>& recorded);
+  // Replaces the file with `text`: written to a temporary name, fsynced, then renamed over it
+  // (so a crash leaves the old file or the new one, whole). 0 or an errno.
+  static int Save(PageFs* pfs, const std::string& text);
+};
+
+}  // namespace pgbranch::pagefs
