@@ -385,6 +385,13 @@ int Run(const Flags& f) {
         for (const auto& range : file.ranges) pages += range.second;
       }
       int err = pagefs::StartupReadFile::Save(&pfs, text);
+      // The kernel may hold a negative entry for either name (someone looked before): it would
+      // hide the file until the entry timeout. (From this thread, not a FUSE worker's: the
+      // notification waits for nothing of this process.)
+      for (const char* name :
+           {pagefs::StartupReads::kFileName, pagefs::StartupReadFile::kTempName}) {
+        fuse_lowlevel_notify_inval_entry(se, FUSE_ROOT_ID, name, strlen(name));
+      }
       if (err != 0) {
         LogWarning("Cannot keep the pages this start read", {{"error", strerror(err)}});
         return;

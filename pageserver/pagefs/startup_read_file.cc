@@ -16,7 +16,6 @@ namespace pgbranch::pagefs {
 namespace {
 
 constexpr uint64_t kMaxFileBytes = 4 << 20;
-constexpr char kTempName[] = ".pagefs-startup-reads.tmp";
 
 }  // namespace
 

@@ -15,6 +15,8 @@ namespace pgbranch::pagefs {
 // exactly (PostgresCatalogPlan).
 class StartupReadFile {
  public:
+  // Where Save writes before it renames.
+  static constexpr char kTempName[] = ".pagefs-startup-reads.tmp";
   // The file's text, "" if there is none or it cannot be read.
   static std::string Load(PageFs* pfs);
   // The pages of `files` that exist, as a prefetch plan in the file's order (each path resolved
