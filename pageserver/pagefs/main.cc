@@ -117,10 +117,10 @@ void DefineFlags(CLI::App& app, Flags* f) {
   auto* prefetch =
       app.add_option(
              "--prefetch-postgres", f->prefetch_postgres,
-             "once mounted, prefetch in the background the system catalogs' first pages of the "
-             "PostgreSQL data directory DIR (relative to the mount), which a server's start and "
-             "first "
-             "connections read")
+             "once mounted, prefetch in the background what the start of a server on the "
+             "PostgreSQL data directory DIR (relative to the mount) and its first connections "
+             "read: the pages the timeline's last start read (see --learn-startup-seconds), "
+             "else the system catalogs' first pages")
           ->type_name("DIR");
   app.add_option("--prefetch-blocks", f->prefetch_blocks,
                  "with --prefetch-postgres: pages prefetched per catalog file (default 4)")
@@ -268,7 +268,7 @@ int Run(const Flags& f) {
   ctx.wal_direct_io = f.wal_direct_io;
   ctx.wal_commit_at_write = !f.no_wal_commit_at_write;
   // What this start reads, recorded before the first request arrives (startup_reads.h).
-  constexpr uint64_t kMaxStartupPages = 16384;
+  constexpr uint64_t kMaxStartupPages = 2048;  // 16 MiB: a start reads ~300-400 pages
   std::unique_ptr<pagefs::StartupReads> startup_reads;
   if (!f.read_only && !f.prefetch_postgres.empty() && f.learn_startup_seconds != 0) {
     startup_reads = std::make_unique<pagefs::StartupReads>(kMaxStartupPages);

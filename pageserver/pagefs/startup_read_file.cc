@@ -66,6 +66,9 @@ std::vector<StartupReads::File> StartupReadFile::Name(
     PageFs* pfs, const std::string& data_dir, const std::vector<StartupReads::Recorded>& recorded) {
   std::unordered_map<uint64_t, std::string> paths;
   std::optional<uint64_t> root = DirWalk::Dir(pfs, data_dir);
+  // template1 (OID 1) and template0 (4): a start never reads them; a CREATE DATABASE in the
+  // window copies one whole, which no later start would read again.
+  const std::string templates = data_dir + "/base";
   if (root) {
     std::vector<std::pair<uint64_t, std::string>> todo = {{*root, data_dir}};
     while (!todo.empty()) {
@@ -75,7 +78,8 @@ std::vector<StartupReads::File> StartupReadFile::Name(
         std::string child = absl::StrCat(path, "/", e.name);
         if (e.dtype == DT_REG) {
           paths.emplace(e.ino, std::move(child));
-        } else if (e.dtype == DT_DIR && !(dir == *root && e.name == "pg_wal")) {
+        } else if (e.dtype == DT_DIR && !(dir == *root && e.name == "pg_wal") &&
+                   !(path == templates && (e.name == "1" || e.name == "4"))) {
           todo.push_back({e.ino, std::move(child)});
         }
       }

@@ -23,8 +23,9 @@ class StartupReadFile {
   // by listing its directories; a path that no longer exists is skipped).
   static std::vector<PageFs::PrefetchFile> Plan(PageFs* pfs,
                                                 const std::vector<StartupReads::File>& files);
-  // `recorded` by path: the regular files below `data_dir` (relative to the root; its pg_wal is
-  // left out, whose segments differ from start to start), in the order recorded.
+  // `recorded` by path: the regular files below `data_dir` (relative to the root), in the order
+  // recorded. Left out: its pg_wal (segments differ from start to start) and the template
+  // databases base/1 and base/4 (read only when a CREATE DATABASE copies one).
   static std::vector<StartupReads::File> Name(PageFs* pfs, const std::string& data_dir,
                                               const std::vector<StartupReads::Recorded>& recorded);
   // Replaces the file with `text`: written to a temporary name, fsynced, then renamed over it

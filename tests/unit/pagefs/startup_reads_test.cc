@@ -97,17 +97,20 @@ class StartupReadFileTest : public OneFileTest {
   }
 };
 
-// A start's reads, named, saved, and planned again by the next mount; the WAL is never named.
+// A start's reads, named, saved, and planned again by the next mount; the WAL and the template
+// databases are never named.
 TEST_F(StartupReadFileTest, SavedReadsBecomeTheNextMountsPlan) {
   OneFileTest::Mount({});
   EXPECT_EQ(StartupReadFile::Load(fs_.get()), "");
   uint64_t pgdata = Mkdir(fs::kRootIno, "pgdata");
-  uint64_t base = Mkdir(Mkdir(pgdata, "base"), "5");
+  uint64_t bases = Mkdir(pgdata, "base");
+  uint64_t base = Mkdir(bases, "5");
   uint64_t catalog = File(base, "1259", 20);
+  uint64_t template1 = File(Mkdir(bases, "1"), "1259", 2);
   uint64_t version = File(pgdata, "PG_VERSION", 1);
   uint64_t wal = File(Mkdir(pgdata, "pg_wal"), "000000010000000000000001", 4);
   std::vector<StartupReads::Recorded> recorded = {
-      {version, {0}}, {wal, {0, 1}}, {catalog, {4, 5, 6, 0}}, {12345, {0}}};
+      {version, {0}}, {wal, {0, 1}}, {template1, {0, 1}}, {catalog, {4, 5, 6, 0}}, {12345, {0}}};
   std::vector<StartupReads::File> named = StartupReadFile::Name(fs_.get(), "pgdata", recorded);
   ASSERT_EQ(named.size(), 2u);
   EXPECT_EQ(named[0].path, "pgdata/PG_VERSION");
