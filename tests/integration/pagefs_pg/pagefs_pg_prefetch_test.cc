@@ -18,6 +18,33 @@ namespace {
 
 const std::vector<std::string> kPrefetch = {"--prefetch-postgres", "pgdata"};
 
+// Catalog changes (a new relation, a new column, a new role) and data changes, on a branch of
+// `t` (600 rows, id and v).
+absl::Status ChangeBranch(PostgresInstance* pg, const std::string& role) {
+  return pg
+      ->Query(absl::StrCat("CREATE TABLE u (id int PRIMARY KEY, w text);\n"
+                           "INSERT INTO u SELECT i, 'b1' FROM generate_series(1, 50) i;\n"
+                           "ALTER TABLE t ADD COLUMN extra int DEFAULT 7;\n"
+                           "UPDATE t SET v = 'b1' WHERE id <= 100;\n"
+                           "CREATE ROLE ",
+                           role, " LOGIN;"))
+      .status();
+}
+
+// Every change of ChangeBranch is there, and the indexes check.
+void ExpectBranchChanges(PostgresInstance* pg, const std::string& role) {
+  PG_ASSERT_OK_AND_ASSIGN(int64_t rows, pg->QueryInt("SELECT count(*) FROM u"));
+  EXPECT_EQ(rows, 50);
+  PG_ASSERT_OK_AND_ASSIGN(rows, pg->QueryInt("SELECT count(*) FROM t WHERE v = 'b1'"));
+  EXPECT_EQ(rows, 100);
+  PG_ASSERT_OK_AND_ASSIGN(rows, pg->QueryInt("SELECT sum(extra) FROM t"));
+  EXPECT_EQ(rows, 7 * 600);
+  PG_ASSERT_OK_AND_ASSIGN(rows, pg->QueryInt(absl::StrCat(
+                                    "SELECT count(*) FROM pg_roles WHERE rolname = '", role, "'")));
+  EXPECT_EQ(rows, 1);
+  PG_ASSERT_OK(pg->AmCheck());
+}
+
 TEST_F(PagefsPgTest, PrefetchedBranchServesItsWrites) {
   std::unique_ptr<PagefsMount> main_mount;
   std::unique_ptr<PostgresInstance> main_pg;
@@ -38,12 +65,7 @@ TEST_F(PagefsPgTest, PrefetchedBranchServesItsWrites) {
   EXPECT_EQ(rows, 600);
   // Catalog changes (new relations, a changed role) and data changes on the branch while and
   // after its prefetch ran.
-  PG_ASSERT_OK(pg->Query("CREATE TABLE u (id int PRIMARY KEY, w text);\n"
-                         "INSERT INTO u SELECT i, 'b1' FROM generate_series(1, 50) i;\n"
-                         "ALTER TABLE t ADD COLUMN extra int DEFAULT 7;\n"
-                         "UPDATE t SET v = 'b1' WHERE id <= 100;\n"
-                         "CREATE ROLE prefetch_probe LOGIN;")
-                   .status());
+  PG_ASSERT_OK(ChangeBranch(pg.get(), "prefetch_probe"));
   PG_ASSERT_OK(pg->Stop(PostgresInstance::StopMode::kImmediate));
   EXPECT_EQ(mount->Unmount(), 0);
   // A new prefetching mount must see every change (and PostgreSQL replays the rest).
@@ -51,16 +73,7 @@ TEST_F(PagefsPgTest, PrefetchedBranchServesItsWrites) {
   pg = NewPostgres(*mount, "b1-again");
   PG_ASSERT_OK(pg->RemoveStalePidFile());
   PG_ASSERT_OK(pg->Start());
-  PG_ASSERT_OK_AND_ASSIGN(rows, pg->QueryInt("SELECT count(*) FROM u"));
-  EXPECT_EQ(rows, 50);
-  PG_ASSERT_OK_AND_ASSIGN(rows, pg->QueryInt("SELECT count(*) FROM t WHERE v = 'b1'"));
-  EXPECT_EQ(rows, 100);
-  PG_ASSERT_OK_AND_ASSIGN(rows, pg->QueryInt("SELECT sum(extra) FROM t"));
-  EXPECT_EQ(rows, 7 * 600);
-  PG_ASSERT_OK_AND_ASSIGN(
-      rows, pg->QueryInt("SELECT count(*) FROM pg_roles WHERE rolname = 'prefetch_probe'"));
-  EXPECT_EQ(rows, 1);
-  PG_ASSERT_OK(pg->AmCheck());
+  ExpectBranchChanges(pg.get(), "prefetch_probe");
   // The parent is untouched by its branch.
   PG_ASSERT_OK_AND_ASSIGN(rows, main_pg->QueryInt("SELECT count(*) FROM t WHERE v = 'b1'"));
   EXPECT_EQ(rows, 0);
@@ -104,13 +117,8 @@ TEST_F(PagefsPgTest, LearnedStartupReadsServeLaterChanges) {
   EXPECT_NE(text.find("pgdata/base/"), std::string::npos);
   EXPECT_EQ(text.find("pg_wal"), std::string::npos);
   // Changes to the catalogs and to the pages just learned, after the file was written.
-  PG_ASSERT_OK(pg->Query("CREATE TABLE u (id int PRIMARY KEY, w text);\n"
-                         "INSERT INTO u SELECT i, 'b1' FROM generate_series(1, 50) i;\n"
-                         "ALTER TABLE t ADD COLUMN extra int DEFAULT 7;\n"
-                         "UPDATE t SET v = 'b1' WHERE id <= 100;\n"
-                         "CREATE ROLE learned_probe LOGIN;\n"
-                         "CHECKPOINT;")
-                   .status());
+  PG_ASSERT_OK(ChangeBranch(pg.get(), "learned_probe"));
+  PG_ASSERT_OK(pg->Query("CHECKPOINT").status());
   PG_ASSERT_OK(CreateBranch("b2", "b1", 0).status());
   PG_ASSERT_OK(pg->Stop(PostgresInstance::StopMode::kImmediate));
   EXPECT_EQ(mount->Unmount(), 0);
@@ -120,16 +128,7 @@ TEST_F(PagefsPgTest, LearnedStartupReadsServeLaterChanges) {
     pg = NewPostgres(*mount, timeline + "-again");
     PG_ASSERT_OK(pg->RemoveStalePidFile());
     PG_ASSERT_OK(pg->Start());
-    PG_ASSERT_OK_AND_ASSIGN(rows, pg->QueryInt("SELECT count(*) FROM u"));
-    EXPECT_EQ(rows, 50);
-    PG_ASSERT_OK_AND_ASSIGN(rows, pg->QueryInt("SELECT count(*) FROM t WHERE v = 'b1'"));
-    EXPECT_EQ(rows, 100);
-    PG_ASSERT_OK_AND_ASSIGN(rows, pg->QueryInt("SELECT sum(extra) FROM t"));
-    EXPECT_EQ(rows, 7 * 600);
-    PG_ASSERT_OK_AND_ASSIGN(
-        rows, pg->QueryInt("SELECT count(*) FROM pg_roles WHERE rolname = 'learned_probe'"));
-    EXPECT_EQ(rows, 1);
-    PG_ASSERT_OK(pg->AmCheck());
+    ExpectBranchChanges(pg.get(), "learned_probe");
     PG_ASSERT_OK(pg->Stop());
     EXPECT_EQ(mount->Unmount(), 0);
   }
