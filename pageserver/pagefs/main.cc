@@ -383,16 +383,10 @@ int Run(const Flags& f) {
           return;
         }
       }
-      std::vector<pagefs::StartupReads::Recorded> recorded = startup_reads->Stop();
-      std::vector<pagefs::StartupReads::File> files =
-          pagefs::StartupReadFile::Name(&pfs, f.prefetch_postgres, recorded);
-      std::string text = pagefs::StartupReads::Encode(files);
-      if (files.empty() || text == pagefs::StartupReadFile::Load(&pfs)) return;
       uint64_t pages = 0;
-      for (const auto& file : files) {
-        for (const auto& range : file.ranges) pages += range.second;
-      }
-      int err = pagefs::StartupReadFile::Save(&pfs, text);
+      int err =
+          pagefs::StartupReadFile::Keep(&pfs, f.prefetch_postgres, startup_reads->Stop(), &pages);
+      if (err == 0 && pages == 0) return;  // unchanged, or nothing read: nothing written
       // The kernel may hold a negative entry for either name (someone looked before): it would
       // hide the file until the entry timeout. (From this thread, not a FUSE worker's: the
       // notification waits for nothing of this process.)
@@ -404,8 +398,7 @@ int Run(const Flags& f) {
         LogWarning("Cannot keep the pages this start read", {{"error", strerror(err)}});
         return;
       }
-      LogInfo("Kept the pages this start read",
-              {{"files", std::to_string(files.size())}, {"pages", std::to_string(pages)}});
+      LogInfo("Kept the pages this start read", {{"pages", std::to_string(pages)}});
     });
   }
 

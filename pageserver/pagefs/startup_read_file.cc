@@ -113,4 +113,17 @@ int StartupReadFile::Save(PageFs* pfs, const std::string& text) {
   return pfs->FsyncDir(fs::kRootIno);
 }
 
+int StartupReadFile::Keep(PageFs* pfs, const std::string& data_dir,
+                          const std::vector<StartupReads::Recorded>& recorded, uint64_t* pages) {
+  *pages = 0;
+  std::vector<StartupReads::File> files = Name(pfs, data_dir, recorded);
+  std::string text = StartupReads::Encode(files);
+  if (files.empty() || text == Load(pfs)) return 0;
+  if (int err = Save(pfs, text)) return err;
+  for (const StartupReads::File& f : files) {
+    for (const auto& range : f.ranges) *pages += range.second;
+  }
+  return 0;
+}
+
 }  // namespace pgbranch::pagefs

@@ -31,6 +31,10 @@ class StartupReadFile {
   // Replaces the file with `text`: written to a temporary name, fsynced, then renamed over it
   // (so a crash leaves the old file or the new one, whole). 0 or an errno.
   static int Save(PageFs* pfs, const std::string& text);
+  // What a start recorded, kept: named (Name), and saved unless the file already says the same.
+  // 0 (*pages: the pages now in the file, 0 if nothing was written) or Save's errno.
+  static int Keep(PageFs* pfs, const std::string& data_dir,
+                  const std::vector<StartupReads::Recorded>& recorded, uint64_t* pages);
 };
 
 }  // namespace pgbranch::pagefs

@@ -25,11 +25,10 @@ bool UsablePath(absl::string_view path) {
 void StartupReads::Record(uint64_t ino, uint64_t offset, uint64_t size) {
   if (!active_.load(std::memory_order_relaxed) || size == 0) return;
   std::lock_guard<std::mutex> lock(mu_);
-  if (stopped_) return;
+  if (!active_.load(std::memory_order_relaxed)) return;
   const uint64_t first = fs::BlockOf(offset), last = fs::BlockOf(offset + size - 1);
   for (uint64_t b = first; b <= last; ++b) {
     if (seen_.size() >= max_pages_) {
-      stopped_ = true;
       active_.store(false, std::memory_order_relaxed);
       return;
     }
@@ -42,7 +41,6 @@ void StartupReads::Record(uint64_t ino, uint64_t offset, uint64_t size) {
 
 std::vector<StartupReads::Recorded> StartupReads::Stop() {
   std::lock_guard<std::mutex> lock(mu_);
-  stopped_ = true;
   active_.store(false, std::memory_order_relaxed);
   seen_.clear();
   index_.clear();

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 #include <vector>
+
 #include "absl/strings/string_view.h"
 
 namespace pgbranch::pagefs {
@@ -62,7 +63,8 @@ class StartupReads {
  private:
   const uint64_t max_pages_;
   std::mutex mu_;
-  bool stopped_ = false;  // guarded by mu_; mirrored in `active_` for the lock-free check
+  // Cleared (under mu_) when the recording ends; read without it first, so that a READ after
+  // the end takes no lock.
   std::atomic<bool> active_{true};
   std::map<uint64_t, size_t> index_;              // ino -> position in order_; guarded by mu_
   std::vector<Recorded> order_;                   // guarded by mu_
