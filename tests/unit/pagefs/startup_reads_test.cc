@@ -141,6 +141,13 @@ TEST_F(StartupReadFileTest, SavedReadsBecomeTheNextMountsPlan) {
   ASSERT_EQ(fs_->Read(catalog, 4 * kPage, 3 * kPage, &out), 0);
   EXPECT_EQ(out, PageOf(Fill(4)) + PageOf(Fill(5)) + PageOf(Fill(6)));
   EXPECT_EQ(store_.reads(), reads);
+  // Keep writes only what differs: the same reads again leave the file as it is.
+  uint64_t pages = 99;
+  EXPECT_EQ(StartupReadFile::Keep(fs_.get(), "pgdata", recorded, &pages), 0);
+  EXPECT_EQ(pages, 0u);
+  EXPECT_EQ(StartupReadFile::Keep(fs_.get(), "pgdata", {{catalog, {1, 2}}}, &pages), 0);
+  EXPECT_EQ(pages, 2u);
+  EXPECT_EQ(StartupReadFile::Load(fs_.get()), "pagefs startup reads v1\npgdata/base/5/1259 1+2\n");
   // A path that no longer exists is skipped.
   EXPECT_TRUE(StartupReadFile::Plan(
                   fs_.get(), {{"pgdata/base/6/1259", {{0, 1}}}, {"pgdata/nothing/x", {{0, 1}}}})
