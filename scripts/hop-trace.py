@@ -137,6 +137,7 @@ def print_ops(prefix):
 def print_reads(prefix, names):
     """Every FUSE READ of each pagefs trace: when (ms after the trace's first FUSE operation),
     which inode (its path if --names maps it), which blocks, and how long pagefs took."""
+    found = False
     for path in sorted(glob.glob(prefix + ".*")):
         with open(path) as f:
             rows = sorted((int(r[0]), r[1], r[2], int(r[3]))
@@ -154,6 +155,7 @@ def print_reads(prefix, names):
                 reads.append((t0, ino, block, pages, t - t0))
         if not reads:
             continue
+        found = True
         print(f"{path}: {len(reads)} READs, {sum(1 for r in reads if r[4] > 100_000)} over 100 us")
         print(f"{'at ms':>8} {'us':>6}  {'blocks':>12}  file")
         for t0, ino, block, pages, d in reads:
@@ -161,6 +163,9 @@ def print_reads(prefix, names):
             mark = " *" if d > 100_000 else ""
             print(f"{(t0 - first) / 1e6:>8.1f} {d / 1e3:>6.0f}  {span:>12}  "
                   f"{names.get(ino, 'inode ' + str(ino))}{mark}")
+    if not found:
+        sys.exit("no FUSE READ in " + prefix + ".* (a pagefs of this tree, run with "
+                 "PGBRANCH_HOP_TRACE, writes them when it exits)")
 
 
 def load_names(path):
