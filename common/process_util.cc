@@ -23,7 +23,7 @@ std::string ReadFileOrEmpty(const std::string& path) {
 }
 
 absl::StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv, const std::string& log,
-                                    bool daemon) {
+                                    bool daemon, int stdin_fd) {
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
@@ -32,12 +32,12 @@ absl::StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv, const 
   if (pid == 0) {
     ::setsid();  // a stray signal to our process group does not reach it
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    int devnull = ::open("/dev/null", O_RDONLY);
+    int in = stdin_fd >= 0 ? stdin_fd : ::open("/dev/null", O_RDONLY);
     if (fd >= 0) {
       ::dup2(fd, 1);
       ::dup2(fd, 2);
     }
-    if (devnull >= 0) ::dup2(devnull, 0);
+    if (in >= 0) ::dup2(in, 0);
     // One call instead of ~1,000 on the controller's spawn of a compute (a branch's path).
     bool closed = false;
 #ifdef SYS_close_range

@@ -13,12 +13,12 @@ namespace pgbranch::cli {
 // The whole file, or "" if it cannot be read.
 std::string ReadFileOrEmpty(const std::string& path);
 
-// Starts argv[0] (a path) in a session of its own, stdin from /dev/null, stdout and stderr
-// appended to `log`, no other file descriptors. With `daemon`, a second fork makes the program
-// nobody's child (nothing needs to reap it) and the returned pid is 0; otherwise the child's pid
-// is returned and the caller reaps it.
+// Starts argv[0] (a path) in a session of its own, stdin from /dev/null (or `stdin_fd` when it
+// is not -1), stdout and stderr appended to `log`, no other file descriptors. With `daemon`, a
+// second fork makes the program nobody's child (nothing needs to reap it) and the returned pid
+// is 0; otherwise the child's pid is returned and the caller reaps it.
 absl::StatusOr<pid_t> SpawnDetached(const std::vector<std::string>& argv, const std::string& log,
-                                    bool daemon);
+                                    bool daemon, int stdin_fd = -1);
 
 // Whether `pid` names a live process.
 bool ProcessAlive(pid_t pid);

@@ -3,16 +3,20 @@
 //   pgbranch-compute --config FILE
 //   PGBRANCH_COMPUTE_CONFIG='<yaml>' pgbranch-compute      (a compute pod: config from the env)
 //   pgbranch-compute --pool [--listen 0.0.0.0:8080]        (a pooled pod: PUT /config later)
+//   pgbranch-compute --spare-under DIR    (local mode's spare: "CONFIG<TAB>LOG" on stdin later)
 //
 // Mounts the endpoint's timeline with pagefs, prepares and starts unmodified PostgreSQL on it as
 // the postgres user, serves GET /status and GET /metrics, and on SIGTERM/SIGINT suspends
 // cleanly: fast shutdown, unmount (pagefs flushes), exit 0. Exit codes: 0 after a clean stop,
 // 1 when the compute failed (the message is logged and was shown on /status), 2 for a bad
 // command line or configuration. Runs as root (FUSE); PostgreSQL runs as `postgres`.
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 
@@ -29,7 +33,53 @@ namespace {
 constexpr char kUsage[] =
     "usage: pgbranch-compute --config FILE\n"
     "   or: PGBRANCH_COMPUTE_CONFIG='<yaml or json>' pgbranch-compute\n"
-    "   or: pgbranch-compute --pool [--listen 0.0.0.0:8080]   (waits for PUT /config)\n";
+    "   or: pgbranch-compute --pool [--listen 0.0.0.0:8080]   (waits for PUT /config)\n"
+    "   or: pgbranch-compute --spare-under DIR   (reads \"CONFIG<TAB>LOG\" from stdin)\n";
+
+// Local mode's spare agent (operator/local/spare_agent.h): waits for one line "CONFIG\tLOG" on
+// stdin, CONFIG a configuration file below `dir`, then appends its output to LOG and returns
+// CONFIG. Empty when stdin ends first (the controller is gone or stopped its spare): exit 0.
+// Runs before any thread exists; a signal meanwhile ends the process (nothing to clean up).
+std::optional<std::string> WaitForSpareConfig(const std::string& dir, std::string* error) {
+  std::string line;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(0, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    line.append(buf, static_cast<size_t>(n));
+    if (line.find('\n') != std::string::npos) break;
+  }
+  if (line.empty()) return std::nullopt;
+  size_t tab = line.find('\t');
+  size_t end = line.find('\n');
+  if (tab == std::string::npos || end == std::string::npos || end < tab) {
+    *error = "a spare agent reads \"CONFIG<TAB>LOG\" and a newline on stdin";
+    return "";
+  }
+  std::string config = line.substr(0, tab);
+  std::string log = line.substr(tab + 1, end - tab - 1);
+  if (dir.empty() || config.rfind(dir, 0) != 0 || log.empty() || log[0] != '/') {
+    *error = "the configuration " + config + " is not below " + dir;
+    return "";
+  }
+  int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    *error = "cannot open " + log + ": " + strerror(errno);
+    return "";
+  }
+  fflush(stdout);
+  fflush(stderr);
+  dup2(fd, 1);
+  dup2(fd, 2);
+  close(fd);
+  int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (in >= 0) {
+    dup2(in, 0);
+    close(in);
+  }
+  return config;
+}
 
 }  // namespace
 
@@ -40,6 +90,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::optional<ComputeConfig> pooled_config;
   bool pool = false;
+  std::string spare_dir;
   std::string pool_listen = "0.0.0.0:8080";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -51,6 +102,8 @@ int main(int argc, char** argv) {
       config_path = argv[++i];
     } else if (a.rfind("--config=", 0) == 0) {
       config_path = a.substr(9);
+    } else if (a == "--spare-under" && i + 1 < argc) {
+      spare_dir = argv[++i];
     } else if (a == "--pool") {
       pool = true;
     } else if (a == "--listen" && i + 1 < argc) {
@@ -61,6 +114,20 @@ int main(int argc, char** argv) {
       fprintf(stderr, "pgbranch-compute: unexpected argument %s\n%s", a.c_str(), kUsage);
       return 2;
     }
+  }
+  if (!spare_dir.empty()) {
+    if (pool || !config_path.empty()) {
+      fprintf(stderr, "pgbranch-compute: --spare-under excludes --pool and --config\n%s", kUsage);
+      return 2;
+    }
+    std::string error;
+    std::optional<std::string> received = WaitForSpareConfig(spare_dir, &error);
+    if (!received) return 0;
+    if (!error.empty()) {
+      fprintf(stderr, "pgbranch-compute: %s\n", error.c_str());
+      return 2;
+    }
+    config_path = *received;
   }
   const char* env_config = getenv("PGBRANCH_COMPUTE_CONFIG");
   if (pool && !config_path.empty()) {

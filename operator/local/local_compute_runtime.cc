@@ -74,10 +74,16 @@ int PgPortOf(const std::string& config) {
   return at == std::string::npos ? 0 : std::atoi(config.c_str() + at + 10);
 }
 
-// The agent of `workdir` if `pid` is it (pids are reused).
+// The agent of `workdir` if `pid` is it (pids are reused): started for it (`--config
+// WORKDIR/compute.yaml`), or a spare handed it (SpareAgent), which writes to its compute.log.
 bool IsAgentOf(pid_t pid, const std::string& workdir) {
-  return Alive(pid) &&
-         CommandLine(pid).find("--config " + workdir + "/compute.yaml") != std::string::npos;
+  if (!Alive(pid)) return false;
+  std::string cmd = CommandLine(pid);
+  if (cmd.find("--config " + workdir + "/compute.yaml") != std::string::npos) return true;
+  if (cmd.find(std::string(SpareAgent::kFlag) + " ") == std::string::npos) return false;
+  std::error_code ec;
+  fs::path out = fs::read_symlink("/proc/" + std::to_string(pid) + "/fd/1", ec);
+  return !ec && out == fs::path(workdir) / "compute.log";
 }
 
 // Signals every pid and waits up to `seconds` for all of them to exit; the ones left.
@@ -109,7 +115,17 @@ std::vector<pid_t> OurProcessesUnder(const std::string& root,
 }  // namespace
 
 LocalComputeRuntime::LocalComputeRuntime(LocalComputeOptions options, ChangeFn on_change)
-    : options_(std::move(options)), on_change_(std::move(on_change)) {}
+    : options_(std::move(options)), on_change_(std::move(on_change)) {
+  if (options_.spare_agent) {
+    fs::path state(options_.state_dir);
+    std::error_code ec;
+    std::string log = fs::is_directory(state / "logs", ec)
+                          ? (state / "logs" / "spare-agent.log").string()
+                          : "/dev/null";
+    spare_ = std::make_unique<SpareAgent>(options_.compute_bin, (state / "computes").string() + "/",
+                                          log, absl::Milliseconds(250));
+  }
+}
 
 LocalComputeRuntime::~LocalComputeRuntime() { StopAll(); }
 
@@ -164,6 +180,9 @@ int LocalComputeRuntime::StopEverything(const std::string& state_dir, int stop_t
   if (!left.empty()) SignalAndWait(left, SIGKILL, 5);
   // 2. The agents (seeing PostgreSQL gone, they unmount and exit).
   std::vector<pid_t> agents = PidsWithCommandLine("--config " + root);
+  for (pid_t p : PidsWithCommandLine(std::string(SpareAgent::kFlag) + " " + root)) {
+    agents.push_back(p);  // spares (they exit at once) and agents that started as one
+  }
   left = SignalAndWait(agents, SIGTERM, 40);
   for (pid_t p : left) ::kill(-p, SIGKILL);  // the agent leads its own session
   if (!left.empty()) SignalAndWait(left, SIGKILL, 5);
@@ -263,8 +282,13 @@ absl::Status LocalComputeRuntime::Start(const control::ComputeSpec& spec) {
   }
 
   std::string log_path = c->workdir + "/compute.log";
-  auto pid = SpawnDetached({options_.compute_bin, "--config", config_path}, log_path,
-                           /*daemon=*/false);
+  // The spare, when one is ready: its exec and dynamic linking are done already.
+  absl::StatusOr<pid_t> pid =
+      spare_ ? spare_->Take(config_path, log_path) : absl::UnavailableError("no spare agents");
+  if (!pid.ok()) {
+    pid = SpawnDetached({options_.compute_bin, "--config", config_path}, log_path,
+                        /*daemon=*/false);
+  }
   if (!pid.ok()) return pid.status();
   c->pid = *pid;
   std::ofstream(c->workdir + "/agent.pid", std::ios::trunc) << *pid << "\n";

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "operator/control/compute_runtime.h"
+#include "operator/local/spare_agent.h"
 
 // Computes as local processes: one `pgbranch-compute` per awake endpoint, working directory
 // STATE/computes/<endpoint>. A monitor thread per compute polls the agent's /status (every few
@@ -40,6 +41,8 @@ struct LocalComputeOptions {
   std::string role = "app";
   std::string database = "app";
   int stop_timeout_seconds = 20;
+  // Keep one agent started ahead (SpareAgent) and hand it the next compute.
+  bool spare_agent = true;
 };
 
 class LocalComputeRuntime : public control::ComputeRuntime {
@@ -115,6 +118,7 @@ class LocalComputeRuntime : public control::ComputeRuntime {
   std::map<std::string, std::shared_ptr<Compute>> computes_;  // GUARDED_BY(mu_)
   bool shutting_down_ = false;                                // GUARDED_BY(mu_)
   int monitors_ = 0;  // live monitor threads; StopAll waits for none. GUARDED_BY(mu_)
+  std::unique_ptr<SpareAgent> spare_;  // null without options_.spare_agent
 };
 
 }  // namespace pgbranch::cli

@@ -123,13 +123,20 @@ std::string LogIn(int port, const std::string& user, const std::string& password
   return "too many messages";
 }
 
-// The agent processes of `endpoint` (pgbranch-compute --config STATE/computes/NAME/...).
+// The agent processes of `endpoint`: pgbranch-compute --config STATE/computes/NAME/compute.yaml,
+// or a spare (--spare-under STATE/computes/) handed that compute, which writes to its log.
 bool ComputeProcessRuns(const LocalMode& local, const std::string& endpoint) {
-  std::string needle = local.state_dir() + "/computes/" + endpoint + "/compute.yaml";
+  const std::string workdir = local.state_dir() + "/computes/" + endpoint;
+  const std::string needle = workdir + "/compute.yaml";
   for (const auto& p : fs::directory_iterator("/proc")) {
     std::ifstream in(p.path() / "cmdline");
     std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (cmd.find(needle) != std::string::npos) return true;
+    std::error_code ec;
+    if (cmd.find("--spare-under") != std::string::npos &&
+        fs::read_symlink(p.path() / "fd" / "1", ec) == fs::path(workdir) / "compute.log") {
+      return true;
+    }
   }
   return false;
 }

@@ -1,0 +1,126 @@
+#include "operator/local/spare_agent.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/process_util.h"
+
+namespace pgbranch::cli {
+
+SpareAgent::SpareAgent(std::string compute_bin, std::string root, std::string log,
+                       absl::Duration refill_delay)
+    : compute_bin_(std::move(compute_bin)),
+      root_(std::move(root)),
+      log_(std::move(log)),
+      refill_delay_(refill_delay),
+      start_after_(absl::Now()) {
+  keeper_ = std::thread(&SpareAgent::Keep, this);
+}
+
+SpareAgent::~SpareAgent() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+    DropLocked();
+  }
+  cv_.notify_all();
+  keeper_.join();
+}
+
+absl::StatusOr<pid_t> SpareAgent::Take(const std::string& config_path,
+                                       const std::string& log_path) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (pid_ < 0) return absl::UnavailableError("no spare agent is ready");
+  const pid_t pid = pid_;
+  int status = 0;
+  if (::waitpid(pid, &status, WNOHANG) == pid) {
+    pid_ = -1;  // reaped: it died before it was needed
+    ::close(pipe_);
+    pipe_ = -1;
+    start_after_ = absl::Now();
+    cv_.notify_all();
+    return absl::UnavailableError("the spare agent had exited");
+  }
+  // One write of less than PIPE_BUF: all of it or nothing, and the pipe is empty.
+  const std::string line = absl::StrCat(config_path, "\t", log_path, "\n");
+  const bool sent = ::write(pipe_, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ::close(pipe_);  // the spare reads one line, then sees the end of the pipe
+  pipe_ = -1;
+  pid_ = -1;
+  start_after_ = absl::Now() + refill_delay_;
+  cv_.notify_all();
+  if (!sent) {
+    // It died meanwhile (EPIPE; the controller ignores SIGPIPE): reap it and start our own.
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return absl::UnavailableError("the spare agent did not take the compute");
+  }
+  return pid;
+}
+
+void SpareAgent::Keep() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stop_) {
+    const absl::Time now = absl::Now();
+    if (pid_ < 0 && now >= start_after_) {
+      if (!StartLocked()) start_after_ = now + absl::Seconds(10);  // e.g. no binary yet
+      continue;
+    }
+    // A spare that exits while it waits (killed by someone) is noticed here within a second.
+    if (pid_ >= 0) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        ::close(pipe_);
+        pipe_ = -1;
+        start_after_ = now + absl::Seconds(1);
+        continue;
+      }
+    }
+    const absl::Duration wait =
+        pid_ < 0 ? std::max(start_after_ - now, absl::Milliseconds(1)) : absl::Seconds(1);
+    cv_.wait_for(l, absl::ToChronoNanoseconds(wait));
+  }
+}
+
+bool SpareAgent::StartLocked() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+  absl::StatusOr<pid_t> pid =
+      SpawnDetached({compute_bin_, kFlag, root_}, log_, /*daemon=*/false, fds[0]);
+  ::close(fds[0]);
+  if (!pid.ok()) {
+    ::close(fds[1]);
+    LogWarning("Cannot start a spare compute agent", {{"error", pid.status().ToString()}});
+    return false;
+  }
+  pid_ = *pid;
+  pipe_ = fds[1];
+  return true;
+}
+
+void SpareAgent::DropLocked() {
+  if (pid_ < 0) return;
+  ::close(pipe_);  // the spare sees the end of its pipe and exits
+  pipe_ = -1;
+  int status = 0;
+  // Bounded: a spare that does not exit within 2 s (stopped by a debugger?) is killed.
+  for (int i = 0; i < 200; ++i) {
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return;
+    }
+    ::usleep(10'000);
+  }
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+}  // namespace pgbranch::cli
