@@ -33,6 +33,7 @@
 #include "operator/local/controller.h"
 #include "operator/local/local_store.h"
 #include "operator/local/local_tls.h"
+#include "operator/local/spare_agent.h"
 #include "operator/model/json.h"
 #include "pageserver/pagectl/client.h"
 
@@ -208,13 +209,25 @@ absl::Status LocalUp(const CliContext& ctx, const LocalUpOptions& options) {
   };
   const std::string old_pageserver = inst.pageserver;
   // The pageserver may move only while no compute uses it.
-  bool computes_running = !PidsWithCommandLine("--config " + ctx.Path("computes") + "/").empty();
+  // (Agents started for a compute, and spares: an agent that started as one keeps that command
+  // line; operator/local/spare_agent.h.)
+  bool computes_running =
+      !PidsWithCommandLine("--config " + ctx.Path("computes") + "/").empty() ||
+      !PidsWithCommandLine(absl::StrCat(SpareAgent::kFlag, " ", ctx.Path("computes"), "/")).empty();
   PGB_RETURN_IF_ERROR(ensure(Daemon::kPageserver, !computes_running));
   if (repair && inst.pageserver != old_pageserver && daemons.Find(Daemon::kController) != 0) {
     // A controller that talks to the old address cannot go on.
     daemons.Stop(Daemon::kController, 90);
   }
-  PGB_RETURN_IF_ERROR(ensure(Daemon::kController, false));
+  // A first start that fails leaves nothing running behind it (a repair keeps what ran).
+  auto undo = [&](absl::Status s) {
+    if (!repair) {
+      daemons.Stop(Daemon::kController, 30);
+      daemons.Stop(Daemon::kPageserver, 30);
+    }
+    return s;
+  };
+  if (absl::Status s = ensure(Daemon::kController, false); !s.ok()) return undo(s);
   if (pid_t proxy = daemons.Find(Daemon::kProxy);
       proxy != 0 &&
       CommandLine(proxy).find("--control " + inst.controller_url) == std::string::npos) {
@@ -222,7 +235,7 @@ absl::Status LocalUp(const CliContext& ctx, const LocalUpOptions& options) {
               << std::endl;
     daemons.Stop(Daemon::kProxy, 10);
   }
-  PGB_RETURN_IF_ERROR(ensure(Daemon::kProxy, true));
+  if (absl::Status s = ensure(Daemon::kProxy, true); !s.ok()) return undo(s);
   PGB_RETURN_IF_ERROR(ctx.WriteInstance(inst));
 
   if (!repair) {

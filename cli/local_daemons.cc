@@ -6,9 +6,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -129,6 +132,8 @@ absl::Status LocalDaemons::Start(Daemon d, LocalInstance* inst) const {
       break;
   }
   const std::string log = LogPath(d);
+  std::error_code size_ec;
+  const uintmax_t log_before = std::filesystem::file_size(log, size_ec);
   absl::StatusOr<pid_t> spawned = SpawnDetached(argv, log, /*daemon=*/true);
   if (!spawned.ok()) return spawned.status();
   int port = 0;
@@ -143,7 +148,22 @@ absl::Status LocalDaemons::Start(Daemon d, LocalInstance* inst) const {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (port == 0) {
-    return absl::UnavailableError(absl::StrCat(Name(d), " did not start; see ", log));
+    // What it said before it exited (the last line this start wrote), and what to do about a
+    // port that is taken.
+    std::string said = ReadFileOrEmpty(log);
+    said = said.substr(size_ec ? 0 : std::min<size_t>(log_before, said.size()));
+    said = std::string(absl::StripTrailingAsciiWhitespace(said));
+    said = said.substr(said.rfind('\n') == std::string::npos ? 0 : said.rfind('\n') + 1);
+    std::string hint;
+    if (absl::StrContains(said, "Address already in use") && d == Daemon::kProxy) {
+      hint = absl::StrCat(
+          "; port ", inst->proxy_port,
+          " is taken (by another program, or by a connection that closed less than a minute "
+          "ago): wait, or choose another port with `pgbranch local up --proxy-port N` (0: any "
+          "free port)");
+    }
+    return absl::UnavailableError(absl::StrCat(Name(d), " did not start", said.empty() ? "" : ": ",
+                                               said, hint, " (log: ", log, ")"));
   }
   pid_t pid = Find(d);
   switch (d) {

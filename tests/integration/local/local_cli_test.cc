@@ -1,7 +1,11 @@
 // The pgbranch CLI against a real local instance: create is create, apply reports what it did,
 // flags are parsed completely before anything happens, errors name flags, LSNs in PostgreSQL's
 // X/Y form, list --tree, endpoint suspend/start, branch update, -o json on create and delete.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <memory>
@@ -38,6 +42,36 @@ class LocalCliTest : public ::testing::Test {
 };
 
 LocalMode* LocalCliTest::local_ = nullptr;
+
+// `local up` whose proxy port is taken fails, says why and what to do, and leaves none of the
+// daemons it started running (the pageserver and the controller start before the proxy).
+TEST(LocalUpTest, ATakenProxyPortIsExplainedAndNothingIsLeftRunning) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  const std::string port = std::to_string(ntohs(a.sin_port));
+
+  LocalMode local;  // not up: its state directory only
+  CommandResult r = local.Cli({"local", "up", "--proxy-port", port});
+  ::close(fd);
+  EXPECT_NE(r.exit_code, 0) << r.Describe();
+  EXPECT_TRUE(absl::StrContains(r.err, "Address already in use")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, absl::StrCat("port ", port, " is taken"))) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "--proxy-port N")) << r.err;
+  for (const auto& [pid, cmd] : CommandLines()) {
+    EXPECT_FALSE(absl::StrContains(cmd, local.state_dir())) << pid << ": " << cmd;
+  }
+  // Nothing half-made: the next command says local mode is not running.
+  CommandResult list = local.Cli({"branch", "list"});
+  EXPECT_NE(list.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(list.err, "local mode is not running")) << list.Describe();
+}
 
 TEST_F(LocalCliTest, HelpAndVersion) {
   CommandResult v = local_->Cli({"--version"});
