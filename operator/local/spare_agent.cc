@@ -1,6 +1,7 @@
 #include "operator/local/spare_agent.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,23 +41,19 @@ absl::StatusOr<pid_t> SpareAgent::Take(const std::string& config_path,
   const pid_t pid = pid_;
   int status = 0;
   if (::waitpid(pid, &status, WNOHANG) == pid) {
-    pid_ = -1;  // reaped: it died before it was needed
-    ::close(pipe_);
-    pipe_ = -1;
-    start_after_ = absl::Now();
+    ForgetLocked(absl::Now());  // reaped: it died before it was needed
     cv_.notify_all();
     return absl::UnavailableError("the spare agent had exited");
   }
-  // One write of less than PIPE_BUF: all of it or nothing, and the pipe is empty.
+  // One short send on an empty socket: all of it or an error (MSG_NOSIGNAL: no SIGPIPE when
+  // the spare is gone).
   const std::string line = absl::StrCat(config_path, "\t", log_path, "\n");
-  const bool sent = ::write(pipe_, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  ::close(pipe_);  // the spare reads one line, then sees the end of the pipe
-  pipe_ = -1;
-  pid_ = -1;
-  start_after_ = absl::Now() + refill_delay_;
+  const bool sent =
+      ::send(pipe_, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size());
+  ForgetLocked(absl::Now() + refill_delay_);  // it reads one line, then the end of the pipe
   cv_.notify_all();
   if (!sent) {
-    // It died meanwhile (EPIPE; the controller ignores SIGPIPE): reap it and start our own.
+    // It died meanwhile (EPIPE): reap it; the caller starts the agent itself.
     ::kill(pid, SIGKILL);
     ::waitpid(pid, &status, 0);
     return absl::UnavailableError("the spare agent did not take the compute");
@@ -76,10 +73,7 @@ void SpareAgent::Keep() {
     if (pid_ >= 0) {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        ::close(pipe_);
-        pipe_ = -1;
-        start_after_ = now + absl::Seconds(1);
+        ForgetLocked(now + absl::Seconds(1));
         continue;
       }
     }
@@ -90,8 +84,9 @@ void SpareAgent::Keep() {
 }
 
 bool SpareAgent::StartLocked() {
+  // A socket pair rather than a pipe, for send()'s MSG_NOSIGNAL; the spare just read()s it.
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return false;
   absl::StatusOr<pid_t> pid =
       SpawnDetached({compute_bin_, kFlag, root_}, log_, /*daemon=*/false, fds[0]);
   ::close(fds[0]);
@@ -103,6 +98,13 @@ bool SpareAgent::StartLocked() {
   pid_ = *pid;
   pipe_ = fds[1];
   return true;
+}
+
+void SpareAgent::ForgetLocked(absl::Time next_start) {
+  ::close(pipe_);
+  pipe_ = -1;
+  pid_ = -1;
+  start_after_ = next_start;
 }
 
 void SpareAgent::DropLocked() {

@@ -11,7 +11,8 @@
 #include "absl/time/time.h"
 
 // One compute agent started ahead of need (`pgbranch-compute --spare-under ROOT`): exec'd,
-// its libraries loaded and linked, waiting on a pipe for the path of a compute's configuration.
+// its libraries loaded and linked, waiting on its stdin (a pipe: one end of a socket pair) for
+// the path of a compute's configuration.
 // Starting a compute then costs a write to that pipe instead of a fork of the controller and an
 // exec (~10 ms of a new branch's start on a 2-vCPU machine: README "The data path").
 //
@@ -51,6 +52,9 @@ class SpareAgent {
   void Keep();
   // Starts a spare; false if it could not. Called with mu_ held.
   bool StartLocked();
+  // No spare from now on (its pipe closed, its pid forgotten); the next starts at `next_start`.
+  // Called with mu_ held.
+  void ForgetLocked(absl::Time next_start);
   // Ends the current spare (closes its pipe, reaps it). Called with mu_ held.
   void DropLocked();
 
@@ -61,7 +65,7 @@ class SpareAgent {
   std::mutex mu_;
   std::condition_variable cv_;
   pid_t pid_ = -1;          // GUARDED_BY(mu_)
-  int pipe_ = -1;           // the write end; GUARDED_BY(mu_)
+  int pipe_ = -1;           // our end of the spare's stdin (a socket pair); GUARDED_BY(mu_)
   absl::Time start_after_;  // GUARDED_BY(mu_)
   bool stop_ = false;       // GUARDED_BY(mu_)
   std::thread keeper_;
