@@ -465,5 +465,39 @@ TEST_F(ComputeTest, ReadOnlyEndpointOfAnUninitialisedBranchFails) {
   EXPECT_FALSE(IsMounted(c->mountpoint()));
 }
 
+// Local mode's spare agent (operator/local/spare_agent.h): `--spare-under DIR` waits for one
+// line "CONFIG<TAB>LOG" on stdin. The end of stdin first is a clean exit; a malformed line or a
+// configuration outside DIR is refused; a good line moves the agent's output to LOG, where a
+// configuration that cannot be read is then reported.
+TEST(ComputeSpareTest, WaitsForOneLineOnStdinAndRefusesBadOnes) {
+  const std::string bin = PageserverProcess::BinDir() + "/pgbranch-compute";
+  char tmpl[] = "/tmp/pgb-spare-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  const std::string root = dir + "/computes/";
+
+  CommandResult r = RunCommand({bin, "--spare-under", root}, "", 60);
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+
+  r = RunCommand({bin, "--spare-under", root}, "no tab here\n", 60);
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_TRUE(absl::StrContains(r.err, "CONFIG<TAB>LOG")) << r.err;
+
+  r = RunCommand({bin, "--spare-under", root}, "/etc/compute.yaml\t" + dir + "/x.log\n", 60);
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_TRUE(absl::StrContains(r.err, "is not below " + root)) << r.err;
+
+  r = RunCommand({bin, "--spare-under", root, "--config", root + "a/compute.yaml"}, "", 60);
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+
+  const std::string log = dir + "/compute.log";
+  r = RunCommand({bin, "--spare-under", root}, root + "a/compute.yaml\t" + log + "\n", 60);
+  EXPECT_EQ(r.exit_code, 2) << r.Describe();
+  EXPECT_EQ(r.err, "") << "the agent's output goes to the compute's log once it has one";
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(absl::StrContains(text, root + "a/compute.yaml")) << text;
+  RunCommand({"rm", "-rf", dir});
+}
+
 }  // namespace
 }  // namespace pgbranch::testing
