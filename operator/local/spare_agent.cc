@@ -69,11 +69,12 @@ void SpareAgent::Keep() {
       if (!StartLocked()) start_after_ = now + absl::Seconds(10);  // e.g. no binary yet
       continue;
     }
-    // A spare that exits while it waits (killed by someone) is noticed here within a second.
+    // A spare that exits while it waits (killed by someone, a binary that does not run) is
+    // noticed here within a second, and replaced 5 s later (not in a tight loop).
     if (pid_ >= 0) {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        ForgetLocked(now + absl::Seconds(1));
+        ForgetLocked(now + absl::Seconds(5));
         continue;
       }
     }
