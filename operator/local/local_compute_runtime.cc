@@ -81,9 +81,12 @@ bool IsAgentOf(pid_t pid, const std::string& workdir) {
   std::string cmd = CommandLine(pid);
   if (cmd.find("--config " + workdir + "/compute.yaml") != std::string::npos) return true;
   if (cmd.find(std::string(SpareAgent::kFlag) + " ") == std::string::npos) return false;
-  std::error_code ec;
+  // The kernel names the open file by its resolved path: compare with ours resolved (a state
+  // directory reached through a symbolic link).
+  std::error_code ec, ec2;
   fs::path out = fs::read_symlink("/proc/" + std::to_string(pid) + "/fd/1", ec);
-  return !ec && out == fs::path(workdir) / "compute.log";
+  fs::path log = fs::weakly_canonical(fs::path(workdir) / "compute.log", ec2);
+  return !ec && !ec2 && out == log;
 }
 
 // Signals every pid and waits up to `seconds` for all of them to exit; the ones left.

@@ -134,7 +134,8 @@ bool ComputeProcessRuns(const LocalMode& local, const std::string& endpoint) {
     if (cmd.find(needle) != std::string::npos) return true;
     std::error_code ec;
     if (cmd.find("--spare-under") != std::string::npos &&
-        fs::read_symlink(p.path() / "fd" / "1", ec) == fs::path(workdir) / "compute.log") {
+        fs::read_symlink(p.path() / "fd" / "1", ec) ==
+            fs::weakly_canonical(fs::path(workdir) / "compute.log", ec)) {
       return true;
     }
   }
