@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mutex_mode.h"
@@ -40,7 +41,7 @@ constexpr char kUsage[] =
 // stdin, CONFIG a configuration file below `dir`, then appends its output to LOG and returns
 // CONFIG. Empty when stdin ends first (the controller is gone or stopped its spare): exit 0.
 // Runs before any thread exists; a signal meanwhile ends the process (nothing to clean up).
-std::optional<std::string> WaitForSpareConfig(const std::string& dir, std::string* error) {
+absl::StatusOr<std::optional<std::string>> WaitForSpareConfig(const std::string& dir) {
   std::string line;
   char buf[4096];
   for (;;) {
@@ -54,19 +55,17 @@ std::optional<std::string> WaitForSpareConfig(const std::string& dir, std::strin
   size_t tab = line.find('\t');
   size_t end = line.find('\n');
   if (tab == std::string::npos || end == std::string::npos || end < tab) {
-    *error = "a spare agent reads \"CONFIG<TAB>LOG\" and a newline on stdin";
-    return "";
+    return absl::InvalidArgumentError(
+        "a spare agent reads \"CONFIG<TAB>LOG\" and a newline on stdin");
   }
   std::string config = line.substr(0, tab);
   std::string log = line.substr(tab + 1, end - tab - 1);
   if (dir.empty() || config.rfind(dir, 0) != 0 || log.empty() || log[0] != '/') {
-    *error = "the configuration " + config + " is not below " + dir;
-    return "";
+    return absl::InvalidArgumentError("the configuration " + config + " is not below " + dir);
   }
   int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
-    *error = "cannot open " + log + ": " + strerror(errno);
-    return "";
+    return absl::InvalidArgumentError("cannot open " + log + ": " + strerror(errno));
   }
   fflush(stdout);
   fflush(stderr);
@@ -120,14 +119,13 @@ int main(int argc, char** argv) {
       fprintf(stderr, "pgbranch-compute: --spare-under excludes --pool and --config\n%s", kUsage);
       return 2;
     }
-    std::string error;
-    std::optional<std::string> received = WaitForSpareConfig(spare_dir, &error);
-    if (!received) return 0;
-    if (!error.empty()) {
-      fprintf(stderr, "pgbranch-compute: %s\n", error.c_str());
+    absl::StatusOr<std::optional<std::string>> received = WaitForSpareConfig(spare_dir);
+    if (!received.ok()) {
+      fprintf(stderr, "pgbranch-compute: %s\n", std::string(received.status().message()).c_str());
       return 2;
     }
-    config_path = *received;
+    if (!*received) return 0;
+    config_path = **received;
   }
   const char* env_config = getenv("PGBRANCH_COMPUTE_CONFIG");
   if (pool && !config_path.empty()) {

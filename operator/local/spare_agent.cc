@@ -1,12 +1,10 @@
 #include "operator/local/spare_agent.h"
 
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
+#include <csignal>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -110,20 +108,13 @@ void SpareAgent::ForgetLocked(absl::Time next_start) {
 
 void SpareAgent::DropLocked() {
   if (pid_ < 0) return;
-  ::close(pipe_);  // the spare sees the end of its pipe and exits
-  pipe_ = -1;
-  int status = 0;
+  const pid_t pid = pid_;
+  ForgetLocked(absl::InfiniteFuture());  // the spare sees the end of its stdin and exits
   // Bounded: a spare that does not exit within 2 s (stopped by a debugger?) is killed.
-  for (int i = 0; i < 200; ++i) {
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      return;
-    }
-    ::usleep(10'000);
+  if (!WaitProcessGone(pid, 2)) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
   }
-  ::kill(pid_, SIGKILL);
-  ::waitpid(pid_, &status, 0);
-  pid_ = -1;
 }
 
 }  // namespace pgbranch::cli
