@@ -418,8 +418,40 @@ absl::Status ComputeAgent::StartCompute() {
                   postgres_->SocketConnInfo("postgres"), config_.role, config_.database, password_);
     role_seconds_ = SecondsSince(t);
   }
+  if (initialised && role.ok()) role = RestartToLearnStartReads();
   sampler_ = std::thread([this] { SamplerLoop(); });
   PGB_RETURN_IF_ERROR(role);
+  return absl::OkStatus();
+}
+
+absl::Status ComputeAgent::RestartToLearnStartReads() {
+  auto t = std::chrono::steady_clock::now();
+  std::string how = postgres_->Stop(seconds(config_.stop_timeout_seconds));
+  postgres_->KillOrphans();
+  if (how != "fast") {
+    return absl::InternalError(absl::StrCat(
+        "PostgreSQL did not stop cleanly after initdb, for its restart on a fresh mount (", how,
+        ")"));
+  }
+  postgres_started_ = false;
+  PGB_RETURN_IF_ERROR(pagefs_->Unmount(seconds(5), seconds(30)));
+  mounted_ = false;
+  PGB_RETURN_IF_ERROR(pagefs_->Mount(
+      Remaining(), [this] { return ShouldAbort(); }, [this](milliseconds d) { Sleep(d); }));
+  mounted_ = true;
+  if (ShouldAbort()) return absl::CancelledError("stopped before PostgreSQL restarted");
+  PGB_RETURN_IF_ERROR(postgres_->Start(false));
+  postgres_started_ = true;
+  PGB_RETURN_IF_ERROR(postgres_->WaitReady(
+      Remaining(), [this] { return ShouldAbort(); }, [this](milliseconds d) { Sleep(d); }));
+  // What a branch's role step reads (the endpoint's database, the role): now through FUSE.
+  PGB_RETURN_IF_ERROR(SetUpRole(postgres_->SocketConnInfo(config_.database),
+                                postgres_->SocketConnInfo("postgres"), config_.role,
+                                config_.database, password_));
+  LogInfo("Restarted the new database on a fresh mount, so that its start is learned",
+          {{"endpoint", config_.endpoint},
+           {"timeline", config_.timeline},
+           {"seconds", Seconds(SecondsSince(t))}});
   return absl::OkStatus();
 }
 

@@ -119,6 +119,10 @@ absl::Status PagefsProcess::Mount(std::chrono::milliseconds timeout,
   // a few batched reads while PostgreSQL starts (ComputeLayout: mnt/pgdata); and the WAL from
   // the last checkpoint's redo point, which crash recovery replays (--wal-prefetch-mb).
   o.argv.insert(o.argv.end(), {"--prefetch-postgres", "pgdata"});
+  // The postmaster fsyncs its lock file at each of the ~6 updates of a start, each a durable
+  // round at the pageserver on the start's path; nothing depends on it after a crash (the agent
+  // removes a stale one): its fsyncs stay in order but do not wait.
+  o.argv.insert(o.argv.end(), {"--volatile-file", "pgdata/postmaster.pid"});
   o.argv.push_back(mountpoint_);
   o.output_path = log_path_;
   // If the agent dies, pagefs flushes and unmounts on its own.

@@ -123,6 +123,15 @@ int CheckDelete(fuse_req_t req, AccessCheck& who, uint64_t parent, const char* n
 void NoteEntry(fuse_req_t req, uint64_t parent, const char* name, uint64_t ino,
                const fs::InodeAttr& attr) {
   if (Ctx(req)->TracksWal()) Ctx(req)->wal_files.Note(parent, name, ino, S_ISDIR(attr.mode));
+  if (Ctx(req)->volatile_files != nullptr) {
+    Ctx(req)->volatile_files->Note(parent, name, ino, S_ISDIR(attr.mode));
+  }
+}
+
+// Tells the trackers that the kernel forgot `ino`.
+void ForgetEntry(fuse_req_t req, uint64_t ino) {
+  if (Ctx(req)->TracksWal()) Ctx(req)->wal_files.Forget(ino);
+  if (Ctx(req)->volatile_files != nullptr) Ctx(req)->volatile_files->Forget(ino);
 }
 
 void ReplyEntry(fuse_req_t req, uint64_t ino, const fs::InodeAttr& attr) {
@@ -197,7 +206,7 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   OpTimer t(req, "forget");
   Ctx(req)->fs->Forget(ino, nlookup);
-  if (Ctx(req)->TracksWal()) Ctx(req)->wal_files.Forget(ino);
+  ForgetEntry(req, ino);
   t.Done(0);
   fuse_reply_none(req);
 }
@@ -205,7 +214,7 @@ void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
 void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   for (size_t i = 0; i < count; ++i) {
     Ctx(req)->fs->Forget(forgets[i].ino, forgets[i].nlookup);
-    if (Ctx(req)->TracksWal()) Ctx(req)->wal_files.Forget(forgets[i].ino);
+    ForgetEntry(req, forgets[i].ino);
   }
   fuse_reply_none(req);
 }
@@ -416,6 +425,18 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   AccessCheck who = Caller(req);
   int err = CheckRename(req, who, parent, name, newparent, newname);
   if (err == 0) err = Ctx(req)->fs->Rename(parent, name, newparent, newname, flags);
+  // The kernel moves its entry without a LOOKUP: a volatile file's path (or a directory on its
+  // way, e.g. initdb's data directory renamed into place) is noted here, before the reply (after
+  // it, `req` is gone).
+  VolatileFiles* v = Ctx(req)->volatile_files;
+  if (err == 0 && v != nullptr && v->MayMatch(newname)) {
+    fs::InodeAttr attr;
+    uint64_t ino = 0;
+    if (Ctx(req)->fs->Lookup(newparent, newname, &attr, &ino) == 0) {
+      Ctx(req)->fs->Forget(ino, 1);
+      v->Note(newparent, newname, ino, S_ISDIR(attr.mode));
+    }
+  }
   t.Done(err);
   fuse_reply_err(req, err);
 }
@@ -552,6 +573,12 @@ void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 // before main ends the session, and PageFs's destructor answers any left with EIO.
 void OpFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {
   const OpTimer t(req, "fsync");
+  if (Ctx(req)->volatile_files != nullptr && Ctx(req)->volatile_files->Contains(ino)) {
+    int err = Ctx(req)->fs->FsyncWithoutWait(ino, datasync != 0);
+    t.Done(err);
+    fuse_reply_err(req, err);
+    return;
+  }
   // `t` by value: the reply may run after OpFsync returned.
   int err = Ctx(req)->fs->Fsync(
       ino,

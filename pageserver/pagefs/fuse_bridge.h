@@ -10,6 +10,7 @@
 #include "pageserver/pagefs/pagefs.h"
 #include "pageserver/pagefs/pagefs_metrics.h"
 #include "pageserver/pagefs/startup_reads.h"
+#include "pageserver/pagefs/volatile_files.h"
 #include "pageserver/pagefs/wal_files.h"
 
 namespace pgbranch::pagefs {
@@ -39,6 +40,8 @@ struct FuseContext {
   // PostgreSQL's WAL files, tracked when wal_direct_io or wal_commit_at_write is set.
   WalFiles wal_files;
   bool TracksWal() const { return wal_direct_io || wal_commit_at_write; }
+  // Files whose fsync does not wait for durability (--volatile-file); may be null.
+  VolatileFiles* volatile_files = nullptr;
   // Runs once, on the worker thread that answers the first request after INIT, before it
   // answers: the kernel sends no other request before it has processed the INIT reply (which
   // sets the mount's read-ahead window), so this is where the window can be raised (main.cc,

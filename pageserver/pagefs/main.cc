@@ -65,6 +65,7 @@ struct Flags {
   bool no_writeback_cache = false;
   bool wal_direct_io = false;
   bool no_wal_commit_at_write = false;
+  std::vector<std::string> volatile_files;
   std::string mountpoint;
 };
 
@@ -173,6 +174,11 @@ void DefineFlags(CLI::App& app, Flags* f) {
                "buffer the WRITEs of PostgreSQL's WAL files (pg_wal/*) until their FSYNC like "
                "other files' (default: a WAL WRITE issues its commit at once, so the pageserver "
                "writes and syncs it while the kernel sends the FSYNC)");
+  app.add_option("--volatile-file", f->volatile_files,
+                 "a file (relative to the mount) whose durability nobody depends on, such as "
+                 "PostgreSQL's pgdata/postmaster.pid: its fsync issues its data in order like any "
+                 "fsync but returns without waiting for the pageserver (repeatable)")
+      ->type_name("PATH");
   app.add_flag("-f,--foreground", f->foreground,
                "stay in the foreground (default: detach once "
                "mounted)");
@@ -267,6 +273,8 @@ int Run(const Flags& f) {
   ctx.allow_writeback_cache = !f.no_writeback_cache;
   ctx.wal_direct_io = f.wal_direct_io;
   ctx.wal_commit_at_write = !f.no_wal_commit_at_write;
+  pagefs::VolatileFiles volatile_files(f.volatile_files);
+  if (!f.read_only && !volatile_files.empty()) ctx.volatile_files = &volatile_files;
   // What this start reads, recorded before the first request arrives (startup_reads.h).
   constexpr uint64_t kMaxStartupPages = 2048;  // 16 MiB: a start reads ~300-400 pages
   std::unique_ptr<pagefs::StartupReads> startup_reads;

@@ -818,6 +818,19 @@ void PageFs::AfterFsync(uint64_t ino) {
   }
 }
 
+int PageFs::FsyncWithoutWait(uint64_t ino, bool datasync) {
+  if (options_.read_only) return 0;
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    inode = FindLocked(ino);
+    if (!inode) return EBADF;
+  }
+  uint64_t seq = 0;
+  std::unique_lock<std::mutex> lock(inode->mu);
+  return FlushInodeLocked(inode.get(), lock, &seq, datasync);
+}
+
 int PageFs::FsyncDir(uint64_t ino) {
   // Namespace changes are issued in order before they return: wait for everything issued.
   if (options_.read_only) return 0;

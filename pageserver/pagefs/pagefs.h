@@ -209,6 +209,9 @@ class PageFs {
   // Fsync returns). So no FUSE thread is held while the commit crosses the pageserver. The ack
   // timeout of a reply later is checked by the background flusher (StartBackgroundFlusher).
   int Fsync(uint64_t ino, FsyncReply reply = nullptr, bool datasync = false);
+  // A volatile file's fsync (volatile_files.h): its buffered data issued like Fsync's, in order,
+  // and no wait for the pageserver's acknowledgement. 0 or the flush's errno.
+  int FsyncWithoutWait(uint64_t ino, bool datasync);
   int FsyncDir(uint64_t ino);
   int Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
   int ReadDir(uint64_t ino, std::vector<DirListing>* out);

@@ -30,8 +30,10 @@
 //      operations holding everything acknowledged;
 //  (i) new WAL segments zero-filled (pagefs commits only their size): kill -9 of pagefs or of the
 //      pageserver keeps the synced segment's size, records and zeros; an unsynced one reads as
-//      zeros, and an fsync whose commits were lost fails.
-// (a)-(e), (g), (h) and (i) run twice: commits over gRPC's CommitStream, and over the commit
+//      zeros, and an fsync whose commits were lost fails;
+//  (j) a volatile file's fsync (--volatile-file) returns without waiting and keeps its place in
+//      the order of the issued operations.
+// (a)-(e), (g), (h), (i) and (j) run twice: commits over gRPC's CommitStream, and over the commit
 // channel (pageserver --commit-socket, pagefs --commit-channel: a plain Unix socket, a thread per
 // connection).
 #include <fcntl.h>
@@ -679,6 +681,62 @@ TEST_P(PipelineCrashTest, KillAfterZeroFillingNewWalSegmentsKeepsWhatWasAcknowle
     }
     EXPECT_EQ(mount->Unmount(), 0);
   }
+}
+
+// (j) a volatile file (--volatile-file: PostgreSQL's postmaster.pid in a compute): its fsync
+// issues its data in order and returns without waiting for the pageserver, so it returns while
+// the pageserver is stopped with other operations in flight; kill -9 of pagefs then leaves a
+// prefix of the issued operations, in which the file's new data is present only if every
+// operation issued before its fsync is. Its directory is renamed into place first (as initdb's
+// data directory is), which the kernel does without a LOOKUP.
+TEST_P(PipelineCrashTest, AVolatileFilesFsyncDoesNotWaitAndKeepsItsPlaceInTheOrder) {
+  auto mount = Mount({"--volatile-file", "data/lock"});
+  ASSERT_NE(mount, nullptr);
+  ASSERT_EQ(mkdir(Path("data.new").c_str(), 0755), 0) << strerror(errno);
+  ASSERT_EQ(rename(Path("data.new").c_str(), Path("data").c_str()), 0) << strerror(errno);
+  ASSERT_EQ(mkdir(Path("d").c_str(), 0755), 0) << strerror(errno);
+  ASSERT_EQ(WriteAndFsync("data/lock", "old"), 0);
+  int acknowledged = 10 * kOpsPerStep;
+  for (int op = 0; op < acknowledged; ++op) ASSERT_EQ(RunOp(Path("d"), op), 0) << "op " << op;
+  ASSERT_EQ(FsyncPath(Path("d"), O_RDONLY | O_DIRECTORY), 0);
+  int fd = open(Path("data/lock").c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+
+  ASSERT_NO_FATAL_FAILURE(StopProcess(server_->pid()));
+  int before_lock = acknowledged + 10 * kOpsPerStep;
+  for (int op = acknowledged; op < before_lock; ++op) {
+    ASSERT_EQ(RunOp(Path("d"), op), 0) << "op " << op;
+  }
+  ASSERT_EQ(pwrite(fd, "new", 3, 0), 3);
+  // With the pageserver stopped, an fsync that waited for its commit could never return.
+  auto synced = std::async(std::launch::async, [fd] { return fsync(fd) == 0 ? 0 : errno; });
+  bool returned = synced.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+  if (!returned) kill(server_->pid(), SIGCONT);
+  ASSERT_TRUE(returned) << "the volatile file's fsync waited for the pageserver";
+  EXPECT_EQ(synced.get(), 0);
+  int issued = before_lock + 10 * kOpsPerStep;
+  for (int op = before_lock; op < issued; ++op) {
+    ASSERT_EQ(RunOp(Path("d"), op), 0) << "op " << op;
+  }
+  mount->Kill();
+  close(fd);
+  ASSERT_EQ(kill(server_->pid(), SIGCONT), 0);
+
+  mount = Mount();
+  ASSERT_NE(mount, nullptr);
+  int k = MatchPrefix(Listing(Path("d")), acknowledged, issued);
+  std::string lock = ReadFile("data/lock");
+  std::cerr << k - acknowledged << " of " << issued - acknowledged
+            << " operations after the last fsyncdir survived the kill; the file holds \"" << lock
+            << "\"\n";
+  EXPECT_TRUE(lock == "old" || lock == "new") << lock;
+  if (lock == "new") {
+    EXPECT_GE(k, before_lock) << "the file's new data survived but an operation before it did not";
+  }
+  if (k > before_lock) {
+    EXPECT_EQ(lock, "new") << "an operation after the file's fsync survived";
+  }
+  EXPECT_EQ(mount->Unmount(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, PipelineCrashTest, ::testing::Bool(),
