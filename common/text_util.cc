@@ -38,4 +38,25 @@ std::string RandomPassword(size_t n) {
   return pw;
 }
 
+std::string EncodeArgList(const std::vector<std::string>& args) {
+  std::string m;
+  for (const std::string& a : args) {
+    m += a;
+    m.push_back('\0');
+  }
+  return m;
+}
+
+std::optional<std::vector<std::string>> DecodeArgList(std::string_view message) {
+  if (message.empty() || message.back() != '\0') return std::nullopt;
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < message.size()) {
+    size_t end = message.find('\0', start);
+    out.emplace_back(message.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 }  // namespace pgbranch

@@ -268,6 +268,8 @@ absl::Status ComputeAgent::PrepareWorkdir() {
   PGB_RETURN_IF_ERROR(CheckUserCanTraverse(*user_, layout_->workdir));
 
   pagefs_ = std::make_unique<PagefsProcess>(config_, layout_->mountpoint, layout_->pagefs_log);
+  pagefs_->set_spare(std::move(spare_pagefs_));
+  spare_pagefs_.reset();
   // Before touching mnt/: a dead mount left by a crashed agent fails every access.
   PGB_RETURN_IF_ERROR(pagefs_->ClearStaleMount());
   PGB_RETURN_IF_ERROR(MakeDir(layout_->mountpoint, 0755));

@@ -61,6 +61,8 @@ class ComputeAgent {
   // The file the configuration came from: SIGHUP re-reads its parameters ("" = from the
   // environment: no reload).
   void set_config_path(std::string path) { config_path_ = std::move(path); }
+  // A pagefs started ahead of the mount (spare_pagefs.h), for the first mount.
+  void set_spare_pagefs(SparePagefs spare) { spare_pagefs_ = std::move(spare); }
 
  private:
   absl::Status StartServing();
@@ -111,6 +113,7 @@ class ComputeAgent {
   std::optional<ComputeLayout> layout_;
   std::optional<OsUser> user_;
   std::string password_;
+  std::optional<SparePagefs> spare_pagefs_;
   std::unique_ptr<PagefsProcess> pagefs_;
   std::unique_ptr<PostgresProcess> postgres_;
   bool mounted_ = false;

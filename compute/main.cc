@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -28,6 +29,7 @@
 #include "compute/compute_config.h"
 #include "compute/config_receiver.h"
 #include "compute/signal_waiter.h"
+#include "compute/spare_pagefs.h"
 
 namespace {
 
@@ -80,6 +82,20 @@ absl::StatusOr<std::optional<std::string>> WaitForSpareConfig(const std::string&
   return config;
 }
 
+// `pagefs --spare DIR` from the agent's own directory, where local mode's pagefs is; nullopt if
+// there is none or it cannot start (the mount then starts pagefs itself).
+std::optional<pgbranch::compute::SparePagefs> StartSparePagefs(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return std::nullopt;
+  const std::string bin = (exe.parent_path() / "pagefs").string();
+  if (access(bin.c_str(), X_OK) != 0) return std::nullopt;
+  absl::StatusOr<pgbranch::compute::SparePagefs> spare =
+      pgbranch::compute::SparePagefs::Start(bin, dir);
+  if (!spare.ok()) return std::nullopt;
+  return std::move(*spare);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -87,6 +103,7 @@ int main(int argc, char** argv) {
   using namespace pgbranch;
   using namespace pgbranch::compute;
   std::string config_path;
+  std::optional<SparePagefs> spare_pagefs;
   std::optional<ComputeConfig> pooled_config;
   bool pool = false;
   std::string spare_dir;
@@ -119,6 +136,8 @@ int main(int argc, char** argv) {
       fprintf(stderr, "pgbranch-compute: --spare-under excludes --pool and --config\n%s", kUsage);
       return 2;
     }
+    // pagefs, too, is started ahead (spare_pagefs.h): a new branch's mount then skips its exec.
+    spare_pagefs = StartSparePagefs(spare_dir);
     absl::StatusOr<std::optional<std::string>> received = WaitForSpareConfig(spare_dir);
     if (!received.ok()) {
       fprintf(stderr, "pgbranch-compute: %s\n", std::string(received.status().message()).c_str());
@@ -180,5 +199,6 @@ int main(int argc, char** argv) {
   SignalWaiter waiter;
   ComputeAgent agent(std::move(*config), RealClock(), &waiter);
   agent.set_config_path(config_path);  // SIGHUP re-reads its parameters
+  if (spare_pagefs.has_value()) agent.set_spare_pagefs(std::move(*spare_pagefs));
   return agent.Run();
 }

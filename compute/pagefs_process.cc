@@ -127,7 +127,16 @@ absl::Status PagefsProcess::Mount(std::chrono::milliseconds timeout,
   o.output_path = log_path_;
   // If the agent dies, pagefs flushes and unmounts on its own.
   o.parent_death_signal = SIGTERM;
-  absl::StatusOr<ChildProcess> child = ChildProcess::Spawn(o);
+  absl::StatusOr<ChildProcess> child = absl::UnavailableError("no spare pagefs");
+  if (spare_.has_value() && spare_->bin() == config_.pagefs_bin) {
+    child = spare_->Hand(log_path_, std::vector<std::string>(o.argv.begin() + 1, o.argv.end()));
+    if (!child.ok()) {
+      LogWarning("Starting pagefs: the spare could not take over",
+                 {{"error", child.status().ToString()}});
+    }
+  }
+  spare_.reset();
+  if (!child.ok()) child = ChildProcess::Spawn(o);
   if (!child.ok()) return child.status();
   child_ = std::move(*child);
 

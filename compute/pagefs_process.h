@@ -4,11 +4,13 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "compute/child_process.h"
 #include "compute/compute_config.h"
+#include "compute/spare_pagefs.h"
 
 // The pagefs mount of a compute's timeline. pagefs runs in the foreground as a child of the
 // agent (so the agent learns at once when it dies, and can wait for its final flush after the
@@ -25,6 +27,10 @@ class PagefsProcess {
   // Unmounts (lazily) whatever a previous agent left mounted on the mountpoint: a crashed agent
   // leaves a dead FUSE mount behind, on which every access fails with ENOTCONN.
   absl::Status ClearStaleMount();
+
+  // A pagefs started ahead (spare_pagefs.h): the next Mount hands it its arguments instead of
+  // starting one, if it runs the configured pagefs binary.
+  void set_spare(std::optional<SparePagefs> spare) { spare_ = std::move(spare); }
 
   // Starts pagefs and waits until the kernel lists the mount. Returns early with an error when
   // pagefs exits (its own message, e.g. an unreachable pageserver), when `should_abort` says so
@@ -57,6 +63,7 @@ class PagefsProcess {
   std::string log_path_;
   off_t log_offset_ = 0;  // where this run's output starts in the (appended) log
   ChildProcess child_;
+  std::optional<SparePagefs> spare_;
 };
 
 }  // namespace pgbranch::compute

@@ -10,6 +10,7 @@
 // A read-write mount acquires the timeline's writer generation (fencing any older writer); a
 // read-only mount serves one fixed LSN. SIGTERM or an unmount flushes and exits 0; a failure to
 // mount or to flush exits non-zero with a message. Without --foreground it detaches once mounted.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -32,6 +34,7 @@
 #include "cli/version.h"
 #include "common/log.h"
 #include "common/mutex_mode.h"
+#include "common/text_util.h"
 #include "pageserver/pagefs/catalog_prefetch.h"
 #include "pageserver/pagefs/commit_channel.h"
 #include "pageserver/pagefs/fuse_bridge.h"
@@ -182,6 +185,10 @@ void DefineFlags(CLI::App& app, Flags* f) {
   app.add_flag("-f,--foreground", f->foreground,
                "stay in the foreground (default: detach once "
                "mounted)");
+  app.footer(
+      "pagefs --spare DIR (alone): wait on descriptor 3 for a log file and the arguments (each "
+      "followed by a NUL), then append the output to the log and run with them; a spare compute "
+      "agent serving DIR starts pagefs so ahead of its mount.");
   app.add_option("--log-level", f->log_level, "debug, info, warning or error")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
   app.add_option("MOUNTPOINT", f->mountpoint, "an existing directory")->required();
@@ -462,10 +469,55 @@ int Run(const Flags& f) {
   return loop_rc < 0 ? 1 : 0;
 }
 
+// `pagefs --spare DIR` (compute/spare_pagefs.h): started ahead of its mount by a spare compute
+// agent serving DIR (named only so that the process's command line says whose it is), it reads from
+// descriptor 3 until the end a log file and its arguments (each NUL-terminated), appends its output
+// to that log and runs as if started with them. The end with nothing read (the agent did not need
+// it, or died): exit 0. Fills `storage` with the new argv.
+std::optional<int> TakeSpareArguments(std::vector<std::string>* storage, const char* argv0) {
+  std::string message;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(3, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    message.append(buf, static_cast<size_t>(n));
+  }
+  close(3);
+  if (message.empty()) return 0;
+  std::optional<std::vector<std::string>> list = pgbranch::DecodeArgList(message);
+  if (!list || list->empty() || (*list)[0].empty() || (*list)[0][0] != '/') {
+    fprintf(stderr,
+            "pagefs: --spare reads an absolute log path and the arguments, each followed by a "
+            "NUL, from descriptor 3\n");
+    return 2;
+  }
+  int fd = open((*list)[0].c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    fprintf(stderr, "pagefs: cannot open %s: %s\n", (*list)[0].c_str(), strerror(errno));
+    return 2;
+  }
+  dup2(fd, 1);
+  dup2(fd, 2);
+  close(fd);
+  storage->assign(list->begin(), list->end());
+  (*storage)[0] = argv0;
+  return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   pgbranch::UseReleaseMutexMode();
+  std::vector<std::string> spare_args;
+  std::vector<char*> spare_argv;
+  if (argc == 3 && strcmp(argv[1], "--spare") == 0) {
+    if (std::optional<int> exit_code = TakeSpareArguments(&spare_args, argv[0])) return *exit_code;
+    for (std::string& a : spare_args) spare_argv.push_back(a.data());
+    spare_argv.push_back(nullptr);
+    argc = static_cast<int>(spare_args.size());
+    argv = spare_argv.data();
+  }
   Flags flags;
   CLI::App app("", "pagefs");
   DefineFlags(app, &flags);

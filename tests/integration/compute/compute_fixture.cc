@@ -87,6 +87,7 @@ ComputeProcess::ComputeProcess(std::string base_dir, Options options)
     : base_dir_(std::move(base_dir)), options_(std::move(options)) {}
 
 ComputeProcess::~ComputeProcess() {
+  if (spare_stdin_ >= 0) close(spare_stdin_);
   if (pid_ > 0) {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
@@ -132,6 +133,11 @@ absl::Status ComputeProcess::Spawn() {
   unlink((workdir() + ".port").c_str());
   std::vector<std::string> args = {PageserverProcess::BinDir() + "/pgbranch-compute", "--config",
                                    config};
+  int in[2] = {-1, -1};
+  if (options_.spare) {
+    args = {PageserverProcess::BinDir() + "/pgbranch-compute", "--spare-under", base_dir_ + "/"};
+    if (pipe2(in, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
+  }
   std::string log = workdir() + ".log";
   spawned_at_ = std::chrono::steady_clock::now();
   pid_ = fork();
@@ -140,14 +146,27 @@ absl::Status ComputeProcess::Spawn() {
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
+    if (in[0] >= 0) dup2(in[0], 0);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     execv(argv[0], argv.data());
     _exit(127);
   }
+  if (in[0] >= 0) close(in[0]);
+  spare_stdin_ = in[1];
   if (pid_ < 0) return absl::InternalError("fork failed");
   return absl::OkStatus();
+}
+
+absl::Status ComputeProcess::HandOver() {
+  if (spare_stdin_ < 0) return absl::FailedPreconditionError("not a spare");
+  const std::string line = workdir() + ".yaml\t" + workdir() + ".log\n";
+  bool ok = write(spare_stdin_, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  close(spare_stdin_);
+  spare_stdin_ = -1;
+  spawned_at_ = std::chrono::steady_clock::now();
+  return ok ? absl::OkStatus() : absl::InternalError("cannot write to the spare's stdin");
 }
 
 absl::StatusOr<YAML::Node> ComputeProcess::Status() const {

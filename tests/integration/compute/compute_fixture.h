@@ -30,6 +30,9 @@ class ComputeProcess {
     bool read_only = false;
     std::string password = "s3cret-pw";
     std::map<std::string, std::string> parameters;
+    // Started as a spare (`--spare-under` the test's directory, stdin a pipe): Spawn writes the
+    // config; HandOver sends it as local mode's controller does.
+    bool spare = false;
   };
 
   ComputeProcess(std::string base_dir, Options options);
@@ -37,6 +40,8 @@ class ComputeProcess {
 
   // Writes the config and spawns the agent (does not wait).
   absl::Status Spawn();
+  // A spare's hand-over: "CONFIG<TAB>LOG" and a newline on its stdin, which is then closed.
+  absl::Status HandOver();
   // Polls /status until state is running; an error (with the agent's log) if it exits or fails.
   absl::Status WaitRunning(int timeout_seconds = 120);
   // GET /status, parsed.
@@ -62,6 +67,7 @@ class ComputeProcess {
   Options options_;
   int pg_port_ = 0;
   pid_t pid_ = -1;
+  int spare_stdin_ = -1;  // the pipe to a spare's stdin, until HandOver
   std::chrono::steady_clock::time_point spawned_at_;
   double spawn_to_running_ms_ = 0;
 };

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -469,6 +470,67 @@ TEST_F(ComputeTest, ReadOnlyEndpointOfAnUninitialisedBranchFails) {
 // line "CONFIG<TAB>LOG" on stdin. The end of stdin first is a clean exit; a malformed line or a
 // configuration outside DIR is refused; a good line moves the agent's output to LOG, where a
 // configuration that cannot be read is then reported.
+// The parent of `pid` (0 if it is gone).
+pid_t ParentOf(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t paren = stat.rfind(')');  // "pid (comm) S ppid ..."
+  if (paren == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(paren + 2));
+  char state;
+  pid_t ppid = 0;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+// A spare agent starts `pagefs --spare DIR` while it waits; the mount of the compute it is handed
+// is served by that very process (no second pagefs starts), which stops with the compute.
+TEST_F(ComputeTest, ASpareAgentsPagefsServesItsMount) {
+  {
+    // initdb first: a new root's start ends with a restart on a fresh mount (a second pagefs).
+    auto first = NewCompute("first", "main");
+    ASSERT_TRUE(first->Spawn().ok());
+    absl::Status s = first->WaitRunning();
+    ASSERT_TRUE(s.ok()) << s;
+    ASSERT_EQ(first->StopWith(SIGTERM), 0) << first->Log();
+  }
+  ComputeProcess::Options o;
+  o.name = "spare";
+  o.pageserver = server_->address();
+  o.timeline = "main";
+  o.spare = true;
+  ComputeProcess c(dir_.path(), o);
+  ASSERT_TRUE(c.Spawn().ok());
+  const std::string needle = "pagefs --spare " + dir_.path() + "/";
+  std::vector<pid_t> spares;
+  for (int i = 0; i < 400 && spares.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    spares = ProcessesMentioning(needle);
+  }
+  ASSERT_EQ(spares.size(), 1u) << "the spare agent started no spare pagefs: " << c.Log();
+  const pid_t spare = spares[0];
+  EXPECT_EQ(ParentOf(spare), c.pid());
+  EXPECT_FALSE(IsMounted(c.mountpoint()));
+
+  ASSERT_TRUE(c.HandOver().ok());
+  absl::Status s = c.WaitRunning();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(IsMounted(c.mountpoint()));
+  EXPECT_EQ(ParentOf(spare), c.pid()) << "the spare pagefs is gone";
+  for (pid_t p : ProcessesMentioning("pagefs --pageserver")) {
+    EXPECT_NE(ParentOf(p), c.pid()) << "the agent started a second pagefs: " << p;
+  }
+  std::ifstream in(c.workdir() + "/pagefs.log");
+  EXPECT_TRUE(in.good()) << "the handed-over pagefs writes no log";
+  CommandResult r = c.Psql("CREATE TABLE t AS SELECT 42 AS v; SELECT v FROM t");
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_TRUE(absl::StrContains(r.out, "42")) << r.out;
+
+  EXPECT_EQ(c.StopWith(SIGTERM), 0) << c.Log();
+  EXPECT_FALSE(IsMounted(c.mountpoint()));
+  EXPECT_TRUE(ProcessesMentioning(needle).empty()) << "pagefs outlived its compute";
+}
+
 TEST(ComputeSpareTest, WaitsForOneLineOnStdinAndRefusesBadOnes) {
   const std::string bin = PageserverProcess::BinDir() + "/pgbranch-compute";
   char tmpl[] = "/tmp/pgb-spare-XXXXXX";
@@ -477,6 +539,14 @@ TEST(ComputeSpareTest, WaitsForOneLineOnStdinAndRefusesBadOnes) {
 
   CommandResult r = RunCommand({bin, "--spare-under", root}, "", 60);
   EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  // Its spare pagefs read the end of its socket when the agent exited, and exited too.
+  std::vector<pid_t> left;
+  for (int i = 0; i < 200; ++i) {
+    left = ProcessesMentioning("pagefs --spare " + root);
+    if (left.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_TRUE(left.empty()) << "a spare agent that was never used left its spare pagefs";
 
   r = RunCommand({bin, "--spare-under", root}, "no tab here\n", 60);
   EXPECT_EQ(r.exit_code, 2) << r.Describe();
