@@ -73,7 +73,7 @@ class ComputeAgent {
   // the first start whole, so pagefs learned nothing of what a start reads; the second start
   // reads through FUSE and its pagefs keeps those pages in the timeline, where every branch of
   // the root finds them and prefetches them at its own start (docs/pagefs.md, "A new branch's
-  // start reads what its parent's start read"). Once per root, ~0.2-0.4 s.
+  // start reads what its parent's start read"). Once per root, ~0.5 s.
   absl::Status RestartToLearnStartReads();
   // Waits for a stop signal or a child's death; the failure message if a child died.
   std::optional<std::string> Monitor();

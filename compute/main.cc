@@ -11,6 +11,7 @@
 // 1 when the compute failed (the message is logged and was shown on /status), 2 for a bad
 // command line or configuration. Runs as root (FUSE); PostgreSQL runs as `postgres`.
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -82,6 +83,8 @@ absl::StatusOr<std::optional<std::string>> WaitForSpareConfig(const std::string&
   return config;
 }
 
+constexpr int kSparePagefsDelayMs = 500;
+
 // `pagefs --spare DIR` from the agent's own directory, where local mode's pagefs is; nullopt if
 // there is none or it cannot start (the mount then starts pagefs itself).
 std::optional<pgbranch::compute::SparePagefs> StartSparePagefs(const std::string& dir) {
@@ -137,7 +140,11 @@ int main(int argc, char** argv) {
       return 2;
     }
     // pagefs, too, is started ahead (spare_pagefs.h): a new branch's mount then skips its exec.
-    spare_pagefs = StartSparePagefs(spare_dir);
+    // Not at once: this spare was started right after a compute took the previous one, whose
+    // start someone is waiting for (~150-450 ms on 2 vCPUs); pagefs's exec would compete with it
+    // for the CPUs. A hand-over within that time mounts with a pagefs of its own, as before.
+    pollfd in{0, POLLIN, 0};
+    if (poll(&in, 1, kSparePagefsDelayMs) == 0) spare_pagefs = StartSparePagefs(spare_dir);
     absl::StatusOr<std::optional<std::string>> received = WaitForSpareConfig(spare_dir);
     if (!received.ok()) {
       fprintf(stderr, "pgbranch-compute: %s\n", std::string(received.status().message()).c_str());
