@@ -731,19 +731,21 @@ int PageFs::FlushInodeLocked(Inode* inode, std::unique_lock<std::mutex>& lock, u
   return 0;
 }
 
-int PageFs::Fsync(uint64_t ino, FsyncReply reply, bool datasync) {
-  if (options_.read_only) return 0;
+int PageFs::FlushForFsync(uint64_t ino, bool datasync, uint64_t* seq) {
   std::shared_ptr<Inode> inode;
   {
     std::lock_guard<std::mutex> lock(mu_);
     inode = FindLocked(ino);
     if (!inode) return EBADF;
   }
+  std::unique_lock<std::mutex> lock(inode->mu);
+  return FlushInodeLocked(inode.get(), lock, seq, datasync);
+}
+
+int PageFs::Fsync(uint64_t ino, FsyncReply reply, bool datasync) {
+  if (options_.read_only) return 0;
   uint64_t seq = 0;
-  {
-    std::unique_lock<std::mutex> lock(inode->mu);
-    if (int err = FlushInodeLocked(inode.get(), lock, &seq, datasync)) return err;
-  }
+  if (int err = FlushForFsync(ino, datasync, &seq)) return err;
   if (seq == 0) {
     // Nothing of this file was buffered: wait only for the last in-flight commit that touched
     // its inode, not for every commit issued before this fsync (a run of unlinks, another file's
@@ -820,15 +822,8 @@ void PageFs::AfterFsync(uint64_t ino) {
 
 int PageFs::FsyncWithoutWait(uint64_t ino, bool datasync) {
   if (options_.read_only) return 0;
-  std::shared_ptr<Inode> inode;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    inode = FindLocked(ino);
-    if (!inode) return EBADF;
-  }
   uint64_t seq = 0;
-  std::unique_lock<std::mutex> lock(inode->mu);
-  return FlushInodeLocked(inode.get(), lock, &seq, datasync);
+  return FlushForFsync(ino, datasync, &seq);
 }
 
 int PageFs::FsyncDir(uint64_t ino) {

@@ -300,6 +300,9 @@ class PageFs {
   // Waits until commit `seq` and everything issued before it are durable (seq 0: everything
   // issued so far). 0 or an errno (CommitFailed).
   int WaitDurable(uint64_t seq);
+  // An fsync's flush of `ino`: its buffered data issued; `seq` its last commit (0: nothing was
+  // buffered). 0 or the flush's errno (EBADF for an unknown inode).
+  int FlushForFsync(uint64_t ino, bool datasync, uint64_t* seq);
   // After a successful fsync of `ino`: asks the background flusher to issue what the other files
   // buffer (see Fsync). Takes dirty_set_mu_, then flusher_mu_, never both.
   void AfterFsync(uint64_t ino);
