@@ -480,7 +480,11 @@ std::optional<int> TakeSpareArguments(std::vector<std::string>* storage, const c
   for (;;) {
     ssize_t n = read(3, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n < 0) {
+      fprintf(stderr, "pagefs: --spare: cannot read descriptor 3: %s\n", strerror(errno));
+      return 2;
+    }
+    if (n == 0) break;
     message.append(buf, static_cast<size_t>(n));
   }
   close(3);
