@@ -18,7 +18,9 @@ absl::StatusOr<SparePagefs> SparePagefs::Start(const std::string& bin, const std
     return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
   }
   SpawnOptions o;
-  o.argv = {bin, "--spare", dir};
+  // The last argument only makes room in the command line, which pagefs rewrites to the
+  // arguments it is handed (so ps and local mode's process scans show what it serves).
+  o.argv = {bin, "--spare", dir, std::string(kCommandLineRoom, ' ')};
   o.pass_fd = fds[1];
   // As PagefsProcess starts it: if the agent dies, pagefs goes too.
   o.parent_death_signal = SIGTERM;

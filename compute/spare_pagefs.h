@@ -7,8 +7,9 @@
 #include "absl/status/statusor.h"
 #include "compute/child_process.h"
 
-// A pagefs started ahead of its mount: `pagefs --spare DIR`, exec'd, dynamically linked and through
-// its static initialisation, blocked reading its descriptor 3 (one end of a socket pair).
+// A pagefs started ahead of its mount: `pagefs --spare DIR <blanks>`, exec'd, dynamically linked
+// and through its static initialisation, blocked reading its descriptor 3 (one end of a socket
+// pair).
 //
 // A spare compute agent (compute/main.cc, --spare-under) starts one while it waits for its
 // configuration, so that a new branch's mount does not wait for pagefs's exec and the linking of
@@ -27,6 +28,8 @@ class SparePagefs {
   // agent's, only names the process's owner on its command line (local mode finds the processes
   // of a state directory by their command lines).
   static absl::StatusOr<SparePagefs> Start(const std::string& bin, const std::string& dir);
+  // Bytes of blanks the spare's command line holds for the arguments it will be handed.
+  static constexpr size_t kCommandLineRoom = 4096;
 
   SparePagefs(SparePagefs&& other) noexcept;
   SparePagefs& operator=(SparePagefs&& other) noexcept;

@@ -186,7 +186,8 @@ void DefineFlags(CLI::App& app, Flags* f) {
                "stay in the foreground (default: detach once "
                "mounted)");
   app.footer(
-      "pagefs --spare DIR (alone): wait on descriptor 3 for a log file and the arguments (each "
+      "pagefs --spare DIR [ROOM] (alone): wait on descriptor 3 for a log file and the arguments "
+      "(each "
       "followed by a NUL), then append the output to the log and run with them; a spare compute "
       "agent serving DIR starts pagefs so ahead of its mount.");
   app.add_option("--log-level", f->log_level, "debug, info, warning or error")
@@ -469,8 +470,9 @@ int Run(const Flags& f) {
   return loop_rc < 0 ? 1 : 0;
 }
 
-// `pagefs --spare DIR` (compute/spare_pagefs.h): started ahead of its mount by a spare compute
-// agent serving DIR (named only so that the process's command line says whose it is), it reads from
+// `pagefs --spare DIR [ROOM]` (compute/spare_pagefs.h): started ahead of its mount by a spare
+// compute agent serving DIR (named only so that the process's command line says whose it is; ROOM,
+// blanks, makes room for the real arguments there, RetitleProcess), it reads from
 // descriptor 3 until the end a log file and its arguments (each NUL-terminated), appends its output
 // to that log and runs as if started with them. The end with nothing read (the agent did not need
 // it, or died): exit 0. Fills `storage` with the new argv.
@@ -509,14 +511,37 @@ std::optional<int> TakeSpareArguments(std::vector<std::string>* storage, const c
   return std::nullopt;
 }
 
+// Rewrites this process's command line (/proc/self/cmdline, what ps and local mode's process
+// scans read) to `args`, in place over the original argv strings, which the kernel keeps
+// contiguous: the spare was started with a last argument of blanks to make room. The rest of the
+// area is zeroed (so the last byte stays a NUL and the kernel reads no further). Left alone if
+// the strings are not contiguous or `args` do not fit.
+void RetitleProcess(int argc, char** argv, const std::vector<std::string>& args) {
+  char* start = argv[0];
+  char* end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i] != argv[i - 1] + strlen(argv[i - 1]) + 1) return;
+  }
+  size_t need = 0;
+  for (const std::string& a : args) need += a.size() + 1;
+  if (need > static_cast<size_t>(end - start)) return;
+  memset(start, 0, static_cast<size_t>(end - start));
+  char* p = start;
+  for (const std::string& a : args) {
+    memcpy(p, a.data(), a.size());
+    p += a.size() + 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   pgbranch::UseReleaseMutexMode();
   std::vector<std::string> spare_args;
   std::vector<char*> spare_argv;
-  if (argc == 3 && strcmp(argv[1], "--spare") == 0) {
+  if ((argc == 3 || argc == 4) && strcmp(argv[1], "--spare") == 0) {
     if (std::optional<int> exit_code = TakeSpareArguments(&spare_args, argv[0])) return *exit_code;
+    RetitleProcess(argc, argv, spare_args);
     for (std::string& a : spare_args) spare_argv.push_back(a.data());
     spare_argv.push_back(nullptr);
     argc = static_cast<int>(spare_args.size());

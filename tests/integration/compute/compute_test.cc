@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -518,8 +519,14 @@ TEST_F(ComputeTest, ASpareAgentsPagefsServesItsMount) {
   EXPECT_TRUE(IsMounted(c.mountpoint()));
   EXPECT_EQ(ParentOf(spare), c.pid()) << "the spare pagefs is gone";
   for (pid_t p : ProcessesMentioning("pagefs --pageserver")) {
+    if (p == spare) continue;
     EXPECT_NE(ParentOf(p), c.pid()) << "the agent started a second pagefs: " << p;
   }
+  // Its command line now shows the arguments it was handed (ps, local mode's process scans).
+  std::vector<pid_t> serving = ProcessesMentioning("--timeline main");
+  EXPECT_NE(std::find(serving.begin(), serving.end(), spare), serving.end())
+      << "the handed-over pagefs still shows its spare command line";
+  EXPECT_TRUE(ProcessesMentioning(needle).empty());
   std::ifstream in(c.workdir() + "/pagefs.log");
   EXPECT_TRUE(in.good()) << "the handed-over pagefs writes no log";
   CommandResult r = c.Psql("CREATE TABLE t AS SELECT 42 AS v; SELECT v FROM t");
