@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -206,6 +207,14 @@ std::string TailOfFile(const std::string& path, int max_lines, off_t offset) {
     if (static_cast<int>(lines.size()) > max_lines) lines.pop_front();
   }
   return absl::StrJoin(lines, "\n");
+}
+
+std::string FileNextToExecutable(const std::string& name) {
+  std::error_code ec;
+  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  std::filesystem::path file = exe.parent_path() / name;
+  return std::filesystem::exists(file, ec) ? file.string() : "";
 }
 
 }  // namespace pgbranch::compute

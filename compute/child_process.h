@@ -72,6 +72,10 @@ class ChildProcess {
 absl::StatusOr<ChildProcess> RunToCompletion(const SpawnOptions& options,
                                              std::chrono::milliseconds timeout);
 
+// The file `name` in the running executable's directory, or "" when there is none (how the
+// agent finds the binaries and libraries installed beside it).
+std::string FileNextToExecutable(const std::string& name);
+
 // The last `max_lines` non-empty lines of a text file written from `offset` on (for error
 // messages that quote a log).
 std::string TailOfFile(const std::string& path, int max_lines, off_t offset = 0);

@@ -415,15 +415,19 @@ absl::Status ComputeAgent::StartCompute() {
   absl::Status role = absl::OkStatus();
   if (config_.mode == ComputeMode::kReadWrite) {
     t = std::chrono::steady_clock::now();
-    role =
-        SetUpRole(postgres_->SocketConnInfo(config_.database),
-                  postgres_->SocketConnInfo("postgres"), config_.role, config_.database, password_);
+    role = RunRoleStep();
     role_seconds_ = SecondsSince(t);
   }
   if (initialised && role.ok()) role = RestartToLearnStartReads();
   sampler_ = std::thread([this] { SamplerLoop(); });
   PGB_RETURN_IF_ERROR(role);
   return absl::OkStatus();
+}
+
+absl::Status ComputeAgent::RunRoleStep() {
+  return SetUpRole(postgres_->SocketConnInfo(config_.database),
+                   postgres_->SocketConnInfo("postgres"), config_.role, config_.database,
+                   password_);
 }
 
 absl::Status ComputeAgent::RestartToLearnStartReads() {
@@ -447,9 +451,7 @@ absl::Status ComputeAgent::RestartToLearnStartReads() {
   PGB_RETURN_IF_ERROR(postgres_->WaitReady(
       Remaining(), [this] { return ShouldAbort(); }, [this](milliseconds d) { Sleep(d); }));
   // What a branch's role step reads (the endpoint's database, the role): now through FUSE.
-  PGB_RETURN_IF_ERROR(SetUpRole(postgres_->SocketConnInfo(config_.database),
-                                postgres_->SocketConnInfo("postgres"), config_.role,
-                                config_.database, password_));
+  PGB_RETURN_IF_ERROR(RunRoleStep());
   LogInfo("Restarted the new database on a fresh mount, so that its start is learned",
           {{"endpoint", config_.endpoint},
            {"timeline", config_.timeline},

@@ -75,6 +75,8 @@ class ComputeAgent {
   // the root finds them and prefetches them at its own start (docs/pagefs.md, "A new branch's
   // start reads what its parent's start read"). Once per root, ~0.5 s.
   absl::Status RestartToLearnStartReads();
+  // The role and password (role_setup.h) on the endpoint's database, through the socket.
+  absl::Status RunRoleStep();
   // Waits for a stop signal or a child's death; the failure message if a child died.
   std::optional<std::string> Monitor();
   // Applies the parameters of the re-read config file (SIGHUP). An error only if PostgreSQL

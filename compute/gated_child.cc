@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -90,11 +89,7 @@ void GatedChild::Discard() {
 }
 
 std::string StartGateLibraryNextToExecutable() {
-  std::error_code ec;
-  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return "";
-  std::filesystem::path lib = exe.parent_path() / "libpgbranch_start_gate.so";
-  return std::filesystem::exists(lib, ec) ? lib.string() : "";
+  return FileNextToExecutable("libpgbranch_start_gate.so");
 }
 
 }  // namespace pgbranch::compute

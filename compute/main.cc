@@ -18,7 +18,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -88,11 +87,8 @@ constexpr int kSparePagefsDelayMs = 500;
 // `pagefs --spare DIR` from the agent's own directory, where local mode's pagefs is; nullopt if
 // there is none or it cannot start (the mount then starts pagefs itself).
 std::optional<pgbranch::compute::SparePagefs> StartSparePagefs(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return std::nullopt;
-  const std::string bin = (exe.parent_path() / "pagefs").string();
-  if (access(bin.c_str(), X_OK) != 0) return std::nullopt;
+  const std::string bin = pgbranch::compute::FileNextToExecutable("pagefs");
+  if (bin.empty() || access(bin.c_str(), X_OK) != 0) return std::nullopt;
   absl::StatusOr<pgbranch::compute::SparePagefs> spare =
       pgbranch::compute::SparePagefs::Start(bin, dir);
   if (!spare.ok()) return std::nullopt;

@@ -492,7 +492,7 @@ std::optional<int> TakeSpareArguments(std::vector<std::string>* storage, const c
   close(3);
   if (message.empty()) return 0;
   std::optional<std::vector<std::string>> list = pgbranch::DecodeArgList(message);
-  if (!list || list->empty() || (*list)[0].empty() || (*list)[0][0] != '/') {
+  if (!list || list->empty() || (*list)[0][0] != '/') {
     fprintf(stderr,
             "pagefs: --spare reads an absolute log path and the arguments, each followed by a "
             "NUL, from descriptor 3\n");

@@ -22,7 +22,9 @@ VolatileFiles::VolatileFiles(const std::vector<std::string>& paths) {
 }
 
 void VolatileFiles::Note(uint64_t parent, std::string_view name, uint64_t ino, bool is_dir) {
-  if (paths_.empty()) return;
+  // Every LOOKUP and CREATE comes here: most names are on no path, decided without the lock
+  // (paths_ never changes).
+  if (!MayMatch(name)) return;
   std::lock_guard<std::mutex> lock(mu_);
   // A name the kernel learns again may now be another inode (a rename over it, a new file after
   // an unlink): nothing else is forgotten here; Forget drops an inode the kernel let go.
