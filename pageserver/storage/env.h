@@ -33,11 +33,20 @@ class WritableFile {
   // Makes every appended byte durable (fdatasync). Only after Sync returns OK may a caller
   // acknowledge anything written to this file.
   virtual absl::Status Sync() = 0;
+  // Writes the range's data to the device and waits for it (sync_file_range), so that a later
+  // Sync has only the rest to write. Not a durability point: the file's size and allocation are
+  // not written. Default: nothing (the next Sync writes it all).
+  virtual absl::Status WriteOut(uint64_t offset, uint64_t length) { return absl::OkStatus(); }
   // Cuts the file back to `size` bytes (used to drop a failed, un-acknowledged append).
   virtual absl::Status Truncate(uint64_t size) = 0;
   virtual absl::Status Close() = 0;
   virtual uint64_t Size() const = 0;
 };
+
+// How much of a large file (a layer, a log segment's zero-fill) is written out to the device at a
+// time (WritableFile::WriteOut) while commits go on: a commit's fdatasync of the log then waits
+// behind at most this much of it in the device's queue.
+constexpr uint64_t kWriteOutBytes = 4 << 20;
 
 // A read-only file supporting concurrent positional reads. Thread-safe.
 class RandomAccessFile {

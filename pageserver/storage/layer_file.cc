@@ -18,6 +18,7 @@ absl::StatusOr<uint64_t> LayerWriter::Add(std::string_view key, uint64_t lsn,
     absl::Status s = file_->Append(value);
     if (!s.ok()) return s;
     offset_ += value.size();
+    if (s = WriteOutAppended(); !s.ok()) return s;
   }
   PutLengthPrefixed(&index_, key);
   PutVarint64(&index_, lsn);
@@ -32,7 +33,19 @@ absl::Status LayerWriter::AppendValueRegion(
     uint64_t bytes, const std::function<absl::Status(WritableFile*)>& write) {
   absl::Status s = write(file_.get());
   if (s.ok()) offset_ += bytes;
+  if (s.ok()) s = WriteOutAppended();
   return s;
+}
+
+absl::Status LayerWriter::WriteOutAppended() {
+  // A layer is written while commits go on: written out a few MiB at a time, the device never
+  // holds more than that ahead of a commit's fdatasync of the log (one Sync of a whole layer
+  // would queue all of it, up to the memtables' 256 MiB, in front of them).
+  while (offset_ - written_out_ >= kWriteOutBytes) {
+    if (absl::Status s = file_->WriteOut(written_out_, kWriteOutBytes); !s.ok()) return s;
+    written_out_ += kWriteOutBytes;
+  }
+  return absl::OkStatus();
 }
 
 void LayerWriter::AddIndexEntry(std::string_view key, uint64_t lsn, uint64_t offset, uint32_t len,

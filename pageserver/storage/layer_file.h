@@ -48,9 +48,13 @@ class LayerWriter {
   uint64_t entries() const { return entries_; }
 
  private:
+  // Writes out what was appended since the last call, kWriteOutBytes at a time (below).
+  absl::Status WriteOutAppended();
+
   std::unique_ptr<WritableFile> file_;
   std::string index_;
   uint64_t offset_ = 0;
+  uint64_t written_out_ = 0;  // bytes before this offset are on the device (WriteOut)
   uint32_t entries_ = 0;
 };
 

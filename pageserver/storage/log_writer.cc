@@ -22,12 +22,19 @@ absl::Status LogWriter::Reserve(uint64_t bytes) {
   if (end_ + bytes <= allocated_) return absl::OkStatus();
   uint64_t grow = std::max(prealloc_bytes_, end_ + bytes - allocated_);
   static const std::string kZeros(1 << 20, '\0');
+  // Written out kWriteOutBytes at a time: a spare segment is filled while commits go on, and one
+  // fdatasync of a whole 64 MiB segment kept their fdatasyncs of the log waiting 40-130 ms.
   uint64_t at = allocated_;
+  uint64_t written_out = allocated_;
   absl::Status s;
   while (s.ok() && at < allocated_ + grow) {
     uint64_t n = std::min<uint64_t>(kZeros.size(), allocated_ + grow - at);
     s = file_->WriteAt(at, std::string_view(kZeros.data(), n));
     at += n;
+    if (s.ok() && at - written_out >= kWriteOutBytes) {
+      s = file_->WriteOut(written_out, at - written_out);
+      written_out = at;
+    }
   }
   if (s.ok()) s = file_->Sync();
   if (!s.ok()) {

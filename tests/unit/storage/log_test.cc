@@ -3,6 +3,7 @@
 #include "common/coding.h"
 #include "gtest/gtest.h"
 #include "pageserver/storage/mem_env.h"
+#include "tests/unit/storage/write_out_recorder.h"
 
 namespace pgbranch::storage {
 namespace {
@@ -50,6 +51,30 @@ TEST(LogTest, AFramedRecordIsTheSameBytesAsAddRecordAndAFrameWithoutAHeaderIsRef
   std::string short_frame = "abc";
   EXPECT_FALSE(wb.AddFramedRecord(&short_frame).ok());
   EXPECT_EQ(wb.Size(), wa.Size());  // nothing written
+}
+
+TEST(LogTest, ASegmentsZeroFillIsWrittenOutInPiecesBeforeItsSync) {
+  // A spare segment is zero-filled while commits fdatasync the log: written out kWriteOutBytes at
+  // a time, in order, each piece already written, and then synced once.
+  MemEnv env;
+  auto f = env.NewWritableFile("/log");
+  ASSERT_TRUE(f.ok());
+  auto recorder = std::make_unique<WriteOutRecorder>(std::move(*f));
+  const WriteOutRecorder* rec = recorder.get();
+  const uint64_t segment = 5 * kWriteOutBytes + 12345;
+  LogWriter w(std::move(recorder), 1, segment);
+  ASSERT_TRUE(w.Reserve(1).ok());
+  const auto& ev = rec->events();
+  ASSERT_EQ(ev.size(), 6u);  // five whole pieces, then the Sync that covers the rest
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_FALSE(ev[i].sync);
+    EXPECT_EQ(ev[i].offset, i * kWriteOutBytes);
+    EXPECT_EQ(ev[i].length, kWriteOutBytes);
+    EXPECT_GE(ev[i].written, ev[i].offset + ev[i].length);
+  }
+  EXPECT_TRUE(ev[5].sync);
+  EXPECT_EQ(ev[5].written, segment);
+  EXPECT_EQ(ReadFileToString(&env, "/log")->size(), segment);
 }
 
 TEST(LogTest, RejectsACorruptRecordAndAZeroFilledTail) {
