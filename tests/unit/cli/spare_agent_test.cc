@@ -6,7 +6,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -132,11 +131,15 @@ TEST_F(SpareAgentTest, ASpareThatDiedIsReplaced) {
   }
   ASSERT_NE(first, 0) << "no spare started";
   ASSERT_EQ(::kill(first, SIGKILL), 0);
-  // Until it is dead (a zombie has no command line): a spare that dies while it is being handed
-  // over takes the compute with it, and the compute's monitor reports that as a failed start.
-  for (int i = 0; i < 1000; ++i) {
-    std::vector<pid_t> s = Spares();
-    if (std::find(s.begin(), s.end(), first) == s.end()) break;
+  // Until it is dead -- a zombie, or reaped by the agent's keeper already -- not only gone from
+  // the command lines: an exiting process loses its command line before it closes its end of the
+  // pipe, and a Take in between hands it the compute (a spare that dies while it is being handed
+  // over takes the compute with it, and the compute's monitor reports that as a failed start).
+  // WNOWAIT: the agent still reaps it.
+  for (int i = 0; i < 2000; ++i) {
+    siginfo_t info{};
+    if (::waitid(P_PID, first, &info, WEXITED | WNOHANG | WNOWAIT) != 0) break;  // ECHILD: reaped
+    if (info.si_pid == first) break;                                             // a zombie
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   // Never handed a compute dead: the next Take reports it or gets its replacement.
