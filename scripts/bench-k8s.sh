@@ -81,7 +81,7 @@ t=$(now)
 source "$PGBRANCH_K8S_DIR/env.sh"
 log "cluster up in $(elapsed "$t" "$(now)") s (https://127.0.0.1:$PGBRANCH_K8S_PORT)"
 kubectl apply --server-side -f "$root/crds/" >/dev/null
-kubectl wait --for condition=Established --timeout 60s crd/branches.pgbranch.io crd/endpoints.pgbranch.io >/dev/null
+bash "$root/scripts/k8s/cluster.sh" established crd/branches.pgbranch.io crd/endpoints.pgbranch.io
 
 PS_PORT=$(free_port)
 mkdir -p "$WORK/pageserver"

@@ -9,6 +9,7 @@
 #   cluster.sh env                print the exports of $DIR/env.sh (eval "$(cluster.sh env)")
 #   cluster.sh pv NAME SIZE [UID] a static hostPath PersistentVolume NAME (storageClassName
 #                                 pgbranch-test, Retain) on $DIR/pv/NAME owned by UID (10001)
+#   cluster.sh established CRD... wait (60 s at most) until the CRDs (crd/NAME) are Established
 #   cluster.sh restart-apiserver [--down-for SECONDS]
 #   cluster.sh stop-apiserver | start-apiserver
 #
@@ -604,6 +605,23 @@ EOF
   log "pv $name ($size, storageClassName pgbranch-test) on $path (owner $uid)"
 }
 
+# established CRD...: until each is Established, 60 s at most. Right after a CRD is created it
+# has no conditions yet, and `kubectl wait --for condition=Established` then fails at once
+# (".status.conditions accessor error: <nil>") instead of waiting: ask again until it answers.
+cmd_established() {
+  (($#)) || { log "usage: cluster.sh established CRD...   (e.g. cluster.sh established crd/branches.pgbranch.io)"; exit 2; }
+  load_conf || { log "not up ($DIR/cluster.env missing): cluster.sh up first"; exit 1; }
+  local kubectl=("$BIN/kubectl" --kubeconfig "$DIR/kubeconfig" --request-timeout=30s)
+  local out deadline=$((SECONDS + 60))
+  until out=$("${kubectl[@]}" wait --for condition=Established --timeout=5s "$@" 2>&1); do
+    if ((SECONDS >= deadline)); then
+      log "not Established after 60 s: $out"
+      exit 1
+    fi
+    sleep 0.5
+  done
+}
+
 cmd_env() {
   [[ -f $DIR/env.sh ]] || { log "not up ($DIR/env.sh missing)"; exit 1; }
   cat "$DIR/env.sh"
@@ -641,7 +659,7 @@ cmd_restart_apiserver() {
 }
 
 usage() {
-  sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -662,6 +680,7 @@ main() {
     status) cmd_status ;;
     env) cmd_env ;;
     pv) cmd_pv "$@" ;;
+    established) cmd_established "$@" ;;
     restart-apiserver) cmd_restart_apiserver "$@" ;;
     stop-apiserver) cmd_stop_apiserver ;;
     start-apiserver) cmd_start_apiserver ;;

@@ -84,7 +84,7 @@ e2e_setup() {
   e2e_log "images built + imported in $(( $(now_ms) - t )) ms"
 
   k apply --server-side -f "$E2E_ROOT/crds/" >/dev/null || { echo "CRDs apply failed"; return 1; }
-  k wait --for condition=Established --timeout=60s crd/branches.pgbranch.io crd/endpoints.pgbranch.io crd/promotions.pgbranch.io >/dev/null ||
+  bash "$E2E_CLUSTER" established crd/branches.pgbranch.io crd/endpoints.pgbranch.io crd/promotions.pgbranch.io ||
     { echo "CRDs not Established"; return 1; }
   # pods need the default service account (the controller-manager creates it)
   wait_until 60 kubectl get sa default || { echo "no default ServiceAccount"; return 1; }

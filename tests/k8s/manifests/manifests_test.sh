@@ -37,7 +37,7 @@ k() { kubectl --request-timeout=30s "$@"; }
 echo "== install CRDs, policy and samples"
 if out=$(k apply --server-side -f "$ROOT/crds/branches.pgbranch.io.yaml" \
   -f "$ROOT/crds/endpoints.pgbranch.io.yaml" -f "$ROOT/crds/promotions.pgbranch.io.yaml" 2>&1); then pass "CRDs apply"; else fail "CRDs apply" "$out"; fi
-if out=$(k wait --for condition=Established --timeout=60s crd/branches.pgbranch.io crd/endpoints.pgbranch.io crd/promotions.pgbranch.io 2>&1); then
+if out=$(bash "$CLUSTER" established crd/branches.pgbranch.io crd/endpoints.pgbranch.io crd/promotions.pgbranch.io 2>&1); then
   pass "CRDs Established"
 else
   fail "CRDs Established" "$out"

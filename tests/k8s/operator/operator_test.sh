@@ -60,7 +60,7 @@ bash "$CLUSTER" up || { echo "FAIL  cluster up"; exit 1; }
 source "$PGBRANCH_K8S_DIR/env.sh"
 k() { kubectl --request-timeout=30s "$@"; }
 k apply --server-side -f "$ROOT/crds/" >/dev/null
-k wait --for condition=Established --timeout=60s crd/branches.pgbranch.io crd/endpoints.pgbranch.io >/dev/null
+bash "$CLUSTER" established crd/branches.pgbranch.io crd/endpoints.pgbranch.io
 
 "$BIN/pgbranch-pageserver" --data-dir "$WORK/pageserver" --listen "127.0.0.1:$PS_PORT" \
   >"$WORK/pageserver.log" 2>&1 &

@@ -123,7 +123,7 @@ for ((i = 0; i < 300; i++)); do kubectl get sa default >/dev/null 2>&1 && break;
 kubectl create namespace "$NS" >/dev/null
 # pgbranch-proxy --kubernetes watches the pgbranch.io Endpoints
 kubectl apply -f "$ROOT/crds/endpoints.pgbranch.io.yaml" >/dev/null
-kubectl wait --for=condition=Established crd/endpoints.pgbranch.io --timeout=60s >/dev/null
+bash "$CLUSTER" established crd/endpoints.pgbranch.io
 # the StatefulSet's PGDATA on a static hostPath PV (storageClassName pgbranch-test)
 bash "$CLUSTER" pv data-db-0 1Gi 10001
 for ((i = 0; i < 300; i++)); do kubectl -n "$NS" get sa default >/dev/null 2>&1 && break; sleep 0.1; done
