@@ -187,9 +187,8 @@ void DefineFlags(CLI::App& app, Flags* f) {
                "mounted)");
   app.footer(
       "pagefs --spare DIR [ROOM] (alone): wait on descriptor 3 for a log file and the arguments "
-      "(each "
-      "followed by a NUL), then append the output to the log and run with them; a spare compute "
-      "agent serving DIR starts pagefs so ahead of its mount.");
+      "(each followed by a NUL), then append the output to the log and run with them; a spare "
+      "compute agent serving DIR starts pagefs so ahead of its mount.");
   app.add_option("--log-level", f->log_level, "debug, info, warning or error")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
   app.add_option("MOUNTPOINT", f->mountpoint, "an existing directory")->required();

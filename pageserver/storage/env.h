@@ -48,6 +48,16 @@ class WritableFile {
 // behind at most this much of it in the device's queue.
 constexpr uint64_t kWriteOutBytes = 4 << 20;
 
+// Writes out `file`'s bytes from *written_out to `end` in whole kWriteOutBytes pieces, advancing
+// *written_out past each; a tail shorter than a piece waits for the next call or the file's Sync.
+inline absl::Status WriteOutPieces(WritableFile* file, uint64_t end, uint64_t* written_out) {
+  while (end - *written_out >= kWriteOutBytes) {
+    if (absl::Status s = file->WriteOut(*written_out, kWriteOutBytes); !s.ok()) return s;
+    *written_out += kWriteOutBytes;
+  }
+  return absl::OkStatus();
+}
+
 // A read-only file supporting concurrent positional reads. Thread-safe.
 class RandomAccessFile {
  public:

@@ -41,11 +41,7 @@ absl::Status LayerWriter::WriteOutAppended() {
   // A layer is written while commits go on: written out a few MiB at a time, the device never
   // holds more than that ahead of a commit's fdatasync of the log (one Sync of a whole layer
   // would queue all of it, up to the memtables' 256 MiB, in front of them).
-  while (offset_ - written_out_ >= kWriteOutBytes) {
-    if (absl::Status s = file_->WriteOut(written_out_, kWriteOutBytes); !s.ok()) return s;
-    written_out_ += kWriteOutBytes;
-  }
-  return absl::OkStatus();
+  return WriteOutPieces(file_.get(), offset_, &written_out_);
 }
 
 void LayerWriter::AddIndexEntry(std::string_view key, uint64_t lsn, uint64_t offset, uint32_t len,

@@ -31,10 +31,7 @@ absl::Status LogWriter::Reserve(uint64_t bytes) {
     uint64_t n = std::min<uint64_t>(kZeros.size(), allocated_ + grow - at);
     s = file_->WriteAt(at, std::string_view(kZeros.data(), n));
     at += n;
-    if (s.ok() && at - written_out >= kWriteOutBytes) {
-      s = file_->WriteOut(written_out, at - written_out);
-      written_out = at;
-    }
+    if (s.ok()) s = WriteOutPieces(file_.get(), at, &written_out);
   }
   if (s.ok()) s = file_->Sync();
   if (!s.ok()) {
